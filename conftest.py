@@ -1,0 +1,11 @@
+"""Root conftest: loads the lab-check plugin, its session fixtures and the reporting hooks.
+
+``pytest_plugins`` is only honoured here (the root), which is why the fixture modules are listed
+here rather than in tests_env/.
+"""
+
+pytest_plugins = [
+    "labcheck.plugin",
+    "reports.plugin",
+    "fixtures.host",
+]

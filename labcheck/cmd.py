@@ -1,0 +1,122 @@
+"""Run external commands with a timeout, never through a shell.
+
+Every probe that calls a program goes through :func:`run`, so that a missing binary, a hung
+command or a crash becomes a value a verdict can explain instead of an exception that kills the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class CmdResult:
+    """What one command did. ``rc`` is None when it never ran to completion."""
+
+    argv: tuple[str, ...]
+    rc: int | None
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    missing: bool = False
+    error: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def cmdline(self) -> str:
+        return " ".join(_quote(a) for a in self.argv)
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
+
+    def describe(self) -> str:
+        """One line saying what happened, for a verdict message."""
+        if self.missing:
+            return f"`{self.argv[0]}` not found on PATH"
+        if self.timed_out:
+            return f"`{self.cmdline}` hung: no answer within {self.timeout:g}s"
+        if self.error:
+            return f"`{self.cmdline}` could not start: {self.error}"
+        tail = self.output.splitlines()[-1] if self.output else "no output"
+        return f"`{self.cmdline}` exited {self.rc}: {tail}"
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> CmdResult:
+    """Run ``argv`` (a list, no shell) and capture its output.
+
+    ``extra_env`` is merged over the current environment; ``env`` replaces it. The child gets its own
+    process group so a timeout kills it and everything it spawned.
+    """
+    args = tuple(str(a) for a in argv)
+    if env is None and extra_env:
+        env = {**os.environ, **extra_env}
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return CmdResult(args, None, missing=True, timeout=timeout)
+    except OSError as exc:
+        return CmdResult(args, None, error=str(exc), timeout=timeout)
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        return CmdResult(args, None, out or "", err or "", timed_out=True, timeout=timeout)
+    return CmdResult(args, proc.returncode, out, err, timeout=timeout)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def which(name: str, extra_dirs: Sequence[str] = ()) -> str | None:
+    """Find ``name`` on PATH, then in ``extra_dirs`` (drivers often live outside PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in extra_dirs:
+        cand = os.path.join(d, name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None

@@ -1,0 +1,113 @@
+"""The pytest plugin: options, markers, the ``check`` fixture and environment facts.
+
+A check test asks probes (through session fixtures) for facts, hands them to a pure verdict
+function and passes the :class:`~labcheck.verdict.Verdict` to ``check``. ``check`` turns it into a
+pytest outcome and attaches it to the test report as a user property, which survives pytest-xdist
+(also across SSH), so the controller can build the HTML, JSON and fleet views from reports alone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from labcheck import config as labconfig
+from labcheck.verdict import Verdict
+
+VERDICT_PROP = "labcheck_verdict"
+HOST_PROP = "labcheck_host"
+ENV_KEY = pytest.StashKey[dict]()
+HOST_ENV = "LABCHECK_HOST_NAME"
+MARKERS = {
+    "module0": "module 0: host prerequisites",
+    "module1": "module 1: Kind cluster with in-cluster MPS",
+    "gpu": "needs an NVIDIA GPU on this machine; skips cleanly elsewhere",
+    "docker": "needs a reachable Docker engine; skips cleanly elsewhere",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labcheck", "DRA workshop lab checks")
+    group.addoption("--results-json", metavar="PATH", default=None,
+                    help="write one JSON record per check (module, check, verdict, message, remediation, host)")
+    group.addoption("--lab-config", metavar="PATH", default=None,
+                    help="YAML file overriding thresholds and paths (default: lab.yaml in the current folder, if any)")
+    group.addoption("--fix-host", action="store_true", default=False,
+                    help="allow setup steps that change the host (Docker runtime config, CDI spec); needs root")
+    group.addoption("--no-provision", action="store_true", default=False,
+                    help="only check: run no setup action (no daemon start, no cluster creation)")
+    group.addoption("--teardown", action="store_true", default=False,
+                    help="after the run, delete the Kind cluster if (and only if) this suite created it")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[ENV_KEY] = {}
+
+
+def host_name() -> str:
+    """The name results are filed under: ``LABCHECK_HOST_NAME`` (set by the fleet runner) or the hostname."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.user_properties.append((HOST_PROP, host_name()))
+
+
+def config_path(config: pytest.Config) -> str | None:
+    path = config.getoption("--lab-config")
+    if path is None and os.path.exists("lab.yaml"):
+        path = "lab.yaml"
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_config_loaded(pytestconfig: pytest.Config) -> tuple[labconfig.LabConfig, list[labconfig.ConfigProblem]]:
+    """The lab config and the problems found reading it (defaults are used where it is bad)."""
+    return labconfig.load(config_path(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def lab_config(lab_config_loaded) -> labconfig.LabConfig:
+    return lab_config_loaded[0]
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest):
+    """Deliver a verdict: pass returns, warn passes with a note, skip skips, fail fails with its fix."""
+
+    def deliver(verdict: Verdict) -> Verdict:
+        request.node.user_properties.append((VERDICT_PROP, verdict.as_dict()))
+        if verdict.status == "skip":
+            pytest.skip(verdict.message)
+        if verdict.status == "fail":
+            text = verdict.message + f"\nRemediation: {verdict.remediation}"
+            if verdict.details:
+                text += f"\n{verdict.details}"
+            pytest.fail(text, pytrace=False)
+        return verdict
+
+    return deliver
+
+
+def record_env(config: pytest.Config, key: str, value: object) -> None:
+    """Note an environment fact (GPU model, driver, Docker version...) for the report's header."""
+    if value in (None, ""):
+        return
+    config.stash[ENV_KEY][key] = str(value)
+
+
+def env_facts(config: pytest.Config) -> dict[str, str]:
+    return config.stash[ENV_KEY]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # On an xdist worker, ship the facts to the controller (see reports.plugin.pytest_testnodedown).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["labcheck_env"] = dict(env_facts(session.config))
+        workeroutput["labcheck_host"] = host_name()

@@ -1,0 +1,32 @@
+"""Verdicts on the host OS."""
+
+from __future__ import annotations
+
+from labcheck import versions
+from labcheck.config import ConfigProblem
+from labcheck.probes.host import HostFacts
+from labcheck.verdict import Verdict, failed, passed
+
+
+def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
+    if facts.system != "Linux":
+        return failed(f"expected Linux, found {facts.system or 'an unknown OS'}",
+                      "run the workshop on a Linux host (Ubuntu 22.04 LTS recommended)")
+    ok = versions.at_least(facts.kernel_release, minimum)
+    if ok is None:
+        return failed(f"cannot read a version from kernel release {facts.kernel_release!r}",
+                      "check `uname -r`; the workshop needs a Linux kernel >= " + minimum)
+    if not ok:
+        return failed(f"kernel {facts.kernel_release} is older than {minimum}",
+                      f"upgrade the kernel to {minimum} or newer, e.g. `sudo apt-get install --install-recommends "
+                      "linux-generic-hwe-22.04` then reboot")
+    return passed(f"Linux kernel {facts.kernel_release} >= {minimum}")
+
+
+def lab_config(problems: list[ConfigProblem]) -> Verdict:
+    if not problems:
+        return passed("lab config is valid (or absent: documented defaults apply)")
+    first = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return failed(f"{first}{more}; using the documented defaults instead", first.fix,
+                  details="\n".join(str(p) for p in problems))

@@ -1,0 +1,1 @@
+"""Report outputs: machine-readable results, the terminal summary and pytest-html customisation."""

@@ -1,0 +1,45 @@
+"""Lab config: defaults, overrides, and bad files turned into problems with a line number."""
+
+from labcheck import config
+
+
+def test_defaults_are_the_documented_thresholds():
+    cfg, problems = config.load(None)
+    assert problems == []
+    assert (cfg.min_kernel, cfg.min_docker, cfg.min_kind, cfg.min_helm) == ("5.15", "24.0", "0.24.0", "3.10")
+    assert (cfg.min_driver, cfg.min_compute_capability, cfg.min_ctk) == ("535", "6.0", "1.14")
+    assert cfg.node_name == "workshop-dra-control-plane"
+
+
+def test_override_and_number_coercion():
+    cfg, problems = config.parse("min_docker: 25.0\ncdi_dirs: /etc/cdi\ncommand_timeout: 5\n")
+    assert problems == []
+    assert cfg.min_docker == "25.0" and cfg.cdi_dirs == ("/etc/cdi",) and cfg.command_timeout == 5.0
+
+
+def test_bad_yaml_reports_file_and_line():
+    cfg, problems = config.parse("min_docker: 24.0\nmin_kind: [0.24\n", "lab.yaml")
+    assert cfg == config.LabConfig()
+    assert len(problems) == 1 and problems[0].line is not None
+    assert str(problems[0]).startswith("lab.yaml:")
+    assert "not valid YAML" in problems[0].message
+
+
+def test_unknown_key_and_wrong_type_are_problems_with_lines():
+    _, problems = config.parse("min_docker: '24.0'\nmin_dockr: 1\nshm_min_bytes: lots\n", "lab.yaml")
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [
+        (2, "unknown setting 'min_dockr'"),
+        (3, "shm_min_bytes"),
+    ]
+
+
+def test_not_a_mapping(tmp_path):
+    f = tmp_path / "lab.yaml"
+    f.write_text("- a\n- b\n")
+    _, problems = config.load(f)
+    assert "expected a mapping" in problems[0].message
+
+
+def test_missing_file():
+    _, problems = config.load("/nonexistent/lab.yaml")
+    assert problems[0].message == "lab config file not found"
