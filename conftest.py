@@ -8,4 +8,11 @@ pytest_plugins = [
     "labcheck.plugin",
     "reports.plugin",
     "fixtures.host",
+    "fixtures.docker",
+    "fixtures.tools",
+    "fixtures.gpu",
+    "fixtures.cdi",
+    "fixtures.mps",
+    "fixtures.cluster",
+    "fixtures.node",
 ]
