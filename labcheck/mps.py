@@ -1,0 +1,70 @@
+"""Parse what MPS tools print: ``ps`` listings and ``nvidia-cuda-mps-control`` answers.
+
+Pure functions shared by the host MPS checks (module 0) and the in-node checks (module 1).
+The kernel truncates comm to 15 characters ("nvidia-cuda-mps"), so the control daemon and the
+server can only be told apart by their full command line; zombies ("<defunct>") are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NO_DAEMON = "Cannot find MPS control daemon process"
+ALREADY_RUNNING = "An instance of this daemon is already running"
+_PS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    stat: str
+    comm: str
+    args: str
+
+    @property
+    def zombie(self) -> bool:
+        return self.stat.startswith("Z") or self.args.endswith("<defunct>")
+
+
+def parse_ps(text: str) -> list[Proc]:
+    """Parse ``ps -eo pid,ppid,stat,comm,args`` output (header and junk lines are skipped)."""
+    procs = []
+    for line in text.splitlines():
+        m = _PS_LINE.match(line)
+        if m:
+            procs.append(Proc(int(m[1]), int(m[2]), m[3], m[4], m[5].strip()))
+    return procs
+
+
+def _exe(args: str) -> str:
+    first = args.split(None, 1)[0] if args.strip() else ""
+    return first.rsplit("/", 1)[-1]
+
+
+def control_daemons(procs: list[Proc]) -> list[Proc]:
+    """Live ``nvidia-cuda-mps-control -d`` processes (a client invocation without -d is not a daemon)."""
+    return [p for p in procs if not p.zombie and _exe(p.args) == "nvidia-cuda-mps-control"
+            and "-d" in p.args.split()[1:]]
+
+
+def servers(procs: list[Proc]) -> list[Proc]:
+    return [p for p in procs if not p.zombie and _exe(p.args) == "nvidia-cuda-mps-server"]
+
+
+def parse_server_list(stdout: str) -> list[int]:
+    """PIDs printed by ``echo get_server_list | nvidia-cuda-mps-control`` (empty before any client)."""
+    return [int(tok) for tok in stdout.split() if tok.isdigit()]
+
+
+def smi_mps_client_pids(nvidia_smi_text: str) -> list[int]:
+    """PIDs that ``nvidia-smi`` lists with process type ``M+C`` (a CUDA client served through MPS)."""
+    pids = []
+    for line in nvidia_smi_text.splitlines():
+        parts = line.strip("| ").split()
+        if "M+C" in parts:
+            i = parts.index("M+C")
+            if i >= 1 and parts[i - 1].isdigit():
+                pids.append(int(parts[i - 1]))
+    return pids
