@@ -1,0 +1,28 @@
+"""Setup action: write manifests/kind-config.yaml from this host's driver files.
+
+``plan`` returns what writing would do (created / unchanged / the unified diff) without writing;
+``apply`` writes atomically, backing up a different existing file first. Running it twice on an
+unchanged host changes nothing (the generated text is deterministic).
+"""
+
+from __future__ import annotations
+
+from labcheck import kindconfig
+from labcheck.config import LabConfig
+from labcheck.probes.driver_files import Inspection, inspect_host
+
+
+def inspect(cfg: LabConfig) -> Inspection:
+    return inspect_host(cfg.extra_lib_dirs, cfg.extra_bin_dirs, timeout=cfg.command_timeout)
+
+
+def generate(cfg: LabConfig, inspection: Inspection) -> str:
+    return kindconfig.render(kindconfig.build(inspection, cfg))
+
+
+def plan(cfg: LabConfig, inspection: Inspection) -> kindconfig.WriteOutcome:
+    return kindconfig.plan_write(cfg.kind_config_path, generate(cfg, inspection))
+
+
+def apply(cfg: LabConfig, inspection: Inspection) -> kindconfig.WriteOutcome:
+    return kindconfig.write(cfg.kind_config_path, generate(cfg, inspection))
