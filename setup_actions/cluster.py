@@ -50,9 +50,12 @@ def _create_cmd(cfg: LabConfig, config_path: str) -> str:
 
 
 def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> list[str]:
-    """What the running node lacks compared with the config (mounts by node path, image)."""
+    """What the running node lacks compared with the config (mounts by node path, image).
+
+    A device node may reach the node as a bind mount (kind: privileged node) or as ``--device``.
+    """
     out = []
-    have = {dst for _, dst, _ in node.mounts}
+    have = {dst for _, dst, _ in node.mounts} | {dst for _, dst in node.devices}
     for m in parsed.mounts:
         if m.container_path not in have:
             out.append(f"mount {m.container_path} missing")

@@ -46,6 +46,8 @@ class NodeState:
     labels: dict = field(default_factory=dict)
     mounts: tuple[tuple[str, str, bool], ...] = ()  # (source, destination, rw)
     error: str = ""
+    devices: tuple[tuple[str, str], ...] = ()  # (host path, container path) given with --device
+    privileged: bool = False
 
 
 def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER) -> NodeState:
@@ -61,14 +63,18 @@ def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER) -> Node
     st = data.get("State") or {}
     mounts = tuple((m.get("Source", ""), m.get("Destination", ""), bool(m.get("RW", True)))
                    for m in data.get("Mounts") or [])
+    host = data.get("HostConfig") or {}
+    devices = tuple((d.get("PathOnHost", ""), d.get("PathInContainer", "")) for d in host.get("Devices") or [])
     return NodeState(container, True, bool(st.get("Running")), str(st.get("Status", "")), data.get("Id", ""),
                      (data.get("Config") or {}).get("Image", ""), int(st.get("Pid") or 0),
-                     (data.get("Config") or {}).get("Labels") or {}, mounts)
+                     (data.get("Config") or {}).get("Labels") or {}, mounts, devices=devices,
+                     privileged=bool(host.get("Privileged")))
 
 
-# Resolve each path inside the node: "OK path real" or "BAD path real-or-empty".
+# Resolve each path inside the node: "OK<TAB>path<TAB>real" or "BAD<TAB>path<TAB>real-or-empty" (paths may
+# hold spaces, so tab-separated).
 _RESOLVE = ('for p do r=$(readlink -f -- "$p" 2>/dev/null); '
-            'if [ -n "$r" ] && [ -f "$r" ]; then echo "OK $p $r"; else echo "BAD $p $r"; fi; done')
+            'if [ -n "$r" ] && [ -f "$r" ]; then s=OK; else s=BAD; fi; printf "%s\\t%s\\t%s\\n" "$s" "$p" "$r"; done')
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def resolve_files(container: str, paths: Sequence[str], timeout: float = 30.0,
     res = node_exec(container, ["sh", "-c", _RESOLVE, "sh", *paths], timeout=timeout, docker=docker)
     out: dict[str, NodeFile] = {}
     for line in res.stdout.splitlines():
-        parts = line.split(" ", 2)
+        parts = line.split("\t", 2)
         if len(parts) >= 2 and parts[0] in ("OK", "BAD"):
             out[parts[1]] = NodeFile(parts[1], parts[2] if len(parts) > 2 else "", parts[0] == "OK")
     return out, res

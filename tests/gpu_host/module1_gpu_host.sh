@@ -62,17 +62,35 @@ docker exec $NODE sh -c 'ls -la /dev/nvidia* /tmp/m1-nvidia-mps; df -h /dev/shm;
 docker inspect $NODE --format 'privileged={{.HostConfig.Privileged}} devices={{json .HostConfig.Devices}}'
 docker inspect $NODE --format '{{range .Mounts}}{{.Source}} -> {{.Destination}} rw={{.RW}}{{println}}{{end}}'
 
+say "node captures (capture format: \$ cmd / output / [exit N]) for verdict unit tests"
+cap() { echo "\$ $*"; "$@" 2>&1; echo "[exit $?]"; }
+E=(-e CUDA_MPS_PIPE_DIRECTORY=/tmp/m1-nvidia-mps -e LD_LIBRARY_PATH=/usr/local/nvidia/lib64)
+{
+cap docker exec $NODE ps -o pid,ppid,stat,comm,args
+cap docker exec $NODE df -k /dev/shm
+cap docker exec "${E[@]}" $NODE /usr/local/nvidia/bin/nvidia-smi
+cap docker exec $NODE sh -c 'for p do r=$(readlink -f -- "$p"); echo "$p -> $r"; done' sh /usr/local/nvidia/lib64/libcuda.so.1 /usr/local/nvidia/lib64/libnvidia-ml.so.1
+cap docker exec -i "${E[@]}" $NODE /usr/local/nvidia/bin/nvidia-cuda-mps-control <<<get_server_list
+cap docker exec "${E[@]}" $NODE python3 -I -c "$(python3 -c 'from labcheck.node.cuda_client import SCRIPT; print(SCRIPT)')" /usr/local/nvidia/lib64
+cap docker exec $NODE /usr/local/nvidia/bin/nvidia-cuda-mps-control -d
+} > "$OUT/node-captures.txt"
+cat "$OUT/node-captures.txt"
+
 say "RUN 2: again (idempotent: config unchanged, cluster reused, daemon already running)"
-$PYT 2>&1 | grep -E 'PASS|FAIL|WARN|SKIP|passed|failed|unchanged|reuse'
+$PYT --results-json $OUT/run2.json 2>&1 | grep -E 'PASS|FAIL|WARN|SKIP|passed|failed|labcheck'
+python3 -c "import json; [print(r['verdict'], r['check'], '-', r['message'][:150]) for r in json.load(open('$OUT/run2.json'))['records']]"
+docker exec $NODE ps -o pid,ppid,stat,comm,args
 
 say "kill -9 the MPS control daemon in the node"
 for p in $(docker exec $NODE ps -o pid,args | awk '/nvidia-cuda-mps-control -d/ && !/awk/ {print $1}'); do docker exec $NODE kill -9 "$p"; echo "killed $p"; done
 docker exec $NODE ps -o pid,ppid,stat,comm,args
+{ cap docker exec $NODE ps -o pid,ppid,stat,comm,args; cap docker exec -i "${E[@]}" $NODE /usr/local/nvidia/bin/nvidia-cuda-mps-control <<<get_server_list; } >> "$OUT/node-captures.txt"
 say "RUN 3: --no-provision after the kill (must fail with a clear reason)"
 $PYT --no-provision -k 'mps' 2>&1 | grep -vE '^$'
 
-say "RUN 4: provision again (restarts the daemon)"
-$PYT -k 'mps' 2>&1 | grep -vE '^$'
+say "RUN 4: provision again (restarts the daemon, reuses the cluster)"
+$PYT -k 'mps or cluster_provisioned' 2>&1 | grep -vE '^$'
+docker exec $NODE ps -o pid,ppid,stat,comm,args
 
 say "host daemon on the shared pipe dir (conflict): quit the node's daemon, start one on the host, provision"
 docker exec -i -e CUDA_MPS_PIPE_DIRECTORY=/tmp/m1-nvidia-mps -e LD_LIBRARY_PATH=/usr/local/nvidia/lib64 $NODE \
