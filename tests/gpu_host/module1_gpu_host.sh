@@ -52,8 +52,11 @@ for f in ins.files + ins.devices:
 print("notes:", ins.notes)
 PY
 
-say "RUN 1: provision (config, cluster via kind double, node MPS start, CUDA client) + checks"
-$PYT --results-json $OUT/run1.json 2>&1 | grep -vE '^$'
+say "project tests marked gpu (config generation on the real driver files)"
+python3 -m pytest tests/test_module1_gpu.py -p no:cacheprovider -q -rA 2>&1 | tail -5
+
+say "RUN 1: provision (config, cluster via kind double, node MPS start, CUDA client) + checks, 4 xdist workers"
+$PYT -n 4 --results-json $OUT/run1.json 2>&1 | grep -vE '^$'
 cp $W/kind-config.yaml "$OUT/kind-config.gpu-host.yaml"
 say "node view after run 1"
 docker exec $NODE ps -o pid,ppid,stat,comm,args
