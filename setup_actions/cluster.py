@@ -30,6 +30,7 @@ class ClusterPlan:
     owned: bool = False
     node: nodeprobe.NodeState | None = None
     mismatches: tuple[str, ...] = field(default=())
+    fix: str = ""
 
     def describe(self) -> str:
         return f"{self.action}: {self.reason}"
@@ -68,10 +69,12 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     name = cfg.cluster_name
     parsed = kindconfig.load(config_path)
     if parsed.problems:
-        return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}")
+        return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)
     clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout)
     if not res.ok:
-        return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}")
+        fix = ("install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set kind_binary in "
+               "lab.yaml)") if res.missing else "docker info   # kind needs a running Docker engine"
+        return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
     rec = state.read(state.state_dir(cfg.state_dir), name)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
     owned = rec is not None and (rec.phase == "creating" or (node.exists and rec.node_id == node.id))
@@ -112,7 +115,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool) -> ClusterO
     if p.action == "reuse":
         return ClusterOutcome(True, "reuse", p.reason)
     if p.action == "error":
-        return ClusterOutcome(False, "error", p.reason, "pytest tests_env -m module1   # regenerates the kind config")
+        return ClusterOutcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
     if p.action == "blocked":
         return ClusterOutcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
                               f"kind delete cluster --name {shlex.quote(cfg.cluster_name)} && {create_cmd}"
