@@ -22,6 +22,22 @@ LABEL = "module1"
 IMAGE = "labcheck-kind-double/node-module1:v1.34.0"
 
 
+def kind_wrapper(folder: Path) -> str:
+    """A ``kind`` executable in ``folder`` that runs the double with THIS interpreter.
+
+    WHY: the double needs PyYAML; the ``python3`` found through its shebang may be a system Python
+    without it (CI runs the tests from a virtualenv that is not on PATH).
+    """
+    import shlex
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "kind"
+    path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(KIND_DOUBLE)} \"$@\"\n")
+    path.chmod(0o755)
+    return str(path)
+
+
 def docker_or_skip() -> None:
     conn = connect(timeout=10)
     if not conn.ok:
@@ -37,7 +53,9 @@ def double_env() -> dict[str, str]:
 
 
 def kind(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([KIND_DOUBLE, *args], capture_output=True, text=True, timeout=timeout,
+    import sys
+
+    return subprocess.run([sys.executable, KIND_DOUBLE, *args], capture_output=True, text=True, timeout=timeout,
                           env=env or double_env())
 
 
@@ -53,7 +71,8 @@ def lab_config(tmp_path: Path, name: str, **kw) -> LabConfig:
     cdi = tmp_path / "cdi"
     cdi.mkdir(exist_ok=True)
     base = dict(cluster_name=name, node_image=IMAGE, kind_config_path=str(tmp_path / "manifests/kind-config.yaml"),
-                state_dir=str(tmp_path / "state"), kind_binary=KIND_DOUBLE, mps_pipe_dir=str(tmp_path / "mps"),
+                state_dir=str(tmp_path / "state"), kind_binary=kind_wrapper(tmp_path / "kind-bin"),
+                mps_pipe_dir=str(tmp_path / "mps"),
                 cdi_dirs=(str(cdi),), extra_lib_dirs=(), extra_bin_dirs=(), command_timeout=30.0,
                 cluster_create_timeout=120.0, shm_min_bytes=1024**2)
     return LabConfig(**{**base, **kw})

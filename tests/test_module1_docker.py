@@ -223,7 +223,8 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
                         kind_binary="kind")
     lab = m1.write_lab_yaml(tmp_path / "lab.yaml", cfg)
-    env = {**m1.double_env(), "PATH": f"{m1.DOUBLES}{os.pathsep}{os.environ['PATH']}"}
+    bindir = os.path.dirname(m1.kind_wrapper(tmp_path / "path-bin"))
+    env = {**m1.double_env(), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
     def run(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
         res_json = tmp_path / f"results{len(extra)}.json"
