@@ -28,6 +28,7 @@ class ClusterRecord:
     image: str = ""
     pid: int = 0
     time: float = 0.0
+    run_id: str = ""  # the pytest run (shared by its xdist workers) that wrote it
 
 
 def state_dir(configured: str) -> Path:
@@ -68,3 +69,23 @@ def write(directory: Path, rec: ClusterRecord) -> None:
 def forget(directory: Path, cluster: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         record_path(directory, cluster).unlink()
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=str(path.parent))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def change_record_path(directory: Path, config_path: str) -> Path:
+    return directory / f"kind-config-{_key(os.path.abspath(config_path))}.change.json"

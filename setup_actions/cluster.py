@@ -93,8 +93,12 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     return ClusterPlan(name, "reuse", f"cluster {name!r} exists and matches {config_path}", owned, node)
 
 
-def apply(cfg: LabConfig, config_path: str, *, provision: bool = True) -> ClusterOutcome:
-    """Make the cluster exist (under a lock shared by all workers); never touches a cluster it does not own."""
+def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "") -> ClusterOutcome:
+    """Make the cluster exist (under a lock shared by all workers); never touches a cluster it does not own.
+
+    ``run_id`` identifies the pytest run (shared by its xdist workers): a worker that finds the cluster
+    made by another worker of the same run reports it as created in this run, not as pre-existing.
+    """
     from filelock import FileLock, Timeout
 
     directory = state.state_dir(cfg.state_dir)
@@ -102,17 +106,21 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True) -> Cluste
     lock = FileLock(str(state.lock_path(directory, cfg.cluster_name)))
     try:
         with lock.acquire(timeout=cfg.cluster_create_timeout + 120):
-            return _apply_locked(cfg, config_path, provision)
+            return _apply_locked(cfg, config_path, provision, run_id)
     except Timeout:
         return ClusterOutcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
                               f"{cfg.cluster_create_timeout + 120:g}s",
                               f"rm {lock.lock_file}   # only if no other run is alive")
 
 
-def _apply_locked(cfg: LabConfig, config_path: str, provision: bool) -> ClusterOutcome:
+def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> ClusterOutcome:
     p = plan(cfg, config_path)
     create_cmd = _create_cmd(cfg, config_path)
     if p.action == "reuse":
+        rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
+        if run_id and rec is not None and rec.run_id == run_id and rec.phase == "created" and p.owned:
+            return ClusterOutcome(True, "create", f"created cluster {cfg.cluster_name!r} in this run (by another "
+                                  "pytest-xdist worker)", created=True)
         return ClusterOutcome(True, "reuse", p.reason)
     if p.action == "error":
         return ClusterOutcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
@@ -124,7 +132,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool) -> ClusterO
         return ClusterOutcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
     directory = state.state_dir(cfg.state_dir)
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
-                                               image=cfg.node_image))
+                                               image=cfg.node_image, run_id=run_id))
     if p.action == "repair":
         with step(f"deleting half-made/stale cluster {cfg.cluster_name}"):
             res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
@@ -139,7 +147,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool) -> ClusterO
                               create_cmd)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id, str(Path(config_path)),
-                                               cfg.node_image))
+                                               cfg.node_image, run_id=run_id))
     return ClusterOutcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", created=True)
 
 

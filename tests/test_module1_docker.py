@@ -227,15 +227,20 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     env = {**m1.double_env(), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
     def run(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
-        res_json = tmp_path / f"results{len(extra)}.json"
+        res_json = tmp_path / f"results-{'-'.join(extra) or 'plain'}.json"
         proc = subprocess.run([sys.executable, "-m", "pytest", "tests_env", "-m", "module1", "-p", "no:cacheprovider",
                                "--lab-config", str(lab), "--results-json", str(res_json), *extra],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         data = json.loads(res_json.read_text())
         return proc, {r["nodeid"].split("::")[-1]: r for r in data["records"]}
 
-    proc, recs = run()
+    proc, recs = run("-n", "3")  # three xdist workers: one creates under the lock, the others wait and reuse
     assert recs["test_cluster_provisioned"]["verdict"] == "pass", recs["test_cluster_provisioned"]
+    assert "created cluster" in recs["test_cluster_provisioned"]["message"]
+    assert "+kind: Cluster" in recs["test_kind_config_generated"]["details"]  # the change, shown as a diff
+    ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={cluster_name}"],
+                        capture_output=True, text=True, timeout=60)
+    assert len(ps.stdout.split()) == 1
     assert recs["test_node_container_running"]["verdict"] == "pass"
     for name in ("libcuda.so.1", "libnvidia-ml.so.1", "libnvidia-ptxjitcompiler.so.1", "nvidia-smi"):
         assert recs[f"test_driver_file_in_node[{name}]"]["verdict"] == "pass"
@@ -243,7 +248,7 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     assert recs["test_mps_control_running_in_node"]["verdict"] == "fail"
     assert recs["test_kubernetes_node_ready"]["verdict"] == "skip"
     assert "no API server answers" in recs["test_kubernetes_node_ready"]["message"]
-    assert recs["test_kind_config_generated"]["message"].endswith("created")
+    assert recs["test_kind_config_generated"]["message"].endswith("created"), recs["test_kind_config_generated"]
     # kubeconfig credentials never reach the report or the terminal
     secret = "RE9VQkxFLUtFWS1OT1QtQS1TRUNSRVQtS0VZ"
     assert secret not in proc.stdout + proc.stderr
