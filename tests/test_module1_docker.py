@@ -258,3 +258,35 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     assert "exists and matches" in recs2["test_cluster_provisioned"]["message"]
     assert "teardown: deleted cluster" in proc2.stdout
     assert not nodeprobe.inspect(cfg.node_name).exists
+
+
+def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, cluster_name, monkeypatch):
+    """With a node that has glibc's ldconfig (KIND_DOUBLE_USERLAND=host), the conf file is written once."""
+    from setup_actions import node_libs
+
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    monkeypatch.setenv("KIND_DOUBLE_USERLAND", "host")
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
+                        node_image="labcheck-kind-double/node-module1-host:v1.34.0")
+    assert provision(cfg).ok
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    first = node_libs.plan(cfg, paths)
+    assert first.action == "write" and str(libdir) in first.message
+    done = node_libs.apply(cfg, paths)
+    assert done.ok and done.action == "write", done.message
+    conf = nodeprobe.read_file(cfg.node_name, node_libs.CONF)
+    assert conf.stdout == f"{libdir}\n"
+    assert node_libs.apply(cfg, paths).action == "none"  # idempotent
+
+
+def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name, monkeypatch):
+    from setup_actions import node_libs
+
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    assert provision(cfg).ok
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    out = node_libs.apply(cfg, paths)
+    assert out.action == "blocked" and "no ldconfig" in out.message and "LD_LIBRARY_PATH" in out.message

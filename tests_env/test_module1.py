@@ -88,6 +88,27 @@ def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
     check(v.nvidia_smi(res, lab_config.node_name, smi))
 
 
+def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, check):
+    o = node_libs_outcome
+    if o.ok:
+        check(passed(o.message))
+    if o.action == "blocked":
+        check(warned(o.message, "docker exec NODE ldconfig   # on a node image that has it"))
+    check(failed(o.message, f"docker exec {running_node.name} ldconfig"))
+
+
+def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):
+    """The workshop's literal `docker exec NODE nvidia-smi` (no PATH/LD_LIBRARY_PATH help): warns, never fails,
+    since test_nvidia_smi_works_in_node is the criterion; it tells an attendee why the doc's command may not work."""
+    res = nodeprobe.node_exec(lab_config.node_name, ["nvidia-smi"], timeout=lab_config.command_timeout)
+    verdict = v.nvidia_smi(res, lab_config.node_name, "nvidia-smi")
+    if verdict.status == "fail":
+        where = node_paths.first("nvidia-smi") or "nowhere (not mounted)"
+        verdict = warned(f"the workshop's `docker exec {lab_config.node_name} nvidia-smi` fails ({res.describe()}); "
+                         f"nvidia-smi is mounted at {where}", f"docker exec {lab_config.node_name} {where}")
+    check(verdict)
+
+
 # --- MPS in the node --------------------------------------------------------------------------------------
 
 def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_paths, lab_config, check):
