@@ -39,6 +39,7 @@ def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
         check(v.kind_config(files, lab_config.kind_config_path))
     if dirs:
         check(warned("; ".join(str(d) for d in dirs), dirs[0].fix))
+        return
     check(passed(f"every hostPath in {lab_config.kind_config_path} exists"))
 
 
@@ -91,10 +92,12 @@ def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
 def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, check):
     o = node_libs_outcome
     if o.ok:
-        check(passed(o.message))
-    if o.action == "blocked":
-        check(warned(o.message, "docker exec NODE ldconfig   # on a node image that has it"))
-    check(failed(o.message, f"docker exec {running_node.name} ldconfig"))
+        verdict = passed(o.message)
+    elif o.action == "blocked":
+        verdict = warned(o.message, "docker exec NODE ldconfig   # on a node image that has it")
+    else:
+        verdict = failed(o.message, f"docker exec {running_node.name} ldconfig")
+    check(verdict)
 
 
 def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):
