@@ -22,7 +22,8 @@ def run_product(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProces
 
 
 def test_malformed_kind_config_fails_with_file_and_line_under_no_provision(tmp_path):
-    cfg = m1.lab_config(tmp_path, m1.unique())
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, m1.unique(), extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
     Path(cfg.kind_config_path).parent.mkdir(parents=True)
     Path(cfg.kind_config_path).write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n"
                                           "- role: control-plane\n  extraMounts:\n  - hostPath /oops\n")
@@ -36,6 +37,9 @@ def test_malformed_kind_config_fails_with_file_and_line_under_no_provision(tmp_p
     assert prov["verdict"] == "fail" and "kind config unusable" in prov["message"]
     assert recs["test_node_container_running"]["verdict"] == "fail"
     assert recs["test_shm_size_in_node"]["verdict"] == "skip"  # no node to look into: says so
+    gen = recs["test_kind_config_generated"]
+    assert gen["verdict"] == "fail" and "--no-provision: not written" in gen["message"] and "+kind: Cluster" in \
+        gen["details"]
     # --no-provision wrote nothing: the user's (broken) file is untouched
     assert "hostPath /oops" in Path(cfg.kind_config_path).read_text()
 

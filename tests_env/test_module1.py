@@ -2,7 +2,7 @@
 
 import pytest
 
-from labcheck import kindconfig, mps
+from labcheck import kindconfig
 from labcheck.cmd import CmdResult
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.module1
 
 # --- setup: config and cluster ------------------------------------------------------------------------
 
-def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, check):
+def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, pytestconfig, check):
     if isinstance(kind_config_written, str):
         check(failed(kind_config_written, f"ls -l {lab_config.kind_config_path}   # is its folder writable?"))
     w = kind_config_written
@@ -24,6 +24,10 @@ def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspecti
         check(failed("host inspection: " + "; ".join(missing),
                      "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
                      "# is the NVIDIA driver installed? set extra_lib_dirs in lab.yaml"))
+    if w.changed and pytestconfig.getoption("--no-provision"):
+        what = "does not exist" if w.created else "differs from what this host needs (diff in details)"
+        check(failed(f"{w.path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
+                     "# without --no-provision: writes it (a changed file is backed up first)", details=w.diff))
     what = "created" if w.created else ("updated" if w.changed else "unchanged")
     backup = f"; previous version kept as {w.backup}" if w.backup else ""
     check(passed(f"{w.path} {what}{backup}", details=w.diff))
@@ -153,5 +157,3 @@ def test_resource_api_served(running_node, kube_facts, lab_config, check):
     wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
     check(v.resource_api(facts, wanted, err))
 
-
-assert mps  # the shared MPS parsers are what the node checks use (via labcheck.probes.node)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Sequence
 
@@ -160,15 +159,6 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str) -> 
                   f"the pipe directory {pipe_dir}: only one of them can own it, and clients reach whichever answers",
                   f"echo quit | sudo CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} nvidia-cuda-mps-control   "
                   f"# stop the host daemon, then: docker exec {_q(node)} nvidia-cuda-mps-control -d")
-
-
-def lib_dirs_of(paths: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for p in paths:
-        d = os.path.dirname(p)
-        if d and d not in out:
-            out.append(d)
-    return out
 
 
 def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
