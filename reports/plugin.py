@@ -91,11 +91,15 @@ def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
 def _local_steps(config: pytest.Config) -> list[dict]:
     """The setup steps this process finished during this run."""
     mark = config.stash.get(STEP_MARK_KEY, 0)
-    return [{"host": host_name(), **s.as_dict()} for s in progress.history()[mark:]]
+    worker = (getattr(config, "workerinput", None) or {}).get("workerid", "")
+    return [{"host": host_name(), "worker": worker, **s.as_dict()} for s in progress.history()[mark:]]
 
 
 def setup_steps(config: pytest.Config) -> list[dict]:
-    """Every long setup step of the run (this process and xdist workers): host, what, seconds, ok, error."""
+    """Every long setup step of the run (this process and xdist workers).
+
+    Each: host, worker (xdist worker id, "" in a plain run), what, seconds, ok, error.
+    """
     return [*config.stash[STEPS_KEY], *_local_steps(config)]
 
 
@@ -136,21 +140,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if getattr(config, "workerinput", None) is not None:
         return
     recs = records(config)
-    steps = setup_steps(config)
-    if not recs and not steps:
+    if not recs:  # not a lab run (e.g. the project's own tests): nothing to say
         return
+    steps = setup_steps(config)
     terminalreporter.write_sep("=", "lab readiness", bold=True)
     for st in steps:
         outcome = "" if st["ok"] else f"  FAILED: {st['error']}"
-        terminalreporter.write_line(f"setup: {st['what']}: {progress.format_duration(st['seconds'])}{outcome}",
-                                    red=not st["ok"])
+        where = f" [{st['worker']}]" if st.get("worker") else ""
+        terminalreporter.write_line(
+            f"setup{where}: {st['what']}: {progress.format_duration(st['seconds'])}{outcome}", red=not st["ok"])
     for rec in recs:
         if rec["verdict"] == "fail":
             terminalreporter.write_line(f"FAIL {rec['module']}::{rec['check']}: {rec['message']}", red=True)
             terminalreporter.write_line(f"     fix: {rec['remediation']}")
-    if recs:
-        summary = results.summarize(recs)
-        terminalreporter.write_line(summary.line, green=summary.ready, red=not summary.ready, bold=True)
+    summary = results.summarize(recs)
+    terminalreporter.write_line(summary.line, green=summary.ready, red=not summary.ready, bold=True)
 
 
 # --- pytest-html / pytest-metadata -------------------------------------------------------------------

@@ -55,7 +55,8 @@ class TerminalProgress:
         if fd is None:
             return
         text = self._prefix + line + "\n"
-        tw = self._terminal_writer()
+        # A worker's terminal reporter writes nowhere a person sees: only the controller's is consulted.
+        tw = None if self._prefix else self._terminal_writer()
         if tw is not None:
             tw.flush()
             width = tw.width_of_current_line

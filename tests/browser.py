@@ -11,6 +11,7 @@ Runs Debian's ``chromium`` (installed by .ci/run) headless; as root it needs --n
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -74,7 +75,7 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the browser; closed in close()
         self.proc = subprocess.Popen(argv, pass_fds=(3, 4), preexec_fn=wire_fds,  # noqa: PLW1509
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         os.close(cmd_r)
@@ -163,20 +164,16 @@ class Browser:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(BrowserError, OSError):
                 self.call("Browser.close")
-            except (BrowserError, OSError):
-                pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         for fd in (self._cmd_w, self._res_r):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
