@@ -52,8 +52,16 @@ class BrowserError(RuntimeError):
     pass
 
 
+OFFLINE_FLAGS = ["--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]
+
+
 class Browser:
-    """One headless Chromium with one page. ``offline=True`` starts it with no network at all."""
+    """One headless Chromium with one page.
+
+    ``offline=True`` starts it with no network: in an empty network namespace (``unshare -n``) where
+    this process may create one, else with every host unresolvable and a dead proxy. ``offline_by``
+    says which.
+    """
 
     def __init__(self, chromium: str, *, offline: bool = False, timeout: float = 30.0,
                  width: int = 1400, height: int = 1000) -> None:
@@ -64,8 +72,13 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="labcheck-chromium-")
         argv = [chromium, *FLAGS, f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
                 "about:blank"]
-        if offline:
+        self.offline_by = ""
+        if offline and can_unshare_network():
             argv = ["unshare", "-n", *argv]
+            self.offline_by = "network namespace"
+        elif offline:
+            argv[1:1] = OFFLINE_FLAGS
+            self.offline_by = "unresolvable hosts, dead proxy"
         cmd_r, self._cmd_w = os.pipe()
         self._res_r, res_w = os.pipe()
 
