@@ -116,3 +116,22 @@ def readable_skip_log(report, data: list) -> None:
     reason = str(longrepr[2])
     if data[0] == escape(getattr(report, "longreprtext", "")) + "\n":
         data[0] = escape(reason if reason.startswith("Skipped") else f"Skipped: {reason}") + "\n"
+
+
+def escape_environment(metadata: dict) -> None:
+    """HTML-escape the Environment values in place (and the keys of nested dicts).
+
+    pytest-html's page script puts each value (and each ``key: value`` of a nested dict) into the page
+    as HTML, not text: a fact like ``<none>`` would vanish and a hostile one would run. Top-level keys
+    are set as text by the script, so they stay as they are. Only done when an HTML report is written,
+    as the last change to the dict.
+    """
+    def esc(value: object) -> object:
+        if isinstance(value, dict):
+            return {escape(str(k)): esc(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [esc(v) for v in value]
+        return escape(value) if isinstance(value, str) else value
+
+    for key in list(metadata):
+        metadata[key] = esc(metadata[key])

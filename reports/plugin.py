@@ -194,6 +194,8 @@ def _fill_html_environment(config: pytest.Config) -> None:
     metadata.update(lab)
     metadata.update(rest)
     redact.redact_in_place(metadata)
+    if config.getoption("htmlpath", None):
+        html_parts.escape_environment(metadata)
 
 
 @pytest.hookimpl(optionalhook=True)

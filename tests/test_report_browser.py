@@ -40,6 +40,7 @@ def facts(pytestconfig):
     record_env(pytestconfig, "GPU", "NVIDIA H100 80GB HBM3")
     record_env(pytestconfig, "NVIDIA driver", "580.159.04")
     record_env(pytestconfig, "Docker", "20.10.24")
+    record_env(pytestconfig, "Default runtime", "<none> & <img src=x onerror=document.title='pwned'>")
     # A fixture that records what it must not: the report has to drop it.
     record_env(pytestconfig, "kind cluster access", "apiVersion: v1\\nkind: Config\\nusers:\\n- user:\\n"
                "    client-key-data: S3CR3T-KEY-DATA\\n")
@@ -192,6 +193,9 @@ def test_environment_section_shows_lab_facts_first_and_no_secrets(page):
     assert keys[:3] == ["GPU", "NVIDIA driver", "Docker"]
     facts = dict((row[0], row[1]) for row in env)
     assert facts["GPU"] == "NVIDIA H100 80GB HBM3" and facts["NVIDIA driver"] == "580.159.04"
+    # Shown as text, not run as HTML:
+    assert facts["Default runtime"] == "<none> & <img src=x onerror=document.title='pwned'>"
+    assert page.evaluate("document.title") == "DRA workshop lab readiness"
     assert "pulling image kindest/node:v1.31.0: 0.1s" in facts["Setup steps"]
     assert facts["GIT_URL"] == "https://***@github.com/lab/dra-labcheck.git"
     assert facts["kind cluster access"].startswith("[redacted]")
