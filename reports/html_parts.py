@@ -83,10 +83,12 @@ def summary_blocks(recs: Iterable[dict], steps: Iterable[dict] = ()) -> list[str
     state = "ready" if s.ready else "not-ready"
     blocks = [f'<h2 class="labcheck-summary {state}">{escape(s.line)}</h2>']
     passed = s.total - s.failed - s.warned - s.skipped
-    counts = [("fail", f"{s.failed} failed"), ("warn", _plural(s.warned, "warning")),
-              ("skip", f"{s.skipped} skipped"), ("pass", f"{passed} passed")]
+    counts = [("fail", s.failed, f"{s.failed} failed"), ("warn", s.warned, _plural(s.warned, "warning")),
+              ("skip", s.skipped, f"{s.skipped} skipped"), ("pass", passed, f"{passed} passed")]
+    # A zero is greyed: a red "0 failed" reads as an alarm at a glance.
     blocks.append('<p class="labcheck-counts">' + "".join(
-        f'<span class="verdict verdict-{v}">{text}</span>' for v, text in counts) + "</p>")
+        f'<span class="verdict verdict-{v}{" zero" if not count else ""}">{text}</span>'
+        for v, count, text in counts) + "</p>")
     show_host = len({r.get("host") for r in recs}) > 1
     parts = []
     for verdict, title in (("fail", "What to fix"), ("warn", "Warnings")):
