@@ -49,8 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STEP_MARK_KEY] = len(progress.history())
     config.pluginmanager.register(_Collector(config), "labcheck-collector")
     # tryfirst: pytest-html reads --css in its own pytest_configure, after this one.
+    # (An install without the .css file gets pytest-html's plain look rather than a crash.)
     css = getattr(config.option, "css", None)
-    if isinstance(css, list) and str(CSS_PATH) not in css:
+    if isinstance(css, list) and CSS_PATH.is_file() and str(CSS_PATH) not in css:
         config.option.css = [*css, str(CSS_PATH)]
     # Capture is suspended during pytest_configure: the moment to grab the real terminal.
     terminal = TerminalProgress(config)
