@@ -1,0 +1,114 @@
+"""Start a private, throw-away Docker engine for integration tests (real dockerd, not a double).
+
+WHY private: the shared engine on a CI/dev machine must not be reconfigured or restarted by a test.
+Each instance has its own daemon.json (--config-file), data root, exec root, unix socket and pidfile,
+no bridge and no iptables, so it touches nothing of the shared engine. Needs root and ``dockerd``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labcheck import cmd
+
+
+def unavailable_reason() -> str:
+    """Why a private dockerd cannot be started here ("" when it can)."""
+    if os.geteuid() != 0:
+        return "private dockerd needs root"
+    for tool in ("dockerd", "containerd", "runc"):
+        if not shutil.which(tool):
+            return f"`{tool}` not installed (apt-get install docker.io)"
+    return ""
+
+
+@dataclass
+class PrivateDockerd:
+    root: Path
+    proc: subprocess.Popen
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "d.sock"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def daemon_json(self) -> Path:
+        return self.root / "daemon.json"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "d.pid"
+
+    def log_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join((self.root / "dockerd.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        # overlay mounts are gone once dockerd has stopped; whatever stays is ours to delete
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start(daemon_json: dict | str | None, wait: float = 30.0) -> PrivateDockerd:
+    """Start dockerd with ``daemon_json`` (dict, raw text, or None for no file); raise RuntimeError if it
+    does not answer within ``wait`` seconds."""
+    # short path: containerd's socket lives under the exec root and unix socket paths max out at 108 bytes
+    root = Path(tempfile.mkdtemp(prefix="lcdk-", dir="/tmp"))
+    cfg = root / "daemon.json"
+    if isinstance(daemon_json, dict):
+        cfg.write_text(json.dumps(daemon_json, indent=2))
+    elif isinstance(daemon_json, str):
+        cfg.write_text(daemon_json)
+    argv = ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "x"),
+            "-H", f"unix://{root / 'd.sock'}", "--pidfile", str(root / "d.pid"),
+            "--bridge=none", "--iptables=false", "--ip-masq=false"]
+    if daemon_json is not None:
+        argv += ["--config-file", str(cfg)]
+    log = open(root / "dockerd.log", "w")  # noqa: SIM115 - handed to the child, closed below
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    d = PrivateDockerd(root, proc)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        res = cmd.run(["docker", "-H", d.host, "version", "--format", "{{.Server.Version}}"], timeout=5)
+        if res.ok:
+            return d
+        time.sleep(0.2)
+    tail = d.log_tail()
+    d.cleanup()
+    raise RuntimeError(f"private dockerd did not come up within {wait:g}s:\n{tail}")
+
+
+def runc_wrapper(directory: Path) -> Path:
+    """A runtime binary that behaves like a working OCI runtime: it execs runc (a stand-in for
+    nvidia-container-runtime, which is itself a runc wrapper that first injects the GPU)."""
+    path = directory / "fake-nvidia-runtime"
+    path.write_text(f"#!/bin/sh\nexec {shutil.which('runc') or 'runc'} \"$@\"\n")
+    path.chmod(0o755)
+    return path
