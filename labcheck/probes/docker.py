@@ -106,15 +106,21 @@ def probe_engine(cfg: LabConfig) -> EngineFacts:
     facts.client = conn.client
     try:
         version = conn.client.version()
-        facts.server_version = str(version.get("Version", ""))
-        facts.api_version = str(version.get("ApiVersion", ""))
         info = conn.client.info()
     except Exception as exc:  # the engine may die or hang between two requests
         facts.info_error = describe_exception(exc)
         return facts
-    facts.runtimes = {str(k): (v if isinstance(v, dict) else {}) for k, v in (info.get("Runtimes") or {}).items()}
+    return fill_from_api(facts, version, info)
+
+
+def fill_from_api(facts: EngineFacts, version: dict, info: dict) -> EngineFacts:
+    """Copy what the engine's ``/version`` and ``/info`` answers say into ``facts`` (pure; the same JSON
+    ``docker version --format json`` shows under "Server" and ``docker info --format json`` prints)."""
+    facts.server_version = str(version.get("Version") or info.get("ServerVersion") or "")
+    facts.api_version = str(version.get("ApiVersion") or "")
+    runtimes = info.get("Runtimes") or {}
+    facts.runtimes = {str(k): (v if isinstance(v, dict) else {}) for k, v in runtimes.items()}
     facts.default_runtime = str(info.get("DefaultRuntime") or "")
-    facts.server_version = facts.server_version or str(info.get("ServerVersion") or "")
     return facts
 
 
