@@ -72,9 +72,10 @@ class PrivateDockerd:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start(daemon_json: dict | str | None, wait: float = 30.0) -> PrivateDockerd:
+def start(daemon_json: dict | str | None, wait: float = 30.0, path_dirs: tuple[str, ...] = ()) -> PrivateDockerd:
     """Start dockerd with ``daemon_json`` (dict, raw text, or None for no file); raise RuntimeError if it
-    does not answer within ``wait`` seconds."""
+    does not answer within ``wait`` seconds. ``path_dirs`` go first on its PATH (where dockerd looks up
+    runtimes registered by bare name)."""
     # short path: containerd's socket lives under the exec root and unix socket paths max out at 108 bytes
     root = Path(tempfile.mkdtemp(prefix="lcdk-", dir="/tmp"))
     cfg = root / "daemon.json"
@@ -88,8 +89,9 @@ def start(daemon_json: dict | str | None, wait: float = 30.0) -> PrivateDockerd:
     if daemon_json is not None:
         argv += ["--config-file", str(cfg)]
     log = open(root / "dockerd.log", "w")  # noqa: SIM115 - handed to the child, closed below
+    env = {**os.environ, "PATH": os.pathsep.join([*path_dirs, os.environ.get("PATH", "")])}
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     log.close()
     d = PrivateDockerd(root, proc)
     deadline = time.monotonic() + wait
@@ -105,10 +107,10 @@ def start(daemon_json: dict | str | None, wait: float = 30.0) -> PrivateDockerd:
     raise RuntimeError(f"private dockerd did not come up within {wait:g}s:\n{tail}")
 
 
-def runc_wrapper(directory: Path) -> Path:
+def runc_wrapper(directory: Path, name: str = "fake-nvidia-runtime") -> Path:
     """A runtime binary that behaves like a working OCI runtime: it execs runc (a stand-in for
     nvidia-container-runtime, which is itself a runc wrapper that first injects the GPU)."""
-    path = directory / "fake-nvidia-runtime"
+    path = directory / name
     path.write_text(f"#!/bin/sh\nexec {shutil.which('runc') or 'runc'} \"$@\"\n")
     path.chmod(0o755)
     return path

@@ -8,6 +8,7 @@ Plus: --fix-host setup against a live engine, the engine stopping mid-run, and a
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -36,9 +37,9 @@ def dockerd(tmp_path):
         pytest.skip(reason)
     started: list[private_dockerd.PrivateDockerd] = []
 
-    def start(daemon_json):
+    def start(daemon_json, **kw):
         try:
-            d = private_dockerd.start(daemon_json)
+            d = private_dockerd.start(daemon_json, **kw)
         except RuntimeError as exc:
             pytest.skip(str(exc))
         started.append(d)
@@ -161,6 +162,51 @@ def test_engine_stopping_mid_run_gives_clear_verdicts(dockerd, wrapper):
     assert v.engine_version(again, "24.0").status == "skip"
 
 
+def run_module0_docker_checks(tmp_path, lab: dict, *args: str, path_dirs=()) -> tuple[int, dict, str]:
+    """``pytest tests_env -m module0`` restricted to the Docker checks, in a subprocess; (rc, records, output)."""
+    import json
+
+    lab_yaml = tmp_path / "lab.yaml"
+    lab_yaml.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in lab.items()))
+    out = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PATH"] = os.pathsep.join([*map(str, path_dirs), env.get("PATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_env/test_module0.py", "-m", "module0", "-k", "docker or nvidia",
+         "-p", "no:cacheprovider", f"--lab-config={lab_yaml}", f"--results-json={out}", "-q", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=180, env=env, stdin=subprocess.DEVNULL)
+    recs = {r["check"]: r for r in json.loads(out.read_text())["records"]} if out.exists() else {}
+    return proc.returncode, recs, proc.stdout + proc.stderr
+
+
+def test_one_run_with_fix_host_provisions_then_checks(dockerd, tmp_path):
+    """The session fixture runs the setup before the checks read the engine; the second run finds it done."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    private_dockerd.runc_wrapper(bindir, "nvidia-container-runtime")  # stands in for the toolkit's runtime
+    d = dockerd({"log-level": "info"}, path_dirs=(str(bindir),))
+    lab = {"docker_host": d.host, "docker_daemon_json": str(d.daemon_json), "docker_pidfile": str(d.pidfile),
+           "command_timeout": 20}
+
+    rc, recs, out = run_module0_docker_checks(tmp_path, lab, "--fix-host", "--no-provision", path_dirs=[bindir])
+    assert recs["nvidia_runtime_registered"]["verdict"] == "fail", out  # --no-provision: only checks
+
+    rc, recs, out = run_module0_docker_checks(tmp_path, lab, "--fix-host", path_dirs=[bindir])
+    assert rc == 1, out  # the engine (20.10 here) or the GPU-less usable probe still fail or warn; not an error
+    reg = recs["nvidia_runtime_registered"]
+    assert reg["verdict"] == "pass", out
+    assert "--fix-host setup (changed): registered runtime 'nvidia'" in reg["details"]
+    assert "sent SIGHUP to dockerd" in reg["details"] and "the engine now lists it" in reg["details"]
+    assert recs["nvidia_runtime_usable"]["verdict"] == ("warn" if probe.host_gpu_count() == 0 else "fail")
+    data = probe.read_daemon_json(d.daemon_json).data
+    assert data == {"log-level": "info", "runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}}
+
+    rc, recs, out = run_module0_docker_checks(tmp_path, lab, "--fix-host", path_dirs=[bindir])
+    assert recs["nvidia_runtime_registered"]["verdict"] == "pass"
+    assert recs["nvidia_runtime_registered"]["details"] == ""  # nothing to do the second time
+    assert len(list(d.root.glob("daemon.json.labcheck-*.bak"))) == 1
+
+
 # --- a hung engine and a malformed daemon.json, through a whole module-0 run ---------------------------
 
 @pytest.fixture
@@ -202,19 +248,13 @@ def test_hung_engine_times_out_and_is_named(hung_socket):
 
 
 def test_module0_docker_checks_survive_hung_engine_and_malformed_daemon_json(hung_socket, tmp_path):
-    import json
-
     bad = tmp_path / "daemon.json"
     bad.write_text('{\n  "log-level": "warn"\n  "runtimes": {}\n}\n')
-    lab = tmp_path / "lab.yaml"
-    lab.write_text(f"docker_host: unix://{hung_socket}\ndocker_daemon_json: {bad}\ncommand_timeout: 1\n")
-    out = tmp_path / "r.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests_env/test_module0.py", "-m", "module0", "-k", "docker or nvidia",
-         "-p", "no:cacheprovider", f"--lab-config={lab}", f"--results-json={out}", "-q"],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    recs = {r["check"]: r for r in json.loads(out.read_text())["records"]}
+    lab = {"docker_host": f"unix://{hung_socket}", "docker_daemon_json": str(bad), "command_timeout": 1}
+    start = time.monotonic()
+    rc, recs, out = run_module0_docker_checks(tmp_path, lab)
+    assert rc == 1, out
+    assert time.monotonic() - start < 60
     assert recs["docker_engine_reachable"]["verdict"] == "fail"
     assert "did not answer `ping` within 1s (hung)" in recs["docker_engine_reachable"]["message"]
     assert recs["docker_daemon_json_valid"]["verdict"] == "fail"

@@ -118,7 +118,7 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
         default = engine.default_runtime or "?"
         note = "it is the default runtime" if default == name else \
             f"default runtime: {default}; containers use it with --runtime={name} or --gpus"
-        return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}")
+        return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}", setup_note)
     details = setup_note
     if dj.error:
         return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
