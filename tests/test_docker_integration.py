@@ -162,6 +162,26 @@ def test_engine_stopping_mid_run_gives_clear_verdicts(dockerd, wrapper):
     assert v.engine_version(again, "24.0").status == "skip"
 
 
+def test_hung_runtime_times_out_and_names_the_step(dockerd, tmp_path):
+    """A runtime that never returns (e.g. nvidia-container-cli stuck on a wedged GPU) must not hang the run."""
+    hang = tmp_path / "hung-runtime"
+    hang.write_text("#!/bin/sh\nsleep 3\n")
+    hang.chmod(0o755)
+    d = dockerd({"runtimes": {"nvidia": {"path": str(hang)}}})
+    cfg = cfg_for(d, command_timeout=1.0)
+    engine = probe.probe_engine(cfg)
+    probe.ensure_probe_image(engine.client, cfg_for(d))  # import the image without the 1s limit
+    start = time.monotonic()
+    result = probe.probe_runtime(engine, cfg)
+    assert time.monotonic() - start < 15
+    assert result.timed_out and result.hung_step == "starting the probe container with runtime 'nvidia'"
+    verdict = v.runtime_usable(engine, result, 0)
+    assert verdict.status == "fail"
+    assert verdict.message.startswith("starting the probe container with runtime 'nvidia' hung: no answer within 1s")
+    if result.cleanup_error:
+        assert f"docker rm -f {result.container}" in verdict.details
+
+
 def run_module0_docker_checks(tmp_path, lab: dict, *args: str, path_dirs=()) -> tuple[int, dict, str]:
     """``pytest tests_env -m module0`` restricted to the Docker checks, in a subprocess; (rc, records, output)."""
     import json

@@ -133,6 +133,16 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
+    verdict = _runtime_usable(engine, probe, host_gpus)
+    if probe.cleanup_error:  # a hung runtime can keep our probe container alive: say how to remove it
+        note = (f"the probe container {probe.container} could not be removed ({probe.cleanup_error}); "
+                f"remove it with `docker rm -f {probe.container}`")
+        verdict = Verdict(verdict.status, verdict.message, verdict.remediation,
+                          "\n".join(x for x in (verdict.details, note) if x))
+    return verdict
+
+
+def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
     name = probe.runtime
     if not engine.reachable:
         return unreachable(engine)
@@ -162,8 +172,11 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> 
                       f"try `docker run --rm --runtime={name} -e NVIDIA_VISIBLE_DEVICES=all {probe.image} "
                       f"/bin/sh -c 'ls /dev'` and read its error; {REINSTALL_TOOLKIT}")
     smi = ""
-    if out.smi_rc is not None:
-        smi = f"; nvidia-smi -L inside exited {out.smi_rc}: " + ("; ".join(out.smi_lines) or "no output")
+    if out.smi_rc == 0:
+        smi = "; nvidia-smi -L inside: " + ("; ".join(out.smi_lines) or "no output")
+    elif out.smi_rc is not None:  # the injected nvidia-smi needs a C library a busybox image lacks
+        smi = (f"; nvidia-smi -L could not run in probe image {probe.image} (exit {out.smi_rc}: "
+               + ("; ".join(out.smi_lines) or "no output") + ")")
     devices = ", ".join(out.devices)
     if host_gpus > 0:
         if not any(d.removeprefix("/dev/nvidia").isdigit() for d in out.devices):
