@@ -176,3 +176,37 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     assert "needs root" in message and "nothing was changed" in message
     assert command == "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
     assert path.read_bytes() == before and backups(path) == []
+
+
+def ctk_double(tmp_path: Path, body: str) -> str:
+    """A stand-in for ``nvidia-ctk`` (not installed here) with a given behaviour; see each test."""
+    p = tmp_path / "nvidia-ctk"
+    p.write_text(f"#!{sys.executable}\nimport json, sys\n{body}\n")
+    p.chmod(0o755)
+    return str(p)
+
+
+def test_configure_step_that_loses_settings_is_caught_and_rolled_back(tmp_path):
+    """Stands for a configure step that rewrites the file from scratch (what "merge, never overwrite" forbids)."""
+    path = tmp_path / "daemon.json"
+    path.write_text('{"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}}}')
+    before = path.read_bytes()
+    ctk = ctk_double(tmp_path, "cfg = [a.split('=', 1)[1] for a in sys.argv if a.startswith('--config=')][0]\n"
+                               "open(cfg, 'w').write(json.dumps({'runtimes': {'nvidia': {'path': 'x'}}}))")
+    out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
+                   timeout=10, nvidia_ctk=ctk, prefix=[])
+    assert out.status == "failed"
+    assert "lost or changed existing settings: log-level, runtimes.crun" in out.message
+    assert f"restored {path} from {out.backup}" in out.message
+    assert path.read_bytes() == before
+
+
+def test_failing_nvidia_ctk_is_reported_with_its_error(tmp_path):
+    """Stands for nvidia-ctk refusing to write (e.g. a read-only /etc)."""
+    path = tmp_path / "daemon.json"
+    path.write_text("{}")
+    ctk = ctk_double(tmp_path, "print('unable to flush config: read-only file system', file=sys.stderr)\nsys.exit(1)")
+    out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
+                   timeout=10, nvidia_ctk=ctk, prefix=[])
+    assert out.status == "failed" and "nvidia-ctk failed" in out.message
+    assert "read-only file system" in out.message and path.read_text() == "{}"

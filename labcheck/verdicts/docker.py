@@ -28,6 +28,10 @@ def unreachable(engine: EngineFacts) -> Verdict:
     return skipped(f"Docker engine not reachable: {engine.error or engine.info_error}")
 
 
+def _answers(engine: EngineFacts) -> bool:
+    return engine.reachable and not engine.info_error
+
+
 # --- CLI and engine --------------------------------------------------------------------------------
 
 def cli_present(cli: CliFacts) -> Verdict:
@@ -66,7 +70,7 @@ def engine_reachable(engine: EngineFacts) -> Verdict:
 
 
 def engine_version(engine: EngineFacts, minimum: str) -> Verdict:
-    if not engine.reachable:
+    if not _answers(engine):
         return unreachable(engine)
     found = engine.server_version
     ok = versions.at_least(found, minimum)
@@ -108,10 +112,8 @@ def daemon_json_valid(dj: DaemonJson) -> Verdict:
 # --- NVIDIA runtime --------------------------------------------------------------------------------
 
 def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia", setup_note: str = "") -> Verdict:
-    if not engine.reachable:
+    if not _answers(engine):
         return unreachable(engine)
-    if engine.info_error:
-        return failed(f"cannot read the engine's runtimes: {engine.info_error}", RESTART_DOCKER)
     listed = ", ".join(sorted(engine.runtimes)) or "none"
     if name in engine.runtimes:
         path = engine.runtimes[name].get("path", "?")
@@ -144,7 +146,7 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> 
 
 def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
     name = probe.runtime
-    if not engine.reachable:
+    if not _answers(engine):
         return unreachable(engine)
     if not probe.attempted:
         return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
