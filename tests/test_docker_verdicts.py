@@ -193,6 +193,31 @@ def test_unknown_runtime_real_error():
     assert verdict.status == "fail" and "nvidia-ctk runtime configure" in verdict.remediation
 
 
+# As reported in NVIDIA/nvidia-docker#958 and NVIDIA/nvidia-container-runtime#68: the runtime is there,
+# the hook it needs is not.
+HOOK_NOT_FOUND = ('OCI runtime create failed: exec: "nvidia-container-runtime-hook": executable file not found in '
+                  '$PATH: unknown')
+HOOK_STAT = ("OCI runtime create failed: unable to retrieve OCI runtime error (open /run/containerd/io.containerd."
+             "runtime.v1.linux/moby/af42/log.json: no such file or directory): nvidia-container-runtime did not "
+             "terminate sucessfully: 2019/07/23 17:28:30 ERROR: nvidia-container-runtime: inject NVIDIA hook: stat "
+             "/usr/bin/nvidia-container-runtime-hook: no such file or directory\n: unknown")
+
+
+@pytest.mark.parametrize("err", [HOOK_NOT_FOUND, HOOK_STAT])
+def test_runtime_missing_its_hook_names_the_hook(err):
+    verdict = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe("nvidia", True, error=err), 1)
+    assert verdict.status == "fail"
+    assert "(nvidia-container-runtime) runs but needs" in verdict.message
+    assert "nvidia-container-runtime-hook, which is missing" in verdict.message
+    assert verdict.remediation.startswith("sudo apt-get install -y nvidia-container-toolkit")
+
+
+def test_missing_binary_from_real_errors():
+    assert v.missing_binary(engine_error("run-runtime-nvidia-missing-binary.txt")) == "nvidia-container-runtime"
+    assert v.missing_binary(HOOK_STAT) == "/usr/bin/nvidia-container-runtime-hook"
+    assert v.missing_binary(engine_error("run-runtime-unknown.txt")) == ""
+
+
 # As reported in NVIDIA/nvidia-container-toolkit#260 and NVIDIA/nvidia-docker#1252.
 NVML_NOT_LOADED = ("failed to create shim: OCI runtime create failed: container_linux.go:380: starting container "
                    "process caused: process_linux.go:545: container init caused: Running hook #0:: error running "

@@ -7,6 +7,9 @@ reachability check itself is the one that fails, with the fix).
 
 from __future__ import annotations
 
+import os
+import re
+
 from labcheck import versions
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
@@ -196,20 +199,34 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) ->
                   "run the suite on the GPU host to prove GPU access")
 
 
+_EXEC_NOT_FOUND = re.compile(r'exec: \\?"([^"\\]+)\\?": executable file not found')
+_STAT_MISSING = re.compile(r"stat (\S+): no such file or directory")
+
+
+def missing_binary(error: str) -> str:
+    """The program an engine/runtime error says it could not find ("" if it says no such thing)."""
+    m = _EXEC_NOT_FOUND.search(error) or _STAT_MISSING.search(error)
+    return m.group(1) if m else ""
+
+
 def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe) -> Verdict:
     err = probe.error
     low = err.lower()
     path = str(engine.runtimes.get(name, {}).get("path", "") or name)
     if "unknown runtime specified" in low:
         return failed(f"the engine refused runtime {name!r}: {err}", CONFIGURE_RUNTIME)
-    if "executable file not found" in low or ("no such file or directory" in low and path in err):
-        if "nvidia-container-runtime" in path:
+    missing = missing_binary(err)
+    if missing:
+        if os.path.basename(missing) == os.path.basename(path):
+            what = f"runtime {name!r} is registered with path {path!r} but dockerd cannot execute it (binary missing)"
+        else:
+            what = f"runtime {name!r} ({path}) runs but needs {missing}, which is missing"
+        if os.path.basename(missing).startswith("nvidia-container"):
             fix = f"{INSTALL_TOOLKIT}  (after adding NVIDIA's apt repository: {TOOLKIT_GUIDE})"
         else:
-            fix = (f"install {path} or point runtimes.{name}.path in daemon.json at the real binary, "
+            fix = (f"install {missing} or point runtimes.{name}.path in daemon.json at the real binary, "
                    f"then {RESTART_DOCKER}")
-        return failed(f"runtime {name!r} is registered with path {path!r} but dockerd cannot execute it "
-                      f"(binary missing); starting a container failed: {err}", fix)
+        return failed(f"{what}; starting a container failed: {err}", fix)
     if "permission denied" in low:
         return failed(f"runtime {name!r} ({path}) cannot be executed: {err}", f"sudo chmod 755 $(command -v {path})")
     if "nvidia-container-cli" in low and any(s in low for s in ("nvml", "driver", "libnvidia-ml", "load library")):
