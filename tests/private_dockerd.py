@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -112,5 +113,43 @@ def runc_wrapper(directory: Path, name: str = "fake-nvidia-runtime") -> Path:
     nvidia-container-runtime, which is itself a runc wrapper that first injects the GPU)."""
     path = directory / name
     path.write_text(f"#!/bin/sh\nexec {shutil.which('runc') or 'runc'} \"$@\"\n")
+    path.chmod(0o755)
+    return path
+
+
+_INJECTOR = '''#!{python}
+"""Test double for nvidia-container-runtime: edit the OCI spec, then exec runc.
+
+The real runtime injects the GPU device nodes (/dev/nvidiaN, /dev/nvidiactl) into the container's
+spec before handing over to runc. This one injects /dev/nvidia0 and /dev/nvidiactl as character
+devices with /dev/null's numbers (1:3, allowed by Docker's default device rules), so a probe can see
+"a GPU" arrive through a real engine on a machine that has none.
+"""
+import json, os, sys
+
+args = sys.argv[1:]
+if "create" in args:
+    bundle = "."
+    for i, a in enumerate(args):
+        if a == "--bundle" and i + 1 < len(args):
+            bundle = args[i + 1]
+        elif a.startswith("--bundle="):
+            bundle = a.split("=", 1)[1]
+    cfg = os.path.join(bundle, "config.json")
+    with open(cfg) as f:
+        spec = json.load(f)
+    devices = spec.setdefault("linux", {{}}).setdefault("devices", [])
+    for path in ("/dev/nvidia0", "/dev/nvidiactl"):
+        devices.append({{"path": path, "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0}})
+    with open(cfg, "w") as f:
+        json.dump(spec, f)
+os.execv({runc!r}, [{runc!r}, *args])
+'''
+
+
+def gpu_injecting_wrapper(directory: Path) -> Path:
+    """A runtime that injects fake GPU device nodes, then execs runc (see the script's docstring)."""
+    path = directory / "gpu-injecting-runtime"
+    path.write_text(_INJECTOR.format(python=sys.executable, runc=shutil.which("runc") or "/usr/sbin/runc"))
     path.chmod(0o755)
     return path

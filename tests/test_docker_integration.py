@@ -86,6 +86,20 @@ def test_runtime_registered_and_usable(dockerd, wrapper):
     assert probe.probe_runtime(engine, cfg).image_note == f"image {cfg.probe_image} present locally"
 
 
+def test_runtime_that_injects_a_gpu_passes_on_a_gpu_host(dockerd, tmp_path):
+    """The probe sees device nodes a runtime injects through a real engine (fake nodes: see the double)."""
+    d = dockerd({"runtimes": {"nvidia": {"path": str(private_dockerd.gpu_injecting_wrapper(tmp_path))}}})
+    cfg = cfg_for(d)
+    engine = probe.probe_engine(cfg)
+    result = probe.probe_runtime(engine, cfg)
+    assert result.error == "" and result.output.devices == ("/dev/nvidia0", "/dev/nvidiactl"), result
+    verdict = v.runtime_usable(engine, result, host_gpus=1)
+    assert verdict.status == "pass"
+    assert verdict.message == "runtime 'nvidia' starts containers with the GPU: /dev/nvidia0, /dev/nvidiactl"
+    # the same container on a host with no GPU is not called a pass
+    assert v.runtime_usable(engine, result, host_gpus=0).status == "warn"
+
+
 def test_runtime_registered_but_binary_missing(dockerd):
     if shutil.which("nvidia-container-runtime"):
         pytest.skip("nvidia-container-runtime is installed here: cannot stage a missing binary under that name")
