@@ -7,6 +7,7 @@ no bridge and no iptables, so it touches nothing of the shared engine. Needs roo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -68,9 +69,39 @@ class PrivateDockerd:
                 self.proc.wait(timeout=10)
 
     def cleanup(self) -> None:
+        """Stop dockerd, then anything still tied to this instance's private root (containerd shims
+        outlive dockerd by design, e.g. after a hung runtime), unmount what they left, delete the root."""
         self.stop()
-        # overlay mounts are gone once dockerd has stopped; whatever stays is ours to delete
+        root = str(self.root)
+        for pid in _pids_mentioning(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for mnt in sorted(_mounts_under(root), key=len, reverse=True):
+            cmd.run(["umount", "-l", mnt], timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (a unique temp path: only ours can match)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _mounts_under(root: str) -> list[str]:
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    return [p[1] for p in (line.split() for line in lines) if len(p) > 1 and (p[1] + "/").startswith(root + "/")]
 
 
 def start(daemon_json: dict | str | None, wait: float = 30.0, path_dirs: tuple[str, ...] = ()) -> PrivateDockerd:
