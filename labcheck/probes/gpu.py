@@ -122,6 +122,11 @@ def parse_cuda_version(smi_version_text: str) -> str:
     return m.group(1) if m else ""
 
 
+def cuda_from_int(v: int) -> str:
+    """NVML's CUDA driver version integer (13000) as people write it (13.0)."""
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
 def parse_proc_version(text: str) -> str:
     m = _PROC_VERSION.search(text or "")
     return m.group(1) if m else ""
@@ -156,11 +161,8 @@ def probe_nvml() -> NvmlFacts:
     try:
         driver = _text(pynvml.nvmlSystemGetDriverVersion())
         cuda = ""
-        try:
-            v = int(pynvml.nvmlSystemGetCudaDriverVersion())
-            cuda = f"{v // 1000}.{(v % 1000) // 10}"
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            cuda = cuda_from_int(int(pynvml.nvmlSystemGetCudaDriverVersion()))
         gpus = []
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)

@@ -99,7 +99,7 @@ def probe_mps(pipe_dir: str, extra_bin_dirs: tuple[str, ...] = (), timeout: floa
     control = cmd.which(CONTROL, extra_bin_dirs)
     server = cmd.which(SERVER, extra_bin_dirs)
     ps = cmd.run(PS_ARGV, timeout=timeout)
-    procs = tuple(mps.parse_ps(ps.stdout)) if ps.ok else ()
+    procs = tuple(mps.parse_ps(ps.stdout))  # parse even on a non-zero exit: ps can warn and still list
     daemons = mps.control_daemons(list(procs))
     pipes = {p.pid: read_proc_pipe_dir(p.pid) for p in daemons}
     query = control_query(control, "get_server_list", pipe_dir, timeout) if control else None
@@ -130,26 +130,47 @@ class ClientRun:
     before: cmd.CmdResult | None = None
 
 
-def _read_until(proc: subprocess.Popen, marker: str, deadline: float) -> tuple[list[str], bool]:
-    """Lines from the client until one starts with ``marker``, EOF, or the deadline. (lines, found)."""
-    lines: list[str] = []
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    try:
+class _LineReader:
+    """Lines from a child's stdout with a deadline.
+
+    Reads the raw file descriptor: a buffered text stream can hold a second line in its buffer while
+    select() reports the descriptor idle, which would make a client that printed its last line look hung.
+    """
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.fd = proc.stdout.fileno()
+        self.buf = b""
+        self.eof = False
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.fd, selectors.EVENT_READ)
+
+    def until(self, marker: str, deadline: float) -> tuple[list[str], bool]:
+        """Lines until one starts with ``marker`` (True), or EOF / the deadline (False)."""
+        lines: list[str] = []
         while True:
+            while b"\n" in self.buf:
+                raw, self.buf = self.buf.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                lines.append(line)
+                if line.startswith(marker):
+                    return lines, True
+            if self.eof:
+                if self.buf:
+                    lines.append(self.buf.decode(errors="replace"))
+                    self.buf = b""
+                return lines, False
             left = deadline - time.monotonic()
             if left <= 0:
                 return lines, False
-            if not sel.select(timeout=left):
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                return lines, False
-            lines.append(line.rstrip("\n"))
-            if line.startswith(marker):
-                return lines, True
-    finally:
-        sel.close()
+            if self.sel.select(timeout=left):
+                chunk = os.read(self.fd, 65536)
+                if chunk:
+                    self.buf += chunk
+                else:
+                    self.eof = True
+
+    def close(self) -> None:
+        self.sel.close()
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -162,7 +183,8 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | None, timeout: float = 60.0,
-                    lib_dirs: tuple[str, ...] = (), python: str = sys.executable) -> ClientRun:
+                    lib_dirs: tuple[str, ...] = (), python: str = sys.executable,
+                    script: Path = CLIENT_SCRIPT) -> ClientRun:
     """Start the ctypes client with CUDA_MPS_PIPE_DIRECTORY=pipe_dir and ask MPS about it while it holds a context.
 
     The client runs in its own process group and is killed if it does not reach each stage in time.
@@ -172,19 +194,20 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
     servers_before = tuple(mps.parse_server_list(before.stdout)) if answered else ()
     if not answered:  # without a daemon the client would run without MPS: nothing to learn from it
         return ClientRun(pipe_dir, False, (), (), None, False, None, before=before)
-    argv = [python, str(CLIENT_SCRIPT), "--hold", str(timeout)]
+    argv = [python, str(script), "--hold", str(timeout)]
     for d in lib_dirs:
         argv += ["--lib-dir", d]
     env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir}
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", env=env, start_new_session=True)
+                                env=env, start_new_session=True)
     except OSError as exc:
         return ClientRun(pipe_dir, answered, servers_before, (), None, False, None, "", f"cannot start: {exc}",
                          before=before)
     timed_out_at = ""
+    reader = _LineReader(proc)
     try:
-        lines, held = _read_until(proc, "HOLDING", time.monotonic() + timeout)
+        lines, held = reader.until("HOLDING", time.monotonic() + timeout)
         if not held and proc.poll() is None:
             last = lines[-1] if lines else "no output yet"
             timed_out_at = f"creating its CUDA context (last output: {last})"
@@ -206,20 +229,24 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
                 if smi.ok:
                     smi_clients = tuple(mps.smi_mps_client_pids(smi.stdout))
             try:
-                proc.stdin.write("\n")
+                proc.stdin.write(b"\n")
                 proc.stdin.flush()
             except (BrokenPipeError, OSError):
                 pass
         if not timed_out_at:
-            rest, _ = _read_until(proc, "\0never", time.monotonic() + timeout)
+            rest, _ = reader.until("\0never", time.monotonic() + timeout)
             lines += rest
             try:
                 proc.wait(timeout=max(1.0, timeout / 4))
             except subprocess.TimeoutExpired:
                 timed_out_at = "releasing its CUDA context"
     finally:
+        reader.close()
         if proc.poll() is None:
             _kill(proc)
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
     out = "\n".join(lines)
     return ClientRun(pipe_dir, answered, servers_before, tuple(mps.parse_client_steps(out)), proc.pid, held,
                      None if timed_out_at else proc.returncode, timed_out_at, out, during, servers_during,
