@@ -21,7 +21,9 @@ from labcheck import cmd, mps
 
 CONTROL = "nvidia-cuda-mps-control"
 SERVER = "nvidia-cuda-mps-server"
-PS_ARGV = ("ps", "-eo", "pid,ppid,stat,comm,args")
+# -ww: unlimited width. Without a terminal ps cuts lines at 80 columns, which drops the "-d" of
+# "/usr/local/nvidia/bin/nvidia-cuda-mps-control -d" (seen on the H100 host: the daemon was "not visible").
+PS_ARGV = ("ps", "-ww", "-eo", "pid,ppid,stat,comm,args")
 CLIENT_SCRIPT = Path(__file__).resolve().parent.parent / "cuda_client.py"
 
 
@@ -208,6 +210,9 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
     reader = _LineReader(proc)
     try:
         lines, held = reader.until("HOLDING", time.monotonic() + timeout)
+        if not held and reader.eof:  # it closed its output: let it finish exiting before judging
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
         if not held and proc.poll() is None:
             last = lines[-1] if lines else "no output yet"
             timed_out_at = f"creating its CUDA context (last output: {last})"
