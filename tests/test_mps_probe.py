@@ -255,7 +255,8 @@ def test_client_hanging_before_its_context_is_killed_and_named(control, dirs, tm
     run = probe.run_cuda_client(pipe, control, None, 1, script=script)
     assert time.monotonic() - start < 15
     verdict = v.functional(run, log)
-    assert verdict.status == "fail" and "hung while creating its CUDA context (last output: cuInit 0)" in verdict.message
+    assert verdict.status == "fail"
+    assert "hung while creating its CUDA context (last output: cuInit 0)" in verdict.message
     assert not _alive(run.pid)
 
 
