@@ -287,3 +287,14 @@ def test_failed_generate_leaves_the_old_spec(lab):
     assert target.read_text() == "kind: broken: [" and not list(etc.glob(".nvidia.yaml.labcheck-tmp"))
 
 
+
+
+def test_fix_host_outcome_is_reported_in_the_presence_check(lab):
+    from setup_actions.outcome import Outcome
+
+    _, etc, run = lab
+    missing = v.spec_present(probe(etc, run))
+    could_not = v.with_generation(missing, Outcome(False, False, "nvidia-ctk is not installed", "install it"))
+    assert could_not.status == "fail" and "--fix-host could not generate it: nvidia-ctk is not installed" \
+        in could_not.message and could_not.remediation == "install it"
+    assert v.with_generation(missing, None) == missing

@@ -69,8 +69,8 @@ def test_gpu_compute_mode(check, gpu_facts):
 # CDI spec
 # ---------------------------------------------------------------------------------------------------
 
-def test_cdi_spec_present(check, cdi_facts):
-    check(cdi_v.spec_present(cdi_facts))
+def test_cdi_spec_present(check, cdi_facts, cdi_provisioned):
+    check(cdi_v.with_generation(cdi_v.spec_present(cdi_facts), cdi_provisioned))
 
 
 def test_cdi_spec_valid(check, cdi_facts):

@@ -133,3 +133,15 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
                               "/var/run/cdi takes precedence and toolkit >= 1.18 refreshes it (nvidia-cdi-refresh)")
     return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
                   f"{cdi.NVIDIA_KIND})")
+
+
+def with_generation(verdict: Verdict, outcome) -> Verdict:
+    """Say what --fix-host's ``nvidia-ctk cdi generate`` did (an Outcome, or None when it did not run)."""
+    if outcome is None:
+        return verdict
+    if not outcome.ok and verdict.status == "fail":
+        return failed(f"{verdict.message}; --fix-host could not generate it: {outcome.message}",
+                      outcome.remediation or verdict.remediation, verdict.details)
+    if outcome.changed and verdict.status == "pass":
+        return passed(f"{verdict.message} ({outcome.message})", verdict.details)
+    return verdict
