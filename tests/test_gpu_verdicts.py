@@ -194,3 +194,16 @@ def test_this_machine_without_gpu_gives_a_verdict_not_a_crash():
     assert verdict.status in ("pass", "fail")  # pass only where a real driver answers
     if verdict.status == "fail":
         assert verdict.remediation
+
+
+def test_old_nvidia_smi_without_compute_cap_is_asked_again(tmp_path, monkeypatch):
+    """A test double of an old nvidia-smi that rejects the compute_cap field (its real error text, exit 2)."""
+    row = "0, GPU-683e20a0-8269-a95e-460e-0a9073519f0d, Tesla P100-PCIE-16GB, 470.82.01, Default, 16280"
+    _fake_smi(tmp_path / "bin", 'case "$1" in *compute_cap*) echo \'Field "compute_cap" is not a valid field to '
+                                f"query.'; exit 2;; esac\necho '{row}'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    facts = probe.probe_gpus((), timeout=5, use_nvml=False, proc_version=tmp_path / "absent")
+    assert facts.driver == "470.82.01" and facts.gpus[0].name == "Tesla P100-PCIE-16GB"
+    assert facts.gpus[0].compute_cap is None and facts.gpus[0].compute_mode == "Default"
+    assert v.driver(facts, "535").status == "fail"  # and older than the workshop's minimum
+    assert v.compute_capability(facts, "6.0").status == "fail"  # unknown is not a pass

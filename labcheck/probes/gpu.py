@@ -103,16 +103,17 @@ def _int(text: str) -> int | None:
     return int(m[1]) if m else None
 
 
-def parse_query_csv(text: str) -> tuple[list[Gpu], str]:
-    """Parse the --query-gpu output (noheader, nounits). Returns (gpus, driver version)."""
+def parse_query_csv(text: str, fields: tuple[str, ...] = QUERY_FIELDS) -> tuple[list[Gpu], str]:
+    """Parse the --query-gpu output for ``fields`` (noheader or not, units or not): (gpus, driver version)."""
     gpus: list[Gpu] = []
     driver = ""
     for row in csv.reader(text.splitlines(), skipinitialspace=True):
-        if len(row) < len(QUERY_FIELDS) or not row[0].strip().isdigit():
+        if len(row) < len(fields) or not row[0].strip().isdigit():
             continue
-        idx, uuid, name, drv, cc, mode, mem = (c.strip() for c in row[: len(QUERY_FIELDS)])
-        gpus.append(Gpu(int(idx), uuid, name, _cc(cc), mode, _int(mem)))
-        driver = driver or drv
+        f = dict(zip(fields, (c.strip() for c in row), strict=False))
+        gpus.append(Gpu(int(f["index"]), f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
+                        f.get("compute_mode", ""), _int(f.get("memory.total", ""))))
+        driver = driver or f.get("driver_version", "")
     return gpus, driver
 
 
@@ -135,10 +136,15 @@ def parse_proc_version(text: str) -> str:
 def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
     if smi_path is None:
         return SmiQuery(None, None, error="nvidia-smi not found on PATH or in the extra driver folders")
+    fields = QUERY_FIELDS
     r = cmd.run([smi_path, *QUERY_ARGS], timeout=timeout)
+    if not r.ok and "not a valid field" in r.output:
+        # Drivers before compute_cap existed reject the whole query: ask again without it (NVML fills it in).
+        fields = tuple(f for f in QUERY_FIELDS if f != "compute_cap")
+        r = cmd.run([smi_path, f"--query-gpu={','.join(fields)}", QUERY_ARGS[1]], timeout=timeout)
     if not r.ok:
         return SmiQuery(smi_path, r, error=r.describe())
-    gpus, driver = parse_query_csv(r.stdout)
+    gpus, driver = parse_query_csv(r.stdout, fields)
     if not gpus and r.stdout.strip():
         return SmiQuery(smi_path, r, error=f"`{r.cmdline}` printed nothing parsable: {r.stdout.strip()[:200]}")
     return SmiQuery(smi_path, r, tuple(gpus), driver)
