@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labcheck import mps
 from labcheck.probes import mps as mps_probe
-from labcheck.verdicts.mps import restart_command, start_command
+from labcheck.verdicts.mps import start_command
 from setup_actions.outcome import Outcome
 
 
@@ -110,6 +110,9 @@ class MpsDaemon:
         self._save(st)
         return len(st["users"])
 
+    def _start_cmd(self) -> str:
+        return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control")
+
     # -- probe ---------------------------------------------------------------------------------
     def query(self):
         return mps_probe.control_query(self.control, "get_server_list", self.pipe_dir, self.timeout)
@@ -121,7 +124,7 @@ class MpsDaemon:
         q = self.query()
         if q.ok:
             return []
-        return [f"start the MPS control daemon: {start_command(self.pipe_dir, self.log_dir)}"]
+        return [f"start the MPS control daemon: {self._start_cmd()}"]
 
     # -- change --------------------------------------------------------------------------------
     def apply(self) -> Outcome:
@@ -133,7 +136,7 @@ class MpsDaemon:
             return Outcome(True, False, f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, False, f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
-                           f"sudo rm -rf {self.pipe_dir} && " + start_command(self.pipe_dir, self.log_dir))
+                           f"sudo rm -rf {self.pipe_dir} && " + self._start_cmd())
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
@@ -146,7 +149,7 @@ class MpsDaemon:
             if mps.ALREADY_RUNNING in out:
                 return Outcome(True, False, f"MPS control daemon already running on {self.pipe_dir}")
             what = f"hung for {self.timeout:g}s" if rc is None else f"exited {rc}: {out or 'no output'}"
-            return Outcome(False, False, f"`{self.control} -d` {what}", start_command(self.pipe_dir, self.log_dir))
+            return Outcome(False, False, f"`{self.control} -d` {what}", self._start_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while not (q := self.query()).ok and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -182,7 +185,7 @@ class MpsDaemon:
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
             return Outcome(False, False, f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
-                           restart_command(self.pipe_dir, self.log_dir).split(";")[0])
+                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={self.pipe_dir} {self.control}")
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while pid and _alive(int(pid)) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -99,10 +99,14 @@ def test_mps_control_binary(check, mps_facts, gpu_facts):
 
 def test_mps_control_daemon_running(check, pytestconfig, mps_facts, mps_provisioned, lab_config):
     provisioning = not pytestconfig.getoption("--no-provision")
-    failure = fix = ""
-    if mps_provisioned is not None and not mps_provisioned.ok:
-        failure, fix = mps_provisioned.message, mps_provisioned.remediation
-    check(mps_v.daemon(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir, provisioning, failure, fix))
+    failure = fix = note = ""
+    if mps_provisioned is not None:
+        if not mps_provisioned.ok:
+            failure, fix = mps_provisioned.message, mps_provisioned.remediation
+        elif mps_provisioned.changed:
+            note = mps_provisioned.message
+    check(mps_v.daemon(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir, provisioning, failure, fix,
+                       note))
 
 
 def test_mps_pipe_directory(check, mps_facts, lab_config):
@@ -112,4 +116,5 @@ def test_mps_pipe_directory(check, mps_facts, lab_config):
 def test_mps_serves_a_cuda_client(check, mps_client_run, mps_daemon_action, lab_config):
     if isinstance(mps_client_run, str):
         check(skipped(mps_client_run))
-    check(mps_v.functional(mps_client_run, lab_config.mps_log_dir, mps_daemon_action.started_pid))
+    check(mps_v.functional(mps_client_run, lab_config.mps_log_dir, mps_daemon_action.started_pid,
+                           mps_daemon_action.control or "nvidia-cuda-mps-control"))

@@ -32,6 +32,10 @@ def spec_present(facts: CdiFacts) -> Verdict:
     if specs:
         shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in specs)
         return passed(f"CDI spec of kind {cdi.NVIDIA_KIND}: {shown}")
+    problems = facts.problems()
+    if problems:
+        return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}; the only NVIDIA "
+                      f"spec is unusable: {problems[0]}", _backup_then_generate(problems[0].path))
     seen = [f.path for f in facts.files]
     found = f"; found only: {', '.join(seen)}" if seen else ""
     unreadable = f"; cannot list {', '.join(facts.unreadable_dirs)}" if facts.unreadable_dirs else ""

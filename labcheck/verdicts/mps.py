@@ -14,14 +14,15 @@ from labcheck.probes.mps import ClientRun, MpsFacts
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 
-def start_command(pipe_dir: str, log_dir: str) -> str:
-    return (f"sudo mkdir -p {log_dir} && CUDA_MPS_PIPE_DIRECTORY={pipe_dir} CUDA_MPS_LOG_DIRECTORY={log_dir} "
-            "nvidia-cuda-mps-control -d")
+def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+    """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
+    return (f'sudo install -d -o "$(id -un)" {log_dir} && CUDA_MPS_PIPE_DIRECTORY={pipe_dir} '
+            f"CUDA_MPS_LOG_DIRECTORY={log_dir} {control} -d")
 
 
-def restart_command(pipe_dir: str, log_dir: str) -> str:
-    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={pipe_dir} nvidia-cuda-mps-control; "
-            + start_command(pipe_dir, log_dir))
+def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={pipe_dir} {control}; "
+            + start_command(pipe_dir, log_dir, control))
 
 
 def binary(facts: MpsFacts, driver_version: str = "") -> Verdict:
@@ -43,42 +44,45 @@ def _hung(r) -> bool:
 
 
 def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
-           start_failure: str = "", start_fix: str = "") -> Verdict:
+           start_failure: str = "", start_fix: str = "", started_note: str = "") -> Verdict:
+    ctl = facts.control_path or "nvidia-cuda-mps-control"
     if facts.control_path is None:
         return skipped("nvidia-cuda-mps-control is not installed (see the MPS binary check)")
     q = facts.server_list
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
                       "or one that is stuck", f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
-                      f"sudo rm -rf {pipe_dir} && " + start_command(pipe_dir, log_dir))
+                      f"sudo rm -rf {pipe_dir} && " + start_command(pipe_dir, log_dir, ctl))
     pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
         srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
                                                                                 "first CUDA client)"
-        return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}")
+        note = f" ({started_note})" if started_note else ""
+        return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
     elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d != pipe_dir}
     if elsewhere:
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
         return failed(f"an MPS control daemon runs ({shown}) but none answers on the lab's pipe dir {pipe_dir}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={other} nvidia-cuda-mps-control; "
-                      + start_command(pipe_dir, log_dir))
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={other} {ctl}; "
+                      + start_command(pipe_dir, log_dir, ctl))
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
-                      f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir))
+                      f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl))
     if start_failure:
         return failed(f"MPS control daemon not running; starting it failed: {start_failure}",
-                      start_fix or start_command(pipe_dir, log_dir))
+                      start_fix or start_command(pipe_dir, log_dir, ctl))
     if not provisioning and (facts.pipe.accessible or facts.pipe.creatable):
         return warned(f"MPS control daemon not running, ready to start (binary {facts.control_path}, "
                       f"pipe dir {pipe_dir} usable); --no-provision left it stopped",
-                      start_command(pipe_dir, log_dir))
+                      start_command(pipe_dir, log_dir, ctl))
     return failed(f"expected an MPS control daemon answering on {pipe_dir}; none runs "
-                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir))
+                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl))
 
 
 def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
+    ctl = facts.control_path or "nvidia-cuda-mps-control"
     env = facts.env_pipe_dir
     if env and env.rstrip("/") != configured.rstrip("/"):
         return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
@@ -87,13 +91,13 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
     p = facts.pipe
     if p.exists and not p.is_dir:
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
-                      f"sudo mv {configured} {configured}.bak && " + start_command(configured, log_dir))
+                      f"sudo mv {configured} {configured}.bak && " + start_command(configured, log_dir, ctl))
     other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={next(iter(other.values()))} nvidia-cuda-mps-control; "
-                      + start_command(configured, log_dir))
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={next(iter(other.values()))} {ctl}; "
+                      + start_command(configured, log_dir, ctl))
     if p.is_dir and not p.accessible:
         return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
                       f"sudo chmod a+rx {configured}")
@@ -107,39 +111,40 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
 
 
-def _client_fix(rc: int, pipe_dir: str, log_dir: str) -> str:
+def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str) -> str:
     if 805 <= rc <= 810:
         return (f"tail {log_dir}/control.log {log_dir}/server.log; then restart MPS: "
-                + restart_command(pipe_dir, log_dir))
+                + restart_command(pipe_dir, log_dir, control))
     if rc == 46:
         return "another process holds a GPU in EXCLUSIVE_PROCESS mode: nvidia-smi   # find and stop it"
     return "nvidia-smi   # does the driver see the GPU? then: sudo dmesg | grep -iE 'nvrm|xid' | tail"
 
 
-def functional(run: ClientRun, log_dir: str, started_pid: int | None = None) -> Verdict:
+def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
+               control: str = "nvidia-cuda-mps-control") -> Verdict:
     pipe = run.pipe_dir
     if _hung(run.before):
         return failed(f"{run.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
                       f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: sudo rm -rf {pipe} && "
-                      + start_command(pipe, log_dir))
+                      + start_command(pipe, log_dir, control))
     if not run.daemon_answered:
         if started_pid:
             return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
                           "it died or was killed during the run", f"tail {log_dir}/control.log; "
-                          + start_command(pipe, log_dir))
+                          + start_command(pipe, log_dir, control))
         return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
-                      "nothing", start_command(pipe, log_dir))
+                      "nothing", start_command(pipe, log_dir, control))
     where = f"CUDA client (pid {run.pid}, CUDA_MPS_PIPE_DIRECTORY={pipe})"
     if "dlopen libcuda.so.1 failed" in run.output:
         return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
                       "sudo ldconfig   # and check: ldconfig -p | grep libcuda.so.1")
     if run.timed_out_at:
         return failed(f"{where} hung while {run.timed_out_at}", f"tail {log_dir}/server.log {log_dir}/control.log; "
-                      + restart_command(pipe, log_dir), details=run.output)
+                      + restart_command(pipe, log_dir, control), details=run.output)
     bad = mps.first_failed_step(list(run.steps))
     if bad is not None and bad.call != "cuCtxDestroy_v2":
         return failed(f"{where}: {bad.call} returned {bad.rc} ({bad.error_name})",
-                      _client_fix(bad.rc, pipe, log_dir), details=run.output)
+                      _client_fix(bad.rc, pipe, log_dir, control), details=run.output)
     if not run.held:
         return failed(f"{where} exited {run.rc} before creating a CUDA context: "
                       f"{run.output.strip().splitlines()[-1] if run.output.strip() else 'no output'}",
@@ -160,5 +165,5 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None) -> 
     if run.server_list is not None and not run.server_list.ok:
         seen += f"; {run.server_list.describe()}"
     return failed(f"{where} created a CUDA context but no MPS server appeared for it ({seen}): it ran without MPS",
-                  f"tail {log_dir}/control.log {log_dir}/server.log; " + restart_command(pipe, log_dir),
+                  f"tail {log_dir}/control.log {log_dir}/server.log; " + restart_command(pipe, log_dir, control),
                   details=run.output)
