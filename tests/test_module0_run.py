@@ -42,3 +42,34 @@ def test_module0_without_gpu_gives_verdicts_not_tracebacks(pytester, tmp_path):
     if not cmd.which("kind"):
         assert "kind.sigs.k8s.io/dl" in recs["kind_version"]["remediation"]
     assert result.ret == 1 and os.path.exists(out)
+
+
+def test_hung_mps_control_gives_verdicts_naming_it(pytester, tmp_path, monkeypatch):
+    """Test doubles on PATH: nvidia-smi printing the H100 capture (so the host looks like it has a GPU) and an
+    nvidia-cuda-mps-control that never answers (a client blocked on a dead daemon's pipe)."""
+    from tests.captures import first
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    csv = first("h100-host/nvidia-smi-query-csv-noheader.txt").output
+    (bindir / "nvidia-smi").write_text(f'#!/bin/sh\ncat <<"E"\n{csv}\nE\n')
+    (bindir / "nvidia-cuda-mps-control").write_text("#!/bin/sh\nsleep 120\n")
+    (bindir / "nvidia-cuda-mps-server").write_text("#!/bin/sh\nexit 0\n")
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"command_timeout: 1\nmps_pipe_dir: {tmp_path / 'pipe'}\nmps_log_dir: {tmp_path / 'log'}\n"
+                   "extra_bin_dirs: []\n")
+    out = tmp_path / "r.json"
+    pytester.runpytest_subprocess(
+        str(ROOT / "tests_env"), "-m", "module0", "-k", "mps or gpus_present", f"--lab-config={lab}",
+        f"--results-json={out}", f"--rootdir={ROOT}", "-p", "no:cacheprovider", "-p", "no:randomly")
+    recs = {r["check"]: r for r in json.loads(out.read_text())["records"]}
+    assert recs["gpus_present"]["verdict"] == "pass"
+    daemon = recs["mps_control_daemon_running"]
+    assert daemon["verdict"] == "fail" and "hung: no answer within 1s" in daemon["message"]
+    assert "starting it failed" in daemon["message"] or "nvidia-cuda-mps-control" in daemon["message"]
+    functional = recs["mps_serves_a_cuda_client"]
+    assert functional["verdict"] == "fail" and "hung" in functional["message"]
+    assert "nvidia-cuda-mps-control" in functional["message"]
