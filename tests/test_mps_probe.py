@@ -88,20 +88,22 @@ def test_pipe_dir_with_a_real_control_socket_and_pid_file(tmp_path):
 def test_absent_pipe_dir_under_a_writable_parent_is_ready(tmp_path):
     p = probe.probe_pipe_dir(str(tmp_path / "not-yet"))
     assert not p.exists and p.creatable
-    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), p, None)
+    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), p, str(tmp_path / "not-yet"))
     assert v.pipe_dir(f, str(tmp_path / "not-yet"), "/var/log/nvidia-mps").status == "pass"
 
 
 def test_pipe_dir_that_is_a_file_fails(tmp_path):
     (tmp_path / "mps").write_text("oops")
-    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), probe.probe_pipe_dir(str(tmp_path / "mps")), None)
+    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), probe.probe_pipe_dir(str(tmp_path / "mps")),
+                       str(tmp_path / "mps"))
     verdict = v.pipe_dir(f, str(tmp_path / "mps"), "/var/log/nvidia-mps")
     assert verdict.status == "fail" and "not a directory" in verdict.message
 
 
-def test_daemon_found_in_real_ps_by_full_command_line_and_its_pipe_dir_from_proc(tmp_path):
+def test_daemon_found_in_real_ps_by_full_command_line_and_its_pipe_dir_from_proc(tmp_path, monkeypatch):
     """A real process whose command line is the daemon's (exec -a), with its own CUDA_MPS_PIPE_DIRECTORY."""
     env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(tmp_path / "elsewhere")}
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path / "pipe"))  # the lab's, as the attendee set it
     proc = subprocess.Popen(["bash", "-c", f'exec -a {tmp_path}/nvidia-cuda-mps-control {sys.executable} '
                                            '-c "import time; time.sleep(30)" -d'], env=env)
     try:

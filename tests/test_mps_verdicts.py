@@ -184,3 +184,12 @@ def test_pipe_dir_must_agree_with_the_environment():
     assert verdict.status == "fail" and "CUDA_MPS_PIPE_DIRECTORY=/run/mps" in verdict.message
     assert verdict.remediation.startswith(f"export CUDA_MPS_PIPE_DIRECTORY={PIPE}")
     assert v.pipe_dir(facts("", None, env=PIPE + "/"), PIPE, LOG).status == "pass"
+
+
+def test_non_default_pipe_dir_needs_the_variable():
+    verdict = v.pipe_dir(facts("", None, pipe=PipeDir("/srv/mps", True, True, True, False, True)), "/srv/mps", LOG)
+    assert verdict.status == "fail" and "CUDA_MPS_PIPE_DIRECTORY is unset" in verdict.message
+    assert verdict.remediation == "export CUDA_MPS_PIPE_DIRECTORY=/srv/mps"
+    ok = v.pipe_dir(facts("", None, env="/srv/mps", pipe=PipeDir("/srv/mps", True, True, True, False, True)),
+                    "/srv/mps", LOG)
+    assert ok.status == "pass"

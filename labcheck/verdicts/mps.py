@@ -13,6 +13,8 @@ from labcheck import mps
 from labcheck.probes.mps import ClientRun, MpsFacts
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
+DEFAULT_PIPE_DIR = "/tmp/nvidia-mps"  # where CUDA clients and nvidia-cuda-mps-control look without the variable
+
 
 def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
     """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
@@ -60,7 +62,7 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
                                                                                 "first CUDA client)"
         note = f" ({started_note})" if started_note else ""
         return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
-    elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d != pipe_dir}
+    elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
     if elsewhere:
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
@@ -88,6 +90,10 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
         return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
                       "must agree on one pipe directory",
                       f"export CUDA_MPS_PIPE_DIRECTORY={configured}   # or set mps_pipe_dir: {env} in lab.yaml")
+    if not env and configured.rstrip("/") != DEFAULT_PIPE_DIR:
+        return failed(f"the lab uses MPS pipe dir {configured} but CUDA_MPS_PIPE_DIRECTORY is unset, so CUDA clients "
+                      f"look in {DEFAULT_PIPE_DIR} and miss the daemon",
+                      f"export CUDA_MPS_PIPE_DIRECTORY={configured}")
     p = facts.pipe
     if p.exists and not p.is_dir:
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
