@@ -6,12 +6,7 @@ from session fixtures in fixtures/.
 
 import pytest
 
-from labcheck.verdict import skipped
-from labcheck.verdicts import cdi as cdi_v
-from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import host
-from labcheck.verdicts import mps as mps_v
-from labcheck.verdicts import tools as tools_v
 
 pytestmark = pytest.mark.module0
 
@@ -32,6 +27,8 @@ def test_linux_kernel_version(check, host_facts, lab_config):
 # ---------------------------------------------------------------------------------------------------
 # Kind, Helm, NVIDIA Container Toolkit
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import tools as tools_v  # noqa: E402  (imports per section keep merges clean)
+
 
 def test_kind_version(check, kind_facts, lab_config):
     check(tools_v.tool_version(kind_facts, lab_config.min_kind))
@@ -48,6 +45,8 @@ def test_nvidia_container_toolkit_version(check, ctk_facts, lab_config):
 # ---------------------------------------------------------------------------------------------------
 # NVIDIA driver and GPUs
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import gpu as gpu_v  # noqa: E402
+
 
 def test_nvidia_driver_version(check, gpu_facts, lab_config):
     check(gpu_v.driver(gpu_facts, lab_config.min_driver))
@@ -68,6 +67,8 @@ def test_gpu_compute_mode(check, gpu_facts):
 # ---------------------------------------------------------------------------------------------------
 # CDI spec
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import cdi as cdi_v  # noqa: E402
+
 
 def test_cdi_spec_present(check, cdi_facts, cdi_provisioned):
     check(cdi_v.with_generation(cdi_v.spec_present(cdi_facts), cdi_provisioned))
@@ -92,6 +93,9 @@ def test_cdi_specs_do_not_conflict(check, cdi_facts):
 # ---------------------------------------------------------------------------------------------------
 # MPS
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdict import skipped  # noqa: E402
+from labcheck.verdicts import mps as mps_v  # noqa: E402
+
 
 def test_mps_control_binary(check, mps_facts, gpu_facts):
     check(mps_v.binary(mps_facts, gpu_facts.driver))
