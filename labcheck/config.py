@@ -35,6 +35,7 @@ class LabConfig:
     cdi_dirs: tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
     mps_pipe_dir: str = "/tmp/nvidia-mps"
     mps_log_dir: str = "/var/log/nvidia-mps"
+    cdi_spec_path: str = "/etc/cdi/nvidia.yaml"  # where --fix-host writes `nvidia-ctk cdi generate` output
     # Module 1
     cluster_name: str = "workshop-dra"
     node_image: str = "kindest/node:v1.34.0"
