@@ -109,3 +109,22 @@ def test_nvidia_runtime_verdicts_match_the_engine(module0_run, engine):
     else:
         assert recs["nvidia_runtime_registered"]["verdict"] == "pass"
         assert recs["nvidia_runtime_usable"]["verdict"] in ("pass", "fail", "warn")
+
+
+def test_gpu_checks_fail_with_their_remediation_on_a_host_without_gpu(module0_run):
+    """CI has no GPU and no driver: the host is not ready, and the report says so, check by check."""
+    import shutil
+
+    if shutil.which("nvidia-smi") or Path("/proc/driver/nvidia/version").exists():
+        pytest.skip("this machine has an NVIDIA driver: the no-GPU verdicts do not apply")
+    _, doc = module0_run
+    recs = records(doc)
+    driver = recs["nvidia_driver_version"]
+    assert driver["verdict"] == "fail" and "expected an NVIDIA driver >= 535" in driver["message"]
+    assert "nvidia-smi" in driver["remediation"]
+    for dependent in ("gpus_present", "gpu_compute_capability", "mps_serves_a_cuda_client"):
+        assert recs[dependent]["verdict"] == "skip", recs[dependent]
+        assert recs[dependent]["message"], recs[dependent]
+    assert recs["cdi_spec_present"]["verdict"] == "fail"
+    assert recs["cdi_spec_present"]["remediation"] == "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+    assert recs["mps_control_binary"]["verdict"] == "fail"
