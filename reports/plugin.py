@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from labcheck.fleet_plugin import fleet_document
 from labcheck.plugin import env_facts, host_name
 from reports import results
 
@@ -63,12 +64,16 @@ def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
 def results_document(config: pytest.Config) -> dict:
     recs = records(config)
     summary = results.summarize(recs)
-    return {
+    doc = {
         "summary": {"line": summary.line, "ready": summary.ready, "total": summary.total,
                     "failed": summary.failed, "warned": summary.warned, "skipped": summary.skipped},
         "environment": host_environments(config),
         "records": recs,
     }
+    fleet = fleet_document(config, recs)  # hosts x checks, only in a --hosts run
+    if fleet is not None:
+        doc["fleet"] = fleet
+    return doc
 
 
 @pytest.hookimpl(tryfirst=True)
