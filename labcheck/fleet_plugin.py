@@ -88,7 +88,7 @@ def worker_args(config: pytest.Config) -> list[str]:
     ``--override-ini=testpaths=...`` (no argument may name a local path: see
     :func:`labcheck.fleet_session.invocation_args`); node ids are refused (use ``-k``).
     """
-    args: list[str] = []
+    args: list[str] = ["-pxdist.plugin"]  # plugin autoload is off on the hosts (Host.xspec)
     opt = config.option
     if opt.markexpr:
         args.append(f"-m{opt.markexpr}")
@@ -151,3 +151,11 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
     doc = fleet_document(session.config, _records(session.config))
     if doc is not None:
         prefix.append(fleet_view.html(doc))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # On a host: pytest-metadata's controller side reads workeroutput["metadata"] from every worker,
+    # but hosts run without plugin autoload (see labcheck.inventory.Host.xspec) or may lack it.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput.setdefault("metadata", {})

@@ -44,6 +44,7 @@ from reports.fleet import CONNECTION_CHECK
 
 # What a host needs of this checkout to run the checks (shipped into the host's work folder).
 SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
+PYCACHE = ".pycache"  # in the host's work folder, kept between runs
 LAB_CONFIG_NAME = "lab.yaml"  # the worker reads lab.yaml from its folder (labcheck.plugin.config_path)
 DIED = "died"
 TIMED_OUT = "timed out"
@@ -106,7 +107,10 @@ def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> No
             rs.send()
     text = lab_config.read_text(encoding="utf-8") if lab_config else None
     ch = gateway.remote_exec(
-        "import os\n"
+        "import os, sys\n"
+        # Byte code of the shipped files outside the shipped folders, which rsync empties of
+        # anything not shipped: without this every run recompiles pytest and the suite on the host.
+        f"sys.pycache_prefix = os.path.abspath({PYCACHE!r})\n"
         "name, text = channel.receive()\n"
         "if text is None:\n"
         "    os.path.exists(name) and os.remove(name)\n"
@@ -216,53 +220,49 @@ class FleetSession(DSession):
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Probe every host and open its gateway, all hosts at once; then start the workers."""
+        """Probe every host, open its gateway, ship the suite and start its worker: all hosts at once."""
         self._session = session
         states = list(self.states.values())
         self.nodemanager = NodeManager(self.config, specs=[s.host.xspec() for s in states])
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.nodemanager.specs)
-        with ThreadPoolExecutor(max_workers=max(1, min(32, len(states)))) as pool:
-            opened = list(pool.map(self._open, states, self.nodemanager.specs))
-        for state, gateway in zip(states, opened, strict=True):
-            if gateway is None:
-                continue
-            try:
-                node = self._start_worker(gateway)
-            except Exception as exc:  # the suite could not be shipped or the worker not started
-                self._lost(state, fleet_probe.UNREACHABLE, f"could not start the remote worker: {_one_line(exc)}")
-                continue
-            state.status = fleet_probe.OK
-            state.message = f"Python {state.python_version}"
-            self._active_nodes.add(node)
-            self._arm_timer(node, state)
+        with invocation_args(self.config, self.worker_args), \
+                ThreadPoolExecutor(max_workers=max(1, min(32, len(states)))) as pool:
+            nodes = list(pool.map(self._start, states, self.nodemanager.specs))
+        for state, node in zip(states, nodes, strict=True):
+            if node is not None:
+                state.status = fleet_probe.OK
+                state.message = f"Python {state.python_version}"
+                self._active_nodes.add(node)
+                self._arm_timer(node, state)
         self._expected = len(self._active_nodes)
 
-    def _open(self, state: HostState, spec: execnet.XSpec) -> execnet.Gateway | None:
-        """Thread: probe the host (bounded), then open its execnet gateway over ssh."""
+    def _start(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
+        """Thread: probe the host (bounded), open its execnet gateway over ssh, ship, start the worker.
+
+        The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
+        """
         res = fleet_probe.probe(state.host)
         state.python_version = res.python_version
         if not res.ok:
             self._lost(state, res.status, res.message, res.remediation)
             return None
         try:
-            return self.nodemanager.group.makegateway(spec)
+            gateway = self.nodemanager.group.makegateway(spec)
         except Exception as exc:  # ssh or the bootstrap failed after a good probe
             self._lost(state, fleet_probe.UNREACHABLE, f"could not open the SSH gateway: {_one_line(exc)}")
             return None
-
-    def _start_worker(self, gateway: execnet.Gateway) -> WorkerController:
-        """What xdist's NodeManager.setup_node does after makegateway, with the fleet's worker args."""
-        self.config.hook.pytest_xdist_newgateway(gateway=gateway)
-        self.nodemanager.rsync_roots(gateway)
-        node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
-        gateway.node = node  # keeps the node alive, as xdist does
-        with invocation_args(self.config, self.worker_args):
+        try:
+            with self._lock:  # hooks write to the terminal
+                self.config.hook.pytest_xdist_newgateway(gateway=gateway)
+            ship(gateway, self.rootdir, self.lab_config)
+            self.nodemanager.rsync_roots(gateway)  # xdist ships pytest itself
+            node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
+            gateway.node = node  # keeps the node alive, as xdist does
             node.setup()
+        except Exception as exc:  # the suite could not be shipped or the worker not started
+            self._lost(state, fleet_probe.UNREACHABLE, f"could not start the remote worker: {_one_line(exc)}")
+            return None
         return node
-
-    @pytest.hookimpl
-    def pytest_xdist_newgateway(self, gateway: execnet.Gateway) -> None:
-        ship(gateway, self.rootdir, self.lab_config)
 
     def _arm_timer(self, node, state: HostState) -> None:
         timer = threading.Timer(state.host.timeout, self._expire, args=(node, state))

@@ -78,7 +78,9 @@ class Host:
         """The execnet gateway spec for this host, as pytest-xdist's ``--tx`` takes it.
 
         ``id`` is the inventory name (xdist's worker id), ``env:LABCHECK_HOST_NAME`` files the
-        host's results under that name, ``chdir`` is where the suite is shipped.
+        host's results under that name, ``chdir`` is where the suite is shipped. Plugin autoload is
+        off on the hosts (half of a worker's start-up time; the checks need only the suite's own
+        plugins and pytest-xdist's, which the worker command line loads).
         """
         return "//".join([
             f"ssh={' '.join(self.ssh_args())}",
@@ -86,6 +88,7 @@ class Host:
             f"python={self.python}",
             f"chdir={self.remote_dir}",
             f"env:LABCHECK_HOST_NAME={self.name}",
+            "env:PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
         ])
 
 

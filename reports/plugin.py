@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.fleet_plugin import fleet_document
 from labcheck.plugin import env_facts, host_name
 from reports import results
 
@@ -64,16 +63,21 @@ def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
 def results_document(config: pytest.Config) -> dict:
     recs = records(config)
     summary = results.summarize(recs)
-    doc = {
+    return {
         "summary": {"line": summary.line, "ready": summary.ready, "total": summary.total,
                     "failed": summary.failed, "warned": summary.warned, "skipped": summary.skipped},
         "environment": host_environments(config),
         "records": recs,
+        **_fleet_section(config, recs),
     }
-    fleet = fleet_document(config, recs)  # hosts x checks, only in a --hosts run
-    if fleet is not None:
-        doc["fleet"] = fleet
-    return doc
+
+
+def _fleet_section(config: pytest.Config, recs: list[dict]) -> dict:
+    """``fleet``: hosts x checks with READY per host, only in a ``--hosts`` run (labcheck.fleet_plugin)."""
+    from labcheck.fleet_plugin import fleet_document
+
+    fleet = fleet_document(config, recs)
+    return {} if fleet is None else {"fleet": fleet}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,13 +17,13 @@ def _config(pytester, *args):
 def test_worker_args_forward_selection_not_controller_paths(pytester):
     config = _config(pytester, "--hosts=hosts.yaml", "-m", "module0 and not gpu", "-k", "docker",
                      "--no-provision", "--results-json", "out.json", "tests_env/test_module0.py")
-    assert worker_args(config) == ["-mmodule0 and not gpu", "-kdocker", "--no-provision",
+    assert worker_args(config) == ["-pxdist.plugin", "-mmodule0 and not gpu", "-kdocker", "--no-provision",
                                    "--override-ini=testpaths=tests_env/test_module0.py"]
 
 
 def test_worker_args_without_paths_use_the_hosts_testpaths(pytester):
     config = _config(pytester, "--hosts=hosts.yaml", "--fix-host")
-    assert worker_args(config) == ["--fix-host"]
+    assert worker_args(config) == ["-pxdist.plugin", "--fix-host"]
 
 
 def test_worker_args_refuse_node_ids(pytester):

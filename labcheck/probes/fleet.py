@@ -20,10 +20,11 @@ from labcheck.inventory import Host
 
 MIN_PYTHON = (3, 10)
 # Import name -> pip name of what a worker imports: pytest and its deps (xdist ships pytest itself,
-# not pluggy & co), execnet (xdist's remote side), and the suite's own dependencies.
+# not pluggy & co), execnet and pytest-xdist (the worker side), and the suite's own dependencies.
 REMOTE_MODULES = {
     "pytest": "pytest",
     "execnet": "execnet",
+    "xdist": "pytest-xdist",
     "yaml": "PyYAML",
     "docker": "docker",
     "kubernetes": "kubernetes",
