@@ -65,6 +65,7 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
             "name": h["name"],
             "target": h.get("target", ""),
             "status": status,
+            "python": h.get("python", ""),
             "ready": ready,
             "message": message,
             "first_remediation": first,
@@ -123,5 +124,5 @@ def html(fleet: dict) -> str:
     return (f'<div class="labcheck-fleet"><h2 style="color:{colour}">{escape(fleet["line"])}</h2>'
             f'<table class="labcheck-fleet-matrix" style="border-collapse:collapse;margin-bottom:1em">'
             f'<tr><th style="{cell}">Host</th><th style="{cell}">Readiness</th><th style="{cell}">Connection</th>'
-            f'{head}<th style="{cell}">First remediation</th></tr>'
+            f'{head}<th style="{cell}">Why / first remediation</th></tr>'
             + "".join(body) + "</table></div>")
