@@ -39,6 +39,7 @@ def fleet_states(config: pytest.Config) -> list | None:
     return config.stash.get(STATES_KEY, None)
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter exists (as xdist's own session does)
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--hosts")
     if not path or _is_worker(config) or config.getoption("collectonly"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import execnet
 import pytest
-from xdist.dsession import DSession
+from xdist.dsession import DSession, WorkerStatus
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck.inventory import Host
@@ -47,6 +48,7 @@ SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "
 PYCACHE = ".pycache"  # in the host's work folder, kept between runs
 LAB_CONFIG_NAME = "lab.yaml"  # the worker reads lab.yaml from its folder (labcheck.plugin.config_path)
 DIED = "died"
+WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"
 PENDING = "pending"
 
@@ -211,6 +213,7 @@ class FleetSession(DSession):
         self.module = module
         self.rerun = rerun
         self._expected = 0
+        self._synthetic = 0
         self._queued_reports: list[pytest.TestReport] = []
         self._timers: dict[str, threading.Timer] = {}
         self._done: set[str] = set()
@@ -256,9 +259,10 @@ class FleetSession(DSession):
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
             ship(gateway, self.rootdir, self.lab_config)
             self.nodemanager.rsync_roots(gateway)  # xdist ships pytest itself
-            node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
-            gateway.node = node  # keeps the node alive, as xdist does
-            node.setup()
+            with self._lock:  # registers a plugin and calls hooks: one host at a time
+                node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
+                gateway.node = node  # keeps the node alive, as xdist does
+                node.setup()
         except Exception as exc:  # the suite could not be shipped or the worker not started
             self._lost(state, fleet_probe.UNREACHABLE, f"could not start the remote worker: {_one_line(exc)}")
             return None
@@ -320,9 +324,32 @@ class FleetSession(DSession):
             if state.deadline_hit:
                 self._lost(state, TIMED_OUT, f"still running after its {state.host.timeout:g}s time limit"
                            f"{where}; connection closed", emit=True)
+            elif not hasattr(node, "workerinfo") and not _connection_lost(error):
+                self._lost(state, WORKER_FAILED, f"pytest could not start on the host: {_one_line(error)}",
+                           self._reproduce(state), emit=True)
             else:
                 self._lost(state, DIED, f"connection lost{where}: {_one_line(error)}", emit=True)
         self._active_nodes.discard(node)
+
+    def _reproduce(self, state: HostState) -> str:
+        """The command that shows the host's start-up error in full, run where the suite was shipped."""
+        h = state.host
+        return h.manual_ssh(f"cd {shlex.quote(h.remote_dir)} && LABCHECK_HOST_NAME={shlex.quote(h.name)} "
+                            f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+                            f"{shlex.quote(h.python)} -m pytest {shlex.join(self.worker_args)}")
+
+    def worker_collectionfinish(self, node, ids: Sequence[str]) -> None:
+        """A host collected its checks: it starts right away (DSession's version, less its
+        "all workers collected" messages, which a fleet would print once per host)."""
+        if self.shuttingdown or self.sched is None:
+            return
+        self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
+        self.sched.add_node_collection(node, ids)
+        if self._session is not None:  # progress counts every host's checks
+            self._session.testscollected = self._synthetic + sum(map(len, self.sched.node2collection.values()))
+        if self.terminal:
+            self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(ids))
+        self.sched.schedule()
 
     def _finish(self, node) -> HostState | None:
         name = node.gateway.id
@@ -338,6 +365,7 @@ class FleetSession(DSession):
         state.remediation = remediation or (
             f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {state.name}")
         reports = connection_reports(state, self.module, self.rerun)
+        self._synthetic += 1
         if emit:
             for rep in reports:
                 self.config.hook.pytest_runtest_logreport(report=rep)
@@ -349,6 +377,11 @@ class FleetSession(DSession):
         for timer in self._timers.values():
             timer.cancel()
         super().pytest_sessionfinish()
+
+
+def _connection_lost(error: object) -> bool:
+    """xdist's words for a channel that closed without the worker saying why."""
+    return error is None or isinstance(error, EOFError) or str(error) == "Not properly terminated"
 
 
 def _one_line(error: object) -> str:

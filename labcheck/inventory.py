@@ -65,10 +65,11 @@ class Host:
             args += ["-p", str(self.port)]
         return [*args, *self.ssh_options, self.ssh]
 
-    def manual_ssh(self, *remote: str) -> str:
-        """The ssh command line a person types to reach the host (for remediations): no batch options."""
-        args = ["ssh", *(["-p", str(self.port)] if self.port else []), *self.ssh_options, self.ssh]
-        return shlex.join([*args, shlex.join(remote)] if remote else args)
+    def manual_ssh(self, command: str = "") -> str:
+        """The ssh command line a person types to run ``command`` (a shell line) on the host, for
+        remediations: the inventory's options, none of the fleet's batch options."""
+        args = shlex.join(["ssh", *(["-p", str(self.port)] if self.port else []), *self.ssh_options, self.ssh])
+        return f"{args} {shlex.quote(command)}" if command else args
 
     def ssh_command(self, *remote: str) -> list[str]:
         """argv running ``remote`` on the host; ssh hands it to the remote shell, hence the quoting."""
@@ -83,7 +84,9 @@ class Host:
         plugins and pytest-xdist's, which the worker command line loads).
         """
         return "//".join([
-            f"ssh={' '.join(self.ssh_args())}",
+            # -q: the gateway's ssh writes straight to the terminal ("Connection ... closed by remote
+            # host" from a lost host); the probe has already reported any connection error.
+            f"ssh=-q {' '.join(self.ssh_args())}",
             f"id={self.name}",
             f"python={self.python}",
             f"chdir={self.remote_dir}",

@@ -77,6 +77,13 @@ def test_slow_answer(check):
 '''
 
 
+BREAK_ON_ONE_HOST = """
+import os
+if os.environ.get("LABCHECK_HOST_NAME") == "broken":  # this host's worker cannot start
+    import module_missing_on_this_host  # noqa: F401
+"""
+
+
 def _system_python_without_pytest() -> str | None:
     for cand in ("/usr/bin/python3",):
         if os.path.exists(cand) and os.path.realpath(cand) != os.path.realpath(sys.executable):
@@ -101,8 +108,8 @@ def _project(base: Path) -> Path:
     proj = base / "project"
     for name in ("labcheck", "fixtures", "reports", "setup_actions"):
         shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("conftest.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, proj / name)
+    shutil.copy(ROOT / "pyproject.toml", proj / "pyproject.toml")
+    (proj / "conftest.py").write_text((ROOT / "conftest.py").read_text() + BREAK_ON_ONE_HOST)
     (base / "setup-log").mkdir()
     (base / "marks").mkdir()
     (proj / "tests_env").mkdir()
@@ -118,6 +125,7 @@ def _inventory(base: Path, key: ClientKey, servers: dict[str, Sshd], extra: list
     hosts.append({"name": "nopython", "ssh": "root@127.0.0.1", "port": servers["good0"].port,
                   "python": "/nonexistent/bin/python3"})
     hosts.append({"name": "slowpoke", "ssh": "root@127.0.0.1", "port": servers["good1"].port, "timeout": 8})
+    hosts.append({"name": "broken", "ssh": "root@127.0.0.1", "port": servers["good2"].port})
     hosts += extra
     doc = {"defaults": {"python": sys.executable, "connect_timeout": 5, "timeout": 120,
                         "workdir": str(base / "remote"), "ssh_options": key.ssh_options()},
@@ -160,7 +168,7 @@ def test_fleet_over_ssh_reports_every_host(lab):
 
     # Every host is accounted for, in inventory order, with its connection status.
     expected = {"good0": "ok", "good1": "ok", "good2": "ok", "victim": "died", "refused": "unreachable",
-                "nopython": "no python", "slowpoke": "timed out"}
+                "nopython": "no python", "slowpoke": "timed out", "broken": "worker failed"}
     if system_python:
         expected["nopkgs"] = "missing packages"
     assert {n: h["status"] for n, h in fleet.items()} == expected, stdout
@@ -186,6 +194,8 @@ def test_fleet_over_ssh_reports_every_host(lab):
     assert fleet["refused"]["first_remediation"].startswith("ssh -p ")
     assert "Connection refused" in fleet["refused"]["message"]
     assert "/nonexistent/bin/python3" in fleet["nopython"]["message"]
+    assert "module_missing_on_this_host" in fleet["broken"]["message"]
+    assert "-m pytest" in fleet["broken"]["first_remediation"]  # reproduces the start-up error on the host
     if system_python:
         assert "pip install" in fleet["nopkgs"]["first_remediation"]
         assert "pytest" in fleet["nopkgs"]["first_remediation"]

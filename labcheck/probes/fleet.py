@@ -83,7 +83,6 @@ def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResul
 
 def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
     """Turn the probe's ssh result into a host state with message and remediation (pure)."""
-    ssh_line = host.manual_ssh()
     check_ssh = host.manual_ssh("true")
     if res.missing:
         return ProbeResult(host, UNREACHABLE, "the `ssh` client is not installed on this machine",
@@ -99,32 +98,32 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
     if res.rc in (126, 127):
         return ProbeResult(host, NO_PYTHON,
                            f"no Python at `{host.python}` ({_last_line(res.stderr) or f'exit {res.rc}'})",
-                           f"{ssh_line} {shlex.quote('sudo apt-get install -y python3 python3-pip')}   "
+                           f"{host.manual_ssh('sudo apt-get install -y python3 python3-pip')}   "
                            f"# or set `python:` for this host in the inventory")
     info = _parse(res.stdout)
     if info is None:
         return ProbeResult(host, NO_PYTHON,
                            f"`{host.python}` did not run the probe (exit {res.rc}: "
                            f"{_last_line(res.output) or 'no output'})",
-                           f"{ssh_line} {shlex.quote(host.python + ' --version')}   # must be Python "
+                           f"{host.manual_ssh(shlex.quote(host.python) + ' --version')}   # must be Python "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
     version = ".".join(str(v) for v in info.get("version", []))
     if tuple(info.get("version", ()))[:2] < MIN_PYTHON:
         return ProbeResult(host, NO_PYTHON,
                            f"`{host.python}` is Python {version}; the suite needs "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
-                           f"{ssh_line} {shlex.quote('sudo apt-get install -y python3')}   "
+                           f"{host.manual_ssh('sudo apt-get install -y python3')}   "
                            f"# or point `python:` in the inventory at a newer interpreter", version)
     if info.get("error"):
         return ProbeResult(host, UNREACHABLE, info["error"],
-                           f"{ssh_line} {shlex.quote('mkdir -p ' + host.remote_dir)}", version)
+                           host.manual_ssh("mkdir -p " + shlex.quote(host.remote_dir)), version)
     missing = info.get("missing") or []
     if missing:
         pips = sorted(REMOTE_MODULES[m] for m in missing if m in REMOTE_MODULES)
         install = shlex.join([host.python, "-m", "pip", "install", *pips])
         return ProbeResult(host, MISSING_PACKAGES,
                            f"Python {version} at `{host.python}` lacks {', '.join(pips)}",
-                           f"{ssh_line} {shlex.quote(install)}", version)
+                           host.manual_ssh(install), version)
     return ProbeResult(host, OK, f"Python {version} at {info.get('executable') or host.python}", "", version)
 
 
