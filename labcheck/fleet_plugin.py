@@ -53,13 +53,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except inventory.InventoryError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
-    from labcheck.fleet_session import FleetSession, HostState
+    from labcheck.fleet_session import SHIPPED, FleetSession, HostState
+
+    root = Path(config.rootpath)
+    missing = [name for name in SHIPPED if not (root / name).exists()]
+    if "conftest.py" in missing or "labcheck" in missing:
+        raise pytest.UsageError(f"--hosts ships the suite from the project folder, but {root} lacks "
+                                f"{', '.join(missing)}; run pytest from the dra-labcheck checkout")
 
     states = [HostState(h) for h in hosts]
     config.stash[STATES_KEY] = states
     lab = config_path(config)
     session = FleetSession(
-        config, states, worker_args(config), Path(config.rootpath), Path(lab) if lab else None,
+        config, states, worker_args(config), root, Path(lab) if lab else None,
         module=run_module(config.option.markexpr), rerun=rerun_command(config, path),
     )
     config.pluginmanager.register(session, "dsession")

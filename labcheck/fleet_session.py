@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shlex
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,7 @@ import pytest
 from xdist.dsession import DSession, WorkerStatus
 from xdist.workermanage import NodeManager, WorkerController
 
+from labcheck import cmd
 from labcheck.inventory import Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
@@ -214,6 +218,7 @@ class FleetSession(DSession):
         self.rerun = rerun
         self._expected = 0
         self._synthetic = 0
+        self._control_dir = ""
         self._queued_reports: list[pytest.TestReport] = []
         self._timers: dict[str, threading.Timer] = {}
         self._done: set[str] = set()
@@ -226,6 +231,9 @@ class FleetSession(DSession):
         """Probe every host, open its gateway, ship the suite and start its worker: all hosts at once."""
         self._session = session
         states = list(self.states.values())
+        self._control_dir = tempfile.mkdtemp(prefix="labcheck-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        for state in states:  # socket paths must stay short (about 100 bytes): /tmp/labcheck-ssh-XXXX/NAME
+            state.host = dataclasses.replace(state.host, control_path=os.path.join(self._control_dir, state.name))
         self.nodemanager = NodeManager(self.config, specs=[s.host.xspec() for s in states])
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.nodemanager.specs)
         with invocation_args(self.config, self.worker_args), \
@@ -377,6 +385,17 @@ class FleetSession(DSession):
         for timer in self._timers.values():
             timer.cancel()
         super().pytest_sessionfinish()
+        self._close_shared_connections()
+
+    def _close_shared_connections(self) -> None:
+        """Stop each host's shared ssh connection (bounded); they would otherwise idle out later."""
+        if not self._control_dir:
+            return
+        hosts = [s.host for s in self.states.values() if os.path.exists(s.host.control_path)]
+        if hosts:
+            with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+                list(pool.map(lambda h: cmd.run(h.control_command("exit"), timeout=10), hosts))
+        shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
 def _connection_lost(error: object) -> bool:

@@ -28,6 +28,7 @@ DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_WORKDIR = ".dra-labcheck-fleet"  # relative to the remote login directory
 # Dead-peer detection: ssh gives up after ServerAliveInterval * ServerAliveCountMax seconds of silence.
 KEEPALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KEYS = {"name", "ssh", "port", "python", "timeout", "connect_timeout", "ssh_options", "workdir"}
@@ -47,6 +48,9 @@ class Host:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     ssh_options: tuple[str, ...] = ()
     workdir: str = DEFAULT_WORKDIR
+    # Set by the fleet runner, not the inventory: an ssh control socket, so that the probe's
+    # connection is reused by the host's gateway (one SSH handshake per host instead of two).
+    control_path: str = ""
 
     @property
     def target(self) -> str:
@@ -61,6 +65,9 @@ class Host:
     def ssh_args(self) -> list[str]:
         """The ``ssh`` arguments before the remote command (without the ``ssh`` program itself)."""
         args = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(self.connect_timeout)}", *KEEPALIVE]
+        if self.control_path:
+            args += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_path}",
+                     "-o", f"ControlPersist={CONTROL_PERSIST}"]
         if self.port:
             args += ["-p", str(self.port)]
         return [*args, *self.ssh_options, self.ssh]
@@ -70,6 +77,10 @@ class Host:
         remediations: the inventory's options, none of the fleet's batch options."""
         args = shlex.join(["ssh", *(["-p", str(self.port)] if self.port else []), *self.ssh_options, self.ssh])
         return f"{args} {shlex.quote(command)}" if command else args
+
+    def control_command(self, operation: str) -> list[str]:
+        """argv asking the shared connection's master to ``check`` or ``exit``."""
+        return ["ssh", "-o", f"ControlPath={self.control_path}", "-O", operation, *self.ssh_args()]
 
     def ssh_command(self, *remote: str) -> list[str]:
         """argv running ``remote`` on the host; ssh hands it to the remote shell, hence the quoting."""
