@@ -5,16 +5,18 @@ gateways, with three fleet policies that xdist's defaults get wrong for a classr
 
 * A host that dies: xdist either restarts the worker (reconnecting to a dead machine, which stops
   the session with an error) or, with ``--max-worker-restart=0``, shuts every worker down, and
-  workers that had not been given their tests yet never run them. Here the dead host is reported
-  (``died`` / ``timed out``) and every other host carries on.
+  workers that had not been given their tests yet never run them. Here the lost host is reported
+  (``died``, ``timed out``, or ``worker failed`` when pytest could not start there) and every
+  other host carries on.
 * Scheduling: like ``--dist each`` (every host runs every selected check, session fixtures once per
   host) but each host starts as soon as its own collection is in, instead of waiting for all hosts.
 * Per-host time limit: a timer kills the host's SSH connection when its run exceeds the inventory
   ``timeout``; SSH keep-alives detect a silent network (see :data:`labcheck.inventory.KEEPALIVE`).
 
-The suite's code is shipped to each host with execnet's RSync (xdist 3.x also ships pytest itself;
-its ``--rsyncdir`` option is deprecated, so it is not used). Each host needs only Python and the
-suite's third-party packages (checked first, see :mod:`labcheck.probes.fleet`).
+Each host is probed first over plain ``ssh`` with a timeout (:mod:`labcheck.probes.fleet`); its
+gateway then reuses that SSH connection (a control socket). The suite's code is shipped to each
+host with execnet's RSync (xdist 3.x also ships pytest itself; its ``--rsyncdir`` option is
+deprecated, so it is not used). Each host needs only Python and the suite's third-party packages.
 
 Reports from the hosts get their nodeid prefixed with the host name: the same check runs on every
 host, and pytest-html and the terminal key results by nodeid.
@@ -121,7 +123,9 @@ def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> No
         "if text is None:\n"
         "    os.path.exists(name) and os.remove(name)\n"
         "else:\n"
-        "    open(name + '.tmp', 'w').write(text); os.replace(name + '.tmp', name)\n"
+        "    with open(name + '.tmp', 'w') as f:\n"
+        "        f.write(text)\n"
+        "    os.replace(name + '.tmp', name)\n"
     )
     ch.send((LAB_CONFIG_NAME, text))
     ch.waitclose(60)
@@ -232,8 +236,8 @@ class FleetSession(DSession):
         self._session = session
         states = list(self.states.values())
         self._control_dir = tempfile.mkdtemp(prefix="labcheck-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        for state in states:  # socket paths must stay short (about 100 bytes): /tmp/labcheck-ssh-XXXX/NAME
-            state.host = dataclasses.replace(state.host, control_path=os.path.join(self._control_dir, state.name))
+        for i, state in enumerate(states):  # socket paths must stay short (about 100 bytes): numbers, not names
+            state.host = dataclasses.replace(state.host, control_path=os.path.join(self._control_dir, str(i)))
         self.nodemanager = NodeManager(self.config, specs=[s.host.xspec() for s in states])
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.nodemanager.specs)
         with invocation_args(self.config, self.worker_args), \
@@ -252,6 +256,13 @@ class FleetSession(DSession):
 
         The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
         """
+        try:
+            return self._start_host(state, spec)
+        except Exception as exc:  # a bug here must cost one host, not the fleet
+            self._lost(state, fleet_probe.UNREACHABLE, f"the fleet runner failed on this host: {exc!r}")
+            return None
+
+    def _start_host(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
         res = fleet_probe.probe(state.host)
         state.python_version = res.python_version
         if not res.ok:
@@ -373,7 +384,8 @@ class FleetSession(DSession):
         state.remediation = remediation or (
             f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {state.name}")
         reports = connection_reports(state, self.module, self.rerun)
-        self._synthetic += 1
+        with self._lock:  # hosts are started from threads
+            self._synthetic += 1
         if emit:
             for rep in reports:
                 self.config.hook.pytest_runtest_logreport(report=rep)
