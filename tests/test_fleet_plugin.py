@@ -1,5 +1,7 @@
 """Pieces of the fleet runner that need no SSH: the hosts' command line and the fleet scheduler."""
 
+import json
+
 import pytest
 
 from labcheck.fleet_plugin import run_module, worker_args
@@ -79,3 +81,41 @@ def test_a_host_lost_mid_run_names_the_check_it_was_running():
     assert sched.remove_node(a) == "t2"
     assert sched.nodes == [b]
     assert sched.tests_finished  # b already has all its work; a is gone
+
+
+CHECK = '''
+import pytest
+from labcheck.verdict import passed
+pytestmark = pytest.mark.module0
+
+def test_good(check):
+    check(passed("fine"))
+'''
+
+
+def _project(pytester):
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin"]')
+    pytester.makepyfile(test_checks=CHECK)
+
+
+def test_no_fleet_section_without_hosts(pytester):
+    _project(pytester)
+    out = pytester.path / "r.json"
+    pytester.runpytest(f"--results-json={out}").assert_outcomes(passed=1)
+    assert "fleet" not in json.loads(out.read_text())
+
+
+def test_bad_inventory_is_a_usage_error(pytester):
+    _project(pytester)
+    (pytester.path / "hosts.yaml").write_text("hosts:\n  - {name: a}\n")
+    res = pytester.runpytest("--hosts=hosts.yaml")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*hosts entry 1: `ssh`*is missing*"])
+
+
+def test_hosts_and_n_do_not_mix(pytester):
+    _project(pytester)
+    (pytester.path / "hosts.txt").write_text("u@a\n")
+    res = pytester.runpytest("--hosts=hosts.txt", "-n", "2")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*drop -n/--tx*"])
