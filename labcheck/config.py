@@ -20,6 +20,13 @@ class LabConfig:
     # Module 0 thresholds (../shared/seeds/module0-prerequisites.md)
     min_kernel: str = "5.15"
     min_docker: str = "24.0"
+    # Docker engine and NVIDIA runtime (labcheck.probes.docker). docker_host "" = DOCKER_HOST or the default socket.
+    docker_host: str = ""
+    docker_daemon_json: str = "/etc/docker/daemon.json"
+    docker_pidfile: str = "/var/run/docker.pid"
+    docker_runtime_name: str = "nvidia"
+    probe_image: str = "labcheck-probe:busybox"
+    busybox_paths: tuple[str, ...] = ("/bin/busybox", "/usr/bin/busybox")
     min_kind: str = "0.24.0"
     min_helm: str = "3.10"
     min_driver: str = "535"
@@ -28,6 +35,7 @@ class LabConfig:
     cdi_dirs: tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
     mps_pipe_dir: str = "/tmp/nvidia-mps"
     mps_log_dir: str = "/var/log/nvidia-mps"
+    cdi_spec_path: str = "/etc/cdi/nvidia.yaml"  # where --fix-host writes `nvidia-ctk cdi generate` output
     # Module 1
     cluster_name: str = "workshop-dra"
     node_image: str = "kindest/node:v1.34.0"

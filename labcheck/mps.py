@@ -68,3 +68,53 @@ def smi_mps_client_pids(nvidia_smi_text: str) -> list[int]:
             if i >= 1 and parts[i - 1].isdigit():
                 pids.append(int(parts[i - 1]))
     return pids
+
+
+# --- the CUDA client used by the functional check (labcheck/cuda_client.py) -------------------------
+
+# CUresult codes a client meets when MPS or the driver is not right (cuda.h).
+CUDA_ERRORS = {
+    0: "CUDA_SUCCESS", 1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY",
+    3: "CUDA_ERROR_NOT_INITIALIZED", 34: "CUDA_ERROR_STUB_LIBRARY", 35: "CUDA_ERROR_INSUFFICIENT_DRIVER",
+    46: "CUDA_ERROR_DEVICES_UNAVAILABLE", 100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE",
+    304: "CUDA_ERROR_OPERATING_SYSTEM", 805: "CUDA_ERROR_MPS_CONNECTION_FAILED", 806: "CUDA_ERROR_MPS_RPC_FAILURE",
+    807: "CUDA_ERROR_MPS_SERVER_NOT_READY", 808: "CUDA_ERROR_MPS_MAX_CLIENTS_REACHED",
+    809: "CUDA_ERROR_MPS_MAX_CONNECTIONS_REACHED", 810: "CUDA_ERROR_MPS_CLIENT_TERMINATED",
+    999: "CUDA_ERROR_UNKNOWN",
+}
+CLIENT_STEPS = ("cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuCtxCreate_v2", "cuCtxDestroy_v2")
+_STEP_LINE = re.compile(r"^(cu\w+)\s+(-?\d+)(?:\s+(.*))?$")
+
+
+@dataclass(frozen=True)
+class ClientStep:
+    call: str
+    rc: int
+    extra: str = ""
+
+    @property
+    def error_name(self) -> str:
+        return CUDA_ERRORS.get(self.rc, "unknown CUresult")
+
+
+def parse_client_steps(stdout: str) -> list[ClientStep]:
+    """The ``cuCall rc [extra]`` lines a driver-API client prints (see cuprobe-client.txt)."""
+    steps = []
+    for line in stdout.splitlines():
+        m = _STEP_LINE.match(line.strip())
+        if m:
+            steps.append(ClientStep(m[1], int(m[2]), (m[3] or "").strip()))
+    return steps
+
+
+def first_failed_step(steps: list[ClientStep]) -> ClientStep | None:
+    return next((s for s in steps if s.rc != 0), None)
+
+
+def pipe_dir_from_environ(environ: bytes, default: str = "/tmp/nvidia-mps") -> str:
+    """The pipe directory a process uses, from its /proc/PID/environ (NUL-separated)."""
+    for item in environ.split(b"\0"):
+        if item.startswith(b"CUDA_MPS_PIPE_DIRECTORY="):
+            value = item.split(b"=", 1)[1].decode(errors="replace")
+            return value or default
+    return default

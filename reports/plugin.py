@@ -2,22 +2,31 @@
 
 Runs wherever the reports arrive: in a plain run that is this process, under pytest-xdist it is
 the controller, which only sees serialised reports (hence records, not live objects).
+
+Also wires two things a person running the suite sees: progress lines of long setup steps
+(labcheck.progress, shown on the terminal past output capture) and the secrets filter on the
+Environment section (reports.redact).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from html import escape
 from pathlib import Path
 
 import pytest
 
+from labcheck import progress
 from labcheck.plugin import env_facts, host_name
-from reports import results
+from reports import html_parts, redact, results
+from reports.progress_output import TerminalProgress
 
 RECORDS_KEY = pytest.StashKey[list]()
 HOST_ENV_KEY = pytest.StashKey[dict]()
+STEPS_KEY = pytest.StashKey[list]()
+PROGRESS_KEY = pytest.StashKey[TerminalProgress]()
+STEP_MARK_KEY = pytest.StashKey[int]()
+CSS_PATH = Path(__file__).with_name("labcheck.css")
 
 
 class _Collector:
@@ -32,10 +41,28 @@ class _Collector:
             self.records.append(rec)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORDS_KEY] = []
     config.stash[HOST_ENV_KEY] = {}
+    config.stash[STEPS_KEY] = []
+    config.stash[STEP_MARK_KEY] = len(progress.history())
     config.pluginmanager.register(_Collector(config), "labcheck-collector")
+    # tryfirst: pytest-html reads --css in its own pytest_configure, after this one.
+    # (An install without the .css file gets pytest-html's plain look rather than a crash.)
+    css = getattr(config.option, "css", None)
+    if isinstance(css, list) and CSS_PATH.is_file() and str(CSS_PATH) not in css:
+        config.option.css = [*css, str(CSS_PATH)]
+    # Capture is suspended during pytest_configure: the moment to grab the real terminal.
+    terminal = TerminalProgress(config)
+    terminal.install()
+    config.stash[PROGRESS_KEY] = terminal
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    terminal = config.stash.get(PROGRESS_KEY, None)
+    if terminal is not None:
+        terminal.uninstall()
 
 
 def records(config: pytest.Config) -> list[dict]:
@@ -43,21 +70,38 @@ def records(config: pytest.Config) -> list[dict]:
 
 
 def pytest_testnodedown(node, error) -> None:
-    """xdist controller: keep each worker's environment facts, filed under its host."""
+    """xdist controller: keep each worker's environment facts and setup steps, filed under its host."""
     out = getattr(node, "workeroutput", None) or {}
+    host = out.get("labcheck_host") or "unknown"
     env = out.get("labcheck_env")
     if env:
-        host = out.get("labcheck_host") or "unknown"
         node.config.stash[HOST_ENV_KEY].setdefault(host, {}).update(env)
+    node.config.stash[STEPS_KEY].extend(out.get("labcheck_steps") or [])
 
 
 def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
-    """Environment facts per host, from this process and from any xdist workers."""
+    """Environment facts per host, from this process and from any xdist workers (secrets removed)."""
     envs = {h: dict(e) for h, e in config.stash[HOST_ENV_KEY].items()}
     local = env_facts(config)
     if local:
         envs.setdefault(host_name(), {}).update(local)
-    return envs
+    return {h: {k: (redact.REDACTED if redact.is_secret_key(k) else redact.scrub(v)) for k, v in e.items()}
+            for h, e in envs.items()}
+
+
+def _local_steps(config: pytest.Config) -> list[dict]:
+    """The setup steps this process finished during this run."""
+    mark = config.stash.get(STEP_MARK_KEY, 0)
+    worker = (getattr(config, "workerinput", None) or {}).get("workerid", "")
+    return [{"host": host_name(), "worker": worker, **s.as_dict()} for s in progress.history()[mark:]]
+
+
+def setup_steps(config: pytest.Config) -> list[dict]:
+    """Every long setup step of the run (this process and xdist workers).
+
+    Each: host, worker (xdist worker id, "" in a plain run), what, seconds, ok, error.
+    """
+    return [*config.stash[STEPS_KEY], *_local_steps(config)]
 
 
 def results_document(config: pytest.Config) -> dict:
@@ -67,6 +111,7 @@ def results_document(config: pytest.Config) -> dict:
         "summary": {"line": summary.line, "ready": summary.ready, "total": summary.total,
                     "failed": summary.failed, "warned": summary.warned, "skipped": summary.skipped},
         "environment": host_environments(config),
+        "setup_steps": setup_steps(config),
         "records": recs,
         **_fleet_section(config, recs),
     }
@@ -83,8 +128,11 @@ def _fleet_section(config: pytest.Config, recs: list[dict]) -> dict:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if getattr(config, "workerinput", None) is not None:
-        return  # an xdist worker: the controller writes the outputs
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker: ship the steps; the controller writes the outputs.
+        workeroutput["labcheck_steps"] = _local_steps(config)
+        return
     _fill_html_environment(config)
     path = config.getoption("--results-json")
     if path:
@@ -102,21 +150,38 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if getattr(config, "workerinput", None) is not None:
         return
     recs = records(config)
-    if not recs:
+    if not recs:  # not a lab run (e.g. the project's own tests): nothing to say
         return
-    summary = results.summarize(recs)
+    steps = setup_steps(config)
     terminalreporter.write_sep("=", "lab readiness", bold=True)
+    for st in steps:
+        outcome = "" if st["ok"] else f"  FAILED: {st['error']}"
+        where = f" [{st['worker']}]" if st.get("worker") else ""
+        terminalreporter.write_line(
+            f"setup{where}: {st['what']}: {progress.format_duration(st['seconds'])}{outcome}", red=not st["ok"])
     for rec in recs:
         if rec["verdict"] == "fail":
             terminalreporter.write_line(f"FAIL {rec['module']}::{rec['check']}: {rec['message']}", red=True)
             terminalreporter.write_line(f"     fix: {rec['remediation']}")
+    summary = results.summarize(recs)
     terminalreporter.write_line(summary.line, green=summary.ready, red=not summary.ready, bold=True)
 
 
-# --- pytest-html -----------------------------------------------------------------------------------
+# --- pytest-html / pytest-metadata -------------------------------------------------------------------
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
+    """Redact as soon as pytest-metadata has filled its dict (CI variables, --metadata), before `-v` prints it."""
+    redact.redact_in_place(metadata)
+
 
 def _fill_html_environment(config: pytest.Config) -> None:
-    """Put the probed facts in pytest-html's Environment table (it renders the metadata dict)."""
+    """Put the probed facts first in pytest-html's Environment table (it renders the metadata dict).
+
+    The dict is the one pytest-html already holds, so it is edited in place: facts first (what a
+    person looks for), then setup step durations, then pytest-metadata's Python/Platform/Plugins.
+    Redacted again at the end: workers' metadata and facts arrived after session start.
+    """
     try:
         from pytest_metadata.plugin import metadata_key
     except ImportError:
@@ -124,12 +189,23 @@ def _fill_html_environment(config: pytest.Config) -> None:
     metadata = config.stash.get(metadata_key, None)
     if metadata is None:
         return
+    lab: dict[str, object] = {}
     envs = host_environments(config)
     if len(envs) == 1:
-        metadata.update(next(iter(envs.values())))
+        lab.update(next(iter(envs.values())))
     else:
-        for host, env in envs.items():
-            metadata[host] = env
+        lab.update(envs)
+    steps = setup_steps(config)
+    if steps:
+        multi = len(envs) > 1
+        lab["Setup steps"] = {html_parts.step_label(st, multi): html_parts.step_outcome(st) for st in steps}
+    rest = {k: v for k, v in metadata.items() if k not in lab}
+    metadata.clear()
+    metadata.update(lab)
+    metadata.update(rest)
+    redact.redact_in_place(metadata)
+    if config.getoption("htmlpath", None):
+        html_parts.escape_environment(metadata)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -139,32 +215,21 @@ def pytest_html_report_title(report) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
-    s = results.summarize(records(session.config))
-    css = "ready" if s.ready else "not-ready"
-    colour = "#1b7a1b" if s.ready else "#b00020"
-    prefix.append(f'<h2 class="labcheck-summary {css}" style="color:{colour}">{escape(s.line)}</h2>')
+    config = session.config
+    prefix.extend(html_parts.summary_blocks(records(config), setup_steps(config)))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_header(cells: list) -> None:
-    cells.insert(1, '<th class="sortable" data-column-type="host">Host</th>')
-    cells.insert(2, '<th class="sortable" data-column-type="module">Module</th>')
-    cells.insert(3, '<th class="sortable" data-column-type="check">Check</th>')
-    cells.insert(4, '<th class="sortable" data-column-type="verdict">Verdict</th>')
-    cells.insert(5, '<th data-column-type="remediation">Remediation</th>')
-
-
-_VERDICT_COLOUR = {"pass": "#1b7a1b", "fail": "#b00020", "warn": "#b26a00", "skip": "#666666"}
+    cells[1:1] = html_parts.EXTRA_HEADER_CELLS
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report, cells: list) -> None:
-    rec = results.record_from_report(report) or {}
-    verdict = rec.get("verdict", "")
-    colour = _VERDICT_COLOUR.get(verdict, "inherit")
-    cells.insert(1, f'<td class="col-host">{escape(rec.get("host", ""))}</td>')
-    cells.insert(2, f'<td class="col-module">{escape(rec.get("module", ""))}</td>')
-    cells.insert(3, f'<td class="col-check">{escape(rec.get("check", ""))}</td>')
-    cells.insert(4, f'<td class="col-verdict verdict-{escape(verdict)}" style="color:{colour};font-weight:bold">'
-                    f'{escape(verdict.upper())}</td>')
-    cells.insert(5, f'<td class="col-remediation"><code>{escape(rec.get("remediation", ""))}</code></td>')
+    cells[1:1] = html_parts.row_cells(results.record_from_report(report) or {})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_html(report, data: list) -> None:
+    """A skipped check's details: its reason, not pytest's ``(file, line, 'Skipped: ...')`` tuple."""
+    html_parts.readable_skip_log(report, data)

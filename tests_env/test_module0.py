@@ -6,6 +6,7 @@ from session fixtures in fixtures/.
 
 import pytest
 
+from labcheck.verdicts import docker as docker_verdicts
 from labcheck.verdicts import host
 
 pytestmark = pytest.mark.module0
@@ -23,22 +24,126 @@ def test_linux_kernel_version(check, host_facts, lab_config):
 # Docker engine and NVIDIA runtime
 # ---------------------------------------------------------------------------------------------------
 
+def test_docker_cli_present(check, docker_cli):
+    check(docker_verdicts.cli_present(docker_cli))
+
+
+def test_docker_engine_reachable(check, docker_engine):
+    check(docker_verdicts.engine_reachable(docker_engine))
+
+
+def test_docker_engine_version(check, docker_engine, lab_config):
+    check(docker_verdicts.engine_version(docker_engine, lab_config.min_docker))
+
+
+def test_docker_daemon_json_valid(check, docker_daemon_json):
+    check(docker_verdicts.daemon_json_valid(docker_daemon_json))
+
+
+def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config):
+    note = docker_runtime_setup.note() if docker_runtime_setup.status in ("changed", "failed") else ""
+    check(docker_verdicts.runtime_registered(docker_engine, docker_daemon_json, lab_config.docker_runtime_name, note))
+
+
+def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count):
+    check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count))
+
 
 # ---------------------------------------------------------------------------------------------------
 # Kind, Helm, NVIDIA Container Toolkit
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import tools as tools_v  # noqa: E402  (imports per section keep merges clean)
+
+
+def test_kind_version(check, kind_facts, lab_config):
+    check(tools_v.tool_version(kind_facts, lab_config.min_kind))
+
+
+def test_helm_version(check, helm_facts, lab_config):
+    check(tools_v.tool_version(helm_facts, lab_config.min_helm))
+
+
+def test_nvidia_container_toolkit_version(check, ctk_facts, lab_config):
+    check(tools_v.tool_version(ctk_facts, lab_config.min_ctk))
 
 
 # ---------------------------------------------------------------------------------------------------
 # NVIDIA driver and GPUs
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import gpu as gpu_v  # noqa: E402
+
+
+def test_nvidia_driver_version(check, gpu_facts, lab_config):
+    check(gpu_v.driver(gpu_facts, lab_config.min_driver))
+
+
+def test_gpus_present(check, gpu_facts):
+    check(gpu_v.gpus_present(gpu_facts))
+
+
+def test_gpu_compute_capability(check, gpu_facts, lab_config):
+    check(gpu_v.compute_capability(gpu_facts, lab_config.min_compute_capability))
+
+
+def test_gpu_compute_mode(check, gpu_facts):
+    check(gpu_v.compute_mode(gpu_facts))
 
 
 # ---------------------------------------------------------------------------------------------------
 # CDI spec
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdicts import cdi as cdi_v  # noqa: E402
+
+
+def test_cdi_spec_present(check, cdi_facts, cdi_provisioned):
+    check(cdi_v.with_generation(cdi_v.spec_present(cdi_facts), cdi_provisioned))
+
+
+def test_cdi_spec_valid(check, cdi_facts):
+    check(cdi_v.spec_valid(cdi_facts))
+
+
+def test_cdi_spec_lists_this_hosts_gpus(check, cdi_facts, gpu_facts):
+    check(cdi_v.device_count(cdi_facts, gpu_facts))
+
+
+def test_cdi_spec_not_stale(check, cdi_facts, gpu_facts):
+    check(cdi_v.not_stale(cdi_facts, gpu_facts))
+
+
+def test_cdi_specs_do_not_conflict(check, cdi_facts):
+    check(cdi_v.no_conflicts(cdi_facts))
 
 
 # ---------------------------------------------------------------------------------------------------
 # MPS
 # ---------------------------------------------------------------------------------------------------
+from labcheck.verdict import skipped  # noqa: E402
+from labcheck.verdicts import mps as mps_v  # noqa: E402
+
+
+def test_mps_control_binary(check, mps_facts, gpu_facts):
+    check(mps_v.binary(mps_facts, gpu_facts.driver))
+
+
+def test_mps_control_daemon_running(check, pytestconfig, mps_facts, mps_provisioned, lab_config):
+    provisioning = not pytestconfig.getoption("--no-provision")
+    failure = fix = note = ""
+    if mps_provisioned is not None:
+        if not mps_provisioned.ok:
+            failure, fix = mps_provisioned.message, mps_provisioned.remediation
+        elif mps_provisioned.changed:
+            note = mps_provisioned.message
+    check(mps_v.daemon(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir, provisioning, failure, fix,
+                       note))
+
+
+def test_mps_pipe_directory(check, mps_facts, lab_config):
+    check(mps_v.pipe_dir(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir))
+
+
+def test_mps_serves_a_cuda_client(check, mps_client_run, mps_daemon_action, lab_config):
+    if isinstance(mps_client_run, str):
+        check(skipped(mps_client_run))
+    check(mps_v.functional(mps_client_run, lab_config.mps_log_dir, mps_daemon_action.started_pid,
+                           mps_daemon_action.control or "nvidia-cuda-mps-control"))

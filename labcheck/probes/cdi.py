@@ -1,0 +1,94 @@
+"""Read the CDI spec folders and ask ``nvidia-ctk cdi list`` what it sees.
+
+A spec that parses is not enough: a driver upgrade leaves behind a spec that mounts
+``libcuda.so.<old version>``, which no longer exists, and every container that asks for a GPU then
+fails to start. So the probe also records which of the files a spec names exist on this host.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labcheck import cdi, cmd
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    path: str
+    spec: cdi.Spec | None
+    problem: cdi.Problem | None  # the file could not be read as a spec at all
+    missing_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CdiFacts:
+    dirs: tuple[str, ...]
+    files: tuple[SpecFile, ...]
+    unreadable_dirs: tuple[str, ...] = ()
+    cdi_list: cmd.CmdResult | None = None  # None when nvidia-ctk is not installed
+    listed: cdi.CdiList | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def nvidia_specs(self) -> list[SpecFile]:
+        return [f for f in self.files if f.spec is not None and f.spec.kind == cdi.NVIDIA_KIND]
+
+    def problems(self) -> list[cdi.Problem]:
+        """What makes NVIDIA spec files unusable: files of kind nvidia.com/gpu, or named nvidia*, or that mention it."""
+        out: list[cdi.Problem] = []
+        for f in self.files:
+            named_nvidia = "nvidia" in os.path.basename(f.path).lower()
+            if f.problem is not None:
+                if named_nvidia or cdi.NVIDIA_KIND in _safe_read(f.path):
+                    out.append(f.problem)
+                continue
+            spec = f.spec
+            if spec.kind == cdi.NVIDIA_KIND or named_nvidia:
+                out += spec.problems
+                if named_nvidia and spec.kind and spec.kind != cdi.NVIDIA_KIND and not spec.problems:
+                    out.append(cdi.Problem(f.path, spec.kind_line,
+                                           f"wrong kind {spec.kind!r}: expected {cdi.NVIDIA_KIND}"))
+        return out
+
+
+def _safe_read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def read_spec_file(path: Path) -> SpecFile:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return SpecFile(str(path), None, cdi.Problem(str(path), None, f"cannot read: {exc.strerror or exc}"))
+    parsed = cdi.parse_spec(text, str(path))
+    if isinstance(parsed, cdi.Problem):
+        return SpecFile(str(path), None, parsed)
+    missing = tuple(p for p in parsed.host_paths if not os.path.exists(p))
+    return SpecFile(str(path), parsed, None, missing)
+
+
+def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, timeout: float = 30.0) -> CdiFacts:
+    files: list[SpecFile] = []
+    unreadable: list[str] = []
+    for d in dirs:
+        p = Path(d)
+        if not p.is_dir():
+            continue
+        try:
+            entries = sorted(e for e in p.iterdir() if e.suffix in cdi.SPEC_SUFFIXES and e.is_file())
+        except OSError:
+            unreadable.append(d)
+            continue
+        files.extend(read_spec_file(e) for e in entries)
+    listed = None
+    result = None
+    if ctk_path:
+        result = cmd.run([ctk_path, "cdi", "list"], timeout=timeout)
+        if result.ok:
+            listed = cdi.parse_cdi_list(result.output)
+    return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed)

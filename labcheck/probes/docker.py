@@ -1,0 +1,403 @@
+"""Probe the Docker engine and the NVIDIA runtime: CLI, engine, daemon.json and a real container.
+
+WHY a real container: a runtime listed by ``docker info`` may still fail every container (its binary
+is missing, ``nvidia-container-cli`` cannot load the driver). Only starting one proves the runtime
+usable, and only seeing ``/dev/nvidia*`` (and ``nvidia-smi -L``) inside proves it hands out GPUs.
+
+Probes never raise: every failure becomes a field a verdict in :mod:`labcheck.verdicts.docker`
+can explain. Every call has a timeout (``LabConfig.command_timeout``): the docker SDK's per-request
+timeout for the engine, :func:`labcheck.cmd.run` for the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import struct
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labcheck import cmd
+from labcheck.config import LabConfig
+from labcheck.probes import docker_client
+
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+OWNED_LABEL = "labcheck.owned"
+PULL_FALLBACK = "busybox:latest"
+# The applets the probe script needs, linked to busybox in the image we build.
+_APPLETS = ("sh", "ls", "sed", "cat", "echo", "true")
+# Runs inside the probe container (not on the host): lists the GPU device nodes the runtime injected
+# and, where the image can run it, what ``nvidia-smi -L`` (which the NVIDIA runtime injects) sees.
+PROBE_SCRIPT = (
+    'for d in /dev/nvidia*; do [ -e "$d" ] && echo "LABCHECK_DEV $d"; done; '
+    "if command -v nvidia-smi >/dev/null 2>&1; then "
+    "nvidia-smi -L >/tmp/labcheck-smi 2>&1; echo \"LABCHECK_SMI_RC $?\"; "
+    "sed 's/^/LABCHECK_SMI /' /tmp/labcheck-smi; fi; "
+    "echo LABCHECK_DONE"
+)
+
+
+# --- CLI -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CliFacts:
+    """``docker --version``: client only, it never talks to the engine (so it cannot hang on one)."""
+
+    result: cmd.CmdResult
+    path: str | None
+    version: str
+
+
+def probe_cli(cfg: LabConfig) -> CliFacts:
+    res = cmd.run(["docker", "--version"], timeout=cfg.command_timeout)
+    m = re.search(r"version\s+([^\s,]+)", res.stdout)
+    return CliFacts(res, cmd.which("docker"), m.group(1) if m and res.ok else "")
+
+
+# --- Engine ----------------------------------------------------------------------------------------
+
+@dataclass
+class EngineFacts:
+    """What the engine said (or why it said nothing). ``client`` is live; keep it out of reports."""
+
+    endpoint: str
+    timeout: float
+    client: Any | None = None
+    error: str = ""
+    timed_out: bool = False
+    server_version: str = ""
+    api_version: str = ""
+    runtimes: dict[str, dict] = field(default_factory=dict)
+    default_runtime: str = ""
+    info_error: str = ""
+    # Only asked when the SDK could not connect: does the CLI (docker contexts!) reach an engine?
+    cli_server_version: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.client is not None
+
+
+def endpoint(cfg: LabConfig) -> str:
+    return cfg.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
+
+
+def is_timeout(text: str) -> bool:
+    low = text.lower()
+    return "timed out" in low or "timeout" in low
+
+
+def probe_engine(cfg: LabConfig) -> EngineFacts:
+    """Ping the engine, then read its version and runtimes (``info``)."""
+    facts = EngineFacts(endpoint(cfg), cfg.command_timeout)
+    conn = docker_client.connect(timeout=cfg.command_timeout, base_url=cfg.docker_host or None)
+    if not conn.ok:
+        facts.error = conn.error
+        facts.timed_out = is_timeout(conn.error)
+        if not facts.timed_out:
+            facts.cli_server_version = _cli_server_version(cfg)
+        return facts
+    facts.client = conn.client
+    try:
+        version = conn.client.version()
+        info = conn.client.info()
+    except Exception as exc:  # the engine may die or hang between two requests
+        facts.info_error = describe_exception(exc)
+        return facts
+    return fill_from_api(facts, version, info)
+
+
+def fill_from_api(facts: EngineFacts, version: dict, info: dict) -> EngineFacts:
+    """Copy what the engine's ``/version`` and ``/info`` answers say into ``facts`` (pure; the same JSON
+    ``docker version --format json`` shows under "Server" and ``docker info --format json`` prints)."""
+    facts.server_version = str(version.get("Version") or info.get("ServerVersion") or "")
+    facts.api_version = str(version.get("ApiVersion") or "")
+    runtimes = info.get("Runtimes") or {}
+    facts.runtimes = {str(k): (v if isinstance(v, dict) else {}) for k, v in runtimes.items()}
+    facts.default_runtime = str(info.get("DefaultRuntime") or "")
+    return facts
+
+
+def _cli_server_version(cfg: LabConfig) -> str:
+    env = {"DOCKER_HOST": cfg.docker_host} if cfg.docker_host else None
+    res = cmd.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=cfg.command_timeout,
+                  extra_env=env)
+    return res.stdout.strip() if res.ok else ""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The engine's own words when it gave some (APIError.explanation), else the exception."""
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return str(explanation)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- daemon.json -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DaemonJson:
+    path: str
+    exists: bool
+    data: dict | None = None
+    error: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def runtimes(self) -> dict:
+        rt = (self.data or {}).get("runtimes")
+        return rt if isinstance(rt, dict) else {}
+
+
+def read_daemon_json(path: str | Path) -> DaemonJson:
+    """Read and parse Docker's daemon.json; a bad file is a value with line and column, never an exception."""
+    p = str(path)
+    try:
+        text = Path(p).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return DaemonJson(p, False)
+    except (OSError, UnicodeDecodeError) as exc:
+        return DaemonJson(p, True, error=f"cannot read: {exc}")
+    return parse_daemon_json(text, p)
+
+
+def parse_daemon_json(text: str, path: str) -> DaemonJson:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return DaemonJson(path, True, error=f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
+    if not isinstance(data, dict):
+        return DaemonJson(path, True, error=f"expected a JSON object, found {type(data).__name__}", line=1, column=1)
+    return DaemonJson(path, True, data)
+
+
+# --- GPUs on the host ------------------------------------------------------------------------------
+
+_DEV_GPU = re.compile(r"^nvidia\d+$")
+
+
+def host_gpu_count(dev: str | Path = "/dev", proc_gpus: str | Path = "/proc/driver/nvidia/gpus") -> int:
+    """GPUs the host kernel exposes (``/dev/nvidiaN`` nodes, or driver entries): 0 means no GPU here."""
+    try:
+        nodes = sum(1 for n in os.listdir(dev) if _DEV_GPU.match(n))
+    except OSError:
+        nodes = 0
+    try:
+        entries = len(os.listdir(proc_gpus))
+    except OSError:
+        entries = 0
+    return max(nodes, entries)
+
+
+# --- Runtime probe ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProbeOutput:
+    devices: tuple[str, ...] = ()
+    smi_rc: int | None = None
+    smi_lines: tuple[str, ...] = ()
+    complete: bool = False
+
+
+def parse_probe_output(text: str) -> ProbeOutput:
+    devices, smi, rc, done = [], [], None, False
+    for line in text.splitlines():
+        if line.startswith("LABCHECK_DEV "):
+            devices.append(line.split(" ", 1)[1].strip())
+        elif line.startswith("LABCHECK_SMI_RC "):
+            try:
+                rc = int(line.split(" ", 1)[1])
+            except ValueError:
+                rc = None
+        elif line.startswith("LABCHECK_SMI "):
+            smi.append(line.split(" ", 1)[1])
+        elif line.strip() == "LABCHECK_DONE":
+            done = True
+    return ProbeOutput(tuple(devices), rc, tuple(smi), done)
+
+
+@dataclass(frozen=True)
+class RuntimeProbe:
+    """One short-lived container started with the runtime under test."""
+
+    runtime: str
+    attempted: bool
+    image: str = ""
+    image_note: str = ""
+    image_error: str = ""
+    container: str = ""
+    error: str = ""  # the engine's exact words when create/start failed
+    timed_out: bool = False
+    hung_step: str = ""
+    engine_lost: bool = False
+    exit_code: int | None = None
+    logs: str = ""
+    output: ProbeOutput = ProbeOutput()
+    cleanup_error: str = ""
+    seconds: float = 0.0
+
+
+def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
+    """Start ``PROBE_SCRIPT`` in a container with ``runtime=cfg.docker_runtime_name``; always remove it.
+
+    Not attempted when the engine is unreachable or does not list the runtime (the verdict says why).
+    """
+    name = cfg.docker_runtime_name
+    if not engine.reachable or name not in engine.runtimes:
+        return RuntimeProbe(name, attempted=False)
+    start = time.monotonic()
+    image, note, image_error = ensure_probe_image(engine.client, cfg)
+    if image_error:
+        lost = _looks_lost(image_error)
+        return RuntimeProbe(name, True, image_error=image_error, engine_lost=lost,
+                            timed_out=is_timeout(image_error), hung_step="looking up the probe image",
+                            seconds=time.monotonic() - start)
+    cname = f"labcheck-runtime-probe-{uuid.uuid4().hex[:12]}"
+    result = dict(runtime=name, attempted=True, image=image, image_note=note, container=cname)
+    container = None
+    step = "creating the probe container"
+    try:
+        container = engine.client.containers.create(
+            image, ["/bin/sh", "-c", PROBE_SCRIPT], name=cname, labels={OWNED_LABEL: "1"}, runtime=name,
+            environment={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "utility"},
+            network_mode="none", detach=True)
+        step = f"starting the probe container with runtime {name!r}"
+        container.start()
+        step = "waiting for the probe container to exit"
+        status = container.wait(timeout=cfg.command_timeout)
+        result["exit_code"] = int(status.get("StatusCode", -1))
+        step = "reading the probe container's output"
+        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        result["logs"] = logs
+        result["output"] = parse_probe_output(logs)
+    except Exception as exc:
+        text = describe_exception(exc)
+        result["error"] = text
+        if is_timeout(text):
+            result["timed_out"] = True
+            result["hung_step"] = step
+        elif _looks_lost(text):
+            result["engine_lost"] = True
+            result["hung_step"] = step
+    finally:
+        result["cleanup_error"] = _remove(engine.client, container, cname)
+    result["seconds"] = time.monotonic() - start
+    return RuntimeProbe(**result)
+
+
+def _looks_lost(text: str) -> bool:
+    """The engine went away (socket gone, connection refused/reset) rather than refusing the request."""
+    low = text.lower()
+    return any(s in low for s in ("connection aborted", "connection refused", "no such file or directory')",
+                                  "filenotfounderror", "connectionreseterror", "remotedisconnected",
+                                  "max retries exceeded"))
+
+
+def _remove(client: Any, container: Any, cname: str) -> str:
+    """Remove the probe container: the one object we created (by our own unique name)."""
+    try:
+        if container is None:
+            # create may have succeeded server-side before a timeout: look it up by its unique name
+            found = client.containers.list(all=True, filters={"name": cname, "label": OWNED_LABEL})
+            container = next((c for c in found if c.name == cname), None)
+            if container is None:
+                return ""
+        container.remove(force=True)
+    except Exception as exc:
+        return describe_exception(exc)
+    return ""
+
+
+# --- Probe image -----------------------------------------------------------------------------------
+
+def ensure_probe_image(client: Any, cfg: LabConfig) -> tuple[str, str, str]:
+    """(image, how we got it, error): use ``probe_image`` if present, else build it from a static busybox.
+
+    WHY build: no registry may be reachable in a lab. A static busybox (Debian's busybox-static) needs no
+    libraries, so a one-file rootfs piped through ``docker import`` is a complete image. Pulling
+    ``busybox`` is the last resort.
+    """
+    import docker
+
+    image = cfg.probe_image
+    try:
+        client.images.get(image)
+        return image, f"image {image} present locally", ""
+    except docker.errors.ImageNotFound:
+        pass
+    except Exception as exc:
+        return "", "", f"cannot look up image {image}: {describe_exception(exc)}"
+    busybox = static_busybox(cfg.busybox_paths)
+    tried = []
+    if busybox:
+        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        try:
+            client.api.import_image_from_data(busybox_rootfs_tar(busybox), repository=repo, tag=tag,
+                                              changes=[f"LABEL {OWNED_LABEL}=1"])
+            client.images.get(image)
+            return image, f"image {image} built from {busybox} (docker import)", ""
+        except Exception as exc:
+            tried.append(f"importing a rootfs made from {busybox} failed: {describe_exception(exc)}")
+    else:
+        tried.append(f"no static busybox at {', '.join(cfg.busybox_paths)} to build it from")
+    try:
+        pulled = client.images.pull(PULL_FALLBACK)
+        pulled.tag(image)
+        return image, f"image {image} tagged from pulled {PULL_FALLBACK}", ""
+    except Exception as exc:
+        tried.append(f"pulling {PULL_FALLBACK} failed: {describe_exception(exc)}")
+    return "", "", f"probe image {image} is not present locally; " + "; ".join(tried)
+
+
+def static_busybox(paths: tuple[str, ...] | list[str]) -> str | None:
+    for p in paths:
+        if os.path.isfile(p) and os.access(p, os.X_OK) and is_static_elf(p):
+            return p
+    return None
+
+
+def is_static_elf(path: str | Path) -> bool:
+    """True for a 64-bit little-endian ELF with no PT_INTERP (no dynamic loader needed)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+                return False
+            phoff = struct.unpack_from("<Q", head, 0x20)[0]
+            phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    for i in range(phnum):
+        off = i * phentsize
+        if off + 4 > len(table):
+            return False
+        if struct.unpack_from("<I", table, off)[0] == 3:  # PT_INTERP
+            return False
+    return True
+
+
+def busybox_rootfs_tar(busybox: str) -> bytes:
+    """A tar of a minimal rootfs: /bin/busybox, applet symlinks, /tmp and /dev (docker import input)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "tmp", "dev", "proc", "sys", "etc"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(busybox, arcname="bin/busybox", recursive=False)
+        for applet in _APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+    return buf.getvalue()

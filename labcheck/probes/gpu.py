@@ -1,0 +1,209 @@
+"""Probe the NVIDIA driver and GPUs: ``nvidia-smi`` first, NVML (nvidia-ml-py) as fallback and cross-check.
+
+``nvidia-smi`` is what attendees know and what the workshop runs; NVML reads the same driver through
+``libnvidia-ml.so.1`` without a subprocess, so it still answers when nvidia-smi is not on PATH, and two
+sources that disagree point at a half-upgraded driver. nvidia-smi is also looked for in the configured
+extra folders (/usr/local/nvidia/bin), where GPU hosts and containers often keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labcheck import cmd
+
+QUERY_FIELDS = ("index", "uuid", "name", "driver_version", "compute_cap", "compute_mode", "memory.total")
+QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits")
+# NVML compute modes (nvml.h: NVML_COMPUTEMODE_*), spelled the way nvidia-smi prints them.
+NVML_COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
+_CUDA_LINE = re.compile(r"CUDA Version\s*:\s*(\S+)")
+_PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    uuid: str
+    name: str
+    compute_cap: tuple[int, int] | None
+    compute_mode: str
+    memory_mib: int | None = None
+
+    @property
+    def cc_text(self) -> str:
+        return f"{self.compute_cap[0]}.{self.compute_cap[1]}" if self.compute_cap else "unknown"
+
+
+@dataclass(frozen=True)
+class SmiQuery:
+    """One ``nvidia-smi --query-gpu`` run and what it parsed into."""
+
+    path: str | None
+    result: cmd.CmdResult | None
+    gpus: tuple[Gpu, ...] = ()
+    driver: str = ""
+    error: str = ""  # why nothing could be read (missing, hung, exit code, unparsable)
+
+
+@dataclass(frozen=True)
+class NvmlFacts:
+    driver: str = ""
+    cuda: str = ""
+    gpus: tuple[Gpu, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    smi: SmiQuery
+    nvml: NvmlFacts
+    cuda_version: str = ""
+    kernel_module: str = ""  # /proc/driver/nvidia/version: the loaded kernel module's version
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def driver(self) -> str:
+        return self.smi.driver or self.nvml.driver
+
+    @property
+    def source(self) -> str:
+        return "nvidia-smi" if self.smi.driver else ("NVML" if self.nvml.driver else "")
+
+    @property
+    def answered(self) -> bool:
+        """Some driver interface answered (so an empty GPU list means: no GPU)."""
+        return bool(self.smi.driver or self.nvml.driver) or (self.smi.result is not None and self.smi.result.ok)
+
+    @property
+    def gpus(self) -> tuple[Gpu, ...]:
+        """nvidia-smi's list, with NVML filling in what nvidia-smi could not say (old drivers lack compute_cap)."""
+        if not self.smi.gpus:
+            return self.nvml.gpus
+        by_uuid = {g.uuid: g for g in self.nvml.gpus}
+        out = []
+        for g in self.smi.gpus:
+            n = by_uuid.get(g.uuid)
+            if g.compute_cap is None and n is not None and n.compute_cap is not None:
+                g = Gpu(g.index, g.uuid, g.name, n.compute_cap, g.compute_mode, g.memory_mib)
+            out.append(g)
+        return tuple(out)
+
+
+def _cc(text: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", text or "")
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _int(text: str) -> int | None:
+    m = re.match(r"\s*(\d+)", text or "")
+    return int(m[1]) if m else None
+
+
+def parse_query_csv(text: str, fields: tuple[str, ...] = QUERY_FIELDS) -> tuple[list[Gpu], str]:
+    """Parse the --query-gpu output for ``fields`` (noheader or not, units or not): (gpus, driver version)."""
+    gpus: list[Gpu] = []
+    driver = ""
+    for row in csv.reader(text.splitlines(), skipinitialspace=True):
+        if len(row) < len(fields) or not row[0].strip().isdigit():
+            continue
+        f = dict(zip(fields, (c.strip() for c in row), strict=False))
+        gpus.append(Gpu(int(f["index"]), f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
+                        f.get("compute_mode", ""), _int(f.get("memory.total", ""))))
+        driver = driver or f.get("driver_version", "")
+    return gpus, driver
+
+
+def parse_cuda_version(smi_version_text: str) -> str:
+    """``nvidia-smi --version`` prints "CUDA Version : 13.0"; the plain ``nvidia-smi`` header too."""
+    m = _CUDA_LINE.search(smi_version_text or "")
+    return m.group(1) if m else ""
+
+
+def cuda_from_int(v: int) -> str:
+    """NVML's CUDA driver version integer (13000) as people write it (13.0)."""
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def parse_proc_version(text: str) -> str:
+    m = _PROC_VERSION.search(text or "")
+    return m.group(1) if m else ""
+
+
+def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
+    if smi_path is None:
+        return SmiQuery(None, None, error="nvidia-smi not found on PATH or in the extra driver folders")
+    fields = QUERY_FIELDS
+    r = cmd.run([smi_path, *QUERY_ARGS], timeout=timeout)
+    if not r.ok and "not a valid field" in r.output:
+        # Drivers before compute_cap existed reject the whole query: ask again without it (NVML fills it in).
+        fields = tuple(f for f in QUERY_FIELDS if f != "compute_cap")
+        r = cmd.run([smi_path, f"--query-gpu={','.join(fields)}", QUERY_ARGS[1]], timeout=timeout)
+    if not r.ok:
+        return SmiQuery(smi_path, r, error=r.describe())
+    gpus, driver = parse_query_csv(r.stdout, fields)
+    if not gpus and r.stdout.strip():
+        return SmiQuery(smi_path, r, error=f"`{r.cmdline}` printed nothing parsable: {r.stdout.strip()[:200]}")
+    return SmiQuery(smi_path, r, tuple(gpus), driver)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def probe_nvml() -> NvmlFacts:
+    """Read the driver through NVML; every NVML error is recorded, never raised."""
+    try:
+        import pynvml
+    except ImportError:
+        return NvmlFacts(error="nvidia-ml-py is not installed (pip install nvidia-ml-py)")
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:  # pynvml.NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        return NvmlFacts(error=f"NVML: {exc}")
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        cuda = ""
+        with contextlib.suppress(Exception):
+            cuda = cuda_from_int(int(pynvml.nvmlSystemGetCudaDriverVersion()))
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            try:
+                cc = tuple(int(x) for x in pynvml.nvmlDeviceGetCudaComputeCapability(h))
+            except Exception:
+                cc = None
+            try:
+                mode = NVML_COMPUTE_MODES.get(int(pynvml.nvmlDeviceGetComputeMode(h)), "unknown")
+            except Exception:
+                mode = "unknown"
+            try:
+                mem = int(pynvml.nvmlDeviceGetMemoryInfo(h).total) // (1024 * 1024)
+            except Exception:
+                mem = None
+            gpus.append(Gpu(i, _text(pynvml.nvmlDeviceGetUUID(h)), _text(pynvml.nvmlDeviceGetName(h)),
+                            cc, mode, mem))  # type: ignore[arg-type]
+        return NvmlFacts(driver, cuda, tuple(gpus))
+    except Exception as exc:
+        return NvmlFacts(error=f"NVML: {exc}")
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def probe_gpus(extra_bin_dirs: tuple[str, ...] = (), timeout: float = 30.0, use_nvml: bool = True,
+               proc_version: Path = Path("/proc/driver/nvidia/version")) -> GpuFacts:
+    smi_path = cmd.which("nvidia-smi", extra_bin_dirs)
+    smi = query_smi(smi_path, timeout)
+    nvml = probe_nvml() if use_nvml else NvmlFacts(error="NVML not consulted")
+    cuda = nvml.cuda
+    if not cuda and smi_path and not smi.error:
+        cuda = parse_cuda_version(cmd.run([smi_path, "--version"], timeout=timeout).stdout)
+    try:
+        kmod = parse_proc_version(proc_version.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        kmod = ""
+    return GpuFacts(smi, nvml, cuda, kmod)

@@ -1,0 +1,151 @@
+"""Verdicts on the CDI spec the DRA driver discovers GPUs through (module 0, "CDI spec found").
+
+The workshop only tests that /etc/cdi/nvidia.yaml exists. A spec can exist and still be useless:
+bad YAML, the wrong kind, no devices, GPUs that are not this host's, library files removed by a
+driver upgrade, or a second spec claiming the same device names. Each of these is its own check.
+"""
+
+from __future__ import annotations
+
+import os
+
+from labcheck import cdi, versions
+from labcheck.probes.cdi import CdiFacts
+from labcheck.probes.gpu import GpuFacts
+from labcheck.verdict import Verdict, failed, passed, skipped
+
+REGENERATE = cdi.GENERATE
+
+
+def _backup_then_generate(path: str) -> str:
+    if os.path.abspath(path) == "/etc/cdi/nvidia.yaml":
+        return f"sudo cp -p {path} {path}.bak && {REGENERATE}"
+    return f"sudo mv {path} {path}.bak && {REGENERATE}"
+
+
+def _where(facts: CdiFacts) -> str:
+    return " or ".join(facts.dirs)
+
+
+def spec_present(facts: CdiFacts) -> Verdict:
+    specs = facts.nvidia_specs
+    if specs:
+        shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in specs)
+        return passed(f"CDI spec of kind {cdi.NVIDIA_KIND}: {shown}")
+    problems = facts.problems()
+    if problems:
+        return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}; the only NVIDIA "
+                      f"spec is unusable: {problems[0]}", _backup_then_generate(problems[0].path))
+    seen = [f.path for f in facts.files]
+    found = f"; found only: {', '.join(seen)}" if seen else ""
+    unreadable = f"; cannot list {', '.join(facts.unreadable_dirs)}" if facts.unreadable_dirs else ""
+    return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}, found none{found}{unreadable} "
+                  "(without it the DRA driver sees 0 GPUs)", REGENERATE)
+
+
+def spec_valid(facts: CdiFacts) -> Verdict:
+    problems = facts.problems()
+    if problems:
+        first = problems[0]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return failed(f"unusable CDI spec {first}{more}", _backup_then_generate(first.path),
+                      details="\n".join(str(p) for p in problems))
+    if not facts.files:
+        return skipped(f"no CDI spec in {_where(facts)} to validate (see the CDI spec check)")
+    specs = facts.nvidia_specs
+    if not specs:
+        return skipped(f"no spec of kind {cdi.NVIDIA_KIND} to validate (see the CDI spec check)")
+    return passed("CDI spec parses: " + ", ".join(
+        f"{f.path}: cdiVersion {f.spec.cdi_version}, kind {f.spec.kind}, devices {', '.join(f.spec.device_names)}"
+        for f in specs))
+
+
+def device_count(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
+    """Each GPU of this host must be in the spec, by index and by UUID, and no GPU that is not here."""
+    specs = [f for f in facts.nvidia_specs if not f.spec.problems]
+    if not specs:
+        return skipped(f"no usable CDI spec of kind {cdi.NVIDIA_KIND} (see the CDI spec checks)")
+    if not gpu.gpus:
+        return skipped("no GPU listed by the driver, so the spec's devices cannot be compared (see the GPU checks)")
+    want_idx = sorted(str(g.index) for g in gpu.gpus)
+    want_uuid = sorted(g.uuid for g in gpu.gpus)
+    for f in specs:
+        idx, uuids = sorted(f.spec.gpu_indices), sorted(f.spec.gpu_uuids)
+        if idx != want_idx or uuids != want_uuid:
+            return failed(
+                f"{f.path} describes {len(idx)} GPU{'s' * (len(idx) != 1)} (indices {idx}, UUIDs {uuids}); "
+                f"this host has {len(want_idx)} (indices {want_idx}, UUIDs {want_uuid})",
+                _backup_then_generate(f.path))
+    listing = ""
+    if facts.cdi_list is not None:
+        r = facts.cdi_list
+        if not r.ok:
+            return failed(f"`nvidia-ctk cdi list` did not work: {r.describe()}", REGENERATE)
+        listed = facts.listed
+        names = {n.split("=", 1)[1] for n in listed.names if n.startswith(cdi.NVIDIA_KIND + "=")}
+        if listed.count == 0 or not names:
+            return failed(f"the spec lists {len(want_idx)} GPU(s) but `nvidia-ctk cdi list` finds "
+                          f"{listed.count if listed.count is not None else 'no'} CDI devices (its exit code is 0 "
+                          "anyway): runtimes will see no GPU", REGENERATE)
+        missing = [n for n in want_idx + want_uuid if n not in names]
+        if missing:
+            return failed(f"`nvidia-ctk cdi list` does not list {', '.join(missing)} "
+                          f"(it lists {', '.join(sorted(names))})", REGENERATE)
+        listing = f"; `nvidia-ctk cdi list` finds {listed.count} devices"
+    return passed(f"CDI spec lists this host's {len(want_idx)} GPU{'s' * (len(want_idx) != 1)} "
+                  f"({', '.join(want_uuid)}){listing}")
+
+
+def not_stale(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
+    """Every file the spec mounts exists and it names the running driver's version."""
+    specs = [f for f in facts.nvidia_specs if not f.spec.problems]
+    if not specs:
+        return skipped(f"no usable CDI spec of kind {cdi.NVIDIA_KIND} (see the CDI spec checks)")
+    running = gpu.driver
+    for f in specs:
+        if f.missing_paths:
+            shown = ", ".join(f.missing_paths[:3]) + (f" (+{len(f.missing_paths) - 3} more)"
+                                                        if len(f.missing_paths) > 3 else "")
+            return failed(f"{f.path} is stale: it mounts files that do not exist: {shown}; "
+                          "containers asking for a GPU would fail to start", _backup_then_generate(f.path),
+                          details="\n".join(f.missing_paths))
+        if running:
+            other = [v for v in f.spec.driver_versions if versions.parse(v) != versions.parse(running)]
+            if other:
+                return failed(f"{f.path} is stale: it was generated for driver {', '.join(other)}, "
+                              f"the running driver is {running}", _backup_then_generate(f.path))
+    note = f" and driver {running}" if running else " (driver version unknown: only file existence checked)"
+    return passed(f"CDI spec is current: every mounted file exists{note}: "
+                  + ", ".join(f"{f.path} ({len(f.spec.host_paths)} paths)" for f in specs))
+
+
+def no_conflicts(facts: CdiFacts) -> Verdict:
+    """Two spec files claiming the same kind and device names: which one a runtime uses depends on folder order."""
+    specs = facts.nvidia_specs
+    if not specs:
+        return skipped(f"no CDI spec of kind {cdi.NVIDIA_KIND} (see the CDI spec check)")
+    owner: dict[str, str] = {}
+    for f in specs:
+        for name in f.spec.device_names:
+            first = owner.setdefault(name, f.path)
+            if first != f.path:
+                clash = sorted(set(f.spec.device_names) & {n for n, p in owner.items() if p == first})
+                aside = first if first.startswith("/etc/cdi/") and f.path.startswith(("/var/run/cdi/", "/run/cdi/")) \
+                    else f.path
+                return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
+                              f"{', '.join(clash)}", f"sudo mv {aside} {aside}.bak   # keep one spec per GPU kind; "
+                              "/var/run/cdi takes precedence and toolkit >= 1.18 refreshes it (nvidia-cdi-refresh)")
+    return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
+                  f"{cdi.NVIDIA_KIND})")
+
+
+def with_generation(verdict: Verdict, outcome) -> Verdict:
+    """Say what --fix-host's ``nvidia-ctk cdi generate`` did (an Outcome, or None when it did not run)."""
+    if outcome is None:
+        return verdict
+    if not outcome.ok and verdict.status == "fail":
+        return failed(f"{verdict.message}; --fix-host could not generate it: {outcome.message}",
+                      outcome.remediation or verdict.remediation, verdict.details)
+    if outcome.changed and verdict.status == "pass":
+        return passed(f"{verdict.message} ({outcome.message})", verdict.details)
+    return verdict

@@ -1,0 +1,236 @@
+"""Verdicts on the Docker engine and the NVIDIA runtime: pure functions over probed facts.
+
+Each failure names what was expected, what was found, and the exact command that fixes it.
+Checks that need the engine skip with "Docker engine not reachable: ..." when it is not (the
+reachability check itself is the one that fails, with the fix).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from labcheck import versions
+from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
+from labcheck.verdict import Verdict, failed, passed, skipped, warned
+
+INSTALL_GUIDE = "https://docs.docker.com/engine/install/"
+INSTALL_DOCKER = "curl -fsSL https://get.docker.com -o get-docker.sh && sudo sh get-docker.sh"
+START_DOCKER = "sudo systemctl start docker"
+JOIN_GROUP = "sudo usermod -aG docker $USER && newgrp docker"
+RESTART_DOCKER = "sudo systemctl restart docker"
+CONFIGURE_RUNTIME = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
+TOOLKIT_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+INSTALL_TOOLKIT = "sudo apt-get install -y nvidia-container-toolkit"
+REINSTALL_TOOLKIT = ("sudo apt-get install --reinstall -y nvidia-container-toolkit && "
+                     "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
+
+
+def unreachable(engine: EngineFacts) -> Verdict:
+    """The skip every engine-dependent check gives when the engine does not answer."""
+    return skipped(f"Docker engine not reachable: {engine.error or engine.info_error}")
+
+
+def _answers(engine: EngineFacts) -> bool:
+    return engine.reachable and not engine.info_error
+
+
+# --- CLI and engine --------------------------------------------------------------------------------
+
+def cli_present(cli: CliFacts) -> Verdict:
+    res = cli.result
+    if res.missing:
+        return failed("expected the `docker` CLI on PATH, found none",
+                      f"{INSTALL_DOCKER}  (official guide: {INSTALL_GUIDE})")
+    if not res.ok or not cli.version:
+        return failed(f"expected `docker --version` to print a version, but {res.describe()}",
+                      f"reinstall the Docker CLI: {INSTALL_DOCKER}  (official guide: {INSTALL_GUIDE})")
+    return passed(f"docker CLI {cli.version} at {cli.path or 'PATH'}")
+
+
+def engine_reachable(engine: EngineFacts) -> Verdict:
+    where = engine.endpoint
+    if engine.reachable and not engine.info_error:
+        return passed(f"Docker engine {engine.server_version or '(version unknown)'} answers at {where}")
+    if engine.reachable:
+        what = "hung" if "time" in engine.info_error.lower() else "failed"
+        return failed(f"Docker engine at {where} answered ping but `version`/`info` {what}: {engine.info_error}",
+                      f"{RESTART_DOCKER}  (then look at `sudo journalctl -u docker -n 50`)")
+    err = engine.error
+    low = err.lower()
+    if engine.timed_out:
+        return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
+                      f"{engine.timeout:g}s (hung): {err}",
+                      f"{RESTART_DOCKER}  (if DOCKER_HOST={where} is not your engine's socket: unset DOCKER_HOST)")
+    if "permission denied" in low:
+        return failed(f"no permission to talk to the Docker engine at {where}: {err}", JOIN_GROUP)
+    if engine.cli_server_version:
+        return failed(f"the docker CLI reaches an engine ({engine.cli_server_version}, e.g. through a docker "
+                      f"context) but the suite cannot at {where}: {err}",
+                      "export DOCKER_HOST=$(docker context inspect --format '{{.Endpoints.docker.Host}}')")
+    return failed(f"expected a Docker engine answering at {where}, found none: {err}",
+                  f"{START_DOCKER}  (no systemd: `sudo dockerd &`; if it runs but you are not root: {JOIN_GROUP})")
+
+
+def engine_version(engine: EngineFacts, minimum: str) -> Verdict:
+    if not _answers(engine):
+        return unreachable(engine)
+    found = engine.server_version
+    ok = versions.at_least(found, minimum)
+    if ok is None:
+        return failed(f"cannot read the Docker engine version (found {found!r}); the workshop needs >= {minimum}",
+                      "check `docker version`; upgrade to Docker CE: " + INSTALL_DOCKER)
+    if not ok:
+        distro = any(s in found for s in ("dfsg", "ubuntu", "deb"))
+        fix = (f"sudo apt-get remove -y docker.io && {INSTALL_DOCKER}" if distro else INSTALL_DOCKER)
+        why = " (a distribution package: replace it with Docker CE)" if distro else ""
+        return failed(f"Docker engine {found} is older than the required {minimum}{why}",
+                      f"{fix}  (official guide: {INSTALL_GUIDE})")
+    return passed(f"Docker engine {found} >= {minimum}")
+
+
+# --- daemon.json -----------------------------------------------------------------------------------
+
+def daemon_json_location(dj: DaemonJson) -> str:
+    if dj.line:
+        return f"{dj.path}, line {dj.line}, column {dj.column}"
+    return dj.path
+
+
+def daemon_json_valid(dj: DaemonJson) -> Verdict:
+    if not dj.exists:
+        return passed(f"no {dj.path}: the engine runs with its defaults")
+    if dj.error:
+        if dj.line:
+            fix = (f"fix the JSON in {dj.path} at line {dj.line}, column {dj.column} (check it with "
+                   f"`python3 -m json.tool {dj.path}`), then `{RESTART_DOCKER}`; dockerd refuses to start "
+                   "with an invalid daemon.json")
+        else:
+            fix = f"make {dj.path} readable (`sudo ls -l {dj.path}`) and valid JSON"
+        return failed(f"{daemon_json_location(dj)}: {dj.error}", fix)
+    keys = ", ".join(sorted(dj.data or {})) or "no settings"
+    return passed(f"{dj.path} is valid JSON ({keys})")
+
+
+# --- NVIDIA runtime --------------------------------------------------------------------------------
+
+def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia", setup_note: str = "") -> Verdict:
+    if not _answers(engine):
+        return unreachable(engine)
+    listed = ", ".join(sorted(engine.runtimes)) or "none"
+    if name in engine.runtimes:
+        path = engine.runtimes[name].get("path", "?")
+        default = engine.default_runtime or "?"
+        note = "it is the default runtime" if default == name else \
+            f"default runtime: {default}; containers use it with --runtime={name} or --gpus"
+        return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}", setup_note)
+    details = setup_note
+    if dj.error:
+        return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
+                      f"is invalid: {dj.error}",
+                      f"fix {dj.path} first (see daemon_json_valid), then {CONFIGURE_RUNTIME}", details)
+    if name in dj.runtimes:
+        return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
+                      f"(engine lists: {listed})", RESTART_DOCKER, details)
+    return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
+                  f"{CONFIGURE_RUNTIME}  (or rerun this suite as root with --fix-host)", details)
+
+
+def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
+    """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
+    verdict = _runtime_usable(engine, probe, host_gpus)
+    if probe.cleanup_error:  # a hung runtime can keep our probe container alive: say how to remove it
+        note = (f"the probe container {probe.container} could not be removed ({probe.cleanup_error}); "
+                f"remove it with `docker rm -f {probe.container}`")
+        verdict = Verdict(verdict.status, verdict.message, verdict.remediation,
+                          "\n".join(x for x in (verdict.details, note) if x))
+    return verdict
+
+
+def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
+    name = probe.runtime
+    if not _answers(engine):
+        return unreachable(engine)
+    if not probe.attempted:
+        return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
+                      f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})", CONFIGURE_RUNTIME)
+    if probe.engine_lost:
+        return failed(f"the Docker engine at {engine.endpoint} stopped answering while {probe.hung_step or 'probing'}"
+                      f": {probe.error or probe.image_error}",
+                      f"{START_DOCKER}  (then rerun; `sudo journalctl -u docker -n 50` says why it stopped)")
+    if probe.timed_out:
+        return failed(f"{probe.hung_step} hung: no answer within {engine.timeout:g}s "
+                      f"(runtime {name!r}, container {probe.container or '-'}): {probe.error or probe.image_error}",
+                      f"look at `sudo journalctl -u docker -n 50`; try `docker run --rm --runtime={name} "
+                      f"-e NVIDIA_VISIBLE_DEVICES=all {probe.image or 'busybox'} true`; then {RESTART_DOCKER}")
+    if probe.image_error:
+        return failed(f"cannot test runtime {name!r}: {probe.image_error}",
+                      "sudo apt-get install -y busybox-static  (the suite builds its probe image from "
+                      "/bin/busybox), or `docker pull busybox`, or set probe_image in lab.yaml to a local image "
+                      "with /bin/sh")
+    if probe.error:
+        return _start_error(name, engine, probe)
+    out = probe.output
+    if probe.exit_code != 0 or not out.complete:
+        return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
+                      f"(expected 0): {probe.logs.strip()[-300:] or 'no output'}",
+                      f"try `docker run --rm --runtime={name} -e NVIDIA_VISIBLE_DEVICES=all {probe.image} "
+                      f"/bin/sh -c 'ls /dev'` and read its error; {REINSTALL_TOOLKIT}")
+    smi = ""
+    if out.smi_rc == 0:
+        smi = "; nvidia-smi -L inside: " + ("; ".join(out.smi_lines) or "no output")
+    elif out.smi_rc is not None:  # the injected nvidia-smi needs a C library a busybox image lacks
+        smi = (f"; nvidia-smi -L could not run in probe image {probe.image} (exit {out.smi_rc}: "
+               + ("; ".join(out.smi_lines) or "no output") + ")")
+    devices = ", ".join(out.devices)
+    if host_gpus > 0:
+        if not any(d.removeprefix("/dev/nvidia").isdigit() for d in out.devices):
+            return failed(f"runtime {name!r} starts containers but gives them no GPU: no /dev/nvidiaN inside with "
+                          f"NVIDIA_VISIBLE_DEVICES=all (found: {devices or 'no /dev/nvidia*'}), although this host "
+                          f"has {host_gpus} GPU(s){smi}",
+                          f"check `nvidia-container-cli -k -d /dev/tty info` and `docker info | grep -i runtime`; "
+                          f"then {REINSTALL_TOOLKIT}")
+        return passed(f"runtime {name!r} starts containers with the GPU: {devices}{smi}")
+    if out.devices:
+        return warned(f"runtime {name!r} starts containers and injected {devices}, but this host shows no GPU "
+                      f"(/dev/nvidiaN, /proc/driver/nvidia/gpus){smi}", "check `nvidia-smi` on the host")
+    return warned(f"runtime {name!r} starts containers ({probe.seconds:.1f}s), but this host has no NVIDIA GPU, so "
+                  "GPU access through it cannot be proven here (no /dev/nvidia* inside)",
+                  "run the suite on the GPU host to prove GPU access")
+
+
+_EXEC_NOT_FOUND = re.compile(r'exec: \\?"([^"\\]+)\\?": executable file not found')
+_STAT_MISSING = re.compile(r"stat (\S+): no such file or directory")
+
+
+def missing_binary(error: str) -> str:
+    """The program an engine/runtime error says it could not find ("" if it says no such thing)."""
+    m = _EXEC_NOT_FOUND.search(error) or _STAT_MISSING.search(error)
+    return m.group(1) if m else ""
+
+
+def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe) -> Verdict:
+    err = probe.error
+    low = err.lower()
+    path = str(engine.runtimes.get(name, {}).get("path", "") or name)
+    if "unknown runtime specified" in low:
+        return failed(f"the engine refused runtime {name!r}: {err}", CONFIGURE_RUNTIME)
+    missing = missing_binary(err)
+    if missing:
+        if os.path.basename(missing) == os.path.basename(path):
+            what = f"runtime {name!r} is registered with path {path!r} but dockerd cannot execute it (binary missing)"
+        else:
+            what = f"runtime {name!r} ({path}) runs but needs {missing}, which is missing"
+        if os.path.basename(missing).startswith("nvidia-container"):
+            fix = f"{INSTALL_TOOLKIT}  (after adding NVIDIA's apt repository: {TOOLKIT_GUIDE})"
+        else:
+            fix = (f"install {missing} or point runtimes.{name}.path in daemon.json at the real binary, "
+                   f"then {RESTART_DOCKER}")
+        return failed(f"{what}; starting a container failed: {err}", fix)
+    if "permission denied" in low:
+        return failed(f"runtime {name!r} ({path}) cannot be executed: {err}", f"sudo chmod 755 $(command -v {path})")
+    if "nvidia-container-cli" in low and any(s in low for s in ("nvml", "driver", "libnvidia-ml", "load library")):
+        return failed(f"runtime {name!r} runs but cannot reach the NVIDIA driver: {err}",
+                      "check `nvidia-smi` on the host and install/repair the NVIDIA driver "
+                      "(https://www.nvidia.com/Download/index.aspx), then rerun")
+    return failed(f"starting a container with runtime {name!r} failed: {err}", REINSTALL_TOOLKIT)

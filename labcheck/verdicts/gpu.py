@@ -1,0 +1,108 @@
+"""Verdicts on the NVIDIA driver and GPUs (module 0: driver >= 535, compute capability >= 6.0)."""
+
+from __future__ import annotations
+
+from labcheck import versions
+from labcheck.probes.gpu import GpuFacts
+from labcheck.verdict import Verdict, failed, passed, skipped, warned
+
+INSTALL_DRIVER = "sudo ubuntu-drivers install && sudo reboot   # then check with: nvidia-smi"
+RELOAD_DRIVER = ("sudo dmesg | grep -iE 'nvrm|xid' | tail; then reload the driver: "
+                 "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia, or sudo reboot")
+
+
+def _no_driver_reason(facts: GpuFacts) -> str:
+    parts = []
+    if facts.smi.error:
+        parts.append(facts.smi.error)
+    if facts.nvml.error:
+        parts.append(facts.nvml.error)
+    return "; ".join(parts) or "no answer from nvidia-smi or NVML"
+
+
+def driver(facts: GpuFacts, minimum: str) -> Verdict:
+    """The driver answers and is >= minimum; nvidia-smi, NVML and the kernel module agree."""
+    found = facts.driver
+    if not found:
+        r = facts.smi.result
+        if r is not None and r.timed_out:
+            return failed(f"expected an NVIDIA driver >= {minimum} answering; {facts.smi.error} "
+                          "(the driver or a GPU is stuck)", RELOAD_DRIVER)
+        return failed(f"expected an NVIDIA driver >= {minimum}; none answered: {_no_driver_reason(facts)}",
+                      INSTALL_DRIVER)
+    ok = versions.at_least(found, minimum)
+    if ok is None:
+        return failed(f"cannot read a version from driver {found!r} ({facts.source})",
+                      "check `nvidia-smi --version`; the workshop needs driver >= " + minimum)
+    if not ok:
+        return failed(f"NVIDIA driver {found} is older than {minimum}",
+                      f"sudo apt-get install -y nvidia-driver-{versions.parse(minimum)[0]} && sudo reboot"
+                      "   # or a newer branch, e.g. nvidia-driver-580")
+    if facts.kernel_module and versions.parse(facts.kernel_module) != versions.parse(found):
+        return failed(f"driver library {found} does not match the loaded kernel module {facts.kernel_module} "
+                      "(a driver upgrade without a reboot)", "sudo reboot")
+    if facts.smi.driver and facts.nvml.driver and facts.smi.driver != facts.nvml.driver:
+        return warned(f"NVIDIA driver {found} >= {minimum}, but NVML reports {facts.nvml.driver}",
+                      "sudo reboot   # after a driver upgrade, so every component reports the same version")
+    extra = []
+    if facts.smi.driver and facts.nvml.driver:
+        extra.append("NVML agrees")
+    elif facts.smi.error:
+        extra.append(f"nvidia-smi unusable: {facts.smi.error}")
+    if facts.kernel_module:
+        extra.append(f"kernel module {facts.kernel_module}")
+    return passed(f"NVIDIA driver {found} >= {minimum} (from {facts.source}"
+                  + (f"; {', '.join(extra)}" if extra else "") + ")")
+
+
+def gpus_present(facts: GpuFacts) -> Verdict:
+    if not facts.answered:
+        return skipped(f"no NVIDIA driver answered, so GPUs cannot be listed (see the driver check): "
+                       f"{_no_driver_reason(facts)}")
+    gpus = facts.gpus
+    if not gpus:
+        return failed("expected at least one NVIDIA GPU; the driver answered but lists none",
+                      "lspci | grep -i nvidia   # is the GPU seen on the bus? then: sudo dmesg | grep -i nvrm")
+    names = ", ".join(f"GPU {g.index}: {g.name} ({g.uuid})" for g in gpus)
+    return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
+
+
+def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
+    gpus = facts.gpus
+    if not gpus:
+        return skipped("no GPU to check (see the GPU and driver checks)")
+    need = versions.parse(minimum)
+    unknown = [g for g in gpus if g.compute_cap is None]
+    low = [g for g in gpus if g.compute_cap is not None and tuple(g.compute_cap) < tuple(need or (0,))]
+    if low:
+        shown = ", ".join(f"GPU {g.index} {g.name} has {g.cc_text}" for g in low)
+        keep = ",".join(str(g.index) for g in gpus if g not in low)
+        fix = (f"export CUDA_VISIBLE_DEVICES={keep}   # use only the GPUs that qualify" if keep else
+               "run the workshop on a Pascal (GTX 10-series) or newer GPU")
+        return failed(f"MPS needs compute capability >= {minimum} (Pascal or newer); {shown}", fix)
+    if unknown:
+        return failed(f"cannot read the compute capability of GPU {', '.join(str(g.index) for g in unknown)} "
+                      f"(nvidia-smi has no compute_cap field and NVML did not answer: {facts.nvml.error or 'n/a'})",
+                      "pip install nvidia-ml-py   # lets the check read it through NVML; or upgrade the driver")
+    shown = ", ".join(f"GPU {g.index} {g.cc_text}" for g in gpus)
+    return passed(f"compute capability >= {minimum}: {shown}")
+
+
+def compute_mode(facts: GpuFacts) -> Verdict:
+    """EXCLUSIVE_PROCESS is recommended with MPS (one MPS server owns the GPU), not required."""
+    gpus = facts.gpus
+    if not gpus:
+        return skipped("no GPU to check (see the GPU and driver checks)")
+    prohibited = [g for g in gpus if g.compute_mode.lower() == "prohibited"]
+    if prohibited:
+        ids = ",".join(str(g.index) for g in prohibited)
+        return failed(f"GPU {ids} is in compute mode Prohibited: no CUDA context (and no MPS server) can run on it",
+                      f"sudo nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS")
+    other = [g for g in gpus if g.compute_mode.lower().replace(" ", "_") != "exclusive_process"]
+    if other:
+        ids = ",".join(str(g.index) for g in other)
+        modes = ", ".join(f"GPU {g.index}: {g.compute_mode}" for g in other)
+        return warned(f"compute mode is not EXCLUSIVE_PROCESS ({modes}); recommended with MPS so only the "
+                      "MPS server holds the GPU, not required",
+                      f"sudo nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS")
+    return passed("every GPU is in compute mode EXCLUSIVE_PROCESS")

@@ -1,0 +1,175 @@
+"""Verdicts on host MPS (module 0: "MPS Control Daemon is running (or ready to start)").
+
+The workshop's script calls MPS fine when the binary exists. We go further: the daemon must answer
+on the pipe directory the lab uses, and a real CUDA client must be *served* by it. A client that
+merely ran proves nothing: without a daemon on its pipe directory CUDA silently runs without MPS
+(real-captures/h100-host/cuprobe-no-daemon.txt). Proof is the MPS server listing the client
+(get_server_list / get_client_list) or nvidia-smi showing it as an ``M+C`` process.
+"""
+
+from __future__ import annotations
+
+from labcheck import mps
+from labcheck.probes.mps import ClientRun, MpsFacts
+from labcheck.verdict import Verdict, failed, passed, skipped, warned
+
+DEFAULT_PIPE_DIR = "/tmp/nvidia-mps"  # where CUDA clients and nvidia-cuda-mps-control look without the variable
+
+
+def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+    """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
+    return (f'sudo install -d -o "$(id -un)" {log_dir} && CUDA_MPS_PIPE_DIRECTORY={pipe_dir} '
+            f"CUDA_MPS_LOG_DIRECTORY={log_dir} {control} -d")
+
+
+def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={pipe_dir} {control}; "
+            + start_command(pipe_dir, log_dir, control))
+
+
+def binary(facts: MpsFacts, driver_version: str = "") -> Verdict:
+    if driver_version:
+        branch = driver_version.split(".", 1)[0]
+        install = f"sudo apt-get install -y nvidia-compute-utils-{branch}   # ships nvidia-cuda-mps-control/-server"
+    else:
+        install = "sudo ubuntu-drivers install   # the driver's compute utilities ship nvidia-cuda-mps-control"
+    if facts.control_path is None:
+        return failed("expected nvidia-cuda-mps-control on PATH or in the driver's bin folder; not found", install)
+    if facts.server_path is None:
+        return failed(f"found {facts.control_path} but not nvidia-cuda-mps-server, which the daemon starts for "
+                      "each client", install)
+    return passed(f"MPS binaries: {facts.control_path}, {facts.server_path}")
+
+
+def _hung(r) -> bool:
+    return r is not None and r.timed_out
+
+
+def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
+           start_failure: str = "", start_fix: str = "", started_note: str = "") -> Verdict:
+    ctl = facts.control_path or "nvidia-cuda-mps-control"
+    if facts.control_path is None:
+        return skipped("nvidia-cuda-mps-control is not installed (see the MPS binary check)")
+    q = facts.server_list
+    if _hung(q):
+        return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
+                      "or one that is stuck", f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
+                      f"sudo rm -rf {pipe_dir} && " + start_command(pipe_dir, log_dir, ctl))
+    pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
+    if facts.answers:
+        servers = mps.parse_server_list(q.stdout)
+        srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
+                                                                                "first CUDA client)"
+        note = f" ({started_note})" if started_note else ""
+        return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
+    elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
+    if elsewhere:
+        shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
+        other = next(iter(elsewhere.values()))
+        return failed(f"an MPS control daemon runs ({shown}) but none answers on the lab's pipe dir {pipe_dir}",
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={other} {ctl}; "
+                      + start_command(pipe_dir, log_dir, ctl))
+    if facts.daemons:
+        return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
+                      f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl))
+    if start_failure:
+        return failed(f"MPS control daemon not running; starting it failed: {start_failure}",
+                      start_fix or start_command(pipe_dir, log_dir, ctl))
+    if not provisioning and (facts.pipe.accessible or facts.pipe.creatable):
+        return warned(f"MPS control daemon not running, ready to start (binary {facts.control_path}, "
+                      f"pipe dir {pipe_dir} usable); --no-provision left it stopped",
+                      start_command(pipe_dir, log_dir, ctl))
+    return failed(f"expected an MPS control daemon answering on {pipe_dir}; none runs "
+                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl))
+
+
+def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
+    ctl = facts.control_path or "nvidia-cuda-mps-control"
+    env = facts.env_pipe_dir
+    if env and env.rstrip("/") != configured.rstrip("/"):
+        return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
+                      "must agree on one pipe directory",
+                      f"export CUDA_MPS_PIPE_DIRECTORY={configured}   # or set mps_pipe_dir: {env} in lab.yaml")
+    if not env and configured.rstrip("/") != DEFAULT_PIPE_DIR:
+        return failed(f"the lab uses MPS pipe dir {configured} but CUDA_MPS_PIPE_DIRECTORY is unset, so CUDA clients "
+                      f"look in {DEFAULT_PIPE_DIR} and miss the daemon",
+                      f"export CUDA_MPS_PIPE_DIRECTORY={configured}")
+    p = facts.pipe
+    if p.exists and not p.is_dir:
+        return failed(f"MPS pipe dir {configured} exists but is not a directory",
+                      f"sudo mv {configured} {configured}.bak && " + start_command(configured, log_dir, ctl))
+    other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
+    if other:
+        shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
+        return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={next(iter(other.values()))} {ctl}; "
+                      + start_command(configured, log_dir, ctl))
+    if p.is_dir and not p.accessible:
+        return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
+                      f"sudo chmod a+rx {configured}")
+    if not p.exists:
+        if p.creatable:
+            return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
+        return failed(f"MPS pipe dir {configured} does not exist and its parent is not writable",
+                      f"sudo mkdir -p {configured}")
+    sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
+    return passed(f"MPS pipe dir {configured} usable; {sock}"
+                  + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
+
+
+def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str) -> str:
+    if 805 <= rc <= 810:
+        return (f"tail {log_dir}/control.log {log_dir}/server.log; then restart MPS: "
+                + restart_command(pipe_dir, log_dir, control))
+    if rc == 46:
+        return "another process holds a GPU in EXCLUSIVE_PROCESS mode: nvidia-smi   # find and stop it"
+    return "nvidia-smi   # does the driver see the GPU? then: sudo dmesg | grep -iE 'nvrm|xid' | tail"
+
+
+def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
+               control: str = "nvidia-cuda-mps-control") -> Verdict:
+    pipe = run.pipe_dir
+    if _hung(run.before):
+        return failed(f"{run.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
+                      f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: sudo rm -rf {pipe} && "
+                      + start_command(pipe, log_dir, control))
+    if not run.daemon_answered:
+        if started_pid:
+            return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
+                          "it died or was killed during the run", f"tail {log_dir}/control.log; "
+                          + start_command(pipe, log_dir, control))
+        return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
+                      "nothing", start_command(pipe, log_dir, control))
+    where = f"CUDA client (pid {run.pid}, CUDA_MPS_PIPE_DIRECTORY={pipe})"
+    if "dlopen libcuda.so.1 failed" in run.output:
+        return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
+                      "sudo ldconfig   # and check: ldconfig -p | grep libcuda.so.1")
+    if run.timed_out_at:
+        return failed(f"{where} hung while {run.timed_out_at}", f"tail {log_dir}/server.log {log_dir}/control.log; "
+                      + restart_command(pipe, log_dir, control), details=run.output)
+    bad = mps.first_failed_step(list(run.steps))
+    if bad is not None and bad.call != "cuCtxDestroy_v2":
+        return failed(f"{where}: {bad.call} returned {bad.rc} ({bad.error_name})",
+                      _client_fix(bad.rc, pipe, log_dir, control), details=run.output)
+    if not run.held:
+        return failed(f"{where} exited {run.rc} before creating a CUDA context: "
+                      f"{run.output.strip().splitlines()[-1] if run.output.strip() else 'no output'}",
+                      "nvidia-smi   # does the driver see the GPU?", details=run.output)
+    in_lists = [s for s, clients in run.client_lists.items() if run.pid in clients]
+    new = sorted(set(run.servers_during) - set(run.servers_before))
+    evidence = []
+    if in_lists:
+        evidence.append(f"get_client_list of MPS server {in_lists[0]} lists it")
+    if run.pid in run.smi_mps_clients:
+        evidence.append("nvidia-smi shows it as M+C")
+    if new:
+        evidence.append(f"MPS server {', '.join(map(str, new))} started for it")
+    if evidence:
+        return passed(f"MPS serves a {where}: " + "; ".join(evidence))
+    seen = (f"get_server_list while it held its context: {list(run.servers_during) or 'empty'}; "
+            f"nvidia-smi M+C processes: {list(run.smi_mps_clients) or 'none'}")
+    if run.server_list is not None and not run.server_list.ok:
+        seen += f"; {run.server_list.describe()}"
+    return failed(f"{where} created a CUDA context but no MPS server appeared for it ({seen}): it ran without MPS",
+                  f"tail {log_dir}/control.log {log_dir}/server.log; " + restart_command(pipe, log_dir, control),
+                  details=run.output)

@@ -1,0 +1,311 @@
+"""Setup action: register the NVIDIA runtime in Docker (``nvidia-ctk runtime configure --runtime=docker``).
+
+``plan`` says what would change and touches nothing. ``apply`` changes the host only with
+``--fix-host`` (never with ``--no-provision``), and then:
+
+- needs root: as root it acts, else through non-interactive ``sudo -n`` (never a password prompt);
+  with neither it changes nothing and names the command to run as root;
+- backs up daemon.json (timestamped copy next to it) before any change;
+- lets ``nvidia-ctk`` merge the runtime in; without nvidia-ctk (but with the runtime binary) merges
+  itself, keeping every existing key, and writes atomically (temp file + rename);
+- verifies the result still holds every key (and value) it had, restoring the backup otherwise;
+- reloads the engine (``systemctl reload docker`` under systemd, else SIGHUP to the pid in
+  ``docker_pidfile``). WHY reload, not restart: SIGHUP makes dockerd re-read daemon.json runtimes,
+  while a restart stops every running container, e.g. an attendee's existing Kind cluster.
+
+Idempotent: once the file and the engine both have the runtime, ``plan`` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from labcheck import cmd
+from labcheck.probes.docker import DaemonJson, read_daemon_json
+
+RUNTIME_BINARY = "nvidia-container-runtime"
+CONFIGURE = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
+INSTALL_AND_CONFIGURE = f"sudo apt-get install -y nvidia-container-toolkit && {CONFIGURE}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: str
+    runtime: str
+    changes: tuple[str, ...] = ()
+    problem: str = ""
+    needs_write: bool = False
+    needs_reload: bool = False
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.changes and not self.problem
+
+    def describe(self) -> str:
+        if self.problem:
+            return f"cannot configure runtime {self.runtime!r}: {self.problem}"
+        if self.nothing_to_do:
+            return f"nothing to do: runtime {self.runtime!r} is in {self.path} and loaded by the engine"
+        return "; ".join(self.changes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["nothing to do", "changed", "not run", "failed"]
+    message: str
+    command: str = ""  # what the user must run themselves, when we did not or could not
+    backup: str = ""
+
+    def note(self) -> str:
+        """One line for a verdict's details."""
+        text = f"--fix-host setup ({self.status}): {self.message}"
+        if self.command:
+            text += f"; run: {self.command}"
+        return text
+
+
+def plan(daemon_json: DaemonJson, engine_runtimes: Iterable[str] | None, runtime: str = "nvidia") -> Plan:
+    """What would change. ``engine_runtimes`` is None when the engine could not be asked."""
+    path = daemon_json.path
+    if daemon_json.error:
+        where = f"{path}, line {daemon_json.line}, column {daemon_json.column}" if daemon_json.line else path
+        return Plan(path, runtime, problem=f"{where}: {daemon_json.error}; fix it by hand first "
+                                           "(the suite never overwrites a file it cannot parse)")
+    loaded = engine_runtimes is not None and runtime in set(engine_runtimes)
+    if runtime in daemon_json.runtimes:
+        if loaded or engine_runtimes is None:
+            return Plan(path, runtime)
+        return Plan(path, runtime, (f"reload the Docker engine so it loads runtime {runtime!r} from {path}",),
+                    needs_reload=True)
+    if loaded:
+        # registered some other way (e.g. dockerd --add-runtime): don't add a second definition
+        return Plan(path, runtime)
+    action = "add" if daemon_json.exists else "create"
+    return Plan(path, runtime, (
+        f"{action} runtimes.{runtime} = {{\"path\": \"{RUNTIME_BINARY}\", \"args\": []}} in {path}"
+        + (" (backup first, all existing settings kept)" if daemon_json.exists else ""),
+        "reload the Docker engine so it loads the runtime",
+    ), needs_write=True, needs_reload=True)
+
+
+def merged(data: dict | None, runtime: str, path: str) -> dict:
+    """``data`` with ``runtimes.<runtime>`` added, every other key and runtime kept (same entry as nvidia-ctk)."""
+    out = copy.deepcopy(data) if data else {}
+    runtimes = out.get("runtimes")
+    if not isinstance(runtimes, dict):
+        runtimes = {}
+    runtimes[runtime] = {"path": path, "args": []}
+    out["runtimes"] = runtimes
+    return out
+
+
+def privilege_prefix(timeout: float = 10.0) -> list[str] | None:
+    """``[]`` as root, ``["sudo", "-n"]`` when sudo works without a password, None otherwise."""
+    if os.geteuid() == 0:
+        return []
+    res = cmd.run(["sudo", "-n", "true"], timeout=timeout)
+    return ["sudo", "-n"] if res.ok else None
+
+
+def apply(
+    p: Plan,
+    *,
+    fix_host: bool,
+    no_provision: bool = False,
+    pidfile: str = "/var/run/docker.pid",
+    timeout: float = 30.0,
+    nvidia_ctk: str | None = None,
+    runtime_binary: str | None = None,
+    loaded: Callable[[], bool] | None = None,
+    prefix: list[str] | None | Literal["auto"] = "auto",
+) -> Outcome:
+    """Carry out ``p``. ``loaded`` (optional) answers whether the engine now lists the runtime.
+
+    ``nvidia_ctk``/``runtime_binary`` default to what is on PATH; ``prefix`` to :func:`privilege_prefix`.
+    """
+    if no_provision or not fix_host:
+        why = "--no-provision: only checking" if no_provision else "--fix-host not given"
+        if p.nothing_to_do:
+            return Outcome("nothing to do", p.describe())
+        return Outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else CONFIGURE)
+    if p.problem:
+        return Outcome("failed", p.describe(), f"fix {p.path} by hand, then {CONFIGURE}")
+    if p.nothing_to_do:
+        return Outcome("nothing to do", p.describe())
+    if prefix == "auto":
+        prefix = privilege_prefix(timeout)
+    if prefix is None:
+        return Outcome("failed", f"changing {p.path} and reloading Docker needs root, and this user ({_user()}) "
+                                 "is not root and has no password-less sudo: nothing was changed", CONFIGURE)
+    backup = ""
+    if p.needs_write:
+        ctk = nvidia_ctk if nvidia_ctk is not None else cmd.which("nvidia-ctk")
+        binary = runtime_binary if runtime_binary is not None else cmd.which(RUNTIME_BINARY)
+        if not ctk and not binary:
+            return Outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
+                                     f"{RUNTIME_BINARY}): registering the runtime now would break every container "
+                                     "started with it; nothing was changed", INSTALL_AND_CONFIGURE)
+        before = read_daemon_json(p.path)
+        if before.error:  # changed since the plan was made
+            return Outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {CONFIGURE}")
+        if before.exists:
+            try:
+                backup = _backup(p.path, prefix, timeout)
+            except OSError as exc:
+                return Outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", CONFIGURE)
+        err = (_configure_with_ctk(ctk, p.path, prefix, timeout) if ctk else
+               _merge_ourselves(p.path, before.data, p.runtime, _runtime_path(binary), prefix, timeout))
+        if err:
+            return Outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
+        problem = verify(before.data or {}, read_daemon_json(p.path), p.runtime)
+        if problem:
+            return Outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
+    reload_note = reload_engine(pidfile, prefix, timeout)
+    status_note = ""
+    if loaded is not None:
+        deadline = time.monotonic() + timeout
+        ok = loaded()
+        while not ok and time.monotonic() < deadline:
+            time.sleep(0.2)
+            ok = loaded()
+        status_note = "; the engine now lists it" if ok else \
+            "; the engine still does not list it: restart Docker (sudo systemctl restart docker)"
+    wrote = f"registered runtime {p.runtime!r} in {p.path}" if p.needs_write else f"{p.path} already had it"
+    saved = f" (backup: {backup})" if backup else ""
+    return Outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
+
+
+def verify(before: dict, after: DaemonJson, runtime: str) -> str:
+    """"" when ``after`` parses, has the runtime and still holds every key/value (and runtime) ``before`` had."""
+    if after.error or after.data is None:
+        return f"{after.path} is not valid JSON after the change: {after.error or 'missing'}"
+    if runtime not in after.runtimes:
+        return f"{after.path} has no runtimes.{runtime} after the change"
+    lost = [k for k in before if k != "runtimes" and after.data.get(k) != before[k]]
+    old_rt = before.get("runtimes") if isinstance(before.get("runtimes"), dict) else {}
+    lost += [f"runtimes.{k}" for k in old_rt if k != runtime and after.runtimes.get(k) != old_rt[k]]
+    if lost:
+        return f"{after.path} lost or changed existing settings: {', '.join(lost)}"
+    return ""
+
+
+def reload_engine(pidfile: str, prefix: list[str], timeout: float) -> str:
+    """Make dockerd re-read daemon.json; say how (or that it could not)."""
+    if os.path.isdir("/run/systemd/system"):
+        active = cmd.run(["systemctl", "is-active", "--quiet", "docker"], timeout=timeout)
+        if active.ok:
+            res = cmd.run([*prefix, "systemctl", "reload", "docker"], timeout=timeout)
+            if res.ok:
+                return "reloaded Docker (systemctl reload docker)"
+            return f"could not reload Docker: {res.describe()}; run: sudo systemctl restart docker"
+    pid = _dockerd_pid(pidfile)
+    if pid is None:
+        return f"no running dockerd found (pidfile {pidfile}): start or restart Docker to load the runtime"
+    if prefix:
+        res = cmd.run([*prefix, "kill", "-HUP", str(pid)], timeout=timeout)
+        if not res.ok:
+            return f"could not signal dockerd {pid}: {res.describe()}; run: sudo kill -HUP {pid}"
+    else:
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError as exc:
+            return f"could not signal dockerd {pid}: {exc}; run: sudo kill -HUP {pid}"
+    return f"sent SIGHUP to dockerd (pid {pid}) to reload its runtimes"
+
+
+def _dockerd_pid(pidfile: str) -> int | None:
+    try:
+        pid = int(Path(pidfile).read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if comm == "dockerd" else None
+
+
+def _runtime_path(binary: str | None) -> str:
+    """What nvidia-ctk writes (the bare name, resolved on dockerd's PATH) unless only an odd path has it."""
+    if not binary or shutil.which(RUNTIME_BINARY) == binary:
+        return RUNTIME_BINARY
+    return binary
+
+
+def _backup(path: str, prefix: list[str], timeout: float) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = f"{path}.labcheck-{stamp}.bak"
+    if prefix:
+        res = cmd.run([*prefix, "cp", "-p", path, dest], timeout=timeout)
+        if not res.ok:
+            raise OSError(res.describe())
+    else:
+        shutil.copy2(path, dest)
+    return dest
+
+
+def _restore(backup: str, path: str, prefix: list[str], timeout: float) -> str:
+    if not backup:
+        return ""
+    if prefix:
+        res = cmd.run([*prefix, "cp", "-p", backup, path], timeout=timeout)
+        return f"; restored {path} from {backup}" if res.ok else f"; RESTORE FAILED ({res.describe()}): copy {backup}"
+    try:
+        shutil.copy2(backup, path)
+    except OSError as exc:
+        return f"; RESTORE FAILED ({exc}): copy {backup} back to {path}"
+    return f"; restored {path} from {backup}"
+
+
+def _configure_with_ctk(ctk: str, path: str, prefix: list[str], timeout: float) -> str:
+    res = cmd.run([*prefix, ctk, "runtime", "configure", "--runtime=docker", f"--config={path}"], timeout=timeout)
+    return "" if res.ok else f"nvidia-ctk failed: {res.describe()}"
+
+
+def _merge_ourselves(path: str, data: dict | None, runtime: str, runtime_path: str, prefix: list[str],
+                     timeout: float) -> str:
+    text = json.dumps(merged(data, runtime, runtime_path), indent=4) + "\n"
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        if prefix:
+            # write our copy, then let root put it next to the target and rename it over (atomic)
+            with tempfile.NamedTemporaryFile("w", delete=False, suffix=".json") as tmp:
+                tmp.write(text)
+            staged = f"{path}.labcheck-tmp"
+            for argv in ([*prefix, "mkdir", "-p", str(target.parent)],
+                         [*prefix, "install", "-m", f"{mode:o}", tmp.name, staged],
+                         [*prefix, "mv", "-f", staged, path]):
+                res = cmd.run(argv, timeout=timeout)
+                if not res.ok:
+                    return f"could not write {path}: {res.describe()}"
+            os.unlink(tmp.name)
+            return ""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmpname = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmpname, mode)
+        os.replace(tmpname, path)
+    except OSError as exc:
+        return f"could not write {path}: {exc}"
+    return ""
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())

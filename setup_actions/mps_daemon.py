@@ -1,0 +1,197 @@
+"""Start (and, on request, stop) the host MPS control daemon: ``nvidia-cuda-mps-control -d``.
+
+Idempotent: a daemon that already answers on the pipe directory is left alone ("already running" is
+fine). The suite records the daemon it started in a small state file, so a later stop only ever
+stops a daemon this suite started, never one the attendee started by hand. Under pytest-xdist every
+worker runs the session fixture: a file lock serialises the start, and the state file counts the
+workers using the daemon so only the last one out may stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from labcheck import mps
+from labcheck.probes import mps as mps_probe
+from labcheck.verdicts.mps import start_command
+from setup_actions.outcome import Outcome
+
+
+def state_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
+
+
+def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """Run a command that forks a daemon, with a timeout.
+
+    Not labcheck.cmd.run: that reads stdout/stderr through pipes until EOF, and a forked daemon that
+    keeps the inherited pipe open would hold the run until the timeout. Output goes to a temp file
+    instead; on timeout only the launcher is killed, never the daemon it may have started.
+    """
+    with tempfile.TemporaryFile(mode="w+") as out:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env=env, start_new_session=True)
+        except OSError as exc:
+            return None, str(exc)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = None
+        out.seek(0)
+        return rc, out.read().strip()
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (a quit daemon whose parent has not reaped it shows as Z)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class MpsDaemon:
+    def __init__(self, control_path: str | None, pipe_dir: str, log_dir: str, timeout: float = 30.0,
+                 state_root: Path | None = None) -> None:
+        self.control = control_path
+        self.pipe_dir = pipe_dir
+        self.log_dir = log_dir
+        self.timeout = timeout
+        key = hashlib.sha1(os.path.abspath(pipe_dir).encode()).hexdigest()[:12]
+        self.state_file = (state_root or state_dir()) / f"mps-daemon-{key}.json"
+
+    # -- state ---------------------------------------------------------------------------------
+    def lock(self):
+        """An inter-process lock around start/stop (xdist workers share the host)."""
+        from filelock import FileLock
+
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.state_file) + ".lock", timeout=self.timeout * 3)
+
+    def _state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, state: dict) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_file)
+
+    @property
+    def started_pid(self) -> int | None:
+        """The daemon this suite started (and which may since have died), if any."""
+        pid = self._state().get("pid")
+        return int(pid) if pid else None
+
+    def register(self, user: str) -> None:
+        st = self._state()
+        if st:
+            st["users"] = sorted(set(st.get("users", [])) | {user})
+            self._save(st)
+
+    def unregister(self, user: str) -> int:
+        st = self._state()
+        if not st:
+            return 0
+        st["users"] = [u for u in st.get("users", []) if u != user]
+        self._save(st)
+        return len(st["users"])
+
+    def _start_cmd(self) -> str:
+        return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control")
+
+    # -- probe ---------------------------------------------------------------------------------
+    def query(self):
+        return mps_probe.control_query(self.control, "get_server_list", self.pipe_dir, self.timeout)
+
+    def plan(self) -> list[str]:
+        """What apply would change (runs the read-only get_server_list query, nothing else)."""
+        if self.control is None:
+            return []
+        q = self.query()
+        if q.ok:
+            return []
+        return [f"start the MPS control daemon: {self._start_cmd()}"]
+
+    # -- change --------------------------------------------------------------------------------
+    def apply(self) -> Outcome:
+        if self.control is None:
+            return Outcome(False, False, "nvidia-cuda-mps-control is not installed: cannot start MPS",
+                           "sudo apt-get install -y nvidia-compute-utils-<driver branch>")
+        q = self.query()
+        if q.ok:
+            return Outcome(True, False, f"MPS control daemon already answers on {self.pipe_dir}")
+        if q.timed_out:
+            return Outcome(False, False, f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
+                           f"sudo rm -rf {self.pipe_dir} && " + self._start_cmd())
+        for d in (self.pipe_dir, self.log_dir):
+            try:
+                os.makedirs(d, exist_ok=True)
+            except OSError as exc:
+                return Outcome(False, False, f"cannot create {d}: {exc.strerror or exc}",
+                               f"sudo mkdir -p {d} && sudo chown $(id -u) {d}")
+        env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
+        rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
+        if rc != 0:
+            if mps.ALREADY_RUNNING in out:
+                return Outcome(True, False, f"MPS control daemon already running on {self.pipe_dir}")
+            what = f"hung for {self.timeout:g}s" if rc is None else f"exited {rc}: {out or 'no output'}"
+            return Outcome(False, False, f"`{self.control} -d` {what}", self._start_cmd())
+        deadline = time.monotonic() + min(self.timeout, 15.0)
+        while not (q := self.query()).ok and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not q.ok:
+            return Outcome(False, True, f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
+                           f"{q.describe()}", f"tail {self.log_dir}/control.log")
+        pid = self._daemon_pid()
+        self._save({"pid": pid, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir, "started": time.time(),
+                    "users": []})
+        return Outcome(True, True, f"started the MPS control daemon (pid {pid}) on {self.pipe_dir}, "
+                                   f"logs in {self.log_dir}")
+
+    def _daemon_pid(self) -> int | None:
+        try:
+            return int((Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid").read_text().strip())
+        except (OSError, ValueError):
+            pass
+        for p in mps.control_daemons(mps.parse_ps(mps_probe.cmd.run(mps_probe.PS_ARGV, timeout=self.timeout).stdout)):
+            if mps_probe.read_proc_pipe_dir(p.pid) in (self.pipe_dir, None):
+                return p.pid
+        return None
+
+    def stop(self) -> Outcome:
+        """Quit the daemon if, and only if, this suite started it and it is still that daemon."""
+        st = self._state()
+        pid = st.get("pid")
+        if not st:
+            return Outcome(True, False, "MPS control daemon left alone: this suite did not start it")
+        if pid and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                self.state_file.unlink()
+            return Outcome(True, False, f"the MPS control daemon this suite started (pid {pid}) is already gone")
+        q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
+        if not q.ok:
+            return Outcome(False, False, f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
+                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={self.pipe_dir} {self.control}")
+        deadline = time.monotonic() + min(self.timeout, 15.0)
+        while pid and _alive(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid and _alive(int(pid)):
+            return Outcome(False, False, f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
+                           f"sudo kill {pid}")
+        with contextlib.suppress(OSError):
+            self.state_file.unlink()
+        return Outcome(True, True, f"stopped the MPS control daemon this suite started (pid {pid})")

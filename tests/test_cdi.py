@@ -1,0 +1,300 @@
+"""CDI spec parsing, verdicts and the generate action, on real files in real folders.
+
+The spec is tests/data/cdi/h100-nvidia.yaml (hand-made in nvidia-ctk's layout with the H100 host's
+values; see its header). ``materialize`` writes it into temporary /etc/cdi-like folders and, for a
+"fresh" spec, creates every file it mounts under a temporary host root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from labcheck import cdi, cmd
+from labcheck.probes.cdi import probe_cdi
+from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.verdicts import cdi as v
+from setup_actions.cdi_spec import CdiSpec
+from tests.captures import DATA
+
+SPEC = (DATA / "cdi" / "h100-nvidia.yaml").read_text()
+H100 = Gpu(0, "GPU-683e20a0-8269-a95e-460e-0a9073519f0d", "NVIDIA H100 80GB HBM3", (9, 0), "Default", 81559)
+
+
+def gpu_facts(*gpus: Gpu, driver: str = "580.159.04") -> GpuFacts:
+    return GpuFacts(SmiQuery("nvidia-smi", None, gpus or (H100,), driver), NvmlFacts())
+
+
+def materialize(text: str, root: Path, create: bool = True) -> str:
+    """The spec with every host path under ``root``; with ``create``, those files exist."""
+    text = text.replace("HOSTROOT", str(root)).replace("path: /dev/", f"path: {root}/dev/") \
+        .replace("path: /usr/bin/nvidia-cdi-hook", f"path: {root}/usr/bin/nvidia-cdi-hook")
+    if create:
+        spec = cdi.parse_spec(text, "x.yaml")
+        for p in spec.host_paths:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+            Path(p).touch()
+    return text
+
+
+@pytest.fixture
+def lab(tmp_path):
+    etc, run = tmp_path / "etc" / "cdi", tmp_path / "run" / "cdi"
+    etc.mkdir(parents=True)
+    run.mkdir(parents=True)
+    return tmp_path, etc, run
+
+
+def probe(etc, run, ctk=None):
+    return probe_cdi((str(etc), str(run)), ctk, timeout=10)
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+def test_spec_parses_into_devices_paths_and_driver_versions():
+    spec = cdi.parse_spec(SPEC, "nvidia.yaml")
+    assert spec.kind == cdi.NVIDIA_KIND and not spec.problems
+    assert spec.device_names == ("0", H100.uuid, "all")
+    assert spec.gpu_indices == ("0",) and spec.gpu_uuids == (H100.uuid,)
+    # egl-wayland's own 1.1.13 is not a driver version; the firmware folder and the compat hook are
+    assert spec.driver_versions == ("580.159.04",)
+    assert "/dev/nvidia0" in spec.host_paths and "/usr/bin/nvidia-cdi-hook" in spec.host_paths
+
+
+def test_cdi_list_output_is_counted_not_trusted():
+    out = ("INFO[0000] Found 9 CDI devices                          \nnvidia.com/gpu=0\nnvidia.com/gpu=1\n"
+           "nvidia.com/gpu=GPU-0-FAKE-UUID\nnvidia.com/gpu=all\n")
+    listed = cdi.parse_cdi_list(out)
+    assert listed.count == 9 and "nvidia.com/gpu=GPU-0-FAKE-UUID" in listed.names
+    assert cdi.parse_cdi_list("INFO[0000] Found 0 CDI devices\n").count == 0
+
+
+# --- verdicts over real folders ----------------------------------------------------------------------
+
+def test_fresh_spec_passes_every_check(lab):
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    facts = probe(etc, run)
+    for verdict in (v.spec_present(facts), v.spec_valid(facts), v.device_count(facts, gpu_facts()),
+                    v.not_stale(facts, gpu_facts()), v.no_conflicts(facts)):
+        assert verdict.status == "pass", verdict
+
+
+def test_no_spec_fails_with_generate_command(lab):
+    _, etc, run = lab
+    (etc / "other-vendor.yaml").write_text("cdiVersion: 0.6.0\nkind: vendor.com/fpga\ndevices:\n- name: a\n"
+                                           "  containerEdits: {}\n")
+    facts = probe(etc, run)
+    verdict = v.spec_present(facts)
+    assert verdict.status == "fail" and "other-vendor.yaml" in verdict.message
+    assert verdict.remediation == "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+    assert v.spec_valid(facts).status == "skip" and v.not_stale(facts, gpu_facts()).status == "skip"
+
+
+def test_missing_folders_are_not_a_crash(tmp_path):
+    facts = probe_cdi((str(tmp_path / "nope"), str(tmp_path / "nada")))
+    assert v.spec_present(facts).status == "fail" and v.spec_valid(facts).status == "skip"
+
+
+def _valid_problem(etc, run, name: str, text: str):
+    (etc / name).write_text(text)
+    verdict = v.spec_valid(probe(etc, run))
+    assert verdict.status == "fail"
+    assert str(etc / name) in verdict.message and "nvidia-ctk cdi generate" in verdict.remediation
+    return verdict
+
+
+def test_bad_yaml_names_file_and_line(lab):
+    _, etc, run = lab
+    broken = SPEC.replace("  env:\n  - NVIDIA_VISIBLE_DEVICES=void", "  env:\n  - NVIDIA_VISIBLE_DEVICES=void\n"
+                                                                    "   bad: [unclosed")
+    verdict = _valid_problem(etc, run, "nvidia.yaml", broken)
+    line = next(i for i, t in enumerate(broken.splitlines(), 1) if "bad: [unclosed" in t)
+    assert "not valid YAML" in verdict.message
+    assert re.search(rf"nvidia.yaml:({line}|{line + 1}|{line - 1}):", verdict.message), verdict.message
+    assert verdict.remediation.startswith(f"sudo mv {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
+
+
+def test_wrong_kind_names_the_kind_line(lab):
+    _, etc, run = lab
+    text = SPEC.replace("kind: nvidia.com/gpu", "kind: nvidia.com/gpus")
+    verdict = _valid_problem(etc, run, "nvidia.yaml", text)
+    line = text.splitlines().index("kind: nvidia.com/gpus") + 1
+    assert f"nvidia.yaml:{line}: wrong kind 'nvidia.com/gpus'" in verdict.message
+
+
+def test_malformed_kind_is_reported(lab):
+    _, etc, run = lab
+    verdict = _valid_problem(etc, run, "nvidia.yaml", SPEC.replace("kind: nvidia.com/gpu", "kind: gpu"))
+    assert "not of the form vendor.com/class" in verdict.message
+
+
+def test_no_devices(lab):
+    _, etc, run = lab
+    text = SPEC.split("devices:\n- containerEdits")[0] + "devices: []\nkind: nvidia.com/gpu\n"
+    verdict = _valid_problem(etc, run, "nvidia.yaml", text)
+    assert "no devices" in verdict.message
+
+
+def test_duplicate_device_names_with_both_lines(lab):
+    _, etc, run = lab
+    text = SPEC.replace("  name: all", '  name: "0"')
+    verdict = _valid_problem(etc, run, "nvidia.yaml", text)
+    lines = [i for i, t in enumerate(text.splitlines(), 1) if t == '  name: "0"']
+    assert f"nvidia.yaml:{lines[1]}: duplicate device name '0' (first at line {lines[0]})" in verdict.message
+
+
+def test_bad_json_spec_names_the_line(lab):
+    _, etc, run = lab
+    text = '{\n  "cdiVersion": "0.5.0",\n  "kind": "nvidia.com/gpu",\n  "devices": [\n    {"name": "0",}\n  ]\n}\n'
+    verdict = _valid_problem(etc, run, "nvidia.json", text)
+    assert "nvidia.json:5: not valid JSON" in verdict.message
+
+
+def test_empty_and_non_mapping_files(lab):
+    _, etc, run = lab
+    assert "empty file" in _valid_problem(etc, run, "nvidia.yaml", "").message
+    (etc / "nvidia.yaml").unlink()
+    assert "expected a mapping" in _valid_problem(etc, run, "nvidia.yaml", "- just\n- a list\n").message
+
+
+def test_stale_spec_names_the_missing_library(lab):
+    root, etc, run = lab
+    text = materialize(SPEC, root)
+    os.unlink(root / "usr/local/nvidia/lib64/libcuda.so.580.159.04")
+    (etc / "nvidia.yaml").write_text(text)
+    verdict = v.not_stale(probe(etc, run), gpu_facts())
+    assert verdict.status == "fail" and "libcuda.so.580.159.04" in verdict.message
+    assert "stale" in verdict.message and "nvidia-ctk cdi generate" in verdict.remediation
+
+
+def test_spec_for_another_driver_is_stale(lab):
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text(materialize(SPEC.replace("580.159.04", "570.86.15"), root))
+    verdict = v.not_stale(probe(etc, run), gpu_facts())
+    assert verdict.status == "fail" and "generated for driver 570.86.15" in verdict.message
+    assert "580.159.04" in verdict.message
+
+
+def test_spec_for_other_gpus_fails_device_count(lab):
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    second = Gpu(1, "GPU-11111111-2222-3333-4444-555555555555", "NVIDIA H100 80GB HBM3", (9, 0), "Default")
+    verdict = v.device_count(probe(etc, run), gpu_facts(H100, second))
+    assert verdict.status == "fail" and "describes 1 GPU" in verdict.message and "this host has 2" in verdict.message
+    assert v.device_count(probe(etc, run), GpuFacts(SmiQuery(None, None), NvmlFacts())).status == "skip"
+
+
+def _fake_ctk(folder: Path, body: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / "nvidia-ctk"
+    f.write_text("#!/bin/sh\n" + body)
+    f.chmod(0o755)
+    return str(f)
+
+
+def test_cdi_list_with_zero_devices_fails_despite_exit_0(lab):
+    """Test double of `nvidia-ctk cdi list` on a host whose runtime sees no spec: exit 0, zero devices."""
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    ctk = _fake_ctk(root / "bin", 'echo "INFO[0000] Found 0 CDI devices" >&2\nexit 0\n')
+    verdict = v.device_count(probe(etc, run, ctk), gpu_facts())
+    assert verdict.status == "fail" and "finds 0 CDI devices" in verdict.message and "exit code is 0" in verdict.message
+
+
+def test_cdi_list_agreeing_passes(lab):
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    ctk = _fake_ctk(root / "bin", f'echo "INFO[0000] Found 3 CDI devices" >&2\necho nvidia.com/gpu=0\n'
+                                  f'echo nvidia.com/gpu={H100.uuid}\necho nvidia.com/gpu=all\n')
+    verdict = v.device_count(probe(etc, run, ctk), gpu_facts())
+    assert verdict.status == "pass" and "finds 3 devices" in verdict.message
+
+
+def test_two_specs_for_the_same_devices_conflict(lab):
+    root, etc, run = lab
+    text = materialize(SPEC, root)
+    (etc / "nvidia.yaml").write_text(text)
+    (run / "nvidia.yaml").write_text(text)
+    verdict = v.no_conflicts(probe(etc, run))
+    assert verdict.status == "fail"
+    assert str(etc / "nvidia.yaml") in verdict.message and str(run / "nvidia.yaml") in verdict.message
+    assert verdict.remediation.startswith("sudo mv ")
+
+
+# --- the generate action (only with --fix-host) ------------------------------------------------------
+
+def _generator(root: Path, text: str) -> str:
+    """Test double of `nvidia-ctk cdi generate --format=yaml --output=F`: writes the H100 spec to F."""
+    src = root / "generated.yaml"
+    src.write_text(text)
+    return _fake_ctk(root / "bin", 'for a in "$@"; do case "$a" in --output=*) out="${a#--output=}";; esac; done\n'
+                                   f'[ "$1 $2" = "cdi generate" ] || exit 2\ncp "{src}" "$out"\n')
+
+
+def test_generate_backs_up_replaces_atomically_and_is_idempotent(lab):
+    root, etc, run = lab
+    fresh = materialize(SPEC, root)
+    old = materialize(SPEC.replace("580.159.04", "570.86.15"), root)
+    target = etc / "nvidia.yaml"
+    target.write_text(old)
+    action = CdiSpec(_generator(root, fresh), str(target), timeout=10, euid=0)
+    plan = action.plan(probe(etc, run), gpu_facts())
+    assert plan and "copy" in plan[0] and "generated for driver 570.86.15" in plan[-1]
+    outcome = action.apply(probe(etc, run), gpu_facts())
+    assert outcome.ok and outcome.changed, outcome
+    backups = list(etc.glob("nvidia.yaml.labcheck-*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == old
+    assert target.read_text() == fresh and not list(etc.glob(".nvidia.yaml.labcheck-tmp"))
+    assert action.plan(probe(etc, run), gpu_facts()) == []
+    again = action.apply(probe(etc, run), gpu_facts())
+    assert again.ok and not again.changed and len(list(etc.glob("*.bak"))) == 1
+
+
+def test_generate_without_root_says_what_needs_root_and_never_prompts(lab):
+    """Test double of sudo refusing -n (no cached credentials): the real message and exit 1."""
+    root, etc, run = lab
+    sudo = root / "sudo"
+    sudo.write_text('#!/bin/sh\n[ "$1" = "-n" ] && { echo "sudo: a password is required" >&2; exit 1; }\n'
+                    "read pw\n")  # would hang on a prompt if -n were not passed
+    sudo.chmod(0o755)
+    action = CdiSpec(_generator(root, "x"), str(etc / "nvidia.yaml"), timeout=10, euid=1000, sudo_path=str(sudo))
+    outcome = action.apply(probe(etc, run), gpu_facts())
+    assert not outcome.ok and "needs root" in outcome.message
+    assert outcome.remediation == f"sudo nvidia-ctk cdi generate --output={etc / 'nvidia.yaml'}"
+    assert not (etc / "nvidia.yaml").exists()
+
+
+def test_generate_needs_nvidia_ctk_and_a_gpu(lab):
+    _, etc, run = lab
+    no_ctk = CdiSpec(None, str(etc / "nvidia.yaml"), euid=0).apply(probe(etc, run), gpu_facts())
+    assert not no_ctk.ok and "nvidia-ctk is not installed" in no_ctk.message
+    no_gpu = GpuFacts(SmiQuery(None, None), NvmlFacts())
+    outcome = CdiSpec(cmd.which("true"), str(etc / "nvidia.yaml"), euid=0).apply(probe(etc, run), no_gpu)
+    assert not outcome.ok and "no GPU" in outcome.message
+
+
+def test_failed_generate_leaves_the_old_spec(lab):
+    root, etc, run = lab
+    target = etc / "nvidia.yaml"
+    target.write_text("kind: broken: [")
+    ctk = _fake_ctk(root / "bin", 'echo "ERRO[0000] failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND" >&2; exit 1\n')
+    outcome = CdiSpec(ctk, str(target), timeout=10, euid=0).apply(probe(etc, run), gpu_facts())
+    assert not outcome.ok and "ERROR_LIBRARY_NOT_FOUND" in outcome.message
+    assert target.read_text() == "kind: broken: [" and not list(etc.glob(".nvidia.yaml.labcheck-tmp"))
+
+
+
+
+def test_fix_host_outcome_is_reported_in_the_presence_check(lab):
+    from setup_actions.outcome import Outcome
+
+    _, etc, run = lab
+    missing = v.spec_present(probe(etc, run))
+    could_not = v.with_generation(missing, Outcome(False, False, "nvidia-ctk is not installed", "install it"))
+    assert could_not.status == "fail" and "--fix-host could not generate it: nvidia-ctk is not installed" \
+        in could_not.message and could_not.remediation == "install it"
+    assert v.with_generation(missing, None) == missing

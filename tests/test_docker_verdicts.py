@@ -1,0 +1,279 @@
+"""Docker verdicts on REAL engine answers (tests/data/debian-docker-20.10) and real error strings.
+
+The engine JSON is what Debian's docker.io 20.10 said with a runtime ``nvidia`` registered whose binary
+is not installed; the ``run-*.txt`` captures are what that engine answered to ``docker run``.
+"""
+
+import json
+
+import pytest
+
+from labcheck.cmd import CmdResult
+from labcheck.probes import docker as probe
+from labcheck.verdicts import docker as v
+from tests import captures
+
+DATA = "debian-docker-20.10"
+
+
+def engine_from_capture(**kw) -> probe.EngineFacts:
+    info = json.loads(captures.text(f"{DATA}/docker-info.json"))
+    version = json.loads(captures.text(f"{DATA}/docker-version.json"))["Server"]
+    facts = probe.EngineFacts("unix:///var/run/docker.sock", 30.0, client=object(), **kw)
+    return probe.fill_from_api(facts, version, info)
+
+
+def unreachable_engine(error: str, timed_out: bool = False, **kw) -> probe.EngineFacts:
+    return probe.EngineFacts("unix:///var/run/docker.sock", 2.0, error=error, timed_out=timed_out, **kw)
+
+
+def engine_error(capture: str) -> str:
+    """The engine's own message, as the SDK's APIError.explanation carries it (without the CLI's prefix)."""
+    out = captures.first(f"{DATA}/{capture}").output.splitlines()[0]
+    return out.removeprefix("docker: Error response from daemon: ")
+
+
+# --- facts from the capture ------------------------------------------------------------------------
+
+def test_capture_gives_version_runtimes_and_default():
+    e = engine_from_capture()
+    assert e.server_version == "20.10.24+dfsg1"
+    assert e.api_version == "1.41"
+    assert e.runtimes["nvidia"] == {"path": "nvidia-container-runtime"}
+    assert e.default_runtime == "runc"
+
+
+# --- CLI -------------------------------------------------------------------------------------------
+
+def test_cli_present_reports_version_and_path():
+    res = CmdResult(("docker", "--version"), 0, "Docker version 28.2.2, build e6534b4\n")
+    verdict = v.cli_present(probe.CliFacts(res, "/usr/bin/docker", "28.2.2"))
+    assert verdict.status == "pass" and "28.2.2" in verdict.message and "/usr/bin/docker" in verdict.message
+
+
+def test_cli_missing_fails_with_official_install_command():
+    verdict = v.cli_present(probe.CliFacts(CmdResult(("docker", "--version"), None, missing=True), None, ""))
+    assert verdict.status == "fail"
+    assert "get.docker.com" in verdict.remediation and "docs.docker.com/engine/install" in verdict.remediation
+
+
+def test_cli_that_hangs_is_named():
+    res = CmdResult(("docker", "--version"), None, timed_out=True, timeout=2)
+    verdict = v.cli_present(probe.CliFacts(res, "/usr/bin/docker", ""))
+    assert verdict.status == "fail" and "`docker --version` hung" in verdict.message
+
+
+# --- engine ----------------------------------------------------------------------------------------
+
+def test_reachable_engine_passes():
+    verdict = v.engine_reachable(engine_from_capture())
+    assert verdict.status == "pass" and "20.10.24+dfsg1" in verdict.message
+
+
+def test_engine_version_20_10_fails_with_upgrade_command():
+    verdict = v.engine_version(engine_from_capture(), "24.0")
+    assert verdict.status == "fail"
+    assert "20.10.24+dfsg1 is older than the required 24.0" in verdict.message
+    assert verdict.remediation.startswith("sudo apt-get remove -y docker.io && curl -fsSL https://get.docker.com")
+
+
+def test_engine_version_24_passes():
+    e = engine_from_capture()
+    e.server_version = "24.0.7"
+    assert v.engine_version(e, "24.0").status == "pass"
+
+
+# Real SDK errors seen here: no socket, and a socket that accepts but never answers.
+NO_SOCKET = ("DockerException: Error while fetching server API version: ('Connection aborted.', "
+             "FileNotFoundError(2, 'No such file or directory'))")
+HUNG = ("DockerException: Error while fetching server API version: UnixHTTPConnectionPool(host='localhost', "
+        "port=None): Read timed out. (read timeout=2)")
+DENIED = ("DockerException: Error while fetching server API version: ('Connection aborted.', "
+          "PermissionError(13, 'Permission denied'))")
+
+
+def test_no_engine_fails_with_start_command():
+    verdict = v.engine_reachable(unreachable_engine(NO_SOCKET))
+    assert verdict.status == "fail"
+    assert "found none" in verdict.message and verdict.remediation.startswith("sudo systemctl start docker")
+
+
+def test_hung_engine_is_named_with_its_timeout():
+    verdict = v.engine_reachable(unreachable_engine(HUNG, timed_out=probe.is_timeout(HUNG)))
+    assert verdict.status == "fail"
+    assert "did not answer `ping` within 2s (hung)" in verdict.message
+    assert "unix:///var/run/docker.sock" in verdict.message
+
+
+def test_permission_denied_suggests_docker_group():
+    verdict = v.engine_reachable(unreachable_engine(DENIED))
+    assert verdict.remediation == "sudo usermod -aG docker $USER && newgrp docker"
+
+
+def test_cli_reaching_another_engine_suggests_the_context_endpoint():
+    verdict = v.engine_reachable(unreachable_engine(NO_SOCKET, cli_server_version="27.3.1"))
+    assert "docker context" in verdict.message and "DOCKER_HOST" in verdict.remediation
+
+
+@pytest.mark.parametrize("verdict_fn", [
+    lambda e: v.engine_version(e, "24.0"),
+    lambda e: v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)),
+    lambda e: v.runtime_usable(e, probe.RuntimeProbe("nvidia", attempted=False), 1),
+])
+def test_engine_dependent_checks_skip_when_unreachable(verdict_fn):
+    verdict = verdict_fn(unreachable_engine(NO_SOCKET))
+    assert verdict.status == "skip" and verdict.message.startswith("Docker engine not reachable: ")
+
+
+# --- daemon.json -----------------------------------------------------------------------------------
+
+def test_absent_daemon_json_is_fine():
+    assert v.daemon_json_valid(probe.DaemonJson("/etc/docker/daemon.json", False)).status == "pass"
+
+
+def test_malformed_daemon_json_names_file_line_and_column():
+    text = '{\n  "runtimes": {\n    "nvidia": {"path": "x",}\n  }\n}\n'
+    dj = probe.parse_daemon_json(text, "/etc/docker/daemon.json")
+    verdict = v.daemon_json_valid(dj)
+    assert verdict.status == "fail"
+    assert verdict.message.startswith("/etc/docker/daemon.json, line 3, column 28: not valid JSON")
+    assert "python3 -m json.tool /etc/docker/daemon.json" in verdict.remediation
+
+
+def test_daemon_json_that_is_not_an_object_fails():
+    verdict = v.daemon_json_valid(probe.parse_daemon_json("[]", "/x/daemon.json"))
+    assert verdict.status == "fail" and "expected a JSON object, found list" in verdict.message
+
+
+# --- runtime registered ----------------------------------------------------------------------------
+
+def test_capture_has_nvidia_registered_not_default():
+    verdict = v.runtime_registered(engine_from_capture(), probe.DaemonJson("/etc/docker/daemon.json", False))
+    assert verdict.status == "pass"
+    assert "path nvidia-container-runtime" in verdict.message and "default runtime: runc" in verdict.message
+
+
+def test_runtime_absent_fails_with_nvidia_ctk_configure():
+    e = engine_from_capture()
+    del e.runtimes["nvidia"]
+    verdict = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False))
+    assert verdict.status == "fail" and "found only: runc" in verdict.message
+    assert verdict.remediation.startswith(
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
+
+
+def test_runtime_in_file_but_not_loaded_asks_for_a_restart():
+    e = engine_from_capture()
+    del e.runtimes["nvidia"]
+    dj = probe.parse_daemon_json('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}', "/d.json")
+    verdict = v.runtime_registered(e, dj)
+    assert "has not loaded it" in verdict.message and verdict.remediation == "sudo systemctl restart docker"
+
+
+# --- runtime usable --------------------------------------------------------------------------------
+
+def started_probe(logs: str, exit_code: int = 0) -> probe.RuntimeProbe:
+    return probe.RuntimeProbe("nvidia", True, image="labcheck-probe:busybox", container="c", exit_code=exit_code,
+                              logs=logs, output=probe.parse_probe_output(logs))
+
+
+def test_registered_but_binary_missing_real_error():
+    err = engine_error("run-runtime-nvidia-missing-binary.txt")
+    verdict = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe("nvidia", True, error=err), 0)
+    assert verdict.status == "fail"
+    assert "registered with path 'nvidia-container-runtime' but dockerd cannot execute it" in verdict.message
+    assert 'exec: "nvidia-container-runtime": executable file not found in $PATH' in verdict.message
+    assert verdict.remediation.startswith("sudo apt-get install -y nvidia-container-toolkit")
+
+
+def test_unknown_runtime_real_error():
+    err = engine_error("run-runtime-unknown.txt")
+    assert err == "Unknown runtime specified nvidia-absent"
+    verdict = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe("nvidia", True, error=err), 0)
+    assert verdict.status == "fail" and "nvidia-ctk runtime configure" in verdict.remediation
+
+
+# As reported in NVIDIA/nvidia-docker#958 and NVIDIA/nvidia-container-runtime#68: the runtime is there,
+# the hook it needs is not.
+HOOK_NOT_FOUND = ('OCI runtime create failed: exec: "nvidia-container-runtime-hook": executable file not found in '
+                  '$PATH: unknown')
+HOOK_STAT = ("OCI runtime create failed: unable to retrieve OCI runtime error (open /run/containerd/io.containerd."
+             "runtime.v1.linux/moby/af42/log.json: no such file or directory): nvidia-container-runtime did not "
+             "terminate sucessfully: 2019/07/23 17:28:30 ERROR: nvidia-container-runtime: inject NVIDIA hook: stat "
+             "/usr/bin/nvidia-container-runtime-hook: no such file or directory\n: unknown")
+
+
+@pytest.mark.parametrize("err", [HOOK_NOT_FOUND, HOOK_STAT])
+def test_runtime_missing_its_hook_names_the_hook(err):
+    verdict = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe("nvidia", True, error=err), 1)
+    assert verdict.status == "fail"
+    assert "(nvidia-container-runtime) runs but needs" in verdict.message
+    assert "nvidia-container-runtime-hook, which is missing" in verdict.message
+    assert verdict.remediation.startswith("sudo apt-get install -y nvidia-container-toolkit")
+
+
+def test_missing_binary_from_real_errors():
+    assert v.missing_binary(engine_error("run-runtime-nvidia-missing-binary.txt")) == "nvidia-container-runtime"
+    assert v.missing_binary(HOOK_STAT) == "/usr/bin/nvidia-container-runtime-hook"
+    assert v.missing_binary(engine_error("run-runtime-unknown.txt")) == ""
+
+
+# As reported in NVIDIA/nvidia-container-toolkit#260 and NVIDIA/nvidia-docker#1252.
+NVML_NOT_LOADED = ("failed to create shim: OCI runtime create failed: container_linux.go:380: starting container "
+                   "process caused: process_linux.go:545: container init caused: Running hook #0:: error running "
+                   "hook: exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: nvml error: "
+                   "driver not loaded: unknown")
+DRIVER_ERROR = ('OCI runtime create failed: container_linux.go:349: starting container process caused '
+                '"process_linux.go:449: container init caused \\"process_linux.go:432: running prestart hook 1 '
+                'caused \\\\\\"error running hook: exit status 1, stdout: , stderr: nvidia-container-cli: '
+                'initialization error: driver error: failed to process request\\\\\\\\n\\\\\\"\\"": unknown')
+
+
+@pytest.mark.parametrize("err", [NVML_NOT_LOADED, DRIVER_ERROR])
+def test_runtime_without_driver_points_at_the_driver(err):
+    verdict = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe("nvidia", True, error=err), 1)
+    assert verdict.status == "fail" and "cannot reach the NVIDIA driver" in verdict.message
+    assert "nvidia-smi" in verdict.remediation
+
+
+def test_gpu_host_with_gpu_inside_passes():
+    logs = "LABCHECK_DEV /dev/nvidia0\nLABCHECK_DEV /dev/nvidiactl\nLABCHECK_SMI_RC 0\n" \
+           "LABCHECK_SMI GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)\nLABCHECK_DONE\n"
+    verdict = v.runtime_usable(engine_from_capture(), started_probe(logs), 1)
+    assert verdict.status == "pass" and "/dev/nvidia0" in verdict.message and "NVIDIA H100" in verdict.message
+
+
+def test_gpu_host_with_container_but_no_gpu_is_not_a_pass():
+    verdict = v.runtime_usable(engine_from_capture(), started_probe("LABCHECK_DONE\n"), 1)
+    assert verdict.status == "fail" and "gives them no GPU" in verdict.message
+
+
+def test_no_gpu_host_says_gpu_access_is_unproven():
+    verdict = v.runtime_usable(engine_from_capture(), started_probe("LABCHECK_DONE\n"), 0)
+    assert verdict.status == "warn" and "no NVIDIA GPU" in verdict.message
+
+
+def test_probe_that_exits_nonzero_fails():
+    verdict = v.runtime_usable(engine_from_capture(), started_probe("sh: oops\n", exit_code=2), 1)
+    assert verdict.status == "fail" and "exited 2" in verdict.message
+
+
+def test_hung_container_names_the_step():
+    p = probe.RuntimeProbe("nvidia", True, container="labcheck-runtime-probe-x", timed_out=True,
+                           hung_step="waiting for the probe container to exit",
+                           error="ReadTimeout: UnixHTTPConnectionPool(host='localhost', port=None): Read timed out.")
+    verdict = v.runtime_usable(engine_from_capture(), p, 1)
+    assert verdict.message.startswith("waiting for the probe container to exit hung: no answer within 30s")
+
+
+def test_missing_probe_image_says_how_to_get_one():
+    p = probe.RuntimeProbe("nvidia", True, image_error="probe image labcheck-probe:busybox is not present locally; "
+                                                        "no static busybox at /bin/busybox to build it from")
+    verdict = v.runtime_usable(engine_from_capture(), p, 1)
+    assert verdict.status == "fail" and "busybox-static" in verdict.remediation
+
+
+def test_parse_probe_output():
+    out = probe.parse_probe_output("LABCHECK_DEV /dev/nvidia0\nLABCHECK_SMI_RC 127\nLABCHECK_SMI sh: not found\n"
+                                   "LABCHECK_DONE\n")
+    assert out == probe.ProbeOutput(("/dev/nvidia0",), 127, ("sh: not found",), True)

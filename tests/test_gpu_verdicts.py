@@ -1,0 +1,209 @@
+"""Driver/GPU parsers and verdicts on the real H100 captures; the probe against real (fake-binary) processes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from labcheck import cmd
+from labcheck.probes import gpu as probe
+from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.verdicts import gpu as v
+from tests.captures import first, text
+
+H100_UUID = "GPU-683e20a0-8269-a95e-460e-0a9073519f0d"
+
+
+def nvml_from_capture() -> NvmlFacts:
+    """tests/data/h100-host/pynvml.txt: what nvidia-ml-py read on the H100 host."""
+    lines = text("h100-host/pynvml.txt").splitlines()
+    driver = lines[0].split()[1]
+    cuda = probe.cuda_from_int(int(lines[1].split()[1]))
+    m = re.match(r"(\d+) (.+) (GPU-\S+) \((\d+), (\d+)\) (\d+) (\d+)", lines[3])
+    gpu = Gpu(int(m[1]), m[3], m[2], (int(m[4]), int(m[5])), probe.NVML_COMPUTE_MODES[int(m[6])],
+              int(m[7]) // 2**20)
+    return NvmlFacts(driver, cuda, (gpu,))
+
+
+def smi_from_capture() -> SmiQuery:
+    cap = first("h100-host/nvidia-smi-query-csv-noheader.txt")
+    gpus, driver = probe.parse_query_csv(cap.output)
+    result = cmd.CmdResult(("nvidia-smi", *probe.QUERY_ARGS), cap.rc, cap.output)
+    return SmiQuery("/usr/local/nvidia/bin/nvidia-smi", result, tuple(gpus), driver)
+
+
+@pytest.fixture
+def h100() -> GpuFacts:
+    kmod = probe.parse_proc_version(first("h100-host/proc-driver-version.txt").output)
+    return GpuFacts(smi_from_capture(), nvml_from_capture(), "13.0", kmod)
+
+
+def test_query_csv_parses_the_h100():
+    gpus, driver = probe.parse_query_csv(first("h100-host/nvidia-smi-query-csv-noheader.txt").output)
+    assert driver == "580.159.04"
+    assert gpus == [Gpu(0, H100_UUID, "NVIDIA H100 80GB HBM3", (9, 0), "Default", 81559)]
+
+
+def test_query_csv_with_header_and_units_parses_too():
+    gpus, driver = probe.parse_query_csv(first("h100-host/nvidia-smi-query-csv.txt").output)
+    assert driver == "580.159.04" and gpus[0].memory_mib == 81559 and gpus[0].compute_cap == (9, 0)
+
+
+def test_versions_from_smi_and_proc():
+    assert probe.parse_cuda_version(first("h100-host/nvidia-smi-version.txt").output) == "13.0"
+    assert probe.parse_cuda_version(first("h100-host/nvidia-smi.txt").output) == "13.0"
+    assert probe.parse_proc_version(first("h100-host/proc-driver-version.txt").output) == "580.159.04"
+    assert probe.parse_proc_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug") \
+        == "535.104.05"
+
+
+def test_nvml_capture_agrees_with_nvidia_smi(h100):
+    assert h100.nvml.driver == h100.smi.driver == "580.159.04"
+    assert [g.uuid for g in h100.nvml.gpus] == [g.uuid for g in h100.smi.gpus]
+    assert h100.nvml.cuda == "13.0"
+
+
+def test_h100_passes_driver_gpus_and_compute_capability(h100):
+    d = v.driver(h100, "535")
+    assert d.status == "pass" and "580.159.04 >= 535" in d.message and "NVML agrees" in d.message
+    assert v.gpus_present(h100).status == "pass"
+    cc = v.compute_capability(h100, "6.0")
+    assert cc.status == "pass" and "GPU 0 9.0" in cc.message
+
+
+def test_default_compute_mode_warns_with_the_command(h100):
+    verdict = v.compute_mode(h100)
+    assert verdict.status == "warn" and "Default" in verdict.message
+    assert verdict.remediation == "sudo nvidia-smi -i 0 -c EXCLUSIVE_PROCESS"
+
+
+def _with(facts: GpuFacts, **gpu_changes) -> GpuFacts:
+    g = facts.smi.gpus[0]
+    new = Gpu(**{**g.__dict__, **gpu_changes})
+    return GpuFacts(SmiQuery(facts.smi.path, facts.smi.result, (new,), facts.smi.driver), NvmlFacts(),
+                    facts.cuda_version, facts.kernel_module)
+
+
+def test_exclusive_process_passes_and_prohibited_fails(h100):
+    assert v.compute_mode(_with(h100, compute_mode="Exclusive_Process")).status == "pass"
+    bad = v.compute_mode(_with(h100, compute_mode="Prohibited"))
+    assert bad.status == "fail" and "EXCLUSIVE_PROCESS" in bad.remediation
+
+
+def test_old_gpu_fails_compute_capability(h100):
+    verdict = v.compute_capability(_with(h100, compute_cap=(5, 2), name="Tesla M60"), "6.0")
+    assert verdict.status == "fail" and "Tesla M60 has 5.2" in verdict.message
+
+
+def test_unknown_compute_capability_fails_rather_than_passing(h100):
+    verdict = v.compute_capability(_with(h100, compute_cap=None), "6.0")
+    assert verdict.status == "fail" and "cannot read" in verdict.message
+
+
+def test_old_driver_fails_with_install_command(h100):
+    verdict = v.driver(h100, "600")
+    assert verdict.status == "fail" and "older than 600" in verdict.message
+    assert "apt-get install" in verdict.remediation
+
+
+def test_kernel_module_mismatch_needs_a_reboot(h100):
+    facts = GpuFacts(h100.smi, h100.nvml, h100.cuda_version, "570.86.15")
+    verdict = v.driver(facts, "535")
+    assert verdict.status == "fail" and verdict.remediation == "sudo reboot"
+
+
+def test_nvml_disagreeing_warns(h100):
+    facts = GpuFacts(h100.smi, NvmlFacts("575.57.08", "12.9", h100.nvml.gpus), "13.0", "")
+    assert v.driver(facts, "535").status == "warn"
+
+
+def test_no_driver_fails_and_gpu_checks_skip():
+    facts = GpuFacts(SmiQuery(None, None, error="nvidia-smi not found on PATH or in the extra driver folders"),
+                     NvmlFacts(error="NVML: NVML Shared Library Not Found"))
+    d = v.driver(facts, "535")
+    assert d.status == "fail" and "nvidia-smi not found" in d.message and "NVML Shared Library" in d.message
+    assert "ubuntu-drivers install" in d.remediation
+    assert v.gpus_present(facts).status == "skip"
+    assert v.compute_capability(facts, "6.0").status == "skip"
+    assert v.compute_mode(facts).status == "skip"
+
+
+def test_nvml_alone_is_enough_when_nvidia_smi_is_missing(h100):
+    facts = GpuFacts(SmiQuery(None, None, error="nvidia-smi not found"), h100.nvml)
+    d = v.driver(facts, "535")
+    assert d.status == "pass" and "from NVML" in d.message and "nvidia-smi unusable" in d.message
+    assert v.gpus_present(facts).status == "pass"
+
+
+def test_driver_answering_without_gpus_fails_gpus_present():
+    facts = GpuFacts(SmiQuery(None, None, error="nvidia-smi not found"), NvmlFacts("580.159.04", "13.0", ()))
+    verdict = v.gpus_present(facts)
+    assert verdict.status == "fail" and "lists none" in verdict.message
+
+
+# --- the probe against real processes ----------------------------------------------------------------
+
+def _fake_smi(folder, body: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / "nvidia-smi"
+    f.write_text("#!/bin/sh\n" + body)
+    f.chmod(0o755)
+    return f
+
+
+def test_probe_reads_a_driver_through_nvidia_smi_in_extra_bin_dirs(tmp_path, monkeypatch):
+    """A test double of nvidia-smi (prints the H100 capture), found in an extra driver folder, not on PATH."""
+    out = first("h100-host/nvidia-smi-query-csv-noheader.txt").output
+    ver = first("h100-host/nvidia-smi-version.txt").output
+    _fake_smi(tmp_path / "nvbin", f'case "$1" in --version) cat <<"E"\n{ver}\nE\n;; *) cat <<"E"\n{out}\nE\n;; esac\n')
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    proc_version = tmp_path / "version"
+    proc_version.write_text(first("h100-host/proc-driver-version.txt").output)
+    facts = probe.probe_gpus((str(tmp_path / "nvbin"),), timeout=10, use_nvml=False, proc_version=proc_version)
+    assert facts.smi.path == str(tmp_path / "nvbin" / "nvidia-smi")
+    assert facts.driver == "580.159.04" and facts.cuda_version == "13.0" and facts.kernel_module == "580.159.04"
+    assert v.driver(facts, "535").status == "pass"
+
+
+def test_hung_nvidia_smi_times_out_and_the_check_names_the_command(tmp_path, monkeypatch):
+    """A test double of a hung driver: nvidia-smi that never answers (as on a GPU stuck after an Xid error)."""
+    _fake_smi(tmp_path / "bin", "sleep 60\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    facts = probe.probe_gpus((), timeout=0.5, use_nvml=False, proc_version=tmp_path / "absent")
+    assert facts.smi.result.timed_out
+    verdict = v.driver(facts, "535")
+    assert verdict.status == "fail"
+    assert "nvidia-smi --query-gpu=" in verdict.message and "hung: no answer within 0.5s" in verdict.message
+    assert "modprobe nvidia" in verdict.remediation
+
+
+def test_nvidia_smi_error_exit_is_reported(tmp_path, monkeypatch):
+    """A test double of nvidia-smi on a host whose driver is not loaded (the real message and exit code 9)."""
+    _fake_smi(tmp_path / "bin", "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+                                "driver. Make sure that the latest NVIDIA driver is installed and running.\"\nexit 9\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    facts = probe.probe_gpus((), timeout=5, use_nvml=False, proc_version=tmp_path / "absent")
+    verdict = v.driver(facts, "535")
+    assert verdict.status == "fail" and "exited 9" in verdict.message and "couldn't communicate" in verdict.message
+
+
+def test_this_machine_without_gpu_gives_a_verdict_not_a_crash():
+    facts = probe.probe_gpus(("/nonexistent",), timeout=10)
+    verdict = v.driver(facts, "535")
+    assert verdict.status in ("pass", "fail")  # pass only where a real driver answers
+    if verdict.status == "fail":
+        assert verdict.remediation
+
+
+def test_old_nvidia_smi_without_compute_cap_is_asked_again(tmp_path, monkeypatch):
+    """A test double of an old nvidia-smi that rejects the compute_cap field (its real error text, exit 2)."""
+    row = "0, GPU-683e20a0-8269-a95e-460e-0a9073519f0d, Tesla P100-PCIE-16GB, 470.82.01, Default, 16280"
+    _fake_smi(tmp_path / "bin", 'case "$1" in *compute_cap*) echo \'Field "compute_cap" is not a valid field to '
+                                f"query.'; exit 2;; esac\necho '{row}'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    facts = probe.probe_gpus((), timeout=5, use_nvml=False, proc_version=tmp_path / "absent")
+    assert facts.driver == "470.82.01" and facts.gpus[0].name == "Tesla P100-PCIE-16GB"
+    assert facts.gpus[0].compute_cap is None and facts.gpus[0].compute_mode == "Default"
+    assert v.driver(facts, "535").status == "fail"  # and older than the workshop's minimum
+    assert v.compute_capability(facts, "6.0").status == "fail"  # unknown is not a pass

@@ -1,0 +1,280 @@
+"""MPS probes and the daemon setup action against real processes, sockets and folders.
+
+The real nvidia-cuda-mps-control and a real CUDA client need a GPU (tests/test_gpu_host.py runs them
+there). Here they are test doubles, each a real process: FAKE_CONTROL stands for
+nvidia-cuda-mps-control (``-d`` forks a real background daemon process and writes the pid file; a
+query answers like the real one, including "Cannot find MPS control daemon process" and "An instance
+of this daemon is already running", taken from tests/data/h100-host), and the fake clients stand for
+the ctypes CUDA client, printing the same ``call rc`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labcheck import cmd, mps
+from labcheck.probes import mps as probe
+from labcheck.verdicts import mps as v
+from setup_actions.mps_daemon import MpsDaemon, _alive
+
+FAKE_CONTROL = r"""#!/bin/sh
+# Test double of nvidia-cuda-mps-control (see the module docstring).
+P="${CUDA_MPS_PIPE_DIRECTORY:-/tmp/nvidia-mps}"
+running() {
+  pid=$(cat "$P/nvidia-cuda-mps-control.pid" 2>/dev/null) || return 1
+  state=$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+if [ "$1" = "-d" ]; then
+  if running; then echo "An instance of this daemon is already running"; exit 1; fi
+  mkdir -p "$P" || exit 1
+  rm -f "$P/quit"
+  sh -c 'while [ ! -f "$0/quit" ]; do sleep 0.05; done' "$P" </dev/null >/dev/null 2>&1 &
+  echo $! > "$P/nvidia-cuda-mps-control.pid"
+  exit 0
+fi
+read cmd
+if ! running; then echo "Cannot find MPS control daemon process"; exit 1; fi
+case "$cmd" in
+  quit) touch "$P/quit" ;;
+  get_server_list) cat "$P/servers" 2>/dev/null ;;
+esac
+exit 0
+"""
+
+
+def _script(path: Path, body: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.fixture
+def control(tmp_path):
+    return _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+
+
+@pytest.fixture
+def dirs(tmp_path, control):
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    yield str(pipe), str(log)
+    probe.control_query(control, "quit", str(pipe), 5)  # never leave a fake daemon behind
+
+
+# --- pipe dir and /proc ---------------------------------------------------------------------------
+
+def test_pipe_dir_with_a_real_control_socket_and_pid_file(tmp_path):
+    pipe = tmp_path / "mps"
+    pipe.mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(pipe / "control"))
+    (pipe / "nvidia-cuda-mps-control.pid").write_text("425")
+    try:
+        p = probe.probe_pipe_dir(str(pipe))
+    finally:
+        sock.close()
+    assert p.exists and p.is_dir and p.accessible and p.control_socket and p.pid_file_pid == 425
+
+
+def test_absent_pipe_dir_under_a_writable_parent_is_ready(tmp_path):
+    p = probe.probe_pipe_dir(str(tmp_path / "not-yet"))
+    assert not p.exists and p.creatable
+    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), p, str(tmp_path / "not-yet"))
+    assert v.pipe_dir(f, str(tmp_path / "not-yet"), "/var/log/nvidia-mps").status == "pass"
+
+
+def test_pipe_dir_that_is_a_file_fails(tmp_path):
+    (tmp_path / "mps").write_text("oops")
+    f = probe.MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), probe.probe_pipe_dir(str(tmp_path / "mps")),
+                       str(tmp_path / "mps"))
+    verdict = v.pipe_dir(f, str(tmp_path / "mps"), "/var/log/nvidia-mps")
+    assert verdict.status == "fail" and "not a directory" in verdict.message
+
+
+def test_daemon_found_in_real_ps_by_full_command_line_and_its_pipe_dir_from_proc(tmp_path, monkeypatch):
+    """A real process whose command line is the daemon's (exec -a), with its own CUDA_MPS_PIPE_DIRECTORY."""
+    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(tmp_path / "elsewhere")}
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path / "pipe"))  # the lab's, as the attendee set it
+    proc = subprocess.Popen(["bash", "-c", f'exec -a {tmp_path}/nvidia-cuda-mps-control {sys.executable} '
+                                           '-c "import time; time.sleep(30)" -d'], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            facts = probe.probe_mps(str(tmp_path / "pipe"), (), 10)
+            if any(p.pid == proc.pid for p in facts.daemons):
+                break
+            time.sleep(0.1)
+        assert [p.pid for p in facts.daemons if p.pid == proc.pid] == [proc.pid]
+        assert facts.daemon_pipe_dirs[proc.pid] == str(tmp_path / "elsewhere")
+        verdict = v.pipe_dir(facts, str(tmp_path / "pipe"), str(tmp_path / "log"))
+        assert verdict.status == "fail" and f"pid {proc.pid} uses {tmp_path / 'elsewhere'}" in verdict.message
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# --- the setup action with the control double ---------------------------------------------------------
+
+def test_start_is_idempotent_and_stop_only_stops_what_we_started(control, dirs, tmp_path):
+    pipe, log = dirs
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    assert action.plan() and action.started_pid is None
+    first = action.apply()
+    assert first.ok and first.changed and os.path.isdir(log)
+    pid = action.started_pid
+    assert pid and _alive(pid)
+    assert action.plan() == []
+    again = action.apply()
+    assert again.ok and not again.changed and "already answers" in again.message
+    facts = probe.probe_mps(pipe, (str(Path(control).parent),), 10)
+    assert facts.answers and v.daemon(facts, pipe, log, True).status == "pass"
+    stopped = action.stop()
+    assert stopped.ok and stopped.changed and f"pid {pid}" in stopped.message
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert mps.NO_DAEMON in probe.control_query(control, "get_server_list", pipe, 5).output
+    assert not action.stop().changed
+
+
+def test_a_daemon_started_by_someone_else_is_left_running(control, dirs, tmp_path):
+    pipe, log = dirs
+    os.makedirs(pipe)
+    r = cmd.run([control, "-d"], extra_env={"CUDA_MPS_PIPE_DIRECTORY": pipe}, timeout=10)
+    assert r.ok
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    out = action.apply()
+    assert out.ok and not out.changed
+    assert not action.stop().changed
+    assert probe.control_query(control, "get_server_list", pipe, 5).ok
+
+
+def test_already_running_answer_is_fine(tmp_path):
+    """A control double that always answers -d like a second start on the same pipe dir (mps-start-twice.txt)."""
+    ctl = _script(tmp_path / "ctl", '#!/bin/sh\n[ "$1" = "-d" ] && { echo "An instance of this daemon is already '
+                                    'running"; exit 1; }\necho "Cannot find MPS control daemon process"; exit 1\n')
+    out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s").apply()
+    assert out.ok and not out.changed and "already running" in out.message
+
+
+def test_workers_share_the_daemon_and_only_the_last_may_stop_it(control, dirs, tmp_path):
+    pipe, log = dirs
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    with action.lock():
+        action.apply()
+        action.register("gw0")
+    other = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    with other.lock():
+        assert not other.apply().changed
+        other.register("gw1")
+    assert action.unregister("gw0") == 1
+    assert other.unregister("gw1") == 0
+    assert other.stop().changed  # the second worker may stop what the suite started
+
+
+def test_daemon_killed_mid_run_is_a_clear_verdict(control, dirs, tmp_path):
+    pipe, log = dirs
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    assert action.apply().changed
+    pid = action.started_pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run = probe.run_cuda_client(pipe, control, None, 10)
+    verdict = v.functional(run, log, action.started_pid)
+    assert verdict.status == "fail" and f"this suite started (pid {pid}) no longer answers" in verdict.message
+    facts = probe.probe_mps(pipe, (str(Path(control).parent),), 10)
+    assert v.daemon(facts, pipe, log, True).status == "fail"
+    gone = action.stop()
+    assert gone.ok and not gone.changed and "already gone" in gone.message
+
+
+def test_hung_control_times_out_everywhere(tmp_path):
+    """A control double that never answers: a client blocked on a dead daemon's pipe."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", "#!/bin/sh\nsleep 60\n")
+    pipe, log = str(tmp_path / "pipe"), str(tmp_path / "log")
+    start = time.monotonic()
+    out = MpsDaemon(ctl, pipe, log, 0.5, state_root=tmp_path / "s").apply()
+    assert not out.ok and "hung" in out.message
+    facts = probe.probe_mps(pipe, (str(tmp_path / "bin"),), 0.5)
+    d = v.daemon(facts, pipe, log, True)
+    assert d.status == "fail" and "nvidia-cuda-mps-control` hung: no answer within 0.5s" in d.message
+    run = probe.run_cuda_client(pipe, ctl, None, 0.5)
+    assert "hung" in v.functional(run, log).message
+    assert time.monotonic() - start < 20
+
+
+def test_log_dir_that_cannot_be_created_says_so(control, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s").apply()
+    assert not out.ok and "cannot create" in out.message and out.remediation.startswith("sudo mkdir -p")
+
+
+def test_failing_start_is_reported(tmp_path):
+    ctl = _script(tmp_path / "ctl", '#!/bin/sh\n[ "$1" = "-d" ] && { echo "Failed to start: permission denied" >&2; '
+                                    'exit 1; }\necho "Cannot find MPS control daemon process"; exit 1\n')
+    out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s").apply()
+    assert not out.ok and "exited 1: Failed to start: permission denied" in out.message
+
+
+# --- the client orchestration with client doubles ---------------------------------------------------
+
+def _client(tmp_path, body: str) -> Path:
+    return Path(_script(tmp_path / "client.py", "import os, sys\n" + body))
+
+
+def test_client_holding_its_context_is_asked_about_while_it_holds(control, dirs, tmp_path):
+    """Client double printing every line in ONE write (regression: buffered lines must not look like a hang)."""
+    pipe, log = dirs
+    MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
+    script = _client(tmp_path, 'sys.stdout.write("cuInit 0\\ncuDeviceGetCount 0 1\\ncuDeviceGet 0\\n'
+                               'cuCtxCreate_v2 0\\nHOLDING %d\\n" % os.getpid()); sys.stdout.flush()\n'
+                               'sys.stdin.readline(); print("cuCtxDestroy_v2 0")\n')
+    run = probe.run_cuda_client(pipe, control, None, 10, script=script)
+    assert run.held and run.rc == 0 and not run.timed_out_at
+    assert [s.call for s in run.steps][-1] == "cuCtxDestroy_v2"
+    verdict = v.functional(run, log)
+    assert verdict.status == "fail" and "no MPS server appeared" in verdict.message  # the double serves nobody
+
+
+def test_client_hanging_before_its_context_is_killed_and_named(control, dirs, tmp_path):
+    pipe, log = dirs
+    MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
+    script = _client(tmp_path, 'print("cuInit 0", flush=True)\nimport time; time.sleep(60)\n')
+    start = time.monotonic()
+    run = probe.run_cuda_client(pipe, control, None, 1, script=script)
+    assert time.monotonic() - start < 15
+    verdict = v.functional(run, log)
+    assert verdict.status == "fail"
+    assert "hung while creating its CUDA context (last output: cuInit 0)" in verdict.message
+    assert not _alive(run.pid)
+
+
+def test_client_cuda_error_is_reported_with_its_code(control, dirs, tmp_path):
+    pipe, log = dirs
+    MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
+    script = _client(tmp_path, 'print("cuInit 0\\ncuDeviceGetCount 0 1\\ncuDeviceGet 0\\ncuCtxCreate_v2 805")\n'
+                               "sys.exit(3)\n")
+    verdict = v.functional(probe.run_cuda_client(pipe, control, None, 10, script=script), log)
+    assert "cuCtxCreate_v2 returned 805 (CUDA_ERROR_MPS_CONNECTION_FAILED)" in verdict.message
+
+
+def test_real_client_script_without_libcuda_fails_clearly(control, dirs, tmp_path):
+    if cmd.run([sys.executable, "-c", "import ctypes; ctypes.CDLL('libcuda.so.1')"], timeout=10).ok:
+        pytest.skip("libcuda.so.1 is installed here")
+    pipe, log = dirs
+    MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
+    verdict = v.functional(probe.run_cuda_client(pipe, control, None, 10), log)
+    assert verdict.status == "fail" and "could not load libcuda.so.1" in verdict.message

@@ -1,0 +1,195 @@
+"""MPS verdicts on the real captures (h100-host from the captures README, h100-run from our device run)."""
+
+from __future__ import annotations
+
+from labcheck import cmd, mps
+from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
+from labcheck.verdicts import mps as v
+from tests.captures import blocks, first
+
+PIPE, LOG = "/tmp/nvidia-mps", "/var/log/nvidia-mps"
+CONTROL = "/usr/local/nvidia/bin/nvidia-cuda-mps-control"
+
+
+def _res(cap) -> cmd.CmdResult:
+    return cmd.CmdResult((CONTROL,), cap.rc if cap.rc is not None else 0, cap.output)
+
+
+def facts(ps_text: str, query: cmd.CmdResult | None, pipe: PipeDir | None = None, env=None,
+          daemon_dirs=None, server_path="/usr/local/nvidia/bin/nvidia-cuda-mps-server") -> MpsFacts:
+    pipe = pipe or PipeDir(PIPE, True, True, True, False, True, 425)
+    return MpsFacts(CONTROL, server_path, cmd.CmdResult(("ps",), 0, ps_text), tuple(mps.parse_ps(ps_text)), pipe,
+                    env, daemon_dirs or {}, query)
+
+
+# --- client steps -----------------------------------------------------------------------------------
+
+def test_client_steps_from_the_capture():
+    steps = mps.parse_client_steps(first("h100-host/cuprobe-client.txt").output)
+    assert [(s.call, s.rc) for s in steps] == [("cuInit", 0), ("cuDeviceGetCount", 0), ("cuCtxCreate_v2", 0),
+                                                ("cuCtxDestroy_v2", 0)]
+    assert steps[1].extra == "1" and mps.first_failed_step(steps) is None
+    assert mps.ClientStep("cuInit", 999).error_name == "CUDA_ERROR_UNKNOWN"
+    assert mps.ClientStep("cuCtxCreate_v2", 805).error_name == "CUDA_ERROR_MPS_CONNECTION_FAILED"
+
+
+def test_our_client_output_on_the_h100_run():
+    caps = {c.command.split("   #")[0]: c for c in blocks("h100-run/captures.txt")}
+    client = next(c for k, c in caps.items() if k.startswith("python3 labcheck/cuda_client.py"))
+    steps = mps.parse_client_steps(client.output)
+    assert [s.call for s in steps] == ["cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuCtxCreate_v2",
+                                       "cuCtxDestroy_v2"]
+    assert all(s.rc == 0 for s in steps) and "HOLDING 703" in client.output
+
+
+def test_pipe_dir_from_environ():
+    assert mps.pipe_dir_from_environ(b"PATH=/bin\0CUDA_MPS_PIPE_DIRECTORY=/srv/mps\0") == "/srv/mps"
+    assert mps.pipe_dir_from_environ(b"PATH=/bin\0") == "/tmp/nvidia-mps"
+
+
+# --- functional: served by MPS, or not -------------------------------------------------------------
+
+def run_from_h100_host(**changes) -> ClientRun:
+    """The client of mps-ps-with-client.txt (pid 447), server 449 appeared, nvidia-smi shows M+C."""
+    caps = blocks("h100-host/mps-ps-with-client.txt")
+    base = dict(pipe_dir=PIPE, daemon_answered=True, servers_before=(),
+                steps=tuple(mps.parse_client_steps(first("h100-host/cuprobe-client.txt").output)), pid=447,
+                held=True, rc=0, output=first("h100-host/cuprobe-client.txt").output,
+                server_list=_res(caps[1]), servers_during=tuple(mps.parse_server_list(caps[1].output)),
+                smi_mps_clients=tuple(mps.smi_mps_client_pids(caps[2].output)))
+    base.update(changes)
+    return ClientRun(**base)
+
+
+def test_client_served_by_mps_passes_on_the_h100_capture():
+    verdict = v.functional(run_from_h100_host(), LOG)
+    assert verdict.status == "pass"
+    assert "nvidia-smi shows it as M+C" in verdict.message and "MPS server 449 started for it" in verdict.message
+
+
+def test_client_listed_by_get_client_list_on_the_h100_run():
+    caps: dict = {}
+    for c in blocks("h100-run/captures.txt"):  # the first block of each command: the client was holding then
+        caps.setdefault(c.command.split("   #")[0].strip(), c)
+    servers = mps.parse_server_list(caps["echo get_server_list | nvidia-cuda-mps-control"].output)
+    clients = mps.parse_server_list(caps[f"echo get_client_list {servers[0]} | nvidia-cuda-mps-control"].output)
+    smi = mps.smi_mps_client_pids(caps["nvidia-smi"].output)
+    assert servers == [705] and clients == [703] and smi == [703]
+    run = run_from_h100_host(pid=703, servers_before=(705,), servers_during=(705,), client_lists={705: (703,)},
+                             smi_mps_clients=())
+    verdict = v.functional(run, LOG)
+    assert verdict.status == "pass" and "get_client_list of MPS server 705 lists it" in verdict.message
+
+
+def test_client_that_ran_without_mps_fails():
+    """cuprobe-no-daemon.txt: every call succeeded, yet no MPS server served it."""
+    run = run_from_h100_host(servers_during=(), smi_mps_clients=(),
+                             output=first("h100-host/cuprobe-no-daemon.txt").output)
+    verdict = v.functional(run, LOG)
+    assert verdict.status == "fail" and "ran without MPS" in verdict.message
+    assert "get_server_list while it held its context: empty" in verdict.message
+
+
+def test_preexisting_server_alone_is_no_proof():
+    run = run_from_h100_host(servers_before=(449,), smi_mps_clients=())
+    assert v.functional(run, LOG).status == "fail"
+
+
+def test_no_daemon_fails_precisely():
+    nodaemon = _res(first("h100-host/mps-no-daemon.txt"))
+    run = ClientRun(PIPE, False, (), (), None, False, None, before=nodaemon)
+    verdict = v.functional(run, LOG)
+    assert verdict.status == "fail" and f"no MPS control daemon answers on {PIPE}" in verdict.message
+    assert "nvidia-cuda-mps-control -d" in verdict.remediation
+    killed = v.functional(run, LOG, started_pid=425)
+    assert "this suite started (pid 425) no longer answers" in killed.message
+    assert "died or was killed during the run" in killed.message
+
+
+def test_cuda_error_code_is_named():
+    out = "cuInit 999\n"
+    run = run_from_h100_host(steps=tuple(mps.parse_client_steps(out)), held=False, rc=3, output=out)
+    verdict = v.functional(run, LOG)
+    assert verdict.status == "fail" and "cuInit returned 999 (CUDA_ERROR_UNKNOWN)" in verdict.message
+    mps_err = "cuInit 0\ncuDeviceGetCount 0 1\ncuDeviceGet 0\ncuCtxCreate_v2 805\n"
+    run = run_from_h100_host(steps=tuple(mps.parse_client_steps(mps_err)), held=False, rc=3, output=mps_err)
+    verdict = v.functional(run, LOG)
+    assert "cuCtxCreate_v2 returned 805 (CUDA_ERROR_MPS_CONNECTION_FAILED)" in verdict.message
+    assert "server.log" in verdict.remediation
+
+
+def test_hung_client_and_hung_control_are_named():
+    run = run_from_h100_host(held=False, rc=None, timed_out_at="creating its CUDA context (last output: cuInit 0)")
+    assert "hung while creating its CUDA context" in v.functional(run, LOG).message
+    hung = cmd.CmdResult((CONTROL,), None, timed_out=True, timeout=5)
+    verdict = v.functional(ClientRun(PIPE, False, (), (), None, False, None, before=hung), LOG)
+    assert "hung: no answer within 5s" in verdict.message and CONTROL in verdict.message
+
+
+# --- daemon, binary, pipe dir -----------------------------------------------------------------------
+
+def test_daemon_answering_with_no_server_yet_passes():
+    f = facts(first("h100-host/mps-ps-daemon-only.txt").output, _res(first("h100-host/mps-control-queries.txt")))
+    verdict = v.daemon(f, PIPE, LOG, True)
+    assert verdict.status == "pass" and "pid 425" in verdict.message and "no MPS server yet" in verdict.message
+
+
+def test_daemon_with_server_passes():
+    caps = blocks("h100-host/mps-ps-with-client.txt")
+    verdict = v.daemon(facts(caps[0].output, _res(caps[1])), PIPE, LOG, True)
+    assert verdict.status == "pass" and "MPS server pid 449" in verdict.message
+
+
+def test_no_daemon_is_ready_to_start_without_provisioning_and_fails_with_it():
+    nodaemon = _res(first("h100-host/mps-no-daemon.txt"))
+    quit_ps = first("h100-host/mps-quit.txt").output  # only a zombie left
+    f = facts(quit_ps, nodaemon)
+    ready = v.daemon(f, PIPE, LOG, provisioning=False)
+    assert ready.status == "warn" and "ready to start" in ready.message
+    assert ready.remediation.endswith("nvidia-cuda-mps-control -d")
+    assert v.daemon(f, PIPE, LOG, provisioning=True).status == "fail"
+    start_failed = v.daemon(f, PIPE, LOG, True, "`nvidia-cuda-mps-control -d` exited 1: boom", "the fix")
+    assert start_failed.status == "fail" and "starting it failed" in start_failed.message
+    assert start_failed.remediation == "the fix"
+
+
+def test_daemon_on_another_pipe_dir_fails_in_both_checks():
+    nodaemon = _res(first("h100-host/mps-no-daemon.txt"))
+    f = facts(first("h100-host/mps-ps-daemon-only.txt").output, nodaemon, daemon_dirs={425: "/srv/mps"})
+    d = v.daemon(f, PIPE, LOG, True)
+    assert d.status == "fail" and "pid 425 on /srv/mps" in d.message
+    p = v.pipe_dir(f, PIPE, LOG)
+    assert p.status == "fail" and "pid 425 uses /srv/mps" in p.message
+
+
+def test_hung_control_query_fails_naming_the_command():
+    hung = cmd.CmdResult((CONTROL,), None, timed_out=True, timeout=30)
+    verdict = v.daemon(facts("", hung), PIPE, LOG, True)
+    assert verdict.status == "fail" and f"`{CONTROL}` hung" in verdict.message
+
+
+def test_binary_checks():
+    assert v.binary(facts("", None)).status == "pass"
+    missing_server = v.binary(facts("", None, server_path=None), "580.159.04")
+    assert missing_server.status == "fail" and "nvidia-compute-utils-580" in missing_server.remediation
+    no_control = MpsFacts(None, None, cmd.CmdResult(("ps",), 0), (), PipeDir(PIPE, False, False, False, True, False),
+                          None)
+    assert v.binary(no_control).status == "fail"
+    assert v.daemon(no_control, PIPE, LOG, True).status == "skip"
+
+
+def test_pipe_dir_must_agree_with_the_environment():
+    f = facts("", None, env="/run/mps")
+    verdict = v.pipe_dir(f, PIPE, LOG)
+    assert verdict.status == "fail" and "CUDA_MPS_PIPE_DIRECTORY=/run/mps" in verdict.message
+    assert verdict.remediation.startswith(f"export CUDA_MPS_PIPE_DIRECTORY={PIPE}")
+    assert v.pipe_dir(facts("", None, env=PIPE + "/"), PIPE, LOG).status == "pass"
+
+
+def test_non_default_pipe_dir_needs_the_variable():
+    verdict = v.pipe_dir(facts("", None, pipe=PipeDir("/srv/mps", True, True, True, False, True)), "/srv/mps", LOG)
+    assert verdict.status == "fail" and "CUDA_MPS_PIPE_DIRECTORY is unset" in verdict.message
+    assert verdict.remediation == "export CUDA_MPS_PIPE_DIRECTORY=/srv/mps"
+    ok = v.pipe_dir(facts("", None, env="/srv/mps", pipe=PipeDir("/srv/mps", True, True, True, False, True)),
+                    "/srv/mps", LOG)
+    assert ok.status == "pass"

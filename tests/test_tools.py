@@ -1,0 +1,81 @@
+"""Kind / Helm / nvidia-ctk version checks against real processes.
+
+kind, helm and nvidia-ctk cannot be installed here, so each is a test double: a script on a temporary
+PATH printing what the real tool prints for the same arguments (formats from each project's docs and
+public transcripts: "kind v0.24.0 go1.22.6 linux/amd64", helm's "v3.16.2" for --template
+'{{.Version}}', "NVIDIA Container Toolkit CLI version 1.17.8" + a commit line).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labcheck.probes.tools import VERSION_ARGS, probe_tool
+from labcheck.verdicts.tools import INSTALL, tool_version
+
+
+def _tool(folder, name, body):
+    folder.mkdir(exist_ok=True)
+    f = folder / name
+    f.write_text("#!/bin/sh\n" + body)
+    f.chmod(0o755)
+
+
+@pytest.fixture
+def bindir(tmp_path, monkeypatch):
+    d = tmp_path / "bin"
+    d.mkdir()
+    monkeypatch.setenv("PATH", f"{d}:/usr/bin:/bin")
+    return d
+
+
+@pytest.mark.parametrize(("name", "printed", "minimum", "status"), [
+    ("kind", "kind v0.24.0 go1.22.6 linux/amd64", "0.24.0", "pass"),
+    ("kind", "kind v0.20.0 go1.20.4 linux/amd64", "0.24.0", "fail"),
+    ("helm", "v3.16.2", "3.10", "pass"),
+    ("helm", "v3.9.4", "3.10", "fail"),
+    ("nvidia-ctk", "NVIDIA Container Toolkit CLI version 1.17.8\\ncommit: f202b80a9b9d0db00d9b1d73c0128c8962c55f4d",
+     "1.14", "pass"),
+    ("nvidia-ctk", "NVIDIA Container Toolkit CLI version 1.13.5\\ncommit: 6b8589dc", "1.14", "fail"),
+])
+def test_versions(bindir, name, printed, minimum, status):
+    want = " ".join(VERSION_ARGS[name])
+    check_args = f'[ "$*" = "{want}" ] || {{ echo "unexpected args: $*" >&2; exit 2; }}\n'
+    _tool(bindir, name, check_args + f'printf "{printed}\\n"\n')
+    verdict = tool_version(probe_tool(name, timeout=10), minimum)
+    assert verdict.status == status, verdict
+    if status == "fail":
+        assert "older than" in verdict.message and verdict.remediation == INSTALL[name]
+
+
+@pytest.mark.parametrize("name", ["kind", "helm", "nvidia-ctk"])
+def test_missing_binary_fails_with_the_install_command(bindir, monkeypatch, name):
+    monkeypatch.setenv("PATH", str(bindir))
+    verdict = tool_version(probe_tool(name, extra_dirs=("/nonexistent",), timeout=10), "1.0")
+    assert verdict.status == "fail" and "not on PATH" in verdict.message
+    assert verdict.remediation == INSTALL[name]
+
+
+def test_tool_in_extra_bin_dir_is_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    _tool(tmp_path / "nvbin", "nvidia-ctk", 'echo "NVIDIA Container Toolkit CLI version 1.18.0"\n')
+    facts = probe_tool("nvidia-ctk", extra_dirs=(str(tmp_path / "nvbin"),), timeout=10)
+    assert facts.version == "1.18.0" and tool_version(facts, "1.14").status == "pass"
+
+
+def test_hung_tool_times_out_and_names_the_command(bindir):
+    _tool(bindir, "helm", "sleep 60\n")
+    verdict = tool_version(probe_tool("helm", timeout=0.5), "3.10")
+    assert verdict.status == "fail" and "helm version --template" in verdict.message and "hung" in verdict.message
+
+
+def test_unparsable_version_fails(bindir):
+    _tool(bindir, "kind", 'echo "kind development build"\n')
+    verdict = tool_version(probe_tool("kind", timeout=10), "0.24.0")
+    assert verdict.status == "fail" and "cannot read a version" in verdict.message
+
+
+def test_crashing_tool_fails_with_its_output(bindir):
+    _tool(bindir, "kind", 'echo "segmentation fault" >&2; exit 139\n')
+    verdict = tool_version(probe_tool("kind", timeout=10), "0.24.0")
+    assert verdict.status == "fail" and "exited 139" in verdict.message
