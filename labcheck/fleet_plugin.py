@@ -153,7 +153,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(text, green=ready, red=not ready, bold=text == doc["line"])
 
 
-@pytest.hookimpl(optionalhook=True, trylast=True)
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # first: the fleet view tops the summary
 def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
     doc = fleet_document(session.config, _records(session.config))
     if doc is not None:

@@ -94,35 +94,49 @@ def terminal_lines(fleet: dict) -> list[tuple[str, bool]]:
 
 
 _COLOUR = {"pass": "#1b7a1b", "fail": "#b00020", "warn": "#b26a00", "skip": "#666666", NOT_RUN: "#999999"}
+_BACKGROUND = {"pass": "#e6f4e6", "fail": "#fbe3e6", "warn": "#fdf0dc", "skip": "#f0f0f0", NOT_RUN: "#ffffff"}
 _SHORT = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP", NOT_RUN: "—"}
+_CELL = "border:1px solid #ccc;padding:2px 6px;color:#222"
 
 
 def html(fleet: dict) -> str:
-    """The hosts x checks matrix as an HTML fragment (inline styles: pytest-html ships its own CSS)."""
+    """The fleet view as an HTML fragment: the fleet line, one row per host (READY or not, why, the
+    first fix), then the hosts x checks matrix. Inline styles: pytest-html ships its own CSS."""
     colour = "#1b7a1b" if fleet["ready"] else "#b00020"
-    cell = "border:1px solid #ccc;padding:2px 6px;text-align:center"
-    head = "".join(f'<th style="{cell}" title="{escape(c)}">{escape(c.split("::", 1)[-1])}</th>'
-                   for c in fleet["checks"])
+    return (f'<div class="labcheck-fleet"><h2 style="color:{colour}">{escape(fleet["line"])}</h2>'
+            + _hosts_table(fleet) + _matrix(fleet) + "</div>")
+
+
+def _hosts_table(fleet: dict) -> str:
+    rows = []
+    for h in fleet["hosts"]:
+        word, wc = ("READY", "#1b7a1b") if h["ready"] else ("NOT READY", "#b00020")
+        fix = f'<code>{escape(h["first_remediation"])}</code>' if h["first_remediation"] else ""
+        rows.append(
+            f'<tr class="fleet-host" data-host="{escape(h["name"])}">'
+            f'<td style="{_CELL}"><b>{escape(h["name"])}</b><br><small>{escape(h["target"])}</small></td>'
+            f'<td class="fleet-ready" style="{_CELL};color:{wc};font-weight:bold;white-space:nowrap">{word}</td>'
+            f'<td class="fleet-status" style="{_CELL}">{escape(h["status"])}</td>'
+            f'<td style="{_CELL}">{escape(h["message"])}</td>'
+            f'<td class="fleet-fix" style="{_CELL}">{fix}</td></tr>')
+    head = "".join(f'<th style="{_CELL}">{t}</th>' for t in ("Host", "Readiness", "Connection", "Why", "First fix"))
+    return (f'<table class="labcheck-fleet-hosts" style="border-collapse:collapse;margin-bottom:1em">'
+            f'<tr>{head}</tr>' + "".join(rows) + "</table>")
+
+
+def _matrix(fleet: dict) -> str:
+    """Hosts x checks; check names written vertically so that a module's checks fit a screen."""
+    vertical = "writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:normal"
+    head = "".join(f'<th style="{_CELL};vertical-align:bottom" title="{escape(c)}">'
+                   f'<span style="{vertical}">{escape(c.split("::", 1)[-1])}</span></th>' for c in fleet["checks"])
     body = []
     for h in fleet["hosts"]:
-        word = "READY" if h["ready"] else "NOT READY"
-        wc = "#1b7a1b" if h["ready"] else "#b00020"
-        tds = "".join(
-            f'<td class="fleet-cell verdict-{escape(v.replace(" ", "-"))}" '
-            f'style="{cell};color:{_COLOUR.get(v, "inherit")};font-weight:bold">{escape(_SHORT.get(v, v))}</td>'
-            for v in (h["checks"][c] for c in fleet["checks"]))
-        body.append(
-            f'<tr class="fleet-host" data-host="{escape(h["name"])}">'
-            f'<td style="{cell};text-align:left"><b>{escape(h["name"])}</b>'
-            f'<br><small>{escape(h["target"])}</small></td>'
-            f'<td class="fleet-ready" style="{cell};color:{wc};font-weight:bold">{word}</td>'
-            f'<td class="fleet-status" style="{cell}">{escape(h["status"])}</td>'
-            f'{tds}'
-            f'<td style="{cell};text-align:left">{escape(h["message"])}'
-            + (f'<br><code>{escape(h["first_remediation"])}</code>' if h["first_remediation"] else "")
-            + "</td></tr>")
-    return (f'<div class="labcheck-fleet"><h2 style="color:{colour}">{escape(fleet["line"])}</h2>'
-            f'<table class="labcheck-fleet-matrix" style="border-collapse:collapse;margin-bottom:1em">'
-            f'<tr><th style="{cell}">Host</th><th style="{cell}">Readiness</th><th style="{cell}">Connection</th>'
-            f'{head}<th style="{cell}">Why / first remediation</th></tr>'
-            + "".join(body) + "</table></div>")
+        cells = "".join(
+            f'<td class="fleet-cell verdict-{escape(v.replace(" ", "-"))}" title="{escape(c)}: {escape(v)}" '
+            f'style="{_CELL};text-align:center;font-size:smaller;font-weight:bold;'
+            f'color:{_COLOUR.get(v, "inherit")};background:{_BACKGROUND.get(v, "inherit")}">'
+            f'{escape(_SHORT.get(v, v))}</td>'
+            for c, v in ((c, h["checks"][c]) for c in fleet["checks"]))
+        body.append(f'<tr><td style="{_CELL};white-space:nowrap"><b>{escape(h["name"])}</b></td>{cells}</tr>')
+    return (f'<table class="labcheck-fleet-matrix" style="border-collapse:collapse;margin-bottom:1em">'
+            f'<tr><th style="{_CELL};vertical-align:bottom">Host</th>{head}</tr>' + "".join(body) + "</table>")

@@ -215,6 +215,7 @@ def test_fleet_over_ssh_reports_every_host(lab):
     text = html.read_text()
     assert ">Host</th>" in text and "col-host" in text  # rows are stored escaped in the page's data
     assert text.index("labcheck-fleet-matrix") < text.index('id="results-table"')
+    assert text.index("FLEET NOT READY") < text.index("NOT READY:")  # the fleet view tops the summary
     assert 'class="labcheck-fleet-matrix"' in text
     for name in expected:
         assert f'data-host="{name}"' in text

@@ -68,7 +68,8 @@ def test_html_matrix_and_terminal_lines():
     assert "FLEET NOT READY: 1 of 4 hosts ready" in text
     assert text.count('<tr class="fleet-host"') == 4
     assert 'data-host="c"' in text and "ssh -p 2200 u@c true" in text
-    assert ">docker</th>" in text and "verdict-not-run" in text
+    assert ">docker</span></th>" in text and "verdict-not-run" in text
+    assert text.index("labcheck-fleet-hosts") < text.index("labcheck-fleet-matrix")
     lines = fleet.terminal_lines(doc)
     assert lines[-1] == ("FLEET NOT READY: 1 of 4 hosts ready", False)
     assert lines[0][1] is True and lines[0][0].split()[:3] == ["a", "READY", "ok"]
