@@ -39,7 +39,8 @@ from pathlib import Path
 
 import execnet
 import pytest
-from xdist.dsession import DSession, WorkerStatus
+from xdist import dsession as _dsession
+from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck import cmd
@@ -48,6 +49,8 @@ from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
 from labcheck.verdict import failed
 from reports.fleet import CONNECTION_CHECK
+
+WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status line (pytest-xdist >= 3.6)
 
 # What a host needs of this checkout to run the checks (shipped into the host's work folder).
 SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
@@ -277,7 +280,9 @@ class FleetSession(DSession):
             with self._lock:  # hooks write to the terminal
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
             ship(gateway, self.rootdir, self.lab_config)
-            self.nodemanager.rsync_roots(gateway)  # xdist ships pytest itself
+            rsync_roots = getattr(self.nodemanager, "rsync_roots", None)  # gone with xdist 4's rsync removal
+            if rsync_roots is not None:
+                rsync_roots(gateway)  # xdist 3 ships pytest itself
             with self._lock:  # registers a plugin and calls hooks: one host at a time
                 node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
                 gateway.node = node  # keeps the node alive, as xdist does
@@ -366,7 +371,7 @@ class FleetSession(DSession):
         self.sched.add_node_collection(node, ids)
         if self._session is not None:  # progress counts every host's checks
             self._session.testscollected = self._synthetic + sum(map(len, self.sched.node2collection.values()))
-        if self.terminal:
+        if self.terminal and WorkerStatus is not None:
             self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(ids))
         self.sched.schedule()
 
