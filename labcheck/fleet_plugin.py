@@ -8,6 +8,7 @@ of the HTML report and under ``fleet`` in the JSON results. On the hosts (worker
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import inventory
+from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
 from labcheck.plugin import config_path
 from reports import fleet as fleet_view
 
@@ -41,8 +43,12 @@ def fleet_states(config: pytest.Config) -> list | None:
 
 @pytest.hookimpl(trylast=True)  # after the terminal reporter exists (as xdist's own session does)
 def pytest_configure(config: pytest.Config) -> None:
+    if _is_worker(config):
+        if os.environ.get(FLEET_ENV) == "1":  # a fleet host: say which process to stop on a timeout
+            Path(WORKER_PIDFILE).write_text(f"{os.getpid()}\n")
+        return
     path = config.getoption("--hosts")
-    if not path or _is_worker(config) or config.getoption("collectonly"):
+    if not path or config.getoption("collectonly"):
         return
     if not config.pluginmanager.hasplugin("xdist"):
         raise pytest.UsageError("--hosts needs pytest-xdist (pip install pytest-xdist); it is disabled or missing")
@@ -158,6 +164,11 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
     doc = fleet_document(session.config, _records(session.config))
     if doc is not None:
         prefix.append(fleet_view.html(doc))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _is_worker(config) and os.environ.get(FLEET_ENV) == "1":
+        Path(WORKER_PIDFILE).unlink(missing_ok=True)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

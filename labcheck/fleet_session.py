@@ -44,7 +44,7 @@ from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck import cmd
-from labcheck.inventory import Host
+from labcheck.inventory import WORKER_PIDFILE, Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
 from labcheck.verdict import failed
@@ -122,7 +122,8 @@ def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> No
         # Byte code of the shipped files outside the shipped folders, which rsync empties of
         # anything not shipped: without this every run recompiles pytest and the suite on the host.
         f"sys.pycache_prefix = os.path.abspath({PYCACHE!r})\n"
-        "name, text = channel.receive()\n"
+        "name, text, pidfile = channel.receive()\n"
+        "os.path.exists(pidfile) and os.remove(pidfile)\n"  # a stale one must not name another process
         "if text is None:\n"
         "    os.path.exists(name) and os.remove(name)\n"
         "else:\n"
@@ -130,7 +131,7 @@ def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> No
         "        f.write(text)\n"
         "    os.replace(name + '.tmp', name)\n"
     )
-    ch.send((LAB_CONFIG_NAME, text))
+    ch.send((LAB_CONFIG_NAME, text, WORKER_PIDFILE))
     ch.waitclose(60)
 
 
@@ -304,6 +305,8 @@ class FleetSession(DSession):
             if state.name in self._done:
                 return
             state.deadline_hit = True
+        # A worker stuck in a check would not notice a closed connection: stop it on the host first.
+        cmd.run(state.host.stop_worker_command(), timeout=state.host.connect_timeout + 10)
         with contextlib.suppress(Exception):  # already gone is fine
             node.gateway._io.kill()  # the local ssh process; execnet then reports the channel closed
 

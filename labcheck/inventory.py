@@ -28,6 +28,8 @@ DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_WORKDIR = ".dra-labcheck-fleet"  # relative to the remote login directory
 # Dead-peer detection: ssh gives up after ServerAliveInterval * ServerAliveCountMax seconds of silence.
 KEEPALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+FLEET_ENV = "LABCHECK_FLEET"  # set to 1 in a fleet worker's environment
+WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker to stop on a timeout
 CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -82,6 +84,11 @@ class Host:
         """argv asking the shared connection's master to ``check`` or ``exit``."""
         return ["ssh", "-o", f"ControlPath={self.control_path}", "-O", operation, *self.ssh_args()]
 
+    def stop_worker_command(self) -> list[str]:
+        """argv stopping this host's fleet worker (SIGTERM to the pid it wrote), for a run past its time."""
+        pidfile = shlex.quote(f"{self.remote_dir}/{WORKER_PIDFILE}")
+        return self.ssh_command("sh", "-c", f"test -f {pidfile} && kill -TERM $(cat {pidfile}) && rm -f {pidfile}")
+
     def ssh_command(self, *remote: str) -> list[str]:
         """argv running ``remote`` on the host; ssh hands it to the remote shell, hence the quoting."""
         return ["ssh", *self.ssh_args(), shlex.join(remote)] if remote else ["ssh", *self.ssh_args()]
@@ -103,6 +110,7 @@ class Host:
             f"chdir={self.remote_dir}",
             f"env:LABCHECK_HOST_NAME={self.name}",
             "env:PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
+            f"env:{FLEET_ENV}=1",
         ])
 
 

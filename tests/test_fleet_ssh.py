@@ -66,13 +66,17 @@ def test_kernel_modules(check):
 
 
 def test_slow_answer(check):
-    if host_name() in ("victim", "slowpoke"):
+    if host_name() == "victim":
         open(os.path.join(MARKS, host_name()), "w").close()
         parent = os.getppid()
         for _ in range(1200):  # hang, but leave once the SSH session that started us is gone
             if os.getppid() != parent:
                 os._exit(3)
             time.sleep(0.1)
+    if host_name() == "slowpoke":  # hang for good: the fleet must stop this process on the host
+        with open(os.path.join(MARKS, host_name()), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(120)
     check(passed("answered"))
 '''
 
@@ -191,6 +195,8 @@ def test_fleet_over_ssh_reports_every_host(lab):
         assert fleet[name]["checks"]["module0::slow_answer"] == "not run"
     assert "slow_answer" in fleet["victim"]["message"]
     assert "time limit" in fleet["slowpoke"]["message"]
+    hung = int((base / "marks" / "slowpoke").read_text())
+    assert not Path(f"/proc/{hung}").exists() or "zombie" in Path(f"/proc/{hung}/status").read_text().lower()
     assert fleet["refused"]["first_remediation"].startswith("ssh -p ")
     assert "Connection refused" in fleet["refused"]["message"]
     assert "/nonexistent/bin/python3" in fleet["nopython"]["message"]

@@ -48,7 +48,7 @@ def test_xspec_carries_name_python_folder_and_ssh_options():
     assert spec.id == "lab-2"
     assert spec.python == "/opt/py/bin/python3"
     assert spec.chdir == ".dra-labcheck-fleet/lab-2"
-    assert spec.env == {"LABCHECK_HOST_NAME": "lab-2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    assert spec.env == {"LABCHECK_HOST_NAME": "lab-2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "LABCHECK_FLEET": "1"}
     assert spec.ssh.split() == ["-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "-o", "ServerAliveInterval=5",
                                 "-o", "ServerAliveCountMax=3", "-p", "2200", "-i", "/keys/lab", "root@10.0.0.12"]
     assert host.manual_ssh("true") == "ssh -p 2200 -i /keys/lab root@10.0.0.12 true"
