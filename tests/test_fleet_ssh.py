@@ -1,7 +1,8 @@
 """The fleet end to end over real SSH: real sshd servers on loopback, the real ssh client, execnet
 gateways and pytest-xdist workers, one per host.
 
-Hosts: three good ones, one whose port is closed (refused), one whose Python path does not exist,
+Hosts: three good ones, one whose port is closed (refused), one that accepts the connection and
+never answers (silent), one whose Python path does not exist,
 one with a Python lacking the suite's packages (Debian's /usr/bin/python3, when it lacks pytest),
 one whose sshd and sessions are killed while its checks run (died), and one whose run exceeds its
 per-host time limit (timed out). The checks are a small demo file shipped like the real ones.
@@ -9,11 +10,14 @@ per-host time limit (timed out). The checks are a small demo file shipped like t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -139,11 +143,36 @@ def _inventory(base: Path, key: ClientKey, servers: dict[str, Sshd], extra: list
     return path
 
 
-def test_fleet_over_ssh_reports_every_host(lab):
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never says a word: a hung machine or a black-holing firewall."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(srv.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_fleet_over_ssh_reports_every_host(lab, silent_port):
     base, key, servers = lab
     proj = _project(base)
     system_python = _system_python_without_pytest()
-    extra = []
+    extra = [{"name": "silent", "ssh": "root@127.0.0.1", "port": silent_port, "connect_timeout": 3}]
     if system_python:
         extra.append({"name": "nopkgs", "ssh": "root@127.0.0.1", "port": servers["good2"].port,
                       "python": system_python})
@@ -173,6 +202,7 @@ def test_fleet_over_ssh_reports_every_host(lab):
     # Every host is accounted for, in inventory order, with its connection status.
     expected = {"good0": "ok", "good1": "ok", "good2": "ok", "victim": "died", "refused": "unreachable",
                 "nopython": "no python", "slowpoke": "timed out", "broken": "worker failed"}
+    expected["silent"] = "unreachable"
     if system_python:
         expected["nopkgs"] = "missing packages"
     assert {n: h["status"] for n, h in fleet.items()} == expected, stdout
@@ -199,6 +229,7 @@ def test_fleet_over_ssh_reports_every_host(lab):
     assert not Path(f"/proc/{hung}").exists() or "zombie" in Path(f"/proc/{hung}/status").read_text().lower()
     assert fleet["refused"]["first_remediation"].startswith("ssh -p ")
     assert "Connection refused" in fleet["refused"]["message"]
+    assert "timed out" in fleet["silent"]["message"]  # ssh's ConnectTimeout covers the banner exchange
     assert "/nonexistent/bin/python3" in fleet["nopython"]["message"]
     assert "module_missing_on_this_host" in fleet["broken"]["message"]
     assert "-m pytest" in fleet["broken"]["first_remediation"]  # reproduces the start-up error on the host
