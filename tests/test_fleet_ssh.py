@@ -1,11 +1,12 @@
 """The fleet end to end over real SSH: real sshd servers on loopback, the real ssh client, execnet
 gateways and pytest-xdist workers, one per host.
 
-Hosts: three good ones, one whose port is closed (refused), one that accepts the connection and
-never answers (silent), one whose Python path does not exist,
-one with a Python lacking the suite's packages (Debian's /usr/bin/python3, when it lacks pytest),
-one whose sshd and sessions are killed while its checks run (died), and one whose run exceeds its
-per-host time limit (timed out). The checks are a small demo file shipped like the real ones.
+Hosts: three good ones; one whose port is closed (refused); one that accepts the connection and
+never answers (silent); one whose Python path does not exist; one with a Python lacking the suite's
+packages (Debian's /usr/bin/python3, when it lacks pytest); one whose conftest cannot be imported
+(worker failed); one whose sshd and sessions are killed while its checks run (died); and one whose
+run exceeds its per-host time limit (timed out). The checks are a small demo file shipped like the
+real ones; the hosts are named in the inventory and told apart by LABCHECK_HOST_NAME.
 """
 
 from __future__ import annotations
