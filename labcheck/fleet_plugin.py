@@ -3,7 +3,10 @@
 On the instructor's machine (the controller) this plugin probes the hosts, then registers
 :class:`labcheck.fleet_session.FleetSession` (pytest-xdist over SSH, one worker per host) and adds
 the fleet view: a hosts x checks matrix with READY / NOT READY per host, in the terminal, at the top
-of the HTML report and under ``fleet`` in the JSON results. On the hosts (workers) it does nothing.
+of the HTML report and under ``fleet`` in the JSON results. On a host (a worker) it only leaves
+its process id for a stop on timeout and keeps pytest-metadata's controller side fed.
+
+pytest-xdist is imported only when ``--hosts`` is given (start-up cost of plain runs).
 """
 
 from __future__ import annotations
