@@ -43,3 +43,16 @@ def test_not_a_mapping(tmp_path):
 def test_missing_file():
     _, problems = config.load("/nonexistent/lab.yaml")
     assert problems[0].message == "lab config file not found"
+
+
+def test_example_file_lists_every_setting_with_its_default():
+    """lab.example.yaml is the user's reference: it must load cleanly and match the defaults, key for key."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parent.parent / "lab.example.yaml"
+    cfg, problems = config.load(example)
+    assert problems == [] and cfg == config.LabConfig()
+    assert set(yaml.safe_load(example.read_text())) == {f.name for f in dataclasses.fields(config.LabConfig)}
