@@ -6,46 +6,21 @@ the node (same pipe directory, same /dev/shm, same PID namespace as the node's d
 sent as a ``python3 -c`` program through ``docker exec``; it needs a python3 in the node (kindest/node
 images have none: then the check says so precisely instead of guessing). It prints one
 ``cuCall rc`` line per driver call, the format of tests/data/h100-host/cuprobe-client.txt, which
-``labcheck.mps``'s client parser (module 0 helper) reads as well. Duplicates the host-side client in
-labcheck/cuda_client.py on purpose until the two are merged: that one runs as a file on the host.
+``labcheck.mps``'s client parser reads: the script is labcheck/cuda_client.py, the host check's client.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from labcheck import cmd
+from labcheck import cmd, mps
 
-SCRIPT = r"""
-import ctypes, os, sys
-errs = []
-for cand in ["libcuda.so.1"] + [os.path.join(d, "libcuda.so.1") for d in sys.argv[1:]]:
-    try:
-        cuda = ctypes.CDLL(cand)
-        break
-    except OSError as exc:
-        errs.append("%s: %s" % (cand, exc))
-else:
-    print("dlopen libcuda.so.1 failed: " + "; ".join(errs), flush=True)
-    sys.exit(2)
-rc = cuda.cuInit(0); print("cuInit %d" % rc, flush=True)
-if rc: sys.exit(3)
-n = ctypes.c_int(0); rc = cuda.cuDeviceGetCount(ctypes.byref(n)); print("cuDeviceGetCount %d %d" % (rc, n.value))
-if rc: sys.exit(3)
-dev = ctypes.c_int(0); rc = cuda.cuDeviceGet(ctypes.byref(dev), 0); print("cuDeviceGet %d" % rc)
-if rc: sys.exit(3)
-ctx = ctypes.c_void_p(); rc = cuda.cuCtxCreate_v2(ctypes.byref(ctx), 0, dev); print("cuCtxCreate_v2 %d" % rc)
-if rc: sys.exit(3)
-rc = cuda.cuCtxDestroy_v2(ctx); print("cuCtxDestroy_v2 %d" % rc, flush=True)
-sys.exit(3 if rc else 0)
-"""
-
-CUDA_ERRORS = {3: "CUDA_ERROR_NOT_INITIALIZED", 34: "CUDA_ERROR_STUB_LIBRARY", 35: "CUDA_ERROR_INSUFFICIENT_DRIVER",
-               100: "CUDA_ERROR_NO_DEVICE", 304: "CUDA_ERROR_OPERATING_SYSTEM",
-               805: "CUDA_ERROR_MPS_CONNECTION_FAILED", 999: "CUDA_ERROR_UNKNOWN"}
-_STEP = re.compile(r"^(cu\w+)\s+(-?\d+)")
+# The same client the host's MPS check runs (labcheck/cuda_client.py, stdlib only), sent as a
+# ``python3 -c`` program because the node has no copy of this tree. ``--hold 0``: create the context,
+# let MPS start its server, destroy it.
+SCRIPT = (Path(__file__).resolve().parent.parent / "cuda_client.py").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -61,12 +36,8 @@ class ClientRun:
         """'cuInit 304 (CUDA_ERROR_OPERATING_SYSTEM)' for the first failing call, '' when none failed."""
         if self.result is None:
             return ""
-        for line in self.result.stdout.splitlines():
-            m = _STEP.match(line.strip())
-            if m and int(m[2]) != 0:
-                rc = int(m[2])
-                return f"{m[1]} {rc} ({CUDA_ERRORS.get(rc, 'see cuda.h')})"
-        return ""
+        bad = mps.first_failed_step(mps.parse_client_steps(self.result.stdout))
+        return f"{bad.call} {bad.rc} ({bad.error_name})" if bad else ""
 
     def describe(self) -> str:
         if self.no_python:
@@ -87,5 +58,6 @@ def run_in_node(container: str, env: Mapping[str, str], lib_dirs: Sequence[str] 
         if probe.rc in (126, 127) or "executable file not found" in probe.output or "not found" in probe.output:
             return ClientRun(probe, no_python=True)
         return ClientRun(probe)
-    argv = exec_argv(container, ["python3", "-I", "-c", SCRIPT, *lib_dirs], env, docker=docker)
+    lib_args = [a for d in lib_dirs for a in ("--lib-dir", d)]
+    argv = exec_argv(container, ["python3", "-I", "-c", SCRIPT, "--hold", "0", *lib_args], env, docker=docker)
     return ClientRun(cmd.run(argv, timeout=timeout))

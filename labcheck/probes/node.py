@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from labcheck import cmd, mps
+from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir
 
 DOCKER = "docker"
 
@@ -138,21 +139,8 @@ def mps_query(container: str, control: str, query: str, env: Mapping[str, str], 
 # --- the host side of a shared pipe directory ---------------------------------------------------------------
 
 def host_processes(timeout: float = 30.0) -> list[mps.Proc]:
-    res = cmd.run(["ps", "-eo", "pid,ppid,stat,comm,args"], timeout=timeout)
+    res = cmd.run(list(PS_ARGV), timeout=timeout)  # -ww: without a terminal ps cuts lines, dropping "-d"
     return mps.parse_ps(res.stdout) if res.ok else []
-
-
-def pipe_dir_of(pid: int, default: str = "/tmp/nvidia-mps", proc: str = "/proc") -> str | None:
-    """CUDA_MPS_PIPE_DIRECTORY of a process (None when its environment cannot be read)."""
-    try:
-        with open(os.path.join(proc, str(pid), "environ"), "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    for item in data.split(b"\0"):
-        if item.startswith(b"CUDA_MPS_PIPE_DIRECTORY="):
-            return item.split(b"=", 1)[1].decode(errors="replace") or default
-    return default
 
 
 def in_container(pid: int, container_id: str, proc: str = "/proc") -> bool | None:
@@ -180,7 +168,7 @@ def host_daemons_on(pipe_dir_host: str, node_id: str, timeout: float = 30.0) -> 
     for p in mps.control_daemons(host_processes(timeout)):
         if in_container(p.pid, node_id):
             continue
-        pd = pipe_dir_of(p.pid)
+        pd = read_proc_pipe_dir(p.pid)
         if pd is None or os.path.realpath(pd) == want:
             out.append(HostDaemon(p.pid, pd or ""))
     return out
