@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from shlex import quote as sh
 
 from labcheck import cmd
 from labcheck.probes.cdi import CdiFacts
@@ -33,7 +34,7 @@ class CdiSpec:
 
     @property
     def generate_command(self) -> str:
-        return f"sudo nvidia-ctk cdi generate --output={self.output}"
+        return f"sudo nvidia-ctk cdi generate {sh('--output=' + self.output)}"
 
     def reasons(self, facts: CdiFacts, gpu: GpuFacts) -> list[str]:
         """Why the spec needs (re)generating: the failing CDI verdicts, empty when it is fine."""

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from shlex import quote as sh
 
 from labcheck import mps
 from labcheck.probes import mps as mps_probe
@@ -136,13 +137,13 @@ class MpsDaemon:
             return Outcome(True, False, f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, False, f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
-                           f"sudo rm -rf {self.pipe_dir} && " + self._start_cmd())
+                           f"sudo rm -rf {sh(self.pipe_dir)} && " + self._start_cmd())
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
             except OSError as exc:
                 return Outcome(False, False, f"cannot create {d}: {exc.strerror or exc}",
-                               f"sudo mkdir -p {d} && sudo chown $(id -u) {d}")
+                               f"sudo mkdir -p {sh(d)} && sudo chown \"$(id -u)\" {sh(d)}")
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
         rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
         if rc != 0:
@@ -155,7 +156,7 @@ class MpsDaemon:
             time.sleep(0.2)
         if not q.ok:
             return Outcome(False, True, f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
-                           f"{q.describe()}", f"tail {self.log_dir}/control.log")
+                           f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}")
         pid = self._daemon_pid()
         self._save({"pid": pid, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir, "started": time.time(),
                     "users": []})
@@ -185,7 +186,7 @@ class MpsDaemon:
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
             return Outcome(False, False, f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
-                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={self.pipe_dir} {self.control}")
+                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(self.control)}")
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while pid and _alive(int(pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
