@@ -14,11 +14,13 @@ import socket
 import pytest
 
 from labcheck import config as labconfig
+from labcheck import interrupt
 from labcheck.verdict import Verdict
 
 VERDICT_PROP = "labcheck_verdict"
 HOST_PROP = "labcheck_host"
 ENV_KEY = pytest.StashKey[dict]()
+SIGTERM_KEY = pytest.StashKey[bool]()
 HOST_ENV = "LABCHECK_HOST_NAME"
 MARKERS = {
     "module0": "module 0: host prerequisites",
@@ -46,6 +48,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[ENV_KEY] = {}
+    # `kill` stops a run like Ctrl-C (see labcheck.interrupt); xdist workers are stopped by their controller
+    config.stash[SIGTERM_KEY] = getattr(config, "workerinput", None) is None and interrupt.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(SIGTERM_KEY, False):
+        interrupt.uninstall()
 
 
 def host_name() -> str:

@@ -48,6 +48,10 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tupl
             proc.kill()
             proc.wait()
             rc = None
+        except BaseException:  # Ctrl-C: stop the launcher too (it is in its own session)
+            proc.kill()
+            proc.wait()
+            raise
         out.seek(0)
         return rc, out.read().strip()
 
@@ -59,6 +63,23 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _live_users(users: list[str], me: str) -> list[str]:
+    """``users`` without the runs of ``me``'s host whose process is gone.
+
+    Users are "host:pid". A run killed with SIGKILL never unregisters; without this, its entry would
+    keep every later ``--teardown`` from stopping the daemon the suite started. Entries of other hosts
+    (or not of that form) are kept: their liveness cannot be seen from here.
+    """
+    host, _, _ = me.rpartition(":")
+    out = []
+    for u in users:
+        h, _, pid = str(u).rpartition(":")
+        if host and h == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            continue
+        out.append(u)
+    return out
 
 
 class MpsDaemon:
@@ -100,14 +121,15 @@ class MpsDaemon:
     def register(self, user: str) -> None:
         st = self._state()
         if st:
-            st["users"] = sorted(set(st.get("users", [])) | {user})
+            st["users"] = sorted(set(_live_users(st.get("users", []), user)) | {user})
             self._save(st)
 
     def unregister(self, user: str) -> int:
+        """Drop ``user``, and runs of the same host that died without unregistering; how many are left."""
         st = self._state()
         if not st:
             return 0
-        st["users"] = [u for u in st.get("users", []) if u != user]
+        st["users"] = [u for u in _live_users(st.get("users", []), user) if u != user]
         self._save(st)
         return len(st["users"])
 
