@@ -50,7 +50,7 @@ class CdiSpec:
         if not reasons:
             return []
         steps = []
-        if Path(self.output).exists():
+        if os.path.lexists(self.output):
             steps.append(f"copy {self.output} to {self.output}.labcheck-<time>.bak")
         steps.append(f"run nvidia-ctk cdi generate --output={self.output} (because: {reasons[0]})")
         return steps
@@ -83,7 +83,7 @@ class CdiSpec:
         tmp = out.with_name(f".{out.name}.labcheck-tmp")  # no .yaml/.json suffix: CDI does not read it
         backup = ""
         steps = [[*prefix, "mkdir", "-p", str(out.parent)]]
-        if out.exists():
+        if os.path.lexists(out):
             backup = f"{out}.labcheck-{time.strftime('%Y%m%d%H%M%S')}.bak"
             steps.append([*prefix, "cp", "-p", str(out), backup])
         steps.append([*prefix, self.ctk, "cdi", "generate", "--format=yaml", f"--output={tmp}"])
