@@ -140,6 +140,11 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
     verdict = _runtime_usable(engine, probe, host_gpus)
+    if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
+        note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
+                f"{', '.join(probe.leftovers_removed)}")
+        verdict = Verdict(verdict.status, verdict.message, verdict.remediation,
+                          "\n".join(x for x in (verdict.details, note) if x))
     if probe.cleanup_error:  # a hung runtime can keep our probe container alive: say how to remove it
         note = (f"the probe container {probe.container} could not be removed ({probe.cleanup_error}); "
                 f"remove it with `docker rm -f {probe.container}`")
