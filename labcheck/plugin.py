@@ -90,6 +90,7 @@ def check(request: pytest.FixtureRequest):
     """Deliver a verdict: pass returns, warn passes with a note, skip skips, fail fails with its fix."""
 
     def deliver(verdict: Verdict) -> Verdict:
+        verdict = _without_secrets(verdict)
         request.node.user_properties.append((VERDICT_PROP, verdict.as_dict()))
         if verdict.status == "skip":
             pytest.skip(verdict.message)
@@ -101,6 +102,20 @@ def check(request: pytest.FixtureRequest):
         return verdict
 
     return deliver
+
+
+def _without_secrets(verdict: Verdict) -> Verdict:
+    """The verdict with key material and URL credentials removed (reports.redact) before anything records it.
+
+    WHY here: message and details quote what probes found (command output, engine errors, kubectl
+    answers), and everything a check delivers ends up in the JSON, the HTML and the terminal.
+    """
+    from reports.redact import scrub
+
+    clean = [scrub(x) for x in (verdict.message, verdict.remediation, verdict.details)]
+    if clean == [verdict.message, verdict.remediation, verdict.details]:
+        return verdict
+    return Verdict(verdict.status, *clean)
 
 
 def record_env(config: pytest.Config, key: str, value: object) -> None:
