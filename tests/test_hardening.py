@@ -398,3 +398,34 @@ def test_ctrl_c_during_a_command_stops_it_and_its_children(tmp_path):
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(grandchild)
+
+
+# --- CDI generate: a second run changes nothing, two runs never share a backup ---------------------------
+
+def test_regenerating_the_same_spec_changes_nothing_and_keeps_no_new_backup(tmp_path):
+    """When the spec is unusable for a reason generating does not fix (here: nvidia-ctk's listing), each run
+    used to replace the file with an identical one and pile up a backup: now it says so and changes nothing."""
+    fresh = materialize(SPEC, tmp_path)
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    target = etc / "nvidia.yaml"
+    target.write_text(fresh)
+    lister = _script(tmp_path / "bin" / "nvidia-ctk-list", "#!/bin/sh\necho 'Found 0 CDI devices'\n")
+    facts = cdi_probe.probe_cdi((str(etc),), lister, 10)
+    action = CdiSpec(_generator(tmp_path, fresh), str(target), timeout=10, euid=0)
+    before = target.stat()
+    out = action.apply(facts, gpu_facts())
+    assert not out.ok and not out.changed and "generated the same spec" in out.message, out
+    assert "cdi list" in out.message and out.remediation
+    assert sorted(p.name for p in etc.iterdir()) == ["nvidia.yaml"]
+    assert target.stat().st_mtime_ns == before.st_mtime_ns and target.stat().st_ino == before.st_ino
+
+
+def test_two_backups_in_the_same_second_do_not_overwrite_each_other(tmp_path):
+    from setup_actions.cdi_spec import _backup_name
+
+    target = tmp_path / "nvidia.yaml"
+    first = _backup_name(target)
+    Path(first).write_text("the user's original")
+    second = _backup_name(target)
+    assert second != first and not os.path.exists(second)
