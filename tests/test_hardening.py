@@ -429,3 +429,58 @@ def test_two_backups_in_the_same_second_do_not_overwrite_each_other(tmp_path):
     Path(first).write_text("the user's original")
     second = _backup_name(target)
     assert second != first and not os.path.exists(second)
+
+
+# --- a whole run: malformed lab config at a hostile path, secrets in the environment ---------------------
+
+KUBECONFIG_TEXT = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: S3CR3TCADATA
+    server: https://127.0.0.1:6443
+  name: kind-workshop-dra
+kind: Config
+users:
+- name: kind-workshop-dra
+  user:
+    client-key-data: S3CR3TKEYDATA
+    token: S3CR3TTOKEN
+"""
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "wJalrS3CR3TAWSKEY", "GITHUB_TOKEN": "ghp_S3CR3TGITHUB",
+           "HF_TOKEN": "hf_S3CR3THF", "DOCKER_HOST": "tcp://admin:S3CR3TDOCKERPW@127.0.0.1:9"}
+
+
+def test_module0_run_with_a_malformed_lab_config_and_secrets_around(tmp_path, evil):
+    """`pytest tests_env -m module0` as an attendee runs it: the lab config is bad YAML in a folder with a
+    hostile name, the environment holds tokens, a kubeconfig and a DOCKER_HOST with a password. The run
+    goes on with the defaults, the lab-config check names file and line, and neither the HTML nor the JSON
+    nor the terminal shows a secret."""
+    from labcheck import config
+
+    lab = evil / "lab.yaml"
+    lab.write_text('min_docker: "24.0"\ncluster_name: workshop-dra\nmps_pipe_dir: [unclosed\nmin_kind: "0.24"\n')
+    (_, (problem,)) = config.load(lab)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG_TEXT)
+    html, js = tmp_path / "report.html", tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(SECRETS, KUBECONFIG=str(kubeconfig))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "--no-provision", f"--lab-config={lab}",
+         f"--results-json={js}", f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider", "-rA", "-l"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # checks failed; not 2/3/4 (interrupted, internal error, usage)
+    doc = json.loads(js.read_text())
+    recs = {r["check"]: r for r in doc["records"]}
+    cfg_rec = recs["lab_config_valid"]
+    assert cfg_rec["verdict"] == "fail" and f"{lab}:{problem.line}" in cfg_rec["message"], cfg_rec
+    assert "not valid YAML" in cfg_rec["message"] and cfg_rec["remediation"]
+    assert len(recs) > 20 and "raised an error" not in json.dumps(doc)  # the run went on, check by check
+    assert recs["docker_engine_reachable"]["verdict"] == "fail"
+    assert "tcp://***@127.0.0.1:9" in recs["docker_engine_reachable"]["message"]
+    text = html.read_text() + js.read_text() + out
+    for name, value in [*SECRETS.items(), ("kubeconfig", "S3CR3T")]:
+        secret = value.split(":")[2].split("@")[0] if name == "DOCKER_HOST" else value
+        assert secret not in text, f"{name}'s secret reached the report"
+    no_injection(tmp_path)
