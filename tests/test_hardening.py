@@ -156,7 +156,7 @@ def test_docker_runtime_merge_into_a_hostile_path_through_sudo(tmp_path, evil):
     path = evil / "daemon.json"
     path.write_text('{"log-level": "warn", "data-root": "/srv/docker"}')
     path.chmod(0o640)
-    before = path.read_bytes()
+    before, inode = path.read_bytes(), path.stat().st_ino
     plan = dr.plan(read_daemon_json(path), None)
     out = dr.apply(plan, fix_host=True, pidfile=str(tmp_path / "no.pid"), timeout=10, nvidia_ctk="",
                    runtime_binary=runtime, prefix=[sudo, "-n"])
@@ -164,6 +164,7 @@ def test_docker_runtime_merge_into_a_hostile_path_through_sudo(tmp_path, evil):
     data = json.loads(path.read_text())
     assert data["log-level"] == "warn" and data["data-root"] == "/srv/docker" and "nvidia" in data["runtimes"]
     assert path.stat().st_mode & 0o777 == 0o640
+    assert path.stat().st_ino != inode  # replaced by a rename (atomic), never rewritten in place
     assert Path(out.backup).read_bytes() == before and Path(out.backup).parent == evil
     assert sorted(p.name for p in evil.iterdir()) == sorted(["daemon.json", Path(out.backup).name])
     again = dr.plan(read_daemon_json(path), None)
@@ -484,3 +485,56 @@ def test_module0_run_with_a_malformed_lab_config_and_secrets_around(tmp_path, ev
         secret = value.split(":")[2].split("@")[0] if name == "DOCKER_HOST" else value
         assert secret not in text, f"{name}'s secret reached the report"
     no_injection(tmp_path)
+
+
+@pytest.mark.parametrize(("content", "expect"), [
+    (b"", "not valid JSON"),  # `touch /etc/docker/daemon.json`
+    (b"\xff\xfe{ binary", "cannot read"),  # not UTF-8
+    (None, "cannot read"),  # a folder where the file should be
+    (b'{"runtimes": {"nvidia": {"path": "x"}},}', "not valid JSON"),  # trailing comma
+    (b"[]", "expected a JSON object"),
+])
+def test_bad_daemon_json_is_a_failing_check_and_never_overwritten(tmp_path, content, expect):
+    path = tmp_path / "daemon.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    dj = read_daemon_json(path)
+    verdict = docker_v.daemon_json_valid(dj)
+    assert verdict.status == "fail" and expect in verdict.message and str(path) in verdict.message
+    assert verdict.remediation
+    out = dr.apply(dr.plan(dj, None), fix_host=True, pidfile=str(tmp_path / "no.pid"), timeout=5, nvidia_ctk="",
+                   runtime_binary="/bin/true", prefix=[])
+    assert out.status == "failed" and "never overwrites a file it cannot parse" in out.message
+    assert (path.is_dir() if content is None else path.read_bytes() == content)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["daemon.json"]
+
+
+def test_module0_cdi_checks_on_malformed_specs_name_file_and_line_and_go_on(tmp_path):
+    """A whole `-k cdi` run over a folder with bad YAML, a wrong kind, no devices and duplicate names."""
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    (etc / "nvidia.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n- name: "0"\n  x: [\n')
+    (etc / "nvidia-other.yaml").write_text('cdiVersion: "0.5.0"\nkind: example.com/nic\ndevices:\n- name: a\n')
+    (etc / "nvidia-empty.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices: []\n')
+    (etc / "nvidia-dup.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n- name: "0"\n'
+                                        '  containerEdits: {}\n- name: "0"\n  containerEdits: {}\n')
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"cdi_dirs: [{json.dumps(str(etc))}]\ncdi_spec_path: {json.dumps(str(etc / 'nvidia.yaml'))}\n")
+    js = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "-k", "cdi", "--no-provision",
+         f"--lab-config={lab}", f"--results-json={js}", "-p", "no:cacheprovider", "-q"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    recs = {r["check"]: r for r in json.loads(js.read_text())["records"]}
+    assert proc.returncode == 1 and "raised an error" not in json.dumps(recs), proc.stdout
+    assert {"cdi_spec_present", "cdi_spec_valid", "cdi_spec_lists_this_hosts_gpus", "cdi_spec_not_stale",
+            "cdi_specs_do_not_conflict"} <= set(recs)
+    valid = recs["cdi_spec_valid"]
+    assert valid["verdict"] == "fail" and valid["remediation"], valid
+    text = valid["message"] + valid["details"]
+    for where in (f"{etc}/nvidia.yaml:", f"{etc}/nvidia-other.yaml:2", f"{etc}/nvidia-empty.yaml:3",
+                  f"{etc}/nvidia-dup.yaml:6"):
+        assert where in text, (where, text)
