@@ -18,7 +18,7 @@ from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
 from tests import private_dockerd
 from tests.test_docker_integration import dockerd  # noqa: F401 - the private-engine fixture
-from tests.test_hardening_interrupt import _script, finish, start_run, wait_for
+from tests.test_hardening_interrupt import _script, end_session, finish, start_run, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -94,7 +94,7 @@ if os.path.exists({str(slow)!r}):
     wait_for(started, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-    os.kill(int(started.read_text()), signal.SIGKILL)  # kill -9 cannot reach the step's command: end it here
+    end_session(int(started.read_text()))  # kill -9 cannot reach the step's command: end it here
     slow.unlink()
     (backup,) = d.root.glob("daemon.json.labcheck-*.bak")
     assert backup.read_text() == original

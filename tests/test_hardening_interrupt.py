@@ -10,6 +10,7 @@ nvidia-ctk, nvidia-cuda-mps-control), each saying what it stands for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -109,6 +110,13 @@ def gone(pid: int, within: float = 5) -> bool:
     return not _alive(pid)
 
 
+def end_session(pid: int) -> None:
+    """Kill a command left behind by a run killed with SIGKILL, and its children (cmd.run gives each
+    command its own session, so the command's pid is its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def interrupt(proc: subprocess.Popen, sig: signal.Signals) -> None:
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the foreground process group
@@ -135,9 +143,8 @@ def cdi_lab(tmp_path):
            "SLOW": str(tmp_path / "slow"), "STARTED": str(tmp_path / "started"), "CDI_DIR": str(etc)}
     orphans: list[int] = []
     yield tmp_path, etc, lab, env, fresh, old, orphans
-    for pid in orphans:  # kill -9 leaves the stand-in to finish on its own: end it here
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    for pid in orphans:  # kill -9 leaves the stand-in to finish on its own: end it (its own session) here
+        end_session(pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
@@ -204,7 +211,7 @@ def test_mps_run_killed_after_starting_the_daemon_then_teardown_stops_it(tmp_pat
         wait_for(tmp_path / "started", proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-        os.kill(int((tmp_path / "started").read_text()), signal.SIGKILL)  # the orphaned slow query
+        end_session(int((tmp_path / "started").read_text()))  # the orphaned slow query
         daemon = action.started_pid
         assert daemon and _alive(daemon)
         assert f":{proc.pid}" in " ".join(json.loads(action.state_file.read_text())["users"])  # never unregistered
