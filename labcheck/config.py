@@ -44,6 +44,10 @@ class LabConfig:
     # Every external command's timeout, seconds
     command_timeout: float = 30.0
     cluster_create_timeout: float = 600.0
+    # Where the suite records what it created (ownership: --teardown deletes only those) and its locks
+    state_dir: str = "~/.local/state/dra-labcheck"
+    # The kind CLI (a name on PATH or a path)
+    kind_binary: str = "kind"
     extra_lib_dirs: tuple[str, ...] = field(default=("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib"))
     extra_bin_dirs: tuple[str, ...] = field(default=("/usr/local/nvidia/bin",))
 

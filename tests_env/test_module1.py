@@ -2,4 +2,158 @@
 
 import pytest
 
+from labcheck import kindconfig
+from labcheck.cmd import CmdResult
+from labcheck.probes import node as nodeprobe
+from labcheck.probes.driver_files import BINARIES, LIBRARIES
+from labcheck.verdict import failed, passed, warned
+from labcheck.verdicts import node as v
+from setup_actions import node_mps
+
 pytestmark = pytest.mark.module1
+
+
+# --- setup: config and cluster ------------------------------------------------------------------------
+
+def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, pytestconfig, check):
+    if isinstance(kind_config_written, str):
+        check(failed(kind_config_written, f"ls -l {lab_config.kind_config_path}   # is its folder writable?"))
+    w = kind_config_written
+    missing = [f.problem for f in m1_host_inspection.problems]
+    if missing:
+        check(failed("host inspection: " + "; ".join(missing),
+                     "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
+                     "# is the NVIDIA driver installed? set extra_lib_dirs in lab.yaml"))
+    if w.changed and pytestconfig.getoption("--no-provision"):
+        what = "does not exist" if w.created else "differs from what this host needs (diff in details)"
+        check(failed(f"{w.path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
+                     "# without --no-provision: writes it (a changed file is backed up first)", details=w.diff))
+    what = "created" if w.created else ("updated" if w.changed else "unchanged")
+    backup = f"; previous version kept as {w.backup}" if w.backup else ""
+    check(passed(f"{w.path} {what}{backup}", details=w.diff))
+
+
+def test_kind_config_valid(kind_config_parsed, lab_config, check):
+    check(v.kind_config(list(kind_config_parsed.problems), lab_config.kind_config_path))
+
+
+def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
+    files, dirs = kindconfig.missing_host_paths(kind_config_parsed)
+    if files:
+        check(v.kind_config(files, lab_config.kind_config_path))
+    if dirs:
+        check(warned("; ".join(str(d) for d in dirs), dirs[0].fix))
+        return
+    check(passed(f"every hostPath in {lab_config.kind_config_path} exists"))
+
+
+def test_node_image_pinned(lab_config, check):
+    problem = kindconfig.image_problem(lab_config.node_image)
+    check(failed(problem, "set node_image in lab.yaml to a tag listed in your kind release's notes, e.g. "
+                 "kindest/node:v1.34.0") if problem else passed(f"node image {lab_config.node_image} is pinned"))
+
+
+def test_cluster_provisioned(cluster_outcome, check):
+    o = cluster_outcome
+    check(passed(o.message) if o.ok else failed(o.message, o.remediation or "pytest tests_env -m module1"))
+
+
+# --- the node container ---------------------------------------------------------------------------------
+
+def test_node_container_running(node_state, lab_config, check):
+    check(v.node_running(node_state, lab_config.cluster_name, lab_config.kind_config_path))
+
+
+@pytest.mark.parametrize("name", [*LIBRARIES, *BINARIES])
+def test_driver_file_in_node(name, running_node, node_paths, lab_config, check):
+    paths = node_paths.files.get(name, [])
+    found, res = {}, CmdResult((), 0)
+    if paths:
+        found, res = nodeprobe.resolve_files(lab_config.node_name, paths, lab_config.command_timeout)
+    check(v.node_file(name, paths, found, res, lab_config.node_name, lab_config.cluster_name,
+                      lab_config.kind_config_path))
+
+
+def test_cdi_spec_visible_in_node(running_node, lab_config, check):
+    dirs = list(dict.fromkeys(["/etc/cdi", *lab_config.cdi_dirs]))
+    files, res = nodeprobe.cdi_spec_files(lab_config.node_name, dirs, lab_config.command_timeout)
+    specs: dict = {}
+    for f in files:
+        r = nodeprobe.read_file(lab_config.node_name, f, lab_config.command_timeout)
+        specs[f] = v.cdi_spec_problem(r.stdout) if r.ok else f"unreadable: {r.describe()}"
+    check(v.cdi_visible(specs, dirs, res, lab_config.node_name))
+
+
+def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
+    smi = node_paths.first("nvidia-smi")
+    if not smi:
+        check(failed(f"{lab_config.kind_config_path} mounts no nvidia-smi into the node", v.REGENERATE))
+    env = node_mps.node_env(lab_config, node_paths)
+    res = nodeprobe.node_exec(lab_config.node_name, [smi], env, timeout=lab_config.command_timeout)
+    check(v.nvidia_smi(res, lab_config.node_name, smi))
+
+
+def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, check):
+    o = node_libs_outcome
+    if o.ok:
+        verdict = passed(o.message)
+    elif o.action == "blocked":
+        verdict = warned(o.message, "docker exec NODE ldconfig   # on a node image that has it")
+    else:
+        verdict = failed(o.message, f"docker exec {running_node.name} ldconfig")
+    check(verdict)
+
+
+def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):
+    """The workshop's literal `docker exec NODE nvidia-smi` (no PATH/LD_LIBRARY_PATH help): warns, never fails,
+    since test_nvidia_smi_works_in_node is the criterion; it tells an attendee why the doc's command may not work."""
+    res = nodeprobe.node_exec(lab_config.node_name, ["nvidia-smi"], timeout=lab_config.command_timeout)
+    verdict = v.nvidia_smi(res, lab_config.node_name, "nvidia-smi")
+    if verdict.status == "fail":
+        where = node_paths.first("nvidia-smi") or "nowhere (not mounted)"
+        verdict = warned(f"the workshop's `docker exec {lab_config.node_name} nvidia-smi` fails ({res.describe()}); "
+                         f"nvidia-smi is mounted at {where}", f"docker exec {lab_config.node_name} {where}")
+    check(verdict)
+
+
+# --- MPS in the node --------------------------------------------------------------------------------------
+
+def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_paths, lab_config, check):
+    if not node_paths.pipe_dir_host:
+        check(failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory "
+                     f"{lab_config.mps_pipe_dir} into the node", v.REGENERATE))
+    host = nodeprobe.host_daemons_on(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
+    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name))
+
+
+def test_mps_control_running_in_node(running_node, node_mps_outcome, node_paths, lab_config, check):
+    procs, res = nodeprobe.processes(lab_config.node_name, lab_config.command_timeout)
+    verdict = v.mps_control(procs, res, lab_config.node_name, node_mps.start_command(lab_config, node_paths))
+    if verdict.status == "fail" and not node_mps_outcome.ok:
+        verdict = failed(f"{verdict.message}; setup: {node_mps_outcome.message}", verdict.remediation)
+    check(verdict)
+
+
+def test_mps_server_running_in_node(running_node, node_mps_server_facts, node_paths, lab_config, check):
+    procs, pids, reason, daemon, failure = node_mps_server_facts
+    check(v.mps_server(procs, pids, reason, lab_config.node_name, node_mps.start_command(lab_config, node_paths),
+                       daemon, failure))
+
+
+def test_shm_size_in_node(running_node, lab_config, check):
+    size, res = nodeprobe.shm_bytes(lab_config.node_name, lab_config.command_timeout)
+    check(v.shm(size, lab_config.shm_min_bytes, res, lab_config.node_name))
+
+
+# --- Kubernetes -------------------------------------------------------------------------------------------
+
+def test_kubernetes_node_ready(running_node, kube_facts, lab_config, check):
+    facts, err = kube_facts
+    check(v.k8s_node_ready(facts, lab_config.node_name, err))
+
+
+def test_resource_api_served(running_node, kube_facts, lab_config, check):
+    facts, err = kube_facts
+    wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
+    check(v.resource_api(facts, wanted, err))
+

@@ -1,0 +1,1 @@
+"""Things the suite runs inside the Kind node container (through ``docker exec``)."""

@@ -1,0 +1,174 @@
+"""Setup action: the Kind cluster ``workshop-dra``, created with the real ``kind`` CLI or reused.
+
+- ``plan`` (no side effects): reuse (exists and matches the config), create, repair (ours and
+  half-made or stale), or blocked (exists, not ours, does not match: we never delete it).
+- ``apply``: one pytest-xdist worker creates while the others wait on a file lock, then reuse it.
+  A state file written before ``kind create`` (phase ``creating``) and completed after it makes an
+  interrupted run repairable by the next one, and is the ownership record ``--teardown`` needs.
+- ``teardown``: deletes the cluster only when the state file says we created it AND the node
+  container is still the one we created (same container ID).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labcheck import kindconfig, state
+from labcheck.config import LabConfig
+from labcheck.probes import kind as kindcli
+from labcheck.probes import node as nodeprobe
+from labcheck.progress import step
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    cluster: str
+    action: str  # "reuse" | "create" | "repair" | "blocked" | "error"
+    reason: str
+    owned: bool = False
+    node: nodeprobe.NodeState | None = None
+    mismatches: tuple[str, ...] = field(default=())
+    fix: str = ""
+
+    def describe(self) -> str:
+        return f"{self.action}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    ok: bool
+    action: str
+    message: str
+    remediation: str = ""
+    created: bool = False
+
+
+def _create_cmd(cfg: LabConfig, config_path: str) -> str:
+    return (f"kind create cluster --name {shlex.quote(cfg.cluster_name)} --config {shlex.quote(config_path)} "
+            f"--image {shlex.quote(cfg.node_image)}")
+
+
+def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> list[str]:
+    """What the running node lacks compared with the config (mounts by node path, image).
+
+    A device node may reach the node as a bind mount (kind: privileged node) or as ``--device``.
+    """
+    out = []
+    have = {dst for _, dst, _ in node.mounts} | {dst for _, dst in node.devices}
+    for m in parsed.mounts:
+        if m.container_path not in have:
+            out.append(f"mount {m.container_path} missing")
+    if parsed.image and node.image and node.image != parsed.image:
+        out.append(f"image {node.image} instead of {parsed.image}")
+    return out
+
+
+def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
+    name = cfg.cluster_name
+    parsed = kindconfig.load(config_path)
+    if parsed.problems:
+        return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)
+    clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout)
+    if not res.ok:
+        fix = ("install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set kind_binary in "
+               "lab.yaml)") if res.missing else "docker info   # kind needs a running Docker engine"
+        return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
+    rec = state.read(state.state_dir(cfg.state_dir), name)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    owned = rec is not None and (rec.phase == "creating" or (node.exists and rec.node_id == node.id))
+    if name not in clusters and not node.exists:
+        return ClusterPlan(name, "create", f"no cluster {name!r} yet", owned, node)
+    if rec is not None and rec.phase == "creating":
+        return ClusterPlan(name, "repair", f"cluster {name!r} was left half-made by an interrupted run of this suite",
+                           True, node)
+    if not node.exists or not node.running:
+        what = "has no node container" if not node.exists else f"node container is {node.status}"
+        return ClusterPlan(name, "repair" if owned else "blocked", f"cluster {name!r} {what}", owned, node)
+    diff = mismatches(node, parsed)
+    if diff:
+        reason = f"cluster {name!r} does not match {config_path}: {'; '.join(diff)}"
+        return ClusterPlan(name, "repair" if owned else "blocked", reason, owned, node, tuple(diff))
+    return ClusterPlan(name, "reuse", f"cluster {name!r} exists and matches {config_path}", owned, node)
+
+
+def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "") -> ClusterOutcome:
+    """Make the cluster exist (under a lock shared by all workers); never touches a cluster it does not own.
+
+    ``run_id`` identifies the pytest run (shared by its xdist workers): a worker that finds the cluster
+    made by another worker of the same run reports it as created in this run, not as pre-existing.
+    """
+    from filelock import FileLock, Timeout
+
+    directory = state.state_dir(cfg.state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(state.lock_path(directory, cfg.cluster_name)))
+    try:
+        with lock.acquire(timeout=cfg.cluster_create_timeout + 120):
+            return _apply_locked(cfg, config_path, provision, run_id)
+    except Timeout:
+        return ClusterOutcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
+                              f"{cfg.cluster_create_timeout + 120:g}s",
+                              f"rm {lock.lock_file}   # only if no other run is alive")
+
+
+def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> ClusterOutcome:
+    p = plan(cfg, config_path)
+    create_cmd = _create_cmd(cfg, config_path)
+    if p.action == "reuse":
+        rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
+        if run_id and rec is not None and rec.run_id == run_id and rec.phase == "created" and p.owned:
+            return ClusterOutcome(True, "create", f"created cluster {cfg.cluster_name!r} in this run (by another "
+                                  "pytest-xdist worker)", created=True)
+        return ClusterOutcome(True, "reuse", p.reason)
+    if p.action == "error":
+        return ClusterOutcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
+    if p.action == "blocked":
+        return ClusterOutcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
+                              f"kind delete cluster --name {shlex.quote(cfg.cluster_name)} && {create_cmd}"
+                              "   # only if you no longer need it")
+    if not provision:
+        return ClusterOutcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
+    directory = state.state_dir(cfg.state_dir)
+    state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
+                                               image=cfg.node_image, run_id=run_id))
+    if p.action == "repair":
+        with step(f"deleting half-made/stale cluster {cfg.cluster_name}"):
+            res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+        if not res.ok:
+            return ClusterOutcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
+                                  f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
+    with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})"):
+        res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
+                             timeout=cfg.cluster_create_timeout)
+    if not res.ok:
+        return ClusterOutcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
+                              create_cmd)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id, str(Path(config_path)),
+                                               cfg.node_image, run_id=run_id))
+    return ClusterOutcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", created=True)
+
+
+def owned(cfg: LabConfig) -> bool:
+    rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
+    if rec is None:
+        return False
+    if rec.phase == "creating":
+        return True
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    return node.exists and node.id == rec.node_id
+
+
+def teardown(cfg: LabConfig) -> ClusterOutcome:
+    """Delete the cluster if (and only if) this suite created it."""
+    if not owned(cfg):
+        return ClusterOutcome(True, "kept", f"cluster {cfg.cluster_name!r} was not created by this suite: left alone")
+    with step(f"deleting Kind cluster {cfg.cluster_name}"):
+        res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+    if not res.ok:
+        return ClusterOutcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
+                              f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
+    state.forget(state.state_dir(cfg.state_dir), cfg.cluster_name)
+    return ClusterOutcome(True, "deleted", f"deleted cluster {shlex.quote(cfg.cluster_name)} (created by this suite)")

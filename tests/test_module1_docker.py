@@ -1,0 +1,294 @@
+"""Module 1 setup actions and node probes against real containers on the real Docker engine.
+
+``kind`` is the test double in tests/doubles/kind (a node-like container from the config's mounts,
+no Kubernetes); everything else is real: the generated config, docker inspect/exec, the files in
+the node, the state file, the locks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labcheck import kindconfig, mps, state
+from labcheck.probes import node as nodeprobe
+from labcheck.verdicts import node as v
+from setup_actions import cluster as cluster_action
+from setup_actions import kind_config as kind_config_action
+from setup_actions import node_mps
+from tests import m1_cluster as m1
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cluster_name(request):
+    m1.docker_or_skip()
+    name = m1.unique()
+    request.addfinalizer(lambda: m1.remove_cluster(name))
+    return name
+
+
+def provision(cfg):
+    ins = kind_config_action.inspect(cfg)
+    kind_config_action.apply(cfg, ins)
+    return cluster_action.apply(cfg, cfg.kind_config_path)
+
+
+def test_double_creates_node_with_the_config_mounts(tmp_path, cluster_name, monkeypatch):
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    out = provision(cfg)
+    assert out.ok and out.created, out.message
+    node = nodeprobe.inspect(cfg.node_name)
+    assert node.running and node.labels["io.x-k8s.kind.cluster"] == cluster_name
+    parsed = kindconfig.load(cfg.kind_config_path)
+    assert cluster_action.mismatches(node, parsed) == []
+    paths = kindconfig.node_paths(parsed, cfg.mps_pipe_dir)
+    want = [p for n in paths.files for p in paths.files[n]]
+    found, res = nodeprobe.resolve_files(cfg.node_name, want)
+    assert res.ok
+    for name in ("libcuda.so.1", "nvidia-smi"):
+        verdict = v.node_file(name, paths.files[name], found, res, cfg.node_name, cluster_name, cfg.kind_config_path)
+        assert verdict.status == "pass", verdict.message
+    # Docker binds the file a symlink resolves to: in the node the link path is that file; the target is there too
+    target, _ = nodeprobe.resolve_files(cfg.node_name, [str(libdir / "libcuda.so.580.159.04")])
+    assert found[str(libdir / "libcuda.so.1")].ok and target[str(libdir / "libcuda.so.580.159.04")].ok
+
+
+def test_second_apply_reuses_and_teardown_deletes_only_our_cluster(tmp_path, cluster_name, monkeypatch):
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    first = provision(cfg)
+    node_id = nodeprobe.inspect(cfg.node_name).id
+    again = provision(cfg)
+    assert (again.ok, again.action, again.created) == (True, "reuse", False), again.message
+    assert nodeprobe.inspect(cfg.node_name).id == node_id
+    assert first.created
+    gone = cluster_action.teardown(cfg)
+    assert gone.action == "deleted" and not nodeprobe.inspect(cfg.node_name).exists
+
+
+def test_teardown_leaves_a_preexisting_cluster_alone(tmp_path, cluster_name):
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    kind_config_action.apply(cfg, kind_config_action.inspect(cfg))
+    made = m1.kind("create", "cluster", "--name", cluster_name, "--config", cfg.kind_config_path, "--image", m1.IMAGE)
+    assert made.returncode == 0, made.stderr
+    out = cluster_action.apply(cfg, cfg.kind_config_path)
+    assert (out.ok, out.action) == (True, "reuse")  # matches: used, not adopted
+    kept = cluster_action.teardown(cfg)
+    assert kept.action == "kept" and "not created by this suite" in kept.message
+    assert nodeprobe.inspect(cfg.node_name).running
+
+
+def test_a_cluster_recreated_by_someone_else_is_not_ours_any_more(tmp_path, cluster_name, monkeypatch):
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    assert provision(cfg).created
+    m1.kind("delete", "cluster", "--name", cluster_name)
+    m1.kind("create", "cluster", "--name", cluster_name, "--config", cfg.kind_config_path, "--image", m1.IMAGE)
+    assert not cluster_action.owned(cfg)
+    assert cluster_action.teardown(cfg).action == "kept"
+
+
+def test_no_provision_never_creates(tmp_path, cluster_name):
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    kind_config_action.apply(cfg, kind_config_action.inspect(cfg))
+    out = cluster_action.apply(cfg, cfg.kind_config_path, provision=False)
+    assert not out.ok and "--no-provision" in out.message and "kind create cluster" in out.remediation
+    assert not nodeprobe.inspect(cfg.node_name).exists
+
+
+def test_mismatching_foreign_cluster_is_blocked_not_deleted(tmp_path, cluster_name):
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    kind_config_action.apply(cfg, kind_config_action.inspect(cfg))
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n")
+    assert m1.kind("create", "cluster", "--name", cluster_name, "--config", str(bare), "--image", m1.IMAGE
+                   ).returncode == 0
+    node_id = nodeprobe.inspect(cfg.node_name).id
+    out = cluster_action.apply(cfg, cfg.kind_config_path)
+    assert (out.ok, out.action) == (False, "blocked")
+    assert "does not match" in out.message and "/dev/shm" in out.message and "left alone" in out.message
+    assert nodeprobe.inspect(cfg.node_name).id == node_id
+
+
+def test_interrupted_creation_is_repaired_by_the_next_run(tmp_path, cluster_name, monkeypatch):
+    cfg = m1.lab_config(tmp_path, cluster_name, cluster_create_timeout=8.0)
+    kind_config_action.apply(cfg, kind_config_action.inspect(cfg))
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    monkeypatch.setenv("KIND_DOUBLE_HANG_AFTER_CREATE", "1")  # kind dies mid-way: node made, never finished
+    out = cluster_action.apply(cfg, cfg.kind_config_path)
+    assert not out.ok and "hung" in out.message
+    rec = state.read(state.state_dir(cfg.state_dir), cluster_name)
+    assert rec is not None and rec.phase == "creating"
+    half = nodeprobe.inspect(cfg.node_name)
+    assert half.exists
+    monkeypatch.delenv("KIND_DOUBLE_HANG_AFTER_CREATE")
+    fixed = cluster_action.apply(cfg, cfg.kind_config_path)
+    assert (fixed.ok, fixed.action, fixed.created) == (True, "repair", True), fixed.message
+    assert nodeprobe.inspect(cfg.node_name).id != half.id
+    assert state.read(state.state_dir(cfg.state_dir), cluster_name).phase == "created"
+
+
+def test_hostile_names_and_paths_never_reach_a_shell(tmp_path):
+    m1.docker_or_skip()
+    canary = tmp_path / "pwned"
+    name = f"m1t x'; touch {canary}; echo \"$(touch {canary})\" #"
+    weird = tmp_path / "dir with space; 'quote' $(touch pwned)"
+    weird.mkdir()
+    cfg = m1.lab_config(weird, name, kind_config_path=str(weird / "kind config; x.yaml"))
+    out = provision(cfg)
+    m1.remove_cluster(name)
+    assert not out.ok  # docker refuses such a container name: a clear failure, not an injection
+    assert "kind could not create the cluster" in out.message
+    assert not canary.exists() and not (Path.cwd() / "pwned").exists()
+    assert Path(cfg.kind_config_path).exists()  # the config itself was written where asked
+    verdict = v.node_running(nodeprobe.inspect(cfg.node_name), name, cfg.kind_config_path)
+    assert verdict.status == "fail" and "'" in verdict.remediation  # the fix command is shell-quoted
+
+
+def test_node_removed_mid_run_gives_clear_verdicts(tmp_path, cluster_name, monkeypatch):
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    assert provision(cfg).ok
+    subprocess.run(["docker", "rm", "-f", cfg.node_name], capture_output=True, timeout=60)
+    state_ = nodeprobe.inspect(cfg.node_name)
+    verdict = v.node_running(state_, cluster_name, cfg.kind_config_path)
+    assert verdict.status == "fail" and "does not exist" in verdict.message
+    procs, res = nodeprobe.processes(cfg.node_name)
+    verdict = v.mps_control(procs, res, cfg.node_name, "docker start x")
+    assert verdict.status == "fail" and "cannot list processes" in verdict.message and "No such container" in \
+        verdict.message
+    size, res = nodeprobe.shm_bytes(cfg.node_name)
+    assert v.shm(size, cfg.shm_min_bytes, res, cfg.node_name).status == "fail"
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    assert node_mps.plan(cfg, paths).action == "blocked"
+
+
+def test_node_probes_on_a_busybox_node(tmp_path, cluster_name, monkeypatch):
+    """No MPS daemon can run here: the control check fails with the start command; shm and CDI are read."""
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    spec = Path(cfg.cdi_dirs[0]) / "nvidia.yaml"
+    spec.write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits: {}\n")
+    (Path(cfg.cdi_dirs[0]) / "broken.json").write_text("{not json")
+    assert provision(cfg).ok
+    files, res = nodeprobe.cdi_spec_files(cfg.node_name, cfg.cdi_dirs)
+    assert sorted(os.path.basename(f) for f in files) == ["broken.json", "nvidia.yaml"]
+    specs = {f: v.cdi_spec_problem(nodeprobe.read_file(cfg.node_name, f).stdout) for f in files}
+    assert v.cdi_visible(specs, cfg.cdi_dirs, res, cfg.node_name).status == "pass"
+    size, res = nodeprobe.shm_bytes(cfg.node_name)
+    assert size and size >= 1024**2
+    assert v.shm(size, 1024**5, res, cfg.node_name).status == "fail"
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    outcome = node_mps.apply(cfg, paths)
+    assert not outcome.ok and "did not start" in outcome.message and "docker exec" in outcome.remediation
+    procs, res = nodeprobe.processes(cfg.node_name)
+    assert res.ok and procs and mps.control_daemons(procs) == []
+    verdict = v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths))
+    assert verdict.status == "fail" and "nvidia-cuda-mps-control' -d" in verdict.remediation
+    smi = nodeprobe.node_exec(cfg.node_name, [paths.first("nvidia-smi")])
+    assert v.nvidia_smi(smi, cfg.node_name, paths.first("nvidia-smi")).status == "pass"
+
+
+def test_dangling_link_in_the_node_fails_with_recreate_fix(tmp_path, cluster_name):
+    """A folder mount carrying a link whose target is not there: the node sees a dangling link."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libcuda.so.1").symlink_to("libcuda.so.580.159.04")  # target never created
+    conf = tmp_path / "k.yaml"
+    conf.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+                    f"  extraMounts:\n  - hostPath: {lib}\n    containerPath: /drv\n")
+    assert m1.kind("create", "cluster", "--name", cluster_name, "--config", str(conf), "--image", m1.IMAGE
+                   ).returncode == 0
+    node = f"{cluster_name}-control-plane"
+    found, res = nodeprobe.resolve_files(node, ["/drv/libcuda.so.1", "/drv/absent.so"])
+    assert not found["/drv/libcuda.so.1"].ok and not found["/drv/absent.so"].ok
+    verdict = v.node_file("libcuda.so.1", ["/drv/libcuda.so.1"], found, res, node, cluster_name, str(conf))
+    assert verdict.status == "fail" and "kind delete cluster" in verdict.remediation
+
+
+def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
+    """`pytest tests_env -m module1` as an attendee runs it, `kind` being the double first on PATH."""
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
+                        kind_binary="kind")
+    lab = m1.write_lab_yaml(tmp_path / "lab.yaml", cfg)
+    bindir = os.path.dirname(m1.kind_wrapper(tmp_path / "path-bin"))
+    env = {**m1.double_env(), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+        res_json = tmp_path / f"results-{'-'.join(extra) or 'plain'}.json"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "tests_env", "-m", "module1", "-p", "no:cacheprovider",
+                               "--lab-config", str(lab), "--results-json", str(res_json), *extra],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        data = json.loads(res_json.read_text())
+        return proc, {r["nodeid"].split("::")[-1]: r for r in data["records"]}
+
+    proc, recs = run("-n", "3")  # three xdist workers: one creates under the lock, the others wait and reuse
+    assert recs["test_cluster_provisioned"]["verdict"] == "pass", recs["test_cluster_provisioned"]
+    assert "created cluster" in recs["test_cluster_provisioned"]["message"]
+    assert "+kind: Cluster" in recs["test_kind_config_generated"]["details"]  # the change, shown as a diff
+    ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={cluster_name}"],
+                        capture_output=True, text=True, timeout=60)
+    assert len(ps.stdout.split()) == 1
+    assert recs["test_node_container_running"]["verdict"] == "pass"
+    for name in ("libcuda.so.1", "libnvidia-ml.so.1", "libnvidia-ptxjitcompiler.so.1", "nvidia-smi"):
+        assert recs[f"test_driver_file_in_node[{name}]"]["verdict"] == "pass"
+    assert recs["test_nvidia_smi_works_in_node"]["verdict"] == "pass"
+    assert recs["test_node_loader_finds_driver_libraries"]["verdict"] == "warn"  # busybox node: no ldconfig
+    assert recs["test_workshop_nvidia_smi_command_works"]["verdict"] == "warn"  # not on the node's PATH
+    assert recs["test_mps_control_running_in_node"]["verdict"] == "fail"
+    assert recs["test_kubernetes_node_ready"]["verdict"] == "skip"
+    assert "no API server answers" in recs["test_kubernetes_node_ready"]["message"]
+    assert recs["test_kind_config_generated"]["message"].endswith("created"), recs["test_kind_config_generated"]
+    # kubeconfig credentials never reach the report or the terminal
+    secret = "RE9VQkxFLUtFWS1OT1QtQS1TRUNSRVQtS0VZ"
+    assert secret not in proc.stdout + proc.stderr
+    assert secret not in json.dumps(recs)
+    proc2, recs2 = run("--teardown")
+    assert "unchanged" in recs2["test_kind_config_generated"]["message"]
+    assert "exists and matches" in recs2["test_cluster_provisioned"]["message"]
+    assert "teardown: deleted cluster" in proc2.stdout
+    assert not nodeprobe.inspect(cfg.node_name).exists
+
+
+def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, cluster_name, monkeypatch):
+    """With a node that has glibc's ldconfig (KIND_DOUBLE_USERLAND=host), the conf file is written once."""
+    from setup_actions import node_libs
+
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    monkeypatch.setenv("KIND_DOUBLE_USERLAND", "host")
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
+                        node_image="labcheck-kind-double/node-module1-host:v1.34.0")
+    assert provision(cfg).ok
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    first = node_libs.plan(cfg, paths)
+    assert first.action == "write" and str(libdir) in first.message
+    done = node_libs.apply(cfg, paths)
+    assert done.ok and done.action == "write", done.message
+    conf = nodeprobe.read_file(cfg.node_name, node_libs.CONF)
+    assert conf.stdout == f"{libdir}\n"
+    assert node_libs.apply(cfg, paths).action == "none"  # idempotent
+
+
+def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name, monkeypatch):
+    from setup_actions import node_libs
+
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    assert provision(cfg).ok
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    out = node_libs.apply(cfg, paths)
+    assert out.action == "blocked" and "no ldconfig" in out.message and "LD_LIBRARY_PATH" in out.message

@@ -1,0 +1,144 @@
+"""Module 1 verdicts on outputs captured in the node container on the GPU host (tests/data/h100-docker)."""
+
+from __future__ import annotations
+
+from labcheck import mps
+from labcheck.cmd import CmdResult
+from labcheck.node.cuda_client import ClientRun
+from labcheck.probes import kube
+from labcheck.probes.node import NodeFile, NodeState, parse_df_k
+from labcheck.verdicts import node as v
+from tests.captures import blocks, first
+
+NODE = "workshop-dra-control-plane"
+CAPS = blocks("h100-docker/node-captures.txt")
+PS_RUNNING, DF, SMI, _READLINK, SERVER_LIST, CLIENT, _START_NO_ENV, PS_KILLED, LIST_KILLED = CAPS
+START = "docker exec ... nvidia-cuda-mps-control -d"
+
+
+def res(cap, argv=("docker", "exec")) -> CmdResult:
+    return CmdResult(tuple(argv), cap.rc, cap.output)
+
+
+def test_captures_are_the_expected_commands():
+    assert "ps -o" in PS_RUNNING.command and "df -k" in DF.command and "nvidia-smi" in SMI.command
+    assert "python3" in CLIENT.command and "ps -o" in PS_KILLED.command and LIST_KILLED.rc == 1
+
+
+def test_mps_control_and_server_pass_on_the_node_with_daemon_and_server():
+    procs = mps.parse_ps(PS_RUNNING.output)
+    control = v.mps_control(procs, res(PS_RUNNING), NODE, START)
+    assert control.status == "pass" and "PID 61" in control.message
+    pids = mps.parse_server_list(SERVER_LIST.output)
+    assert pids == [121]
+    server = v.mps_server(procs, pids, "", NODE, START, daemon_running=True)
+    assert server.status == "pass" and "PID 121" in server.message and "get_server_list: 121" in server.message
+
+
+def test_killed_daemon_fails_both_checks_with_the_start_command():
+    procs = mps.parse_ps(PS_KILLED.output)
+    assert mps.control_daemons(procs) == [] and mps.servers(procs) == []  # the server is a zombie now
+    control = v.mps_control(procs, res(PS_KILLED), NODE, START)
+    assert control.status == "fail" and control.remediation == START
+    assert mps.NO_DAEMON in LIST_KILLED.output and mps.parse_server_list(LIST_KILLED.output) == []
+    server = v.mps_server(procs, [], "", NODE, START, daemon_running=False)
+    assert server.status == "fail" and "no MPS control daemon" in server.message
+
+
+def test_orphaned_server_without_daemon_is_named():
+    procs = [p for p in mps.parse_ps(PS_RUNNING.output) if "control" not in p.args]
+    verdict = v.mps_server(procs, [], "", NODE, START, daemon_running=False)
+    assert verdict.status == "fail" and "orphaned server, PID 121" in verdict.message
+
+
+def test_daemon_without_server_skips_when_no_client_can_run_and_fails_when_the_client_failed():
+    procs = mps.parse_ps(first("h100-host/mps-ps-daemon-only.txt").output)
+    assert v.mps_control(procs, CmdResult(("ps",), 0), NODE, START).status == "pass"
+    no_python = ClientRun(CmdResult(("docker",), 127, "", "exec: \"python3\": executable file not found"),
+                          no_python=True)
+    verdict = v.mps_server(procs, [], no_python.describe(), NODE, START, daemon_running=True)
+    assert verdict.status == "skip" and "no python3" in verdict.message
+    failed_client = ClientRun(CmdResult(("docker",), 3, "cuInit 304\n"))
+    assert failed_client.failed_step() == "cuInit 304 (CUDA_ERROR_OPERATING_SYSTEM)"
+    verdict = v.mps_server(procs, [], "", NODE, START, True, client_failure=failed_client.describe())
+    assert verdict.status == "fail" and "cuInit 304" in verdict.message and "/dev/nvidia0" in verdict.remediation
+
+
+def test_client_capture_from_the_node_is_a_success():
+    run = ClientRun(res(CLIENT))
+    assert run.ok and run.failed_step() == ""
+    assert [ln.split()[0] for ln in CLIENT.output.splitlines() if ln.startswith("cu")][-5:] == [
+        "cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuCtxCreate_v2", "cuCtxDestroy_v2"]
+
+
+def test_shm_from_df_in_the_node():
+    size = parse_df_k(DF.output)
+    assert size == 134217728 * 1024
+    assert v.shm(size, 8 * 1024**3, res(DF), NODE).status == "pass"
+    small = v.shm(64 * 1024**2, 8 * 1024**3, res(DF), NODE)
+    assert small.status == "fail" and "0.06 GiB" in small.message and "/dev/shm" in small.remediation
+    assert parse_df_k(first("h100-host/df-shm.txt").output) == 134217728 * 1024
+
+
+def test_nvidia_smi_in_the_node():
+    ok = v.nvidia_smi(res(SMI), NODE, "/usr/local/nvidia/bin/nvidia-smi")
+    assert ok.status == "pass" and "580.159.04" in ok.message
+    inforom = CmdResult(("nvidia-smi",), 14, SMI.output, "WARNING: infoROM is corrupted at gpu 0000:00:06.0")
+    assert v.nvidia_smi(inforom, NODE, "nvidia-smi").status == "warn"
+    broken = CmdResult(("nvidia-smi",), 127, "", "error while loading shared libraries: libnvidia-ml.so.1")
+    verdict = v.nvidia_smi(broken, NODE, "/usr/local/nvidia/bin/nvidia-smi")
+    assert verdict.status == "fail" and "libnvidia-ml.so.1" in verdict.message
+
+
+def test_node_file_verdicts():
+    ok = {"/l/libcuda.so.1": NodeFile("/l/libcuda.so.1", "/l/libcuda.so.580", True)}
+    assert v.node_file("libcuda.so.1", ["/l/libcuda.so.1"], ok, CmdResult(("x",), 0), NODE, "c", "k.yaml"
+                       ).status == "pass"
+    bad = {"/l/libcuda.so.1": NodeFile("/l/libcuda.so.1", "/l/libcuda.so.580", False)}
+    verdict = v.node_file("libcuda.so.1", ["/l/libcuda.so.1"], bad, CmdResult(("x",), 0), NODE, "c", "k.yaml")
+    assert verdict.status == "fail" and "kind delete cluster --name c" in verdict.remediation
+    none = v.node_file("libcuda.so.1", [], {}, CmdResult(("x",), 0), NODE, "c", "k.yaml")
+    assert none.status == "fail" and "mounts no libcuda.so.1" in none.message
+
+
+def test_node_running_verdicts():
+    assert v.node_running(NodeState(NODE, True, True, "running"), "c", "k").status == "pass"
+    stopped = v.node_running(NodeState(NODE, True, False, "exited"), "c", "k")
+    assert stopped.status == "fail" and stopped.remediation == f"docker start {NODE}"
+    missing = v.node_running(NodeState(NODE, False), "workshop-dra", "manifests/kind-config.yaml")
+    assert missing.remediation == "kind create cluster --name workshop-dra --config manifests/kind-config.yaml"
+
+
+def test_cdi_spec_problems():
+    assert v.cdi_spec_problem("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n") == ""
+    assert "no devices" in v.cdi_spec_problem("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices: []\n")
+    assert "not valid" in v.cdi_spec_problem("{broken: [")
+    assert "not a CDI spec" in v.cdi_spec_problem("hello: world\n")
+
+
+def test_shared_pipe_dir_conflict():
+    assert v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE).status == "pass"
+    verdict = v.shared_pipe_conflict([3793], "/tmp/nvidia-mps", NODE)
+    assert verdict.status == "fail" and "3793" in verdict.message and "quit" in verdict.remediation
+
+
+def test_kubernetes_verdicts_skip_without_api_and_judge_with_one():
+    down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9 (Connection refused)")
+    assert v.k8s_node_ready(down, NODE).status == "skip"
+    assert v.resource_api(down, "v1").status == "skip"
+    assert v.k8s_node_ready(None, NODE, "could not locate any control plane").status == "skip"
+    up = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, False, "KubeletNotReady: cni plugin not initialized",
+                       ("v1beta1",))
+    assert "cni plugin" in v.k8s_node_ready(up, NODE).message
+    verdict = v.resource_api(up, "v1")
+    assert verdict.status == "fail" and "v1beta1" in verdict.message
+
+
+def test_kubeconfig_secrets_are_redacted_and_server_read():
+    kc = ("clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+          "    certificate-authority-data: QUJDREVGR0hJSktMTU5PUA==\n"
+          "users:\n- user:\n    client-key-data: S0VZS0VZS0VZS0VZS0VZS0VZ\n")
+    assert kube.server_of(kc) == "https://127.0.0.1:6443"
+    msg = kube.redact("bad key S0VZS0VZS0VZS0VZS0VZS0VZ near https://127.0.0.1:6443", kc)
+    assert "S0VZ" not in msg and "https://127.0.0.1:6443" in msg
+    assert kube.tcp_answers("https://127.0.0.1:9", 2.0).startswith("no API server answers")
