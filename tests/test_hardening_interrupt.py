@@ -69,8 +69,8 @@ def _script(path: Path, body: str) -> Path:
 
 
 def start_run(tmp_path: Path, lab: dict, *args: str, env: dict[str, str] | None = None,
-              name: str = "r") -> tuple[subprocess.Popen, Path]:
-    """Start ``pytest tests_env -m module0`` as an attendee would, in its own process group (a terminal's
+              name: str = "r", module: str = "module0") -> tuple[subprocess.Popen, Path]:
+    """Start ``pytest tests_env -m MODULE`` as an attendee would, in its own process group (a terminal's
     foreground job: Ctrl-C reaches this group, not the sessions its commands run in)."""
     lab_yaml = tmp_path / "lab.yaml"
     lab_yaml.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in lab.items()))
@@ -79,7 +79,7 @@ def start_run(tmp_path: Path, lab: dict, *args: str, env: dict[str, str] | None 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     full_env.update(env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "-p", "no:cacheprovider", "-p",
+        [sys.executable, "-m", "pytest", "tests_env", "-m", module, "-p", "no:cacheprovider", "-p",
          "no:randomly", f"--lab-config={lab_yaml}", f"--results-json={out}", "-q", *args],
         cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True)
