@@ -104,3 +104,118 @@ def test_unusable_state_folder_gives_verdicts_not_tracebacks(tmp_path, cluster):
     assert prov["remediation"]
     assert not nodeprobe.inspect(cfg.node_name, 10).exists
     assert not Path(lab["state_dir"]).exists()
+
+
+# --- the node's MPS daemon killed mid-run --------------------------------------------------------------
+
+MPS_CONTROL_C = r"""
+/* Stand-in for nvidia-cuda-mps-control, compiled static so it runs in the double's busybox node, and named
+ * like the real binary so ps shows `nvidia-cuda-mps-control -d` (how the suite recognises the daemon).
+ * -d: start a background daemon (fork, setsid) that records its pid in the pipe dir, or refuse with the
+ *     real "already running" message. Client: read one command; without a live daemon print the real
+ *     "Cannot find MPS control daemon process"; get_server_list answers (no server yet); quit stops it. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char pidfile[4096];
+
+static int daemon_pid(void) {
+    FILE *f = fopen(pidfile, "r");
+    int pid = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%d", &pid) != 1) pid = 0;
+    fclose(f);
+    return (pid > 0 && kill(pid, 0) == 0) ? pid : 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = getenv("CUDA_MPS_PIPE_DIRECTORY");
+    snprintf(pidfile, sizeof pidfile, "%s/nvidia-cuda-mps-control.pid", dir && *dir ? dir : "/tmp/nvidia-mps");
+    if (argc > 1 && strcmp(argv[1], "-d") == 0) {
+        if (daemon_pid()) { puts("An instance of this daemon is already running"); return 1; }
+        pid_t pid = fork();
+        if (pid < 0) return 1;
+        if (pid > 0) return 0;
+        setsid();
+        FILE *f = fopen(pidfile, "w");
+        if (!f) return 1;
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+        freopen("/dev/null", "r", stdin); freopen("/dev/null", "w", stdout); freopen("/dev/null", "w", stderr);
+        for (;;) pause();
+    }
+    char line[256] = "";
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    int pid = daemon_pid();
+    if (!pid) { puts("Cannot find MPS control daemon process"); return 1; }
+    if (strncmp(line, "quit", 4) == 0) kill(pid, SIGTERM);
+    return 0;
+}
+"""
+
+
+def _static_control(folder: Path) -> Path:
+    import shutil
+
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the static MPS control stand-in")
+    src = folder / "mps-control.c"
+    src.write_text(MPS_CONTROL_C)
+    out = folder / "nvidia-cuda-mps-control.bin"
+    res = subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], capture_output=True, text=True,
+                         timeout=120)
+    if res.returncode != 0:
+        pytest.skip(f"cannot build a static binary here: {res.stderr.strip()[-200:]}")
+    return out
+
+
+def test_node_mps_daemon_killed_mid_run_gives_clear_verdicts_and_the_next_start_repairs(tmp_path, cluster,
+                                                                                       monkeypatch):
+    """The driver folder is fake_driver's "nvidia drv; 'x'" (spaces, quotes, ';'): the daemon must still be
+    recognised in the node's ps by its full command line."""
+    import os
+    import shutil
+
+    from labcheck import kindconfig, mps
+    from labcheck.verdicts import node as v
+    from setup_actions import cluster as cluster_action
+    from setup_actions import kind_config as kind_config_action
+    from setup_actions import node_mps
+
+    name, cfg, lab = cluster
+    control = Path(cfg.extra_bin_dirs[0]) / "nvidia-cuda-mps-control"
+    shutil.copy(_static_control(tmp_path), control)  # replaces fake_driver's "cannot start" script
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", LABEL)
+    kind_config_action.apply(cfg, kind_config_action.inspect(cfg))
+    assert cluster_action.apply(cfg, cfg.kind_config_path).ok
+    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    started = node_mps.apply(cfg, paths)
+    assert started.ok and "started" in started.message, started
+    procs, res = nodeprobe.processes(cfg.node_name)
+    assert v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths)).status == "pass"
+
+    node = nodeprobe.inspect(cfg.node_name)
+    victims = [p.pid for p in mps.control_daemons(nodeprobe.host_processes())
+               if nodeprobe.in_container(p.pid, node.id)]
+    assert victims, "the node's daemon is not visible from the host"
+    for pid in victims:  # killed from outside (OOM killer, an admin): the run must notice
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while mps.control_daemons(nodeprobe.processes(cfg.node_name)[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    procs, res = nodeprobe.processes(cfg.node_name)
+    control_v = v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths))
+    assert control_v.status == "fail" and "no `nvidia-cuda-mps-control -d` process" in control_v.message
+    assert control_v.remediation.startswith("docker exec ") and control_v.remediation.endswith(" -d")
+    server_v = v.mps_server(procs, [], "", cfg.node_name, node_mps.start_command(cfg, paths), False)
+    assert server_v.status == "fail" and "no MPS control daemon" in server_v.message
+
+    assert node_mps.plan(cfg, paths).action == "start"  # the dead daemon's pid file does not block a restart
+    again = node_mps.apply(cfg, paths)
+    assert again.ok and "started" in again.message, again
+    procs, res = nodeprobe.processes(cfg.node_name)
+    assert v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths)).status == "pass"
