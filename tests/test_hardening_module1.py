@@ -36,6 +36,13 @@ def _remove(name: str) -> None:
         subprocess.run(["docker", "rm", "-f", "-v", cid], capture_output=True, timeout=60)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _node_image():
+    """The double builds IMAGE on first use: remove it after this module (only ours, by its name)."""
+    yield
+    subprocess.run(["docker", "rmi", IMAGE], capture_output=True, timeout=60)
+
+
 @pytest.fixture
 def cluster(tmp_path, request):
     m1.docker_or_skip()
