@@ -6,6 +6,7 @@ here rather than in tests_env/.
 
 pytest_plugins = [
     "labcheck.plugin",
+    "labcheck.fleet_plugin",
     "reports.plugin",
     "fixtures.host",
     "fixtures.docker",

@@ -113,7 +113,16 @@ def results_document(config: pytest.Config) -> dict:
         "environment": host_environments(config),
         "setup_steps": setup_steps(config),
         "records": recs,
+        **_fleet_section(config, recs),
     }
+
+
+def _fleet_section(config: pytest.Config, recs: list[dict]) -> dict:
+    """``fleet``: hosts x checks with READY per host, only in a ``--hosts`` run (labcheck.fleet_plugin)."""
+    from labcheck.fleet_plugin import fleet_document
+
+    fleet = fleet_document(config, recs)
+    return {} if fleet is None else {"fleet": fleet}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,110 @@
+"""Wall time of a fleet run over real SSH for 1, 3 and 6 hosts (goal: 6 hosts within 1.5x of 1).
+
+Starts 6 real sshd servers on loopback ports (needs root and openssh-server, like the tests), then
+runs ``pytest --hosts=INVENTORY -m module0`` from the repository (the real module 0 checks, shipped to
+each "host") and prints the median wall time of a few runs per fleet size. All hosts share this
+machine's CPUs, so the figure is an upper bound for a fleet of real machines.
+
+    python3 benchmarks/fleet.py [--runs 3] [--marker module0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.sshd import ClientKey, Sshd, unavailable_reason  # noqa: E402
+
+
+def inventory(folder: Path, key: ClientKey, servers: list[Sshd]) -> Path:
+    doc = {"defaults": {"python": sys.executable, "connect_timeout": 10, "workdir": str(folder / "remote"),
+                        "ssh_options": key.ssh_options()},
+           "hosts": [{"name": f"host{i}", "ssh": "root@127.0.0.1", "port": s.port} for i, s in enumerate(servers)]}
+    path = folder / f"hosts-{len(servers)}.yaml"
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def _reaped_cpu(pid: int) -> float:
+    """CPU seconds of the finished children of ``pid`` (an sshd listener: its sessions, the workers)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+
+
+SERVERS: list[Sshd] = []
+
+
+def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
+    """Wall time, exit status, output, CPU seconds of the run's own processes (pytest, ssh clients;
+    not the shared-connection masters, which ssh detaches) and of the hosts' sshd sessions."""
+    before = os.times()
+    hosts_before = sum(_reaped_cpu(s.proc.pid) for s in SERVERS)
+    start = time.perf_counter()
+    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - start
+    time.sleep(0.5)  # let the sshd listeners reap their finished sessions
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    hosts = sum(_reaped_cpu(s.proc.pid) for s in SERVERS) - hosts_before
+    return wall, res.returncode, res.stdout, cpu, hosts
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--marker", default="module0")
+    opts = ap.parse_args()
+    reason = unavailable_reason()
+    if reason:
+        print(f"cannot benchmark: {reason}")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="labcheck-fleet-bench-") as tmp:
+        folder = Path(tmp)
+        key = ClientKey.generate(folder)
+        servers = [Sshd(folder / f"sshd{i}", key).start() for i in range(6)]
+        SERVERS.extend(servers)
+        try:
+            print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs)")
+            local = [timed([sys.executable, "-m", "pytest", "-q", "-m", opts.marker]) for _ in range(opts.runs)]
+            print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
+                  f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs})")
+            argvs = {}
+            for n in (1, 3, 6):
+                inv = inventory(folder, key, servers[:n])
+                argvs[n] = [sys.executable, "-m", "pytest", "-q", "-m", opts.marker, f"--hosts={inv}"]
+                timed(argvs[n])  # warm-up: first shipment of the suite and pytest to each host's folder
+            runs: dict[int, list] = {1: [], 3: [], 6: []}
+            for _ in range(opts.runs):  # interleaved, so that other load on the machine hits all sizes alike
+                for n in (1, 3, 6):
+                    runs[n].append(timed(argvs[n]))
+            med = {}
+            for n in (1, 3, 6):
+                walls = [r[0] for r in runs[n]]
+                med[n] = statistics.median(walls)
+                line = next((ln for ln in runs[n][-1][2].splitlines() if ln.startswith("FLEET ")), "no fleet line")
+                label = f"fleet of {n} host{'s' * (n > 1)}"
+                print(f"{label:<17} : {med[n]:6.2f} s wall (min {min(walls):.2f}), CPU "
+                      f"{statistics.median(r[3] for r in runs[n]):4.2f} s controller + "
+                      f"{statistics.median(r[4] for r in runs[n]):4.2f} s hosts (medians of {opts.runs}; "
+                      f"exit {runs[n][-1][1]}; {line})")
+            print(f"{'6 hosts / 1 host':<17} : {med[6] / med[1]:6.2f}x wall, medians (goal <= 1.5x); "
+                  f"{min(r[0] for r in runs[6]) / min(r[0] for r in runs[1]):.2f}x, minima; "
+                  f"load average now {os.getloadavg()[0]:.1f}")
+        finally:
+            for s in servers:
+                s.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""``--hosts INVENTORY``: check and provision every machine of the inventory in one run.
+
+On the instructor's machine (the controller) this plugin probes the hosts, then registers
+:class:`labcheck.fleet_session.FleetSession` (pytest-xdist over SSH, one worker per host) and adds
+the fleet view: a hosts x checks matrix with READY / NOT READY per host, in the terminal, at the top
+of the HTML report and under ``fleet`` in the JSON results. On a host (a worker) it only leaves
+its process id for a stop on timeout and keeps pytest-metadata's controller side fed.
+
+pytest-xdist is imported only when ``--hosts`` is given (start-up cost of plain runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from labcheck import inventory
+from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
+from labcheck.plugin import config_path
+from reports import fleet as fleet_view
+
+STATES_KEY = pytest.StashKey[list]()  # list[HostState], in inventory order, on the controller only
+_MODULE = re.compile(r"\bmodule\d+\b")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labcheck")
+    group.addoption("--hosts", metavar="INVENTORY", default=None,
+                    help="run on every host of INVENTORY over SSH (YAML inventory or one user@host per line); "
+                         "see docs/instructors.md")
+    group.addoption("--fleet-host", metavar="NAME", action="append", default=[],
+                    help="with --hosts: only this inventory host (repeatable)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return getattr(config, "workerinput", None) is not None
+
+
+def fleet_states(config: pytest.Config) -> list | None:
+    return config.stash.get(STATES_KEY, None)
+
+
+@pytest.hookimpl(trylast=True)  # after the terminal reporter exists (as xdist's own session does)
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_worker(config):
+        if os.environ.get(FLEET_ENV) == "1":  # a fleet host: say which process to stop on a timeout
+            Path(WORKER_PIDFILE).write_text(f"{os.getpid()}\n")
+        return
+    path = config.getoption("--hosts")
+    if not path or config.getoption("collectonly"):
+        return
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError("--hosts needs pytest-xdist (pip install pytest-xdist); it is disabled or missing")
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "tx", None):
+        raise pytest.UsageError("--hosts runs one worker per inventory host; drop -n/--tx")
+    try:
+        hosts = inventory.select(inventory.load(path), config.getoption("--fleet-host"))
+    except inventory.InventoryError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+    from labcheck.fleet_session import SHIPPED, FleetSession, HostState
+
+    root = Path(config.rootpath)
+    missing = [name for name in SHIPPED if not (root / name).exists()]
+    if "conftest.py" in missing or "labcheck" in missing:
+        raise pytest.UsageError(f"--hosts ships the suite from the project folder, but {root} lacks "
+                                f"{', '.join(missing)}; run pytest from the dra-labcheck checkout")
+
+    states = [HostState(h) for h in hosts]
+    config.stash[STATES_KEY] = states
+    lab = config_path(config)
+    session = FleetSession(
+        config, states, worker_args(config), root, Path(lab) if lab else None,
+        module=run_module(config.option.markexpr), rerun=rerun_command(config, path),
+    )
+    config.pluginmanager.register(session, "dsession")
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    if tr:
+        tr.showfspath = False
+
+
+def run_module(markexpr: str | None) -> str:
+    """The module a fleet-level record is filed under: the first one selected with -m, else module0."""
+    found = _MODULE.search(markexpr or "")
+    return found.group(0) if found else "module0"
+
+
+def rerun_command(config: pytest.Config, inventory_path: str) -> str:
+    parts = ["pytest", "--hosts", inventory_path]
+    if config.option.markexpr:
+        parts += ["-m", config.option.markexpr]
+    return shlex.join(parts)
+
+
+def worker_args(config: pytest.Config) -> list[str]:
+    """The command line each host's pytest gets: the selection and the provisioning switches.
+
+    Reports, inventories and other controller paths stay here. Test paths given on the command
+    line are sent relative to the project root (the host's working folder) through
+    ``--override-ini=testpaths=...`` (no argument may name a local path: see
+    :func:`labcheck.fleet_session.invocation_args`); node ids are refused (use ``-k``).
+    """
+    args: list[str] = ["-pxdist.plugin"]  # plugin autoload is off on the hosts (Host.xspec)
+    opt = config.option
+    if opt.markexpr:
+        args.append(f"-m{opt.markexpr}")
+    if opt.keyword:
+        args.append(f"-k{opt.keyword}")
+    for flag, name in (("--fix-host", "fix_host"), ("--no-provision", "no_provision"), ("--teardown", "teardown")):
+        if getattr(opt, name, False):
+            args.append(flag)
+    paths = _relative_test_paths(config)
+    if paths:
+        args.append(f"--override-ini=testpaths={shlex.join(paths)}")
+    return args
+
+
+def _relative_test_paths(config: pytest.Config) -> list[str]:
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    root = Path(config.rootpath).resolve()
+    out = []
+    for arg in config.args:
+        if "::" in arg:
+            raise pytest.UsageError(f"--hosts: {arg!r} is a node id; select checks with -k or -m, or give files")
+        path = Path(config.invocation_params.dir, arg).resolve()
+        try:
+            out.append(path.relative_to(root).as_posix() or ".")
+        except ValueError:
+            raise pytest.UsageError(f"--hosts: test path {arg} is outside the project ({root}); "
+                                    f"only the project's checks are shipped to the hosts") from None
+    return out
+
+
+# --- the fleet view -----------------------------------------------------------------------------------
+
+def fleet_document(config: pytest.Config, records: list[dict]) -> dict | None:
+    """The ``fleet`` section of the results (None unless this run used --hosts)."""
+    states = fleet_states(config)
+    if states is None:
+        return None
+    return fleet_view.build(records, [s.as_dict() for s in states])
+
+
+def _records(config: pytest.Config) -> list[dict]:
+    from reports.plugin import records
+
+    return records(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    doc = fleet_document(config, _records(config))
+    if doc is None:
+        return
+    terminalreporter.write_sep("=", "fleet readiness", bold=True)
+    for text, ready in fleet_view.terminal_lines(doc):
+        terminalreporter.write_line(text, green=ready, red=not ready, bold=text == doc["line"])
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # first: the fleet view tops the summary
+def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
+    doc = fleet_document(session.config, _records(session.config))
+    if doc is not None:
+        prefix.append(fleet_view.html(doc))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _is_worker(config) and os.environ.get(FLEET_ENV) == "1":
+        Path(WORKER_PIDFILE).unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # On a host: pytest-metadata's controller side reads workeroutput["metadata"] from every worker,
+    # but hosts run without plugin autoload (see labcheck.inventory.Host.xspec) or may lack it.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput.setdefault("metadata", {})

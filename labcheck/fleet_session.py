@@ -1,0 +1,429 @@
+"""Run the suite on many hosts at once with pytest-xdist over SSH (execnet), one session per host.
+
+This is pytest-xdist's own distributed session (:class:`xdist.dsession.DSession`) and execnet's SSH
+gateways, with three fleet policies that xdist's defaults get wrong for a classroom of machines:
+
+* A host that dies: xdist either restarts the worker (reconnecting to a dead machine, which stops
+  the session with an error) or, with ``--max-worker-restart=0``, shuts every worker down, and
+  workers that had not been given their tests yet never run them. Here the lost host is reported
+  (``died``, ``timed out``, or ``worker failed`` when pytest could not start there) and every
+  other host carries on.
+* Scheduling: like ``--dist each`` (every host runs every selected check, session fixtures once per
+  host) but each host starts as soon as its own collection is in, instead of waiting for all hosts.
+* Per-host time limit: a timer kills the host's SSH connection when its run exceeds the inventory
+  ``timeout``; SSH keep-alives detect a silent network (see :data:`labcheck.inventory.KEEPALIVE`).
+
+Each host is probed first over plain ``ssh`` with a timeout (:mod:`labcheck.probes.fleet`); its
+gateway then reuses that SSH connection (a control socket). The suite's code is shipped to each
+host with execnet's RSync (xdist 3.x also ships pytest itself; its ``--rsyncdir`` option is
+deprecated, so it is not used). Each host needs only Python and the suite's third-party packages.
+
+Reports from the hosts get their nodeid prefixed with the host name: the same check runs on every
+host, and pytest-html and the terminal key results by nodeid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import execnet
+import pytest
+from xdist import dsession as _dsession
+from xdist.dsession import DSession
+from xdist.workermanage import NodeManager, WorkerController
+
+from labcheck import cmd
+from labcheck.inventory import WORKER_PIDFILE, Host
+from labcheck.plugin import HOST_PROP, VERDICT_PROP
+from labcheck.probes import fleet as fleet_probe
+from labcheck.verdict import failed
+from reports.fleet import CONNECTION_CHECK
+
+WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status line (pytest-xdist >= 3.6)
+
+# What a host needs of this checkout to run the checks (shipped into the host's work folder).
+SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
+PYCACHE = ".pycache"  # in the host's work folder, kept between runs
+LAB_CONFIG_NAME = "lab.yaml"  # the worker reads lab.yaml from its folder (labcheck.plugin.config_path)
+DIED = "died"
+WORKER_FAILED = "worker failed"
+TIMED_OUT = "timed out"
+PENDING = "pending"
+
+
+@dataclass
+class HostState:
+    """What the fleet runner knows about one host's connection (not its checks)."""
+
+    host: Host
+    status: str = PENDING
+    message: str = ""
+    remediation: str = ""
+    python_version: str = ""
+    deadline_hit: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "target": self.host.target, "status": self.status,
+                "message": self.message, "remediation": self.remediation, "python": self.python_version}
+
+
+def connection_reports(state: HostState, module: str, rerun: str) -> list[pytest.TestReport]:
+    """A failing ``host_connection`` check for a host that could not run (or stopped), as reports.
+
+    Real pytest reports (call + teardown, as pytest-html renders a test at its teardown), so the
+    host shows up in the terminal, the HTML table, the JSON records and the exit status.
+    """
+    fix = state.remediation or rerun
+    verdict = failed(f"{state.name}: {state.status}: {state.message}", fix)
+    nodeid = f"{state.name}::fleet::test_{CONNECTION_CHECK}"
+    props = [(HOST_PROP, state.name), (VERDICT_PROP, verdict.as_dict())]
+    common = dict(nodeid=nodeid, location=("fleet", None, f"test_{CONNECTION_CHECK}"),
+                  keywords={module: 1, f"test_{CONNECTION_CHECK}": 1}, user_properties=props, duration=0.0)
+    call = pytest.TestReport(outcome="failed", when="call", sections=[],
+                             longrepr=f"{verdict.message}\nRemediation: {fix}", **common)
+    teardown = pytest.TestReport(outcome="passed", when="teardown", sections=[], longrepr=None, **common)
+    return [call, teardown]
+
+
+class _Ship(execnet.RSync):
+    """execnet RSync without caches and byte code."""
+
+    def filter(self, path) -> bool:
+        name = Path(path).name
+        return name != "__pycache__" and not name.endswith((".pyc", ".pyo")) and not name.startswith(".")
+
+
+def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> None:
+    """Copy the suite into the gateway's working folder; stale files there are deleted."""
+    for name in SHIPPED:
+        src = rootdir / name
+        if src.exists():
+            rs = _Ship(src, verbose=False)
+            rs.add_target(gateway, name, delete=src.is_dir())
+            rs.send()
+    text = lab_config.read_text(encoding="utf-8") if lab_config else None
+    ch = gateway.remote_exec(
+        "import os, sys\n"
+        # Byte code of the shipped files outside the shipped folders, which rsync empties of
+        # anything not shipped: without this every run recompiles pytest and the suite on the host.
+        f"sys.pycache_prefix = os.path.abspath({PYCACHE!r})\n"
+        "name, text, pidfile = channel.receive()\n"
+        "os.path.exists(pidfile) and os.remove(pidfile)\n"  # a stale one must not name another process
+        "if text is None:\n"
+        "    os.path.exists(name) and os.remove(name)\n"
+        "else:\n"
+        "    with open(name + '.tmp', 'w') as f:\n"
+        "        f.write(text)\n"
+        "    os.replace(name + '.tmp', name)\n"
+    )
+    ch.send((LAB_CONFIG_NAME, text, WORKER_PIDFILE))
+    ch.waitclose(60)
+
+
+@contextmanager
+def invocation_args(config: pytest.Config, args: Sequence[str]):
+    """Let xdist send ``args`` to the worker instead of the controller's own command line.
+
+    xdist gives remote workers the controller's invocation args, after requiring every argument
+    that names a local path to lie inside a folder it rsyncs. The controller's args (--hosts FILE,
+    --html FILE, local test paths) mean nothing on the host; :func:`labcheck.fleet_plugin.worker_args`
+    builds the ones that do.
+    """
+    saved = config.invocation_params
+    config.invocation_params = dataclasses.replace(saved, args=tuple(args))
+    try:
+        yield
+    finally:
+        config.invocation_params = saved
+
+
+class FleetScheduling:
+    """``--dist each`` for a fleet: every host runs all its collected items, starting as soon as
+    its own collection arrives; a host that goes away is forgotten, not waited for."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.node2collection: dict = {}
+        self.node2pending: dict = {}
+        self.started: set = set()
+        self.gone = 0  # hosts removed before they were given their tests
+        self.collection_is_completed = False
+
+    @property
+    def nodes(self) -> list:
+        return list(self.node2pending)
+
+    @property
+    def tests_finished(self) -> bool:
+        # Every host got "run all, then shut down" or is gone: nothing left to hand out.
+        return len(self.started) + self.gone >= self.expected
+
+    @property
+    def has_pending(self) -> bool:
+        return any(self.node2pending.values())
+
+    def add_node(self, node) -> None:
+        self.node2pending[node] = []
+
+    def add_node_collection(self, node, collection: Sequence[str]) -> None:
+        self.node2collection[node] = list(collection)
+        self.collection_is_completed = True  # lets DSession call schedule() for this host now
+
+    def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+
+    def mark_test_pending(self, item: str) -> None:
+        raise NotImplementedError
+
+    def remove_pending_tests_from_node(self, node, indices: Sequence[int]) -> None:
+        raise NotImplementedError
+
+    def remove_node(self, node) -> str | None:
+        """Forget ``node``; return the item it was running, if any."""
+        pending = self.node2pending.pop(node, None)
+        if node not in self.started:
+            self.gone += 1
+        if not pending:
+            return None
+        return self.node2collection[node][pending[0]]
+
+    def schedule(self) -> None:
+        for node, pending in self.node2pending.items():
+            if node in self.started or node not in self.node2collection:
+                continue
+            pending[:] = range(len(self.node2collection[node]))
+            node.send_runtest_all()
+            node.shutdown()
+            self.started.add(node)
+
+
+class FleetSession(DSession):
+    """xdist's distributed session with the fleet policies described in the module docstring."""
+
+    def __init__(self, config: pytest.Config, states: list[HostState], worker_args: list[str],
+                 rootdir: Path, lab_config: Path | None, module: str, rerun: str) -> None:
+        super().__init__(config)
+        self.states = {s.name: s for s in states}
+        self.worker_args = worker_args
+        self.rootdir = rootdir
+        self.lab_config = lab_config
+        self.module = module
+        self.rerun = rerun
+        self._expected = 0
+        self._synthetic = 0
+        self._control_dir = ""
+        self._queued_reports: list[pytest.TestReport] = []
+        self._timers: dict[str, threading.Timer] = {}
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- start ------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Probe every host, open its gateway, ship the suite and start its worker: all hosts at once."""
+        self._session = session
+        states = list(self.states.values())
+        self._control_dir = tempfile.mkdtemp(prefix="labcheck-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        for i, state in enumerate(states):  # socket paths must stay short (about 100 bytes): numbers, not names
+            state.host = dataclasses.replace(state.host, control_path=os.path.join(self._control_dir, str(i)))
+        self.nodemanager = NodeManager(self.config, specs=[s.host.xspec() for s in states])
+        self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.nodemanager.specs)
+        with invocation_args(self.config, self.worker_args), \
+                ThreadPoolExecutor(max_workers=max(1, min(32, len(states)))) as pool:
+            nodes = list(pool.map(self._start, states, self.nodemanager.specs))
+        for state, node in zip(states, nodes, strict=True):
+            if node is not None:
+                state.status = fleet_probe.OK
+                state.message = f"Python {state.python_version}"
+                self._active_nodes.add(node)
+                self._arm_timer(node, state)
+        self._expected = len(self._active_nodes)
+
+    def _start(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
+        """Thread: probe the host (bounded), open its execnet gateway over ssh, ship, start the worker.
+
+        The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
+        """
+        try:
+            return self._start_host(state, spec)
+        except Exception as exc:  # a bug here must cost one host, not the fleet
+            self._lost(state, fleet_probe.UNREACHABLE, f"the fleet runner failed on this host: {exc!r}")
+            return None
+
+    def _start_host(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
+        res = fleet_probe.probe(state.host)
+        state.python_version = res.python_version
+        if not res.ok:
+            self._lost(state, res.status, res.message, res.remediation)
+            return None
+        try:
+            gateway = self.nodemanager.group.makegateway(spec)
+        except Exception as exc:  # ssh or the bootstrap failed after a good probe
+            self._lost(state, fleet_probe.UNREACHABLE, f"could not open the SSH gateway: {_one_line(exc)}")
+            return None
+        try:
+            with self._lock:  # hooks write to the terminal
+                self.config.hook.pytest_xdist_newgateway(gateway=gateway)
+            ship(gateway, self.rootdir, self.lab_config)
+            rsync_roots = getattr(self.nodemanager, "rsync_roots", None)  # gone with xdist 4's rsync removal
+            if rsync_roots is not None:
+                rsync_roots(gateway)  # xdist 3 ships pytest itself
+            with self._lock:  # registers a plugin and calls hooks: one host at a time
+                node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
+                gateway.node = node  # keeps the node alive, as xdist does
+                node.setup()
+        except Exception as exc:  # the suite could not be shipped or the worker not started
+            self._lost(state, fleet_probe.UNREACHABLE, f"could not start the remote worker: {_one_line(exc)}")
+            return None
+        return node
+
+    def _arm_timer(self, node, state: HostState) -> None:
+        timer = threading.Timer(state.host.timeout, self._expire, args=(node, state))
+        timer.daemon = True
+        self._timers[state.name] = timer
+        timer.start()
+
+    def _expire(self, node, state: HostState) -> None:
+        """Timer thread: the host ran past its time limit; cut its connection (xdist sees it go down)."""
+        with self._lock:
+            if state.name in self._done:
+                return
+            state.deadline_hit = True
+        # A worker stuck in a check would not notice a closed connection: stop it on the host first.
+        cmd.run(state.host.stop_worker_command(), timeout=state.host.connect_timeout + 10)
+        with contextlib.suppress(Exception):  # already gone is fine
+            node.gateway._io.kill()  # the local ssh process; execnet then reports the channel closed
+
+    # --- scheduling -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log) -> FleetScheduling:
+        return FleetScheduling(self._expected)
+
+    @pytest.hookimpl
+    def pytest_runtestloop(self) -> bool:
+        for rep in self._queued_reports:
+            self.config.hook.pytest_runtest_logreport(report=rep)
+        self._queued_reports.clear()
+        if not self._active_nodes:
+            return True
+        return super().pytest_runtestloop()
+
+    # --- events from hosts --------------------------------------------------------------------------
+
+    def worker_logstart(self, node, nodeid: str, location) -> None:
+        super().worker_logstart(node, f"{node.gateway.id}::{nodeid}", location)
+
+    def worker_logfinish(self, node, nodeid: str, location) -> None:
+        super().worker_logfinish(node, f"{node.gateway.id}::{nodeid}", location)
+
+    def worker_testreport(self, node, rep: pytest.TestReport) -> None:
+        rep.nodeid = f"{node.gateway.id}::{rep.nodeid}"
+        super().worker_testreport(node, rep)
+
+    def worker_workerfinished(self, node) -> None:
+        self._finish(node)
+        super().worker_workerfinished(node)
+
+    def worker_errordown(self, node, error: object | None) -> None:
+        """A host went away: report it and let the others finish (no restart, no global shutdown)."""
+        state = self._finish(node)
+        self.config.hook.pytest_testnodedown(node=node, error=error)
+        crashitem = self.sched.remove_node(node) if self.sched is not None else None
+        where = f" while running {crashitem}" if crashitem else ""
+        if state is not None:
+            if state.deadline_hit:
+                self._lost(state, TIMED_OUT, f"still running after its {state.host.timeout:g}s time limit"
+                           f"{where}; connection closed", emit=True)
+            elif not hasattr(node, "workerinfo") and not _connection_lost(error):
+                self._lost(state, WORKER_FAILED, f"pytest could not start on the host: {_one_line(error)}",
+                           self._reproduce(state), emit=True)
+            else:
+                self._lost(state, DIED, f"connection lost{where}: {_one_line(error)}", emit=True)
+        self._active_nodes.discard(node)
+
+    def _reproduce(self, state: HostState) -> str:
+        """The command that shows the host's start-up error in full, run where the suite was shipped."""
+        h = state.host
+        return h.manual_ssh(f"cd {shlex.quote(h.remote_dir)} && LABCHECK_HOST_NAME={shlex.quote(h.name)} "
+                            f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+                            f"{shlex.quote(h.python)} -m pytest {shlex.join(self.worker_args)}")
+
+    def worker_collectionfinish(self, node, ids: Sequence[str]) -> None:
+        """A host collected its checks: it starts right away (DSession's version, less its
+        "all workers collected" messages, which a fleet would print once per host)."""
+        if self.shuttingdown or self.sched is None:
+            return
+        self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
+        self.sched.add_node_collection(node, ids)
+        if self._session is not None:  # progress counts every host's checks
+            self._session.testscollected = self._synthetic + sum(map(len, self.sched.node2collection.values()))
+        if self.terminal and WorkerStatus is not None:
+            self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(ids))
+        self.sched.schedule()
+
+    def _finish(self, node) -> HostState | None:
+        name = node.gateway.id
+        with self._lock:
+            self._done.add(name)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        return self.states.get(name)
+
+    def _lost(self, state: HostState, status: str, message: str, remediation: str = "", emit: bool = False) -> None:
+        state.status, state.message = status, message
+        state.remediation = remediation or (
+            f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {state.name}")
+        reports = connection_reports(state, self.module, self.rerun)
+        with self._lock:  # hosts are started from threads
+            self._synthetic += 1
+        if emit:
+            for rep in reports:
+                self.config.hook.pytest_runtest_logreport(report=rep)
+        else:
+            self._queued_reports.extend(reports)
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        super().pytest_sessionfinish()
+        self._close_shared_connections()
+
+    def _close_shared_connections(self) -> None:
+        """Stop each host's shared ssh connection (bounded); they would otherwise idle out later."""
+        if not self._control_dir:
+            return
+        hosts = [s.host for s in self.states.values() if os.path.exists(s.host.control_path)]
+        if hosts:
+            with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+                list(pool.map(lambda h: cmd.run(h.control_command("exit"), timeout=10), hosts))
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+
+
+def _connection_lost(error: object) -> bool:
+    """xdist's words for a channel that closed without the worker saying why."""
+    return error is None or isinstance(error, EOFError) or str(error) == "Not properly terminated"
+
+
+def _one_line(error: object) -> str:
+    text = str(error or "").strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "no reason given"

@@ -1,0 +1,234 @@
+"""The instructors' fleet inventory: which machines to check, how to reach them over SSH.
+
+Two formats, both read by :func:`load`:
+
+* YAML: ``defaults:`` (any host key) and ``hosts:``, a list of mappings with ``name``, ``ssh`` (the
+  ssh target: ``user@host`` or a ``~/.ssh/config`` alias) and optionally ``port``, ``python``,
+  ``timeout``, ``connect_timeout``, ``ssh_options`` (list of extra ``ssh`` arguments), ``workdir``.
+* A plain hosts file: one ssh target per line (``user@host`` or ``user@host:port``), optionally
+  preceded by a name (``attendee-07 ubuntu@10.0.0.17``); ``#`` starts a comment.
+
+Each host becomes an execnet/pytest-xdist ``ssh=`` spec (:meth:`Host.xspec`). execnet splits the
+ssh part on whitespace and reserves ``//``, so values containing either are refused here with a
+message saying what to do instead (an alias in ``~/.ssh/config``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+DEFAULT_PYTHON = "python3"
+DEFAULT_TIMEOUT = 1800.0  # seconds for the whole run on one host (module 1 builds a cluster)
+DEFAULT_CONNECT_TIMEOUT = 15.0
+DEFAULT_WORKDIR = ".dra-labcheck-fleet"  # relative to the remote login directory
+# Dead-peer detection: ssh gives up after ServerAliveInterval * ServerAliveCountMax seconds of silence.
+KEEPALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+FLEET_ENV = "LABCHECK_FLEET"  # set to 1 in a fleet worker's environment
+WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker to stop on a timeout
+CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_KEYS = {"name", "ssh", "port", "python", "timeout", "connect_timeout", "ssh_options", "workdir"}
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used; the message says where and what to write instead."""
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ssh: str
+    port: int | None = None
+    python: str = DEFAULT_PYTHON
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    ssh_options: tuple[str, ...] = ()
+    workdir: str = DEFAULT_WORKDIR
+    # Set by the fleet runner, not the inventory: an ssh control socket, so that the probe's
+    # connection is reused by the host's gateway (one SSH handshake per host instead of two).
+    control_path: str = ""
+
+    @property
+    def target(self) -> str:
+        """How people name this host: ``user@host`` or ``user@host:port``."""
+        return f"{self.ssh}:{self.port}" if self.port else self.ssh
+
+    @property
+    def remote_dir(self) -> str:
+        """Where the suite is shipped on the host; one folder per inventory name."""
+        return f"{self.workdir.rstrip('/')}/{self.name}"
+
+    def ssh_args(self) -> list[str]:
+        """The ``ssh`` arguments before the remote command (without the ``ssh`` program itself)."""
+        args = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(self.connect_timeout)}", *KEEPALIVE]
+        if self.control_path:
+            args += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_path}",
+                     "-o", f"ControlPersist={CONTROL_PERSIST}"]
+        if self.port:
+            args += ["-p", str(self.port)]
+        return [*args, *self.ssh_options, self.ssh]
+
+    def manual_ssh(self, command: str = "") -> str:
+        """The ssh command line a person types to run ``command`` (a shell line) on the host, for
+        remediations: the inventory's options, none of the fleet's batch options."""
+        args = shlex.join(["ssh", *(["-p", str(self.port)] if self.port else []), *self.ssh_options, self.ssh])
+        return f"{args} {shlex.quote(command)}" if command else args
+
+    def control_command(self, operation: str) -> list[str]:
+        """argv asking the shared connection's master to ``check`` or ``exit``."""
+        return ["ssh", "-o", f"ControlPath={self.control_path}", "-O", operation, *self.ssh_args()]
+
+    def stop_worker_command(self) -> list[str]:
+        """argv stopping this host's fleet worker (SIGTERM to the pid it wrote), for a run past its time."""
+        pidfile = shlex.quote(f"{self.remote_dir}/{WORKER_PIDFILE}")
+        return self.ssh_command("sh", "-c", f"test -f {pidfile} && kill -TERM $(cat {pidfile}) && rm -f {pidfile}")
+
+    def ssh_command(self, *remote: str) -> list[str]:
+        """argv running ``remote`` on the host; ssh hands it to the remote shell, hence the quoting."""
+        return ["ssh", *self.ssh_args(), shlex.join(remote)] if remote else ["ssh", *self.ssh_args()]
+
+    def xspec(self) -> str:
+        """The execnet gateway spec for this host, as pytest-xdist's ``--tx`` takes it.
+
+        ``id`` is the inventory name (xdist's worker id), ``env:LABCHECK_HOST_NAME`` files the
+        host's results under that name, ``chdir`` is where the suite is shipped. Plugin autoload is
+        off on the hosts (half of a worker's start-up time; the checks need only the suite's own
+        plugins and pytest-xdist's, which the worker command line loads).
+        """
+        return "//".join([
+            # -q: the gateway's ssh writes straight to the terminal ("Connection ... closed by remote
+            # host" from a lost host); the probe has already reported any connection error.
+            f"ssh=-q {' '.join(self.ssh_args())}",
+            f"id={self.name}",
+            f"python={self.python}",
+            f"chdir={self.remote_dir}",
+            f"env:LABCHECK_HOST_NAME={self.name}",
+            "env:PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
+            f"env:{FLEET_ENV}=1",
+        ])
+
+
+def load(path: str | Path) -> list[Host]:
+    """Read an inventory file (YAML or plain hosts list); raise :class:`InventoryError` if unusable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"cannot read inventory {path}: {exc.strerror}; expected a YAML inventory "
+                             f"or a hosts file (one user@host per line)") from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    if isinstance(doc, dict):
+        hosts = _from_yaml(doc, path)
+    else:
+        hosts = _from_lines(text, path)
+    if not hosts:
+        raise InventoryError(f"{path}: no hosts found; expected `hosts:` entries or one user@host per line")
+    seen: set[str] = set()
+    for h in hosts:
+        if h.name in seen:
+            raise InventoryError(f"{path}: host name {h.name!r} appears twice; give each host a unique `name`")
+        seen.add(h.name)
+    return hosts
+
+
+def select(hosts: list[Host], names: list[str]) -> list[Host]:
+    """Only the named hosts (``--fleet-host``), in inventory order; unknown names are an error."""
+    if not names:
+        return hosts
+    known = {h.name for h in hosts}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InventoryError(f"--fleet-host {', '.join(unknown)}: not in the inventory "
+                             f"(known: {', '.join(sorted(known))})")
+    return [h for h in hosts if h.name in names]
+
+
+def _from_yaml(doc: dict, path: Path) -> list[Host]:
+    defaults = doc.get("defaults") or {}
+    entries = doc.get("hosts")
+    if not isinstance(defaults, dict):
+        raise InventoryError(f"{path}: `defaults` must be a mapping of host keys ({', '.join(sorted(_KEYS))})")
+    if not isinstance(entries, list):
+        raise InventoryError(f"{path}: expected `hosts:` to be a list of mappings with `name` and `ssh`")
+    hosts = []
+    for i, entry in enumerate(entries, 1):
+        if isinstance(entry, str):
+            entry = {"ssh": entry}
+        if not isinstance(entry, dict):
+            raise InventoryError(f"{path}: hosts entry {i} must be a mapping with `name` and `ssh`, found {entry!r}")
+        hosts.append(_host({**defaults, **entry}, f"{path}: hosts entry {i}"))
+    return hosts
+
+
+def _from_lines(text: str, path: Path) -> list[Host]:
+    hosts = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) > 2:
+            raise InventoryError(f"{path}:{lineno}: expected `[name] user@host[:port]`, found {raw.strip()!r}; "
+                                 f"use a YAML inventory for per-host options")
+        target = parts[-1]
+        entry: dict = {"ssh": target}
+        if len(parts) == 2:
+            entry["name"] = parts[0]
+        host, sep, port = target.rpartition(":")
+        if sep and port.isdigit() and "]" not in port:
+            entry["ssh"], entry["port"] = host, int(port)
+        hosts.append(_host(entry, f"{path}:{lineno}"))
+    return hosts
+
+
+def _host(entry: dict, where: str) -> Host:
+    unknown = set(entry) - _KEYS - {"defaults"}
+    if unknown:
+        raise InventoryError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KEYS))}")
+    ssh = entry.get("ssh")
+    if not isinstance(ssh, str) or not ssh.strip():
+        raise InventoryError(f"{where}: `ssh` (the ssh target, e.g. ubuntu@10.0.0.11) is missing")
+    ssh = ssh.strip()
+    name = str(entry.get("name") or _default_name(ssh, entry.get("port")))
+    if not _NAME.match(name):
+        raise InventoryError(f"{where}: host name {name!r} may only contain letters, digits, '.', '_' and '-'")
+    opts = entry.get("ssh_options") or []
+    if isinstance(opts, str):
+        opts = shlex.split(opts)
+    host = Host(name=name, ssh=ssh)
+    try:
+        host = replace(
+            host,
+            port=int(entry["port"]) if entry.get("port") not in (None, "") else None,
+            python=str(entry.get("python") or DEFAULT_PYTHON),
+            timeout=float(entry.get("timeout") or DEFAULT_TIMEOUT),
+            connect_timeout=float(entry.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+            ssh_options=tuple(str(o) for o in opts),
+            workdir=str(entry.get("workdir") or DEFAULT_WORKDIR),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InventoryError(f"{where}: port, timeout and connect_timeout must be numbers ({exc})") from exc
+    for label, value in [("ssh", host.ssh), ("python", host.python), ("workdir", host.workdir),
+                         *[("ssh_options", o) for o in host.ssh_options]]:
+        if not value or any(c.isspace() for c in value) or "//" in value:
+            raise InventoryError(f"{where}: {label} value {value!r} contains whitespace or '//', which the "
+                                 f"SSH gateway spec cannot carry; put such settings in ~/.ssh/config and use "
+                                 f"the Host alias as `ssh`")
+    if host.workdir.startswith("/") and host.workdir.rstrip("/") == "":
+        raise InventoryError(f"{where}: workdir must not be /")
+    return host
+
+
+def _default_name(ssh: str, port: object) -> str:
+    name = ssh.rsplit("@", 1)[-1] + (f"-{port}" if port else "")
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name).strip("-._") or "host"
+

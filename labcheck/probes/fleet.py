@@ -1,0 +1,151 @@
+"""Probe fleet hosts over SSH before the distributed run: reachable? Python? the suite's packages?
+
+pytest-xdist opens an execnet gateway per host with no timeout of its own, and a gateway that
+cannot start (refused, no Python, missing packages) would stop the whole session. So each host is
+first asked one bounded question through the real ``ssh`` client (:func:`labcheck.cmd.run`, with a
+timeout); only hosts that answer correctly get a gateway, the others are reported with the reason.
+The probe also creates the host's work folder, which execnet's ``chdir`` cannot do for nested paths.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from labcheck import cmd
+from labcheck.inventory import Host
+
+MIN_PYTHON = (3, 10)
+# Import name -> pip name of what a worker imports: pytest and its deps (xdist ships pytest itself,
+# not pluggy & co), execnet and pytest-xdist (the worker side), and the suite's own dependencies.
+REMOTE_MODULES = {
+    "pytest": "pytest",
+    "execnet": "execnet",
+    "xdist": "pytest-xdist",
+    "yaml": "PyYAML",
+    "docker": "docker",
+    "kubernetes": "kubernetes",
+    "filelock": "filelock",
+}
+MARK = "LABCHECK-PROBE "
+
+# Runs on the host under its Python; written for old Pythons too, so that "too old" is reported.
+_SCRIPT = """\
+import json, os, sys
+try:
+    from importlib.util import find_spec
+except ImportError:
+    find_spec = None
+missing = [m for m in MODULES if find_spec is None or find_spec(m) is None]
+error = ""
+try:
+    os.makedirs(WORKDIR)
+except OSError as exc:
+    if not os.path.isdir(WORKDIR):
+        error = "cannot create %s: %s" % (os.path.abspath(WORKDIR), exc)
+print(MARK + json.dumps({"version": list(sys.version_info[:3]), "executable": sys.executable,
+                         "missing": missing, "error": error}))
+"""
+
+# Host states; "ok" means the probe passed (the run itself may still fail checks).
+OK = "ok"
+UNREACHABLE = "unreachable"
+NO_PYTHON = "no python"
+MISSING_PACKAGES = "missing packages"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    host: Host
+    status: str
+    message: str
+    remediation: str = ""
+    python_version: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+def script(host: Host) -> str:
+    return (f"MODULES = {sorted(REMOTE_MODULES)!r}\nWORKDIR = {host.remote_dir!r}\nMARK = {MARK!r}\n"
+            + _SCRIPT)
+
+
+def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResult:
+    """Ask ``host`` once, bounded by its connect timeout (+10 s for Python to answer)."""
+    argv = host.ssh_command(host.python, "-c", script(host))
+    return classify(host, run(argv, timeout=host.connect_timeout + 10))
+
+
+def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
+    """Turn the probe's ssh result into a host state with message and remediation (pure)."""
+    check_ssh = host.manual_ssh("true")
+    if res.missing:
+        return ProbeResult(host, UNREACHABLE, "the `ssh` client is not installed on this machine",
+                           "sudo apt-get install -y openssh-client")
+    if res.timed_out:
+        return ProbeResult(host, UNREACHABLE,
+                           f"{host.target} did not answer within {res.timeout:g}s",
+                           f"{check_ssh}   # is the machine on and reachable? then rerun the fleet")
+    if res.rc == 255:
+        why = _last_line(res.stderr) or "ssh failed"
+        return ProbeResult(host, UNREACHABLE, f"{host.target} unreachable over SSH: {why}",
+                           f"{check_ssh}   # fix the connection (sshd running? key authorised?), then rerun")
+    if res.rc in (126, 127):
+        return ProbeResult(host, NO_PYTHON,
+                           f"no Python at `{host.python}` ({_last_line(res.stderr) or f'exit {res.rc}'})",
+                           f"{host.manual_ssh('sudo apt-get install -y python3 python3-pip')}   "
+                           f"# or set `python:` for this host in the inventory")
+    info = _parse(res.stdout)
+    if info is None:
+        return ProbeResult(host, NO_PYTHON,
+                           f"`{host.python}` did not run the probe (exit {res.rc}: "
+                           f"{_last_line(res.output) or 'no output'})",
+                           f"{host.manual_ssh(shlex.quote(host.python) + ' --version')}   # must be Python "
+                           f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
+    version = ".".join(str(v) for v in info.get("version", []))
+    if tuple(info.get("version", ()))[:2] < MIN_PYTHON:
+        return ProbeResult(host, NO_PYTHON,
+                           f"`{host.python}` is Python {version}; the suite needs "
+                           f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
+                           f"{host.manual_ssh('sudo apt-get install -y python3')}   "
+                           f"# or point `python:` in the inventory at a newer interpreter", version)
+    if info.get("error"):
+        return ProbeResult(host, UNREACHABLE, info["error"],
+                           host.manual_ssh("mkdir -p " + shlex.quote(host.remote_dir)), version)
+    missing = info.get("missing") or []
+    if missing:
+        pips = sorted(REMOTE_MODULES[m] for m in missing if m in REMOTE_MODULES)
+        install = shlex.join([host.python, "-m", "pip", "install", *pips])
+        return ProbeResult(host, MISSING_PACKAGES,
+                           f"Python {version} at `{host.python}` lacks {', '.join(pips)}",
+                           host.manual_ssh(install), version)
+    return ProbeResult(host, OK, f"Python {version} at {info.get('executable') or host.python}", "", version)
+
+
+def probe_all(hosts: Sequence[Host], run: Callable[..., cmd.CmdResult] = cmd.run) -> list[ProbeResult]:
+    """Probe every host at once (threads: each probe waits on its own ssh process)."""
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        return list(pool.map(lambda h: probe(h, run), hosts))
+
+
+def _parse(stdout: str) -> dict | None:
+    for line in stdout.splitlines():
+        if line.startswith(MARK):
+            try:
+                doc = json.loads(line[len(MARK):])
+            except ValueError:
+                return None
+            return doc if isinstance(doc, dict) else None
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""

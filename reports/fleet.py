@@ -1,0 +1,142 @@
+"""The fleet view: hosts x checks, and whether each host is READY, from check records.
+
+Pure functions over the records of :mod:`reports.results` plus the state of each host (what the
+fleet runner learnt about the connection: ``ok``, ``unreachable``, ``no python``, ``missing
+packages``, ``died``, ``timed out``). Used for the matrix at the top of the HTML report, the
+``fleet`` key of the JSON results and the terminal summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+# The check name under which the fleet runner files a host it could not run (or lost).
+CONNECTION_CHECK = "host_connection"
+NOT_RUN = "not run"
+OK = "ok"
+
+
+def check_key(record: dict) -> str:
+    return f"{record['module']}::{record['check']}"
+
+
+def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
+    """The fleet document.
+
+    ``hosts``: dicts with ``name``, ``target``, ``status`` and, for a bad status, ``message`` and
+    ``remediation``; in inventory order. Hosts that appear only in records are appended.
+    A host is READY when its connection was ok, at least one check ran and none failed.
+    """
+    recs = list(records)
+    checks: list[str] = []
+    for r in recs:
+        key = check_key(r)
+        if r["check"] != CONNECTION_CHECK and key not in checks:
+            checks.append(key)
+    by_host: dict[str, list[dict]] = {}
+    for r in recs:
+        by_host.setdefault(r.get("host") or "", []).append(r)
+    states = [dict(h) for h in hosts]
+    known = {h["name"] for h in states}
+    states += [{"name": name, "target": "", "status": OK} for name in by_host if name not in known]
+
+    rows = []
+    for h in states:
+        hrecs = [r for r in by_host.get(h["name"], []) if r["check"] != CONNECTION_CHECK]
+        cells = {key: NOT_RUN for key in checks}
+        for r in hrecs:
+            cells[check_key(r)] = r["verdict"]
+        failed = [r for r in hrecs if r["verdict"] == "fail"]
+        status = h.get("status") or OK
+        ready = status == OK and bool(hrecs) and not failed
+        if status != OK:
+            first = h.get("remediation", "")
+            message = h.get("message", "") or status
+        elif failed:
+            first = failed[0]["remediation"]
+            message = (f"{len(failed)} of {len(hrecs)} checks failed; "
+                       f"first: {failed[0]['check']}: {failed[0]['message']}")
+        elif not hrecs:
+            first, message = "", "no check ran"
+        else:
+            first, message = "", f"{len(hrecs)} checks, none failed"
+        rows.append({
+            "name": h["name"],
+            "target": h.get("target", ""),
+            "status": status,
+            "python": h.get("python", ""),
+            "ready": ready,
+            "message": message,
+            "first_remediation": first,
+            "counts": {v: sum(r["verdict"] == v for r in hrecs) for v in ("pass", "fail", "warn", "skip")},
+            "checks": cells,
+        })
+    n_ready = sum(r["ready"] for r in rows)
+    all_ready = bool(rows) and n_ready == len(rows)
+    line = (f"FLEET READY: all {len(rows)} hosts ready" if all_ready
+            else f"FLEET NOT READY: {n_ready} of {len(rows)} hosts ready")
+    return {"ready": all_ready, "line": line, "checks": checks, "hosts": rows}
+
+
+def terminal_lines(fleet: dict) -> list[tuple[str, bool]]:
+    """One line per host (text, ready) and the fleet line last."""
+    out = []
+    width = max((len(h["name"]) for h in fleet["hosts"]), default=0)
+    for h in fleet["hosts"]:
+        word = "READY" if h["ready"] else "NOT READY"
+        text = f"{h['name']:<{width}}  {word:<9}  {h['status']:<16}  {h['message']}"
+        if h["first_remediation"]:
+            text += f"\n{'':<{width}}  fix: {h['first_remediation']}"
+        out.append((text, h["ready"]))
+    out.append((fleet["line"], fleet["ready"]))
+    return out
+
+
+_COLOUR = {"pass": "#1b7a1b", "fail": "#b00020", "warn": "#b26a00", "skip": "#666666", NOT_RUN: "#999999"}
+_BACKGROUND = {"pass": "#e6f4e6", "fail": "#fbe3e6", "warn": "#fdf0dc", "skip": "#f0f0f0", NOT_RUN: "#ffffff"}
+_SHORT = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP", NOT_RUN: "—"}
+_CELL = "border:1px solid #ccc;padding:2px 6px;color:#222"
+
+
+def html(fleet: dict) -> str:
+    """The fleet view as an HTML fragment: the fleet line, one row per host (READY or not, why, the
+    first fix), then the hosts x checks matrix. Inline styles: pytest-html ships its own CSS."""
+    colour = "#1b7a1b" if fleet["ready"] else "#b00020"
+    return (f'<div class="labcheck-fleet"><h2 style="color:{colour}">{escape(fleet["line"])}</h2>'
+            + _hosts_table(fleet) + _matrix(fleet) + "</div>")
+
+
+def _hosts_table(fleet: dict) -> str:
+    rows = []
+    for h in fleet["hosts"]:
+        word, wc = ("READY", "#1b7a1b") if h["ready"] else ("NOT READY", "#b00020")
+        fix = f'<code>{escape(h["first_remediation"])}</code>' if h["first_remediation"] else ""
+        rows.append(
+            f'<tr class="fleet-host" data-host="{escape(h["name"])}">'
+            f'<td style="{_CELL}"><b>{escape(h["name"])}</b><br><small>{escape(h["target"])}</small></td>'
+            f'<td class="fleet-ready" style="{_CELL};color:{wc};font-weight:bold;white-space:nowrap">{word}</td>'
+            f'<td class="fleet-status" style="{_CELL}">{escape(h["status"])}</td>'
+            f'<td style="{_CELL}">{escape(h["message"])}</td>'
+            f'<td class="fleet-fix" style="{_CELL}">{fix}</td></tr>')
+    head = "".join(f'<th style="{_CELL}">{t}</th>' for t in ("Host", "Readiness", "Connection", "Why", "First fix"))
+    return (f'<table class="labcheck-fleet-hosts" style="border-collapse:collapse;margin-bottom:1em">'
+            f'<tr>{head}</tr>' + "".join(rows) + "</table>")
+
+
+def _matrix(fleet: dict) -> str:
+    """Hosts x checks; check names written vertically so that a module's checks fit a screen."""
+    vertical = "writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:normal"
+    head = "".join(f'<th style="{_CELL};vertical-align:bottom" title="{escape(c)}">'
+                   f'<span style="{vertical}">{escape(c.split("::", 1)[-1])}</span></th>' for c in fleet["checks"])
+    body = []
+    for h in fleet["hosts"]:
+        cells = "".join(
+            f'<td class="fleet-cell verdict-{escape(v.replace(" ", "-"))}" title="{escape(c)}: {escape(v)}" '
+            f'style="{_CELL};text-align:center;font-size:smaller;font-weight:bold;'
+            f'color:{_COLOUR.get(v, "inherit")};background:{_BACKGROUND.get(v, "inherit")}">'
+            f'{escape(_SHORT.get(v, v))}</td>'
+            for c, v in ((c, h["checks"][c]) for c in fleet["checks"]))
+        body.append(f'<tr><td style="{_CELL};white-space:nowrap"><b>{escape(h["name"])}</b></td>{cells}</tr>')
+    return (f'<table class="labcheck-fleet-matrix" style="border-collapse:collapse;margin-bottom:1em">'
+            f'<tr><th style="{_CELL};vertical-align:bottom">Host</th>{head}</tr>' + "".join(body) + "</table>")

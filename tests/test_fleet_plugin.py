@@ -1,0 +1,121 @@
+"""Pieces of the fleet runner that need no SSH: the hosts' command line and the fleet scheduler."""
+
+import json
+
+import pytest
+
+from labcheck.fleet_plugin import run_module, worker_args
+from labcheck.fleet_session import FleetScheduling
+
+
+def _config(pytester, *args):
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin"]')
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "tests_env").mkdir()
+    (pytester.path / "tests_env" / "test_module0.py").write_text("")
+    return pytester.parseconfig(*args)
+
+
+def test_worker_args_forward_selection_not_controller_paths(pytester):
+    config = _config(pytester, "--hosts=hosts.yaml", "-m", "module0 and not gpu", "-k", "docker",
+                     "--no-provision", "--results-json", "out.json", "tests_env/test_module0.py")
+    assert worker_args(config) == ["-pxdist.plugin", "-mmodule0 and not gpu", "-kdocker", "--no-provision",
+                                   "--override-ini=testpaths=tests_env/test_module0.py"]
+
+
+def test_worker_args_without_paths_use_the_hosts_testpaths(pytester):
+    config = _config(pytester, "--hosts=hosts.yaml", "--fix-host")
+    assert worker_args(config) == ["-pxdist.plugin", "--fix-host"]
+
+
+def test_worker_args_refuse_node_ids(pytester):
+    config = _config(pytester, "--hosts=hosts.yaml", "tests_env/test_module0.py::test_x")
+    with pytest.raises(pytest.UsageError, match="node id"):
+        worker_args(config)
+
+
+def test_run_module():
+    assert run_module("module1 and not slow") == "module1"
+    assert run_module(None) == "module0"
+
+
+class Node:
+    """Stands in for xdist's WorkerController: records the commands the scheduler sends to a host."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sent = []
+
+    def send_runtest_all(self):
+        self.sent.append("run all")
+
+    def shutdown(self):
+        self.sent.append("shutdown")
+
+
+def test_each_host_starts_on_its_own_collection():
+    a, b, c = Node("a"), Node("b"), Node("c")
+    sched = FleetScheduling(expected=3)
+    for n in (a, b, c):
+        sched.add_node(n)
+    sched.add_node_collection(a, ["t1", "t2"])
+    assert sched.collection_is_completed
+    sched.schedule()
+    assert a.sent == ["run all", "shutdown"] and b.sent == [] and c.sent == []
+    assert not sched.tests_finished  # b and c have not started yet
+    assert sched.remove_node(c) is None  # c died before collecting: forgotten, not waited for
+    sched.add_node_collection(b, ["t1", "t2"])
+    sched.schedule()
+    assert b.sent == ["run all", "shutdown"] and a.sent == ["run all", "shutdown"]
+    assert sched.tests_finished
+
+
+def test_a_host_lost_mid_run_names_the_check_it_was_running():
+    a, b = Node("a"), Node("b")
+    sched = FleetScheduling(expected=2)
+    for n in (a, b):
+        sched.add_node(n)
+        sched.add_node_collection(n, ["t1", "t2", "t3"])
+    sched.schedule()
+    sched.mark_test_complete(a, 0)
+    assert sched.remove_node(a) == "t2"
+    assert sched.nodes == [b]
+    assert sched.tests_finished  # b already has all its work; a is gone
+
+
+CHECK = '''
+import pytest
+from labcheck.verdict import passed
+pytestmark = pytest.mark.module0
+
+def test_good(check):
+    check(passed("fine"))
+'''
+
+
+def _project(pytester):
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin"]')
+    pytester.makepyfile(test_checks=CHECK)
+
+
+def test_no_fleet_section_without_hosts(pytester):
+    _project(pytester)
+    out = pytester.path / "r.json"
+    pytester.runpytest(f"--results-json={out}").assert_outcomes(passed=1)
+    assert "fleet" not in json.loads(out.read_text())
+
+
+def test_bad_inventory_is_a_usage_error(pytester):
+    _project(pytester)
+    (pytester.path / "hosts.yaml").write_text("hosts:\n  - {name: a}\n")
+    res = pytester.runpytest("--hosts=hosts.yaml")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*hosts entry 1: `ssh`*is missing*"])
+
+
+def test_hosts_and_n_do_not_mix(pytester):
+    _project(pytester)
+    (pytester.path / "hosts.txt").write_text("u@a\n")
+    res = pytester.runpytest("--hosts=hosts.txt", "-n", "2")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*drop -n/--tx*"])

@@ -1,0 +1,98 @@
+"""The fleet matrix (hosts x checks, READY per host) built from check records, and its scheduling."""
+
+from reports import fleet
+from reports.results import record_from_report
+
+
+def rec(host, check, verdict, remediation="", module="module0"):
+    return {"host": host, "module": module, "check": check, "verdict": verdict, "message": f"{check} {verdict}",
+            "remediation": remediation, "nodeid": f"{host}::tests_env/test_{module}.py::test_{check}"}
+
+
+HOSTS = [
+    {"name": "a", "target": "u@a", "status": "ok"},
+    {"name": "b", "target": "u@b", "status": "ok"},
+    {"name": "c", "target": "u@c:2200", "status": "unreachable", "message": "Connection refused",
+     "remediation": "ssh -p 2200 u@c true"},
+    {"name": "d", "target": "u@d", "status": "died", "message": "connection lost while running slow",
+     "remediation": "ssh u@d true && pytest --hosts hosts.yaml --fleet-host d"},
+]
+RECORDS = [
+    rec("a", "docker", "pass"), rec("a", "gpu", "skip"), rec("a", "mps", "warn", "nvidia-smi -c 3"),
+    rec("b", "docker", "fail", "sudo apt-get install docker.io"), rec("b", "gpu", "fail", "sudo modprobe nvidia"),
+    rec("b", "mps", "pass"),
+    rec("c", fleet.CONNECTION_CHECK, "fail", "ssh -p 2200 u@c true"),
+    rec("d", "docker", "pass"), rec("d", fleet.CONNECTION_CHECK, "fail", "ssh u@d true"),
+]
+
+
+def test_matrix_hosts_by_checks():
+    doc = fleet.build(RECORDS, HOSTS)
+    assert doc["checks"] == ["module0::docker", "module0::gpu", "module0::mps"]  # no connection column
+    rows = {h["name"]: h for h in doc["hosts"]}
+    assert [h["name"] for h in doc["hosts"]] == ["a", "b", "c", "d"]
+    assert rows["a"]["checks"] == {"module0::docker": "pass", "module0::gpu": "skip", "module0::mps": "warn"}
+    assert rows["c"]["checks"] == dict.fromkeys(doc["checks"], "not run")
+    assert rows["d"]["checks"] == {"module0::docker": "pass", "module0::gpu": "not run", "module0::mps": "not run"}
+    assert rows["b"]["counts"] == {"pass": 1, "fail": 2, "warn": 0, "skip": 0}
+
+
+def test_ready_and_first_remediation_per_host():
+    rows = {h["name"]: h for h in fleet.build(RECORDS, HOSTS)["hosts"]}
+    assert rows["a"]["ready"] and rows["a"]["first_remediation"] == ""  # warn and skip do not block
+    assert not rows["b"]["ready"]
+    assert rows["b"]["first_remediation"] == "sudo apt-get install docker.io"  # the first failing check's
+    assert "2 of 3 checks failed" in rows["b"]["message"]
+    assert not rows["c"]["ready"] and rows["c"]["first_remediation"] == "ssh -p 2200 u@c true"
+    assert rows["c"]["message"] == "Connection refused"
+    assert not rows["d"]["ready"] and rows["d"]["status"] == "died"  # a passing check does not hide the death
+
+
+def test_fleet_line():
+    assert fleet.build(RECORDS, HOSTS)["line"] == "FLEET NOT READY: 1 of 4 hosts ready"
+    good = fleet.build([rec("a", "docker", "pass")], HOSTS[:1])
+    assert good["ready"] and good["line"] == "FLEET READY: all 1 hosts ready"
+    nothing = fleet.build([], HOSTS[:1])
+    assert not nothing["ready"] and nothing["hosts"][0]["message"] == "no check ran"
+    assert fleet.build([], [])["ready"] is False
+
+
+def test_hosts_only_in_records_are_listed():
+    doc = fleet.build([rec("local", "docker", "pass")], [])
+    assert [(h["name"], h["status"], h["ready"]) for h in doc["hosts"]] == [("local", "ok", True)]
+
+
+def test_html_matrix_and_terminal_lines():
+    doc = fleet.build(RECORDS, HOSTS)
+    text = fleet.html(doc)
+    assert "FLEET NOT READY: 1 of 4 hosts ready" in text
+    assert text.count('<tr class="fleet-host"') == 4
+    assert 'data-host="c"' in text and "ssh -p 2200 u@c true" in text
+    assert ">docker</span></th>" in text and "verdict-not-run" in text
+    assert text.index("labcheck-fleet-hosts") < text.index("labcheck-fleet-matrix")
+    lines = fleet.terminal_lines(doc)
+    assert lines[-1] == ("FLEET NOT READY: 1 of 4 hosts ready", False)
+    assert lines[0][1] is True and lines[0][0].split()[:3] == ["a", "READY", "ok"]
+    assert "fix: sudo apt-get install docker.io" in lines[1][0]
+
+
+def test_html_escapes_host_text():
+    doc = fleet.build([], [{"name": "x", "target": "<b>", "status": "unreachable", "message": "<script>",
+                            "remediation": "a && b"}])
+    text = fleet.html(doc)
+    assert "<script>" not in text and "&lt;script&gt;" in text and "a &amp;&amp; b" in text
+
+
+def test_connection_record_from_fleet_report():
+    """The report the fleet runner makes for a lost host becomes an ordinary failing record."""
+    from labcheck.fleet_session import HostState, connection_reports
+    from labcheck.inventory import Host
+
+    state = HostState(Host(name="c", ssh="u@c", port=2200), status="unreachable", message="Connection refused",
+                      remediation="ssh -p 2200 u@c true")
+    call, teardown = connection_reports(state, "module1", rerun="pytest --hosts h.yaml")
+    r = record_from_report(call)
+    assert (r["host"], r["module"], r["check"], r["verdict"]) == ("c", "module1", fleet.CONNECTION_CHECK, "fail")
+    assert r["remediation"] == "ssh -p 2200 u@c true"
+    assert "unreachable" in r["message"] and "Connection refused" in r["message"]
+    assert record_from_report(teardown) is None

@@ -1,0 +1,88 @@
+"""Reading the instructors' inventory and turning hosts into SSH gateway specs."""
+
+import pytest
+from execnet import XSpec
+
+from labcheck import inventory
+from labcheck.inventory import InventoryError
+
+
+def test_yaml_inventory_with_defaults(tmp_path):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("""
+defaults:
+  python: /usr/bin/python3
+  timeout: 900
+  ssh_options: ["-o", "StrictHostKeyChecking=accept-new"]
+hosts:
+  - name: attendee-01
+    ssh: ubuntu@10.0.0.11
+  - name: attendee-02
+    ssh: ubuntu@10.0.0.12
+    port: 2222
+    python: /opt/venv/bin/python
+    timeout: 60
+  - gpu-box.example.org
+""")
+    hosts = inventory.load(inv)
+    assert [h.name for h in hosts] == ["attendee-01", "attendee-02", "gpu-box.example.org"]
+    assert hosts[0].python == "/usr/bin/python3" and hosts[0].timeout == 900 and hosts[0].port is None
+    assert hosts[1].python == "/opt/venv/bin/python" and hosts[1].timeout == 60 and hosts[1].port == 2222
+    assert hosts[1].target == "ubuntu@10.0.0.12:2222"
+    assert hosts[2].ssh == "gpu-box.example.org"
+    assert hosts[0].ssh_options == ("-o", "StrictHostKeyChecking=accept-new")
+
+
+def test_plain_hosts_file(tmp_path):
+    inv = tmp_path / "hosts.txt"
+    inv.write_text("# attendees\nubuntu@10.0.0.11\nlab-2 root@10.0.0.12:2200  # the spare\n\n")
+    hosts = inventory.load(inv)
+    assert [(h.name, h.ssh, h.port) for h in hosts] == [
+        ("10.0.0.11", "ubuntu@10.0.0.11", None), ("lab-2", "root@10.0.0.12", 2200)]
+
+
+def test_xspec_carries_name_python_folder_and_ssh_options():
+    host = inventory.Host(name="lab-2", ssh="root@10.0.0.12", port=2200, python="/opt/py/bin/python3",
+                          ssh_options=("-i", "/keys/lab"), connect_timeout=7)
+    spec = XSpec(host.xspec())
+    assert spec.id == "lab-2"
+    assert spec.python == "/opt/py/bin/python3"
+    assert spec.chdir == ".dra-labcheck-fleet/lab-2"
+    assert spec.env == {"LABCHECK_HOST_NAME": "lab-2", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "LABCHECK_FLEET": "1"}
+    assert spec.ssh.split() == ["-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "-o", "ServerAliveInterval=5",
+                                "-o", "ServerAliveCountMax=3", "-p", "2200", "-i", "/keys/lab", "root@10.0.0.12"]
+    assert host.manual_ssh("true") == "ssh -p 2200 -i /keys/lab root@10.0.0.12 true"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("hosts:\n  - name: a\n", "`ssh`"),
+    ("hosts:\n  - {name: a, ssh: x}\n  - {name: a, ssh: y}\n", "appears twice"),
+    ("hosts:\n  - {name: 'bad name', ssh: x}\n", "may only contain"),
+    ("hosts:\n  - {ssh: x, colour: red}\n", "unknown key(s) colour"),
+    ("hosts:\n  - {ssh: x, port: twenty}\n", "must be numbers"),
+    ("hosts:\n  - {ssh: x, ssh_options: ['-i', 'my key']}\n", "whitespace"),
+    ("hosts:\n  - {ssh: x, python: 'a//b'}\n", "'//'"),
+    ("hosts: []\n", "no hosts"),
+    ("a b c d\n", "expected `[name] user@host[:port]`"),
+    ("defaults: [1]\nhosts: [x]\n", "`defaults` must be a mapping"),
+])
+def test_bad_inventories_say_what_to_write(tmp_path, text, expected):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(text)
+    with pytest.raises(InventoryError, match=None) as err:
+        inventory.load(inv)
+    assert expected in str(err.value)
+    assert str(inv) in str(err.value)
+
+
+def test_missing_inventory(tmp_path):
+    with pytest.raises(InventoryError, match="cannot read inventory"):
+        inventory.load(tmp_path / "nope.yaml")
+
+
+def test_select_hosts():
+    hosts = [inventory.Host(name=n, ssh=n) for n in ("a", "b", "c")]
+    assert [h.name for h in inventory.select(hosts, ["c", "a"])] == ["a", "c"]
+    assert inventory.select(hosts, []) == hosts
+    with pytest.raises(InventoryError, match="--fleet-host z: not in the inventory"):
+        inventory.select(hosts, ["z"])
