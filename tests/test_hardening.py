@@ -538,3 +538,38 @@ def test_module0_cdi_checks_on_malformed_specs_name_file_and_line_and_go_on(tmp_
     for where in (f"{etc}/nvidia.yaml:", f"{etc}/nvidia-other.yaml:2", f"{etc}/nvidia-empty.yaml:3",
                   f"{etc}/nvidia-dup.yaml:6"):
         assert where in text, (where, text)
+
+
+# --- fleet: commands that ssh hands to the remote shell -------------------------------------------------
+
+def _remote_shell(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    """What sshd does with the command ssh sends: the login shell runs it with -c (here bash, locally)."""
+    return subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, text=True, timeout=30)
+
+
+def test_fleet_remote_commands_keep_a_hostile_workdir_in_one_piece(tmp_path):
+    """The command that stops a host's worker (a real sleeping process standing for the worker) and the
+    remediation that creates the remote folder, run through a real shell as the remote side runs them."""
+    from labcheck import inventory
+
+    host = inventory.Host(name="gpu-01", ssh="lab@gpu-01", workdir=EVIL)
+    folder = tmp_path / host.remote_dir
+    folder.mkdir(parents=True)
+    worker = subprocess.Popen(["sleep", "60"])
+    try:
+        (folder / inventory.WORKER_PIDFILE).write_text(f"{worker.pid}\n")
+        argv = host.stop_worker_command()
+        assert argv[0] == "ssh" and argv[-2] == "lab@gpu-01"
+        res = _remote_shell(argv[-1], tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert worker.wait(timeout=10) == -15  # SIGTERM reached exactly that worker
+        assert not (folder / inventory.WORKER_PIDFILE).exists()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    fix = host.manual_ssh("mkdir -p " + shlex.quote(host.remote_dir + "/sub"))
+    words = shlex.split(fix)  # what the person's own shell makes of the pasted line
+    assert words[:2] == ["ssh", "lab@gpu-01"] and len(words) == 3
+    assert _remote_shell(words[2], tmp_path).returncode == 0
+    assert (folder / "sub").is_dir()
+    no_injection(tmp_path)

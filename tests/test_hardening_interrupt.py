@@ -196,7 +196,7 @@ def _slow_control() -> str:
     return FAKE_CONTROL.replace("  get_server_list) ", "  " + hook, 1)
 
 
-def test_mps_run_killed_after_starting_the_daemon_then_teardown_stops_it(tmp_path):
+def test_mps_run_killed_after_starting_the_daemon_then_the_next_run_stops_it(tmp_path):
     bindir = tmp_path / "bin"
     control = _script(bindir / "nvidia-cuda-mps-control", _slow_control())
     _script(bindir / "nvidia-cuda-mps-server", "#!/bin/sh\nexit 0\n")
@@ -220,7 +220,7 @@ def test_mps_run_killed_after_starting_the_daemon_then_teardown_stops_it(tmp_pat
         rc, recs, text = finish(*start_run(tmp_path, lab, "-k", "mps_control_daemon_running", "--teardown",
                                            env=env, name="r2"))
         assert recs["mps_control_daemon_running"]["verdict"] == "pass", text
-        assert gone(daemon), "--teardown left running the daemon this suite started (a dead run still 'used' it)"
+        assert gone(daemon), "the next run left running the daemon this suite started (a dead run still 'used' it)"
         assert not action.state_file.exists()
     finally:
         mps_probe.control_query(str(control), "quit", str(pipe), 5)
