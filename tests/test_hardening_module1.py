@@ -226,3 +226,23 @@ def test_node_mps_daemon_killed_mid_run_gives_clear_verdicts_and_the_next_start_
     assert again.ok and "started" in again.message, again
     procs, res = nodeprobe.processes(cfg.node_name)
     assert v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths)).status == "pass"
+
+
+def test_state_folder_lost_after_the_cluster_exists_gives_node_verdicts_not_tracebacks(tmp_path, cluster):
+    """A running node, then a run whose state folder cannot be used (e.g. a full or read-only home): the
+    node setup steps (loader config, MPS start) take file locks there; they must fail as verdicts."""
+    name, cfg, lab = cluster
+    env = {**m1.double_env(), "KIND_DOUBLE_LABEL": LABEL}
+    rc, recs, text = finish(*_run(tmp_path, lab))
+    assert recs["node_container_running"]["verdict"] == "pass", text
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    lab = {**lab, "state_dir": str(blocker / "state")}
+    rc, recs, text = finish(*start_run(tmp_path, lab, env=env, module="module1", name="r2"))
+    assert rc == 1, text
+    assert all("raised an error" not in r["message"] for r in recs.values()), text
+    assert recs["node_container_running"]["verdict"] == "pass"
+    loader = recs["node_loader_finds_driver_libraries"]
+    assert loader["verdict"] == "warn" and "cannot use the state folder" in loader["message"], loader
+    control = recs["mps_control_running_in_node"]
+    assert control["verdict"] == "fail" and "cannot use the state folder" in control["message"], control
