@@ -6,6 +6,7 @@ command or a crash becomes a value a verdict can explain instead of an exception
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -98,6 +99,14 @@ def run(
         except subprocess.TimeoutExpired:
             out, err = "", ""
         return CmdResult(args, None, out or "", err or "", timed_out=True, timeout=timeout)
+    except BaseException:
+        # Ctrl-C (KeyboardInterrupt) or a signal turned into an exception: the child runs in its own
+        # session, so the terminal's SIGINT never reached it. Stop it (and what it spawned) now, or an
+        # interrupted setup step would go on changing the host after the run ended.
+        _kill_group(proc)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
+        raise
     return CmdResult(args, proc.returncode, out, err, timeout=timeout)
 
 

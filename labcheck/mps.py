@@ -43,14 +43,28 @@ def _exe(args: str) -> str:
     return first.rsplit("/", 1)[-1]
 
 
+def _args_after(p: Proc, name: str) -> list[str] | None:
+    """The arguments after the program when ``p`` runs the binary ``name``, else None.
+
+    The program path may hold spaces (a driver unpacked under "/opt/nvidia drv/"): then the first
+    word of the command line is not the program, and the kernel's comm (the file name cut to 15
+    characters) confirms that the process is that binary before the command line is read past them.
+    """
+    if _exe(p.args) == name:
+        return p.args.split()[1:]
+    if p.comm != name[:15]:
+        return None
+    m = re.match(rf"^(?:.*/)?{re.escape(name)}(?=\s|$)", p.args)
+    return p.args[m.end():].split() if m else None
+
+
 def control_daemons(procs: list[Proc]) -> list[Proc]:
     """Live ``nvidia-cuda-mps-control -d`` processes (a client invocation without -d is not a daemon)."""
-    return [p for p in procs if not p.zombie and _exe(p.args) == "nvidia-cuda-mps-control"
-            and "-d" in p.args.split()[1:]]
+    return [p for p in procs if not p.zombie and "-d" in (_args_after(p, "nvidia-cuda-mps-control") or [])]
 
 
 def servers(procs: list[Proc]) -> list[Proc]:
-    return [p for p in procs if not p.zombie and _exe(p.args) == "nvidia-cuda-mps-server"]
+    return [p for p in procs if not p.zombie and _args_after(p, "nvidia-cuda-mps-server") is not None]
 
 
 def parse_server_list(stdout: str) -> list[int]:

@@ -14,11 +14,13 @@ import socket
 import pytest
 
 from labcheck import config as labconfig
+from labcheck import interrupt
 from labcheck.verdict import Verdict
 
 VERDICT_PROP = "labcheck_verdict"
 HOST_PROP = "labcheck_host"
 ENV_KEY = pytest.StashKey[dict]()
+SIGTERM_KEY = pytest.StashKey[bool]()
 HOST_ENV = "LABCHECK_HOST_NAME"
 MARKERS = {
     "module0": "module 0: host prerequisites",
@@ -46,6 +48,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[ENV_KEY] = {}
+    # `kill` stops a run like Ctrl-C (see labcheck.interrupt); xdist workers are stopped by their controller
+    config.stash[SIGTERM_KEY] = getattr(config, "workerinput", None) is None and interrupt.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(SIGTERM_KEY, False):
+        interrupt.uninstall()
 
 
 def host_name() -> str:
@@ -81,6 +90,7 @@ def check(request: pytest.FixtureRequest):
     """Deliver a verdict: pass returns, warn passes with a note, skip skips, fail fails with its fix."""
 
     def deliver(verdict: Verdict) -> Verdict:
+        verdict = _without_secrets(verdict)
         request.node.user_properties.append((VERDICT_PROP, verdict.as_dict()))
         if verdict.status == "skip":
             pytest.skip(verdict.message)
@@ -92,6 +102,20 @@ def check(request: pytest.FixtureRequest):
         return verdict
 
     return deliver
+
+
+def _without_secrets(verdict: Verdict) -> Verdict:
+    """The verdict with key material and URL credentials removed (reports.redact) before anything records it.
+
+    WHY here: message and details quote what probes found (command output, engine errors, kubectl
+    answers), and everything a check delivers ends up in the JSON, the HTML and the terminal.
+    """
+    from reports.redact import scrub
+
+    clean = [scrub(x) for x in (verdict.message, verdict.remediation, verdict.details)]
+    if clean == [verdict.message, verdict.remediation, verdict.details]:
+        return verdict
+    return Verdict(verdict.status, *clean)
 
 
 def record_env(config: pytest.Config, key: str, value: object) -> None:

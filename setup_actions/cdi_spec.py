@@ -8,10 +8,13 @@ ignores and renamed into place (never a half-written spec); root is needed, and 
 
 from __future__ import annotations
 
+import filecmp
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
+from shlex import quote as sh
 
 from labcheck import cmd
 from labcheck.probes.cdi import CdiFacts
@@ -33,7 +36,7 @@ class CdiSpec:
 
     @property
     def generate_command(self) -> str:
-        return f"sudo nvidia-ctk cdi generate --output={self.output}"
+        return f"sudo nvidia-ctk cdi generate {sh('--output=' + self.output)}"
 
     def reasons(self, facts: CdiFacts, gpu: GpuFacts) -> list[str]:
         """Why the spec needs (re)generating: the failing CDI verdicts, empty when it is fine."""
@@ -49,7 +52,7 @@ class CdiSpec:
         if not reasons:
             return []
         steps = []
-        if Path(self.output).exists():
+        if os.path.lexists(self.output):
             steps.append(f"copy {self.output} to {self.output}.labcheck-<time>.bak")
         steps.append(f"run nvidia-ctk cdi generate --output={self.output} (because: {reasons[0]})")
         return steps
@@ -80,28 +83,54 @@ class CdiSpec:
                            "without a password", self.generate_command)
         out = Path(self.output)
         tmp = out.with_name(f".{out.name}.labcheck-tmp")  # no .yaml/.json suffix: CDI does not read it
-        backup = ""
-        steps = [[*prefix, "mkdir", "-p", str(out.parent)]]
-        if out.exists():
-            backup = f"{out}.labcheck-{time.strftime('%Y%m%d%H%M%S')}.bak"
-            steps.append([*prefix, "cp", "-p", str(out), backup])
-        steps.append([*prefix, self.ctk, "cdi", "generate", "--format=yaml", f"--output={tmp}"])
-        steps.append([*prefix, "mv", "-f", str(tmp), str(out)])
-        for argv in steps:
-            if not prefix and argv[0] in ("mkdir", "cp", "mv"):
+
+        def step(argv: list[str]) -> str:
+            """Run one step ("" when it worked); file steps in-process when we are root."""
+            if not prefix and argv[0] in ("mkdir", "cp", "mv", "rm"):
                 err = _local(argv)
-                if err:
-                    return Outcome(False, False, f"`{' '.join(argv)}` failed: {err}", self.generate_command)
-                continue
+                return f"`{shlex.join(argv)}` failed: {err}" if err else ""
             r = cmd.run(argv, timeout=self.timeout)
-            if not r.ok:
-                if prefix:
-                    cmd.run([*prefix, "rm", "-f", str(tmp)], timeout=10)
-                else:
-                    _local(["rm", str(tmp)])
-                return Outcome(False, False, f"{r.describe()}", self.generate_command)
+            return "" if r.ok else r.describe()
+
+        def fail(err: str, remediation: str = "") -> Outcome:
+            step([*prefix, "rm", "-f", str(tmp)])
+            return Outcome(False, False, err, remediation or self.generate_command)
+
+        # Generate next to the spec under a name CDI ignores; only then back up and rename over it. An
+        # interrupted run leaves the old spec in place (and at most the ignored temporary file).
+        err = step([*prefix, "mkdir", "-p", str(out.parent)]) or \
+            step([*prefix, self.ctk, "cdi", "generate", "--format=yaml", f"--output={tmp}"])
+        if err:
+            return fail(err)
+        existed = os.path.lexists(out)
+        if existed and _same_content(tmp, out):
+            # Regenerating cannot fix it; replacing the file (and piling up backups) every run would not either.
+            return fail(f"nvidia-ctk generated the same spec as {self.output} again, so regenerating does not fix "
+                        f"it: {reasons[0]}", "nvidia-ctk cdi list   # then follow the failing CDI check's fix")
+        backup = _backup_name(out) if existed else ""
+        err = (step([*prefix, "cp", "-p", str(out), backup]) if backup else "") or \
+            step([*prefix, "mv", "-f", str(tmp), str(out)])
+        if err:
+            return fail(err)
         kept = f"; previous spec kept as {backup}" if backup else ""
         return Outcome(True, True, f"generated {self.output} with nvidia-ctk{kept} (was: {reasons[0]})")
+
+
+def _backup_name(path: Path) -> str:
+    """A new name next to ``path``: never one an earlier backup has (two runs in one second must not clash)."""
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    for n in range(1000):
+        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
+        if not os.path.lexists(cand):
+            return cand
+    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def _local(argv: list[str]) -> str:
@@ -114,7 +143,7 @@ def _local(argv: list[str]) -> str:
         elif argv[0] == "mv":
             os.replace(argv[2], argv[3])
         elif argv[0] == "rm":
-            Path(argv[1]).unlink(missing_ok=True)
+            Path(argv[-1]).unlink(missing_ok=True)
     except OSError as exc:
         return exc.strerror or str(exc)
     return ""

@@ -102,15 +102,19 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
     from filelock import FileLock, Timeout
 
     directory = state.state_dir(cfg.state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(state.lock_path(directory, cfg.cluster_name)))
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         with lock.acquire(timeout=cfg.cluster_create_timeout + 120):
             return _apply_locked(cfg, config_path, provision, run_id)
     except Timeout:
         return ClusterOutcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
                               f"{cfg.cluster_create_timeout + 120:g}s",
-                              f"rm {lock.lock_file}   # only if no other run is alive")
+                              f"rm {shlex.quote(lock.lock_file)}   # only if no other run is alive")
+    except OSError as exc:  # the state folder (or its record) cannot be written
+        return ClusterOutcome(False, "error", f"cannot use the state folder {directory}: {exc}",
+                              f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a "
+                              "writable folder")
 
 
 def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> ClusterOutcome:

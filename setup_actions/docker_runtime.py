@@ -18,6 +18,7 @@ Idempotent: once the file and the engine both have the runtime, ``plan`` has not
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -281,22 +282,30 @@ def _merge_ourselves(path: str, data: dict | None, runtime: str, runtime_path: s
             with tempfile.NamedTemporaryFile("w", delete=False, suffix=".json") as tmp:
                 tmp.write(text)
             staged = f"{path}.labcheck-tmp"
-            for argv in ([*prefix, "mkdir", "-p", str(target.parent)],
-                         [*prefix, "install", "-m", f"{mode:o}", tmp.name, staged],
-                         [*prefix, "mv", "-f", staged, path]):
-                res = cmd.run(argv, timeout=timeout)
-                if not res.ok:
-                    return f"could not write {path}: {res.describe()}"
-            os.unlink(tmp.name)
+            try:
+                for argv in ([*prefix, "mkdir", "-p", str(target.parent)],
+                             [*prefix, "install", "-m", f"{mode:o}", tmp.name, staged],
+                             [*prefix, "mv", "-f", staged, path]):
+                    res = cmd.run(argv, timeout=timeout)
+                    if not res.ok:
+                        cmd.run([*prefix, "rm", "-f", staged], timeout=timeout)
+                        return f"could not write {path}: {res.describe()}"
+            finally:  # our copy of the user's settings never stays behind in /tmp
+                os.unlink(tmp.name)
             return ""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmpname = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmpname, mode)
-        os.replace(tmpname, path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmpname, mode)
+            os.replace(tmpname, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmpname)
+            raise
     except OSError as exc:
         return f"could not write {path}: {exc}"
     return ""

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from shlex import quote as sh
 
 from labcheck import mps
 from labcheck.probes import mps as mps_probe
@@ -47,6 +48,10 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tupl
             proc.kill()
             proc.wait()
             rc = None
+        except BaseException:  # Ctrl-C: stop the launcher too (it is in its own session)
+            proc.kill()
+            proc.wait()
+            raise
         out.seek(0)
         return rc, out.read().strip()
 
@@ -58,6 +63,23 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _live_users(users: list[str], me: str) -> list[str]:
+    """``users`` without the runs of ``me``'s host whose process is gone.
+
+    Users are "host:pid". A run killed with SIGKILL never unregisters; without this, its entry would
+    keep every later ``--teardown`` from stopping the daemon the suite started. Entries of other hosts
+    (or not of that form) are kept: their liveness cannot be seen from here.
+    """
+    host, _, _ = me.rpartition(":")
+    out = []
+    for u in users:
+        h, _, pid = str(u).rpartition(":")
+        if host and h == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            continue
+        out.append(u)
+    return out
 
 
 class MpsDaemon:
@@ -99,14 +121,15 @@ class MpsDaemon:
     def register(self, user: str) -> None:
         st = self._state()
         if st:
-            st["users"] = sorted(set(st.get("users", [])) | {user})
+            st["users"] = sorted(set(_live_users(st.get("users", []), user)) | {user})
             self._save(st)
 
     def unregister(self, user: str) -> int:
+        """Drop ``user``, and runs of the same host that died without unregistering; how many are left."""
         st = self._state()
         if not st:
             return 0
-        st["users"] = [u for u in st.get("users", []) if u != user]
+        st["users"] = [u for u in _live_users(st.get("users", []), user) if u != user]
         self._save(st)
         return len(st["users"])
 
@@ -136,13 +159,13 @@ class MpsDaemon:
             return Outcome(True, False, f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, False, f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
-                           f"sudo rm -rf {self.pipe_dir} && " + self._start_cmd())
+                           f"sudo rm -rf {sh(self.pipe_dir)} && " + self._start_cmd())
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
             except OSError as exc:
                 return Outcome(False, False, f"cannot create {d}: {exc.strerror or exc}",
-                               f"sudo mkdir -p {d} && sudo chown $(id -u) {d}")
+                               f"sudo mkdir -p {sh(d)} && sudo chown \"$(id -u)\" {sh(d)}")
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
         rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
         if rc != 0:
@@ -155,7 +178,7 @@ class MpsDaemon:
             time.sleep(0.2)
         if not q.ok:
             return Outcome(False, True, f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
-                           f"{q.describe()}", f"tail {self.log_dir}/control.log")
+                           f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}")
         pid = self._daemon_pid()
         self._save({"pid": pid, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir, "started": time.time(),
                     "users": []})
@@ -185,7 +208,7 @@ class MpsDaemon:
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
             return Outcome(False, False, f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
-                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={self.pipe_dir} {self.control}")
+                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(self.control)}")
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while pid and _alive(int(pid)) and time.monotonic() < deadline:
             time.sleep(0.2)

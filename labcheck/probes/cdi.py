@@ -60,6 +60,16 @@ def _safe_read(path: str) -> str:
         return ""
 
 
+def _denied(p: Path) -> bool:
+    try:
+        os.stat(p)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def read_spec_file(path: Path) -> SpecFile:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -77,10 +87,12 @@ def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, ti
     unreadable: list[str] = []
     for d in dirs:
         p = Path(d)
-        if not p.is_dir():
+        if not os.path.isdir(p):  # os.path: never raises (Path.is_dir does on a folder we may not search)
+            if os.path.lexists(p) or _denied(p):
+                unreadable.append(d)
             continue
         try:
-            entries = sorted(e for e in p.iterdir() if e.suffix in cdi.SPEC_SUFFIXES and e.is_file())
+            entries = sorted(e for e in p.iterdir() if e.suffix in cdi.SPEC_SUFFIXES and os.path.isfile(e))
         except OSError:
             unreadable.append(d)
             continue

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import socket
 import struct
 import tarfile
 import time
@@ -29,6 +30,9 @@ from labcheck.probes import docker_client
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 OWNED_LABEL = "labcheck.owned"
+OWNER_HOST_LABEL = "labcheck.host"
+OWNER_PID_LABEL = "labcheck.pid"
+PROBE_PREFIX = "labcheck-runtime-probe-"
 PULL_FALLBACK = "busybox:latest"
 # The applets the probe script needs, linked to busybox in the image we build.
 _APPLETS = ("sh", "ls", "sed", "cat", "echo", "true")
@@ -242,6 +246,7 @@ class RuntimeProbe:
     output: ProbeOutput = ProbeOutput()
     cleanup_error: str = ""
     seconds: float = 0.0
+    leftovers_removed: tuple[str, ...] = ()  # probe containers of runs that were killed before removing theirs
 
 
 def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
@@ -259,13 +264,14 @@ def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
         return RuntimeProbe(name, True, image_error=image_error, engine_lost=lost,
                             timed_out=is_timeout(image_error), hung_step="looking up the probe image",
                             seconds=time.monotonic() - start)
-    cname = f"labcheck-runtime-probe-{uuid.uuid4().hex[:12]}"
-    result = dict(runtime=name, attempted=True, image=image, image_note=note, container=cname)
+    cname = f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}"
+    result = dict(runtime=name, attempted=True, image=image, image_note=note, container=cname,
+                  leftovers_removed=remove_leftover_probes(engine.client))
     container = None
     step = "creating the probe container"
     try:
         container = engine.client.containers.create(
-            image, ["/bin/sh", "-c", PROBE_SCRIPT], name=cname, labels={OWNED_LABEL: "1"}, runtime=name,
+            image, ["/bin/sh", "-c", PROBE_SCRIPT], name=cname, labels=_owner_labels(), runtime=name,
             environment={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "utility"},
             network_mode="none", detach=True)
         step = f"starting the probe container with runtime {name!r}"
@@ -290,6 +296,47 @@ def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
         result["cleanup_error"] = _remove(engine.client, container, cname)
     result["seconds"] = time.monotonic() - start
     return RuntimeProbe(**result)
+
+
+def _owner_labels() -> dict[str, str]:
+    """Ours, and which process made it: lets a later run tell a leftover from another worker's live probe."""
+    return {OWNED_LABEL: "1", OWNER_HOST_LABEL: socket.gethostname(), OWNER_PID_LABEL: str(os.getpid())}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
+def remove_leftover_probes(client: Any) -> tuple[str, ...]:
+    """Remove probe containers whose creating run is gone (killed before its own cleanup); their names.
+
+    Only containers this suite made (our label and name prefix), made on this host by a process that
+    no longer exists: a probe of another live run (an xdist worker, a second terminal) is never touched.
+    Best effort: a failure here must not stop the probe itself.
+    """
+    removed = []
+    try:
+        found = client.containers.list(all=True, filters={"label": OWNED_LABEL})
+    except Exception:
+        return ()
+    for c in found:
+        labels = c.labels or {}
+        pid = labels.get(OWNER_PID_LABEL, "")
+        if (not c.name.startswith(PROBE_PREFIX) or labels.get(OWNER_HOST_LABEL) != socket.gethostname()
+                or not pid.isdigit() or _pid_alive(int(pid))):
+            continue
+        try:
+            c.remove(force=True)
+        except Exception:
+            continue
+        removed.append(c.name)
+    return tuple(removed)
 
 
 def _looks_lost(text: str) -> bool:

@@ -65,11 +65,12 @@ class MpsFacts:
 
 def probe_pipe_dir(path: str) -> PipeDir:
     p = Path(path)
-    exists = p.exists()
-    is_dir = p.is_dir()
+    # os.path, not Path: Path.exists() raises PermissionError under a folder this user cannot search
+    exists = os.path.lexists(p)
+    is_dir = os.path.isdir(p)
     accessible = is_dir and os.access(p, os.W_OK | os.X_OK)
     parent = p.parent
-    creatable = not exists and parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    creatable = not exists and os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
     control = False
     pid = None
     if is_dir:

@@ -112,7 +112,9 @@ def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DO
 def processes(container: str, timeout: float = 30.0, docker: str = DOCKER) -> tuple[list[mps.Proc], cmd.CmdResult]:
     """The node's processes with full command lines (procps ``ps -eo``; busybox takes ``-o`` alone)."""
     fmt = "pid,ppid,stat,comm,args"
-    res = node_exec(container, ["ps", "-eo", fmt], timeout=timeout, docker=docker)
+    # -ww: procps cuts lines at 80 columns when not writing to a terminal, which can drop the "-d" of a
+    # daemon in a long folder (labcheck.probes.mps.PS_ARGV); busybox then gets the plain form below.
+    res = node_exec(container, ["ps", "-ww", "-eo", fmt], timeout=timeout, docker=docker)
     if not res.ok and not res.timed_out:
         res = node_exec(container, ["ps", "-o", fmt], timeout=timeout, docker=docker)
     return (mps.parse_ps(res.stdout) if res.ok else []), res

@@ -8,6 +8,7 @@ driver upgrade, or a second spec claiming the same device names. Each of these i
 from __future__ import annotations
 
 import os
+from shlex import quote as sh
 
 from labcheck import cdi, versions
 from labcheck.probes.cdi import CdiFacts
@@ -19,8 +20,8 @@ REGENERATE = cdi.GENERATE
 
 def _backup_then_generate(path: str) -> str:
     if os.path.abspath(path) == "/etc/cdi/nvidia.yaml":
-        return f"sudo cp -p {path} {path}.bak && {REGENERATE}"
-    return f"sudo mv {path} {path}.bak && {REGENERATE}"
+        return f"sudo cp -p {sh(path)} {sh(path + '.bak')} && {REGENERATE}"
+    return f"sudo mv {sh(path)} {sh(path + '.bak')} && {REGENERATE}"
 
 
 def _where(facts: CdiFacts) -> str:
@@ -133,7 +134,8 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
                 aside = first if first.startswith("/etc/cdi/") and f.path.startswith(("/var/run/cdi/", "/run/cdi/")) \
                     else f.path
                 return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
-                              f"{', '.join(clash)}", f"sudo mv {aside} {aside}.bak   # keep one spec per GPU kind; "
+                              f"{', '.join(clash)}",
+                              f"sudo mv {sh(aside)} {sh(aside + '.bak')}   # keep one spec per GPU kind; "
                               "/var/run/cdi takes precedence and toolkit >= 1.18 refreshes it (nvidia-cdi-refresh)")
     return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
                   f"{cdi.NVIDIA_KIND})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from shlex import quote as sh
 
 from labcheck import versions
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
@@ -103,10 +104,10 @@ def daemon_json_valid(dj: DaemonJson) -> Verdict:
     if dj.error:
         if dj.line:
             fix = (f"fix the JSON in {dj.path} at line {dj.line}, column {dj.column} (check it with "
-                   f"`python3 -m json.tool {dj.path}`), then `{RESTART_DOCKER}`; dockerd refuses to start "
+                   f"`python3 -m json.tool {sh(dj.path)}`), then `{RESTART_DOCKER}`; dockerd refuses to start "
                    "with an invalid daemon.json")
         else:
-            fix = f"make {dj.path} readable (`sudo ls -l {dj.path}`) and valid JSON"
+            fix = f"make {dj.path} readable (`sudo ls -l {sh(dj.path)}`) and valid JSON"
         return failed(f"{daemon_json_location(dj)}: {dj.error}", fix)
     keys = ", ".join(sorted(dj.data or {})) or "no settings"
     return passed(f"{dj.path} is valid JSON ({keys})")
@@ -139,6 +140,11 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
     verdict = _runtime_usable(engine, probe, host_gpus)
+    if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
+        note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
+                f"{', '.join(probe.leftovers_removed)}")
+        verdict = Verdict(verdict.status, verdict.message, verdict.remediation,
+                          "\n".join(x for x in (verdict.details, note) if x))
     if probe.cleanup_error:  # a hung runtime can keep our probe container alive: say how to remove it
         note = (f"the probe container {probe.container} could not be removed ({probe.cleanup_error}); "
                 f"remove it with `docker rm -f {probe.container}`")
@@ -161,8 +167,8 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) ->
     if probe.timed_out:
         return failed(f"{probe.hung_step} hung: no answer within {engine.timeout:g}s "
                       f"(runtime {name!r}, container {probe.container or '-'}): {probe.error or probe.image_error}",
-                      f"look at `sudo journalctl -u docker -n 50`; try `docker run --rm --runtime={name} "
-                      f"-e NVIDIA_VISIBLE_DEVICES=all {probe.image or 'busybox'} true`; then {RESTART_DOCKER}")
+                      f"look at `sudo journalctl -u docker -n 50`; try `docker run --rm --runtime={sh(name)} "
+                      f"-e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image or 'busybox')} true`; then {RESTART_DOCKER}")
     if probe.image_error:
         return failed(f"cannot test runtime {name!r}: {probe.image_error}",
                       "sudo apt-get install -y busybox-static  (the suite builds its probe image from "
@@ -174,7 +180,7 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) ->
     if probe.exit_code != 0 or not out.complete:
         return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
                       f"(expected 0): {probe.logs.strip()[-300:] or 'no output'}",
-                      f"try `docker run --rm --runtime={name} -e NVIDIA_VISIBLE_DEVICES=all {probe.image} "
+                      f"try `docker run --rm --runtime={sh(name)} -e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image)} "
                       f"/bin/sh -c 'ls /dev'` and read its error; {REINSTALL_TOOLKIT}")
     smi = ""
     if out.smi_rc == 0:
@@ -228,7 +234,8 @@ def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe) -> Verdict
                    f"then {RESTART_DOCKER}")
         return failed(f"{what}; starting a container failed: {err}", fix)
     if "permission denied" in low:
-        return failed(f"runtime {name!r} ({path}) cannot be executed: {err}", f"sudo chmod 755 $(command -v {path})")
+        return failed(f"runtime {name!r} ({path}) cannot be executed: {err}",
+                      f"sudo chmod 755 $(command -v {sh(path)})")
     if "nvidia-container-cli" in low and any(s in low for s in ("nvml", "driver", "libnvidia-ml", "load library")):
         return failed(f"runtime {name!r} runs but cannot reach the NVIDIA driver: {err}",
                       "check `nvidia-smi` on the host and install/repair the NVIDIA driver "

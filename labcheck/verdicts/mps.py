@@ -9,6 +9,8 @@ merely ran proves nothing: without a daemon on its pipe directory CUDA silently 
 
 from __future__ import annotations
 
+from shlex import quote as sh
+
 from labcheck import mps
 from labcheck.probes.mps import ClientRun, MpsFacts
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
@@ -18,13 +20,18 @@ DEFAULT_PIPE_DIR = "/tmp/nvidia-mps"  # where CUDA clients and nvidia-cuda-mps-c
 
 def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
     """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
-    return (f'sudo install -d -o "$(id -un)" {log_dir} && CUDA_MPS_PIPE_DIRECTORY={pipe_dir} '
-            f"CUDA_MPS_LOG_DIRECTORY={log_dir} {control} -d")
+    return (f'sudo install -d -o "$(id -un)" {sh(log_dir)} && CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} '
+            f"CUDA_MPS_LOG_DIRECTORY={sh(log_dir)} {sh(control)} -d")
 
 
 def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
-    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={pipe_dir} {control}; "
+    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}; "
             + start_command(pipe_dir, log_dir, control))
+
+
+def _logs(log_dir: str, *names: str) -> str:
+    """The MPS log files, quoted for a shell (a remediation is pasted into one)."""
+    return " ".join(sh(f"{log_dir.rstrip('/')}/{n}.log") for n in names)
 
 
 def binary(facts: MpsFacts, driver_version: str = "") -> Verdict:
@@ -54,7 +61,7 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
                       "or one that is stuck", f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
-                      f"sudo rm -rf {pipe_dir} && " + start_command(pipe_dir, log_dir, ctl))
+                      f"sudo rm -rf {sh(pipe_dir)} && " + start_command(pipe_dir, log_dir, ctl))
     pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
@@ -67,7 +74,7 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
         return failed(f"an MPS control daemon runs ({shown}) but none answers on the lab's pipe dir {pipe_dir}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={other} {ctl}; "
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(other)} {sh(ctl)}; "
                       + start_command(pipe_dir, log_dir, ctl))
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
@@ -89,29 +96,30 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
     if env and env.rstrip("/") != configured.rstrip("/"):
         return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
                       "must agree on one pipe directory",
-                      f"export CUDA_MPS_PIPE_DIRECTORY={configured}   # or set mps_pipe_dir: {env} in lab.yaml")
+                      f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}   # or set mps_pipe_dir: {env} in lab.yaml")
     if not env and configured.rstrip("/") != DEFAULT_PIPE_DIR:
         return failed(f"the lab uses MPS pipe dir {configured} but CUDA_MPS_PIPE_DIRECTORY is unset, so CUDA clients "
                       f"look in {DEFAULT_PIPE_DIR} and miss the daemon",
-                      f"export CUDA_MPS_PIPE_DIRECTORY={configured}")
+                      f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}")
     p = facts.pipe
     if p.exists and not p.is_dir:
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
-                      f"sudo mv {configured} {configured}.bak && " + start_command(configured, log_dir, ctl))
+                      f"sudo mv {sh(configured)} {sh(configured + '.bak')} && "
+                      + start_command(configured, log_dir, ctl))
     other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={next(iter(other.values()))} {ctl}; "
+                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(next(iter(other.values())))} {sh(ctl)}; "
                       + start_command(configured, log_dir, ctl))
     if p.is_dir and not p.accessible:
         return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
-                      f"sudo chmod a+rx {configured}")
+                      f"sudo chmod a+rx {sh(configured)}")
     if not p.exists:
         if p.creatable:
             return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
         return failed(f"MPS pipe dir {configured} does not exist and its parent is not writable",
-                      f"sudo mkdir -p {configured}")
+                      f"sudo mkdir -p {sh(configured)}")
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
     return passed(f"MPS pipe dir {configured} usable; {sock}"
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
@@ -119,7 +127,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
 
 def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str) -> str:
     if 805 <= rc <= 810:
-        return (f"tail {log_dir}/control.log {log_dir}/server.log; then restart MPS: "
+        return (f"tail {_logs(log_dir, 'control', 'server')}; then restart MPS: "
                 + restart_command(pipe_dir, log_dir, control))
     if rc == 46:
         return "another process holds a GPU in EXCLUSIVE_PROCESS mode: nvidia-smi   # find and stop it"
@@ -131,12 +139,12 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
     pipe = run.pipe_dir
     if _hung(run.before):
         return failed(f"{run.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
-                      f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: sudo rm -rf {pipe} && "
+                      f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: sudo rm -rf {sh(pipe)} && "
                       + start_command(pipe, log_dir, control))
     if not run.daemon_answered:
         if started_pid:
             return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
-                          "it died or was killed during the run", f"tail {log_dir}/control.log; "
+                          "it died or was killed during the run", f"tail {_logs(log_dir, 'control')}; "
                           + start_command(pipe, log_dir, control))
         return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
                       "nothing", start_command(pipe, log_dir, control))
@@ -145,7 +153,7 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
         return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
                       "sudo ldconfig   # and check: ldconfig -p | grep libcuda.so.1")
     if run.timed_out_at:
-        return failed(f"{where} hung while {run.timed_out_at}", f"tail {log_dir}/server.log {log_dir}/control.log; "
+        return failed(f"{where} hung while {run.timed_out_at}", f"tail {_logs(log_dir, 'server', 'control')}; "
                       + restart_command(pipe, log_dir, control), details=run.output)
     bad = mps.first_failed_step(list(run.steps))
     if bad is not None and bad.call != "cuCtxDestroy_v2":
@@ -171,5 +179,5 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
     if run.server_list is not None and not run.server_list.ok:
         seen += f"; {run.server_list.describe()}"
     return failed(f"{where} created a CUDA context but no MPS server appeared for it ({seen}): it ran without MPS",
-                  f"tail {log_dir}/control.log {log_dir}/server.log; " + restart_command(pipe, log_dir, control),
+                  f"tail {_logs(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control),
                   details=run.output)
