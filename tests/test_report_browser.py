@@ -196,7 +196,8 @@ def test_environment_section_shows_lab_facts_first_and_no_secrets(page):
     # Shown as text, not run as HTML:
     assert facts["Default runtime"] == "<none> & <img src=x onerror=document.title='pwned'>"
     assert page.evaluate("document.title") == "DRA workshop lab readiness"
-    assert "pulling image kindest/node:v1.31.0: 0.1s" in facts["Setup steps"]
+    # the step sleeps ~0.1 s; on a loaded machine it takes longer: assert the shape, not the exact time
+    assert re.search(r"pulling image kindest/node:v1\.31\.0: \d+\.\ds", facts["Setup steps"]), facts["Setup steps"]
     assert facts["GIT_URL"] == "https://***@github.com/lab/dra-labcheck.git"
     assert facts["kind cluster access"].startswith("[redacted]")
     assert "Python" in facts and "Plugins" in facts

@@ -118,7 +118,9 @@ def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_o
 
 # --- MPS in the node --------------------------------------------------------------------------------------
 
-def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_paths, lab_config, check):
+def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_mps_outcome, node_paths, lab_config, check):
+    # node_mps_outcome first: provisioning releases a host daemon that this run started (module 0) before
+    # the node's daemon takes the pipe dir; what is left on the host after that is a real conflict.
     if not node_paths.pipe_dir_host:
         check(failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory "
                      f"{lab_config.mps_pipe_dir} into the node", v.REGENERATE))

@@ -42,4 +42,7 @@ ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS proces
 say "benchmark module 0 on the GPU host"
 timeout 150 python3 benchmarks/module0.py --repeat 3 2>&1 | tail -32
 ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process after the benchmark"
+say "project tests marked gpu"
+timeout 150 python3 -m pytest tests -m gpu -p no:cacheprovider -q -rA 2>&1 | grep -E "PASSED|FAILED|ERROR|SKIPPED|passed|failed" | tail -15
+ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process at the end"
 say done
