@@ -37,7 +37,7 @@ def test_slow_step_shows_start_still_lines_and_duration(lines):
     assert lines[0] == "[labcheck] creating cluster test-a ..."
     still = [line for line in lines if line.startswith("[labcheck] still creating cluster test-a ... ")]
     assert len(still) >= 3, lines
-    assert lines[-1].startswith("[labcheck] creating cluster test-a: done in 0.")
+    assert re.match(r"\[labcheck\] creating cluster test-a: done in \d+\.\ds$", lines[-1]), lines
     rec = progress.history()[before]
     assert rec.what == "creating cluster test-a" and rec.ok and rec.error == ""
     assert 0.5 <= rec.seconds < 5
@@ -64,9 +64,9 @@ def test_a_fast_step_prints_no_still_line_and_does_not_wait_an_interval(lines):
     start = time.monotonic()
     with progress.step("test-d", interval=30):
         pass
-    assert time.monotonic() - start < 1, "ending the step waited for the ticker's interval"
+    assert time.monotonic() - start < 10, "ending the step waited for the ticker's 30 s interval"
     assert len(lines) == 2 and lines[0] == "[labcheck] test-d ..."
-    assert re.fullmatch(r"\[labcheck\] test-d: done in 0\.\ds", lines[1]), lines
+    assert re.fullmatch(r"\[labcheck\] test-d: done in \d+\.\ds", lines[1]), lines
 
 
 def test_note_says_what_the_step_is_doing(lines):
@@ -180,8 +180,8 @@ def test_progress_reaches_the_terminal_through_fd_capture(subprocess_pytester):
     result.assert_outcomes(passed=2)
     result.stderr.fnmatch_lines([
         "[[]labcheck] creating cluster workshop-dra ...",
-        "[[]labcheck] still creating cluster workshop-dra (kind create cluster) ... 0.*s",
-        "[[]labcheck] creating cluster workshop-dra: done in 0.*s",
+        "[[]labcheck] still creating cluster workshop-dra (kind create cluster) ... *s",
+        "[[]labcheck] creating cluster workshop-dra: done in *s",
     ])
     assert "Captured stderr" not in result.stdout.str()
     result.stdout.fnmatch_lines(["setup: creating cluster workshop-dra: 0.*s", "READY: 2 checks"])
