@@ -30,6 +30,7 @@ from labcheck.verdicts import mps as mps_v
 from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests.standins import executable
 from tests.test_cdi import SPEC, _generator, gpu_facts, materialize
 from tests.test_mps_probe import FAKE_CONTROL
 
@@ -55,10 +56,7 @@ exec "$@"
 
 
 def _script(path: Path, body: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    path.chmod(0o755)
-    return str(path)
+    return str(executable(path, body))
 
 
 @pytest.fixture
@@ -303,6 +301,7 @@ from labcheck.verdicts import cdi as v
 from labcheck.verdicts.mps import pipe_dir
 from labcheck.probes.mps import MpsFacts
 from labcheck import cmd
+from tests.standins import executable
 locked = sys.argv[1]
 facts = probe_cdi((locked + "/cdi",), None, 5)
 print(v.spec_present(facts).message)

@@ -25,6 +25,7 @@ from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import mps as mps_probe
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests.captures import first
+from tests.standins import executable
 from tests.test_cdi import SPEC, materialize
 from tests.test_mps_probe import FAKE_CONTROL
 
@@ -62,10 +63,7 @@ cp "$FRESH" "$out"
 
 
 def _script(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    path.chmod(0o755)
-    return path
+    return executable(path, body)
 
 
 def start_run(tmp_path: Path, lab: dict, *args: str, env: dict[str, str] | None = None,

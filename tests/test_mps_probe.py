@@ -24,6 +24,7 @@ from labcheck import cmd, mps
 from labcheck.probes import mps as probe
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests.standins import executable
 
 FAKE_CONTROL = r"""#!/bin/sh
 # Test double of nvidia-cuda-mps-control (see the module docstring).
@@ -52,10 +53,7 @@ exit 0
 
 
 def _script(path: Path, body: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    path.chmod(0o755)
-    return str(path)
+    return str(executable(path, body))
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ import pytest
 
 from labcheck.probes.tools import VERSION_ARGS, probe_tool
 from labcheck.verdicts.tools import INSTALL, tool_version
+from tests.standins import executable
 
 
 def _tool(folder, name, body):
-    folder.mkdir(exist_ok=True)
-    f = folder / name
-    f.write_text("#!/bin/sh\n" + body)
-    f.chmod(0o755)
+    executable(folder / name, "#!/bin/sh\n" + body)
 
 
 @pytest.fixture
