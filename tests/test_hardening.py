@@ -301,7 +301,6 @@ from labcheck.verdicts import cdi as v
 from labcheck.verdicts.mps import pipe_dir
 from labcheck.probes.mps import MpsFacts
 from labcheck import cmd
-from tests.standins import executable
 locked = sys.argv[1]
 facts = probe_cdi((locked + "/cdi",), None, 5)
 print(v.spec_present(facts).message)
