@@ -147,6 +147,12 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
         res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
                              timeout=cfg.cluster_create_timeout)
     if not res.ok:
+        if not res.timed_out:
+            # kind removes the nodes of a create that failed, so nothing of ours is left: forget the record,
+            # or a cluster the user creates later (e.g. with the command below) would count as ours and be
+            # "repaired" or deleted by --teardown. A create we killed on timeout did leave a half-made node:
+            # that record stays, and the next run repairs it.
+            state.forget(directory, cfg.cluster_name)
         return ClusterOutcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
                               create_cmd)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
