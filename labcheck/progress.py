@@ -103,6 +103,7 @@ class Step:
         self.interval = interval
         self.started = time.monotonic()
         self._doing = ""
+        self._failure = ""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._tick, name=f"labcheck-progress: {what}", daemon=True)
 
@@ -113,6 +114,10 @@ class Step:
     def note(self, doing: str) -> None:
         """Say what the step is doing now (shown in the next "still" line)."""
         self._doing = doing
+
+    def fail(self, reason: str) -> None:
+        """Mark the step failed without raising: commands report failure as values (labcheck.cmd)."""
+        self._failure = reason or "failed"
 
     def _describe(self) -> str:
         return f"{self.what} ({self._doing})" if self._doing else self.what
@@ -130,7 +135,10 @@ class Step:
         self._done.set()
         self._thread.join()
         seconds = self.elapsed
-        if error is None:
+        if error is None and self._failure:
+            record = StepRecord(self.what, round(seconds, 3), False, self._failure)
+            emit(f"{self.what}: failed after {format_duration(seconds)} ({self._failure})")
+        elif error is None:
             record = StepRecord(self.what, round(seconds, 3), True)
             emit(f"{self.what}: done in {format_duration(seconds)}")
         else:

@@ -138,14 +138,18 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
                                                image=cfg.node_image, run_id=run_id))
     if p.action == "repair":
-        with step(f"deleting half-made/stale cluster {cfg.cluster_name}"):
+        with step(f"deleting half-made/stale cluster {cfg.cluster_name}") as progress:
             res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+            if not res.ok:
+                progress.fail(kindcli.safe_error(res))
         if not res.ok:
             return ClusterOutcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
                                   f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
-    with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})"):
+    with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})") as progress:
         res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
                              timeout=cfg.cluster_create_timeout)
+        if not res.ok:
+            progress.fail(kindcli.safe_error(res))
     if not res.ok:
         if not res.timed_out:
             # kind removes the nodes of a create that failed, so nothing of ours is left: forget the record,
@@ -175,8 +179,10 @@ def teardown(cfg: LabConfig) -> ClusterOutcome:
     """Delete the cluster if (and only if) this suite created it."""
     if not owned(cfg):
         return ClusterOutcome(True, "kept", f"cluster {cfg.cluster_name!r} was not created by this suite: left alone")
-    with step(f"deleting Kind cluster {cfg.cluster_name}"):
+    with step(f"deleting Kind cluster {cfg.cluster_name}") as progress:
         res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+        if not res.ok:
+            progress.fail(kindcli.safe_error(res))
     if not res.ok:
         return ClusterOutcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
                               f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")

@@ -197,3 +197,14 @@ def test_progress_from_xdist_workers_reaches_the_controller_terminal(subprocess_
     assert {st["worker"] for st in doc["setup_steps"]} <= {"gw0", "gw1"}
     assert all(st["what"] == "creating cluster workshop-dra" and st["ok"] for st in doc["setup_steps"])
     result.stdout.fnmatch_lines(["setup [[]gw?]: creating cluster workshop-dra: 0.*s"])
+
+
+def test_a_step_marked_failed_without_an_exception_is_reported_and_recorded_as_failed(lines):
+    """Commands report failure as values (labcheck.cmd), so a step can fail without raising."""
+    before = len(progress.history())
+    with progress.step("creating cluster test-f", interval=30) as s:
+        s.fail("`kind create cluster` exited 1: boom")
+    assert re.match(r"\[labcheck\] creating cluster test-f: failed after \d+\.\ds \(`kind create cluster` exited 1: "
+                    r"boom\)$", lines[-1]), lines
+    rec = progress.history()[before]
+    assert not rec.ok and rec.error == "`kind create cluster` exited 1: boom"
