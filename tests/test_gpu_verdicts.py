@@ -178,6 +178,17 @@ def test_hung_nvidia_smi_times_out_and_the_check_names_the_command(tmp_path, mon
     assert "modprobe nvidia" in verdict.remediation
 
 
+def test_nvml_is_not_consulted_after_nvidia_smi_hung(tmp_path, monkeypatch):
+    """NVML runs in-process without a timeout; after a hung nvidia-smi it would hang the run the same way.
+    Here probe_nvml stands for that wedged nvmlInit: it must not be called."""
+    _fake_smi(tmp_path / "bin", "sleep 60\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    monkeypatch.setattr(probe, "probe_nvml", lambda: pytest.fail("NVML consulted after nvidia-smi hung"))
+    facts = probe.probe_gpus((), timeout=0.5, use_nvml=True, proc_version=tmp_path / "absent")
+    assert facts.smi.result.timed_out and "NVML not consulted" in facts.nvml.error
+    assert v.driver(facts, "535").status == "fail"
+
+
 def test_nvidia_smi_error_exit_is_reported(tmp_path, monkeypatch):
     """A test double of nvidia-smi on a host whose driver is not loaded (the real message and exit code 9)."""
     _fake_smi(tmp_path / "bin", "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "

@@ -198,7 +198,14 @@ def probe_gpus(extra_bin_dirs: tuple[str, ...] = (), timeout: float = 30.0, use_
                proc_version: Path = Path("/proc/driver/nvidia/version")) -> GpuFacts:
     smi_path = cmd.which("nvidia-smi", extra_bin_dirs)
     smi = query_smi(smi_path, timeout)
-    nvml = probe_nvml() if use_nvml else NvmlFacts(error="NVML not consulted")
+    if smi.result is not None and smi.result.timed_out:
+        # NVML runs in this process with no timeout: a driver wedged enough to hang nvidia-smi would hang
+        # nvmlInit too, and with it the whole run. The hung nvidia-smi already decides the verdict.
+        nvml = NvmlFacts(error=f"NVML not consulted: {smi.result.describe()}")
+    elif use_nvml:
+        nvml = probe_nvml()
+    else:
+        nvml = NvmlFacts(error="NVML not consulted")
     cuda = nvml.cuda
     if not cuda and smi_path and not smi.error:
         cuda = parse_cuda_version(cmd.run([smi_path, "--version"], timeout=timeout).stdout)
