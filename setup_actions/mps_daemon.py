@@ -133,6 +133,10 @@ class MpsDaemon:
         self._save(st)
         return len(st["users"])
 
+    def other_users(self, user: str) -> list[str]:
+        """Live runs other than ``user`` still using the daemon this suite started ([] when none started)."""
+        return [u for u in _live_users(self._state().get("users", []), user) if u != user]
+
     def _start_cmd(self) -> str:
         return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control")
 

@@ -276,3 +276,32 @@ def test_real_client_script_without_libcuda_fails_clearly(control, dirs, tmp_pat
     MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
     verdict = v.functional(probe.run_cuda_client(pipe, control, None, 10), log)
     assert verdict.status == "fail" and "could not load libcuda.so.1" in verdict.message
+
+
+def test_module1_releases_the_host_daemon_only_after_other_workers_are_done_with_it(control, dirs, tmp_path):
+    """Under pytest-xdist, module 1 on one worker must not quit the host daemon while another worker's
+    module 0 MPS checks still use it; once that worker is done, the daemon this suite started is stopped."""
+    import subprocess
+    import sys
+
+    from fixtures.mps import mps_user
+    from fixtures.node import _release_host_daemon
+
+    pipe, log = dirs
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state")
+    assert action.apply().changed
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # another live worker
+    try:
+        other_user = mps_user().rsplit(":", 1)[0] + f":{other.pid}"
+        action.register(other_user)
+        action.register(mps_user())
+        _release_host_daemon(action, wait=1.0)
+        assert action.started_pid and _alive(action.started_pid), "stopped while another worker used it"
+        action.unregister(other_user)  # that worker's module 0 checks are done
+        _release_host_daemon(action, wait=1.0)
+        assert action.started_pid is None
+        assert mps.NO_DAEMON in probe.control_query(control, "get_server_list", pipe, 5).output
+    finally:
+        other.kill()
+        other.wait()
+        action.stop()
