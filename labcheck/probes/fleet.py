@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from labcheck import cmd
@@ -125,14 +124,6 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
                            f"Python {version} at `{host.python}` lacks {', '.join(pips)}",
                            host.manual_ssh(install), version)
     return ProbeResult(host, OK, f"Python {version} at {info.get('executable') or host.python}", "", version)
-
-
-def probe_all(hosts: Sequence[Host], run: Callable[..., cmd.CmdResult] = cmd.run) -> list[ProbeResult]:
-    """Probe every host at once (threads: each probe waits on its own ssh process)."""
-    if not hosts:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        return list(pool.map(lambda h: probe(h, run), hosts))
 
 
 def _parse(stdout: str) -> dict | None:
