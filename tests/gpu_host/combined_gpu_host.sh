@@ -39,9 +39,13 @@ say "RUN 3: --teardown"
 timeout 120 $P -m module1 -k node_container_running --teardown | tail -5
 docker ps -a --format '{{.Names}} {{.Status}}'
 ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process"
-say "benchmark module 0 on the GPU host"
-timeout 150 python3 benchmarks/module0.py --repeat 3 2>&1 | tail -32
-ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process after the benchmark"
+say "RUN 4: from scratch under xdist -n 4 (module 0 and module 1 on different workers share the pipe dir)"
+timeout 200 $P -n 4 --results-json=$OUT/run4.json | grep -E "FAIL|passed|failed|READY"
+python3 -c "import json; [print(r['verdict'].upper(), r['check'], '-', r['message'][:120]) for r in json.load(open('$OUT/run4.json'))['records'] if 'mps' in r['check']]"
+ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps'
+say "RUN 5: --teardown"
+timeout 120 $P -m module1 -k node_container_running --teardown | tail -3
+ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process"
 say "project tests marked gpu"
 timeout 150 python3 -m pytest tests -m gpu -p no:cacheprovider -q -rA 2>&1 | grep -E "PASSED|FAILED|ERROR|SKIPPED|passed|failed" | tail -15
 ps -eo pid,ppid,stat,args | grep '[n]vidia-cuda-mps' || echo "no host MPS process at the end"
