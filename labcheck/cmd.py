@@ -93,7 +93,7 @@ def run(
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         try:
             out, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:
@@ -103,20 +103,31 @@ def run(
         # Ctrl-C (KeyboardInterrupt) or a signal turned into an exception: the child runs in its own
         # session, so the terminal's SIGINT never reached it. Stop it (and what it spawned) now, or an
         # interrupted setup step would go on changing the host after the run ended.
-        _kill_group(proc)
+        kill_group(proc)
         with contextlib.suppress(Exception):
             proc.wait(timeout=5)
         raise
     return CmdResult(args, proc.returncode, out, err, timeout=timeout)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group ``run`` gave the command (start_new_session), so its children die too."""
     import signal
 
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
+
+
+def process_alive(pid: int) -> bool:
+    """Running and not a zombie (a process that exited but was not reaped shows as Z in /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def which(name: str, extra_dirs: Sequence[str] = ()) -> str | None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from shlex import quote as sh
 
-from labcheck import mps
+from labcheck import cmd, mps
 from labcheck.probes import mps as mps_probe
 from labcheck.verdicts.mps import start_command
 from setup_actions.outcome import Outcome
@@ -58,11 +58,7 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tupl
 
 def _alive(pid: int) -> bool:
     """Running and not a zombie (a quit daemon whose parent has not reaped it shows as Z)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    return cmd.process_alive(pid)
 
 
 def _live_users(users: list[str], me: str) -> list[str]:

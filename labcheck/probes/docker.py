@@ -304,13 +304,7 @@ def _owner_labels() -> dict[str, str]:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists
-        return True
-    return True
+    return cmd.process_alive(pid)
 
 
 def remove_leftover_probes(client: Any) -> tuple[str, ...]:
