@@ -26,6 +26,11 @@ from setup_actions.outcome import Outcome
 
 
 def state_dir() -> Path:
+    """Where the record of the daemon this suite started lives: in /tmp, not in ``state_dir`` of lab.yaml.
+
+    WHY: the record must not outlive the daemon. /tmp is emptied at reboot, as the daemon is gone; a record kept
+    across a reboot could name a reused pid and make the suite quit a daemon that the user started since.
+    """
     return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
 
 
