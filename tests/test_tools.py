@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from labcheck.probes.tools import VERSION_ARGS, probe_tool
-from labcheck.verdicts.tools import INSTALL, tool_version
+from labcheck.cmd import CmdResult
+from labcheck.probes.tools import VERSION_ARGS, ToolFacts, probe_tool
+from labcheck.verdicts.tools import INSTALL, kind_supports_node_image, node_image_kubernetes, tool_version
 from tests.standins import executable
 
 
@@ -77,3 +78,38 @@ def test_crashing_tool_fails_with_its_output(bindir):
     _tool(bindir, "kind", 'echo "segmentation fault" >&2; exit 139\n')
     verdict = tool_version(probe_tool("kind", timeout=10), "0.24.0")
     assert verdict.status == "fail" and "exited 139" in verdict.message
+
+
+def _kind(printed: str | None) -> ToolFacts:
+    if printed is None:
+        return ToolFacts("kind", None, None)
+    return ToolFacts("kind", "/usr/local/bin/kind", CmdResult(("kind", "version"), 0, printed + "\n"))
+
+
+WORKSHOP_IMAGE = "kindest/node:v1.34.0"  # the workshop's node image (field notes)
+
+
+@pytest.mark.parametrize(("printed", "image", "status"), [
+    ("kind v0.24.0 go1.22.6 linux/amd64", WORKSHOP_IMAGE, "fail"),   # passes the seed's >= 0.24.0, cannot run 1.34
+    ("kind v0.29.0 go1.24.2 linux/amd64", WORKSHOP_IMAGE, "fail"),
+    ("kind v0.30.0 go1.24.6 linux/amd64", WORKSHOP_IMAGE, "pass"),
+    ("kind v0.30.0 go1.24.6 linux/amd64",
+     "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a", "pass"),
+    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.31.0", "pass"),
+    ("kind v0.30.0 go1.24.6 linux/amd64", "kindest/node:v1.36.4", "warn"),     # no record for 1.36
+    ("kind v0.30.0 go1.24.6 linux/amd64", "registry.local/my-node:dev", "warn"),
+    (None, WORKSHOP_IMAGE, "skip"),
+])
+def test_kind_release_and_node_image_must_match(printed, image, status):
+    verdict = kind_supports_node_image(_kind(printed), image)
+    assert verdict.status == status, verdict
+    if status == "fail":
+        assert "built for kind v0.30.0 and later" in verdict.message
+        assert verdict.remediation == INSTALL["kind"]
+
+
+def test_node_image_kubernetes_version():
+    assert node_image_kubernetes("kindest/node:v1.34.0@sha256:abc") == (1, 34)
+    assert node_image_kubernetes("docker.io/kindest/node:v1.31.12") == (1, 31)
+    assert node_image_kubernetes("kindest/node:latest") is None
+    assert node_image_kubernetes("busybox:1.36") is None

@@ -59,6 +59,10 @@ def test_kind_version(check, kind_facts, lab_config):
     check(tools_v.tool_version(kind_facts, lab_config.min_kind))
 
 
+def test_kind_supports_the_node_image(check, kind_facts, lab_config):
+    check(tools_v.kind_supports_node_image(kind_facts, lab_config.node_image))
+
+
 def test_helm_version(check, helm_facts, lab_config):
     check(tools_v.tool_version(helm_facts, lab_config.min_helm))
 

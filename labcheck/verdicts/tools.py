@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labcheck import versions
 from labcheck.probes.tools import ToolFacts
-from labcheck.verdict import Verdict, failed, passed
+from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 # The exact install commands from each project's install guide. kind v0.30.0 is the release whose
 # default node image is kindest/node:v1.34.0, the workshop's image.
@@ -39,3 +39,42 @@ def tool_version(facts: ToolFacts, minimum: str) -> Verdict:
     if not versions.at_least(found, minimum):
         return failed(f"{label} {found} is older than {minimum} ({facts.path})", install)
     return passed(f"{label} {found} >= {minimum} ({facts.path})")
+
+
+# The first kind release whose notes list pre-built node images for each Kubernetes minor ("Images pre-built for
+# this release"; v1.32.0 came as an additional image of v0.25.0). kind supports a node image only with the
+# release that built it: the seed asks for kind >= 0.24.0 but pins kindest/node:v1.34.0, which needs v0.30.0.
+FIRST_KIND_FOR_KUBERNETES = {
+    (1, 31): "0.24.0", (1, 32): "0.25.0", (1, 33): "0.28.0", (1, 34): "0.30.0", (1, 35): "0.31.0", (1, 37): "0.33.0",
+}
+
+
+def node_image_kubernetes(image: str) -> tuple[int, int] | None:
+    """(1, 34) for "kindest/node:v1.34.0" or "kindest/node:v1.34.0@sha256:..."; None for other images."""
+    repo, _, rest = image.partition("@")[0].rpartition(":")
+    if not repo.endswith("kindest/node"):
+        return None
+    version = versions.parse(rest) if rest.startswith("v") else None
+    return (version[0], version[1]) if version and len(version) >= 2 else None
+
+
+def kind_supports_node_image(facts: ToolFacts, image: str) -> Verdict:
+    """Whether the installed kind can run the lab's node image (kind release and node image must match)."""
+    if facts.path is None or not facts.version:
+        return skipped("kind is not installed or did not say its version (see the Kind check)")
+    k8s = node_image_kubernetes(image)
+    if k8s is None:
+        return warned(f"node image {image!r} is not a kindest/node release image: cannot tell which kind "
+                      "release it was built for", "check that it was built with `kind build node-image` by "
+                      f"kind {facts.version}")
+    first = FIRST_KIND_FOR_KUBERNETES.get(k8s)
+    minor = f"{k8s[0]}.{k8s[1]}"
+    if first is None:
+        return warned(f"no record here of which kind release first ships Kubernetes {minor} node images",
+                      f"check that the release notes of kind {facts.version} list {image} "
+                      "(https://github.com/kubernetes-sigs/kind/releases)")
+    if not versions.at_least(facts.version, first):
+        return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} node images are "
+                      f"built for kind v{first} and later (kind supports only images built for its release)",
+                      INSTALL["kind"].replace("v0.30.0", f"v{first}"))
+    return passed(f"kind {facts.version} runs Kubernetes {minor} node images (first in kind v{first}): {image}")
