@@ -38,7 +38,9 @@ class LabConfig:
     cdi_spec_path: str = "/etc/cdi/nvidia.yaml"  # where --fix-host writes `nvidia-ctk cdi generate` output
     # Module 1
     cluster_name: str = "workshop-dra"
-    node_image: str = "kindest/node:v1.34.0"
+    # The workshop's kindest/node:v1.34.0, pinned to the digest kind v0.30.0's release notes list for it: a tag
+    # can point at a build for another kind release, the digest cannot.
+    node_image: str = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
     kind_config_path: str = "manifests/kind-config.yaml"
     shm_min_bytes: int = 8 * GiB
     # Every external command's timeout, seconds

@@ -6,7 +6,7 @@ from labcheck import kindconfig
 from labcheck.cmd import CmdResult
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
-from labcheck.verdict import failed, passed, warned
+from labcheck.verdict import failed, passed, skipped, warned
 from labcheck.verdicts import node as v
 from setup_actions import node_mps
 
@@ -38,6 +38,10 @@ def test_kind_config_valid(kind_config_parsed, lab_config, check):
 
 
 def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
+    if kind_config_parsed.problems or not kind_config_parsed.mounts:
+        # nothing to look at is not "every hostPath exists": say why instead of passing
+        why = kind_config_parsed.problems[0] if kind_config_parsed.problems else "it has no extraMounts"
+        check(skipped(f"no usable kind config to check the host paths of ({why}); see test_kind_config_valid"))
     files, dirs = kindconfig.missing_host_paths(kind_config_parsed)
     if files:
         check(v.kind_config(files, lab_config.kind_config_path))
