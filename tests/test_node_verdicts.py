@@ -122,6 +122,27 @@ def test_shared_pipe_dir_conflict():
     assert verdict.status == "fail" and "3793" in verdict.message and "quit" in verdict.remediation
 
 
+def test_shared_pipe_dir_check_does_not_pass_when_host_ps_failed():
+    """No daemon read from a ``ps`` that did not run is no evidence: it must not pass "no host daemon"."""
+    from labcheck import cmd
+
+    ps = cmd.run(["/nonexistent/ps-vacuous", "-ww", "-eo", "pid,ppid,stat,comm,args"], timeout=5)  # a real failure
+    verdict = v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE, ps)
+    assert verdict.status == "fail" and "cannot list host processes" in verdict.message
+    assert "ps -eo pid,args" in verdict.remediation
+    ok = cmd.run(["true"], timeout=5)
+    assert v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE, ok).status == "pass"
+
+
+def test_host_daemon_scan_returns_the_ps_it_read():
+    """Probe on this machine's real ``ps``: the result travels with the (here empty) daemon list."""
+    from labcheck.probes import node as nodeprobe
+
+    daemons, res = nodeprobe.host_daemon_scan("/nonexistent/vacuous-pipe", "no-such-container", 10)
+    assert res.ok and res.stdout.strip(), res.describe()
+    assert daemons == []
+
+
 def test_kubernetes_verdicts_skip_without_api_and_judge_with_one():
     down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9 (Connection refused)")
     assert v.k8s_node_ready(down, NODE).status == "skip"

@@ -128,8 +128,8 @@ def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_mps_outcome
     if not node_paths.pipe_dir_host:
         check(failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory "
                      f"{lab_config.mps_pipe_dir} into the node", v.REGENERATE))
-    host = nodeprobe.host_daemons_on(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
-    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name))
+    host, ps_res = nodeprobe.host_daemon_scan(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
+    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_paths, lab_config, check):

@@ -152,7 +152,14 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str) -> Verdict:
                   "sudo mount -o remount,size=8G /dev/shm   # the node mounts host /dev/shm (see kind-config.yaml)")
 
 
-def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str) -> Verdict:
+def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
+                         ps_res: CmdResult | None = None) -> Verdict:
+    """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known."""
+    if not host_pids and ps_res is not None and not ps_res.ok:
+        return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
+                      f"{pipe_dir}: {ps_res.describe()}",
+                      f"ps -eo pid,args | grep nvidia-cuda-mps-control   # a host daemon on {_q(pipe_dir)} "
+                      "conflicts with the node's")
     if not host_pids:
         return passed(f"no host MPS daemon uses the node's pipe directory {pipe_dir}")
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
