@@ -163,3 +163,33 @@ def test_kubeconfig_secrets_are_redacted_and_server_read():
     msg = kube.redact("bad key S0VZS0VZS0VZS0VZS0VZS0VZ near https://127.0.0.1:6443", kc)
     assert "S0VZ" not in msg and "https://127.0.0.1:6443" in msg
     assert kube.tcp_answers("https://127.0.0.1:9", 2.0).startswith("no API server answers")
+
+
+def test_node_loader_fails_when_the_config_mounts_no_driver_library():
+    """A passing "loader finds the libraries" needs libraries to find: the real H100 config mounts them in
+    /usr/local/nvidia/lib64; the same config without its library mounts must fail, not pass."""
+    from pathlib import Path
+
+    import yaml
+
+    from labcheck import kindconfig
+    from labcheck.probes.driver_files import LIBRARIES
+
+    real = (Path(__file__).parent / "data" / "h100-docker" / "kind-config.gpu-host.yaml").read_text()
+    paths = kindconfig.node_paths(kindconfig.parse(real, "kind-config.yaml"), "/tmp/nvidia-mps")
+    assert paths.lib_dirs == ("/usr/local/nvidia/lib64",)
+    msg = "/etc/ld.so.conf.d/dra-labcheck-nvidia.conf in the node already lists /usr/local/nvidia/lib64"  # real run
+    assert v.node_loader(True, "none", msg, paths.lib_dirs, NODE, "kind-config.yaml").status == "pass"
+
+    doc = yaml.safe_load(real)
+    for node in doc["nodes"]:
+        node["extraMounts"] = [m for m in node.get("extraMounts", [])
+                               if not any(m["containerPath"].endswith("/" + lib) for lib in LIBRARIES)]
+    bare = kindconfig.node_paths(kindconfig.parse(yaml.safe_dump(doc), "kind-config.yaml"), "/tmp/nvidia-mps")
+    assert bare.lib_dirs == ()
+    verdict = v.node_loader(True, "none", "the driver libraries are in folders the node's loader searches",
+                            bare.lib_dirs, NODE, "kind-config.yaml")
+    assert verdict.status == "fail" and "mounts no NVIDIA driver library" in verdict.message
+    assert verdict.remediation == v.REGENERATE
+    blocked = v.node_loader(False, "blocked", "the node has no ldconfig", paths.lib_dirs, NODE, "kind-config.yaml")
+    assert blocked.status == "warn" and f"docker exec {NODE} ldconfig" in blocked.remediation

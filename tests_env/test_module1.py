@@ -97,15 +97,10 @@ def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
     check(v.nvidia_smi(res, lab_config.node_name, smi))
 
 
-def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, check):
+def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_paths, lab_config, check):
     o = node_libs_outcome
-    if o.ok:
-        verdict = passed(o.message)
-    elif o.action == "blocked":
-        verdict = warned(o.message, "docker exec NODE ldconfig   # on a node image that has it")
-    else:
-        verdict = failed(o.message, f"docker exec {running_node.name} ldconfig")
-    check(verdict)
+    check(v.node_loader(o.ok, o.action, o.message, node_paths.lib_dirs, running_node.name,
+                        lab_config.kind_config_path))
 
 
 def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):

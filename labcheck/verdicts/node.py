@@ -106,6 +106,22 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str) -> Verdict:
                   f"docker exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
 
 
+def node_loader(ok: bool, action: str, message: str, lib_dirs: Sequence[str], node: str, config_path: str
+                ) -> Verdict:
+    """The setup_actions.node_libs outcome (ok, action, message) as a verdict.
+
+    WHY ``lib_dirs``: with no driver library mounted, "the loader searches their folders" is true of nothing;
+    that is a config that mounts no library (a failure), not a loader that finds them."""
+    if not lib_dirs:
+        return failed(f"{config_path} mounts no NVIDIA driver library into the node, so the node's loader "
+                      "has none to find", REGENERATE)
+    if ok:
+        return passed(message)
+    if action == "blocked":
+        return warned(message, f"docker exec {_q(node)} ldconfig   # on a node image that has it")
+    return failed(message, f"docker exec {_q(node)} ldconfig")
+
+
 def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str) -> Verdict:
     if not ps_res.ok:
         return failed(f"cannot list processes in {node}: {ps_res.describe()}", f"docker start {_q(node)}")
