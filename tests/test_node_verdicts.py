@@ -193,3 +193,39 @@ def test_node_loader_fails_when_the_config_mounts_no_driver_library():
     assert verdict.remediation == v.REGENERATE
     blocked = v.node_loader(False, "blocked", "the node has no ldconfig", paths.lib_dirs, NODE, "kind-config.yaml")
     assert blocked.status == "warn" and f"docker exec {NODE} ldconfig" in blocked.remediation
+
+
+def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
+    """A real HTTP listener answering 503 to every request stands for an apiserver port whose server is broken
+    (a dead kube-apiserver behind kind's port mapping, or one not serving yet): the checks must fail, not skip
+    as if no API were there to ask."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            self.send_response(503)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"apiserver not ready")
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        kc = (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {url}\n  name: c\n"
+              "contexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\n"
+              "users:\n- name: u\n  user:\n    token: vacuous-token-not-a-secret\n")
+        facts = kube.api_facts(kc, NODE, timeout=5)
+    finally:
+        srv.shutdown()
+    assert not facts.reachable and facts.api_error, facts
+    ready = v.k8s_node_ready(facts, NODE)
+    assert ready.status == "fail" and "accepts connections but its requests fail" in ready.message
+    assert "readyz" in ready.remediation
+    assert v.resource_api(facts, "v1").status == "fail"
+    refused = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
+    assert v.k8s_node_ready(refused, NODE).status == "skip"

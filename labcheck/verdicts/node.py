@@ -184,9 +184,19 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
                   f"# stop the host daemon, then: docker exec {_q(node)} nvidia-cuda-mps-control -d")
 
 
+def _api_broken(facts, what: str) -> Verdict:
+    """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
+    return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
+                  f"{facts.error}",
+                  "kubectl --context kind-workshop-dra get --raw /readyz   # then: docker logs "
+                  "workshop-dra-control-plane | tail; re-create the cluster if the API server does not recover")
+
+
 def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
     if kubeconfig_error:
         return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+    if not facts.reachable and getattr(facts, "api_error", False):
+        return _api_broken(facts, f"node {node} cannot be seen Ready")
     if not facts.reachable:
         return skipped(f"Kubernetes API not reachable, node Ready not checked: {facts.error}")
     if not facts.node_found:
@@ -201,6 +211,8 @@ def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
 def resource_api(facts, wanted: str, kubeconfig_error: str = "") -> Verdict:
     if kubeconfig_error:
         return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+    if not facts.reachable and getattr(facts, "api_error", False):
+        return _api_broken(facts, f"resource.k8s.io/{wanted} cannot be seen served")
     if not facts.reachable:
         return skipped(f"Kubernetes API not reachable, resource.k8s.io not checked: {facts.error}")
     if wanted in facts.resource_versions:
