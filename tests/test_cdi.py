@@ -298,3 +298,41 @@ def test_fix_host_outcome_is_reported_in_the_presence_check(lab):
     assert could_not.status == "fail" and "--fix-host could not generate it: nvidia-ctk is not installed" \
         in could_not.message and could_not.remediation == "install it"
     assert v.with_generation(missing, None) == missing
+
+
+def test_spec_that_injects_nothing_is_not_current(lab):
+    """No device node, library or hook in a spec: "every mounted file exists" would be true of nothing."""
+    import yaml
+
+    root, etc, run = lab
+    doc = yaml.safe_load(materialize(SPEC, root))
+    doc.pop("containerEdits", None)
+    for d in doc["devices"]:
+        d.pop("containerEdits", None)
+    (etc / "nvidia.yaml").write_text(yaml.safe_dump(doc))
+    facts = probe(etc, run)
+    assert facts.nvidia_specs and not facts.nvidia_specs[0].spec.host_paths
+    verdict = v.not_stale(facts, gpu_facts())
+    assert verdict.status == "fail" and "names no device node" in verdict.message
+    assert "nvidia-ctk cdi generate" in verdict.remediation
+
+
+def test_spec_naming_no_driver_version_passes_without_claiming_the_driver_matched(lab):
+    import yaml
+
+    root, etc, run = lab
+    doc = yaml.safe_load(materialize(SPEC, root))
+    doc["containerEdits"] = {"deviceNodes": doc["containerEdits"]["deviceNodes"]}  # no libraries, no hooks
+    (etc / "nvidia.yaml").write_text(yaml.safe_dump(doc))
+    facts = probe(etc, run)
+    assert facts.nvidia_specs[0].spec.host_paths and not facts.nvidia_specs[0].spec.driver_versions
+    verdict = v.not_stale(facts, gpu_facts())
+    assert verdict.status == "pass" and "names no driver version" in verdict.message
+    assert "and driver 580.159.04" not in verdict.message
+    full = v.not_stale(probe_and_write(etc, run, materialize(SPEC, root)), gpu_facts())
+    assert full.status == "pass" and "and driver 580.159.04" in full.message
+
+
+def probe_and_write(etc, run, text):
+    (etc / "nvidia.yaml").write_text(text)
+    return probe(etc, run)

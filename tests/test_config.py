@@ -56,3 +56,19 @@ def test_example_file_lists_every_setting_with_its_default():
     cfg, problems = config.load(example)
     assert problems == [] and cfg == config.LabConfig()
     assert set(yaml.safe_load(example.read_text())) == {f.name for f in dataclasses.fields(config.LabConfig)}
+
+
+def test_lab_config_check_skips_when_no_file_was_read_and_passes_only_a_read_one(tmp_path):
+    """No lab config at all is not "valid": nothing was read, so the check skips (the defaults apply)."""
+    from labcheck.verdicts import host
+
+    cfg, problems = config.load(None)
+    verdict = host.lab_config(problems, None)
+    assert verdict.status == "skip" and "nothing to validate" in verdict.message
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("min_docker: 25.0\n")
+    verdict = host.lab_config(config.load(lab)[1], str(lab))
+    assert verdict.status == "pass" and str(lab) in verdict.message
+    missing = tmp_path / "nope.yaml"
+    verdict = host.lab_config(config.load(missing)[1], str(missing))
+    assert verdict.status == "fail" and "not found" in verdict.message

@@ -127,8 +127,16 @@ def test_engine_dependent_checks_skip_when_unreachable(verdict_fn):
 
 # --- daemon.json -----------------------------------------------------------------------------------
 
-def test_absent_daemon_json_is_fine():
-    assert v.daemon_json_valid(probe.DaemonJson("/etc/docker/daemon.json", False)).status == "pass"
+def test_absent_daemon_json_skips_rather_than_passes(tmp_path):
+    """A daemon.json that is not there was not validated: skip with the reason (real read of a missing file)."""
+    verdict = v.daemon_json_valid(probe.read_daemon_json(tmp_path / "daemon.json"))
+    assert verdict.status == "skip" and "no " in verdict.message and "to validate" in verdict.message
+
+
+def test_valid_daemon_json_passes_naming_its_settings():
+    text = '{"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}}'
+    verdict = v.daemon_json_valid(probe.parse_daemon_json(text, "/etc/docker/daemon.json"))
+    assert verdict.status == "pass" and "(runtimes)" in verdict.message
 
 
 def test_malformed_daemon_json_names_file_line_and_column():

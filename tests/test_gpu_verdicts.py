@@ -101,6 +101,12 @@ def test_unknown_compute_capability_fails_rather_than_passing(h100):
     assert verdict.status == "fail" and "cannot read" in verdict.message
 
 
+def test_unreadable_minimum_compute_capability_fails_rather_than_passing_every_gpu(h100):
+    verdict = v.compute_capability(h100, "pascal")
+    assert verdict.status == "fail" and "'pascal'" in verdict.message
+    assert "min_compute_capability" in verdict.remediation
+
+
 def test_old_driver_fails_with_install_command(h100):
     verdict = v.driver(h100, "600")
     assert verdict.status == "fail" and "older than 600" in verdict.message

@@ -122,6 +122,27 @@ def test_shared_pipe_dir_conflict():
     assert verdict.status == "fail" and "3793" in verdict.message and "quit" in verdict.remediation
 
 
+def test_shared_pipe_dir_check_does_not_pass_when_host_ps_failed():
+    """No daemon read from a ``ps`` that did not run is no evidence: it must not pass "no host daemon"."""
+    from labcheck import cmd
+
+    ps = cmd.run(["/nonexistent/ps-vacuous", "-ww", "-eo", "pid,ppid,stat,comm,args"], timeout=5)  # a real failure
+    verdict = v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE, ps)
+    assert verdict.status == "fail" and "cannot list host processes" in verdict.message
+    assert "ps -eo pid,args" in verdict.remediation
+    ok = cmd.run(["true"], timeout=5)
+    assert v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE, ok).status == "pass"
+
+
+def test_host_daemon_scan_returns_the_ps_it_read():
+    """Probe on this machine's real ``ps``: the result travels with the (here empty) daemon list."""
+    from labcheck.probes import node as nodeprobe
+
+    daemons, res = nodeprobe.host_daemon_scan("/nonexistent/vacuous-pipe", "no-such-container", 10)
+    assert res.ok and res.stdout.strip(), res.describe()
+    assert daemons == []
+
+
 def test_kubernetes_verdicts_skip_without_api_and_judge_with_one():
     down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9 (Connection refused)")
     assert v.k8s_node_ready(down, NODE).status == "skip"
@@ -142,3 +163,69 @@ def test_kubeconfig_secrets_are_redacted_and_server_read():
     msg = kube.redact("bad key S0VZS0VZS0VZS0VZS0VZS0VZ near https://127.0.0.1:6443", kc)
     assert "S0VZ" not in msg and "https://127.0.0.1:6443" in msg
     assert kube.tcp_answers("https://127.0.0.1:9", 2.0).startswith("no API server answers")
+
+
+def test_node_loader_fails_when_the_config_mounts_no_driver_library():
+    """A passing "loader finds the libraries" needs libraries to find: the real H100 config mounts them in
+    /usr/local/nvidia/lib64; the same config without its library mounts must fail, not pass."""
+    from pathlib import Path
+
+    import yaml
+
+    from labcheck import kindconfig
+    from labcheck.probes.driver_files import LIBRARIES
+
+    real = (Path(__file__).parent / "data" / "h100-docker" / "kind-config.gpu-host.yaml").read_text()
+    paths = kindconfig.node_paths(kindconfig.parse(real, "kind-config.yaml"), "/tmp/nvidia-mps")
+    assert paths.lib_dirs == ("/usr/local/nvidia/lib64",)
+    msg = "/etc/ld.so.conf.d/dra-labcheck-nvidia.conf in the node already lists /usr/local/nvidia/lib64"  # real run
+    assert v.node_loader(True, "none", msg, paths.lib_dirs, NODE, "kind-config.yaml").status == "pass"
+
+    doc = yaml.safe_load(real)
+    for node in doc["nodes"]:
+        node["extraMounts"] = [m for m in node.get("extraMounts", [])
+                               if not any(m["containerPath"].endswith("/" + lib) for lib in LIBRARIES)]
+    bare = kindconfig.node_paths(kindconfig.parse(yaml.safe_dump(doc), "kind-config.yaml"), "/tmp/nvidia-mps")
+    assert bare.lib_dirs == ()
+    verdict = v.node_loader(True, "none", "the driver libraries are in folders the node's loader searches",
+                            bare.lib_dirs, NODE, "kind-config.yaml")
+    assert verdict.status == "fail" and "mounts no NVIDIA driver library" in verdict.message
+    assert verdict.remediation == v.REGENERATE
+    blocked = v.node_loader(False, "blocked", "the node has no ldconfig", paths.lib_dirs, NODE, "kind-config.yaml")
+    assert blocked.status == "warn" and f"docker exec {NODE} ldconfig" in blocked.remediation
+
+
+def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
+    """A real HTTP listener answering 503 to every request stands for an apiserver port whose server is broken
+    (a dead kube-apiserver behind kind's port mapping, or one not serving yet): the checks must fail, not skip
+    as if no API were there to ask."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            self.send_response(503)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"apiserver not ready")
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        kc = (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {url}\n  name: c\n"
+              "contexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\n"
+              "users:\n- name: u\n  user:\n    token: vacuous-token-not-a-secret\n")
+        facts = kube.api_facts(kc, NODE, timeout=5)
+    finally:
+        srv.shutdown()
+    assert not facts.reachable and facts.api_error, facts
+    ready = v.k8s_node_ready(facts, NODE)
+    assert ready.status == "fail" and "accepts connections but its requests fail" in ready.message
+    assert "readyz" in ready.remediation
+    assert v.resource_api(facts, "v1").status == "fail"
+    refused = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
+    assert v.k8s_node_ready(refused, NODE).status == "skip"

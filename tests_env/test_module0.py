@@ -12,8 +12,10 @@ from labcheck.verdicts import host
 pytestmark = pytest.mark.module0
 
 
-def test_lab_config_valid(check, lab_config_loaded):
-    check(host.lab_config(lab_config_loaded[1]))
+def test_lab_config_valid(check, lab_config_loaded, pytestconfig):
+    from labcheck.plugin import config_path
+
+    check(host.lab_config(lab_config_loaded[1], config_path(pytestconfig)))
 
 
 def test_linux_kernel_version(check, host_facts, lab_config):

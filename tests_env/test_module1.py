@@ -97,15 +97,10 @@ def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
     check(v.nvidia_smi(res, lab_config.node_name, smi))
 
 
-def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, check):
+def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_paths, lab_config, check):
     o = node_libs_outcome
-    if o.ok:
-        verdict = passed(o.message)
-    elif o.action == "blocked":
-        verdict = warned(o.message, "docker exec NODE ldconfig   # on a node image that has it")
-    else:
-        verdict = failed(o.message, f"docker exec {running_node.name} ldconfig")
-    check(verdict)
+    check(v.node_loader(o.ok, o.action, o.message, node_paths.lib_dirs, running_node.name,
+                        lab_config.kind_config_path))
 
 
 def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):
@@ -128,8 +123,8 @@ def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_mps_outcome
     if not node_paths.pipe_dir_host:
         check(failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory "
                      f"{lab_config.mps_pipe_dir} into the node", v.REGENERATE))
-    host = nodeprobe.host_daemons_on(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
-    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name))
+    host, ps_res = nodeprobe.host_daemon_scan(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
+    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_paths, lab_config, check):

@@ -25,6 +25,9 @@ class ApiFacts:
     node_ready: bool | None = None
     ready_message: str = ""
     resource_versions: tuple[str, ...] = field(default=())
+    # Something accepted the connection but the API requests failed (an error status, TLS, a dead apiserver
+    # behind the port): evidence of a broken cluster, not a missing prerequisite.
+    api_error: bool = False
 
 
 def server_of(kubeconfig_text: str) -> str:
@@ -84,6 +87,7 @@ def api_facts(kubeconfig_text: str, node_name: str, timeout: float = 10.0) -> Ap
                     msg = f"{cond.reason}: {cond.message}" if cond is not None else "no Ready condition"
             return ApiFacts(server, True, "", node_found, ready, msg, versions)
         except Exception as exc:  # the client raises ApiException, urllib3 and config errors
-            return ApiFacts(server, False, redact(f"{type(exc).__name__}: {exc}", kubeconfig_text)[:300])
+            return ApiFacts(server, False, redact(f"{type(exc).__name__}: {exc}", kubeconfig_text)[:300],
+                            api_error=True)
     finally:
         os.unlink(path)

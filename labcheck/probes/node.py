@@ -140,9 +140,14 @@ def mps_query(container: str, control: str, query: str, env: Mapping[str, str], 
 
 # --- the host side of a shared pipe directory ---------------------------------------------------------------
 
-def host_processes(timeout: float = 30.0) -> list[mps.Proc]:
+def host_process_list(timeout: float = 30.0) -> tuple[list[mps.Proc], cmd.CmdResult]:
+    """The host's processes and the ``ps`` result: an empty list from a failed ``ps`` is not "no process"."""
     res = cmd.run(list(PS_ARGV), timeout=timeout)  # -ww: without a terminal ps cuts lines, dropping "-d"
-    return mps.parse_ps(res.stdout) if res.ok else []
+    return (mps.parse_ps(res.stdout) if res.ok else []), res
+
+
+def host_processes(timeout: float = 30.0) -> list[mps.Proc]:
+    return host_process_list(timeout)[0]
 
 
 def in_container(pid: int, container_id: str, proc: str = "/proc") -> bool | None:
@@ -163,14 +168,22 @@ class HostDaemon:
     pipe_dir: str  # "" when unknown
 
 
-def host_daemons_on(pipe_dir_host: str, node_id: str, timeout: float = 30.0) -> list[HostDaemon]:
-    """MPS control daemons running on the host (not inside the node) whose pipe dir is ``pipe_dir_host``."""
+def host_daemon_scan(pipe_dir_host: str, node_id: str, timeout: float = 30.0
+                     ) -> tuple[list[HostDaemon], cmd.CmdResult]:
+    """MPS control daemons on the host (not inside the node) whose pipe dir is ``pipe_dir_host``, and the
+    ``ps`` result they were read from (WHY: a ``ps`` that failed lists no daemon, which proves nothing)."""
     out = []
     want = os.path.realpath(pipe_dir_host)
-    for p in mps.control_daemons(host_processes(timeout)):
+    procs, res = host_process_list(timeout)
+    for p in mps.control_daemons(procs):
         if in_container(p.pid, node_id):
             continue
         pd = read_proc_pipe_dir(p.pid)
         if pd is None or os.path.realpath(pd) == want:
             out.append(HostDaemon(p.pid, pd or ""))
-    return out
+    return out, res
+
+
+def host_daemons_on(pipe_dir_host: str, node_id: str, timeout: float = 30.0) -> list[HostDaemon]:
+    """MPS control daemons running on the host (not inside the node) whose pipe dir is ``pipe_dir_host``."""
+    return host_daemon_scan(pipe_dir_host, node_id, timeout)[0]

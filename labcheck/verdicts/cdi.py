@@ -104,6 +104,10 @@ def not_stale(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
         return skipped(f"no usable CDI spec of kind {cdi.NVIDIA_KIND} (see the CDI spec checks)")
     running = gpu.driver
     for f in specs:
+        if not f.spec.host_paths:  # "every mounted file exists" of no file is no evidence, and injects no GPU
+            return failed(f"{f.path} names no device node, library or hook to give a container: nothing to check "
+                          "for staleness, and a container given these devices would get no GPU",
+                          _backup_then_generate(f.path))
         if f.missing_paths:
             shown = ", ".join(f.missing_paths[:3]) + (f" (+{len(f.missing_paths) - 3} more)"
                                                         if len(f.missing_paths) > 3 else "")
@@ -115,7 +119,12 @@ def not_stale(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
             if other:
                 return failed(f"{f.path} is stale: it was generated for driver {', '.join(other)}, "
                               f"the running driver is {running}", _backup_then_generate(f.path))
-    note = f" and driver {running}" if running else " (driver version unknown: only file existence checked)"
+    if not running:
+        note = " (driver version unknown: only file existence checked)"
+    elif not any(f.spec.driver_versions for f in specs):  # nothing was compared with the running driver
+        note = f" (the spec names no driver version: only file existence checked; running driver {running})"
+    else:
+        note = f" and driver {running}"
     return passed(f"CDI spec is current: every mounted file exists{note}: "
                   + ", ".join(f"{f.path} ({len(f.spec.host_paths)} paths)" for f in specs))
 

@@ -99,8 +99,8 @@ def daemon_json_location(dj: DaemonJson) -> str:
 
 
 def daemon_json_valid(dj: DaemonJson) -> Verdict:
-    if not dj.exists:
-        return passed(f"no {dj.path}: the engine runs with its defaults")
+    if not dj.exists:  # nothing read is not "valid": say so (the runtime checks judge what the engine runs)
+        return skipped(f"no {dj.path} to validate: the engine runs with its defaults (see the NVIDIA runtime checks)")
     if dj.error:
         if dj.line:
             fix = (f"fix the JSON in {dj.path} at line {dj.line}, column {dj.column} (check it with "

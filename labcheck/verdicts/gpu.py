@@ -72,8 +72,11 @@ def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
     if not gpus:
         return skipped("no GPU to check (see the GPU and driver checks)")
     need = versions.parse(minimum)
+    if need is None:  # comparing against "no minimum" would pass every GPU
+        return failed(f"cannot read a version from the required compute capability {minimum!r}",
+                      "set min_compute_capability in lab.yaml to a version such as \"6.0\" (the workshop's minimum)")
     unknown = [g for g in gpus if g.compute_cap is None]
-    low = [g for g in gpus if g.compute_cap is not None and tuple(g.compute_cap) < tuple(need or (0,))]
+    low = [g for g in gpus if g.compute_cap is not None and tuple(g.compute_cap) < need]
     if low:
         shown = ", ".join(f"GPU {g.index} {g.name} has {g.cc_text}" for g in low)
         keep = ",".join(str(g.index) for g in gpus if g not in low)

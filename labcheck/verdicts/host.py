@@ -5,7 +5,7 @@ from __future__ import annotations
 from labcheck import versions
 from labcheck.config import ConfigProblem
 from labcheck.probes.host import HostFacts
-from labcheck.verdict import Verdict, failed, passed
+from labcheck.verdict import Verdict, failed, passed, skipped
 
 
 def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
@@ -23,9 +23,15 @@ def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
     return passed(f"Linux kernel {facts.kernel_release} >= {minimum}")
 
 
-def lab_config(problems: list[ConfigProblem]) -> Verdict:
+def lab_config(problems: list[ConfigProblem], path: str | None = None) -> Verdict:
+    """``path``: the lab config read (None when neither --lab-config nor ./lab.yaml gave one).
+
+    WHY a skip when there is none: "valid" about a file nobody read is no evidence; the defaults apply."""
+    if not problems and path is None:
+        return skipped("no lab config given (--lab-config) or found (./lab.yaml): nothing to validate, "
+                       "the documented defaults apply")
     if not problems:
-        return passed("lab config is valid (or absent: documented defaults apply)")
+        return passed(f"lab config {path} is valid")
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return failed(f"{first}{more}; using the documented defaults instead", first.fix,

@@ -106,6 +106,22 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str) -> Verdict:
                   f"docker exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
 
 
+def node_loader(ok: bool, action: str, message: str, lib_dirs: Sequence[str], node: str, config_path: str
+                ) -> Verdict:
+    """The setup_actions.node_libs outcome (ok, action, message) as a verdict.
+
+    WHY ``lib_dirs``: with no driver library mounted, "the loader searches their folders" is true of nothing;
+    that is a config that mounts no library (a failure), not a loader that finds them."""
+    if not lib_dirs:
+        return failed(f"{config_path} mounts no NVIDIA driver library into the node, so the node's loader "
+                      "has none to find", REGENERATE)
+    if ok:
+        return passed(message)
+    if action == "blocked":
+        return warned(message, f"docker exec {_q(node)} ldconfig   # on a node image that has it")
+    return failed(message, f"docker exec {_q(node)} ldconfig")
+
+
 def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str) -> Verdict:
     if not ps_res.ok:
         return failed(f"cannot list processes in {node}: {ps_res.describe()}", f"docker start {_q(node)}")
@@ -152,7 +168,14 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str) -> Verdict:
                   "sudo mount -o remount,size=8G /dev/shm   # the node mounts host /dev/shm (see kind-config.yaml)")
 
 
-def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str) -> Verdict:
+def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
+                         ps_res: CmdResult | None = None) -> Verdict:
+    """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known."""
+    if not host_pids and ps_res is not None and not ps_res.ok:
+        return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
+                      f"{pipe_dir}: {ps_res.describe()}",
+                      f"ps -eo pid,args | grep nvidia-cuda-mps-control   # a host daemon on {_q(pipe_dir)} "
+                      "conflicts with the node's")
     if not host_pids:
         return passed(f"no host MPS daemon uses the node's pipe directory {pipe_dir}")
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
@@ -161,9 +184,19 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str) -> 
                   f"# stop the host daemon, then: docker exec {_q(node)} nvidia-cuda-mps-control -d")
 
 
+def _api_broken(facts, what: str) -> Verdict:
+    """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
+    return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
+                  f"{facts.error}",
+                  "kubectl --context kind-workshop-dra get --raw /readyz   # then: docker logs "
+                  "workshop-dra-control-plane | tail; re-create the cluster if the API server does not recover")
+
+
 def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
     if kubeconfig_error:
         return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+    if not facts.reachable and getattr(facts, "api_error", False):
+        return _api_broken(facts, f"node {node} cannot be seen Ready")
     if not facts.reachable:
         return skipped(f"Kubernetes API not reachable, node Ready not checked: {facts.error}")
     if not facts.node_found:
@@ -178,6 +211,8 @@ def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
 def resource_api(facts, wanted: str, kubeconfig_error: str = "") -> Verdict:
     if kubeconfig_error:
         return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+    if not facts.reachable and getattr(facts, "api_error", False):
+        return _api_broken(facts, f"resource.k8s.io/{wanted} cannot be seen served")
     if not facts.reachable:
         return skipped(f"Kubernetes API not reachable, resource.k8s.io not checked: {facts.error}")
     if wanted in facts.resource_versions:
