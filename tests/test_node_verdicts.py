@@ -143,11 +143,16 @@ def test_host_daemon_scan_returns_the_ps_it_read():
     assert daemons == []
 
 
-def test_kubernetes_verdicts_skip_without_api_and_judge_with_one():
+def test_kubernetes_verdicts_fail_when_the_node_runs_without_an_api_and_judge_with_one():
+    """These checks only run once the node container runs: no API then is a broken cluster, not a skip."""
     down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9 (Connection refused)")
-    assert v.k8s_node_ready(down, NODE).status == "skip"
-    assert v.resource_api(down, "v1").status == "skip"
-    assert v.k8s_node_ready(None, NODE, "could not locate any control plane").status == "skip"
+    ready = v.k8s_node_ready(down, NODE)
+    assert ready.status == "fail" and "its Kubernetes API does not answer" in ready.message
+    assert "no API server answers at 127.0.0.1:9" in ready.message and "docker logs" in ready.remediation
+    assert v.resource_api(down, "v1", node=NODE).status == "fail"
+    no_kubeconfig = v.k8s_node_ready(None, NODE, "could not locate any control plane")
+    assert no_kubeconfig.status == "fail" and "kind gives no kubeconfig" in no_kubeconfig.message
+    assert no_kubeconfig.remediation.startswith("kind get kubeconfig --name ")
     up = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, False, "KubeletNotReady: cni plugin not initialized",
                        ("v1beta1",))
     assert "cni plugin" in v.k8s_node_ready(up, NODE).message
@@ -228,4 +233,4 @@ def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
     assert "readyz" in ready.remediation
     assert v.resource_api(facts, "v1").status == "fail"
     refused = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
-    assert v.k8s_node_ready(refused, NODE).status == "skip"
+    assert v.k8s_node_ready(refused, NODE).status == "fail"

@@ -156,5 +156,5 @@ def test_kubernetes_node_ready(running_node, kube_facts, lab_config, check):
 def test_resource_api_served(running_node, kube_facts, lab_config, check):
     facts, err = kube_facts
     wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
-    check(v.resource_api(facts, wanted, err))
+    check(v.resource_api(facts, wanted, err, lab_config.node_name))
 

@@ -192,13 +192,26 @@ def _api_broken(facts, what: str) -> Verdict:
                   "workshop-dra-control-plane | tail; re-create the cluster if the API server does not recover")
 
 
+def _api_down(node: str, what: str, why: str) -> Verdict:
+    """The node container runs (the checks require it) but Kubernetes does not answer: the cluster is broken.
+
+    WHY not a skip: a running node with no API server is exactly the state a readiness report must not call
+    READY. (The kind test double has no Kubernetes, so these checks fail against it, as they should.)
+    """
+    cluster = node.removesuffix("-control-plane")
+    return failed(f"node container {node} runs but {what}: {why}",
+                  f"kind get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context kind-{cluster} "
+                  f"cluster-info   # then: docker logs {_q(node)} 2>&1 | tail -50; re-create the cluster if the API "
+                  "server does not come up")
+
+
 def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
     if kubeconfig_error:
-        return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+        return _api_down(node, "kind gives no kubeconfig for it, so node Ready cannot be checked", kubeconfig_error)
     if not facts.reachable and getattr(facts, "api_error", False):
         return _api_broken(facts, f"node {node} cannot be seen Ready")
     if not facts.reachable:
-        return skipped(f"Kubernetes API not reachable, node Ready not checked: {facts.error}")
+        return _api_down(node, "its Kubernetes API does not answer, so node Ready cannot be checked", facts.error)
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}",
                       "kubectl get nodes -o wide   # the control-plane node did not register")
@@ -208,13 +221,15 @@ def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
                   f"kubectl describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
 
 
-def resource_api(facts, wanted: str, kubeconfig_error: str = "") -> Verdict:
+def resource_api(facts, wanted: str, kubeconfig_error: str = "", node: str = "workshop-dra-control-plane") -> Verdict:
     if kubeconfig_error:
-        return skipped(f"no kubeconfig for the cluster: {kubeconfig_error}")
+        return _api_down(node, "kind gives no kubeconfig for it, so resource.k8s.io cannot be checked",
+                         kubeconfig_error)
     if not facts.reachable and getattr(facts, "api_error", False):
         return _api_broken(facts, f"resource.k8s.io/{wanted} cannot be seen served")
     if not facts.reachable:
-        return skipped(f"Kubernetes API not reachable, resource.k8s.io not checked: {facts.error}")
+        return _api_down(node, "its Kubernetes API does not answer, so resource.k8s.io cannot be checked",
+                         facts.error)
     if wanted in facts.resource_versions:
         return passed(f"resource.k8s.io/{wanted} is served (versions: {', '.join(facts.resource_versions)})")
     found = ", ".join(facts.resource_versions) or "none"
