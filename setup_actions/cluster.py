@@ -80,6 +80,10 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     owned = rec is not None and (rec.phase == "creating" or (node.exists and rec.node_id == node.id))
     if name not in clusters and not node.exists:
         return ClusterPlan(name, "create", f"no cluster {name!r} yet", owned, node)
+    if name not in clusters:
+        # a container with the node's name that kind does not know: not a kind cluster, whatever it matches
+        return ClusterPlan(name, "repair" if owned else "blocked",
+                           f"a container named {cfg.node_name} exists but kind lists no cluster {name!r}", owned, node)
     if rec is not None and rec.phase == "creating":
         return ClusterPlan(name, "repair", f"cluster {name!r} was left half-made by an interrupted run of this suite",
                            True, node)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from labcheck.config import LabConfig
+from labcheck.probes.docker_client import connect
 from setup_actions import cluster
 from tests.standins import executable
 
@@ -40,3 +43,36 @@ def test_failed_create_leaves_no_claim_on_a_cluster_the_user_makes_later(tmp_pat
     assert cluster.plan(cfg, str(conf)).action != "repair"
     assert cluster.teardown(cfg).action == "kept"
     assert not any(line.startswith("delete") for line in (tmp_path / "calls.txt").read_text().splitlines())
+
+
+@pytest.mark.docker
+def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tmp_path: Path):
+    """A real container named like the node, on the real engine, while kind (stand-in) lists no cluster: not a kind
+    cluster, so it is neither reused as one nor repaired nor torn down."""
+    import subprocess
+
+    from labcheck.probes.docker import ensure_probe_image
+    from tests import m1_cluster
+
+    m1_cluster.docker_or_skip()
+    name = m1_cluster.unique("labcheck-own")
+    cfg = LabConfig(cluster_name=name, state_dir=str(tmp_path / "state"),
+                    kind_binary=str(executable(tmp_path / "kind", FAKE_KIND)), command_timeout=20)
+    conf = tmp_path / "kind-config.yaml"
+    conf.write_text(MINIMAL_CONFIG)
+    conn = connect(20)
+    image, _, why = ensure_probe_image(conn.client, cfg)
+    if not image:
+        pytest.skip(f"no local image to start a container from: {why}")
+    try:
+        subprocess.run(["docker", "run", "-d", "--name", cfg.node_name, "--label", "labcheck.test=ownership",
+                        "--network", "none", image, "/bin/busybox", "sleep", "300"],
+                       check=True, capture_output=True, timeout=60)
+        plan = cluster.plan(cfg, str(conf))
+        assert plan.action == "blocked" and "kind lists no cluster" in plan.reason, plan
+        assert cluster.apply(cfg, str(conf)).action == "blocked"
+        assert cluster.teardown(cfg).action == "kept"
+        calls = (tmp_path / "calls.txt").read_text().splitlines()
+        assert not any(line.startswith(("delete", "create")) for line in calls), calls
+    finally:
+        subprocess.run(["docker", "rm", "-f", cfg.node_name], capture_output=True, timeout=60)
