@@ -142,10 +142,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
                                                image=cfg.node_image, run_id=run_id))
     if p.action == "repair":
-        with step(f"deleting half-made/stale cluster {cfg.cluster_name}") as progress:
-            res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
-            if not res.ok:
-                progress.fail(kindcli.safe_error(res))
+        res = _delete(cfg, f"deleting half-made/stale cluster {cfg.cluster_name}")
         if not res.ok:
             return ClusterOutcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
                                   f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
@@ -179,14 +176,20 @@ def owned(cfg: LabConfig) -> bool:
     return node.exists and node.id == rec.node_id
 
 
+def _delete(cfg: LabConfig, what: str):
+    """``kind delete cluster`` as a progress step (callers have checked the cluster is ours)."""
+    with step(what) as progress:
+        res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+        if not res.ok:
+            progress.fail(kindcli.safe_error(res))
+    return res
+
+
 def teardown(cfg: LabConfig) -> ClusterOutcome:
     """Delete the cluster if (and only if) this suite created it."""
     if not owned(cfg):
         return ClusterOutcome(True, "kept", f"cluster {cfg.cluster_name!r} was not created by this suite: left alone")
-    with step(f"deleting Kind cluster {cfg.cluster_name}") as progress:
-        res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
-        if not res.ok:
-            progress.fail(kindcli.safe_error(res))
+    res = _delete(cfg, f"deleting Kind cluster {cfg.cluster_name}")
     if not res.ok:
         return ClusterOutcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
                               f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
