@@ -21,6 +21,7 @@ from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
 from labcheck.verdicts import cdi as cdi_verdicts
 from setup_actions.outcome import Outcome
+from setup_actions.privilege import privilege_prefix
 
 DEFAULT_OUTPUT = "/etc/cdi/nvidia.yaml"
 
@@ -57,15 +58,6 @@ class CdiSpec:
         steps.append(f"run nvidia-ctk cdi generate --output={self.output} (because: {reasons[0]})")
         return steps
 
-    def _root_prefix(self) -> list[str] | None:
-        if self.euid == 0:
-            return []
-        if self.sudo:
-            r = cmd.run([self.sudo, "-n", "true"], timeout=10)
-            if r.ok:
-                return [self.sudo, "-n"]
-        return None
-
     def apply(self, facts: CdiFacts, gpu: GpuFacts) -> Outcome:
         reasons = self.reasons(facts, gpu)
         if not reasons:
@@ -77,7 +69,7 @@ class CdiSpec:
         if not gpu.gpus:
             return Outcome(False, False, "no GPU listed by the driver: a generated spec would have no devices",
                            "fix the driver first (see the driver check), then " + self.generate_command)
-        prefix = self._root_prefix()
+        prefix = privilege_prefix(10, euid=self.euid, sudo=self.sudo)
         if prefix is None:
             return Outcome(False, False, f"writing {self.output} needs root; not root and `sudo -n` is not allowed "
                            "without a password", self.generate_command)

@@ -34,6 +34,7 @@ from typing import Literal
 
 from labcheck import cmd
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from setup_actions.privilege import privilege_prefix
 
 RUNTIME_BINARY = "nvidia-container-runtime"
 CONFIGURE = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
@@ -109,14 +110,6 @@ def merged(data: dict | None, runtime: str, path: str) -> dict:
     runtimes[runtime] = {"path": path, "args": []}
     out["runtimes"] = runtimes
     return out
-
-
-def privilege_prefix(timeout: float = 10.0) -> list[str] | None:
-    """``[]`` as root, ``["sudo", "-n"]`` when sudo works without a password, None otherwise."""
-    if os.geteuid() == 0:
-        return []
-    res = cmd.run(["sudo", "-n", "true"], timeout=timeout)
-    return ["sudo", "-n"] if res.ok else None
 
 
 def apply(
