@@ -60,10 +60,7 @@ def read(directory: Path, cluster: str) -> ClusterRecord | None:
 def write(directory: Path, rec: ClusterRecord) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rec = ClusterRecord(**{**asdict(rec), "pid": os.getpid(), "time": time.time()})
-    fd, tmp = tempfile.mkstemp(prefix=".cluster.", dir=str(directory))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(rec), fh)
-    os.replace(tmp, record_path(directory, rec.cluster))
+    write_json(record_path(directory, rec.cluster), asdict(rec))
 
 
 def forget(directory: Path, cluster: str) -> None:
@@ -72,11 +69,18 @@ def forget(directory: Path, cluster: str) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON atomically: a reader (another worker, a later run) sees the old file or the new one,
+    never half of one; a failed write leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=str(path.parent))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_json(path: Path) -> dict | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from shlex import quote as sh
 
 from labcheck import cmd, mps
+from labcheck import state as labstate
 from labcheck.probes import mps as mps_probe
 from labcheck.verdicts.mps import start_command
 from setup_actions.outcome import Outcome
@@ -108,10 +109,7 @@ class MpsDaemon:
             return {}
 
     def _save(self, state: dict) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)
+        labstate.write_json(self.state_file, state)
 
     @property
     def started_pid(self) -> int | None:
