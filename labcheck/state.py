@@ -83,6 +83,20 @@ def write_json(path: Path, data: dict) -> None:
         raise
 
 
+def backup_name(path: str | Path) -> str:
+    """A name next to ``path`` for a copy of the user's file, never one that exists already.
+
+    WHY never reuse: a second change in the same second must not overwrite the first backup, which may be the
+    user's original. Matches ``<path>.labcheck-*.bak``.
+    """
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    for n in range(1000):
+        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
+        if not os.path.lexists(cand):
+            return cand
+    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+
+
 def read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

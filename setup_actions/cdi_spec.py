@@ -12,13 +12,13 @@ import filecmp
 import os
 import shlex
 import shutil
-import time
 from pathlib import Path
 from shlex import quote as sh
 
 from labcheck import cmd
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
+from labcheck.state import backup_name
 from labcheck.verdicts import cdi as cdi_verdicts
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
@@ -99,23 +99,13 @@ class CdiSpec:
             # Regenerating cannot fix it; replacing the file (and piling up backups) every run would not either.
             return fail(f"nvidia-ctk generated the same spec as {self.output} again, so regenerating does not fix "
                         f"it: {reasons[0]}", "nvidia-ctk cdi list   # then follow the failing CDI check's fix")
-        backup = _backup_name(out) if existed else ""
+        backup = backup_name(out) if existed else ""
         err = (step([*prefix, "cp", "-p", str(out), backup]) if backup else "") or \
             step([*prefix, "mv", "-f", str(tmp), str(out)])
         if err:
             return fail(err)
         kept = f"; previous spec kept as {backup}" if backup else ""
         return Outcome(True, True, f"generated {self.output} with nvidia-ctk{kept} (was: {reasons[0]})")
-
-
-def _backup_name(path: Path) -> str:
-    """A new name next to ``path``: never one an earlier backup has (two runs in one second must not clash)."""
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    for n in range(1000):
-        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
-        if not os.path.lexists(cand):
-            return cand
-    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
 
 
 def _same_content(a: Path, b: Path) -> bool:

@@ -28,12 +28,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from labcheck import cmd
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.state import backup_name
 from setup_actions.privilege import privilege_prefix
 
 RUNTIME_BINARY = "nvidia-container-runtime"
@@ -235,8 +235,7 @@ def _runtime_path(binary: str | None) -> str:
 
 
 def _backup(path: str, prefix: list[str], timeout: float) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest = f"{path}.labcheck-{stamp}.bak"
+    dest = backup_name(path)
     if prefix:
         res = cmd.run([*prefix, "cp", "-p", path, dest], timeout=timeout)
         if not res.ok:

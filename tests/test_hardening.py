@@ -421,12 +421,12 @@ def test_regenerating_the_same_spec_changes_nothing_and_keeps_no_new_backup(tmp_
 
 
 def test_two_backups_in_the_same_second_do_not_overwrite_each_other(tmp_path):
-    from setup_actions.cdi_spec import _backup_name
+    from labcheck.state import backup_name  # shared by the CDI, Docker runtime and kind config steps
 
     target = tmp_path / "nvidia.yaml"
-    first = _backup_name(target)
+    first = backup_name(target)
     Path(first).write_text("the user's original")
-    second = _backup_name(target)
+    second = backup_name(target)
     assert second != first and not os.path.exists(second)
 
 

@@ -108,6 +108,11 @@ def test_rewrite_unchanged_changes_nothing_changed_shows_diff_and_backs_up(tmp_p
     assert done.changed and Path(done.backup).read_text() == user_edit
     assert Path(cfg.kind_config_path).read_text() == text
     assert [p.name for p in Path(cfg.kind_config_path).parent.iterdir() if p.name.startswith(".")] == []
+    # a second edit rewritten within the same second keeps its own backup: the first (the user's edit) survives
+    Path(cfg.kind_config_path).write_text(text + "# another note\n")
+    second = kc.write(cfg.kind_config_path, text)
+    assert second.backup != done.backup
+    assert Path(done.backup).read_text() == user_edit and Path(second.backup).read_text().endswith("# another note\n")
 
 
 BAD_CONFIGS = [
