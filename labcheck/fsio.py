@@ -1,0 +1,347 @@
+"""The one way the suite reads, writes and backs up files, and turns YAML/JSON errors into ``file:line``.
+
+WHY one module: every file the suite touches (lab config, daemon.json, CDI specs, kind config, its own
+state and result files) can be something hostile or broken -- a FIFO that blocks ``open()`` forever, a
+character device such as /dev/null, a folder, a symlink, gigabytes of data, bytes that are not UTF-8, a
+YAML "billion laughs". Each reader and writer used to handle a different subset of these. Here each case
+has one answer:
+
+* :func:`read_text` refuses anything but a regular file *before* opening it (``os.stat``), then opens with
+  ``O_NONBLOCK`` and checks again with ``fstat`` (a file swapped for a FIFO in between cannot block either),
+  reads at most ``max_bytes`` and turns a decoding error into a :class:`FileProblem` naming file and line.
+* :func:`write_atomic` writes through a symlink to its target (the link stays a link: a user's daemon.json
+  or kind config that links into their own config repository keeps doing so), refuses devices, FIFOs,
+  folders and dangling links with a clear message, keeps the target's mode and owner, and never leaves its
+  temporary file behind, also on failure or Ctrl-C.
+* :func:`backup` copies a file (through its symlink) to a fresh name next to it, keeping its mode.
+* :func:`load_yaml` / :func:`compose_yaml` bound alias expansion and nesting, so a 900-byte alias bomb
+  fails at once with a message instead of exhausting memory in whatever walks the result.
+* :func:`where` is the one ``file:line`` (``file:line:column``) format for every parse error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_READ_BYTES = 4 * 1024 * 1024  # a generated CDI spec for 8 GPUs is ~30 KB; daemon.json, lab.yaml far less
+MAX_YAML_NODES = 100_000  # values a document may expand to through aliases (nvidia-ctk's 8-GPU spec: ~3,000)
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class FileProblem(Exception):
+    """A file that cannot be read or written as asked. ``str()`` says which file, what was found, what to do."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None, fix: str = "") -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{where(self.path, line)}: {message}")
+
+
+def where(path: str | Path, line: int | None = None, column: int | None = None) -> str:
+    """``path``, ``path:line`` or ``path:line:column``: how every parse error names its place."""
+    if not line:
+        return str(path)
+    return f"{path}:{line}:{column}" if column else f"{path}:{line}"
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO (named pipe)"); "a regular file" otherwise."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def read_bytes(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> bytes:
+    """The bytes of the regular file ``path``. Raises FileNotFoundError when it does not exist (callers treat
+    "absent" on their own terms) and :class:`FileProblem` for everything else that is wrong with it."""
+    p = str(path)
+    try:
+        st = os.stat(p)  # follows symlinks; never opens, so a FIFO cannot block here
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise FileProblem(p, f"cannot read: {exc.strerror or exc}", fix=f"check the permissions of {p}") from None
+    _require_regular(p, st.st_mode, "read")
+    if st.st_size > max_bytes:
+        raise FileProblem(p, f"is {st.st_size} bytes, more than the {max_bytes} bytes this file may have",
+                          fix=f"check that {p} is the right file")
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise FileProblem(p, f"cannot read: {exc.strerror or exc}", fix=f"check the permissions of {p}") from None
+    try:
+        _require_regular(p, os.fstat(fd).st_mode, "read")  # swapped for a FIFO since the stat: still refused
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise FileProblem(p, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise FileProblem(p, f"is more than the {max_bytes} bytes this file may have",
+                          fix=f"check that {p} is the right file")
+    return b"".join(chunks)
+
+
+def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> str:
+    """The UTF-8 text of the regular file ``path`` (see :func:`read_bytes`); bytes that are not UTF-8 are a
+    :class:`FileProblem` naming the line and byte offset, never a UnicodeDecodeError."""
+    data = read_bytes(path, max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FileProblem(path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+                                f"a binary file, or saved in another encoding", line,
+                          fix=f"save {path} as UTF-8 text") from None
+
+
+def _require_regular(path: str, mode: int, verb: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise FileProblem(path, f"is {kind_of(mode)}, not a regular file: refusing to {verb} it",
+                          fix=f"give the path of a regular file instead of {path}")
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+def write_target(path: str | Path) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the file its symlink (chain) points at.
+
+    Raises :class:`FileProblem` for a folder, a device, a FIFO, a socket, a dangling or looping symlink:
+    nothing but a regular file (or a new name) is ever replaced.
+    """
+    p = Path(path)
+    if not os.path.islink(p):
+        target = p
+    else:
+        try:
+            target = Path(os.path.realpath(p, strict=True))
+        except (OSError, RuntimeError):
+            raise FileProblem(p, f"is a symlink to {os.readlink(p)!r}, which does not exist (or loops): refusing "
+                                 "to write through it", fix=f"remove the link {p} or create its target") from None
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise FileProblem(p, f"cannot write: {exc.strerror or exc}") from None
+    _require_regular(str(p) if target == p else f"{p} (-> {target})", st.st_mode, "replace")
+    return target
+
+
+def write_atomic(path: str | Path, data: str | bytes, default_mode: int = 0o644) -> Path:
+    """Replace the regular file ``path`` (or its symlink's target) with ``data`` atomically; returns the file
+    written. A reader sees the old file or the new one, never half of one. The mode (and, when allowed, the
+    owner) of the file replaced is kept; a new file gets ``default_mode`` less the umask. The temporary file
+    (``.<name>.*.labcheck-tmp`` next to the target, a name CDI and kind ignore) never stays behind.
+    Raises :class:`FileProblem` for what must not be replaced (see :func:`write_target`), OSError otherwise.
+    """
+    target = write_target(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        st: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".labcheck-tmp", dir=str(target.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(OSError):
+                    os.chown(tmp, st.st_uid, st.st_gid)
+        else:
+            os.chmod(tmp, default_mode & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def write_json(path: str | Path, data: Any, indent: int | None = None) -> Path:
+    """:func:`write_atomic` of ``data`` as JSON (with a final newline when indented)."""
+    text = json.dumps(data, indent=indent)
+    return write_atomic(path, text + "\n" if indent is not None else text)
+
+
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def backup_name(path: str | Path) -> str:
+    """A name next to ``path`` for a copy of the user's file, never one that exists already.
+
+    WHY never reuse: a second change in the same second must not overwrite the first backup, which may be the
+    user's original. Matches ``<path>.labcheck-*.bak``.
+    """
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    for n in range(1000):
+        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
+        if not os.path.lexists(cand):
+            return cand
+    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+
+
+def backup(path: str | Path) -> str:
+    """Copy the regular file ``path`` (through its symlink) to :func:`backup_name`, keeping its mode and times;
+    returns the backup's name. The copy is written under a temporary name first, so a half-written backup is
+    never left under a backup's name."""
+    src = write_target(path)
+    dest = backup_name(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{Path(dest).name}.", suffix=".labcheck-tmp", dir=str(Path(dest).parent))
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
+# --- YAML and JSON -----------------------------------------------------------------------------------
+
+class YamlError(ValueError):
+    """A YAML document that cannot be used: ``line`` (1-based, or None) and ``problem`` in words."""
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{where(source, line)}: {problem}")
+
+
+def line_of(node: Any) -> int | None:
+    """The 1-based line a YAML node starts on."""
+    mark = getattr(node, "start_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def compose_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> yaml.Node | None:
+    """The YAML node tree of one document (None when empty), its expansion through aliases bounded.
+
+    The node tree keeps each scalar's source text (``3.10`` stays "3.10", where constructing gives 3.1) and
+    every value's line. Raises :class:`YamlError` for bad syntax, nesting too deep, more than one document,
+    a recursive alias, or aliases that expand to more than ``max_nodes`` values.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    except RecursionError:
+        raise YamlError(source, None, "not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    if node is not None:
+        _bound_expansion(node, source, max_nodes)
+    return node
+
+
+def construct_yaml(node: yaml.Node | None, source: str) -> Any:
+    """The Python value of a node from :func:`compose_yaml` (safe types only)."""
+    if node is None:
+        return None
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source, line_of(node)) from None
+    except RecursionError:
+        raise YamlError(source, line_of(node), "not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> Any:
+    """``yaml.safe_load`` with bounded alias expansion and errors as :class:`YamlError` (file and line)."""
+    return construct_yaml(compose_yaml(text, source, max_nodes), source)
+
+
+def _bound_expansion(root: yaml.Node, source: str, max_nodes: int) -> None:
+    """Count the values the tree expands to when every alias is copied out (memoized: linear in the text)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise YamlError(source, line_of(node), "a YAML alias refers to the value that contains it "
+                                                   "(recursive anchor): write the value out instead")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > max_nodes:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > max_nodes:
+                    break
+        active.discard(key)
+        if total > max_nodes:
+            raise YamlError(source, line_of(node), f"YAML aliases expand to more than {max_nodes} values "
+                                                   "(an alias bomb?): write the values out instead of using "
+                                                   "anchors (&) and aliases (*)")
+        sizes[key] = total
+        return total
+
+    try:
+        size(root)
+    except RecursionError:
+        raise YamlError(source, line_of(root), "not valid YAML: nested too deeply") from None
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str, fallback_line: int | None = None) -> YamlError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else fallback_line
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return YamlError(source, line, f"not valid YAML: {problem}")
+
+
+def json_error(exc: json.JSONDecodeError, source: str) -> FileProblem:
+    """A JSON syntax error as a :class:`FileProblem` at ``file:line:column``."""
+    return FileProblem(source, f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
