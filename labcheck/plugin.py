@@ -9,6 +9,7 @@ pytest outcome and attaches it to the test report as a user property, which surv
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 import pytest
@@ -19,6 +20,10 @@ from labcheck.verdict import Verdict
 
 VERDICT_PROP = "labcheck_verdict"
 HOST_PROP = "labcheck_host"
+OPTIONAL_PROP = "labcheck_optional"  # the reason a check is optional (absent: a criterion)
+OPTIONAL_MARK = "optional"
+SUITE_ERROR = "suite error:"  # how a fault of the suite itself (not of the lab) starts its message
+DELIVERED_KEY = pytest.StashKey[object]()  # the verdict a check delivered (on its item)
 ENV_KEY = pytest.StashKey[dict]()
 SIGTERM_KEY = pytest.StashKey[bool]()
 HOST_ENV = "LABCHECK_HOST_NAME"
@@ -27,6 +32,8 @@ MARKERS = {
     "module1": "module 1: Kind cluster with in-cluster MPS",
     "gpu": "needs an NVIDIA GPU on this machine; skips cleanly elsewhere",
     "docker": "needs a reachable Docker engine; skips cleanly elsewhere",
+    OPTIONAL_MARK: "optional(reason): not a documented success criterion; READY does not wait for it to pass "
+                   "(a failure still counts). Checks without it are criteria.",
 }
 
 
@@ -62,9 +69,59 @@ def host_name() -> str:
     return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
+def is_check(item: pytest.Item) -> bool:
+    """A lab check: a test under a ``moduleN`` marker (the project's own tests have none)."""
+    return any(MODULE_MARK.match(m.name) for m in item.iter_markers())
+
+
+MODULE_MARK = re.compile(r"^module\d+$")
+
+
+def optional_reason(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker(OPTIONAL_MARK)
+    if mark is None:
+        return None
+    return str(mark.kwargs.get("reason") or (mark.args[0] if mark.args else ""))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse an ``optional`` marker without a reason: the report must say why READY does not wait for it."""
+    bare = [i.nodeid for i in items if optional_reason(i) == ""]
+    if bare:
+        raise pytest.UsageError(f"@pytest.mark.{OPTIONAL_MARK} needs reason=... (why the check is not a "
+                                f"criterion); missing on: {', '.join(bare)}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.user_properties.append((HOST_PROP, host_name()))
+    reason = optional_reason(item)
+    if reason is not None:
+        item.user_properties.append((OPTIONAL_PROP, reason))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A check whose body ended without delivering a verdict fails as a suite error.
+
+    WHY: a check that says nothing is no evidence, and READY must rest on evidence only.
+    """
+    report = yield
+    if (report.when == "call" and report.passed and is_check(item)
+            and item.stash.get(DELIVERED_KEY, None) is None):
+        report.outcome = "failed"
+        report.longrepr = no_verdict_message(check_name(item.nodeid))
+    return report
+
+
+def check_name(nodeid: str) -> str:
+    name = nodeid.rsplit("::", 1)[-1]
+    return name[5:] if name.startswith("test_") else name
+
+
+def no_verdict_message(check: str) -> str:
+    return (f"{SUITE_ERROR} check {check!r} ended without delivering a verdict (it never called check(...)), "
+            "so nothing about the lab was shown")
 
 
 def config_path(config: pytest.Config) -> str | None:
@@ -91,6 +148,12 @@ def check(request: pytest.FixtureRequest):
 
     def deliver(verdict: Verdict) -> Verdict:
         verdict = _without_secrets(verdict)
+        first = request.node.stash.get(DELIVERED_KEY, None)
+        if first is not None:  # refused: the first verdict stands, and the check fails as a suite error
+            pytest.fail(f"{SUITE_ERROR} check {check_name(request.node.nodeid)!r} delivered a second verdict "
+                        f"({verdict.status}: {verdict.message}) after its first ({first.status}: {first.message}); "
+                        "a check delivers exactly one", pytrace=False)
+        request.node.stash[DELIVERED_KEY] = verdict
         request.node.user_properties.append((VERDICT_PROP, verdict.as_dict()))
         if verdict.status == "skip":
             pytest.skip(verdict.message)

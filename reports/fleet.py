@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from reports import results
+
 # The check name under which the fleet runner files a host it could not run (or lost).
 CONNECTION_CHECK = "host_connection"
 NOT_RUN = "not run"
@@ -26,7 +28,9 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
 
     ``hosts``: dicts with ``name``, ``target``, ``status`` and, for a bad status, ``message`` and
     ``remediation``; in inventory order. Hosts that appear only in records are appended.
-    A host is READY when its connection was ok, at least one check ran and none failed.
+    A host's ``state`` is the words of :class:`reports.results.Summary` over its records: READY when
+    its connection was ok and its own run was READY; NOT READY when it could not run or a check failed;
+    NOT VERIFIED when nothing failed but a criterion could not be verified (``unverified`` says which).
     """
     recs = list(records)
     checks: list[str] = []
@@ -49,7 +53,9 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
             cells[check_key(r)] = r["verdict"]
         failed = [r for r in hrecs if r["verdict"] == "fail"]
         status = h.get("status") or OK
-        ready = status == OK and bool(hrecs) and not failed
+        summary = results.summarize(hrecs)
+        state = summary.state if status == OK else results.NOT_READY
+        ready = state == results.READY
         if status != OK:
             first = h.get("remediation", "")
             message = h.get("message", "") or status
@@ -59,6 +65,12 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
                        f"first: {failed[0]['check']}: {failed[0]['message']}")
         elif not hrecs:
             first, message = "", "no check ran"
+        elif summary.unverified:
+            first = ""
+            message = (f"none failed, but {len(summary.unverified)} of {len(hrecs)} checks not verified; first: "
+                       f"{summary.unverified[0]['check']}: {results.unverified_reason(summary.unverified[0])}")
+        elif not ready:
+            first, message = "", f"{len(hrecs)} checks, none failed, but no criterion was verified"
         else:
             first, message = "", f"{len(hrecs)} checks, none failed"
         rows.append({
@@ -67,6 +79,8 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
             "status": status,
             "python": h.get("python", ""),
             "ready": ready,
+            "state": state,
+            "unverified": [r["check"] for r in summary.unverified] if status == OK else [],
             "message": message,
             "first_remediation": first,
             "counts": {v: sum(r["verdict"] == v for r in hrecs) for v in ("pass", "fail", "warn", "skip")},
@@ -74,9 +88,17 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
         })
     n_ready = sum(r["ready"] for r in rows)
     all_ready = bool(rows) and n_ready == len(rows)
-    line = (f"FLEET READY: all {len(rows)} hosts ready" if all_ready
-            else f"FLEET NOT READY: {n_ready} of {len(rows)} hosts ready")
-    return {"ready": all_ready, "line": line, "checks": checks, "hosts": rows}
+    n_unverified = sum(r["state"] == results.NOT_VERIFIED for r in rows)
+    if all_ready:
+        state, line = results.READY, f"FLEET READY: all {len(rows)} hosts ready"
+    elif rows and n_unverified + n_ready == len(rows):
+        state = results.NOT_VERIFIED
+        line = f"FLEET NOT VERIFIED: {n_ready} of {len(rows)} hosts ready, {n_unverified} not verified"
+    else:
+        state = results.NOT_READY
+        line = f"FLEET NOT READY: {n_ready} of {len(rows)} hosts ready"
+        line += f", {n_unverified} not verified" if n_unverified else ""
+    return {"ready": all_ready, "state": state, "line": line, "checks": checks, "hosts": rows}
 
 
 def terminal_lines(fleet: dict) -> list[tuple[str, bool]]:
@@ -84,8 +106,7 @@ def terminal_lines(fleet: dict) -> list[tuple[str, bool]]:
     out = []
     width = max((len(h["name"]) for h in fleet["hosts"]), default=0)
     for h in fleet["hosts"]:
-        word = "READY" if h["ready"] else "NOT READY"
-        text = f"{h['name']:<{width}}  {word:<9}  {h['status']:<16}  {h['message']}"
+        text = f"{h['name']:<{width}}  {h['state']:<12}  {h['status']:<16}  {h['message']}"
         if h["first_remediation"]:
             text += f"\n{'':<{width}}  fix: {h['first_remediation']}"
         out.append((text, h["ready"]))
@@ -97,12 +118,13 @@ _COLOUR = {"pass": "#1b7a1b", "fail": "#b00020", "warn": "#b26a00", "skip": "#66
 _BACKGROUND = {"pass": "#e6f4e6", "fail": "#fbe3e6", "warn": "#fdf0dc", "skip": "#f0f0f0", NOT_RUN: "#ffffff"}
 _SHORT = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP", NOT_RUN: "—"}
 _CELL = "border:1px solid #ccc;padding:2px 6px;color:#222"
+_STATE_COLOUR = {results.READY: "#1b7a1b", results.NOT_READY: "#b00020", results.NOT_VERIFIED: "#b26a00"}
 
 
 def html(fleet: dict) -> str:
     """The fleet view as an HTML fragment: the fleet line, one row per host (READY or not, why, the
     first fix), then the hosts x checks matrix. Inline styles: pytest-html ships its own CSS."""
-    colour = "#1b7a1b" if fleet["ready"] else "#b00020"
+    colour = _STATE_COLOUR[fleet["state"]]
     return (f'<div class="labcheck-fleet"><h2 style="color:{colour}">{escape(fleet["line"])}</h2>'
             + _hosts_table(fleet) + _matrix(fleet) + "</div>")
 
@@ -110,10 +132,10 @@ def html(fleet: dict) -> str:
 def _hosts_table(fleet: dict) -> str:
     rows = []
     for h in fleet["hosts"]:
-        word, wc = ("READY", "#1b7a1b") if h["ready"] else ("NOT READY", "#b00020")
+        word, wc = h["state"], _STATE_COLOUR[h["state"]]
         fix = f'<code>{escape(h["first_remediation"])}</code>' if h["first_remediation"] else ""
         rows.append(
-            f'<tr class="fleet-host" data-host="{escape(h["name"])}">'
+            f'<tr class="fleet-host" data-host="{escape(h["name"])}" data-state="{escape(h["state"])}">'
             f'<td style="{_CELL}"><b>{escape(h["name"])}</b><br><small>{escape(h["target"])}</small></td>'
             f'<td class="fleet-ready" style="{_CELL};color:{wc};font-weight:bold;white-space:nowrap">{word}</td>'
             f'<td class="fleet-status" style="{_CELL}">{escape(h["status"])}</td>'

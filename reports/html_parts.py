@@ -80,7 +80,7 @@ def summary_blocks(recs: Iterable[dict], steps: Iterable[dict] = ()) -> list[str
     recs = list(recs)
     steps = list(steps)
     s = results.summarize(recs)
-    state = "ready" if s.ready else "not-ready"
+    state = s.state.lower().replace(" ", "-")  # ready, not-ready, not-verified
     blocks = [f'<h2 class="labcheck-summary {state}">{escape(s.line)}</h2>']
     passed = s.total - s.failed - s.warned - s.skipped
     counts = [("fail", s.failed, f"{s.failed} failed"), ("warn", s.warned, _plural(s.warned, "warning")),
@@ -95,6 +95,11 @@ def summary_blocks(recs: Iterable[dict], steps: Iterable[dict] = ()) -> list[str
         items = [r for r in recs if r["verdict"] == verdict]
         if items:
             parts.append(f"<h3>{title}</h3><ol>" + "".join(_item(r, show_host) for r in items) + "</ol>")
+    if s.unverified:  # criteria that skipped or only warned: why the run is not READY
+        parts.append("<h3>Not verified</h3><ol>" + "".join(
+            f'<li class="labcheck-item labcheck-unverified">{escape(r.get("module", ""))} &rsaquo; '
+            f'{escape(r.get("check", ""))}: {escape(results.unverified_reason(r))}</li>' for r in s.unverified)
+            + "</ol>")
     skipped = [r for r in recs if r["verdict"] == "skip"]
     if skipped:
         parts.append(f"<details><summary>{_plural(len(skipped), 'check')} skipped</summary><ol>"

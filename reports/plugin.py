@@ -106,10 +106,8 @@ def setup_steps(config: pytest.Config) -> list[dict]:
 
 def results_document(config: pytest.Config) -> dict:
     recs = records(config)
-    summary = results.summarize(recs)
     return {
-        "summary": {"line": summary.line, "ready": summary.ready, "total": summary.total,
-                    "failed": summary.failed, "warned": summary.warned, "skipped": summary.skipped},
+        "summary": results.summarize(recs).as_dict(),
         "environment": host_environments(config),
         "setup_steps": setup_steps(config),
         "records": recs,
@@ -137,6 +135,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = config.getoption("--results-json")
     if path:
         _write_json_atomic(Path(path), results_document(config))
+    session.exitstatus = results.exit_status(session.exitstatus, records(config))
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:
@@ -164,6 +163,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(f"FAIL {rec['module']}::{rec['check']}: {rec['message']}", red=True)
             terminalreporter.write_line(f"     fix: {rec['remediation']}")
     summary = results.summarize(recs)
+    for rec in summary.unverified:
+        terminalreporter.write_line(f"NOT VERIFIED {rec['module']}::{rec['check']}: {results.unverified_reason(rec)}",
+                                    yellow=True)
     terminalreporter.write_line(summary.line, green=summary.ready, red=not summary.ready, bold=True)
 
 

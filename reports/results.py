@@ -6,13 +6,19 @@ longrepr, user_properties), so they work the same on the controller of a local o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from labcheck.plugin import HOST_PROP, VERDICT_PROP
-
-_MODULE = re.compile(r"^module\d+$")
+from labcheck.plugin import (
+    HOST_PROP,
+    MODULE_MARK,
+    OPTIONAL_MARK,
+    OPTIONAL_PROP,
+    SUITE_ERROR,
+    VERDICT_PROP,
+    no_verdict_message,
+)
+from labcheck.plugin import check_name as check_id
 
 
 def _prop(report, name: str):
@@ -24,14 +30,22 @@ def _prop(report, name: str):
     return found
 
 
-def check_id(nodeid: str) -> str:
-    name = nodeid.rsplit("::", 1)[-1]
-    return name[5:] if name.startswith("test_") else name
-
-
 def module_of(report) -> str | None:
-    mods = sorted(k for k in getattr(report, "keywords", {}) if _MODULE.match(k))
+    mods = sorted(k for k in getattr(report, "keywords", {}) if MODULE_MARK.match(k))
     return mods[0] if mods else None
+
+
+def optional_reason(report) -> str | None:
+    """Why the check is optional (``@pytest.mark.optional(reason=...)``), None for a criterion.
+
+    WHY keywords and user_properties: they are what pytest-xdist (and the fleet runner over SSH) ship
+    to the controller; the marker itself stays on the worker. The plugin copies the reason into a
+    user property at setup; the keyword alone still marks a report that left setup early.
+    """
+    reason = _prop(report, OPTIONAL_PROP)
+    if reason is not None:
+        return str(reason)
+    return "" if OPTIONAL_MARK in getattr(report, "keywords", {}) else None
 
 
 def _skip_reason(report) -> str:
@@ -65,6 +79,7 @@ def record_from_report(report) -> dict | None:
     if report.when == "teardown" and not report.failed:
         return None
     verdict = _prop(report, VERDICT_PROP) or {}
+    optional = optional_reason(report)
     record = {
         "host": _prop(report, HOST_PROP) or "",
         "module": module,
@@ -75,6 +90,8 @@ def record_from_report(report) -> dict | None:
         "remediation": verdict.get("remediation", ""),
         "details": verdict.get("details", ""),
         "duration": round(getattr(report, "duration", 0.0), 3),
+        "criterion": optional is None,
+        "optional_reason": optional or "",
     }
     if report.skipped:
         record["verdict"] = "skip"
@@ -82,44 +99,100 @@ def record_from_report(report) -> dict | None:
     elif report.failed and record["verdict"] != "fail":
         # No verdict delivered: the check itself broke. Say so rather than hide it.
         phase = "check" if report.when == "call" else f"{report.when} step"
+        crash = _crash_message(report)
         record["verdict"] = "fail"
-        record["message"] = f"{phase} raised an error: {_crash_message(report)}"
-        record["remediation"] = record["remediation"] or "see the traceback in the report; rerun with -x -vv"
+        if crash.startswith(SUITE_ERROR):  # no verdict, or a second one (labcheck.plugin)
+            record["message"], record["remediation"] = crash, SUITE_BUG_FIX
+        else:
+            record["message"] = f"{phase} raised an error: {crash}"
+            record["remediation"] = record["remediation"] or "see the traceback in the report; rerun with -x -vv"
     elif record["verdict"] is None:
-        record["verdict"] = "pass"
-        record["message"] = record["message"] or "ok"
+        # Only a report that bypassed labcheck.plugin (which fails a check without a verdict) gets here.
+        record["verdict"] = "fail"
+        record["message"] = no_verdict_message(record["check"])
+        record["remediation"] = SUITE_BUG_FIX
     return record
+
+
+SUITE_BUG_FIX = "a bug in the suite, not in the lab: report it with this message (rerun with -x -vv for details)"
+
+
+
+READY = "READY"
+NOT_READY = "NOT READY"
+NOT_VERIFIED = "NOT VERIFIED"
+
+
+def unverified_reason(rec: dict) -> str:
+    """Why a criterion's record is no proof: it skipped, or it only warned."""
+    what = "skipped" if rec["verdict"] == "skip" else "only warned"
+    return f"{what}: {rec.get('message', '')}"
 
 
 @dataclass(frozen=True)
 class Summary:
+    """What a set of check records says about the lab (README: "What the summary words mean").
+
+    READY: no check failed, every criterion among them passed, and at least one did.
+    NOT READY: a check failed (optional ones too: a failure is a fault whatever its kind).
+    NOT VERIFIED: nothing failed, but a criterion skipped or only warned, or no criterion passed.
+    """
+
     total: int
     failed: int
     warned: int
     skipped: int
+    verified: int = 0  # criteria that passed
+    unverified: tuple[dict, ...] = ()  # criteria that skipped or only warned
+
+    @property
+    def state(self) -> str:
+        if self.failed:
+            return NOT_READY
+        if self.unverified or self.verified == 0:
+            return NOT_VERIFIED
+        return READY
 
     @property
     def ready(self) -> bool:
-        return self.total > 0 and self.failed == 0
+        return self.state == READY
 
     @property
     def line(self) -> str:
         if self.total == 0:
-            return "NOT READY: no check ran"
-        if self.ready:
-            extra = f" ({self.warned} warning{'s' * (self.warned != 1)})" if self.warned else ""
-            extra += f" ({self.skipped} skipped)" if self.skipped else ""
-            return f"READY: {self.total} checks{extra}"
-        return f"NOT READY: {self.failed} of {self.total} checks failed"
+            return f"{NOT_VERIFIED}: no check ran"
+        n_unv = len(self.unverified)
+        unv = f"{n_unv} criteri{'a' if n_unv != 1 else 'on'} not verified"
+        if self.state == NOT_READY:
+            return f"{NOT_READY}: {self.failed} of {self.total} checks failed" + (f"; {unv}" if n_unv else "")
+        if self.state == NOT_VERIFIED:
+            if not n_unv:
+                return f"{NOT_VERIFIED}: none of {self.total} checks failed, but no criterion was verified"
+            return f"{NOT_VERIFIED}: none of {self.total} checks failed, but {unv}"
+        extra = f" ({self.warned} warning{'s' * (self.warned != 1)})" if self.warned else ""
+        extra += f" ({self.skipped} skipped)" if self.skipped else ""
+        return f"{READY}: {self.total} checks{extra}"
+
+    def as_dict(self) -> dict:
+        """The ``summary`` object of the JSON results."""
+        return {
+            "state": self.state, "line": self.line, "ready": self.ready, "total": self.total,
+            "failed": self.failed, "warned": self.warned, "skipped": self.skipped, "verified": self.verified,
+            "unverified": [{"host": r.get("host", ""), "module": r["module"], "check": r["check"],
+                            "verdict": r["verdict"], "why": unverified_reason(r)} for r in self.unverified],
+        }
 
 
 def summarize(records: Iterable[dict]) -> Summary:
     recs = list(records)
+    criteria = [r for r in recs if r.get("criterion", True)]
     return Summary(
         total=len(recs),
         failed=sum(r["verdict"] == "fail" for r in recs),
         warned=sum(r["verdict"] == "warn" for r in recs),
         skipped=sum(r["verdict"] == "skip" for r in recs),
+        verified=sum(r["verdict"] == "pass" for r in criteria),
+        unverified=tuple(r for r in criteria if r["verdict"] in ("skip", "warn")),
     )
 
 
@@ -128,3 +201,23 @@ def first_remediation(records: Iterable[dict]) -> str:
         if r["verdict"] == "fail":
             return r["remediation"]
     return ""
+
+
+# Exit codes of a lab run (README: "What the summary words mean"). pytest's own codes stay for what is
+# not about the lab: 2 interrupted, 3 internal error, 4 usage error, 5 no test collected.
+EXIT_READY = 0
+EXIT_NOT_READY = 1  # pytest's "tests failed": a check failed
+EXIT_NOT_VERIFIED = 6  # the first code pytest does not use
+
+
+def exit_status(pytest_status: int, records: list[dict]) -> int:
+    """The run's exit code: pytest's, unless it ran lab checks to the end (then READY decides).
+
+    WHY pytest's stays without records: the project's own tests load these plugins too.
+    """
+    if not records or pytest_status not in (0, 1):
+        return pytest_status
+    state = summarize(records).state
+    if state == READY:
+        return pytest_status  # 1 when a non-check test failed: never hide a failure
+    return EXIT_NOT_READY if state == NOT_READY else EXIT_NOT_VERIFIED

@@ -4,9 +4,10 @@ from reports import fleet
 from reports.results import record_from_report
 
 
-def rec(host, check, verdict, remediation="", module="module0"):
+def rec(host, check, verdict, remediation="", module="module0", criterion=True):
     return {"host": host, "module": module, "check": check, "verdict": verdict, "message": f"{check} {verdict}",
-            "remediation": remediation, "nodeid": f"{host}::tests_env/test_{module}.py::test_{check}"}
+            "remediation": remediation, "nodeid": f"{host}::tests_env/test_{module}.py::test_{check}",
+            "criterion": criterion, "optional_reason": "" if criterion else "advisory"}
 
 
 HOSTS = [
@@ -18,7 +19,8 @@ HOSTS = [
      "remediation": "ssh u@d true && pytest --hosts hosts.yaml --fleet-host d"},
 ]
 RECORDS = [
-    rec("a", "docker", "pass"), rec("a", "gpu", "skip"), rec("a", "mps", "warn", "nvidia-smi -c 3"),
+    rec("a", "docker", "pass"), rec("a", "gpu", "skip", criterion=False),
+    rec("a", "mps", "warn", "nvidia-smi -c 3", criterion=False),
     rec("b", "docker", "fail", "sudo apt-get install docker.io"), rec("b", "gpu", "fail", "sudo modprobe nvidia"),
     rec("b", "mps", "pass"),
     rec("c", fleet.CONNECTION_CHECK, "fail", "ssh -p 2200 u@c true"),
@@ -39,7 +41,8 @@ def test_matrix_hosts_by_checks():
 
 def test_ready_and_first_remediation_per_host():
     rows = {h["name"]: h for h in fleet.build(RECORDS, HOSTS)["hosts"]}
-    assert rows["a"]["ready"] and rows["a"]["first_remediation"] == ""  # warn and skip do not block
+    assert rows["a"]["ready"] and rows["a"]["first_remediation"] == ""  # optional warn and skip do not block
+    assert rows["a"]["state"] == "READY" and rows["b"]["state"] == "NOT READY" and rows["c"]["state"] == "NOT READY"
     assert not rows["b"]["ready"]
     assert rows["b"]["first_remediation"] == "sudo apt-get install docker.io"  # the first failing check's
     assert "2 of 3 checks failed" in rows["b"]["message"]
@@ -96,3 +99,24 @@ def test_connection_record_from_fleet_report():
     assert r["remediation"] == "ssh -p 2200 u@c true"
     assert "unreachable" in r["message"] and "Connection refused" in r["message"]
     assert record_from_report(teardown) is None
+
+
+def test_unverified_host_shows_as_such():
+    """A host where nothing failed but a criterion skipped is NOT VERIFIED: in the row, the line, HTML, terminal."""
+    recs = [rec("a", "docker", "pass"), rec("e", "docker", "pass"), rec("e", "mps_server", "skip")]
+    hosts = [HOSTS[0], {"name": "e", "target": "u@e", "status": "ok"}]
+    doc = fleet.build(recs, hosts)
+    rows = {h["name"]: h for h in doc["hosts"]}
+    assert rows["a"]["state"] == "READY"
+    assert rows["e"]["state"] == "NOT VERIFIED" and not rows["e"]["ready"]
+    assert rows["e"]["unverified"] == ["mps_server"]
+    assert "mps_server: skipped: mps_server skip" in rows["e"]["message"]
+    assert not doc["ready"] and doc["state"] == "NOT VERIFIED"
+    assert doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"
+    text = fleet.html(doc)
+    assert 'data-host="e" data-state="NOT VERIFIED"' in text and ">NOT VERIFIED</td>" in text
+    lines = fleet.terminal_lines(doc)
+    assert lines[1][0].split()[:4] == ["e", "NOT", "VERIFIED", "ok"] and lines[1][1] is False
+    # A failure elsewhere makes the fleet NOT READY, still counting the unverified host.
+    worse = fleet.build([*recs, rec("b", "docker", "fail", "x")], [*hosts, HOSTS[1]])
+    assert worse["state"] == "NOT READY" and worse["line"] == "FLEET NOT READY: 1 of 3 hosts ready, 1 not verified"

@@ -2,6 +2,10 @@
 
 import json
 
+import pytest
+
+from reports.results import EXIT_NOT_READY, EXIT_NOT_VERIFIED
+
 CHECKS = '''
 import pytest
 from labcheck.verdict import passed, failed, warned, skipped
@@ -43,20 +47,25 @@ def _run(pytester, *args):
 def test_verdicts_become_outcomes_and_records(pytester):
     out = pytester.path / "r.json"
     result = _run(pytester, f"--results-json={out}")
-    result.assert_outcomes(passed=3, failed=2, skipped=2)
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["*fix: sudo apt-get install docker-ce*", "*NOT READY: 2 of 7 checks failed*"])
+    result.assert_outcomes(passed=2, failed=3, skipped=2)
+    assert result.ret == EXIT_NOT_READY
+    result.stdout.fnmatch_lines(["*fix: sudo apt-get install docker-ce*",
+                                 "NOT READY: 3 of 7 checks failed; 3 criteria not verified"])
     doc = json.loads(out.read_text())
     by_check = {r["check"]: r for r in doc["records"]}
     assert {c: r["verdict"] for c, r in by_check.items()} == {
         "good": "pass", "bad": "fail", "soso": "warn", "absent": "skip",
-        "needs_gpu": "skip", "crashes": "fail", "not_a_check": "pass",
+        "needs_gpu": "skip", "crashes": "fail", "not_a_check": "fail",
     }
+    # A check that delivered no verdict is a suite error, named, and counted against READY.
+    assert by_check["not_a_check"]["message"].startswith("suite error: check 'not_a_check' ended without")
+    assert "bug in the suite" in by_check["not_a_check"]["remediation"]
     assert by_check["needs_gpu"]["message"] == "no GPU on this machine"
     assert by_check["bad"]["remediation"] == "sudo apt-get install docker-ce"
     assert "probe bug" in by_check["crashes"]["message"]
     assert all(r["host"] for r in doc["records"])
-    assert doc["summary"]["ready"] is False
+    assert doc["summary"]["ready"] is False and doc["summary"]["state"] == "NOT READY"
+    assert {u["check"] for u in doc["summary"]["unverified"]} == {"soso", "absent", "needs_gpu"}
 
 
 def test_same_records_under_xdist(pytester):
@@ -64,13 +73,129 @@ def test_same_records_under_xdist(pytester):
     _run(pytester, "-n", "2", f"--results-json={out}")
     doc = json.loads(out.read_text())
     assert sorted(r["verdict"] for r in doc["records"]) == sorted(
-        ["pass", "fail", "warn", "skip", "skip", "fail", "pass"])
+        ["pass", "fail", "warn", "skip", "skip", "fail", "fail"])
 
 
 def test_html_report_has_columns_and_summary(pytester):
     html = pytester.path / "report.html"
     _run(pytester, f"--html={html}", "--self-contained-html")
     text = html.read_text()
-    assert "NOT READY: 2 of 7 checks failed" in text
+    assert "NOT READY: 3 of 7 checks failed; 3 criteria not verified" in text
+    assert "<h3>Not verified</h3>" in text and "only warned: compute mode Default" in text
     for col in ("Module", "Check", "Verdict", "Remediation"):
         assert f">{col}</th>" in text
+
+
+def _run_checks(pytester, body: str, *args):
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "reports.plugin"]')
+    pytester.makepyfile(test_checks="import pytest\nfrom labcheck.verdict import passed, failed, warned, skipped\n"
+                        "pytestmark = pytest.mark.module0\n" + body)
+    out = pytester.path / "r.json"
+    result = pytester.runpytest(f"--results-json={out}", *args)
+    return result, json.loads(out.read_text()) if out.exists() else None
+
+
+SECOND_VERDICT = """
+def test_twice(check):
+    check(warned("compute mode Default", "nvidia-smi -c 3"))
+    check(passed("fine after all"))
+"""
+
+
+def test_second_verdict_is_refused(pytester):
+    result, doc = _run_checks(pytester, SECOND_VERDICT)
+    result.assert_outcomes(failed=1)
+    (rec,) = doc["records"]
+    assert rec["verdict"] == "fail"  # not the second verdict (pass), not the first (warn)
+    assert "suite error: check 'twice' delivered a second verdict (pass: fine after all) after its first " \
+           "(warn: compute mode Default)" in rec["message"]
+    assert result.ret == EXIT_NOT_READY
+
+
+ONLY_SKIPPED_CRITERIA = """
+def test_mps_server(check):
+    check(skipped("no MPS server in a kindest/node"))
+
+@pytest.mark.optional(reason="no lab config given")
+def test_lab_config(check):
+    check(skipped("no lab config"))
+"""
+
+
+def test_only_skipped_criteria_is_not_ready(pytester):
+    result, doc = _run_checks(pytester, ONLY_SKIPPED_CRITERIA)
+    result.assert_outcomes(skipped=2)
+    assert result.ret == EXIT_NOT_VERIFIED
+    assert doc["summary"]["state"] == "NOT VERIFIED" and doc["summary"]["ready"] is False
+    assert doc["summary"]["unverified"] == [{"host": doc["records"][0]["host"], "module": "module0",
+                                             "check": "mps_server", "verdict": "skip",
+                                             "why": "skipped: no MPS server in a kindest/node"}]
+    result.stdout.fnmatch_lines(["NOT VERIFIED module0::mps_server: skipped: no MPS server in a kindest/node",
+                                 "NOT VERIFIED: none of 2 checks failed, but 1 criterion not verified"])
+    assert "READY: 2 checks" not in result.stdout.str()
+
+
+def test_only_optional_skips_is_not_ready(pytester):
+    """Every check skipped, none of them a criterion: nothing was shown, so not READY either."""
+    result, doc = _run_checks(pytester, ONLY_SKIPPED_CRITERIA, "-k", "lab_config")
+    assert result.ret == EXIT_NOT_VERIFIED and doc["summary"]["state"] == "NOT VERIFIED"
+    assert doc["summary"]["line"] == "NOT VERIFIED: none of 1 checks failed, but no criterion was verified"
+
+
+MIXED = """
+def test_driver(check):
+    check(passed("driver 580"))
+
+@pytest.mark.optional(reason="advisory: EXCLUSIVE_PROCESS is recommended, not required")
+def test_compute_mode(check):
+    check(warned("compute mode Default", "nvidia-smi -c 3"))
+
+@pytest.mark.optional(reason="daemon.json is not required")
+def test_daemon_json(check):
+    check(skipped("no daemon.json"))
+
+def test_runtime(check):
+    check(warned("runtime starts containers, but no GPU here", "run on the GPU host"))
+"""
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["plain", "xdist"])
+def test_optional_checks_do_not_block_ready(pytester, args):
+    """The optional marker reaches the records (also from xdist workers); a warned criterion does block."""
+    result, doc = _run_checks(pytester, MIXED, "-k", "not runtime", *args)
+    assert result.ret == 0, result.stdout.str()
+    assert doc["summary"]["state"] == "READY"
+    by_check = {r["check"]: r for r in doc["records"]}
+    assert by_check["driver"]["criterion"] is True and by_check["driver"]["optional_reason"] == ""
+    assert by_check["daemon_json"]["criterion"] is False
+    assert by_check["compute_mode"]["optional_reason"] == "advisory: EXCLUSIVE_PROCESS is recommended, not required"
+    result.stdout.fnmatch_lines(["READY: 3 checks (1 warning) (1 skipped)"])
+
+    result, doc = _run_checks(pytester, MIXED, *args)
+    assert result.ret == EXIT_NOT_VERIFIED
+    assert [u["check"] for u in doc["summary"]["unverified"]] == ["runtime"]
+
+
+def test_optional_needs_a_reason(pytester):
+    result, _ = _run_checks(pytester, "@pytest.mark.optional\ndef test_x(check):\n    check(passed('x'))\n")
+    assert result.ret == 4  # pytest's usage error
+    result.stderr.fnmatch_lines(["*optional needs reason=*test_x*"])
+
+
+def test_usage_error_keeps_pytests_code(pytester):
+    result, _ = _run_checks(pytester, MIXED, "--no-such-option")
+    assert result.ret == 4
+
+
+def test_exit_codes_from_the_command_line(pytester):
+    """The codes a script sees (README: "What the summary words mean"), from a real pytest process."""
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "reports.plugin"]')
+    pytester.makepyfile(test_checks="import pytest\nfrom labcheck.verdict import passed, failed, skipped\n"
+                        "pytestmark = pytest.mark.module0\n"
+                        "def test_ok(check):\n    check(passed('ok'))\n"
+                        "def test_skip(check):\n    check(skipped('cannot tell here'))\n"
+                        "def test_bad(check):\n    check(failed('broken', 'fix it'))\n")
+    assert pytester.runpytest_subprocess("-k", "ok").ret == 0
+    assert pytester.runpytest_subprocess("-k", "ok or skip").ret == EXIT_NOT_VERIFIED == 6
+    assert pytester.runpytest_subprocess().ret == EXIT_NOT_READY == 1
+    assert pytester.runpytest_subprocess("-k", "nothing_matches").ret == 5  # pytest's: no check selected
