@@ -28,31 +28,33 @@ def test_linux_kernel_version(check, host_facts, lab_config):
 # Docker engine and NVIDIA runtime
 # ---------------------------------------------------------------------------------------------------
 
-def test_docker_cli_present(check, docker_cli):
-    check(docker_verdicts.cli_present(docker_cli))
+def test_docker_cli_present(check, docker_cli, fix_shell):
+    check(docker_verdicts.cli_present(docker_cli, fix_shell))
 
 
-def test_docker_engine_reachable(check, docker_engine):
-    check(docker_verdicts.engine_reachable(docker_engine))
+def test_docker_engine_reachable(check, docker_engine, docker_cli, fix_shell):
+    check(docker_verdicts.engine_reachable(docker_engine, fix_shell, docker_cli))
 
 
-def test_docker_engine_version(check, docker_engine, lab_config):
-    check(docker_verdicts.engine_version(docker_engine, lab_config.min_docker))
+def test_docker_engine_version(check, docker_engine, lab_config, fix_shell):
+    check(docker_verdicts.engine_version(docker_engine, lab_config.min_docker, fix_shell))
 
 
 @pytest.mark.optional(reason="daemon.json is not required: without one the engine runs with its defaults, and "
                               "the NVIDIA runtime checks judge what it runs")
-def test_docker_daemon_json_valid(check, docker_daemon_json):
-    check(docker_verdicts.daemon_json_valid(docker_daemon_json))
+def test_docker_daemon_json_valid(check, docker_daemon_json, fix_shell):
+    check(docker_verdicts.daemon_json_valid(docker_daemon_json, fix_shell))
 
 
-def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config):
+def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config,
+                                   ctk_facts, fix_shell):
     note = docker_runtime_setup.note() if docker_runtime_setup.status in ("changed", "failed") else ""
-    check(docker_verdicts.runtime_registered(docker_engine, docker_daemon_json, lab_config.docker_runtime_name, note))
+    check(docker_verdicts.runtime_registered(docker_engine, docker_daemon_json, lab_config.docker_runtime_name, note,
+                                             fix_shell, ctk_facts))
 
 
-def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count):
-    check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count))
+def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count, ctk_facts, fix_shell):
+    check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count, fix_shell, ctk_facts))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -61,20 +63,20 @@ def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_
 from labcheck.verdicts import tools as tools_v  # noqa: E402  (imports per section keep merges clean)
 
 
-def test_kind_version(check, kind_facts, lab_config):
-    check(tools_v.tool_version(kind_facts, lab_config.min_kind))
+def test_kind_version(check, kind_facts, lab_config, fix_shell):
+    check(tools_v.tool_version(kind_facts, lab_config.min_kind, fix_shell))
 
 
-def test_kind_supports_the_node_image(check, kind_facts, lab_config):
-    check(tools_v.kind_supports_node_image(kind_facts, lab_config.node_image))
+def test_kind_supports_the_node_image(check, kind_facts, lab_config, fix_shell):
+    check(tools_v.kind_supports_node_image(kind_facts, lab_config.node_image, fix_shell))
 
 
-def test_helm_version(check, helm_facts, lab_config):
-    check(tools_v.tool_version(helm_facts, lab_config.min_helm))
+def test_helm_version(check, helm_facts, lab_config, fix_shell):
+    check(tools_v.tool_version(helm_facts, lab_config.min_helm, fix_shell))
 
 
-def test_nvidia_container_toolkit_version(check, ctk_facts, lab_config):
-    check(tools_v.tool_version(ctk_facts, lab_config.min_ctk))
+def test_nvidia_container_toolkit_version(check, ctk_facts, lab_config, fix_shell):
+    check(tools_v.tool_version(ctk_facts, lab_config.min_ctk, fix_shell))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -83,12 +85,12 @@ def test_nvidia_container_toolkit_version(check, ctk_facts, lab_config):
 from labcheck.verdicts import gpu as gpu_v  # noqa: E402
 
 
-def test_nvidia_driver_version(check, gpu_facts, lab_config):
-    check(gpu_v.driver(gpu_facts, lab_config.min_driver))
+def test_nvidia_driver_version(check, gpu_facts, lab_config, fix_shell):
+    check(gpu_v.driver(gpu_facts, lab_config.min_driver, fix_shell))
 
 
-def test_gpus_present(check, gpu_facts):
-    check(gpu_v.gpus_present(gpu_facts))
+def test_gpus_present(check, gpu_facts, fix_shell):
+    check(gpu_v.gpus_present(gpu_facts, fix_shell))
 
 
 def test_gpu_compute_capability(check, gpu_facts, lab_config):
@@ -97,8 +99,8 @@ def test_gpu_compute_capability(check, gpu_facts, lab_config):
 
 @pytest.mark.optional(reason="advisory: EXCLUSIVE_PROCESS is recommended with MPS, not required (Prohibited "
                               "still fails)")
-def test_gpu_compute_mode(check, gpu_facts):
-    check(gpu_v.compute_mode(gpu_facts))
+def test_gpu_compute_mode(check, gpu_facts, fix_shell):
+    check(gpu_v.compute_mode(gpu_facts, fix_shell))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,11 +136,11 @@ from labcheck.verdict import skipped  # noqa: E402
 from labcheck.verdicts import mps as mps_v  # noqa: E402
 
 
-def test_mps_control_binary(check, mps_facts, gpu_facts):
-    check(mps_v.binary(mps_facts, gpu_facts.driver))
+def test_mps_control_binary(check, mps_facts, gpu_facts, fix_shell):
+    check(mps_v.binary(mps_facts, gpu_facts.driver, fix_shell))
 
 
-def test_mps_control_daemon_running(check, pytestconfig, mps_facts, mps_provisioned, lab_config):
+def test_mps_control_daemon_running(check, pytestconfig, mps_facts, mps_provisioned, lab_config, fix_shell):
     provisioning = not pytestconfig.getoption("--no-provision")
     failure = fix = note = ""
     if mps_provisioned is not None:
@@ -147,15 +149,15 @@ def test_mps_control_daemon_running(check, pytestconfig, mps_facts, mps_provisio
         elif mps_provisioned.changed:
             note = mps_provisioned.message
     check(mps_v.daemon(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir, provisioning, failure, fix,
-                       note))
+                       note, fix_shell))
 
 
-def test_mps_pipe_directory(check, mps_facts, lab_config):
-    check(mps_v.pipe_dir(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir))
+def test_mps_pipe_directory(check, mps_facts, lab_config, fix_shell):
+    check(mps_v.pipe_dir(mps_facts, lab_config.mps_pipe_dir, lab_config.mps_log_dir, fix_shell))
 
 
-def test_mps_serves_a_cuda_client(check, mps_client_run, mps_daemon_action, lab_config):
+def test_mps_serves_a_cuda_client(check, mps_client_run, mps_daemon_action, lab_config, fix_shell):
     if isinstance(mps_client_run, str):
         check(skipped(mps_client_run))
     check(mps_v.functional(mps_client_run, lab_config.mps_log_dir, mps_daemon_action.started_pid,
-                           mps_daemon_action.control or "nvidia-cuda-mps-control"))
+                           mps_daemon_action.control or "nvidia-cuda-mps-control", fix_shell))

@@ -1,7 +1,8 @@
-"""Probe the host OS: system name, kernel release, distribution."""
+"""Probe the host OS: system name, kernel release, distribution, and whether we run as root."""
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +13,30 @@ class HostFacts:
     system: str
     kernel_release: str
     os_name: str
+    os_id: str = ""  # os-release ID: "ubuntu", "debian", "rhel"...
+    os_like: tuple[str, ...] = ()  # os-release ID_LIKE
+    is_root: bool = False
+
+
+def os_release_fields(text: str) -> dict[str, str]:
+    """KEY=value lines of /etc/os-release (quotes removed)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
 
 
 def os_release_name(text: str) -> str:
-    for line in text.splitlines():
-        if line.startswith("PRETTY_NAME="):
-            return line.split("=", 1)[1].strip().strip('"')
-    return ""
+    return os_release_fields(text).get("PRETTY_NAME", "")
 
 
 def probe_host(os_release: Path = Path("/etc/os-release")) -> HostFacts:
     try:
-        name = os_release_name(os_release.read_text(encoding="utf-8", errors="replace"))
+        fields = os_release_fields(os_release.read_text(encoding="utf-8", errors="replace"))
     except OSError:
-        name = ""
-    return HostFacts(platform.system(), platform.release(), name)
+        fields = {}
+    return HostFacts(platform.system(), platform.release(), fields.get("PRETTY_NAME", ""),
+                     fields.get("ID", "").lower(), tuple(fields.get("ID_LIKE", "").lower().split()),
+                     os.geteuid() == 0)

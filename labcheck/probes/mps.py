@@ -35,6 +35,7 @@ class PipeDir:
     creatable: bool  # absent, but its parent is writable, so `nvidia-cuda-mps-control -d` can create it
     control_socket: bool  # the daemon's "control" socket is there
     pid_file_pid: int | None = None
+    blocking_file: str = ""  # an ancestor that exists but is not a directory: mkdir -p would fail on it
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,15 @@ def probe_pipe_dir(path: str) -> PipeDir:
             pid = int((p / "nvidia-cuda-mps-control.pid").read_text().strip())
         except (OSError, ValueError):
             pid = None
-    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid)
+    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p))
+
+
+def _blocking_file(path: Path) -> str:
+    """The nearest existing ancestor of ``path`` when it is not a directory ("" when it is, or path exists)."""
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            return "" if os.path.isdir(parent) else str(parent)
+    return ""
 
 
 def read_proc_pipe_dir(pid: int, proc_root: str = "/proc") -> str | None:

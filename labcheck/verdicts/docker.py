@@ -13,18 +13,46 @@ from shlex import quote as sh
 
 from labcheck import versions
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
+from labcheck.probes.tools import ToolFacts
+from labcheck.remedy import DEFAULT, OTHER, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
+from labcheck.verdicts.tools import TOOLKIT_GUIDE, install_command
 
 INSTALL_GUIDE = "https://docs.docker.com/engine/install/"
-INSTALL_DOCKER = "curl -fsSL https://get.docker.com -o get-docker.sh && sudo sh get-docker.sh"
-START_DOCKER = "sudo systemctl start docker"
-JOIN_GROUP = "sudo usermod -aG docker $USER && newgrp docker"
-RESTART_DOCKER = "sudo systemctl restart docker"
-CONFIGURE_RUNTIME = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
-TOOLKIT_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
-INSTALL_TOOLKIT = "sudo apt-get install -y nvidia-container-toolkit"
-REINSTALL_TOOLKIT = ("sudo apt-get install --reinstall -y nvidia-container-toolkit && "
-                     "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
+
+
+def install_docker(shell: Shell = DEFAULT) -> str:
+    return "curl -fsSL https://get.docker.com -o get-docker.sh && " + shell.sudo("sh get-docker.sh")
+
+
+def start_docker(shell: Shell = DEFAULT) -> str:
+    return shell.sudo("systemctl start docker")
+
+
+def restart_docker(shell: Shell = DEFAULT) -> str:
+    return shell.sudo("systemctl restart docker")
+
+
+def journal(shell: Shell = DEFAULT) -> str:
+    return shell.sudo("journalctl -u docker -n 50")
+
+
+def join_group(shell: Shell = DEFAULT) -> str:
+    return shell.sudo('usermod -aG docker $USER') + " && newgrp docker"
+
+
+def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None) -> str:
+    """Register the NVIDIA runtime; installing the toolkit first when ``nvidia-ctk`` is missing."""
+    steps = shell.sudo("nvidia-ctk runtime configure --runtime=docker", "systemctl restart docker")
+    if ctk is not None and ctk.path is None:
+        return f"{install_command('nvidia-ctk', shell)}  then: {steps}"
+    return steps
+
+
+def reinstall_toolkit(shell: Shell = DEFAULT) -> str:
+    if shell.family == OTHER:
+        return f"reinstall the NVIDIA Container Toolkit ({TOOLKIT_GUIDE}), then {configure_runtime(shell)}"
+    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure_runtime(shell)
 
 
 def unreachable(engine: EngineFacts) -> Verdict:
@@ -38,52 +66,62 @@ def _answers(engine: EngineFacts) -> bool:
 
 # --- CLI and engine --------------------------------------------------------------------------------
 
-def cli_present(cli: CliFacts) -> Verdict:
+def cli_present(cli: CliFacts, shell: Shell = DEFAULT) -> Verdict:
     res = cli.result
     if res.missing:
         return failed("expected the `docker` CLI on PATH, found none",
-                      f"{INSTALL_DOCKER}  (official guide: {INSTALL_GUIDE})")
+                      f"{install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
     if not res.ok or not cli.version:
         return failed(f"expected `docker --version` to print a version, but {res.describe()}",
-                      f"reinstall the Docker CLI: {INSTALL_DOCKER}  (official guide: {INSTALL_GUIDE})")
+                      f"reinstall the Docker CLI: {install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
     return passed(f"docker CLI {cli.version} at {cli.path or 'PATH'}")
 
 
-def engine_reachable(engine: EngineFacts) -> Verdict:
+def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts | None = None) -> Verdict:
+    """``cli``: the docker CLI probe; when it is missing too, Docker is not installed (install, not start)."""
     where = engine.endpoint
     if engine.reachable and not engine.info_error:
         return passed(f"Docker engine {engine.server_version or '(version unknown)'} answers at {where}")
     if engine.reachable:
         what = "hung" if "time" in engine.info_error.lower() else "failed"
         return failed(f"Docker engine at {where} answered ping but `version`/`info` {what}: {engine.info_error}",
-                      f"{RESTART_DOCKER}  (then look at `sudo journalctl -u docker -n 50`)")
+                      f"{restart_docker(shell)}  (then look at `{journal(shell)}`)")
     err = engine.error
     low = err.lower()
     if engine.timed_out:
         return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
                       f"{engine.timeout:g}s (hung): {err}",
-                      f"{RESTART_DOCKER}  (if DOCKER_HOST={where} is not your engine's socket: unset DOCKER_HOST)")
+                      f"{restart_docker(shell)}  (if DOCKER_HOST={where} is not your engine's socket: "
+                      "unset DOCKER_HOST)")
     if "permission denied" in low:
-        return failed(f"no permission to talk to the Docker engine at {where}: {err}", JOIN_GROUP)
+        return failed(f"no permission to talk to the Docker engine at {where}: {err}", join_group(shell))
     if engine.cli_server_version:
         return failed(f"the docker CLI reaches an engine ({engine.cli_server_version}, e.g. through a docker "
                       f"context) but the suite cannot at {where}: {err}",
                       "export DOCKER_HOST=$(docker context inspect --format '{{.Endpoints.docker.Host}}')")
+    if cli is not None and cli.result.missing:
+        return failed(f"expected a Docker engine answering at {where}, found none, and no `docker` CLI on PATH: "
+                      f"Docker is not installed ({err})", f"{install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
+    no_systemd = f"no systemd: `{shell.sudo('dockerd')} &`"
+    if shell.root:
+        return failed(f"expected a Docker engine answering at {where}, found none: {err}",
+                      f"{start_docker(shell)}  ({no_systemd})")
     return failed(f"expected a Docker engine answering at {where}, found none: {err}",
-                  f"{START_DOCKER}  (no systemd: `sudo dockerd &`; if it runs but you are not root: {JOIN_GROUP})")
+                  f"{start_docker(shell)}  ({no_systemd}; if it runs but you are not root: {join_group(shell)})")
 
 
-def engine_version(engine: EngineFacts, minimum: str) -> Verdict:
+def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
     if not _answers(engine):
         return unreachable(engine)
     found = engine.server_version
     ok = versions.at_least(found, minimum)
     if ok is None:
         return failed(f"cannot read the Docker engine version (found {found!r}); the workshop needs >= {minimum}",
-                      "check `docker version`; upgrade to Docker CE: " + INSTALL_DOCKER)
+                      "check `docker version`; upgrade to Docker CE: " + install_docker(shell))
     if not ok:
         distro = any(s in found for s in ("dfsg", "ubuntu", "deb"))
-        fix = (f"sudo apt-get remove -y docker.io && {INSTALL_DOCKER}" if distro else INSTALL_DOCKER)
+        fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}" if distro
+               else install_docker(shell))
         why = " (a distribution package: replace it with Docker CE)" if distro else ""
         return failed(f"Docker engine {found} is older than the required {minimum}{why}",
                       f"{fix}  (official guide: {INSTALL_GUIDE})")
@@ -98,16 +136,16 @@ def daemon_json_location(dj: DaemonJson) -> str:
     return dj.path
 
 
-def daemon_json_valid(dj: DaemonJson) -> Verdict:
+def daemon_json_valid(dj: DaemonJson, shell: Shell = DEFAULT) -> Verdict:
     if not dj.exists:  # nothing read is not "valid": say so (the runtime checks judge what the engine runs)
         return skipped(f"no {dj.path} to validate: the engine runs with its defaults (see the NVIDIA runtime checks)")
     if dj.error:
         if dj.line:
             fix = (f"fix the JSON in {dj.path} at line {dj.line}, column {dj.column} (check it with "
-                   f"`python3 -m json.tool {sh(dj.path)}`), then `{RESTART_DOCKER}`; dockerd refuses to start "
+                   f"`python3 -m json.tool {sh(dj.path)}`), then `{restart_docker(shell)}`; dockerd refuses to start "
                    "with an invalid daemon.json")
         else:
-            fix = f"make {dj.path} readable (`sudo ls -l {sh(dj.path)}`) and valid JSON"
+            fix = f"make {dj.path} readable (`{shell.sudo('ls -l ' + sh(dj.path))}`) and valid JSON"
         return failed(f"{daemon_json_location(dj)}: {dj.error}", fix)
     keys = ", ".join(sorted(dj.data or {})) or "no settings"
     return passed(f"{dj.path} is valid JSON ({keys})")
@@ -115,7 +153,9 @@ def daemon_json_valid(dj: DaemonJson) -> Verdict:
 
 # --- NVIDIA runtime --------------------------------------------------------------------------------
 
-def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia", setup_note: str = "") -> Verdict:
+def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia", setup_note: str = "",
+                       shell: Shell = DEFAULT, ctk: ToolFacts | None = None) -> Verdict:
+    """``ctk``: the nvidia-ctk probe; when it is missing the fix installs the toolkit before configuring."""
     if not _answers(engine):
         return unreachable(engine)
     listed = ", ".join(sorted(engine.runtimes)) or "none"
@@ -129,17 +169,18 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
     if dj.error:
         return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
                       f"is invalid: {dj.error}",
-                      f"fix {dj.path} first (see daemon_json_valid), then {CONFIGURE_RUNTIME}", details)
+                      f"fix {dj.path} first (see daemon_json_valid), then {configure_runtime(shell, ctk)}", details)
     if name in dj.runtimes:
         return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
-                      f"(engine lists: {listed})", RESTART_DOCKER, details)
+                      f"(engine lists: {listed})", restart_docker(shell), details)
     return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
-                  f"{CONFIGURE_RUNTIME}  (or rerun this suite as root with --fix-host)", details)
+                  f"{configure_runtime(shell, ctk)}  (or rerun this suite as root with --fix-host)", details)
 
 
-def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
+def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
+                   ctk: ToolFacts | None = None) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
-    verdict = _runtime_usable(engine, probe, host_gpus)
+    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk)
     if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
         note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
                 f"{', '.join(probe.leftovers_removed)}")
@@ -153,35 +194,37 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> 
     return verdict
 
 
-def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) -> Verdict:
+def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell,
+                    ctk: ToolFacts | None) -> Verdict:
     name = probe.runtime
     if not _answers(engine):
         return unreachable(engine)
     if not probe.attempted:
         return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
-                      f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})", CONFIGURE_RUNTIME)
+                      f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})", configure_runtime(shell, ctk))
     if probe.engine_lost:
         return failed(f"the Docker engine at {engine.endpoint} stopped answering while {probe.hung_step or 'probing'}"
                       f": {probe.error or probe.image_error}",
-                      f"{START_DOCKER}  (then rerun; `sudo journalctl -u docker -n 50` says why it stopped)")
+                      f"{start_docker(shell)}  (then rerun; `{journal(shell)}` says why it stopped)")
     if probe.timed_out:
         return failed(f"{probe.hung_step} hung: no answer within {engine.timeout:g}s "
                       f"(runtime {name!r}, container {probe.container or '-'}): {probe.error or probe.image_error}",
-                      f"look at `sudo journalctl -u docker -n 50`; try `docker run --rm --runtime={sh(name)} "
-                      f"-e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image or 'busybox')} true`; then {RESTART_DOCKER}")
+                      f"look at `{journal(shell)}`; try `docker run --rm --runtime={sh(name)} "
+                      f"-e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image or 'busybox')} true`; "
+                      f"then {restart_docker(shell)}")
     if probe.image_error:
         return failed(f"cannot test runtime {name!r}: {probe.image_error}",
-                      "sudo apt-get install -y busybox-static  (the suite builds its probe image from "
+                      shell.sudo("apt-get install -y busybox-static") + "  (the suite builds its probe image from "
                       "/bin/busybox), or `docker pull busybox`, or set probe_image in lab.yaml to a local image "
                       "with /bin/sh")
     if probe.error:
-        return _start_error(name, engine, probe)
+        return _start_error(name, engine, probe, shell, ctk)
     out = probe.output
     if probe.exit_code != 0 or not out.complete:
         return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
                       f"(expected 0): {probe.logs.strip()[-300:] or 'no output'}",
                       f"try `docker run --rm --runtime={sh(name)} -e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image)} "
-                      f"/bin/sh -c 'ls /dev'` and read its error; {REINSTALL_TOOLKIT}")
+                      f"/bin/sh -c 'ls /dev'` and read its error; {reinstall_toolkit(shell)}")
     smi = ""
     if out.smi_rc == 0:
         smi = "; nvidia-smi -L inside: " + ("; ".join(out.smi_lines) or "no output")
@@ -195,7 +238,7 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int) ->
                           f"NVIDIA_VISIBLE_DEVICES=all (found: {devices or 'no /dev/nvidia*'}), although this host "
                           f"has {host_gpus} GPU(s){smi}",
                           f"check `nvidia-container-cli -k -d /dev/tty info` and `docker info | grep -i runtime`; "
-                          f"then {REINSTALL_TOOLKIT}")
+                          f"then {reinstall_toolkit(shell)}")
         return passed(f"runtime {name!r} starts containers with the GPU: {devices}{smi}")
     if out.devices:
         return warned(f"runtime {name!r} starts containers and injected {devices}, but this host shows no GPU "
@@ -215,12 +258,12 @@ def missing_binary(error: str) -> str:
     return m.group(1) if m else ""
 
 
-def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe) -> Verdict:
+def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: Shell, ctk: ToolFacts | None) -> Verdict:
     err = probe.error
     low = err.lower()
     path = str(engine.runtimes.get(name, {}).get("path", "") or name)
     if "unknown runtime specified" in low:
-        return failed(f"the engine refused runtime {name!r}: {err}", CONFIGURE_RUNTIME)
+        return failed(f"the engine refused runtime {name!r}: {err}", configure_runtime(shell, ctk))
     missing = missing_binary(err)
     if missing:
         if os.path.basename(missing) == os.path.basename(path):
@@ -228,16 +271,18 @@ def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe) -> Verdict
         else:
             what = f"runtime {name!r} ({path}) runs but needs {missing}, which is missing"
         if os.path.basename(missing).startswith("nvidia-container"):
-            fix = f"{INSTALL_TOOLKIT}  (after adding NVIDIA's apt repository: {TOOLKIT_GUIDE})"
+            fix = (install_command("nvidia-ctk", shell) if shell.family == OTHER else
+                   shell.sudo("apt-get install -y nvidia-container-toolkit")
+                   + f"  (after adding NVIDIA's apt repository: {TOOLKIT_GUIDE})")
         else:
             fix = (f"install {missing} or point runtimes.{name}.path in daemon.json at the real binary, "
-                   f"then {RESTART_DOCKER}")
+                   f"then {restart_docker(shell)}")
         return failed(f"{what}; starting a container failed: {err}", fix)
     if "permission denied" in low:
         return failed(f"runtime {name!r} ({path}) cannot be executed: {err}",
-                      f"sudo chmod 755 $(command -v {sh(path)})")
+                      shell.sudo(f"chmod 755 $(command -v {sh(path)})"))
     if "nvidia-container-cli" in low and any(s in low for s in ("nvml", "driver", "libnvidia-ml", "load library")):
         return failed(f"runtime {name!r} runs but cannot reach the NVIDIA driver: {err}",
                       "check `nvidia-smi` on the host and install/repair the NVIDIA driver "
                       "(https://www.nvidia.com/Download/index.aspx), then rerun")
-    return failed(f"starting a container with runtime {name!r} failed: {err}", REINSTALL_TOOLKIT)
+    return failed(f"starting a container with runtime {name!r} failed: {err}", reinstall_toolkit(shell))

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from labcheck import versions
 from labcheck.probes.gpu import GpuFacts
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
-INSTALL_DRIVER = "sudo ubuntu-drivers install && sudo reboot   # then check with: nvidia-smi"
-RELOAD_DRIVER = ("sudo dmesg | grep -iE 'nvrm|xid' | tail; then reload the driver: "
-                 "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia, or sudo reboot")
+DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
+# Debian ships the driver in non-free: https://wiki.debian.org/NvidiaGraphicsDrivers
+DEBIAN_COMPONENTS = "(with contrib non-free non-free-firmware enabled in /etc/apt/sources.list)"
+
+
+def install_driver(shell: Shell = DEFAULT) -> str:
+    """The driver install of this distribution: ubuntu-drivers exists only on Ubuntu."""
+    if shell.family == UBUNTU:
+        return shell.sudo("ubuntu-drivers install", "reboot") + "   # then check with: nvidia-smi"
+    if shell.family == DEBIAN:
+        return (shell.sudo("apt-get update", "apt-get install -y nvidia-driver firmware-misc-nonfree", "reboot")
+                + f"   {DEBIAN_COMPONENTS}; then check with: nvidia-smi")
+    return f"install the NVIDIA driver for {shell.distro} as its guide says ({DRIVER_GUIDE}), then reboot"
+
+
+def reload_driver(shell: Shell = DEFAULT) -> str:
+    return (f"{shell.sudo('dmesg')} | grep -iE 'nvrm|xid' | tail; then reload the driver: "
+            + shell.sudo("rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia", "modprobe nvidia")
+            + f", or {shell.sudo('reboot')}")
+
+
+def upgrade_driver(minimum: str, shell: Shell = DEFAULT) -> str:
+    if shell.family == UBUNTU:
+        return (shell.sudo(f"apt-get install -y nvidia-driver-{versions.parse(minimum)[0]}", "reboot")
+                + "   # or a newer branch, e.g. nvidia-driver-580")
+    return install_driver(shell)
+
+
 
 
 def _no_driver_reason(facts: GpuFacts) -> str:
@@ -20,30 +46,28 @@ def _no_driver_reason(facts: GpuFacts) -> str:
     return "; ".join(parts) or "no answer from nvidia-smi or NVML"
 
 
-def driver(facts: GpuFacts, minimum: str) -> Verdict:
+def driver(facts: GpuFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
     """The driver answers and is >= minimum; nvidia-smi, NVML and the kernel module agree."""
     found = facts.driver
     if not found:
         r = facts.smi.result
         if r is not None and r.timed_out:
             return failed(f"expected an NVIDIA driver >= {minimum} answering; {facts.smi.error} "
-                          "(the driver or a GPU is stuck)", RELOAD_DRIVER)
+                          "(the driver or a GPU is stuck)", reload_driver(shell))
         return failed(f"expected an NVIDIA driver >= {minimum}; none answered: {_no_driver_reason(facts)}",
-                      INSTALL_DRIVER)
+                      install_driver(shell))
     ok = versions.at_least(found, minimum)
     if ok is None:
         return failed(f"cannot read a version from driver {found!r} ({facts.source})",
                       "check `nvidia-smi --version`; the workshop needs driver >= " + minimum)
     if not ok:
-        return failed(f"NVIDIA driver {found} is older than {minimum}",
-                      f"sudo apt-get install -y nvidia-driver-{versions.parse(minimum)[0]} && sudo reboot"
-                      "   # or a newer branch, e.g. nvidia-driver-580")
+        return failed(f"NVIDIA driver {found} is older than {minimum}", upgrade_driver(minimum, shell))
     if facts.kernel_module and versions.parse(facts.kernel_module) != versions.parse(found):
         return failed(f"driver library {found} does not match the loaded kernel module {facts.kernel_module} "
-                      "(a driver upgrade without a reboot)", "sudo reboot")
+                      "(a driver upgrade without a reboot)", shell.sudo("reboot"))
     if facts.smi.driver and facts.nvml.driver and facts.smi.driver != facts.nvml.driver:
         return warned(f"NVIDIA driver {found} >= {minimum}, but NVML reports {facts.nvml.driver}",
-                      "sudo reboot   # after a driver upgrade, so every component reports the same version")
+                      shell.sudo("reboot") + "   # after a driver upgrade, so every component reports the same version")
     extra = []
     if facts.smi.driver and facts.nvml.driver:
         extra.append("NVML agrees")
@@ -55,14 +79,15 @@ def driver(facts: GpuFacts, minimum: str) -> Verdict:
                   + (f"; {', '.join(extra)}" if extra else "") + ")")
 
 
-def gpus_present(facts: GpuFacts) -> Verdict:
+def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     if not facts.answered:
         return skipped(f"no NVIDIA driver answered, so GPUs cannot be listed (see the driver check): "
                        f"{_no_driver_reason(facts)}")
     gpus = facts.gpus
     if not gpus:
         return failed("expected at least one NVIDIA GPU; the driver answered but lists none",
-                      "lspci | grep -i nvidia   # is the GPU seen on the bus? then: sudo dmesg | grep -i nvrm")
+                      "lspci | grep -i nvidia   # is the GPU seen on the bus? then: "
+                      f"{shell.sudo('dmesg')} | grep -i nvrm")
     names = ", ".join(f"GPU {g.index}: {g.name} ({g.uuid})" for g in gpus)
     return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
 
@@ -91,7 +116,7 @@ def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
     return passed(f"compute capability >= {minimum}: {shown}")
 
 
-def compute_mode(facts: GpuFacts) -> Verdict:
+def compute_mode(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     """EXCLUSIVE_PROCESS is recommended with MPS (one MPS server owns the GPU), not required."""
     gpus = facts.gpus
     if not gpus:
@@ -100,12 +125,12 @@ def compute_mode(facts: GpuFacts) -> Verdict:
     if prohibited:
         ids = ",".join(str(g.index) for g in prohibited)
         return failed(f"GPU {ids} is in compute mode Prohibited: no CUDA context (and no MPS server) can run on it",
-                      f"sudo nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS")
+                      shell.sudo(f"nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS"))
     other = [g for g in gpus if g.compute_mode.lower().replace(" ", "_") != "exclusive_process"]
     if other:
         ids = ",".join(str(g.index) for g in other)
         modes = ", ".join(f"GPU {g.index}: {g.compute_mode}" for g in other)
         return warned(f"compute mode is not EXCLUSIVE_PROCESS ({modes}); recommended with MPS so only the "
                       "MPS server holds the GPU, not required",
-                      f"sudo nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS")
+                      shell.sudo(f"nvidia-smi -i {ids} -c EXCLUSIVE_PROCESS"))
     return passed("every GPU is in compute mode EXCLUSIVE_PROCESS")

@@ -5,7 +5,19 @@ from __future__ import annotations
 from labcheck import versions
 from labcheck.config import ConfigProblem
 from labcheck.probes.host import HostFacts
+from labcheck.remedy import DEBIAN, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped
+
+
+def upgrade_kernel(minimum: str, shell: Shell) -> str:
+    if shell.family == UBUNTU:
+        return (f"upgrade the kernel to {minimum} or newer, e.g. `"
+                + shell.sudo("apt-get install --install-recommends linux-generic-hwe-22.04") + "` then reboot")
+    if shell.family == DEBIAN:
+        return (f"upgrade the kernel to {minimum} or newer from backports, e.g. `"
+                + shell.sudo('apt-get install -y -t "$(. /etc/os-release && echo "$VERSION_CODENAME")-backports" '
+                             "linux-image-amd64") + "` then reboot")
+    return f"upgrade the kernel to {minimum} or newer with {shell.distro}'s package manager, then reboot"
 
 
 def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
@@ -18,8 +30,7 @@ def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
                       "check `uname -r`; the workshop needs a Linux kernel >= " + minimum)
     if not ok:
         return failed(f"kernel {facts.kernel_release} is older than {minimum}",
-                      f"upgrade the kernel to {minimum} or newer, e.g. `sudo apt-get install --install-recommends "
-                      "linux-generic-hwe-22.04` then reboot")
+                      upgrade_kernel(minimum, Shell.of(facts) if facts.os_id else Shell()))
     return passed(f"Linux kernel {facts.kernel_release} >= {minimum}")
 
 

@@ -13,20 +13,37 @@ from shlex import quote as sh
 
 from labcheck import mps
 from labcheck.probes.mps import ClientRun, MpsFacts
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
+from labcheck.verdicts.gpu import DRIVER_GUIDE
 
 DEFAULT_PIPE_DIR = "/tmp/nvidia-mps"  # where CUDA clients and nvidia-cuda-mps-control look without the variable
 
 
-def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
+                  shell: Shell = DEFAULT) -> str:
     """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
-    return (f'sudo install -d -o "$(id -un)" {sh(log_dir)} && CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} '
+    return (shell.sudo(f'install -d -o "$(id -un)" {sh(log_dir)}') + f" && CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} "
             f"CUDA_MPS_LOG_DIRECTORY={sh(log_dir)} {sh(control)} -d")
 
 
-def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control") -> str:
+def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
+                    shell: Shell = DEFAULT) -> str:
     return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}; "
-            + start_command(pipe_dir, log_dir, control))
+            + start_command(pipe_dir, log_dir, control, shell))
+
+
+def install_mps(driver_version: str, shell: Shell = DEFAULT) -> str:
+    """The package that ships nvidia-cuda-mps-control/-server on this distribution."""
+    if shell.family == DEBIAN:
+        return shell.sudo("apt-get install -y nvidia-cuda-mps") + "   # Debian's package, from non-free"
+    if shell.family == UBUNTU:
+        if driver_version:
+            branch = driver_version.split(".", 1)[0]
+            return (shell.sudo(f"apt-get install -y nvidia-compute-utils-{sh(branch)}")
+                    + "   # ships nvidia-cuda-mps-control/-server")
+        return shell.sudo("ubuntu-drivers install") + "   # the driver's compute utilities ship nvidia-cuda-mps-control"
+    return f"install the NVIDIA driver's compute utilities (nvidia-cuda-mps-control) for {shell.distro}: {DRIVER_GUIDE}"
 
 
 def _logs(log_dir: str, *names: str) -> str:
@@ -34,12 +51,8 @@ def _logs(log_dir: str, *names: str) -> str:
     return " ".join(sh(f"{log_dir.rstrip('/')}/{n}.log") for n in names)
 
 
-def binary(facts: MpsFacts, driver_version: str = "") -> Verdict:
-    if driver_version:
-        branch = driver_version.split(".", 1)[0]
-        install = f"sudo apt-get install -y nvidia-compute-utils-{branch}   # ships nvidia-cuda-mps-control/-server"
-    else:
-        install = "sudo ubuntu-drivers install   # the driver's compute utilities ship nvidia-cuda-mps-control"
+def binary(facts: MpsFacts, driver_version: str = "", shell: Shell = DEFAULT) -> Verdict:
+    install = install_mps(driver_version, shell)
     if facts.control_path is None:
         return failed("expected nvidia-cuda-mps-control on PATH or in the driver's bin folder; not found", install)
     if facts.server_path is None:
@@ -48,20 +61,25 @@ def binary(facts: MpsFacts, driver_version: str = "") -> Verdict:
     return passed(f"MPS binaries: {facts.control_path}, {facts.server_path}")
 
 
+def _stale_pipe_fix(pipe_dir: str, log_dir: str, control: str, shell: Shell) -> str:
+    """A client hung on the pipe: remove a dead daemon's pipe dir (only when no daemon runs), then start one."""
+    return ("ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
+            + shell.sudo(f"rm -rf {sh(pipe_dir)}") + " && " + start_command(pipe_dir, log_dir, control, shell))
+
+
 def _hung(r) -> bool:
     return r is not None and r.timed_out
 
 
 def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
-           start_failure: str = "", start_fix: str = "", started_note: str = "") -> Verdict:
+           start_failure: str = "", start_fix: str = "", started_note: str = "", shell: Shell = DEFAULT) -> Verdict:
     ctl = facts.control_path or "nvidia-cuda-mps-control"
     if facts.control_path is None:
         return skipped("nvidia-cuda-mps-control is not installed (see the MPS binary check)")
     q = facts.server_list
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
-                      "or one that is stuck", f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
-                      f"sudo rm -rf {sh(pipe_dir)} && " + start_command(pipe_dir, log_dir, ctl))
+                      "or one that is stuck", _stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
     pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
@@ -75,22 +93,22 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
         other = next(iter(elsewhere.values()))
         return failed(f"an MPS control daemon runs ({shown}) but none answers on the lab's pipe dir {pipe_dir}",
                       f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(other)} {sh(ctl)}; "
-                      + start_command(pipe_dir, log_dir, ctl))
+                      + start_command(pipe_dir, log_dir, ctl, shell))
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
-                      f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl))
+                      f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl, shell))
     if start_failure:
         return failed(f"MPS control daemon not running; starting it failed: {start_failure}",
-                      start_fix or start_command(pipe_dir, log_dir, ctl))
+                      start_fix or start_command(pipe_dir, log_dir, ctl, shell))
     if not provisioning and (facts.pipe.accessible or facts.pipe.creatable):
         return warned(f"MPS control daemon not running, ready to start (binary {facts.control_path}, "
                       f"pipe dir {pipe_dir} usable); --no-provision left it stopped",
-                      start_command(pipe_dir, log_dir, ctl))
+                      start_command(pipe_dir, log_dir, ctl, shell))
     return failed(f"expected an MPS control daemon answering on {pipe_dir}; none runs "
-                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl))
+                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl, shell))
 
 
-def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
+def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFAULT) -> Verdict:
     ctl = facts.control_path or "nvidia-cuda-mps-control"
     env = facts.env_pipe_dir
     if env and env.rstrip("/") != configured.rstrip("/"):
@@ -104,61 +122,65 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str) -> Verdict:
     p = facts.pipe
     if p.exists and not p.is_dir:
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
-                      f"sudo mv {sh(configured)} {sh(configured + '.bak')} && "
-                      + start_command(configured, log_dir, ctl))
+                      shell.sudo(f"mv {sh(configured)} {sh(configured + '.bak')}") + " && "
+                      + start_command(configured, log_dir, ctl, shell))
     other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
                       f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(next(iter(other.values())))} {sh(ctl)}; "
-                      + start_command(configured, log_dir, ctl))
+                      + start_command(configured, log_dir, ctl, shell))
     if p.is_dir and not p.accessible:
         return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
-                      f"sudo chmod a+rx {sh(configured)}")
+                      shell.sudo(f"chmod a+rx {sh(configured)}"))
     if not p.exists:
         if p.creatable:
             return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
+        if p.blocking_file:  # mkdir -p would stop at it ("File exists"): move it away first
+            moved = sh(p.blocking_file + ".bak")
+            return failed(f"MPS pipe dir {configured} cannot be created: {p.blocking_file} exists and is not a "
+                          "directory", shell.sudo(f"mv {sh(p.blocking_file)} {moved}", f"mkdir -p {sh(configured)}")
+                          + f"   # then look at what {moved} was")
         return failed(f"MPS pipe dir {configured} does not exist and its parent is not writable",
-                      f"sudo mkdir -p {sh(configured)}")
+                      shell.sudo(f"mkdir -p {sh(configured)}"))
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
     return passed(f"MPS pipe dir {configured} usable; {sock}"
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
 
 
-def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str) -> str:
+def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell = DEFAULT) -> str:
     if 805 <= rc <= 810:
         return (f"tail {_logs(log_dir, 'control', 'server')}; then restart MPS: "
-                + restart_command(pipe_dir, log_dir, control))
+                + restart_command(pipe_dir, log_dir, control, shell))
     if rc == 46:
         return "another process holds a GPU in EXCLUSIVE_PROCESS mode: nvidia-smi   # find and stop it"
-    return "nvidia-smi   # does the driver see the GPU? then: sudo dmesg | grep -iE 'nvrm|xid' | tail"
+    return "nvidia-smi   # does the driver see the GPU? then: " + shell.sudo("dmesg") + " | grep -iE 'nvrm|xid' | tail"
 
 
 def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
-               control: str = "nvidia-cuda-mps-control") -> Verdict:
+               control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT) -> Verdict:
     pipe = run.pipe_dir
     if _hung(run.before):
         return failed(f"{run.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
-                      f"ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: sudo rm -rf {sh(pipe)} && "
-                      + start_command(pipe, log_dir, control))
+                      _stale_pipe_fix(pipe, log_dir, control, shell))
     if not run.daemon_answered:
         if started_pid:
             return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
                           "it died or was killed during the run", f"tail {_logs(log_dir, 'control')}; "
-                          + start_command(pipe, log_dir, control))
+                          + start_command(pipe, log_dir, control, shell))
         return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
-                      "nothing", start_command(pipe, log_dir, control))
+                      "nothing", start_command(pipe, log_dir, control, shell))
     where = f"CUDA client (pid {run.pid}, CUDA_MPS_PIPE_DIRECTORY={pipe})"
     if "dlopen libcuda.so.1 failed" in run.output:
         return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
-                      "sudo ldconfig   # and check: ldconfig -p | grep libcuda.so.1")
+                      shell.sudo("ldconfig") + "   # and check: ldconfig -p | grep libcuda.so.1")
     if run.timed_out_at:
         return failed(f"{where} hung while {run.timed_out_at}", f"tail {_logs(log_dir, 'server', 'control')}; "
-                      + restart_command(pipe, log_dir, control), details=run.output)
+                      + restart_command(pipe, log_dir, control, shell), details=run.output)
     bad = mps.first_failed_step(list(run.steps))
     if bad is not None and bad.call != "cuCtxDestroy_v2":
         return failed(f"{where}: {bad.call} returned {bad.rc} ({bad.error_name})",
-                      _client_fix(bad.rc, pipe, log_dir, control), details=run.output)
+                      _client_fix(bad.rc, pipe, log_dir, control, shell), details=run.output)
     if not run.held:
         return failed(f"{where} exited {run.rc} before creating a CUDA context: "
                       f"{run.output.strip().splitlines()[-1] if run.output.strip() else 'no output'}",
@@ -179,5 +201,5 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
     if run.server_list is not None and not run.server_list.ok:
         seen += f"; {run.server_list.describe()}"
     return failed(f"{where} created a CUDA context but no MPS server appeared for it ({seen}): it ran without MPS",
-                  f"tail {_logs(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control),
+                  f"tail {_logs(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control, shell),
                   details=run.output)

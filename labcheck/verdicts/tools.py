@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from labcheck import versions
 from labcheck.probes.tools import ToolFacts
+from labcheck.remedy import DEFAULT, OTHER, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 # The exact install commands from each project's install guide. kind v0.30.0 is the release whose
@@ -20,12 +21,27 @@ INSTALL = {
         "sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list && sudo apt-get update && "
         "sudo apt-get install -y nvidia-container-toolkit"),
 }
+TOOLKIT_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+
+
+def install_command(name: str, shell: Shell = DEFAULT) -> str:
+    """The install command of ``name`` for this user (root or sudo) and distribution.
+
+    WHY the guide on other distributions: the toolkit recipe above is NVIDIA's apt one (Ubuntu and
+    Debian); dnf/zypper hosts follow the guide's own section instead.
+    """
+    if name == "nvidia-ctk" and shell.family == OTHER:
+        return f"install the NVIDIA Container Toolkit for {shell.distro} as its guide says: {TOOLKIT_GUIDE}"
+    text = INSTALL.get(name, f"install {name}")
+    return text.replace("sudo ", "") if shell.root else text
+
+
 LABEL = {"kind": "Kind", "helm": "Helm", "nvidia-ctk": "NVIDIA Container Toolkit (nvidia-ctk)"}
 
 
-def tool_version(facts: ToolFacts, minimum: str) -> Verdict:
+def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
     label = LABEL.get(facts.name, facts.name)
-    install = INSTALL.get(facts.name, f"install {facts.name} >= {minimum}")
+    install = install_command(facts.name, shell) if facts.name in INSTALL else f"install {facts.name} >= {minimum}"
     if facts.path is None:
         return failed(f"expected {label} >= {minimum}; `{facts.name}` is not on PATH", install)
     r = facts.result
@@ -58,7 +74,7 @@ def node_image_kubernetes(image: str) -> tuple[int, int] | None:
     return (version[0], version[1]) if version and len(version) >= 2 else None
 
 
-def kind_supports_node_image(facts: ToolFacts, image: str) -> Verdict:
+def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAULT) -> Verdict:
     """Whether the installed kind can run the lab's node image (kind release and node image must match)."""
     if facts.path is None or not facts.version:
         return skipped("kind is not installed or did not say its version (see the Kind check)")
@@ -76,5 +92,5 @@ def kind_supports_node_image(facts: ToolFacts, image: str) -> Verdict:
     if not versions.at_least(facts.version, first):
         return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} node images are "
                       f"built for kind v{first} and later (kind supports only images built for its release)",
-                      INSTALL["kind"].replace("v0.30.0", f"v{first}"))
+                      install_command("kind", shell).replace("v0.30.0", f"v{first}"))
     return passed(f"kind {facts.version} runs Kubernetes {minor} node images (first in kind v{first}): {image}")

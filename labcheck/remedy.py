@@ -1,0 +1,49 @@
+"""Who pastes a remediation, and on which distribution: the two facts that change its words.
+
+One place decides "as root, or with sudo" and the distribution's package commands, so every
+remediation fits the host it is shown on: no ``sudo`` for root (a root shell may have none), no
+``ubuntu-drivers`` on Debian. Built from the host probe (labcheck.probes.host).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labcheck.probes.host import HostFacts
+
+UBUNTU = "ubuntu"
+DEBIAN = "debian"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Shell:
+    """``root``: the user runs as root. ``distro``: os-release ID; ``like``: its ID_LIKE.
+
+    The default (a sudo user on Ubuntu, the workshop's reference host) is what a verdict assumes
+    when nobody told it better.
+    """
+
+    root: bool = False
+    distro: str = UBUNTU
+    like: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, host: HostFacts) -> Shell:
+        return cls(host.is_root, host.os_id or OTHER, host.os_like)
+
+    @property
+    def family(self) -> str:
+        """ubuntu (and derivatives), debian, or other: the choice of package commands."""
+        if self.distro == UBUNTU or UBUNTU in self.like:
+            return UBUNTU
+        if self.distro == DEBIAN or DEBIAN in self.like:
+            return DEBIAN
+        return OTHER
+
+    def sudo(self, *commands: str) -> str:
+        """Each command as root: prefixed with ``sudo`` unless the user is root; joined with ``&&``."""
+        return " && ".join(c if self.root else f"sudo {c}" for c in commands)
+
+
+DEFAULT = Shell()

@@ -1,0 +1,129 @@
+"""Remediations fit the situation (issue 10 item 4): root or sudo, the distribution, what is installed.
+
+Each test builds the situation that calls for a different fix and checks the words of that fix.
+"""
+
+from pathlib import Path
+
+from labcheck import cmd
+from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts
+from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
+from labcheck.probes.host import HostFacts, probe_host
+from labcheck.probes.mps import MpsFacts, probe_pipe_dir
+from labcheck.probes.tools import ToolFacts
+from labcheck.remedy import Shell
+from labcheck.verdicts import docker as dv
+from labcheck.verdicts import gpu as gv
+from labcheck.verdicts import host as hv
+from labcheck.verdicts import mps as mv
+from labcheck.verdicts import tools as tv
+
+ROOT = Shell(root=True, distro="ubuntu")
+USER = Shell(root=False, distro="ubuntu")
+DEBIAN = Shell(root=False, distro="debian")
+DEBIAN_ROOT = Shell(root=True, distro="debian")
+
+
+def _missing(argv) -> cmd.CmdResult:
+    return cmd.run(argv, timeout=5)
+
+
+NO_SUCH = "/nonexistent/labcheck-no-such-binary"
+
+
+def _engine_down() -> EngineFacts:
+    return EngineFacts("unix:///var/run/docker.sock", 2.0,
+                       error="Error while fetching server API version: ('Connection aborted.', "
+                             "FileNotFoundError(2, 'No such file or directory'))")
+
+
+def test_shell_from_os_release(tmp_path: Path):
+    rel = tmp_path / "os-release"
+    rel.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')
+    facts = probe_host(rel)
+    assert (facts.os_id, facts.os_name) == ("debian", "Debian GNU/Linux 12 (bookworm)")
+    assert Shell.of(facts).family == "debian"
+    mint = HostFacts("Linux", "6.8", "Linux Mint", "linuxmint", ("ubuntu", "debian"), True)
+    assert Shell.of(mint).family == "ubuntu" and Shell.of(mint).root
+    assert Shell(distro="fedora").family == "other"
+
+
+def test_sudo_only_when_not_root():
+    assert USER.sudo("a", "b") == "sudo a && sudo b"
+    assert ROOT.sudo("a", "b") == "a && b"
+
+
+def test_docker_not_installed_says_install_not_start():
+    cli = CliFacts(result=_missing([NO_SUCH, "--version"]), path=None, version="")
+    assert cli.result.missing
+    v = dv.engine_reachable(_engine_down(), USER, cli)
+    assert v.status == "fail" and "Docker is not installed" in v.message
+    assert "get.docker.com" in v.remediation and "systemctl start" not in v.remediation
+    # Installed but stopped: then starting it is the fix.
+    present = CliFacts(result=cmd.run(["true"], timeout=5), path="/usr/bin/docker", version="20.10.24")
+    assert dv.engine_reachable(_engine_down(), USER, present).remediation.startswith("sudo systemctl start docker")
+
+
+def test_root_gets_no_sudo_in_docker_fixes():
+    cli = CliFacts(result=cmd.run(["true"], timeout=5), path="/usr/bin/docker", version="20.10.24")
+    v = dv.engine_reachable(_engine_down(), ROOT, cli)
+    assert v.remediation.startswith("systemctl start docker") and "sudo" not in v.remediation
+    missing = CliFacts(result=_missing([NO_SUCH, "--version"]), path=None, version="")
+    assert "sudo" not in dv.cli_present(missing, ROOT).remediation
+    assert "sudo sh get-docker.sh" in dv.cli_present(missing, USER).remediation
+
+
+def _engine_without_nvidia() -> EngineFacts:
+    return EngineFacts("unix:///var/run/docker.sock", 2.0, client=object(), server_version="20.10.24",
+                       runtimes={"runc": {"path": "runc"}}, default_runtime="runc")
+
+
+def test_toolkit_missing_installs_it_before_nvidia_ctk():
+    ctk = ToolFacts(name="nvidia-ctk", path=None, result=None)
+    dj = DaemonJson(path="/etc/docker/daemon.json", exists=False)
+    v = dv.runtime_registered(_engine_without_nvidia(), dj, "nvidia", "", USER, ctk)
+    assert v.status == "fail"
+    first = v.remediation.split("&&")[0]
+    assert "nvidia-ctk" not in first and "libnvidia-container/gpgkey" in first
+    assert v.remediation.index("apt-get install -y nvidia-container-toolkit") < v.remediation.index(
+        "nvidia-ctk runtime configure")
+    installed = ToolFacts(name="nvidia-ctk", path="/usr/bin/nvidia-ctk", result=None)
+    v = dv.runtime_registered(_engine_without_nvidia(), dj, "nvidia", "", ROOT, installed)
+    assert v.remediation.startswith("nvidia-ctk runtime configure --runtime=docker && systemctl restart docker")
+
+
+def test_no_ubuntu_drivers_on_debian():
+    none = GpuFacts(smi=SmiQuery(None, None, error="nvidia-smi: not found"), nvml=NvmlFacts(error="no libnvidia-ml"))
+    assert "ubuntu-drivers install" in gv.driver(none, "535", USER).remediation
+    deb = gv.driver(none, "535", DEBIAN).remediation
+    assert "ubuntu-drivers" not in deb and "apt-get install -y nvidia-driver firmware-misc-nonfree" in deb
+    assert "sudo" not in gv.driver(none, "535", DEBIAN_ROOT).remediation
+    assert "ubuntu-drivers" not in gv.driver(none, "535", Shell(distro="rocky")).remediation
+    mps_none = MpsFacts(control_path=None, server_path=None, ps=cmd.run(["true"], timeout=5), procs=(),
+                        pipe=probe_pipe_dir("/tmp/nvidia-mps"), env_pipe_dir=None)
+    assert mv.binary(mps_none, "", DEBIAN).remediation.startswith("sudo apt-get install -y nvidia-cuda-mps")
+    assert "ubuntu-drivers" in mv.binary(mps_none, "", USER).remediation
+    assert "ubuntu-drivers" not in hv.upgrade_kernel("5.15", DEBIAN) and "backports" in hv.upgrade_kernel("5.15",
+                                                                                                       DEBIAN)
+    assert hv.upgrade_kernel("5.15", USER).count("sudo") == 1
+
+
+def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the pipe dir's parent should be\n")
+    pipe = str(blocker / "nvidia-mps")
+    facts = MpsFacts(control_path="/usr/bin/nvidia-cuda-mps-control", server_path="/usr/bin/nvidia-cuda-mps-server",
+                     ps=cmd.run(["true"], timeout=5), procs=(), pipe=probe_pipe_dir(pipe), env_pipe_dir=pipe)
+    assert facts.pipe.blocking_file == str(blocker)
+    v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
+    assert v.status == "fail" and "is not a directory" in v.message
+    fix = v.remediation
+    assert fix.startswith(f"mv {blocker} {blocker}.bak && mkdir -p {pipe}") and "sudo" not in fix
+
+
+def test_remediations_quote_configured_values(tmp_path: Path):
+    odd = str(tmp_path / "pipe dir; rm -rf ~")
+    cmdline = mv.start_command(odd, odd + "/log", shell=ROOT)
+    assert "'" + odd + "'" in cmdline and not cmdline.startswith("sudo")
+    assert mv.start_command(odd, odd + "/log").startswith("sudo install -d")
+    assert tv.install_command("kind", ROOT).count("sudo") == 0
