@@ -173,8 +173,9 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
     if name in dj.runtimes:
         return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
                       f"(engine lists: {listed})", restart_docker(shell), details)
+    rerun = "rerun this suite with --fix-host" if shell.root else "rerun this suite as root with --fix-host"
     return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
-                  f"{configure_runtime(shell, ctk)}  (or rerun this suite as root with --fix-host)", details)
+                  f"{configure_runtime(shell, ctk)}  (or {rerun})", details)
 
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
