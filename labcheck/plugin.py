@@ -4,6 +4,8 @@ A check test asks probes (through session fixtures) for facts, hands them to a p
 function and passes the :class:`~labcheck.verdict.Verdict` to ``check``. ``check`` turns it into a
 pytest outcome and attaches it to the test report as a user property, which survives pytest-xdist
 (also across SSH), so the controller can build the HTML, JSON and fleet views from reports alone.
+A check delivers exactly one verdict: none, or a second one, fails it as a suite error. A check is a
+criterion of READY unless marked ``@pytest.mark.optional(reason=...)`` (see reports.results.Summary).
 """
 
 from __future__ import annotations
@@ -69,12 +71,12 @@ def host_name() -> str:
     return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
+MODULE_MARK = re.compile(r"^module\d+$")
+
+
 def is_check(item: pytest.Item) -> bool:
     """A lab check: a test under a ``moduleN`` marker (the project's own tests have none)."""
     return any(MODULE_MARK.match(m.name) for m in item.iter_markers())
-
-
-MODULE_MARK = re.compile(r"^module\d+$")
 
 
 def optional_reason(item: pytest.Item) -> str | None:

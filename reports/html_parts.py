@@ -95,17 +95,16 @@ def summary_blocks(recs: Iterable[dict], steps: Iterable[dict] = ()) -> list[str
         items = [r for r in recs if r["verdict"] == verdict]
         if items:
             parts.append(f"<h3>{title}</h3><ol>" + "".join(_item(r, show_host) for r in items) + "</ol>")
-    if s.unverified:  # criteria that skipped or only warned: why the run is not READY
-        parts.append("<h3>Not verified</h3><ol>" + "".join(
-            f'<li class="labcheck-item labcheck-unverified">{escape(r.get("module", ""))} &rsaquo; '
-            f'{escape(r.get("check", ""))}: {escape(results.unverified_reason(r))}</li>' for r in s.unverified)
-            + "</ol>")
     skipped = [r for r in recs if r["verdict"] == "skip"]
     if skipped:
         parts.append(f"<details><summary>{_plural(len(skipped), 'check')} skipped</summary><ol>"
                      + "".join(_item(r, show_host) for r in skipped) + "</ol></details>")
     if parts:
         blocks.append('<section class="labcheck-attention">' + "".join(parts) + "</section>")
+    if s.unverified:  # criteria that skipped or only warned: why the run is not READY
+        blocks.append('<section class="labcheck-unverified"><h3>Not verified</h3><ul>' + "".join(
+            f'<li>{escape(r.get("module", ""))} &rsaquo; {escape(r.get("check", ""))}: '
+            f'{escape(results.unverified_reason(r))}</li>' for r in s.unverified) + "</ul></section>")
     if steps:
         multi = len({st.get("host") for st in steps}) > 1
         rows = "".join(

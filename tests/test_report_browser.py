@@ -125,7 +125,8 @@ def test_screenshot_of_the_rendered_report(page, tmp_path):
 def test_summary_line_and_colour(page):
     got = page.evaluate("""(() => { const h = document.querySelector('h2.labcheck-summary');
         return {text: h.innerText, colour: getComputedStyle(h).color, cls: h.className}; })()""")
-    assert got == {"text": "NOT READY: 1 of 5 checks failed", "colour": RED, "cls": "labcheck-summary not-ready"}
+    assert got == {"text": "NOT READY: 1 of 5 checks failed; 2 criteria not verified", "colour": RED,
+                   "cls": "labcheck-summary not-ready"}
     counts = page.evaluate("[...document.querySelectorAll('.labcheck-counts .verdict')]"
                            ".map(e => [e.innerText, getComputedStyle(e).color])")
     assert counts == [["1 failed", RED], ["1 warning", AMBER], ["1 skipped", GREY], ["2 passed", GREEN]]
