@@ -199,3 +199,17 @@ def test_exit_codes_from_the_command_line(pytester):
     assert pytester.runpytest_subprocess("-k", "ok or skip").ret == EXIT_NOT_VERIFIED == 6
     assert pytester.runpytest_subprocess().ret == EXIT_NOT_READY == 1
     assert pytester.runpytest_subprocess("-k", "nothing_matches").ret == 5  # pytest's: no check selected
+
+
+def test_readme_documents_the_words_and_exit_codes():
+    """README's table must say what the code does: each word with its exit code."""
+    from pathlib import Path
+
+    from reports import results
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## What the summary words mean", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(" *"): line.split("|")[-2].strip() for line in section.splitlines()
+            if line.startswith("| **")}
+    assert rows == {results.READY: str(results.EXIT_READY), results.NOT_READY: str(results.EXIT_NOT_READY),
+                    results.NOT_VERIFIED: str(results.EXIT_NOT_VERIFIED)}
