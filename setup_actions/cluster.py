@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from labcheck import kindconfig, state
 from labcheck.config import LabConfig
 from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
+from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.progress import step
 
 
@@ -50,16 +52,39 @@ def _create_cmd(cfg: LabConfig, config_path: str) -> str:
             f"--image {shlex.quote(cfg.node_image)}")
 
 
-def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> list[str]:
-    """What the running node lacks compared with the config (mounts by node path, image).
+def _driver_file(path: str) -> bool:
+    """Whether ``path`` names one of the driver files the config mounts (a .so.1 link, a versioned file, a tool)."""
+    base = os.path.basename(path)
+    stems = tuple(lib.split(".so.")[0] + ".so." for lib in LIBRARIES)
+    return base in BINARIES or base.startswith(stems)
 
-    A device node may reach the node as a bind mount (kind: privileged node) or as ``--device``.
+
+def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> list[str]:
+    """What differs between the running node and the config: mounts by node path and source, image, and mounts
+    the config no longer has (a node made with the old layout, driver files at their host paths, or the host's
+    /var/run/cdi).
+
+    A device node may reach the node as a bind mount (kind: privileged node) or as ``--device``. Sources are
+    compared after resolving symlinks on this host, since Docker may record a bound link or its target.
     """
     out = []
-    have = {dst for _, dst, _ in node.mounts} | {dst for _, dst in node.devices}
+    binds = {os.path.normpath(dst): src for src, dst, _ in node.mounts}
+    have = set(binds) | {os.path.normpath(dst) for _, dst in node.devices}
+    wanted = {os.path.normpath(m.container_path) for m in parsed.mounts}
     for m in parsed.mounts:
-        if m.container_path not in have:
+        dst = os.path.normpath(m.container_path)
+        if dst not in have:
             out.append(f"mount {m.container_path} missing")
+        elif dst in binds and os.path.realpath(binds[dst]) != os.path.realpath(m.host_path):
+            out.append(f"mount {m.container_path} comes from {binds[dst]} instead of {m.host_path}")
+    for src, dst, _ in node.mounts:
+        if os.path.normpath(dst) in wanted:
+            continue
+        if _driver_file(dst):
+            out.append(f"mount {dst} is not in the config (node made with the old layout: driver files at their "
+                       "host paths)")
+        elif os.path.normpath(dst) in kindconfig.NODE_CDI_DIRS or os.path.normpath(src) in kindconfig.NODE_CDI_DIRS:
+            out.append(f"the host's {src} is mounted at {dst}: the node's /var/run/cdi must be its own")
     if parsed.image and node.image and node.image != parsed.image:
         out.append(f"image {node.image} instead of {parsed.image}")
     return out

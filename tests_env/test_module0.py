@@ -97,6 +97,11 @@ def test_gpu_compute_capability(check, gpu_facts, lab_config):
     check(gpu_v.compute_capability(gpu_facts, lab_config.min_compute_capability))
 
 
+@pytest.mark.optional(reason="advisory: MPS thread limits need Volta (7.0); the seed's 6.0 stays the failure line")
+def test_gpu_compute_capability_for_mps_limits(check, gpu_facts):
+    check(gpu_v.compute_capability_for_mps_limits(gpu_facts))
+
+
 @pytest.mark.optional(reason="advisory: EXCLUSIVE_PROCESS is recommended with MPS, not required (Prohibited "
                               "still fails)")
 def test_gpu_compute_mode(check, gpu_facts, fix_shell):

@@ -6,7 +6,8 @@ from labcheck import kindconfig
 from labcheck.cmd import CmdResult
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
-from labcheck.verdict import failed, passed, skipped, warned
+from labcheck.verdict import failed, warned
+from labcheck.verdicts import kindconfig as kv
 from labcheck.verdicts import node as v
 from setup_actions import node_mps
 
@@ -16,50 +17,34 @@ pytestmark = pytest.mark.module1
 # --- setup: config and cluster ------------------------------------------------------------------------
 
 def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, pytestconfig, check):
-    if isinstance(kind_config_written, str):
-        check(failed(kind_config_written, f"ls -l {lab_config.kind_config_path}   # is its folder writable?"))
-    w = kind_config_written
-    missing = [f.problem for f in m1_host_inspection.problems]
-    if missing:
-        check(failed("host inspection: " + "; ".join(missing),
-                     "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
-                     "# is the NVIDIA driver installed? set extra_lib_dirs in lab.yaml"))
-    if w.changed and pytestconfig.getoption("--no-provision"):
-        what = "does not exist" if w.created else "differs from what this host needs (diff in details)"
-        check(failed(f"{w.path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
-                     "# without --no-provision: writes it (a changed file is backed up first)", details=w.diff))
-    what = "created" if w.created else ("updated" if w.changed else "unchanged")
-    backup = f"; previous version kept as {w.backup}" if w.backup else ""
-    check(passed(f"{w.path} {what}{backup}", details=w.diff))
+    check(kv.config_generated(kind_config_written, [f.problem for f in m1_host_inspection.problems],
+                              pytestconfig.getoption("--no-provision"), lab_config.kind_config_path))
 
 
-def test_kind_config_valid(kind_config_parsed, lab_config, check):
-    check(v.kind_config(list(kind_config_parsed.problems), lab_config.kind_config_path))
+def test_kind_config_valid(kind_config_parsed, check):
+    check(kv.config_valid(kind_config_parsed))
 
 
-def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
-    if kind_config_parsed.problems or not kind_config_parsed.mounts:
-        # nothing to look at is not "every hostPath exists": say why instead of passing
-        why = kind_config_parsed.problems[0] if kind_config_parsed.problems else "it has no extraMounts"
-        check(skipped(f"no usable kind config to check the host paths of ({why}); see test_kind_config_valid"))
-    files, dirs = kindconfig.missing_host_paths(kind_config_parsed)
-    if files:
-        check(v.kind_config(files, lab_config.kind_config_path))
-    if dirs:
-        check(warned("; ".join(str(d) for d in dirs), dirs[0].fix))
-        return
-    check(passed(f"every hostPath in {lab_config.kind_config_path} exists"))
+def test_kind_config_host_paths_exist(kind_config_parsed, check):
+    check(kv.host_paths_exist(kind_config_parsed))
 
 
 def test_node_image_pinned(lab_config, check):
-    problem = kindconfig.image_problem(lab_config.node_image)
-    check(failed(problem, "set node_image in lab.yaml to a tag listed in your kind release's notes, e.g. "
-                 "kindest/node:v1.34.0") if problem else passed(f"node image {lab_config.node_image} is pinned"))
+    check(kv.image_pinned(lab_config.node_image))
+
+
+@pytest.mark.optional(reason="advisory: NVIDIA's DRA guide asks for Kubernetes 1.34.2; the seed pins v1.34.0")
+def test_node_image_kubernetes_for_dra_driver(lab_config, check):
+    check(kv.image_kubernetes_for_dra(lab_config.node_image))
+
+
+def test_host_inotify_limits_for_kind(inotify_facts, fix_shell, check):
+    check(kv.inotify_limits(*inotify_facts, fix_shell))
 
 
 def test_cluster_provisioned(cluster_outcome, check):
     o = cluster_outcome
-    check(passed(o.message) if o.ok else failed(o.message, o.remediation or "pytest tests_env -m module1"))
+    check(kv.cluster_provisioned(o.ok, o.message, o.remediation))
 
 
 # --- the node container ---------------------------------------------------------------------------------

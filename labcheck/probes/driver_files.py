@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ DEVICE_PATTERNS = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
 STANDARD_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64",
                      "/usr/lib", "/lib", "/usr/lib/aarch64-linux-gnu")
 STANDARD_BIN_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/bin")
+# The machine (``uname -m``) => (Debian multiarch triplet, the arch flag ``ldconfig -p`` prints for it).
+# WHY the triplet: the kind node is Debian-based, and NVIDIA's DRA driver looks for libnvidia-ml.so.1 in
+# /usr/lib/<triplet> (among a few fixed folders), so the node gets the libraries there whatever the host layout.
+MACHINES = {"x86_64": ("x86_64-linux-gnu", "x86-64"), "amd64": ("x86_64-linux-gnu", "x86-64"),
+            "aarch64": ("aarch64-linux-gnu", "AArch64"), "arm64": ("aarch64-linux-gnu", "AArch64")}
 _LDCONFIG_LINE = re.compile(r"^\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)\s*$")
 
 
@@ -74,6 +80,21 @@ class Inspection:
             if f.ok and os.path.dirname(f.path) not in out:
                 out.append(os.path.dirname(f.path))
         return tuple(out)
+
+
+def host_machine(machine: str = "") -> str:
+    """``machine`` if given (tests), else this host's ``uname -m``, lowercased."""
+    return (machine or platform.machine()).lower()
+
+
+def triplet(machine: str = "") -> str:
+    """The Debian multiarch triplet for ``machine`` (x86_64-linux-gnu when unknown: the node images are x86_64
+    or arm64 only, and kind names no other)."""
+    return MACHINES.get(host_machine(machine), MACHINES["x86_64"])[0]
+
+
+def ldconfig_arch(machine: str = "") -> str:
+    return MACHINES.get(host_machine(machine), MACHINES["x86_64"])[1]
 
 
 def parse_ldconfig(text: str, arch: str = "x86-64") -> dict[str, list[str]]:
@@ -163,7 +184,7 @@ def ldconfig_cache(timeout: float = 30.0) -> tuple[str, str]:
 
 def inspect_host(lib_dirs: Sequence[str] = (), bin_dirs: Sequence[str] = (), *, ldconfig_text: str | None = None,
                  device_patterns: Sequence[str] = DEVICE_PATTERNS, timeout: float = 30.0,
-                 standard_dirs: bool = True) -> Inspection:
+                 standard_dirs: bool = True, machine: str = "") -> Inspection:
     """Find every library, binary and device node the node container needs.
 
     ``lib_dirs``/``bin_dirs`` (non-standard folders, searched first after the ldconfig cache) come from
@@ -174,7 +195,7 @@ def inspect_host(lib_dirs: Sequence[str] = (), bin_dirs: Sequence[str] = (), *, 
         ldconfig_text, note = ldconfig_cache(timeout)
         if note:
             notes.append(note)
-    cache = parse_ldconfig(ldconfig_text)
+    cache = parse_ldconfig(ldconfig_text, ldconfig_arch(machine))
     ldirs = [*lib_dirs, *(STANDARD_LIB_DIRS if standard_dirs else ())]
     bdirs = [*bin_dirs, *(STANDARD_BIN_DIRS if standard_dirs else ())]
     libs = tuple(find_library(n, cache, ldirs) for n in LIBRARIES)

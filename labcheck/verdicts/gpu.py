@@ -116,6 +116,27 @@ def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
     return passed(f"compute capability >= {minimum}: {shown}")
 
 
+ADVISED_COMPUTE_CAPABILITY = (7, 0)  # Volta: MPS active-thread-percentage limits (the workshop's module 5) need it
+
+
+def compute_capability_for_mps_limits(facts: GpuFacts) -> Verdict:
+    """Advisory, next to :func:`compute_capability` and over the same facts: the seed's minimum (6.0) stays the
+    failure line; below 7.0 MPS runs, but the per-client thread limits later modules set do not apply."""
+    known = [g for g in facts.gpus if g.compute_cap is not None]
+    if not known:
+        return skipped("no GPU with a known compute capability to check (see the compute capability check)")
+    want = ".".join(map(str, ADVISED_COMPUTE_CAPABILITY))
+    low = [g for g in known if tuple(g.compute_cap) < ADVISED_COMPUTE_CAPABILITY]
+    if low:
+        keep = ",".join(str(g.index) for g in known if g not in low)
+        shown = ", ".join(f"GPU {g.index} {g.name} has {g.cc_text}" for g in low)
+        return warned(f"{shown}: below {want} (Volta), MPS active-thread-percentage limits used in later modules "
+                      "do not apply", f"export CUDA_VISIBLE_DEVICES={keep}   # use only Volta or newer GPUs" if keep
+                      else "use a Volta (V100) or newer GPU for the MPS limits modules")
+    return passed(f"compute capability >= {want} (MPS thread limits apply): "
+                  + ", ".join(f"GPU {g.index} {g.cc_text}" for g in known))
+
+
 def compute_mode(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     """EXCLUSIVE_PROCESS is recommended with MPS (one MPS server owns the GPU), not required."""
     gpus = facts.gpus

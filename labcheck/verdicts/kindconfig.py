@@ -1,0 +1,137 @@
+"""Verdicts on module 1's setup: the generated kind config, the node image, the cluster, the host's limits.
+
+Pure functions over facts (a WriteOutcome, a ParsedConfig, sysctl values); tests_env/test_module1.py only
+binds fixtures to them. Every remediation is built from the configured names, shell-quoted.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+
+from labcheck import kindconfig
+from labcheck.config import ConfigProblem
+from labcheck.kindconfig import ParsedConfig, WriteOutcome
+from labcheck.remedy import DEFAULT, Shell
+from labcheck.verdict import Verdict, failed, passed, skipped, warned
+
+DEFAULT_IMAGE_HINT = "kindest/node:v1.34.0"
+# kind's known issues: many clusters or nodes run out of inotify watches/instances at the kernel defaults.
+INOTIFY_MINIMUMS = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_instances": 512}
+INOTIFY_PERSIST_FILE = "/etc/sysctl.d/99-kind-inotify.conf"
+
+
+def _q(s: str) -> str:
+    return shlex.quote(s)
+
+
+def config_generated(written: WriteOutcome | str, host_problems: Sequence[str], no_provision: bool,
+                     path: str) -> Verdict:
+    """Whether the kind config at ``path`` is the one this host needs (written now, or already there).
+
+    A file there that this suite did not write (no generator header) is never replaced silently: the verdict
+    says so and names the backup (a warning), or, under --no-provision, says the next run will replace it.
+    """
+    if isinstance(written, str):
+        folder = os.path.dirname(os.path.abspath(path))
+        return failed(written, f"ls -ld {_q(folder)}   # is the folder writable? or set kind_config_path in lab.yaml")
+    if host_problems:
+        return failed("host inspection: " + "; ".join(host_problems),
+                      "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
+                      "# is the NVIDIA driver installed? else set extra_lib_dirs / extra_bin_dirs in lab.yaml")
+    w = written
+    if w.changed and no_provision:
+        what = "does not exist" if w.created else "differs from what this host needs (diff in details)"
+        if w.foreign:
+            what += "; it was not written by this suite (your own config): a run without --no-provision backs it " \
+                    "up next to it and replaces it"
+        return failed(f"{w.path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
+                      "# without --no-provision: writes it (a changed file is backed up first)", details=w.diff)
+    if w.foreign:
+        return warned(f"{w.path} was not written by this suite (no generator header): replaced by the generated "
+                      f"config; your file is kept as {w.backup}",
+                      f"diff -u {_q(w.backup)} {_q(w.path)}   # move what you need into lab.yaml (extra_lib_dirs, "
+                      "cdi_dirs, ...) or set kind_config_path to another file", details=w.diff)
+    what = "created" if w.created else ("updated" if w.changed else "unchanged")
+    backup = f"; previous version kept as {w.backup}" if w.backup else ""
+    return passed(f"{w.path} {what}{backup}", details=w.diff)
+
+
+def problems(problems_found: Sequence[ConfigProblem], path: str) -> Verdict:
+    """Problems with file:line as one failing verdict (the first one's fix), or a pass."""
+    if not problems_found:
+        return passed(f"{path} is a valid kind config")
+    first = problems_found[0]
+    more = f" (and {len(problems_found) - 1} more)" if len(problems_found) > 1 else ""
+    return failed(f"kind config {first}{more}", first.fix, details="\n".join(str(p) for p in problems_found))
+
+
+def config_valid(parsed: ParsedConfig) -> Verdict:
+    """Valid kind config (every field type-checked) AND the GPU node layout the workshop needs."""
+    found = [*parsed.problems, *kindconfig.layout_problems(parsed)]
+    if not found:
+        return passed(f"{parsed.path} is a valid kind config: GPU device nodes, driver files under /usr/lib/<triplet> "
+                      "and /usr/bin, label nvidia.com/gpu.present, /etc/cdi read-only, the node's own /var/run/cdi")
+    return problems(found, parsed.path)
+
+
+def host_paths_exist(parsed: ParsedConfig) -> Verdict:
+    if parsed.problems or not parsed.mounts:
+        # nothing to look at is not "every hostPath exists": say why instead of passing
+        why = parsed.problems[0] if parsed.problems else "it has no extraMounts"
+        return skipped(f"no usable kind config to check the host paths of ({why}); see test_kind_config_valid")
+    files, dirs = kindconfig.missing_host_paths(parsed)
+    if files:
+        return problems(files, parsed.path)
+    if dirs:
+        return warned("; ".join(str(d) for d in dirs), dirs[0].fix)
+    return passed(f"every hostPath in {parsed.path} exists")
+
+
+def image_pinned(image: str) -> Verdict:
+    problem = kindconfig.image_problem(image)
+    if problem:
+        return failed(problem, "set node_image in lab.yaml to a tag listed in your kind release's notes, e.g. "
+                      + DEFAULT_IMAGE_HINT)
+    return passed(f"node image {image} is pinned")
+
+
+def image_kubernetes_for_dra(image: str) -> Verdict:
+    """Advisory: NVIDIA's DRA install guide asks for Kubernetes >= 1.34.2; the seed's v1.34.0 stays the default."""
+    release = kindconfig.k8s_release(image)
+    want = ".".join(map(str, kindconfig.DRA_GUIDE_K8S))
+    if release is None:
+        return skipped(f"node image {image!r} has no vMAJOR.MINOR.PATCH tag: its Kubernetes version is unknown")
+    have = ".".join(map(str, release))
+    if release < kindconfig.DRA_GUIDE_K8S:
+        return warned(f"node image {image} runs Kubernetes {have}, below {want}, which NVIDIA's DRA install guide "
+                      "asks for GPU allocation (the workshop's seed pins v1.34.0; it may work)",
+                      f"set node_image in lab.yaml to kindest/node:v{want} or later built for your kind release "
+                      "(see its release notes)")
+    return passed(f"node image {image} runs Kubernetes {have} >= {want} (NVIDIA's DRA install guide)")
+
+
+def cluster_provisioned(ok: bool, message: str, remediation: str) -> Verdict:
+    return passed(message) if ok else failed(message, remediation or "pytest tests_env -m module1")
+
+
+def inotify_limits(values: Mapping[str, int | None], errors: Mapping[str, str], shell: Shell = DEFAULT) -> Verdict:
+    """kind's known issue: too few inotify watches/instances break kubelet and node containers.
+
+    ``values``: sysctl name => value read from /proc/sys (None when unreadable, ``errors`` says why).
+    """
+    unreadable = [f"{n}: {errors.get(n, 'unreadable')}" for n in INOTIFY_MINIMUMS if values.get(n) is None]
+    if unreadable:
+        return failed("cannot read the inotify limits kind needs: " + "; ".join(unreadable),
+                      "sysctl " + " ".join(INOTIFY_MINIMUMS) + "   # a Linux host with /proc mounted is needed")
+    low = {n: need for n, need in INOTIFY_MINIMUMS.items() if (values.get(n) or 0) < need}
+    shown = ", ".join(f"{n} = {values.get(n)}" for n in INOTIFY_MINIMUMS)
+    if not low:
+        return passed(f"inotify limits are enough for kind: {shown}")
+    settings = " ".join(f"{n}={need}" for n, need in low.items())
+    lines = "".join(f"{n} = {need}\\n" for n, need in low.items())
+    fix = (f"{shell.sudo(f'sysctl -w {settings}')} && printf {_q(lines)} | {shell.sudo(f'tee {INOTIFY_PERSIST_FILE}')}"
+           "   # the file keeps the limits after a reboot")
+    return failed(f"inotify limits too low for kind ({shown}; needs "
+                  + ", ".join(f"{n} >= {need}" for n, need in low.items()) + ")", fix)
