@@ -7,6 +7,7 @@ the node, the state file, the locks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -58,9 +59,11 @@ def test_double_creates_node_with_the_config_mounts(tmp_path, cluster_name, monk
     for name in ("libcuda.so.1", "nvidia-smi"):
         verdict = v.node_file(name, paths.files[name], found, res, cfg.node_name, cluster_name, cfg.kind_config_path)
         assert verdict.status == "pass", verdict.message
-    # Docker binds the file a symlink resolves to: in the node the link path is that file; the target is there too
-    target, _ = nodeprobe.resolve_files(cfg.node_name, [str(libdir / "libcuda.so.580.159.04")])
-    assert found[str(libdir / "libcuda.so.1")].ok and target[str(libdir / "libcuda.so.580.159.04")].ok
+    # Docker binds the file a symlink resolves to: in the node the link path is that file; the target is there too,
+    # both under /usr/lib/<triplet> whatever the host folder (uniform node layout)
+    node_lib = kindconfig.node_lib_dir()
+    target, _ = nodeprobe.resolve_files(cfg.node_name, [f"{node_lib}/libcuda.so.580.159.04"])
+    assert found[f"{node_lib}/libcuda.so.1"].ok and target[f"{node_lib}/libcuda.so.580.159.04"].ok
 
 
 def test_second_apply_reuses_and_teardown_deletes_only_our_cluster(tmp_path, cluster_name, monkeypatch):
@@ -182,10 +185,10 @@ def test_node_probes_on_a_busybox_node(tmp_path, cluster_name, monkeypatch):
     spec.write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits: {}\n")
     (Path(cfg.cdi_dirs[0]) / "broken.json").write_text("{not json")
     assert provision(cfg).ok
-    files, res = nodeprobe.cdi_spec_files(cfg.node_name, cfg.cdi_dirs)
+    files, res = nodeprobe.cdi_spec_files(cfg.node_name, ["/etc/cdi"])  # the host's spec folder, at the node's
     assert sorted(os.path.basename(f) for f in files) == ["broken.json", "nvidia.yaml"]
     specs = {f: v.cdi_spec_problem(nodeprobe.read_file(cfg.node_name, f).stdout) for f in files}
-    assert v.cdi_visible(specs, cfg.cdi_dirs, res, cfg.node_name).status == "pass"
+    assert v.cdi_visible(specs, ["/etc/cdi"], res, cfg.node_name).status == "pass"
     size, res = nodeprobe.shm_bytes(cfg.node_name)
     assert size and size >= 1024**2
     assert v.shm(size, 1024**5, res, cfg.node_name).status == "fail"
@@ -195,7 +198,7 @@ def test_node_probes_on_a_busybox_node(tmp_path, cluster_name, monkeypatch):
     procs, res = nodeprobe.processes(cfg.node_name)
     assert res.ok and procs and mps.control_daemons(procs) == []
     verdict = v.mps_control(procs, res, cfg.node_name, node_mps.start_command(cfg, paths))
-    assert verdict.status == "fail" and "nvidia-cuda-mps-control' -d" in verdict.remediation
+    assert verdict.status == "fail" and "nvidia-cuda-mps-control -d" in verdict.remediation
     smi = nodeprobe.node_exec(cfg.node_name, [paths.first("nvidia-smi")])
     assert v.nvidia_smi(smi, cfg.node_name, paths.first("nvidia-smi")).status == "pass"
 
@@ -245,8 +248,9 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     for name in ("libcuda.so.1", "libnvidia-ml.so.1", "libnvidia-ptxjitcompiler.so.1", "nvidia-smi"):
         assert recs[f"test_driver_file_in_node[{name}]"]["verdict"] == "pass"
     assert recs["test_nvidia_smi_works_in_node"]["verdict"] == "pass"
-    assert recs["test_node_loader_finds_driver_libraries"]["verdict"] == "warn"  # busybox node: no ldconfig
-    assert recs["test_workshop_nvidia_smi_command_works"]["verdict"] == "warn"  # not on the node's PATH
+    # /usr/lib/<triplet>: the node's loader searches it, no ldconfig needed (even on the busybox node)
+    assert recs["test_node_loader_finds_driver_libraries"]["verdict"] == "pass"
+    assert recs["test_workshop_nvidia_smi_command_works"]["verdict"] == "pass"  # /usr/bin: on the node's PATH
     assert recs["test_mps_control_running_in_node"]["verdict"] == "fail"
     # the kind double runs no Kubernetes: a running node without an API server is reported as a failure
     assert recs["test_kubernetes_node_ready"]["verdict"] == "fail"
@@ -274,6 +278,9 @@ def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, clus
                         node_image="labcheck-kind-double/node-module1-host:v1.34.0")
     assert provision(cfg).ok
     paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    assert node_libs.plan(cfg, paths).action == "none"  # uniform layout: /usr/lib/<triplet> needs no conf file
+    libdir = cfg.mps_pipe_dir  # a mounted folder outside the loader's path, as a hand-made config may have
+    paths = dataclasses.replace(paths, lib_dirs=(libdir,))
     first = node_libs.plan(cfg, paths)
     assert first.action == "write" and str(libdir) in first.message
     done = node_libs.apply(cfg, paths)
@@ -290,6 +297,7 @@ def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name
     libdir, bindir = m1.fake_driver(tmp_path)
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
     assert provision(cfg).ok
-    paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
+    paths = dataclasses.replace(kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir),
+                                lib_dirs=(cfg.mps_pipe_dir,))  # a folder outside the loader's path
     out = node_libs.apply(cfg, paths)
     assert out.action == "blocked" and "no ldconfig" in out.message and "LD_LIBRARY_PATH" in out.message
