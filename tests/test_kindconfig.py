@@ -225,6 +225,8 @@ def test_cdi_folders_etc_read_only_and_never_the_hosts_var_run_cdi(tmp_path):
     by_node = {m.container_path: m for m in parsed.mounts}
     assert by_node["/etc/cdi"].read_only and by_node["/etc/cdi"].host_path == "/etc/cdi"
     assert not any("run/cdi" in m.host_path or "run/cdi" in m.container_path for m in parsed.mounts)
+    parsed, _ = generate(tmp_path / "1", "debian", cdi_dirs=("/var/run/cdi", "/etc/cdi"))  # listed first: still not
+    assert {m.container_path: m.host_path for m in parsed.mounts}["/etc/cdi"] == "/etc/cdi"
     spec_dir = tmp_path / "my cdi"
     spec_dir.mkdir()
     parsed, _ = generate(tmp_path / "2", "debian", cdi_dirs=(str(spec_dir),))

@@ -3,9 +3,15 @@ advisory, and how a running node made with the old layout is told apart from the
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from labcheck import kindconfig as kc
+from labcheck.config import LabConfig
 from labcheck.probes import sysctl
 from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.node import NodeState
@@ -13,6 +19,7 @@ from labcheck.remedy import Shell
 from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import kindconfig as kv
 from setup_actions import cluster as cluster_action
+from tests import m1_cluster as m1
 from tests.captures import DATA
 
 WATCHES, INSTANCES = "fs.inotify.max_user_watches", "fs.inotify.max_user_instances"
@@ -75,8 +82,6 @@ def test_node_image_below_kubernetes_1_34_2_warns(image, status):
 
 
 def test_default_node_image_stays_the_seeds_v1_34_0_and_only_warns():
-    from labcheck.config import LabConfig
-
     image = LabConfig().node_image
     assert image.startswith("kindest/node:v1.34.0@sha256:")
     assert kv.image_pinned(image).status == "pass" and kv.image_kubernetes_for_dra(image).status == "warn"
@@ -147,6 +152,8 @@ def test_node_made_with_the_old_layout_does_not_match_the_new_config():
 def test_node_with_the_hosts_var_run_cdi_does_not_match():
     diff = cluster_action.mismatches(node_from(NEW, (("/var/run/cdi", "/var/run/cdi", False),)), NEW)
     assert diff == ["the host's /var/run/cdi is mounted at /var/run/cdi: the node's /var/run/cdi must be its own"]
+    diff = cluster_action.mismatches(node_from(NEW, (("/run/cdi", "/host-cdi", True),)), NEW)
+    assert diff == ["the host's /run/cdi is mounted at /host-cdi: the node's /var/run/cdi must be its own"]
 
 
 def test_node_path_fed_from_another_host_file_does_not_match():
@@ -157,3 +164,28 @@ def test_node_path_fed_from_another_host_file_does_not_match():
                                      NEW)
     assert diff == ["mount /usr/lib/x86_64-linux-gnu/libcuda.so.1 comes from /opt/other/libcuda.so.1 instead of "
                     "/usr/local/nvidia/lib64/libcuda.so.1"]
+
+
+# --- as an attendee runs it: a user file at kind_config_path is never replaced silently ----------------------
+
+def test_user_kind_config_replaced_is_said_in_the_terminal_and_the_report(tmp_path):
+    """Only the config step runs (-k): no cluster is made, so this needs no Docker engine."""
+    libdir, bindir = m1.fake_driver(tmp_path)
+    cfg = m1.lab_config(tmp_path, m1.unique(), extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    mine = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane  # my own\n"
+    Path(cfg.kind_config_path).parent.mkdir(parents=True)
+    Path(cfg.kind_config_path).write_text(mine)
+    lab = m1.write_lab_yaml(tmp_path / "lab.yaml", cfg)
+    res_json = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests_env", "-m", "module1", "-k", "kind_config_generated",
+                           "-p", "no:cacheprovider", "--lab-config", str(lab), "--results-json", str(res_json)],
+                          cwd=Path(__file__).resolve().parents[1], env=m1.double_env(), capture_output=True, text=True,
+                          timeout=300)
+    rec = next(r for r in json.loads(res_json.read_text())["records"] if "kind_config_generated" in r["nodeid"])
+    backups = list(Path(cfg.kind_config_path).parent.glob("kind-config.yaml.labcheck-*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == mine
+    assert rec["verdict"] == "warn" and "not written by this suite" in rec["message"]
+    assert str(backups[0]) in rec["message"]
+    terminal = proc.stdout + proc.stderr
+    assert f"was not written by this suite: replaced by the generated kind config; your file is kept as " \
+           f"{backups[0]}" in terminal
