@@ -11,10 +11,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 
 from labcheck import kindconfig
-from labcheck.config import ConfigProblem
 from labcheck.kindconfig import ParsedConfig, WriteOutcome
 from labcheck.remedy import DEFAULT, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
+from labcheck.verdicts.node import kind_config  # problems with file:line as one verdict (shared with node checks)
 
 DEFAULT_IMAGE_HINT = "kindest/node:v1.34.0"
 # kind's known issues: many clusters or nodes run out of inotify watches/instances at the kernel defaults.
@@ -58,22 +58,13 @@ def config_generated(written: WriteOutcome | str, host_problems: Sequence[str], 
     return passed(f"{w.path} {what}{backup}", details=w.diff)
 
 
-def problems(problems_found: Sequence[ConfigProblem], path: str) -> Verdict:
-    """Problems with file:line as one failing verdict (the first one's fix), or a pass."""
-    if not problems_found:
-        return passed(f"{path} is a valid kind config")
-    first = problems_found[0]
-    more = f" (and {len(problems_found) - 1} more)" if len(problems_found) > 1 else ""
-    return failed(f"kind config {first}{more}", first.fix, details="\n".join(str(p) for p in problems_found))
-
-
 def config_valid(parsed: ParsedConfig) -> Verdict:
     """Valid kind config (every field type-checked) AND the GPU node layout the workshop needs."""
     found = [*parsed.problems, *kindconfig.layout_problems(parsed)]
     if not found:
         return passed(f"{parsed.path} is a valid kind config: GPU device nodes, driver files under /usr/lib/<triplet> "
                       "and /usr/bin, label nvidia.com/gpu.present, /etc/cdi read-only, the node's own /var/run/cdi")
-    return problems(found, parsed.path)
+    return kind_config(found, parsed.path)
 
 
 def host_paths_exist(parsed: ParsedConfig) -> Verdict:
@@ -83,7 +74,7 @@ def host_paths_exist(parsed: ParsedConfig) -> Verdict:
         return skipped(f"no usable kind config to check the host paths of ({why}); see test_kind_config_valid")
     files, dirs = kindconfig.missing_host_paths(parsed)
     if files:
-        return problems(files, parsed.path)
+        return kind_config(files, parsed.path)
     if dirs:
         return warned("; ".join(str(d) for d in dirs), dirs[0].fix)
     return passed(f"every hostPath in {parsed.path} exists")
