@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 import pytest
 import yaml
 
+from labcheck import fsio
 from labcheck import kindconfig as kc
 from labcheck.config import LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, HostFile, Inspection, inspect_host
@@ -402,3 +404,22 @@ def test_missing_host_paths_split_driver_files_from_folders(tmp_path):
     files, dirs = kc.missing_host_paths(kc.parse(text, "k.yaml"))
     assert [(p.line, "libcuda" in p.message) for p in files] == [(6, True)]
     assert [p.line for p in dirs] == [8] and "mkdir" in dirs[0].fix
+
+
+def test_fifo_at_the_kind_config_path_is_refused_never_read_or_replaced(tmp_path):
+    fifo = tmp_path / "kind-config.yaml"
+    os.mkfifo(fifo)
+    parsed = kc.load(fifo)  # would block forever in open() without fsio's checks
+    assert parsed.problems and "FIFO" in parsed.problems[0].message
+    with pytest.raises(fsio.FileProblem):
+        kc.write(fifo, "x")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_alias_bomb_in_a_kind_config_is_a_problem_not_a_hang(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nkind: Cluster\n")
+    parsed = kc.load(path)
+    assert parsed.problems and parsed.doc is None and kv.config_valid(parsed).status == "fail"
