@@ -13,10 +13,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from labcheck import fsio
+from labcheck.fsio import backup_name  # noqa: F401  (where the setup steps have always imported it from)
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ def lock_path(directory: Path, cluster: str) -> Path:
 
 def read(directory: Path, cluster: str) -> ClusterRecord | None:
     try:
-        data = json.loads(record_path(directory, cluster).read_text(encoding="utf-8"))
+        data = json.loads(fsio.read_text(record_path(directory, cluster)))
         rec = ClusterRecord(**data)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, fsio.FileProblem):
         return None
     return rec if rec.cluster == cluster else None
 
@@ -68,39 +70,14 @@ def forget(directory: Path, cluster: str) -> None:
         record_path(directory, cluster).unlink()
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON atomically: a reader (another worker, a later run) sees the old file or the new one,
-    never half of one; a failed write leaves no temporary file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def backup_name(path: str | Path) -> str:
-    """A name next to ``path`` for a copy of the user's file, never one that exists already.
-
-    WHY never reuse: a second change in the same second must not overwrite the first backup, which may be the
-    user's original. Matches ``<path>.labcheck-*.bak``.
-    """
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    for n in range(1000):
-        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
-        if not os.path.lexists(cand):
-            return cand
-    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+# One atomic JSON writer for the suite's state (cluster and MPS daemon records): labcheck.fsio's.
+write_json = fsio.write_json
 
 
 def read_json(path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(fsio.read_text(path))
+    except (OSError, ValueError, fsio.FileProblem):
         return None
     return data if isinstance(data, dict) else None
 
