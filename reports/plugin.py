@@ -10,13 +10,12 @@ Environment section (reports.redact).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from labcheck import progress
+from labcheck import fsio, progress
 from labcheck.plugin import env_facts, host_name
 from reports import html_parts, redact, results
 from reports.progress_output import TerminalProgress
@@ -26,6 +25,7 @@ HOST_ENV_KEY = pytest.StashKey[dict]()
 STEPS_KEY = pytest.StashKey[list]()
 PROGRESS_KEY = pytest.StashKey[TerminalProgress]()
 STEP_MARK_KEY = pytest.StashKey[int]()
+WRITE_ERRORS_KEY = pytest.StashKey[list]()
 CSS_PATH = Path(__file__).with_name("labcheck.css")
 
 
@@ -47,6 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[HOST_ENV_KEY] = {}
     config.stash[STEPS_KEY] = []
     config.stash[STEP_MARK_KEY] = len(progress.history())
+    config.stash[WRITE_ERRORS_KEY] = []
+    if getattr(config, "workerinput", None) is None:
+        check_output_paths(config)
     config.pluginmanager.register(_Collector(config), "labcheck-collector")
     # tryfirst: pytest-html reads --css in its own pytest_configure, after this one.
     # (An install without the .css file gets pytest-html's plain look rather than a crash.)
@@ -134,20 +137,47 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _fill_html_environment(config)
     path = config.getoption("--results-json")
     if path:
-        _write_json_atomic(Path(path), results_document(config))
+        try:
+            fsio.write_json(Path(path), results_document(config), indent=2)
+        except (fsio.FileProblem, OSError) as exc:
+            # The HTML report (written after this hook), the summary line and the exit code must survive.
+            config.stash[WRITE_ERRORS_KEY].append(f"results JSON NOT written: {_why(exc, path)}")
     session.exitstatus = results.exit_status(session.exitstatus, records(config))
 
 
-def _write_json_atomic(path: Path, doc: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _why(exc: BaseException, path: str) -> str:
+    if isinstance(exc, fsio.FileProblem):
+        return str(exc)
+    return f"{path}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def check_output_paths(config: pytest.Config) -> None:
+    """Refuse, before any check runs, an output path that is not a regular file (or a new name).
+
+    WHY at start: pytest-html opens ``--html`` with ``open("w")``, which blocks forever on a FIFO and crashes
+    at the end of the run on a folder; ``--results-json`` replaced a symlink or /dev/null (as root) by a
+    regular file. A symlink to a regular file is written through (labcheck.fsio.write_target).
+    """
+    for option, value, example in (("--results-json", config.getoption("--results-json", None), "results.json"),
+                                   ("--html", config.getoption("htmlpath", None), "report.html")):
+        if value is None:
+            continue
+        path = os.path.expandvars(os.path.expanduser(value)) if option == "--html" else value
+        if not path.strip():
+            raise pytest.UsageError(f"{option}= needs a file name, e.g. {option}={example}")
+        try:
+            fsio.write_target(path)
+        except fsio.FileProblem as exc:
+            hint = os.path.join(value, example) if os.path.isdir(path) else example
+            raise pytest.UsageError(f"{option}={value}: {exc.message}; give the path of a new or regular file, "
+                                    f"e.g. {option}={hint}") from None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     if getattr(config, "workerinput", None) is not None:
         return
+    for err in config.stash.get(WRITE_ERRORS_KEY, []):
+        terminalreporter.write_line(err, red=True, bold=True)
     recs = records(config)
     if not recs:  # not a lab run (e.g. the project's own tests): nothing to say
         return
