@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 
 import yaml
 
+from labcheck import fsio
+
 NVIDIA_KIND = "nvidia.com/gpu"
-GENERATE = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+DEFAULT_SPEC_PATH = "/etc/cdi/nvidia.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 _KIND_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
 # Driver versions have a three-digit major (535, 550, 580); other NVIDIA libraries mounted by the spec
@@ -25,6 +28,11 @@ _FW_VERSION = re.compile(r"/nvidia/(\d{3}\.\d+(?:\.\d+)?)/")
 _HOOK_VERSION = re.compile(r"(?:--host-driver-version=|\.so\.)(\d{3}\.\d+(?:\.\d+)?)(?:$|::)")
 _CDI_LIST_COUNT = re.compile(r"Found (\d+) CDI devices?")
 _CDI_LIST_NAME = re.compile(r"^([a-z0-9.-]+/[\w.-]+)=(\S+)$")
+
+
+def generate_command(spec_path: str = DEFAULT_SPEC_PATH) -> str:
+    """The one command that (re)writes the NVIDIA spec at the configured path (lab config cdi_spec_path)."""
+    return f"sudo nvidia-ctk cdi generate {shlex.quote('--output=' + spec_path)}"
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,11 @@ class Spec:
 
 # --- YAML with line numbers -------------------------------------------------------------------------
 
-def _line(node) -> int | None:
-    mark = getattr(node, "start_mark", None)
-    return mark.line + 1 if mark is not None else None
+# Spec versions the CDI project has released (container-device-interface SPEC.md "Released versions"); a
+# runtime refuses a spec whose cdiVersion it does not know.
+KNOWN_CDI_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0")
+HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+_line = fsio.line_of
 
 
 def _map_get(node, key: str):
@@ -89,39 +99,41 @@ def _map_get(node, key: str):
     return None, None
 
 
-def _compose(text: str, path: str) -> tuple[object | None, Problem | None]:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, Problem(path, line, f"not valid YAML: {problem}")
+def _seq(node) -> list:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def parse_spec(text: str, path: str) -> Spec | Problem:
     """A spec, or the one problem that stops it from being read at all (bad syntax, not a mapping).
 
-    Problems that leave the spec readable (wrong kind, no devices, duplicate device names) are kept in
-    ``Spec.problems`` so the caller can still report what the spec contains.
+    Problems that leave the spec readable (wrong kind, no devices, duplicate device names, a field of the wrong
+    type, an unknown cdiVersion, a relative host path) are kept in ``Spec.problems`` so the caller can still
+    report what the spec contains. A ``.json`` spec is read as JSON (tab indentation included); its node tree,
+    for line numbers, comes from the same text with tabs as spaces (valid JSON has tabs only between tokens).
     """
+    data = None
     if path.endswith(".json"):
         try:
-            json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             return Problem(path, exc.lineno, f"not valid JSON: {exc.msg}")
-    root, err = _compose(text, path)
-    if err is not None:
-        return err
-    if root is None:
-        return Problem(path, None, "empty file: no CDI spec in it")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:  # composes but does not construct (e.g. an unknown tag)
-        return Problem(path, _line(root), f"not valid YAML: {exc}")
+        try:
+            root = fsio.compose_yaml(text.replace("\t", " "), path)
+        except fsio.YamlError:
+            root = None  # lines unknown; the JSON value is what counts
+        if data is None:
+            return Problem(path, None, "empty file: no CDI spec in it")
+    else:
+        try:
+            root = fsio.compose_yaml(text, path)
+            if root is None:
+                return Problem(path, None, "empty file: no CDI spec in it")
+            data = fsio.construct_yaml(root, path)
+        except fsio.YamlError as exc:
+            return Problem(path, exc.line, exc.problem)
     if not isinstance(data, dict):
-        return Problem(path, _line(root), f"expected a mapping with cdiVersion, kind and devices, "
-                                          f"found {type(data).__name__}")
+        return Problem(path, _line(root) or 1, f"expected a mapping with cdiVersion, kind and devices, "
+                                               f"found {type(data).__name__}")
 
     problems: list[Problem] = []
     kind_key, _ = _map_get(root, "kind")
@@ -133,25 +145,50 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
     elif not _KIND_RE.match(kind):
         problems.append(Problem(path, kind_line, f"kind {kind!r} is not of the form vendor.com/class "
                                                  f"(expected {NVIDIA_KIND})"))
-    if not isinstance(data.get("cdiVersion"), str | int | float):
-        problems.append(Problem(path, 1, "no 'cdiVersion'"))
+    version, version_problem = _cdi_version(root, data, path)
+    if version_problem is not None:
+        problems.append(version_problem)
 
-    devices, dev_problems = _devices(root, data, path)
+    _, top_node = _map_get(root, "containerEdits")
+    edits = [("containerEdits", data.get("containerEdits"), top_node)] if "containerEdits" in data else []
+    devices, dev_problems, dev_edits = _devices(root, data, path)
     problems += dev_problems
-    host_paths, versions = _dependencies(data)
-    return Spec(path, str(data.get("cdiVersion", "")), kind, kind_line, tuple(devices), tuple(host_paths),
-                tuple(versions), tuple(problems))
+    edits += dev_edits
+    host_paths: list[str] = []
+    versions: list[str] = []
+    for where, value, node in edits:
+        problems += _dependencies(where, value, node, path, host_paths, versions)
+    return Spec(path, version, kind, kind_line, tuple(devices), tuple(dict.fromkeys(host_paths)),
+                tuple(dict.fromkeys(versions)), tuple(problems))
 
 
-def _devices(root, data: dict, path: str) -> tuple[list[Device], list[Problem]]:
+def _cdi_version(root, data: dict, path: str) -> tuple[str, Problem | None]:
+    """cdiVersion as written (the scalar's source text: ``0.5`` unquoted stays "0.5", never the float 0.5)."""
+    key, node = _map_get(root, "cdiVersion")
+    value = data.get("cdiVersion")
+    line = _line(key) or 1
+    if value is None:
+        return "", Problem(path, line, "no 'cdiVersion' (nvidia-ctk writes e.g. cdiVersion: 0.5.0)")
+    text = node.value if isinstance(node, yaml.ScalarNode) else value
+    if not isinstance(text, str) or isinstance(value, list | dict):
+        return "", Problem(path, line, f"cdiVersion: expected a version string such as 0.5.0, found "
+                                       f"{type(value).__name__}")
+    if text not in KNOWN_CDI_VERSIONS:
+        return text, Problem(path, line, f"unknown cdiVersion {text!r}: CDI runtimes read only the released "
+                                         f"versions ({', '.join(KNOWN_CDI_VERSIONS)})")
+    return text, None
+
+
+def _devices(root, data: dict, path: str) -> tuple[list[Device], list[Problem], list[tuple]]:
     devs_key, devs_node = _map_get(root, "devices")
     raw = data.get("devices")
     if not isinstance(raw, list) or not raw:
         line = _line(devs_key) if devs_key is not None else 1
-        return [], [Problem(path, line, "no devices: the spec lists no GPU, so nothing can be requested from it")]
+        return [], [Problem(path, line, "no devices: the spec lists no GPU, so nothing can be requested from it")], []
     nodes = devs_node.value if isinstance(devs_node, yaml.SequenceNode) else [None] * len(raw)
     devices: list[Device] = []
     problems: list[Problem] = []
+    edits: list[tuple] = []
     seen: dict[str, int | None] = {}
     for item, node in zip(raw, nodes, strict=False):
         line = _line(node)
@@ -165,40 +202,106 @@ def _devices(root, data: dict, path: str) -> tuple[list[Device], list[Problem]]:
             problems.append(Problem(path, line, f"duplicate device name {name!r} (first at line {seen[name]})"))
             continue
         seen[name] = line
-        edits = item.get("containerEdits") or {}
-        dnodes = tuple(str(d.get("path")) for d in edits.get("deviceNodes") or [] if isinstance(d, dict))
+        edit = item.get("containerEdits")
+        _, edit_node = _map_get(node, "containerEdits")
+        if "containerEdits" in item:
+            edits.append((f"devices[{name}].containerEdits", edit, edit_node or node))
+        dnodes = ()
+        if isinstance(edit, dict) and isinstance(edit.get("deviceNodes"), list):
+            dnodes = tuple(str(d["path"]) for d in edit["deviceNodes"] if isinstance(d, dict)
+                           and isinstance(d.get("path"), str))
         devices.append(Device(name, line, dnodes))
-    return devices, problems
+    return devices, problems, edits
 
 
-def _dependencies(data: dict) -> tuple[list[str], list[str]]:
-    """Host files the spec relies on, and the driver versions it names."""
-    paths: list[str] = []
-    versions: list[str] = []
-    edits = [data.get("containerEdits") or {}]
-    edits += [(d.get("containerEdits") or {}) for d in data.get("devices") or [] if isinstance(d, dict)]
-    for e in edits:
-        if not isinstance(e, dict):
+def _type_name(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _host_path_problem(value) -> str:
+    """Why ``value`` is not a usable host path ("" when it is): CDI paths on the host are absolute."""
+    if not isinstance(value, str) or not value:
+        return f"expected an absolute path, found {_type_name(value)}"
+    if not value.startswith("/"):
+        return f"host path {value!r} is relative: CDI host paths must be absolute"
+    if ".." in value.split("/"):
+        return f"host path {value!r} contains '..': write the path without it"
+    return ""
+
+
+def _dependencies(where: str, edits, node, path: str, paths: list[str], versions: list[str]) -> list[Problem]:
+    """Type-check one containerEdits and collect the host files it relies on and the driver versions it names."""
+    if not isinstance(edits, dict):
+        return [Problem(path, _line(node), f"{where}: expected a mapping (env, deviceNodes, mounts, hooks), "
+                                           f"found {_type_name(edits)}")]
+    problems: list[Problem] = []
+
+    def entries(field: str) -> list[tuple[int, object, object]]:
+        value = edits.get(field)
+        key, vnode = _map_get(node, field)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            problems.append(Problem(path, _line(key) or _line(node), f"{where}.{field}: expected a list, "
+                                                                     f"found {_type_name(value)}"))
+            return []
+        vnodes = _seq(vnode) or [key] * len(value)
+        return [(i, v, n) for i, (v, n) in enumerate(zip(value, vnodes, strict=False))]
+
+    def bad(n, message: str) -> None:
+        problems.append(Problem(path, _line(n), f"{where}.{message}"))
+
+    def strings(field: str, item: dict, n, label: str) -> list[str]:
+        value = item.get(field)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            bad(n, f"{label}.{field}: expected a list of strings, found {_type_name(value)}")
+            return []
+        return value
+
+    for i, env, n in entries("env"):
+        if not isinstance(env, str):
+            bad(n, f"env[{i}]: expected a string KEY=VALUE, found {_type_name(env)}")
+    for i, m, n in entries("mounts"):
+        if not isinstance(m, dict):
+            bad(n, f"mounts[{i}]: expected a mapping with hostPath and containerPath, found {_type_name(m)}")
             continue
-        for m in e.get("mounts") or []:
-            if isinstance(m, dict) and m.get("hostPath"):
-                hp = str(m["hostPath"])
-                paths.append(hp)
-                for rx in (_LIB_VERSION, _FW_VERSION):
-                    if (mv := rx.search(hp)) is not None:
-                        versions.append(mv.group(1))
-        for d in e.get("deviceNodes") or []:
-            if isinstance(d, dict) and d.get("path"):
-                paths.append(str(d.get("hostPath") or d["path"]))
-        for h in e.get("hooks") or []:
-            if not isinstance(h, dict):
-                continue
-            if h.get("path"):
-                paths.append(str(h["path"]))
-            for arg in h.get("args") or []:
-                for mv in _HOOK_VERSION.finditer(str(arg)):
+        if (why := _host_path_problem(m.get("hostPath"))):
+            bad(n, f"mounts[{i}].hostPath: {why}")
+        else:
+            paths.append(m["hostPath"])
+            for rx in (_LIB_VERSION, _FW_VERSION):
+                if (mv := rx.search(m["hostPath"])) is not None:
                     versions.append(mv.group(1))
-    return list(dict.fromkeys(paths)), list(dict.fromkeys(versions))
+        if not isinstance(m.get("containerPath"), str) or not m.get("containerPath"):
+            bad(n, f"mounts[{i}].containerPath: expected a path, found {_type_name(m.get('containerPath'))}")
+        strings("options", m, n, f"mounts[{i}]")
+    for i, d, n in entries("deviceNodes"):
+        if not isinstance(d, dict):
+            bad(n, f"deviceNodes[{i}]: expected a mapping with path, found {_type_name(d)}")
+            continue
+        host = d.get("hostPath") if d.get("hostPath") is not None else d.get("path")
+        if (why := _host_path_problem(host)):
+            bad(n, f"deviceNodes[{i}].{'hostPath' if d.get('hostPath') is not None else 'path'}: {why}")
+        else:
+            paths.append(host)
+    for i, h, n in entries("hooks"):
+        if not isinstance(h, dict):
+            bad(n, f"hooks[{i}]: expected a mapping with hookName, path and args, found {_type_name(h)}")
+            continue
+        if h.get("hookName") not in HOOK_NAMES:
+            bad(n, f"hooks[{i}].hookName: expected one of {', '.join(HOOK_NAMES)}, found {h.get('hookName')!r}")
+        if (why := _host_path_problem(h.get("path"))):
+            bad(n, f"hooks[{i}].path: {why}")
+        else:
+            paths.append(h["path"])
+        for arg in strings("args", h, n, f"hooks[{i}]"):
+            for mv in _HOOK_VERSION.finditer(arg):
+                versions.append(mv.group(1))
+        strings("env", h, n, f"hooks[{i}]")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,12 @@ import filecmp
 import os
 import shlex
 import shutil
+import stat
 from pathlib import Path
-from shlex import quote as sh
 
-from labcheck import cmd
+from labcheck import cdi, cmd, fsio
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
-from labcheck.state import backup_name
 from labcheck.verdicts import cdi as cdi_verdicts
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
@@ -37,7 +36,7 @@ class CdiSpec:
 
     @property
     def generate_command(self) -> str:
-        return f"sudo nvidia-ctk cdi generate {sh('--output=' + self.output)}"
+        return cdi.generate_command(self.output)
 
     def reasons(self, facts: CdiFacts, gpu: GpuFacts) -> list[str]:
         """Why the spec needs (re)generating: the failing CDI verdicts, empty when it is fine."""
@@ -73,12 +72,17 @@ class CdiSpec:
         if prefix is None:
             return Outcome(False, False, f"writing {self.output} needs root; not root and `sudo -n` is not allowed "
                            "without a password", self.generate_command)
-        out = Path(self.output)
+        try:
+            # The file a rename replaces: the spec, or its symlink's target (the link stays a link); a FIFO,
+            # device, folder or dangling link at the spec path is never replaced.
+            out = fsio.write_target(self.output)
+        except fsio.FileProblem as exc:
+            return Outcome(False, False, f"{exc}: nothing was generated", f"{exc.fix}, then {self.generate_command}")
         tmp = out.with_name(f".{out.name}.labcheck-tmp")  # no .yaml/.json suffix: CDI does not read it
 
         def step(argv: list[str]) -> str:
             """Run one step ("" when it worked); file steps in-process when we are root."""
-            if not prefix and argv[0] in ("mkdir", "cp", "mv", "rm"):
+            if not prefix and argv[0] in ("mkdir", "cp", "mv", "rm", "chmod"):
                 err = _local(argv)
                 return f"`{shlex.join(argv)}` failed: {err}" if err else ""
             r = cmd.run(argv, timeout=self.timeout)
@@ -99,8 +103,9 @@ class CdiSpec:
             # Regenerating cannot fix it; replacing the file (and piling up backups) every run would not either.
             return fail(f"nvidia-ctk generated the same spec as {self.output} again, so regenerating does not fix "
                         f"it: {reasons[0]}", "nvidia-ctk cdi list   # then follow the failing CDI check's fix")
-        backup = backup_name(out) if existed else ""
+        backup = fsio.backup_name(self.output) if existed else ""
         err = (step([*prefix, "cp", "-p", str(out), backup]) if backup else "") or \
+            (step([*prefix, "chmod", "--reference", str(out), str(tmp)]) if existed else "") or \
             step([*prefix, "mv", "-f", str(tmp), str(out)])
         if err:
             return fail(err)
@@ -126,6 +131,8 @@ def _local(argv: list[str]) -> str:
             os.replace(argv[2], argv[3])
         elif argv[0] == "rm":
             Path(argv[-1]).unlink(missing_ok=True)
+        elif argv[0] == "chmod":  # chmod --reference REF FILE: the new spec keeps the old one's mode
+            os.chmod(argv[3], stat.S_IMODE(os.stat(argv[2]).st_mode))
     except OSError as exc:
         return exc.strerror or str(exc)
     return ""

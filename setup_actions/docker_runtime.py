@@ -18,12 +18,12 @@ Idempotent: once the file and the engine both have the runtime, ``plan`` has not
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from labcheck import cmd
+from labcheck import cmd, fsio
 from labcheck.probes.docker import DaemonJson, read_daemon_json
-from labcheck.state import backup_name
 from setup_actions.privilege import privilege_prefix
 
 RUNTIME_BINARY = "nvidia-container-runtime"
@@ -153,10 +152,14 @@ def apply(
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
             return Outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {CONFIGURE}")
+        try:
+            fsio.write_target(p.path)  # a FIFO, device, folder or dangling link is never replaced
+        except fsio.FileProblem as exc:
+            return Outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {CONFIGURE}")
         if before.exists:
             try:
                 backup = _backup(p.path, prefix, timeout)
-            except OSError as exc:
+            except (OSError, fsio.FileProblem) as exc:
                 return Outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", CONFIGURE)
         err = (_configure_with_ctk(ctk, p.path, prefix, timeout) if ctk else
                _merge_ourselves(p.path, before.data, p.runtime, _runtime_path(binary), prefix, timeout))
@@ -235,13 +238,12 @@ def _runtime_path(binary: str | None) -> str:
 
 
 def _backup(path: str, prefix: list[str], timeout: float) -> str:
-    dest = backup_name(path)
-    if prefix:
-        res = cmd.run([*prefix, "cp", "-p", path, dest], timeout=timeout)
-        if not res.ok:
-            raise OSError(res.describe())
-    else:
-        shutil.copy2(path, dest)
+    if not prefix:
+        return fsio.backup(path)
+    dest = fsio.backup_name(path)
+    res = cmd.run([*prefix, "cp", "-p", "--", path, dest], timeout=timeout)  # -p: the backup keeps the mode
+    if not res.ok:
+        raise OSError(res.describe())
     return dest
 
 
@@ -249,11 +251,11 @@ def _restore(backup: str, path: str, prefix: list[str], timeout: float) -> str:
     if not backup:
         return ""
     if prefix:
-        res = cmd.run([*prefix, "cp", "-p", backup, path], timeout=timeout)
+        res = cmd.run([*prefix, "cp", "-p", "--", backup, path], timeout=timeout)
         return f"; restored {path} from {backup}" if res.ok else f"; RESTORE FAILED ({res.describe()}): copy {backup}"
     try:
-        shutil.copy2(backup, path)
-    except OSError as exc:
+        fsio.write_atomic(path, fsio.read_bytes(backup))
+    except (OSError, fsio.FileProblem) as exc:
         return f"; RESTORE FAILED ({exc}): copy {backup} back to {path}"
     return f"; restored {path} from {backup}"
 
@@ -266,38 +268,29 @@ def _configure_with_ctk(ctk: str, path: str, prefix: list[str], timeout: float) 
 def _merge_ourselves(path: str, data: dict | None, runtime: str, runtime_path: str, prefix: list[str],
                      timeout: float) -> str:
     text = json.dumps(merged(data, runtime, runtime_path), indent=4) + "\n"
-    target = Path(path)
     try:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        if prefix:
-            # write our copy, then let root put it next to the target and rename it over (atomic)
-            with tempfile.NamedTemporaryFile("w", delete=False, suffix=".json") as tmp:
-                tmp.write(text)
-            staged = f"{path}.labcheck-tmp"
-            try:
-                for argv in ([*prefix, "mkdir", "-p", str(target.parent)],
-                             [*prefix, "install", "-m", f"{mode:o}", tmp.name, staged],
-                             [*prefix, "mv", "-f", staged, path]):
-                    res = cmd.run(argv, timeout=timeout)
-                    if not res.ok:
-                        cmd.run([*prefix, "rm", "-f", staged], timeout=timeout)
-                        return f"could not write {path}: {res.describe()}"
-            finally:  # our copy of the user's settings never stays behind in /tmp
-                os.unlink(tmp.name)
+        if not prefix:
+            fsio.write_atomic(path, text)
             return ""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmpname = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        # Not root: write our copy, then let root put it next to the file (its symlink's target, so a link
+        # stays a link) and rename it over (atomic).
+        target = fsio.write_target(path)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
+        with tempfile.NamedTemporaryFile("w", delete=False, suffix=".json") as tmp:
+            tmp.write(text)
+        staged = f"{target}.labcheck-tmp"
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmpname, mode)
-            os.replace(tmpname, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmpname)
-            raise
+            for argv in ([*prefix, "mkdir", "-p", "--", str(target.parent)],
+                         [*prefix, "install", "-m", f"{mode:o}", "--", tmp.name, staged],
+                         [*prefix, "mv", "-f", "--", staged, str(target)]):
+                res = cmd.run(argv, timeout=timeout)
+                if not res.ok:
+                    cmd.run([*prefix, "rm", "-f", "--", staged], timeout=timeout)
+                    return f"could not write {path}: {res.describe()}"
+        finally:  # our copy of the user's settings never stays behind in /tmp
+            os.unlink(tmp.name)
+    except fsio.FileProblem as exc:
+        return f"could not write {exc}"
     except OSError as exc:
         return f"could not write {path}: {exc}"
     return ""

@@ -55,7 +55,7 @@ def probe(etc, run, ctk=None):
 # --- parsing -------------------------------------------------------------------------------------
 
 def test_spec_parses_into_devices_paths_and_driver_versions():
-    spec = cdi.parse_spec(SPEC, "nvidia.yaml")
+    spec = cdi.parse_spec(SPEC.replace("HOSTROOT", ""), "nvidia.yaml")  # the host's own (absolute) paths
     assert spec.kind == cdi.NVIDIA_KIND and not spec.problems
     assert spec.device_names == ("0", H100.uuid, "all")
     assert spec.gpu_indices == ("0",) and spec.gpu_uuids == (H100.uuid,)
@@ -119,8 +119,8 @@ def test_bad_yaml_names_file_and_line(lab):
 
 
 def test_wrong_kind_names_the_kind_line(lab):
-    _, etc, run = lab
-    text = SPEC.replace("kind: nvidia.com/gpu", "kind: nvidia.com/gpus")
+    root, etc, run = lab
+    text = materialize(SPEC.replace("kind: nvidia.com/gpu", "kind: nvidia.com/gpus"), root, create=False)
     verdict = _valid_problem(etc, run, "nvidia.yaml", text)
     line = text.splitlines().index("kind: nvidia.com/gpus") + 1
     assert f"nvidia.yaml:{line}: wrong kind 'nvidia.com/gpus'" in verdict.message

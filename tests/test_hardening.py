@@ -101,7 +101,7 @@ def test_remediation_with_a_hostile_pipe_dir_runs_as_one_path_in_a_real_shell(tm
     lambda p: mps_v.start_command(p, p + "/log", p + "/bin/nvidia-cuda-mps-control"),
     lambda p: mps_v.restart_command(p, p + "/log"),
     lambda p: CdiSpec(None, p + "/nvidia.yaml").generate_command,
-    lambda p: cdi_v._backup_then_generate(p + "/nvidia.yaml"),
+    lambda p: cdi_v._backup_then_generate(cdi_probe.CdiFacts((), (), spec_path=p + "/nvidia.yaml"), p + "/x.yaml"),
     lambda p: docker_v.daemon_json_valid(DaemonJson(p + "/daemon.json", True, error="x", line=2, column=3))
     .remediation.split("`")[1],
 ])
@@ -487,8 +487,8 @@ def test_module0_run_with_a_malformed_lab_config_and_secrets_around(tmp_path, ev
 
 @pytest.mark.parametrize(("content", "expect"), [
     (b"", "not valid JSON"),  # `touch /etc/docker/daemon.json`
-    (b"\xff\xfe{ binary", "cannot read"),  # not UTF-8
-    (None, "cannot read"),  # a folder where the file should be
+    (b"\xff\xfe{ binary", "is not UTF-8 text"),  # not UTF-8
+    (None, "is a folder, not a regular file"),  # a folder where the file should be
     (b'{"runtimes": {"nvidia": {"path": "x"}},}', "not valid JSON"),  # trailing comma
     (b"[]", "expected a JSON object"),
 ])

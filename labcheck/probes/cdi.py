@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cdi, cmd
+from labcheck import cdi, cmd, fsio
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class SpecFile:
     spec: cdi.Spec | None
     problem: cdi.Problem | None  # the file could not be read as a spec at all
     missing_paths: tuple[str, ...] = ()
+    unreadable: bool = False  # not even its bytes could be read (not a regular file, permissions, size, encoding)
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,24 @@ class CdiFacts:
     cdi_list: cmd.CmdResult | None = None  # None when nvidia-ctk is not installed
     listed: cdi.CdiList | None = None
     notes: tuple[str, ...] = field(default=())
+    spec_path: str = cdi.DEFAULT_SPEC_PATH  # where the fix writes the NVIDIA spec (lab config cdi_spec_path)
+
+    @property
+    def generate_command(self) -> str:
+        return cdi.generate_command(self.spec_path)
 
     @property
     def nvidia_specs(self) -> list[SpecFile]:
         return [f for f in self.files if f.spec is not None and f.spec.kind == cdi.NVIDIA_KIND]
 
     def problems(self) -> list[cdi.Problem]:
-        """What makes NVIDIA spec files unusable: files of kind nvidia.com/gpu, or named nvidia*, or that mention it."""
+        """What makes NVIDIA spec files unusable: files of kind nvidia.com/gpu, or named nvidia*, or that mention it;
+        and every spec file that cannot be read at all (nobody can tell whose it is)."""
         out: list[cdi.Problem] = []
         for f in self.files:
             named_nvidia = "nvidia" in os.path.basename(f.path).lower()
             if f.problem is not None:
-                if named_nvidia or cdi.NVIDIA_KIND in _safe_read(f.path):
+                if f.unreadable or named_nvidia or cdi.NVIDIA_KIND in _safe_read(f.path):
                     out.append(f.problem)
                 continue
             spec = f.spec
@@ -55,8 +62,8 @@ class CdiFacts:
 
 def _safe_read(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return fsio.read_text(path)
+    except (OSError, fsio.FileProblem):
         return ""
 
 
@@ -72,9 +79,12 @@ def _denied(p: Path) -> bool:
 
 def read_spec_file(path: Path) -> SpecFile:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = fsio.read_text(path)  # a FIFO named nvidia.yaml is refused, never opened for a blocking read
+    except fsio.FileProblem as exc:
+        return SpecFile(str(path), None, cdi.Problem(str(path), exc.line, exc.message), unreadable=True)
     except OSError as exc:
-        return SpecFile(str(path), None, cdi.Problem(str(path), None, f"cannot read: {exc.strerror or exc}"))
+        return SpecFile(str(path), None, cdi.Problem(str(path), None, f"cannot read: {exc.strerror or exc}"),
+                        unreadable=True)
     parsed = cdi.parse_spec(text, str(path))
     if isinstance(parsed, cdi.Problem):
         return SpecFile(str(path), None, parsed)
@@ -82,25 +92,45 @@ def read_spec_file(path: Path) -> SpecFile:
     return SpecFile(str(path), parsed, None, missing)
 
 
-def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, timeout: float = 30.0) -> CdiFacts:
+def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, timeout: float = 30.0,
+              spec_path: str = cdi.DEFAULT_SPEC_PATH) -> CdiFacts:
+    """Every spec file in ``dirs``, each read once: one folder reached through two names (/var/run/cdi and
+    /run/cdi: /var/run is a link to /run) or a file linked into a second folder is one spec, not a conflict."""
     files: list[SpecFile] = []
     unreadable: list[str] = []
+    seen_dirs: set[str] = set()
+    seen_files: set[tuple[int, int]] = set()
     for d in dirs:
         p = Path(d)
         if not os.path.isdir(p):  # os.path: never raises (Path.is_dir does on a folder we may not search)
             if os.path.lexists(p) or _denied(p):
                 unreadable.append(d)
             continue
+        real = os.path.realpath(p)
+        if real in seen_dirs:
+            continue
+        seen_dirs.add(real)
         try:
-            entries = sorted(e for e in p.iterdir() if e.suffix in cdi.SPEC_SUFFIXES and os.path.isfile(e))
+            # CDI skips folders; anything else with a spec suffix (a FIFO, a device) is read, and refused, by name
+            entries = sorted(e for e in p.iterdir() if e.suffix in cdi.SPEC_SUFFIXES and not os.path.isdir(e))
         except OSError:
             unreadable.append(d)
             continue
-        files.extend(read_spec_file(e) for e in entries)
+        for e in entries:
+            try:
+                st = os.stat(e)
+                ident = (st.st_dev, st.st_ino)
+            except OSError:
+                ident = None
+            if ident is not None and ident in seen_files:
+                continue
+            if ident is not None:
+                seen_files.add(ident)
+            files.append(read_spec_file(e))
     listed = None
     result = None
     if ctk_path:
         result = cmd.run([ctk_path, "cdi", "list"], timeout=timeout)
         if result.ok:
             listed = cdi.parse_cdi_list(result.output)
-    return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed)
+    return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed, spec_path=spec_path)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labcheck import cmd
+from labcheck import cmd, fsio
 from labcheck.config import LabConfig
 from labcheck.probes import docker_client
 
@@ -164,11 +164,11 @@ def read_daemon_json(path: str | Path) -> DaemonJson:
     """Read and parse Docker's daemon.json; a bad file is a value with line and column, never an exception."""
     p = str(path)
     try:
-        text = Path(p).read_text(encoding="utf-8")
+        text = fsio.read_text(p)  # a FIFO, device or folder is refused without blocking
     except FileNotFoundError:
         return DaemonJson(p, False)
-    except (OSError, UnicodeDecodeError) as exc:
-        return DaemonJson(p, True, error=f"cannot read: {exc}")
+    except fsio.FileProblem as exc:
+        return DaemonJson(p, True, error=exc.message, line=exc.line, column=1 if exc.line else None)
     return parse_daemon_json(text, p)
 
 
@@ -179,7 +179,53 @@ def parse_daemon_json(text: str, path: str) -> DaemonJson:
         return DaemonJson(path, True, error=f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
     if not isinstance(data, dict):
         return DaemonJson(path, True, error=f"expected a JSON object, found {type(data).__name__}", line=1, column=1)
+    problem = daemon_json_type_problem(data)
+    if problem:
+        key, message = problem
+        line = next((i for i, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln), 1)
+        return DaemonJson(path, True, error=message, line=line, column=1)
     return DaemonJson(path, True, data)
+
+
+_RUNTIME_EXAMPLE = '{"path": "nvidia-container-runtime", "args": []}'
+
+
+def daemon_json_type_problem(data: dict) -> tuple[str, str] | None:
+    """(key, message) for a value of the wrong type in the settings the suite reads or writes, else None.
+
+    WHY: dockerd decodes daemon.json into typed Go structs and refuses to start on a type mismatch
+    (``"runtimes": {"nvidia": "garbage"}``: "cannot unmarshal string into ... types.Runtime"), so such a file
+    is not valid even though it parses, and reloading or restarting Docker with it takes Docker down. JSON null
+    decodes to nothing in Go and is accepted; the cases here are those a real dockerd 20.10 refuses
+    (tests/test_bad_input.py starts one with each).
+    """
+    runtimes = data.get("runtimes")
+    if runtimes is not None and not isinstance(runtimes, dict):
+        return "runtimes", f"runtimes: expected an object of runtimes, found {_json_type(runtimes)}"
+    for name, rt in (runtimes or {}).items():
+        if rt is None:
+            continue
+        if not isinstance(rt, dict):
+            return name, (f"runtimes.{name}: expected an object like {_RUNTIME_EXAMPLE}, found {_json_type(rt)} "
+                          f"{json.dumps(rt)[:60]}: dockerd refuses to start with it")
+        if rt.get("path") is not None and not isinstance(rt["path"], str):
+            return name, f"runtimes.{name}.path: expected a string, found {_json_type(rt['path'])}"
+        args = rt.get("runtimeArgs")
+        if args is not None and not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+            return name, f"runtimes.{name}.runtimeArgs: expected a list of strings, found {json.dumps(args)[:60]}"
+    default = data.get("default-runtime")
+    if default is not None and not isinstance(default, str):
+        return "default-runtime", f"default-runtime: expected a string, found {_json_type(default)}"
+    features = data.get("features")
+    if features is not None and not (isinstance(features, dict)
+                                     and all(isinstance(v, bool) or v is None for v in features.values())):
+        return "features", f"features: expected an object of true/false values, found {json.dumps(features)[:60]}"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
 
 
 # --- GPUs on the host ------------------------------------------------------------------------------

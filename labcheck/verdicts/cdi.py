@@ -15,13 +15,13 @@ from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
 from labcheck.verdict import Verdict, failed, passed, skipped
 
-REGENERATE = cdi.GENERATE
 
-
-def _backup_then_generate(path: str) -> str:
-    if os.path.abspath(path) == "/etc/cdi/nvidia.yaml":
-        return f"sudo cp -p {sh(path)} {sh(path + '.bak')} && {REGENERATE}"
-    return f"sudo mv {sh(path)} {sh(path + '.bak')} && {REGENERATE}"
+def _backup_then_generate(facts: CdiFacts, path: str) -> str:
+    """Keep a copy of the bad spec, then generate at the configured path: copy when it is that path (generating
+    replaces it), move it aside otherwise (a second spec would conflict with the generated one)."""
+    if os.path.abspath(path) == os.path.abspath(facts.spec_path):
+        return f"sudo cp -p {sh(path)} {sh(path + '.bak')} && {facts.generate_command}"
+    return f"sudo mv {sh(path)} {sh(path + '.bak')} && {facts.generate_command}"
 
 
 def _where(facts: CdiFacts) -> str:
@@ -36,12 +36,12 @@ def spec_present(facts: CdiFacts) -> Verdict:
     problems = facts.problems()
     if problems:
         return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}; the only NVIDIA "
-                      f"spec is unusable: {problems[0]}", _backup_then_generate(problems[0].path))
+                      f"spec is unusable: {problems[0]}", _backup_then_generate(facts, problems[0].path))
     seen = [f.path for f in facts.files]
     found = f"; found only: {', '.join(seen)}" if seen else ""
     unreadable = f"; cannot list {', '.join(facts.unreadable_dirs)}" if facts.unreadable_dirs else ""
     return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}, found none{found}{unreadable} "
-                  "(without it the DRA driver sees 0 GPUs)", REGENERATE)
+                  "(without it the DRA driver sees 0 GPUs)", facts.generate_command)
 
 
 def spec_valid(facts: CdiFacts) -> Verdict:
@@ -49,7 +49,7 @@ def spec_valid(facts: CdiFacts) -> Verdict:
     if problems:
         first = problems[0]
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        return failed(f"unusable CDI spec {first}{more}", _backup_then_generate(first.path),
+        return failed(f"unusable CDI spec {first}{more}", _backup_then_generate(facts, first.path),
                       details="\n".join(str(p) for p in problems))
     if not facts.files:
         return skipped(f"no CDI spec in {_where(facts)} to validate (see the CDI spec check)")
@@ -76,22 +76,22 @@ def device_count(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
             return failed(
                 f"{f.path} describes {len(idx)} GPU{'s' * (len(idx) != 1)} (indices {idx}, UUIDs {uuids}); "
                 f"this host has {len(want_idx)} (indices {want_idx}, UUIDs {want_uuid})",
-                _backup_then_generate(f.path))
+                _backup_then_generate(facts, f.path))
     listing = ""
     if facts.cdi_list is not None:
         r = facts.cdi_list
         if not r.ok:
-            return failed(f"`nvidia-ctk cdi list` did not work: {r.describe()}", REGENERATE)
+            return failed(f"`nvidia-ctk cdi list` did not work: {r.describe()}", facts.generate_command)
         listed = facts.listed
         names = {n.split("=", 1)[1] for n in listed.names if n.startswith(cdi.NVIDIA_KIND + "=")}
         if listed.count == 0 or not names:
             return failed(f"the spec lists {len(want_idx)} GPU(s) but `nvidia-ctk cdi list` finds "
                           f"{listed.count if listed.count is not None else 'no'} CDI devices (its exit code is 0 "
-                          "anyway): runtimes will see no GPU", REGENERATE)
+                          "anyway): runtimes will see no GPU", facts.generate_command)
         missing = [n for n in want_idx + want_uuid if n not in names]
         if missing:
             return failed(f"`nvidia-ctk cdi list` does not list {', '.join(missing)} "
-                          f"(it lists {', '.join(sorted(names))})", REGENERATE)
+                          f"(it lists {', '.join(sorted(names))})", facts.generate_command)
         listing = f"; `nvidia-ctk cdi list` finds {listed.count} devices"
     return passed(f"CDI spec lists this host's {len(want_idx)} GPU{'s' * (len(want_idx) != 1)} "
                   f"({', '.join(want_uuid)}){listing}")
@@ -107,18 +107,18 @@ def not_stale(facts: CdiFacts, gpu: GpuFacts) -> Verdict:
         if not f.spec.host_paths:  # "every mounted file exists" of no file is no evidence, and injects no GPU
             return failed(f"{f.path} names no device node, library or hook to give a container: nothing to check "
                           "for staleness, and a container given these devices would get no GPU",
-                          _backup_then_generate(f.path))
+                          _backup_then_generate(facts, f.path))
         if f.missing_paths:
             shown = ", ".join(f.missing_paths[:3]) + (f" (+{len(f.missing_paths) - 3} more)"
                                                         if len(f.missing_paths) > 3 else "")
             return failed(f"{f.path} is stale: it mounts files that do not exist: {shown}; "
-                          "containers asking for a GPU would fail to start", _backup_then_generate(f.path),
+                          "containers asking for a GPU would fail to start", _backup_then_generate(facts, f.path),
                           details="\n".join(f.missing_paths))
         if running:
             other = [v for v in f.spec.driver_versions if versions.parse(v) != versions.parse(running)]
             if other:
                 return failed(f"{f.path} is stale: it was generated for driver {', '.join(other)}, "
-                              f"the running driver is {running}", _backup_then_generate(f.path))
+                              f"the running driver is {running}", _backup_then_generate(facts, f.path))
     if not running:
         note = " (driver version unknown: only file existence checked)"
     elif not any(f.spec.driver_versions for f in specs):  # nothing was compared with the running driver
