@@ -7,10 +7,15 @@ A bad file never stops the run: :func:`load` returns the defaults plus a list of
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from labcheck import fsio
 
 GiB = 1024**3
 
@@ -71,34 +76,46 @@ class ConfigProblem:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
+MAX_BYTES = 256 * 1024  # a lab config is a few dozen lines
+VERSION_FIELDS = ("min_kernel", "min_docker", "min_kind", "min_helm", "min_driver", "min_compute_capability",
+                  "min_ctk")
+TIMEOUT_FIELDS = ("command_timeout", "cluster_create_timeout")
+# kind names the node container "<cluster>-control-plane", also its hostname: an RFC 1123 label of at most 63
+# characters, so the cluster name is lowercase letters, digits and '-' and at most 63 - 14 characters.
+_KIND_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,47}[a-z0-9])?$")
+_VERSION = re.compile(r"^v?\d+(\.\d+)*$")
+# Folders the suite must never use as its state folder: it writes lock and record files there, and a record
+# there is the proof of ownership --teardown acts on (a world-writable /tmp would let anyone forge one).
+SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
+                         "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+                         "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run",
+                         "/var/tmp", "/var/log"})
 
 
 def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
-    """Read ``path`` over the defaults. Unknown keys and wrong types are problems, not crashes."""
+    """Read ``path`` over the defaults. A FIFO, device, folder, oversize or non-UTF-8 file, bad YAML, an alias
+    bomb, unknown keys, wrong types and values out of range are problems (file, line, fix), never crashes."""
     if path is None:
         return LabConfig(), []
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = fsio.read_text(p, MAX_BYTES)
     except FileNotFoundError:
         return LabConfig(), [
             ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config")
         ]
-    except OSError as exc:
-        return LabConfig(), [ConfigProblem(str(p), None, f"cannot read: {exc}", f"check permissions on {p}")]
+    except fsio.FileProblem as exc:
+        return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}")]
     return parse(text, str(p))
 
 
 def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigProblem]]:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        return LabConfig(), [
-            ConfigProblem(source, line, f"not valid YAML: {problem}", f"fix the YAML syntax at {source}:{line}")
-        ]
+        root = fsio.compose_yaml(text, source)
+        data = fsio.construct_yaml(root, source)
+    except fsio.YamlError as exc:
+        where = fsio.where(source, exc.line)
+        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem, f"fix the YAML at {where}")]
     if data is None:
         return LabConfig(), []
     if not isinstance(data, dict):
@@ -106,24 +123,72 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
             ConfigProblem(source, 1, f"expected a mapping of settings, found {type(data).__name__}",
                           f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'")
         ]
-    lines = _key_lines(text)
+    nodes = {str(k.value): (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
     values: dict = {}
     problems: list[ConfigProblem] = []
     for key, value in data.items():
+        key_node, value_node = nodes.get(str(key), (None, None))
+        line = fsio.line_of(key_node)
         f = _FIELDS.get(str(key))
         if f is None:
-            problems.append(ConfigProblem(source, lines.get(str(key)), f"unknown setting {key!r}",
+            problems.append(ConfigProblem(source, line, f"unknown setting {key!r}",
                                           f"remove it; known settings: {', '.join(sorted(_FIELDS))}"))
             continue
         default = f.default
+        if f.name in VERSION_FIELDS and isinstance(value_node, yaml.ScalarNode) and not isinstance(value, bool):
+            value = value_node.value  # as written: `min_helm: 3.10` is "3.10", never the float 3.1
         try:
-            values[f.name] = _coerce(value, default)
+            coerced = _coerce(value, default)
         except (TypeError, ValueError):
             problems.append(ConfigProblem(
-                source, lines.get(str(key)),
-                f"{key}: expected {type(default).__name__}, found {value!r}",
+                source, line, f"{key}: expected {_kind(default)}, found {_shown(value)}",
                 f"set {key} to a value like {default!r}"))
+            continue
+        bad = _value_problem(f.name, coerced, default)
+        if bad:
+            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", bad[1]))
+            if f.name != "cluster_name":
+                # The default stands in for a value that cannot be used. Not for cluster_name: the default would
+                # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
+                continue
+        values[f.name] = coerced
     return LabConfig(**values), problems
+
+
+def _value_problem(name: str, value, default) -> tuple[str, str] | None:
+    """(what is wrong, how to fix it) for a well-typed value the suite cannot use, else None."""
+    if name in TIMEOUT_FIELDS:
+        if not math.isfinite(value) or value <= 0:
+            return (f"expected a finite number of seconds > 0, found {value!r}", f"set {name}: {default:g}")
+    elif name in VERSION_FIELDS:
+        if not _VERSION.match(value):
+            return (f"expected a version such as {default!r}, found {value!r}", f'set {name}: "{default}"')
+    elif name == "cluster_name":
+        if not _KIND_NAME.match(value):
+            return (f"{value!r} is not a valid kind cluster name: lowercase letters, digits and '-', starting and "
+                    "ending with a letter or digit, at most 49 characters (the node is <name>-control-plane, a "
+                    "63-character host name); kept as written, docker and kind refuse it",
+                    f"set cluster_name: {default}")
+    elif name == "state_dir":
+        real = os.path.realpath(os.path.expanduser(value)) if value else ""
+        if not value or real in SYSTEM_DIRS or real == os.path.realpath(os.path.expanduser("~")):
+            return (f"{value!r} ({real or 'empty'}) is a system or shared folder: the suite keeps its lock and "
+                    "ownership records there", f"set state_dir: {default}")
+    elif name == "shm_min_bytes" and value <= 0:
+        return (f"expected a number of bytes > 0, found {value!r}", f"set {name}: {default}")
+    return None
+
+
+def _kind(default) -> str:
+    if isinstance(default, tuple):
+        return "a list of strings"
+    return {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "a string")
+
+
+def _shown(value) -> str:
+    """A value for a message, bounded: a long list (or an alias-built one) is never printed whole."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _coerce(value, default):
@@ -150,11 +215,3 @@ def _coerce(value, default):
     if not isinstance(value, str):
         raise TypeError
     return value
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for i, line in enumerate(text.splitlines(), 1):
-        if line and not line[0].isspace() and ":" in line and not line.startswith("#"):
-            out.setdefault(line.split(":", 1)[0].strip().strip("'\""), i)
-    return out

@@ -213,7 +213,9 @@ def test_lab_config_with_hostile_values_loads_them_verbatim(tmp_path):
             f"mps_pipe_dir: {json.dumps('/tmp/' + EVIL)}\n"
             f"kind_config_path: {json.dumps(str(tmp_path / EVIL / 'kind.yaml'))}\n")
     cfg, problems = config.parse(text, str(tmp_path / "lab.yaml"))
-    assert problems == []
+    # issue 11: not a kind name, so the lab config check fails; the value is kept (never swapped for the default
+    # cluster) and reaches no shell
+    assert [p.message.split(":")[0] for p in problems] == ["cluster_name"]
     assert cfg.cluster_name == "workshop; rm -rf / " + EVIL
     assert cfg.node_name == cfg.cluster_name + "-control-plane"
     assert cfg.mps_pipe_dir == "/tmp/" + EVIL

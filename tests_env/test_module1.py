@@ -143,3 +143,12 @@ def test_resource_api_served(running_node, kube_facts, lab_config, check):
     wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
     check(v.resource_api(facts, wanted, err, lab_config.node_name))
 
+
+
+# --- lab config (issue 11: a module 1 run validates it too) ---------------------------------------------
+from labcheck.plugin import config_path  # noqa: E402  (imports per section keep merges clean)
+from labcheck.verdicts import host as host_v  # noqa: E402
+
+
+def test_lab_config_valid(check, lab_config_loaded, pytestconfig):
+    check(host_v.lab_config(lab_config_loaded[1], config_path(pytestconfig)))
