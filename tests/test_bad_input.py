@@ -9,11 +9,22 @@ regresses into a hang (a FIFO) fails instead of blocking the suite.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from labcheck import config, fsio
+from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.verdicts import docker as docker_v
+from setup_actions import docker_runtime as dr
+from tests import private_dockerd
+from tests.test_fsio import null_device
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +62,7 @@ def _tmp_left(folder: Path) -> list[str]:
 # --- 1. outputs ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option", ["--results-json", "--html"])
-@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling symlink", "symlink to /dev/null"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling symlink", "symlink to a null device"])
 def test_an_output_that_is_not_a_regular_file_is_a_usage_error_and_is_left_alone(pytester, tmp_path, option, kind):
     out = tmp_path / "out"
     if kind == "fifo":
@@ -61,7 +72,7 @@ def test_an_output_that_is_not_a_regular_file_is_a_usage_error_and_is_left_alone
     elif kind == "dangling symlink":
         out.symlink_to(tmp_path / "nowhere")
     else:
-        out.symlink_to("/dev/null")
+        out.symlink_to(null_device(tmp_path))
     before = os.lstat(out)
     result = _run(pytester, f"{option}={out}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -72,14 +83,14 @@ def test_an_output_that_is_not_a_regular_file_is_a_usage_error_and_is_left_alone
     assert _tmp_left(tmp_path) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="as root, /dev/null could be replaced: the case only exists as root")
 @pytest.mark.parametrize("option", ["--results-json", "--html"])
-def test_dev_null_as_root_is_refused_and_stays_a_device(pytester, option):
-    ino = os.stat("/dev/null").st_ino
-    result = _run(pytester, f"{option}=/dev/null")
+def test_a_character_device_as_root_is_refused_and_stays_a_device(pytester, tmp_path, option):
+    dev = null_device(tmp_path)  # /dev/null's twin: a regression must not replace the machine's /dev/null
+    ino = os.stat(dev).st_ino
+    result = _run(pytester, f"{option}={dev}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "a character device, not a regular file" in result.stderr.str()
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and os.stat("/dev/null").st_ino == ino
+    assert stat.S_ISCHR(os.stat(dev).st_mode) and os.stat(dev).st_ino == ino
 
 
 @pytest.mark.parametrize("option", ["--results-json", "--html"])
@@ -113,3 +124,226 @@ def test_a_failing_results_write_keeps_the_html_report_the_summary_and_the_exit_
     assert "NOT READY: 1 of 3 checks failed" in text
     assert html.is_file() and "docker too old" in html.read_text()
     assert out.is_dir() and os.listdir(out) == [] and _tmp_left(tmp_path) == []
+
+
+# --- 2. inputs: lab config, daemon.json, CDI specs ---------------------------------------------------------
+
+def _lab_run(tmp_path, lab: Path, *args, module: str = "module0", timeout: int = 90):
+    out = tmp_path / "r.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests_env"), "-m", module, "-k", "lab_config_valid",
+         "--no-provision", f"--lab-config={lab}", f"--results-json={out}", "-p", "no:cacheprovider", "-q", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    recs = {r["check"]: r for r in json.loads(out.read_text())["records"]} if out.exists() else {}
+    return res, recs
+
+
+@pytest.mark.parametrize("module", ["module0", "module1"])
+@pytest.mark.parametrize("case", ["fifo", "folder", "binary", "alias bomb", "oversize", "/dev/zero"])
+def test_a_lab_config_that_cannot_be_used_is_a_failing_check_naming_the_file(tmp_path, case, module):
+    lab = tmp_path / "lab.yaml"
+    words = {"fifo": "a FIFO", "folder": "a folder", "binary": "is not UTF-8 text", "alias bomb": "alias bomb",
+             "oversize": "bytes this file may have", "/dev/zero": "a character device"}[case]
+    if case == "fifo":
+        os.mkfifo(lab)
+    elif case == "folder":
+        lab.mkdir()
+    elif case == "binary":
+        lab.write_bytes(bytes(range(256)) * 4)
+    elif case == "alias bomb":
+        lab.write_text(BOMB_LAB)
+    elif case == "oversize":
+        lab.write_text("# padding\n" * 40_000)
+    else:
+        lab.symlink_to("/dev/zero")
+    t0 = time.monotonic()
+    res, recs = _lab_run(tmp_path, lab, module=module)
+    assert time.monotonic() - t0 < 60
+    rec = recs["lab_config_valid"]
+    assert rec["verdict"] == "fail" and str(lab) in rec["message"] and words in rec["message"], rec
+    assert res.returncode == 1 and "Traceback" not in res.stdout
+
+
+BOMB_LAB = "cdi_dirs: " + "".join(f"\n  - &{c} [" + ", ".join([f"*{p}"] * 9 if p else ["x"] * 9) + "]"
+                                  for c, p in zip("abcdefghi", ["", *"abcdefgh"], strict=True))
+
+
+def test_a_900_byte_alias_bomb_lab_config_fails_fast():
+    assert len(BOMB_LAB) < 1000
+    t0 = time.monotonic()
+    _, problems = config.parse(BOMB_LAB, "lab.yaml")
+    assert time.monotonic() - t0 < 2 and "alias bomb" in problems[0].message
+
+
+# --- 3 and 4. lab config field types and values --------------------------------------------------------------
+
+@pytest.mark.parametrize("line,words", [
+    ("command_timeout: .inf", "expected a finite number of seconds > 0, found inf"),
+    ("command_timeout: .nan", "found nan"),
+    ("cluster_create_timeout: -5", "found -5.0"),
+    ("command_timeout: 0", "found 0.0"),
+    ("command_timeout: [1]", "expected a number, found [1]"),
+    ("min_helm: three", "expected a version such as '3.10', found 'three'"),
+    ("min_docker: 24.0.x", "expected a version"),
+    ("min_driver: [535]", "expected a string"),
+    ("cluster_name: Workshop_DRA", "not a valid kind cluster name"),
+    ("cluster_name: -workshop", "not a valid kind cluster name"),
+    ("cluster_name: " + "a" * 50, "not a valid kind cluster name"),
+    ("state_dir: /", "is a system or shared folder"),
+    ("state_dir: /etc", "is a system or shared folder"),
+    ("state_dir: /tmp/", "is a system or shared folder"),
+    ("state_dir: '~'", "is a system or shared folder"),
+    ("state_dir: ''", "is a system or shared folder"),
+    ("shm_min_bytes: -1", "expected a number of bytes > 0"),
+    ("cdi_dirs: {a: 1}", "expected a list of strings"),
+    ("mps_pipe_dir: {a: 1}", "expected a string"),
+])
+def test_lab_config_values_the_suite_cannot_use_are_problems_with_their_line(tmp_path, line, words):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"min_kernel: '5.15'\n{line}\n")
+    cfg, problems = config.load(lab)
+    assert len(problems) == 1 and problems[0].line == 2 and words in problems[0].message, problems
+    key = line.split(":")[0]
+    if key != "cluster_name":
+        assert getattr(cfg, key) == getattr(config.LabConfig(), key)  # the default stands in
+    for t in (cfg.command_timeout, cfg.cluster_create_timeout):
+        assert math.isfinite(t) and t > 0
+
+
+def test_a_state_dir_linked_to_a_system_folder_is_refused(tmp_path):
+    (tmp_path / "state").symlink_to("/etc")
+    _, problems = config.parse(f"state_dir: {tmp_path / 'state'}\n", "lab.yaml")
+    assert "(/etc) is a system or shared folder" in problems[0].message
+
+
+@pytest.mark.parametrize("written,expected", [("3.10", "3.10"), ("'3.10'", "3.10"), ("3.1", "3.1"),
+                                              ("3", "3"), ("v3.10.0", "v3.10.0")])
+def test_version_thresholds_are_read_as_written(written, expected):
+    cfg, problems = config.parse(f"min_helm: {written}\nmin_driver: 535\n", "lab.yaml")
+    assert problems == [] and cfg.min_helm == expected and cfg.min_driver == "535"
+
+
+def test_unquoted_min_helm_3_10_fails_helm_3_9_in_a_real_run(tmp_path):
+    """helm 3.9 against `min_helm: 3.10` (unquoted): before, 3.10 became 3.1 and helm 3.9 passed."""
+    helm = tmp_path / "bin" / "helm"
+    helm.parent.mkdir()
+    helm.write_text("#!/bin/sh\necho v3.9.4\n")  # stands for helm 3.9's `helm version --template {{.Version}}`
+    helm.chmod(0o755)
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("min_helm: 3.10\n")
+    out = tmp_path / "r.json"
+    env = {**os.environ, "PATH": f"{helm.parent}:{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests_env"), "-m", "module0", "-k", "helm",
+                    "--no-provision", f"--lab-config={lab}", f"--results-json={out}", "-p", "no:cacheprovider",
+                    "-q"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    rec = [r for r in json.loads(out.read_text())["records"] if "helm" in r["check"]][0]
+    assert rec["verdict"] == "fail" and "3.9.4 is older than 3.10" in rec["message"], rec
+
+
+def test_module1_run_fails_the_lab_config_check_on_a_bad_value(tmp_path):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("command_timeout: .inf\n")
+    res, recs = _lab_run(tmp_path, lab, module="module1")
+    assert recs["lab_config_valid"]["verdict"] == "fail" and recs["lab_config_valid"]["module"] == "module1"
+    assert f"{lab}:1: command_timeout" in recs["lab_config_valid"]["message"]
+
+
+# --- 3. daemon.json field types: what a real dockerd refuses ---------------------------------------------
+
+DOCKERD_REFUSES = [
+    ({"runtimes": {"nvidia": "garbage"}}, "runtimes.nvidia: expected an object"),
+    ({"runtimes": []}, "runtimes: expected an object of runtimes"),
+    ({"runtimes": {"nvidia": {"path": 5}}}, "runtimes.nvidia.path: expected a string"),
+    ({"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": "x"}}},
+     "runtimes.nvidia.runtimeArgs: expected a list of strings"),
+    ({"default-runtime": 5}, "default-runtime: expected a string"),
+    ({"features": {"cdi": "yes"}}, "features: expected an object of true/false values"),
+]
+
+
+@pytest.mark.parametrize("doc,words", DOCKERD_REFUSES, ids=[w.split(":")[0] for _, w in DOCKERD_REFUSES])
+def test_daemon_json_values_a_real_dockerd_refuses_fail_validation_and_fix_host_never_reloads(tmp_path, doc, words):
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(doc, indent=2))
+    dj = read_daemon_json(path)
+    verdict = docker_v.daemon_json_valid(dj)
+    assert verdict.status == "fail" and words in verdict.message and str(path) in verdict.message
+    p = dr.plan(dj, [], "nvidia")
+    assert p.problem and not p.needs_reload  # --fix-host refuses: a reload/restart would take Docker down
+    why = private_dockerd.unavailable_reason()
+    if why:
+        pytest.skip(f"the real-dockerd half needs it: {why}")
+    with pytest.raises(RuntimeError, match="unable to configure the Docker daemon"):
+        private_dockerd.start(doc, wait=10).cleanup()
+
+
+def test_daemon_json_values_a_real_dockerd_accepts_stay_valid(tmp_path):
+    doc = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}, "other": None},
+           "features": {"cdi": True}, "default-runtime": "runc"}
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(doc))
+    assert docker_v.daemon_json_valid(read_daemon_json(path)).status == "pass"
+
+
+@pytest.mark.parametrize("case", ["fifo", "/dev/zero", "oversize"])
+def test_daemon_json_that_is_not_a_readable_file_fails_without_hanging(tmp_path, case):
+    path = tmp_path / "daemon.json"
+    if case == "fifo":
+        os.mkfifo(path)
+    elif case == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_text(" " * (fsio.MAX_READ_BYTES + 1))
+    verdict = docker_v.daemon_json_valid(read_daemon_json(path))
+    assert verdict.status == "fail" and str(path) in verdict.message
+    assert stat.S_IFMT(os.lstat(path).st_mode) in (stat.S_IFIFO, stat.S_IFLNK, stat.S_IFREG)
+
+
+# --- 1. user files the suite edits: daemon.json under --fix-host -------------------------------------------
+
+def _runtime_bin(tmp_path: Path) -> str:
+    b = tmp_path / "bin" / "nvidia-container-runtime"  # stands for the toolkit's runtime binary (only looked up)
+    b.parent.mkdir(exist_ok=True)
+    b.write_text("#!/bin/sh\n")
+    b.chmod(0o755)
+    return str(b)
+
+
+def test_fix_host_writes_daemon_json_through_its_symlink_and_backs_up_with_the_mode(tmp_path):
+    real = tmp_path / "cfgrepo" / "daemon.json"
+    real.parent.mkdir()
+    real.write_text('{"log-level": "warn"}')
+    os.chmod(real, 0o600)
+    link = tmp_path / "daemon.json"
+    link.symlink_to(real)
+    p = dr.plan(read_daemon_json(link), [], "nvidia")
+    out = dr.apply(p, fix_host=True, pidfile=str(tmp_path / "none.pid"), nvidia_ctk="",
+                   runtime_binary=_runtime_bin(tmp_path), prefix=[])
+    assert out.status == "changed", out
+    assert link.is_symlink() and json.loads(real.read_text())["runtimes"]["nvidia"]
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(out.backup).st_mode) == 0o600 and json.loads(Path(out.backup).read_text()) == {
+        "log-level": "warn"}
+    assert not [n for d in (tmp_path, real.parent) for n in os.listdir(d) if "tmp" in n]
+
+
+@pytest.mark.parametrize("case", ["fifo", "folder", "null device", "dangling"])
+def test_fix_host_never_replaces_a_daemon_json_that_is_not_a_regular_file(tmp_path, case):
+    path = tmp_path / "daemon.json"
+    if case == "fifo":
+        os.mkfifo(path)
+    elif case == "folder":
+        path.mkdir()
+    elif case == "null device":
+        path.symlink_to(null_device(tmp_path))
+    else:
+        path.symlink_to(tmp_path / "nowhere" / "daemon.json")
+    before = os.lstat(path)
+    dj = DaemonJson(str(path), False)  # as if it had read as absent: the writer must refuse on its own
+    p = dr.plan(dj, [], "nvidia")
+    out = dr.apply(p, fix_host=True, pidfile=str(tmp_path / "none.pid"), nvidia_ctk="",
+                   runtime_binary=_runtime_bin(tmp_path), prefix=[])
+    assert out.status == "failed" and "not a regular file" in out.message or "does not exist" in out.message, out
+    after = os.lstat(path)
+    assert (before.st_ino, before.st_mode) == (after.st_ino, after.st_mode)
+    assert not [n for n in os.listdir(tmp_path) if "tmp" in n or n.endswith(".bak")]

@@ -99,7 +99,7 @@ def test_write_through_a_symlink_keeps_the_link_and_the_mode(tmp_path):
 @pytest.mark.parametrize("make,words", [
     (lambda p: os.mkfifo(p), "a FIFO"),
     (lambda p: p.mkdir(), "a folder"),
-    (lambda p: p.symlink_to("/dev/null"), "a character device"),
+    (lambda p: p.symlink_to(null_device(p.parent)), "a character device"),
     (lambda p: p.symlink_to(p.parent / "nowhere"), "does not exist"),
 ])
 def test_write_refuses_what_is_not_a_regular_file(tmp_path, make, words):
@@ -113,13 +113,27 @@ def test_write_refuses_what_is_not_a_regular_file(tmp_path, make, words):
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="replacing /dev/null needs root; as root it must be refused")
-def test_write_refuses_dev_null_as_root():
-    before = os.stat("/dev/null")
+def null_device(folder: Path) -> Path:
+    """A private character device equal to /dev/null (major 1, minor 3), made with mknod (root only).
+
+    WHY not /dev/null itself: a regression in the writer would replace the machine's /dev/null with a regular
+    file for every process on it (that happened once while checking that these tests fail on the old code).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("making a character device (mknod) needs root; as root, /dev/null could be replaced")
+    dev = folder / "null-device"
+    if not dev.exists():
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return dev
+
+
+def test_write_refuses_a_character_device_as_root(tmp_path):
+    dev = null_device(tmp_path)
+    before = os.stat(dev)
     with pytest.raises(fsio.FileProblem, match="a character device"):
-        fsio.write_atomic("/dev/null", "{}")
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and os.stat("/dev/null").st_ino == before.st_ino
-    assert not [n for n in os.listdir("/dev") if "labcheck-tmp" in n]
+        fsio.write_atomic(dev, "{}")
+    assert stat.S_ISCHR(os.stat(dev).st_mode) and os.stat(dev).st_ino == before.st_ino
+    assert _leftovers(tmp_path) == []
 
 
 def test_write_new_file_gets_the_default_mode_and_failure_leaves_no_temp(tmp_path):
