@@ -96,7 +96,8 @@ def _local_steps(config: pytest.Config) -> list[dict]:
     """The setup steps this process finished during this run."""
     mark = config.stash.get(STEP_MARK_KEY, 0)
     worker = (getattr(config, "workerinput", None) or {}).get("workerid", "")
-    return [{"host": host_name(), "worker": worker, **s.as_dict()} for s in progress.history()[mark:]]
+    # scrubbed: a step's error quotes a command's output (URL credentials, ANSI escapes)
+    return [redact.scrub({"host": host_name(), "worker": worker, **s.as_dict()}) for s in progress.history()[mark:]]
 
 
 def setup_steps(config: pytest.Config) -> list[dict]:

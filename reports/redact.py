@@ -24,8 +24,14 @@ _SECRET_KEY = re.compile(
     r"|KUBECONFIG|(^|_)KEY$|_PASS$|_PWD$)",
     re.IGNORECASE,
 )
-# scheme://user:password@host or scheme://token@host -> keep scheme and host only.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# scheme://user:password@host or scheme://token@host -> keep scheme and host only. Up to the LAST '@' of the
+# word: a password may hold '/', '@' or ':' (DOCKER_HOST=tcp://admin:p/a@ss@host:2376); removing a little too
+# much of an odd URL is better than printing part of a password.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)\S*@")
+# Characters that drive a terminal or hide text rather than print: C0 controls except newline and tab (ESC
+# starts ANSI sequences that recolour, move the cursor or retitle the window; CR overwrites the line), DEL, C1
+# controls, and the Unicode bidirectional overrides that show text in another order than it runs.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # Text that is (part of) a kubeconfig, a key, a certificate or a bearer token.
 _SECRET_TEXT = re.compile(
     r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----"
@@ -51,7 +57,16 @@ def scrub(value: object) -> object:
         return value
     if _SECRET_TEXT.search(value):
         return f"{REDACTED} (looked like a kubeconfig, key or token)"
-    return _URL_USERINFO.sub(r"\g<scheme>***@", value)
+    return escape_controls(_URL_USERINFO.sub(r"\g<scheme>***@", value))
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with terminal control characters and ANSI escapes shown as ``\\x1b``-style escapes.
+
+    WHY: messages quote tool output (docker, kind, nvidia-smi errors); an ESC sequence there would recolour or
+    rewrite the terminal, or hide text in the report, instead of being read."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def redact_in_place(metadata: MutableMapping[str, object]) -> list[str]:

@@ -22,6 +22,7 @@ QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,no
 NVML_COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 _CUDA_LINE = re.compile(r"CUDA Version\s*:\s*(\S+)")
 _PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)")
+_DRIVER = re.compile(r"^\d{3}\.\d+(\.\d+)?$")  # 535.183.01, 580.159.04, 570.86
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class GpuFacts:
     @property
     def answered(self) -> bool:
         """Some driver interface answered (so an empty GPU list means: no GPU)."""
-        return bool(self.smi.driver or self.nvml.driver) or (self.smi.result is not None and self.smi.result.ok)
+        return bool(self.smi.driver or self.nvml.driver) or (
+            self.smi.result is not None and self.smi.result.ok and not self.smi.error)
 
     @property
     def gpus(self) -> tuple[Gpu, ...]:
@@ -145,8 +147,14 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
     if not r.ok:
         return SmiQuery(smi_path, r, error=r.describe())
     gpus, driver = parse_query_csv(r.stdout, fields)
-    if not gpus and r.stdout.strip():
-        return SmiQuery(smi_path, r, error=f"`{r.cmdline}` printed nothing parsable: {r.stdout.strip()[:200]}")
+    if not gpus:
+        # Exit 0 with no GPU line is not "no GPU": without GPUs nvidia-smi exits non-zero ("No devices were found").
+        shown = f"printed nothing parsable: {r.stdout.strip()[:200]!r}" if r.stdout.strip() else "printed nothing"
+        return SmiQuery(smi_path, r, error=f"nvidia-smi exited 0 but {shown} (`{r.cmdline}`; expected one CSV line "
+                                           f"per GPU: {', '.join(fields)})")
+    if not _DRIVER.match(driver):
+        return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
+                                           f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
     return SmiQuery(smi_path, r, tuple(gpus), driver)
 
 

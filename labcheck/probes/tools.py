@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from labcheck import cmd, versions
+from labcheck import cmd
 
 # What each tool is asked: the plain forms the tools document (no shell, no string-built commands).
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
@@ -12,6 +13,24 @@ VERSION_ARGS: dict[str, tuple[str, ...]] = {
     "helm": ("version", "--template", "{{.Version}}"),  # "v3.16.2"
     "nvidia-ctk": ("--version",),  # "NVIDIA Container Toolkit CLI version 1.17.8\ncommit: ..."
 }
+
+# Where each tool's answer names its own version. WHY a field, not the first number: kind also prints the Go
+# release it was built with ("kind v0.20.0 go1.24.6 linux/amd64"; a build may print go1.24.6 first), helm's long
+# form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version.
+VERSION_FIELD: dict[str, re.Pattern] = {
+    "kind": re.compile(r"(?:^|\s)kind\s+v(\d+\.\d+\.\d+)\b"),
+    "helm": re.compile(r'^\s*v(\d+\.\d+\.\d+)\b|\bVersion:"v(\d+\.\d+\.\d+)"'),
+    "nvidia-ctk": re.compile(r"\bversion\s+v?(\d+\.\d+\.\d+)\b"),
+}
+
+
+def version_field(name: str, output: str) -> str:
+    """The version ``name`` reports for itself in ``output`` ("0.20.0"), or "" when that field is not there."""
+    rx = VERSION_FIELD.get(name)
+    if rx is None:
+        return ""
+    m = rx.search(output or "")
+    return next((g for g in m.groups() if g), "") if m else ""
 
 
 @dataclass(frozen=True)
@@ -22,10 +41,10 @@ class ToolFacts:
 
     @property
     def version(self) -> str:
-        """The first dotted version number in the tool's answer, or "" when there is none."""
+        """The tool's own version field in its answer (:data:`VERSION_FIELD`), or "" when there is none."""
         if self.result is None or not self.result.ok:
             return ""
-        return versions.show(versions.parse(self.result.output)) if versions.parse(self.result.output) else ""
+        return version_field(self.name, self.result.output)
 
 
 def probe_tool(name: str, extra_dirs: tuple[str, ...] = (), timeout: float = 30.0,
