@@ -51,6 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
             Path(WORKER_PIDFILE).write_text(f"{os.getpid()}\n")
         return
     path = config.getoption("--hosts")
+    if path is not None and not path.strip():
+        raise pytest.UsageError("--hosts= needs an inventory file, e.g. --hosts=inventory.yaml")
     if not path or config.getoption("collectonly"):
         return
     if not config.pluginmanager.hasplugin("xdist"):

@@ -18,6 +18,7 @@ doing right now (``s.note("waiting for the node to be Ready")``); the next "stil
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -87,12 +88,28 @@ def emit(text: str) -> None:
         writer(f"{PREFIX} {text}")
 
 
+def interval_from_env() -> float:
+    """``$LABCHECK_PROGRESS_INTERVAL`` in seconds (unset or empty: the default). Raises ValueError, saying what
+    was expected, for anything but a finite number > 0 (``nan``, ``inf``, ``-5``, ``soon``): the plugin turns
+    it into a usage error at start."""
+    raw = os.environ.get(INTERVAL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{INTERVAL_ENV}={raw!r}: expected a finite number of seconds > 0, e.g. "
+                         f"{INTERVAL_ENV}={DEFAULT_INTERVAL:g}; unset it for the default")
+    return value
+
+
 def _default_interval() -> float:
     try:
-        value = float(os.environ.get(INTERVAL_ENV, ""))
-    except ValueError:
+        return interval_from_env()
+    except ValueError:  # refused at start by the plugin; a library caller gets the default
         return DEFAULT_INTERVAL
-    return value if value > 0 else DEFAULT_INTERVAL
 
 
 class Step:

@@ -50,6 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[WRITE_ERRORS_KEY] = []
     if getattr(config, "workerinput", None) is None:
         check_output_paths(config)
+        try:
+            progress.interval_from_env()
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_Collector(config), "labcheck-collector")
     # tryfirst: pytest-html reads --css in its own pytest_configure, after this one.
     # (An install without the .css file gets pytest-html's plain look rather than a crash.)
@@ -152,6 +156,16 @@ def _why(exc: BaseException, path: str) -> str:
     return f"{path}: {getattr(exc, 'strerror', None) or exc}"
 
 
+def is_lab_run(config: pytest.Config) -> bool:
+    """A run of the lab checks: its paths (or the default testpaths) lie in the project's tests_env/."""
+    lab = (Path(str(config.rootpath)) / "tests_env").resolve()
+    for arg in config.args or []:
+        p = Path(config.invocation_params.dir, str(arg).split("::", 1)[0]).resolve()
+        if p == lab or lab in p.parents:
+            return True
+    return False
+
+
 def check_output_paths(config: pytest.Config) -> None:
     """Refuse, before any check runs, an output path that is not a regular file (or a new name).
 
@@ -180,8 +194,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for err in config.stash.get(WRITE_ERRORS_KEY, []):
         terminalreporter.write_line(err, red=True, bold=True)
     recs = records(config)
-    if not recs:  # not a lab run (e.g. the project's own tests): nothing to say
-        return
+    if not recs:
+        if is_lab_run(config):  # e.g. `pytest tests_env -m modul0`: selecting nothing is not silence
+            terminalreporter.write_sep("=", "lab readiness", bold=True)
+            chosen = " ".join(f"{o} {v!r}" for o, v in (("-m", config.getoption("markexpr", "")),
+                                                        ("-k", config.getoption("keyword", ""))) if v)
+            terminalreporter.write_line(f"{results.summarize([]).line}: {chosen or 'the selection'} selected no "
+                                        "lab check (markers: module0, module1)", red=True, bold=True)
+        return  # otherwise not a lab run (e.g. the project's own tests): nothing to say
     steps = setup_steps(config)
     terminalreporter.write_sep("=", "lab readiness", bold=True)
     for st in steps:

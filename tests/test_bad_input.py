@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -18,12 +20,23 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from labcheck import config, fsio
+from labcheck import cdi, config, fsio
+from labcheck.probes import cdi as cdi_probe
+from labcheck.probes import gpu as gpu_probe
+from labcheck.probes import tools as tools_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
+from labcheck.verdicts import gpu as gpu_v
+from labcheck.verdicts import tools as tools_v
+from reports import redact
 from setup_actions import docker_runtime as dr
+from setup_actions.cdi_spec import CdiSpec
 from tests import private_dockerd
+from tests.standins import executable
+from tests.test_cdi import SPEC, gpu_facts, materialize
 from tests.test_fsio import null_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,3 +360,281 @@ def test_fix_host_never_replaces_a_daemon_json_that_is_not_a_regular_file(tmp_pa
     after = os.lstat(path)
     assert (before.st_ino, before.st_mode) == (after.st_ino, after.st_mode)
     assert not [n for n in os.listdir(tmp_path) if "tmp" in n or n.endswith(".bak")]
+
+
+# --- 6 and 3. CDI as the spec defines it; CDI field types ----------------------------------------------------
+
+def _spec(tmp_path: Path) -> str:
+    return materialize(SPEC, tmp_path / "host")
+
+
+def _cdi_verdicts(facts, gpu):
+    return {name: fn(facts, gpu) if name in ("count", "stale") else fn(facts) for name, fn in (
+        ("present", cdi_v.spec_present), ("valid", cdi_v.spec_valid), ("count", cdi_v.device_count),
+        ("stale", cdi_v.not_stale), ("conflicts", cdi_v.no_conflicts))}
+
+
+def test_a_tab_indented_json_spec_is_valid(tmp_path):
+    etc = tmp_path / "etc" / "cdi"
+    etc.mkdir(parents=True)
+    doc = yaml.safe_load(_spec(tmp_path))
+    (etc / "nvidia.json").write_text(json.dumps(doc, indent="\t"))
+    facts = cdi_probe.probe_cdi((str(etc),), None, 10)
+    verdicts = _cdi_verdicts(facts, gpu_facts())
+    assert verdicts["valid"].status == "pass" and "nvidia.json" in verdicts["valid"].message
+    assert verdicts["stale"].status == "pass" and verdicts["count"].status == "pass"
+
+
+def test_one_folder_reached_through_two_names_is_not_a_conflict(tmp_path):
+    """/var/run is a symlink to /run: a lab config listing /run/cdi and /var/run/cdi names one folder twice."""
+    run = tmp_path / "run" / "cdi"
+    run.mkdir(parents=True)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "run").symlink_to(tmp_path / "run")
+    (run / "nvidia.yaml").write_text(_spec(tmp_path))
+    facts = cdi_probe.probe_cdi((str(tmp_path / "var" / "run" / "cdi"), str(run)), None, 10)
+    assert len(facts.files) == 1
+    assert cdi_v.no_conflicts(facts).status == "pass"
+    # a real second spec with the same devices still is one
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "nvidia.yaml").write_text(_spec(tmp_path))
+    facts = cdi_probe.probe_cdi((str(tmp_path / "etc"), str(tmp_path / "var" / "run" / "cdi"), str(run)), None, 10)
+    assert cdi_v.no_conflicts(facts).status == "fail"
+
+
+@pytest.mark.parametrize("edit,words", [
+    ("hostPath: HOSTROOT/usr/local/nvidia/lib64/libcuda.so.580.159.04",
+     "is relative: CDI host paths must be absolute"),
+    ("hostPath: /usr/local/../nvidia/lib64/libcuda.so.580.159.04", "contains '..'"),
+])
+def test_relative_or_dotdot_host_paths_are_invalid(tmp_path, edit, words):
+    text = _spec(tmp_path)
+    first = next(ln for ln in text.splitlines() if "hostPath:" in ln)
+    bad = text.replace(first, "    " + edit, 1)
+    spec = cdi.parse_spec(bad, "nvidia.yaml")
+    line = bad.splitlines().index("    " + edit)  # the mount entry starts on the line before
+    assert any(words in p.message and p.line == line for p in spec.problems), spec.problems
+
+
+@pytest.mark.parametrize("version,ok", [("0.5.0", True), ("'0.8.0'", True), ("1.0.0", True), ("0.9.0", False),
+                                        ("0.5", False), ("2", False), ("[0.5.0]", False)])
+def test_unknown_cdi_versions_are_flagged(tmp_path, version, ok):
+    spec = cdi.parse_spec(_spec(tmp_path).replace("cdiVersion: 0.5.0", f"cdiVersion: {version}"), "nvidia.yaml")
+    problems = [p for p in spec.problems if "cdiVersion" in p.message]
+    assert (problems == []) == ok, problems
+
+
+def test_the_fix_uses_the_configured_spec_path_shell_quoted(tmp_path):
+    configured = str(tmp_path / "my cdi; x" / "nvidia.yaml")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    facts = cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)
+    fix = cdi_v.spec_present(facts).remediation
+    assert shlex.split(fix) == ["sudo", "nvidia-ctk", "cdi", "generate", f"--output={configured}"]
+    (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n")
+    fix = cdi_v.spec_valid(cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)).remediation
+    assert f"--output={configured}" in shlex.split(fix.split("&&")[1]) and "/etc/cdi/nvidia.yaml" not in fix
+    assert CdiSpec(None, configured).generate_command == cdi.generate_command(configured)
+
+
+@pytest.mark.parametrize("case,words", [("fifo", "a FIFO"), ("binary", "is not UTF-8 text"),
+                                        ("null device", "a character device")])
+def test_a_spec_file_that_cannot_be_read_is_named_and_never_blocks(tmp_path, case, words):
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    (etc / "nvidia.yaml").write_text(_spec(tmp_path))
+    other = etc / "vendor.yaml"  # not named nvidia*: nobody can tell whose it is, so it is named anyway
+    if case == "fifo":
+        os.mkfifo(other)
+    elif case == "binary":
+        other.write_bytes(b"\xff\xfe\x00garbage")
+    else:
+        other.symlink_to(null_device(tmp_path))
+    t0 = time.monotonic()
+    facts = cdi_probe.probe_cdi((str(etc),), None, 10)
+    verdict = cdi_v.spec_valid(facts)
+    assert time.monotonic() - t0 < 5
+    assert verdict.status == "fail" and str(other) in verdict.message and words in verdict.message, verdict
+
+
+BAD_EDITS = [
+    ("containerEdits: [x]", "containerEdits: expected a mapping"),
+    ("containerEdits:\n  mounts: 5", "containerEdits.mounts: expected a list, found a number"),
+    ("containerEdits:\n  deviceNodes: nvidia0", "containerEdits.deviceNodes: expected a list, found a string"),
+    ("containerEdits:\n  mounts: [5]", "mounts[0]: expected a mapping"),
+    ("containerEdits:\n  mounts:\n  - hostPath: [a]\n    containerPath: /x", "mounts[0].hostPath: expected an abs"),
+    ("containerEdits:\n  hooks:\n  - hookName: createContainer\n    path: /usr/bin/true\n    args: 7",
+     "hooks[0].args: expected a list of strings, found a number"),
+    ("containerEdits:\n  hooks:\n  - hookName: whenever\n    path: /usr/bin/true", "hooks[0].hookName: expected one"),
+    ("containerEdits:\n  hooks: [x]", "hooks[0]: expected a mapping"),
+    ("containerEdits:\n  env: [1]", "env[0]: expected a string KEY=VALUE"),
+]
+
+
+@pytest.mark.parametrize("edits,words", BAD_EDITS, ids=[w.split(":")[0] for _, w in BAD_EDITS])
+def test_cdi_fields_of_the_wrong_type_fail_the_valid_check_with_a_line_and_crash_nothing(tmp_path, edits, words):
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    dev = tmp_path / "nvidia0"
+    dev.touch()
+    (etc / "nvidia.yaml").write_text(f"cdiVersion: 0.5.0\nkind: nvidia.com/gpu\n{edits}\ndevices:\n- name: '0'\n"
+                                     f"  containerEdits:\n    deviceNodes:\n    - path: {dev}\n")
+    facts = cdi_probe.probe_cdi((str(etc),), None, 10)
+    verdicts = _cdi_verdicts(facts, gpu_facts())  # every CDI verdict, none raises
+    valid = verdicts["valid"]
+    assert valid.status == "fail" and words in valid.message + valid.details, valid
+    assert re.search(rf"{re.escape(str(etc))}/nvidia.yaml:\d+: ", valid.message)
+
+
+def test_device_container_edits_of_the_wrong_type(tmp_path):
+    spec = cdi.parse_spec("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits: 5\n",
+                          "s.yaml")
+    assert [(p.line, p.message.split(":")[0]) for p in spec.problems] == [(5, "devices[0].containerEdits")]
+
+
+def test_a_cdi_spec_with_an_alias_bomb_in_hook_args_fails_fast(tmp_path):
+    anchors = "".join(f"x{c}: &{c} [" + ", ".join([f"*{p}"] * 9 if p else ["a"] * 9) + "]\n"
+                      for c, p in zip("abcdefghi", ["", *"abcdefgh"], strict=True))
+    text = (f"cdiVersion: 0.5.0\nkind: nvidia.com/gpu\n{anchors}containerEdits:\n  hooks:\n"
+            "  - hookName: createContainer\n    path: /usr/bin/true\n    args: *i\ndevices:\n- name: '0'\n"
+            "  containerEdits: {}\n")
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    (etc / "nvidia.yaml").write_text(text)
+    t0 = time.monotonic()
+    verdict = cdi_v.spec_valid(cdi_probe.probe_cdi((str(etc),), None, 10))
+    assert time.monotonic() - t0 < 3
+    assert verdict.status == "fail" and "alias bomb" in verdict.message
+
+
+def test_module0_cdi_run_over_wrongly_typed_specs_gives_verdicts_not_tracebacks(tmp_path):
+    etc = tmp_path / "cdi"
+    etc.mkdir()
+    (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ncontainerEdits: [x]\ndevices:\n"
+                                     "- name: '0'\n  containerEdits:\n    mounts: 5\n    hooks:\n"
+                                     "    - {hookName: createContainer, path: /bin/true, args: 7}\n")
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"cdi_dirs: [{json.dumps(str(etc))}]\n")
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests_env"), "-m", "module0", "-k", "cdi", "--no-provision",
+         f"--lab-config={lab}", f"--results-json={out}", "-p", "no:cacheprovider", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    recs = {r["check"]: r for r in json.loads(out.read_text())["records"] if r["check"].startswith("cdi")}
+    assert len(recs) == 5 and "raised an error" not in json.dumps(recs) and "Traceback" not in proc.stdout
+    assert recs["cdi_spec_valid"]["verdict"] == "fail" and "containerEdits: expected a mapping" in \
+        recs["cdi_spec_valid"]["message"]
+
+
+# --- 5. secrets and control characters, through a whole run -------------------------------------------
+
+def test_docker_host_password_with_slash_and_at_never_reaches_terminal_json_or_html(tmp_path):
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["DOCKER_HOST"] = "tcp://admin:pa/ss@w0rd:x@127.0.0.1:9"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests_env"), "-m", "module0", "-k", "docker_engine",
+         "--no-provision", f"--results-json={out}", f"--html={html}", "--self-contained-html", "-rA", "-l",
+         "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr + out.read_text() + html.read_text()
+    for piece in ("pa/ss", "w0rd", "admin"):
+        assert piece not in text, piece
+    rec = [r for r in json.loads(out.read_text())["records"] if r["check"] == "docker_engine_reachable"][0]
+    assert "tcp://***@127.0.0.1:9" in rec["message"]
+
+
+@pytest.mark.parametrize("url", ["https://u:p@ss/w@rd@host/x", "tcp://tok%2Fen@h:1", "ssh://a@b@c:22 rest"])
+def test_any_userinfo_is_removed(url):
+    out = redact.scrub(f"see {url}")
+    assert "***@" in out and not any(s in out for s in ("u:p", "ss/w", "tok", "a@b")), out
+
+
+def test_ansi_escapes_in_tool_output_are_escaped_in_terminal_json_and_html(tmp_path):
+    helm = tmp_path / "bin" / "helm"  # stands for a helm that fails with a coloured, terminal-rewriting error
+    helm.parent.mkdir()
+    helm.write_text("#!/bin/sh\nprintf '\\033[2J\\033]0;pwned\\007\\033[31mError: boom\\r\\033[0m\\n' >&2\nexit 1\n")
+    helm.chmod(0o755)
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+           "PATH": f"{helm.parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests_env"), "-m", "module0", "-k", "helm", "--no-provision",
+         f"--results-json={out}", f"--html={html}", "--self-contained-html", "-rA", "-p", "no:cacheprovider",
+         "--color=no"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    for text in (proc.stdout, out.read_text(), html.read_text()):
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text.replace("\r\n", "\n")
+    rec = [r for r in json.loads(out.read_text())["records"] if "helm" in r["check"]][0]
+    assert rec["verdict"] == "fail" and "\\x1b[31mError: boom" in rec["message"], rec
+
+
+# --- 7. tool output -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,output,version", [
+    ("kind", "go1.24.6 linux/amd64 kind v0.20.0", "0.20.0"),
+    ("kind", "kind v0.30.0 go1.24.6 linux/amd64", "0.30.0"),
+    ("kind", "built with go1.24.6", ""),
+    ("helm", "v3.16.2", "3.16.2"),
+    ("helm", 'version.BuildInfo{Version:"v3.9.4", GitCommit:"dbc6d8e", GoVersion:"go1.22.7"}', "3.9.4"),
+    ("helm", "go1.22.7", ""),
+    ("nvidia-ctk", "NVIDIA Container Toolkit CLI version 1.17.8\ncommit: 2.3.4", "1.17.8"),
+    ("nvidia-ctk", "commit: 1.2.3", ""),
+])
+def test_a_tool_version_is_read_from_its_version_field(tmp_path, monkeypatch, name, output, version):
+    executable(tmp_path / name, f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")  # stands for the tool's answer
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    facts = tools_probe.probe_tool(name, timeout=10)
+    assert facts.version == version
+    verdict = tools_v.tool_version(facts, "0.1")
+    assert verdict.status == ("pass" if version else "fail")
+    if not version:
+        assert "cannot read a version" in verdict.message
+
+
+def test_kind_printing_go_first_fails_the_kind_check_with_its_own_version(tmp_path, monkeypatch):
+    executable(tmp_path / "kind", "#!/bin/sh\necho 'go1.24.6 linux/amd64 kind v0.20.0'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    verdict = tools_v.tool_version(tools_probe.probe_tool("kind", timeout=10), "0.24.0")
+    assert verdict.status == "fail" and "Kind 0.20.0 is older than 0.24.0" in verdict.message
+
+
+@pytest.mark.parametrize("output", ["", "\n\n", "garbage\x1b[31m here\n", "0, GPU-x, H100, 9.0\n",
+                                    "0, GPU-x, NVIDIA H100, not-a-driver, 9.0, Default, 81559\n"])
+def test_nvidia_smi_exiting_0_with_empty_or_garbage_output_is_one_verdict_naming_it(tmp_path, output):
+    smi = executable(tmp_path / "nvidia-smi", f"#!/bin/sh\nprintf '%s' '{output}'\nexit 0\n")  # stands for a
+    facts = gpu_probe.probe_gpus((str(tmp_path),), 10, use_nvml=False,  # broken driver's nvidia-smi
+                                 proc_version=tmp_path / "none")
+    assert facts.smi.path == str(smi) and facts.smi.error
+    driver = gpu_v.driver(facts, "535")
+    assert driver.status == "fail" and "nvidia-smi" in driver.message, driver
+    assert not facts.answered and not facts.gpus
+    present = gpu_v.gpus_present(facts)
+    assert present.status in ("skip", "fail") and "driver" in present.message  # points at the same cause
+
+
+# --- 9. usage ---------------------------------------------------------------------------------------------------
+
+def _pytest(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_marker_that_selects_nothing_still_prints_the_summary(tmp_path):
+    out = tmp_path / "r.json"
+    proc = _pytest("tests_env", "-m", "modul0", "--no-provision", f"--results-json={out}")
+    assert "NOT READY: no check ran: -m 'modul0' selected no lab check" in proc.stdout
+    assert proc.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert json.loads(out.read_text())["summary"]["total"] == 0
+
+
+def test_empty_hosts_is_a_usage_error():
+    proc = _pytest("tests_env", "--hosts=", "--no-provision")
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR and "--hosts= needs an inventory file" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5", "0", "soon"])
+def test_progress_interval_rejects_non_finite_and_non_positive_values(value):
+    proc = _pytest("tests_env", "-m", "module0", "-k", "lab_config", "--no-provision",
+                   env={"LABCHECK_PROGRESS_INTERVAL": value})
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR
+    assert f"LABCHECK_PROGRESS_INTERVAL='{value}': expected a finite number of seconds > 0" in proc.stderr
