@@ -126,6 +126,15 @@ def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> str:
                           fix=f"save {path} as UTF-8 text") from None
 
 
+def read_pid(path: str | Path) -> int | None:
+    """The process id in a pid file, or None when it is absent, not a regular file (a FIFO planted in /tmp's
+    MPS pipe folder must not block), unreadable or not a number."""
+    try:
+        return int(read_text(path, 64).strip())
+    except (OSError, FileProblem, ValueError):
+        return None
+
+
 def _require_regular(path: str, mode: int, verb: str) -> None:
     if not stat.S_ISREG(mode):
         raise FileProblem(path, f"is {kind_of(mode)}, not a regular file: refusing to {verb} it",

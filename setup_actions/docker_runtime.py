@@ -222,10 +222,12 @@ def reload_engine(pidfile: str, prefix: list[str], timeout: float) -> str:
 
 
 def _dockerd_pid(pidfile: str) -> int | None:
+    pid = fsio.read_pid(pidfile)  # docker_pidfile comes from the lab config: a FIFO there must not block
+    if pid is None:
+        return None
     try:
-        pid = int(Path(pidfile).read_text().strip())
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError):
+    except OSError:
         return None
     return pid if comm == "dockerd" else None
 

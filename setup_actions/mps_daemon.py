@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import subprocess
 import tempfile
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 from shlex import quote as sh
 
-from labcheck import cmd, mps
+from labcheck import cmd, fsio, mps
 from labcheck import state as labstate
 from labcheck.probes import mps as mps_probe
 from labcheck.verdicts.mps import start_command
@@ -103,10 +102,7 @@ class MpsDaemon:
         return FileLock(str(self.state_file) + ".lock", timeout=self.timeout * 3)
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        return labstate.read_json(self.state_file) or {}
 
     def _save(self, state: dict) -> None:
         labstate.write_json(self.state_file, state)
@@ -189,10 +185,9 @@ class MpsDaemon:
                                    f"logs in {self.log_dir}")
 
     def _daemon_pid(self) -> int | None:
-        try:
-            return int((Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid").read_text().strip())
-        except (OSError, ValueError):
-            pass
+        pid = fsio.read_pid(Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid")
+        if pid is not None:
+            return pid
         for p in mps.control_daemons(mps.parse_ps(mps_probe.cmd.run(mps_probe.PS_ARGV, timeout=self.timeout).stdout)):
             if mps_probe.read_proc_pipe_dir(p.pid) in (self.pipe_dir, None):
                 return p.pid

@@ -25,6 +25,7 @@ import yaml
 from labcheck import cdi, config, fsio
 from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import gpu as gpu_probe
+from labcheck.probes import mps as mps_probe
 from labcheck.probes import tools as tools_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
 from labcheck.verdicts import cdi as cdi_v
@@ -638,3 +639,18 @@ def test_progress_interval_rejects_non_finite_and_non_positive_values(value):
                    env={"LABCHECK_PROGRESS_INTERVAL": value})
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert f"LABCHECK_PROGRESS_INTERVAL='{value}': expected a finite number of seconds > 0" in proc.stderr
+
+
+def test_pid_files_that_are_fifos_or_garbage_read_as_no_pid_without_blocking(tmp_path):
+    """The MPS pipe folder lives in world-writable /tmp: anyone can plant a FIFO where the daemon's pid file goes."""
+    pipe = tmp_path / "nvidia-mps"
+    pipe.mkdir()
+    os.mkfifo(pipe / "nvidia-cuda-mps-control.pid")
+    t0 = time.monotonic()
+    assert mps_probe.probe_pipe_dir(str(pipe)).pid_file_pid is None
+    assert dr._dockerd_pid(str(pipe / "nvidia-cuda-mps-control.pid")) is None
+    assert time.monotonic() - t0 < 5
+    (tmp_path / "pid").write_text("12ab\n")
+    assert fsio.read_pid(tmp_path / "pid") is None
+    (tmp_path / "pid").write_text(f"{os.getpid()}\n")
+    assert fsio.read_pid(tmp_path / "pid") == os.getpid()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cmd, mps
+from labcheck import cmd, fsio, mps
 
 CONTROL = "nvidia-cuda-mps-control"
 SERVER = "nvidia-cuda-mps-server"
@@ -78,10 +78,7 @@ def probe_pipe_dir(path: str) -> PipeDir:
             control = (p / "control").is_socket()
         except OSError:
             control = False
-        try:
-            pid = int((p / "nvidia-cuda-mps-control.pid").read_text().strip())
-        except (OSError, ValueError):
-            pid = None
+        pid = fsio.read_pid(p / "nvidia-cuda-mps-control.pid")
     return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p))
 
 
