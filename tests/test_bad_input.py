@@ -69,6 +69,22 @@ def _run(pytester, *args):
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=60)
 
 
+NOT_REGULAR = ["fifo", "folder", "dangling symlink", "symlink to a null device"]
+
+
+def plant(path: Path, kind: str) -> Path:
+    """Put one of :data:`NOT_REGULAR` at ``path`` (a real FIFO, folder, link; a private null device)."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "dangling symlink":
+        path.symlink_to(path.parent / "nowhere" / path.name)
+    else:
+        path.symlink_to(null_device(path.parent))
+    return path
+
+
 def _tmp_left(folder: Path) -> list[str]:
     return [n for n in os.listdir(folder) if "tmp" in n]
 
@@ -76,17 +92,9 @@ def _tmp_left(folder: Path) -> list[str]:
 # --- 1. outputs ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option", ["--results-json", "--html"])
-@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling symlink", "symlink to a null device"])
+@pytest.mark.parametrize("kind", NOT_REGULAR)
 def test_an_output_that_is_not_a_regular_file_is_a_usage_error_and_is_left_alone(pytester, tmp_path, option, kind):
-    out = tmp_path / "out"
-    if kind == "fifo":
-        os.mkfifo(out)
-    elif kind == "folder":
-        out.mkdir()
-    elif kind == "dangling symlink":
-        out.symlink_to(tmp_path / "nowhere")
-    else:
-        out.symlink_to(null_device(tmp_path))
+    out = plant(tmp_path / "out", kind)
     before = os.lstat(out)
     result = _run(pytester, f"{option}={out}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -341,17 +349,9 @@ def test_fix_host_writes_daemon_json_through_its_symlink_and_backs_up_with_the_m
     assert not [n for d in (tmp_path, real.parent) for n in os.listdir(d) if "tmp" in n]
 
 
-@pytest.mark.parametrize("case", ["fifo", "folder", "null device", "dangling"])
+@pytest.mark.parametrize("case", NOT_REGULAR)
 def test_fix_host_never_replaces_a_daemon_json_that_is_not_a_regular_file(tmp_path, case):
-    path = tmp_path / "daemon.json"
-    if case == "fifo":
-        os.mkfifo(path)
-    elif case == "folder":
-        path.mkdir()
-    elif case == "null device":
-        path.symlink_to(null_device(tmp_path))
-    else:
-        path.symlink_to(tmp_path / "nowhere" / "daemon.json")
+    path = plant(tmp_path / "daemon.json", case)
     before = os.lstat(path)
     dj = DaemonJson(str(path), False)  # as if it had read as absent: the writer must refuse on its own
     p = dr.plan(dj, [], "nvidia")
