@@ -24,6 +24,7 @@ import yaml
 
 from labcheck import cdi, config, fsio
 from labcheck.probes import cdi as cdi_probe
+from labcheck.probes import docker as docker_probe
 from labcheck.probes import gpu as gpu_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes import tools as tools_probe
@@ -553,7 +554,7 @@ def test_any_userinfo_is_removed(url):
 def test_ansi_escapes_in_tool_output_are_escaped_in_terminal_json_and_html(tmp_path):
     helm = tmp_path / "bin" / "helm"  # stands for a helm that fails with a coloured, terminal-rewriting error
     helm.parent.mkdir()
-    helm.write_text("#!/bin/sh\nprintf '\\033[2J\\033]0;pwned\\007\\033[31mError: boom\\r\\033[0m\\n' >&2\nexit 1\n")
+    helm.write_text("#!/bin/sh\nprintf '\\033[2J\\033]0;pwned\\007\\033[31mError: boom\\033[0m\\n' >&2\nexit 1\n")
     helm.chmod(0o755)
     html, out = tmp_path / "r.html", tmp_path / "r.json"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
@@ -563,9 +564,14 @@ def test_ansi_escapes_in_tool_output_are_escaped_in_terminal_json_and_html(tmp_p
          f"--results-json={out}", f"--html={html}", "--self-contained-html", "-rA", "-p", "no:cacheprovider",
          "--color=no"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     for text in (proc.stdout, out.read_text(), html.read_text()):
-        assert "\x1b" not in text and "\x07" not in text and "\r" not in text.replace("\r\n", "\n")
+        assert "\x1b" not in text and "\x07" not in text
     rec = [r for r in json.loads(out.read_text())["records"] if "helm" in r["check"]][0]
     assert rec["verdict"] == "fail" and "\\x1b[31mError: boom" in rec["message"], rec
+
+
+def test_carriage_returns_bidi_overrides_and_c1_controls_are_escaped_but_newlines_and_tabs_kept():
+    out = redact.scrub("a\rb\u202ec\x9bd\x00e\x7ff\ng\th")
+    assert out == "a\\x0db\\u202ec\\x9bd\\x00e\\x7ff\ng\th"
 
 
 # --- 7. tool output -----------------------------------------------------------------------------------------
@@ -589,6 +595,12 @@ def test_a_tool_version_is_read_from_its_version_field(tmp_path, monkeypatch, na
     assert verdict.status == ("pass" if version else "fail")
     if not version:
         assert "cannot read a version" in verdict.message
+
+
+def test_docker_cli_version_is_read_from_its_version_field(tmp_path, monkeypatch):
+    executable(tmp_path / "docker", "#!/bin/sh\necho 'go1.24.6 api version 1.41 Docker version 24.0.7, build x'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert docker_probe.probe_cli(config.LabConfig(command_timeout=10)).version == "24.0.7"
 
 
 def test_kind_printing_go_first_fails_the_kind_check_with_its_own_version(tmp_path, monkeypatch):

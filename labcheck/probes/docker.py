@@ -60,7 +60,7 @@ class CliFacts:
 
 def probe_cli(cfg: LabConfig) -> CliFacts:
     res = cmd.run(["docker", "--version"], timeout=cfg.command_timeout)
-    m = re.search(r"version\s+([^\s,]+)", res.stdout)
+    m = re.search(r"\bDocker version\s+([^\s,]+)", res.stdout, re.IGNORECASE)  # its own field, not "api version"
     return CliFacts(res, cmd.which("docker"), m.group(1) if m and res.ok else "")
 
 
