@@ -95,13 +95,13 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     parsed = kindconfig.load(config_path)
     if parsed.problems:
         return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)
-    clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout)
+    clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         fix = ("install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set kind_binary in "
                "lab.yaml)") if res.missing else "docker info   # kind needs a running Docker engine"
         return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
     rec = state.read(state.state_dir(cfg.state_dir), name)
-    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     owned = rec is not None and (rec.phase == "creating" or (node.exists and rec.node_id == node.id))
     if name not in clusters and not node.exists:
         return ClusterPlan(name, "create", f"no cluster {name!r} yet", owned, node)
@@ -173,7 +173,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
                                   f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
     with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})") as progress:
         res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
-                             timeout=cfg.cluster_create_timeout)
+                             docker_host=cfg.docker_host, timeout=cfg.cluster_create_timeout)
         if not res.ok:
             progress.fail(kindcli.safe_error(res))
     if not res.ok:
@@ -185,7 +185,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
             state.forget(directory, cfg.cluster_name)
         return ClusterOutcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
                               create_cmd)
-    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id, str(Path(config_path)),
                                                cfg.node_image, run_id=run_id))
     return ClusterOutcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", created=True)
@@ -197,14 +197,15 @@ def owned(cfg: LabConfig) -> bool:
         return False
     if rec.phase == "creating":
         return True
-    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     return node.exists and node.id == rec.node_id
 
 
 def _delete(cfg: LabConfig, what: str):
     """``kind delete cluster`` as a progress step (callers have checked the cluster is ours)."""
     with step(what) as progress:
-        res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, timeout=cfg.command_timeout * 4)
+        res = kindcli.delete(cfg.cluster_name, kind=cfg.kind_binary, docker_host=cfg.docker_host,
+                             timeout=cfg.command_timeout * 4)
         if not res.ok:
             progress.fail(kindcli.safe_error(res))
     return res

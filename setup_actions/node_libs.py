@@ -41,11 +41,11 @@ def plan(cfg: LabConfig, paths: NodePaths) -> LibsOutcome:
     if not text:
         return LibsOutcome(True, "none", "the driver libraries are in folders the node's loader searches")
     has = nodeprobe.node_exec(cfg.node_name, ["sh", "-c", "command -v ldconfig || ls /sbin/ldconfig"],
-                              timeout=cfg.command_timeout)
+                              timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not has.ok:
         return LibsOutcome(False, "blocked", f"the node has no ldconfig ({has.describe()}): only commands given "
                            f"LD_LIBRARY_PATH={':'.join(paths.lib_dirs)} find the driver libraries")
-    cur = nodeprobe.read_file(cfg.node_name, CONF, cfg.command_timeout)
+    cur = nodeprobe.read_file(cfg.node_name, CONF, cfg.command_timeout, docker_host=cfg.docker_host)
     if cur.ok and cur.stdout == text:
         return LibsOutcome(True, "none", f"{CONF} in the node already lists {text.strip().replace(chr(10), ', ')}")
     return LibsOutcome(True, "write", f"write {CONF} in the node ({text.strip().replace(chr(10), ', ')}) and run "
@@ -57,10 +57,10 @@ def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> LibsOu
     if p.action != "write" or not provision:
         return p if provision or p.action != "write" else LibsOutcome(False, "write", p.message + " (--no-provision)")
     res = nodeprobe.node_exec(cfg.node_name, ["sh", "-c", _WRITE, "sh", CONF], input=wanted(paths),
-                              timeout=cfg.command_timeout)
+                              timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         return LibsOutcome(False, "write", f"cannot write {CONF} in the node: {res.describe()}")
-    ld = nodeprobe.node_exec(cfg.node_name, ["ldconfig"], timeout=cfg.command_timeout)
+    ld = nodeprobe.node_exec(cfg.node_name, ["ldconfig"], timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not ld.ok:
         return LibsOutcome(False, "write", f"ldconfig failed in the node: {ld.describe()}")
     return LibsOutcome(True, "write", f"wrote {CONF} in the node and ran ldconfig")

@@ -46,13 +46,13 @@ class MpsPlan:
 
 
 def plan(cfg: LabConfig, paths: NodePaths) -> MpsPlan:
-    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout)
+    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     if not node.exists or not node.running:
         return MpsPlan("blocked", f"node container {cfg.node_name} is {node.status or 'missing'}"
                        + (f" ({node.error})" if node.error else ""))
     if not paths.first("nvidia-cuda-mps-control"):
         return MpsPlan("blocked", "the kind config mounts no nvidia-cuda-mps-control into the node")
-    procs, res = nodeprobe.processes(cfg.node_name, cfg.command_timeout)
+    procs, res = nodeprobe.processes(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         return MpsPlan("blocked", f"cannot list processes in the node: {res.describe()}")
     mine = tuple(p.pid for p in mps.control_daemons(procs))
@@ -86,17 +86,17 @@ def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> MpsOut
         return MpsOutcome(False, "start", f"{p.reason}; --no-provision: not started", cmd_text)
     env = node_env(cfg, paths)
     mk = nodeprobe.node_exec(cfg.node_name, ["mkdir", "-p", cfg.mps_pipe_dir, cfg.mps_log_dir],
-                             timeout=cfg.command_timeout)
+                             timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not mk.ok:
         return MpsOutcome(False, "start", f"cannot create the MPS folders in the node: {mk.describe()}", cmd_text)
     res = nodeprobe.node_exec(cfg.node_name, [paths.first("nvidia-cuda-mps-control"), "-d"], env,
-                              timeout=cfg.command_timeout)
+                              timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         if mps.ALREADY_RUNNING in res.output:
             return MpsOutcome(False, "start", f"the node's daemon did not start: {mps.ALREADY_RUNNING} (another "
                               f"daemon, on the host or in the node, owns {cfg.mps_pipe_dir})", cmd_text)
         return MpsOutcome(False, "start", f"the MPS daemon did not start in the node: {res.describe()}", cmd_text)
-    procs, _ = nodeprobe.processes(cfg.node_name, cfg.command_timeout)
+    procs, _ = nodeprobe.processes(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     daemons = mps.control_daemons(procs)
     if not daemons:
         return MpsOutcome(False, "start", "nvidia-cuda-mps-control -d exited 0 but no daemon runs in the node "

@@ -3,8 +3,6 @@
 import pytest
 
 from labcheck import kindconfig
-from labcheck.cmd import CmdResult
-from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.verdict import failed, warned
 from labcheck.verdicts import kindconfig as kv
@@ -48,100 +46,127 @@ def test_cluster_provisioned(cluster_outcome, check):
 
 
 # --- the node container ---------------------------------------------------------------------------------
+# Below: fixtures (fixtures/node.py) gather the facts, labcheck.verdicts.node decides; each test only binds them.
 
 def test_node_container_running(node_state, lab_config, check):
     check(v.node_running(node_state, lab_config.cluster_name, lab_config.kind_config_path))
 
 
+def test_gpu_device_nodes_on_host(m1_host_inspection, check):
+    """Gathered before the cluster is created (m1_host_inspection feeds the config generator)."""
+    check(v.host_devices(m1_host_inspection.devices))
+
+
+def test_gpu_device_nodes_in_node(running_node, node_facts, lab_config, check):
+    f = node_facts
+    check(v.node_devices(f.devices, f.devices_res, f.device_paths, lab_config.node_name, lab_config.cluster_name,
+                         lab_config.kind_config_path))
+
+
 @pytest.mark.parametrize("name", [*LIBRARIES, *BINARIES])
-def test_driver_file_in_node(name, running_node, node_paths, lab_config, check):
-    paths = node_paths.files.get(name, [])
-    found, res = {}, CmdResult((), 0)
-    if paths:
-        found, res = nodeprobe.resolve_files(lab_config.node_name, paths, lab_config.command_timeout)
-    check(v.node_file(name, paths, found, res, lab_config.node_name, lab_config.cluster_name,
+def test_driver_file_in_node(name, running_node, node_driver_files, lab_config, check):
+    d = node_driver_files
+    check(v.node_file(name, d.paths[name], d.found, d.res, lab_config.node_name, lab_config.cluster_name,
                       lab_config.kind_config_path))
 
 
-def test_cdi_spec_visible_in_node(running_node, lab_config, check):
-    dirs = list(dict.fromkeys(["/etc/cdi", *lab_config.cdi_dirs]))
-    files, res = nodeprobe.cdi_spec_files(lab_config.node_name, dirs, lab_config.command_timeout)
-    specs: dict = {}
-    for f in files:
-        r = nodeprobe.read_file(lab_config.node_name, f, lab_config.command_timeout)
-        specs[f] = v.cdi_spec_problem(r.stdout) if r.ok else f"unreadable: {r.describe()}"
-    check(v.cdi_visible(specs, dirs, res, lab_config.node_name))
-
-
-def test_nvidia_smi_works_in_node(running_node, node_paths, lab_config, check):
-    smi = node_paths.first("nvidia-smi")
-    if not smi:
-        check(failed(f"{lab_config.kind_config_path} mounts no nvidia-smi into the node", v.REGENERATE))
-    env = node_mps.node_env(lab_config, node_paths)
-    res = nodeprobe.node_exec(lab_config.node_name, [smi], env, timeout=lab_config.command_timeout)
-    check(v.nvidia_smi(res, lab_config.node_name, smi))
-
-
-def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_paths, lab_config, check):
-    o = node_libs_outcome
-    check(v.node_loader(o.ok, o.action, o.message, node_paths.lib_dirs, running_node.name,
+def test_dra_driver_finds_nvml_in_node(running_node, node_facts, lab_config, check):
+    check(v.dra_library(node_facts.dra_files, node_facts.dra_res, lab_config.node_name, lab_config.cluster_name,
                         lab_config.kind_config_path))
 
 
-def test_workshop_nvidia_smi_command_works(running_node, node_paths, node_libs_outcome, lab_config, check):
-    """The workshop's literal `docker exec NODE nvidia-smi` (no PATH/LD_LIBRARY_PATH help): warns, never fails,
-    since test_nvidia_smi_works_in_node is the criterion; it tells an attendee why the doc's command may not work."""
-    res = nodeprobe.node_exec(lab_config.node_name, ["nvidia-smi"], timeout=lab_config.command_timeout)
-    verdict = v.nvidia_smi(res, lab_config.node_name, "nvidia-smi")
-    if verdict.status == "fail":
-        where = node_paths.first("nvidia-smi") or "nowhere (not mounted)"
-        verdict = warned(f"the workshop's `docker exec {lab_config.node_name} nvidia-smi` fails ({res.describe()}); "
-                         f"nvidia-smi is mounted at {where}", f"docker exec {lab_config.node_name} {where}")
-    check(verdict)
+def test_dra_driver_finds_nvidia_smi_in_node(running_node, node_facts, lab_config, check):
+    check(v.dra_binary(node_facts.dra_files, node_facts.dra_res, lab_config.node_name, lab_config.cluster_name,
+                       lab_config.kind_config_path))
+
+
+def test_cdi_dir_writable_in_node(running_node, node_facts, lab_config, check):
+    check(v.cdi_dir_writable(node_facts.cdi_writable, running_node, lab_config.node_name, lab_config.cluster_name,
+                             lab_config.kind_config_path))
+
+
+def test_gpu_present_label_on_node(running_node, kube_facts, lab_config, check):
+    check(v.gpu_present_label(kube_facts, lab_config.node_name, lab_config.cluster_name,
+                              lab_config.kind_config_path))
+
+
+def test_cdi_spec_visible_in_node(running_node, node_cdi, lab_config, check):
+    check(v.cdi_in_node(node_cdi.facts, node_cdi.res, lab_config.node_name))
+
+
+def test_nvidia_smi_works_in_node(running_node, node_facts, lab_config, check):
+    f = node_facts
+    check(v.nvidia_smi(f.nvidia_smi, lab_config.node_name, f.smi_path) if f.smi_path else
+          failed(f"{lab_config.kind_config_path} mounts no nvidia-smi into the node", v.REGENERATE))
+
+
+def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_facts, node_paths, lab_config,
+                                            check):
+    o = node_libs_outcome
+    check(v.setup_locked(o.message, lab_config.state_dir) if o.action == "locked" else
+          v.node_loader(node_facts.loader, node_facts.loader_errors, o.ok, o.message,
+                        [n for n in LIBRARIES if node_paths.files.get(n)], lab_config.node_name,
+                        lab_config.cluster_name, lab_config.kind_config_path))
+
+
+def test_workshop_nvidia_smi_command_works(running_node, node_facts, lab_config, check):
+    """The workshop's literal `docker exec NODE nvidia-smi` (exit 0 or 14 passes)."""
+    check(v.workshop_nvidia_smi(node_facts.workshop_smi, lab_config.node_name, lab_config.cluster_name,
+                                lab_config.kind_config_path))
+
+
+def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, check):
+    """The seed's `docker exec NODE nvidia-cuda-mps-control -d` needs the binary on the node's default PATH."""
+    check(v.mps_control_on_path(node_facts.mps_control_path, lab_config.node_name, lab_config.cluster_name,
+                                lab_config.kind_config_path))
 
 
 # --- MPS in the node --------------------------------------------------------------------------------------
 
-def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, node_mps_outcome, node_paths, lab_config, check):
-    # node_mps_outcome first: provisioning releases a host daemon that this run started (module 0) before
-    # the node's daemon takes the pipe dir; what is left on the host after that is a real conflict.
-    if not node_paths.pipe_dir_host:
-        check(failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory "
-                     f"{lab_config.mps_pipe_dir} into the node", v.REGENERATE))
-    host, ps_res = nodeprobe.host_daemon_scan(node_paths.pipe_dir_host, running_node.id, lab_config.command_timeout)
-    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res))
+def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_conflict, node_paths, lab_config,
+                                                  check):
+    host, ps_res = host_node_pipe_conflict
+    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res)
+          if node_paths.pipe_dir_host else
+          failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory {lab_config.mps_pipe_dir} "
+                 "into the node", v.REGENERATE))
 
 
-def test_mps_control_running_in_node(running_node, node_mps_outcome, node_paths, lab_config, check):
-    procs, res = nodeprobe.processes(lab_config.node_name, lab_config.command_timeout)
-    verdict = v.mps_control(procs, res, lab_config.node_name, node_mps.start_command(lab_config, node_paths))
-    if verdict.status == "fail" and not node_mps_outcome.ok:
-        verdict = failed(f"{verdict.message}; setup: {node_mps_outcome.message}", verdict.remediation)
-    check(verdict)
+def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,
+                                     check):
+    o, f = node_mps_outcome, node_mps_server_facts
+    check(v.setup_locked(o.message, lab_config.state_dir) if o.action == "locked" else
+          v.mps_control(f.procs, f.procs_res, lab_config.node_name, node_mps.start_command(lab_config, node_paths),
+                        "" if o.ok else o.message))
 
 
 def test_mps_server_running_in_node(running_node, node_mps_server_facts, node_paths, lab_config, check):
-    procs, pids, reason, daemon, failure = node_mps_server_facts
-    check(v.mps_server(procs, pids, reason, lab_config.node_name, node_mps.start_command(lab_config, node_paths),
-                       daemon, failure))
+    f = node_mps_server_facts
+    check(v.mps_server(f.procs, f.server_pids, f.client_reason, lab_config.node_name,
+                       node_mps.start_command(lab_config, node_paths), f.daemon_running, f.client_failure,
+                       f.client_where))
 
 
-def test_shm_size_in_node(running_node, lab_config, check):
-    size, res = nodeprobe.shm_bytes(lab_config.node_name, lab_config.command_timeout)
-    check(v.shm(size, lab_config.shm_min_bytes, res, lab_config.node_name))
+def test_seed_ps_aux_shows_daemon_and_server(running_node, node_mps_server_facts, node_paths, lab_config, check):
+    """The seed's verification, literally: `docker exec NODE ps aux` lists the daemon and the server."""
+    check(v.seed_ps_aux(node_mps_server_facts.ps_aux, lab_config.node_name,
+                        node_mps.start_command(lab_config, node_paths)))
+
+
+def test_shm_size_in_node(running_node, node_facts, lab_config, check):
+    check(v.shm(node_facts.shm, lab_config.shm_min_bytes, node_facts.shm_res, lab_config.node_name))
 
 
 # --- Kubernetes -------------------------------------------------------------------------------------------
 
 def test_kubernetes_node_ready(running_node, kube_facts, lab_config, check):
-    facts, err = kube_facts
-    check(v.k8s_node_ready(facts, lab_config.node_name, err))
+    check(v.k8s_node_ready(kube_facts, lab_config.node_name, lab_config.cluster_name))
 
 
 def test_resource_api_served(running_node, kube_facts, lab_config, check):
-    facts, err = kube_facts
     wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
-    check(v.resource_api(facts, wanted, err, lab_config.node_name))
+    check(v.resource_api(kube_facts, wanted, lab_config.node_name, lab_config.cluster_name,
+                         lab_config.kind_config_path))
 
 
 

@@ -1,16 +1,24 @@
-"""The suite's CUDA client for inside the Kind node: plain ctypes over ``libcuda.so.1``.
+"""The suite's CUDA client for the Kind node's MPS daemon: plain ctypes over ``libcuda.so.1``.
 
 WHY: the MPS control daemon starts ``nvidia-cuda-mps-server`` only when the first CUDA client
-connects, so "server running" can only be checked after a client ran. The client must run INSIDE
-the node (same pipe directory, same /dev/shm, same PID namespace as the node's daemon), so it is
-sent as a ``python3 -c`` program through ``docker exec``; it needs a python3 in the node (kindest/node
-images have none: then the check says so precisely instead of guessing). It prints one
-``cuCall rc`` line per driver call, the format of tests/data/h100-host/cuprobe-client.txt, which
-``labcheck.mps``'s client parser reads: the script is labcheck/cuda_client.py, the host check's client.
+connects, so "server running" can only be checked after a client ran. The client must reach the
+NODE's daemon: same pipe directory and same /dev/shm. Two ways, tried in this order:
+1. in the node, as a ``python3 -c`` program through ``docker exec`` (node images that have python3);
+2. from the host (real kindest/node images have glibc but NO python3): the same script run by this
+   interpreter with CUDA_MPS_PIPE_DIRECTORY = the host side of the pipe directory the config mounts
+   into the node (host /dev/shm is mounted into the node too). As root, with nsenter, the client also
+   joins the node's PID and IPC namespaces (``nsenter -t NODEPID -p -i``), so the server sees it as one
+   of the node's processes; otherwise it runs as a plain host process, the cross-namespace way NVIDIA's
+   DRA driver serves clients of other pods. Needs the engine on this host (docker_host local).
+It prints one ``cuCall rc`` line per driver call, the format of tests/data/h100-host/cuprobe-client.txt,
+which ``labcheck.mps``'s client parser reads: the script is labcheck/cuda_client.py, the host check's client.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +28,16 @@ from labcheck import cmd, mps
 # The same client the host's MPS check runs (labcheck/cuda_client.py, stdlib only), sent as a
 # ``python3 -c`` program because the node has no copy of this tree. ``--hold 0``: create the context,
 # let MPS start its server, destroy it.
-SCRIPT = (Path(__file__).resolve().parent.parent / "cuda_client.py").read_text(encoding="utf-8")
+CLIENT_PATH = Path(__file__).resolve().parent.parent / "cuda_client.py"
+SCRIPT = CLIENT_PATH.read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
 class ClientRun:
     result: cmd.CmdResult | None
     no_python: bool = False
+    where: str = "in the node"  # how the client reached the node's daemon (named in the verdict)
+    earlier: tuple[str, ...] = ()  # why the ways tried before this one did not work
 
     @property
     def ok(self) -> bool:
@@ -45,19 +56,58 @@ class ClientRun:
         if self.result is None:
             return "the CUDA client did not run"
         step = self.failed_step()
-        return f"CUDA client in the node: {step}" if step else f"CUDA client in the node: {self.result.describe()}"
+        before = f" (before: {'; '.join(self.earlier)})" if self.earlier else ""
+        return f"CUDA client {self.where}: {step or self.result.describe()}{before}"
 
 
 def run_in_node(container: str, env: Mapping[str, str], lib_dirs: Sequence[str] = (), *,
-                timeout: float = 60.0, docker: str = "docker") -> ClientRun:
+                timeout: float = 60.0, docker: str = "docker", docker_host: str = "") -> ClientRun:
     """Create (and destroy) one CUDA context inside ``container`` with ``env`` (pipe dir, LD_LIBRARY_PATH)."""
-    from labcheck.probes.node import exec_argv
+    from labcheck.probes.node import engine_env, exec_argv
 
-    probe = cmd.run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout)
+    extra = engine_env(docker_host)
+    probe = cmd.run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout,
+                    extra_env=extra)
     if not probe.ok:
         if probe.rc in (126, 127) or "executable file not found" in probe.output or "not found" in probe.output:
             return ClientRun(probe, no_python=True)
         return ClientRun(probe)
     lib_args = [a for d in lib_dirs for a in ("--lib-dir", d)]
     argv = exec_argv(container, ["python3", "-I", "-c", SCRIPT, "--hold", "0", *lib_args], env, docker=docker)
-    return ClientRun(cmd.run(argv, timeout=timeout))
+    return ClientRun(cmd.run(argv, timeout=timeout, extra_env=extra))
+
+
+def _local_engine(docker_host: str) -> bool:
+    """The engine (so the node and its mounts) is on this host: no DOCKER_HOST, or a unix socket."""
+    host = docker_host or os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
+
+
+def run_from_host(pipe_dir_host: str, node_pid: int, host_lib_dirs: Sequence[str] = (), *, timeout: float = 60.0,
+                  docker_host: str = "", python: str = sys.executable) -> ClientRun:
+    """The suite's client started on the host against the node's daemon, through the shared pipe directory.
+
+    As root with nsenter (util-linux) and a known node PID, the client joins the node's PID and IPC namespaces
+    first; if that way fails, the plain host process is tried, and the verdict names both outcomes.
+    """
+    if not pipe_dir_host:
+        return ClientRun(None, no_python=True, where="from the host",
+                         earlier=("the kind config mounts no host folder as the MPS pipe directory",))
+    if not _local_engine(docker_host):
+        return ClientRun(None, no_python=True, where="from the host",
+                         earlier=(f"the Docker engine ({docker_host}) is not on this host, so its pipe directory "
+                                  "is out of reach",))
+    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir_host}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    client = [python, "-I", str(CLIENT_PATH), "--hold", "0", *[a for d in host_lib_dirs for a in ("--lib-dir", d)]]
+    nsenter = shutil.which("nsenter")
+    earlier: list[str] = []
+    if os.geteuid() == 0 and nsenter and node_pid > 0:
+        argv = [nsenter, "-t", str(node_pid), "-p", "-i", "--", *client]
+        run = ClientRun(cmd.run(argv, timeout=timeout, env=env), where="from the host in the node's PID+IPC "
+                        "namespaces (nsenter)")
+        if run.ok:
+            return run
+        earlier.append(run.describe())
+    run = cmd.run(client, timeout=timeout, env=env)
+    return ClientRun(run, where="from the host through the shared pipe directory", earlier=tuple(earlier))

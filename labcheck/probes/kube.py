@@ -28,6 +28,8 @@ class ApiFacts:
     # Something accepted the connection but the API requests failed (an error status, TLS, a dead apiserver
     # behind the port): evidence of a broken cluster, not a missing prerequisite.
     api_error: bool = False
+    node_labels: dict = field(default_factory=dict)  # the node's Kubernetes labels (kind sets nodes[].labels there)
+    kubeconfig_error: str = ""  # `kind get kubeconfig` failed: no API to ask (stdout, the secret, never kept)
 
 
 def server_of(kubeconfig_text: str) -> str:
@@ -78,14 +80,15 @@ def api_facts(kubeconfig_text: str, node_name: str, timeout: float = 10.0) -> Ap
             api = config.new_client_from_config(config_file=path)
             groups = client.ApisApi(api).get_api_versions(_request_timeout=timeout)
             versions = tuple(v.version for g in groups.groups if g.name == "resource.k8s.io" for v in g.versions)
-            node_found, ready, msg = False, None, ""
+            node_found, ready, msg, labels = False, None, "", {}
             for n in client.CoreV1Api(api).list_node(_request_timeout=timeout).items:
                 if n.metadata.name == node_name:
                     node_found = True
+                    labels = dict(n.metadata.labels or {})
                     cond = next((c for c in n.status.conditions or [] if c.type == "Ready"), None)
                     ready = cond is not None and cond.status == "True"
                     msg = f"{cond.reason}: {cond.message}" if cond is not None else "no Ready condition"
-            return ApiFacts(server, True, "", node_found, ready, msg, versions)
+            return ApiFacts(server, True, "", node_found, ready, msg, versions, node_labels=labels)
         except Exception as exc:  # the client raises ApiException, urllib3 and config errors
             return ApiFacts(server, False, redact(f"{type(exc).__name__}: {exc}", kubeconfig_text)[:300],
                             api_error=True)

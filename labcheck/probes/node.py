@@ -17,6 +17,23 @@ from labcheck import cmd, mps
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir
 
 DOCKER = "docker"
+# Where NVIDIA's DRA kubelet plugin looks for NVML and nvidia-smi under its driver root, in this order
+# (NVIDIA/k8s-dra-driver-gpu cmd/gpu-kubelet-plugin/root.go, v25.8.1; ../shared/FIELD-NOTES.md).
+DRA_LIB_DIRS = ("/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64",
+                "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu")
+DRA_BIN_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
+
+
+def engine_env(docker_host: str) -> dict[str, str] | None:
+    """The environment override that points the docker CLI (and kind, which drives it) at the lab config's
+    ``docker_host``; None keeps the caller's environment (DOCKER_HOST or the default socket)."""
+    return {"DOCKER_HOST": docker_host} if docker_host else None
+
+
+def docker_run(argv: Sequence[str], *, timeout: float, docker_host: str = "", input: str | None = None  # noqa: A002
+               ) -> cmd.CmdResult:
+    """One docker CLI call (``argv`` starts with the docker binary) against the configured engine."""
+    return cmd.run(argv, timeout=timeout, input=input, extra_env=engine_env(docker_host))
 
 
 def exec_argv(container: str, argv: Sequence[str], env: Mapping[str, str] | None = None, *,
@@ -30,9 +47,10 @@ def exec_argv(container: str, argv: Sequence[str], env: Mapping[str, str] | None
 
 
 def node_exec(container: str, argv: Sequence[str], env: Mapping[str, str] | None = None, *,
-              input: str | None = None, timeout: float = 30.0, docker: str = DOCKER) -> cmd.CmdResult:  # noqa: A002
-    return cmd.run(exec_argv(container, argv, env, interactive=input is not None, docker=docker),
-                   timeout=timeout, input=input)
+              input: str | None = None, timeout: float = 30.0, docker: str = DOCKER,  # noqa: A002
+              docker_host: str = "") -> cmd.CmdResult:
+    return docker_run(exec_argv(container, argv, env, interactive=input is not None, docker=docker),
+                      timeout=timeout, input=input, docker_host=docker_host)
 
 
 @dataclass(frozen=True)
@@ -51,8 +69,8 @@ class NodeState:
     privileged: bool = False
 
 
-def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER) -> NodeState:
-    res = cmd.run([docker, "inspect", "--type", "container", container], timeout=timeout)
+def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER, *, docker_host: str = "") -> NodeState:
+    res = docker_run([docker, "inspect", "--type", "container", container], timeout=timeout, docker_host=docker_host)
     if not res.ok:
         if res.rc is not None and ("No such" in res.output or "no such" in res.output):
             return NodeState(container, False)
@@ -72,10 +90,14 @@ def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER) -> Node
                      privileged=bool(host.get("Privileged")))
 
 
-# Resolve each path inside the node: "OK<TAB>path<TAB>real" or "BAD<TAB>path<TAB>real-or-empty" (paths may
-# hold spaces, so tab-separated).
+# Resolve each path inside the node: "OK<TAB>path<TAB>real" (a regular file), "DIR<TAB>..." (a directory, e.g. what
+# Docker makes of a missing bind-mount source), "NONE<TAB>path<TAB>" (nothing there) or "BAD<TAB>..." (a dangling
+# link or something else). Tab-separated: paths may hold spaces.
 _RESOLVE = ('for p do r=$(readlink -f -- "$p" 2>/dev/null); '
-            'if [ -n "$r" ] && [ -f "$r" ]; then s=OK; else s=BAD; fi; printf "%s\\t%s\\t%s\\n" "$s" "$p" "$r"; done')
+            'if [ -n "$r" ] && [ -f "$r" ]; then s=OK; elif [ -n "$r" ] && [ -d "$r" ]; then s=DIR; '
+            'elif [ -e "$p" ] || [ -L "$p" ]; then s=BAD; else s=NONE; r=; fi; '
+            'printf "%s\\t%s\\t%s\\n" "$s" "$p" "$r"; done')
+_KINDS = {"OK": "file", "DIR": "dir", "NONE": "missing", "BAD": "other"}
 
 
 @dataclass(frozen=True)
@@ -83,40 +105,47 @@ class NodeFile:
     path: str
     real: str
     ok: bool
+    kind: str = "file"  # "file" | "dir" | "missing" | "other" (what the path resolves to in the node)
 
 
 def resolve_files(container: str, paths: Sequence[str], timeout: float = 30.0,
-                  docker: str = DOCKER) -> tuple[dict[str, NodeFile], cmd.CmdResult]:
-    res = node_exec(container, ["sh", "-c", _RESOLVE, "sh", *paths], timeout=timeout, docker=docker)
+                  docker: str = DOCKER, *, docker_host: str = "") -> tuple[dict[str, NodeFile], cmd.CmdResult]:
+    res = node_exec(container, ["sh", "-c", _RESOLVE, "sh", *paths], timeout=timeout, docker=docker,
+                    docker_host=docker_host)
     out: dict[str, NodeFile] = {}
     for line in res.stdout.splitlines():
         parts = line.split("\t", 2)
-        if len(parts) >= 2 and parts[0] in ("OK", "BAD"):
-            out[parts[1]] = NodeFile(parts[1], parts[2] if len(parts) > 2 else "", parts[0] == "OK")
+        if len(parts) >= 2 and parts[0] in _KINDS:
+            out[parts[1]] = NodeFile(parts[1], parts[2] if len(parts) > 2 else "", parts[0] == "OK",
+                                     _KINDS[parts[0]])
     return out, res
 
 
 _LIST_SPECS = 'for d do for f in "$d"/*.yaml "$d"/*.json; do [ -f "$f" ] && echo "$f"; done; done; true'
 
 
-def cdi_spec_files(container: str, dirs: Sequence[str], timeout: float = 30.0, docker: str = DOCKER
+def cdi_spec_files(container: str, dirs: Sequence[str], timeout: float = 30.0, docker: str = DOCKER,
+                   *, docker_host: str = ""
                    ) -> tuple[list[str], cmd.CmdResult]:
-    res = node_exec(container, ["sh", "-c", _LIST_SPECS, "sh", *dirs], timeout=timeout, docker=docker)
+    res = node_exec(container, ["sh", "-c", _LIST_SPECS, "sh", *dirs], timeout=timeout, docker=docker,
+                    docker_host=docker_host)
     return [ln.strip() for ln in res.stdout.splitlines() if ln.strip()], res
 
 
-def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DOCKER) -> cmd.CmdResult:
-    return node_exec(container, ["cat", "--", path], timeout=timeout, docker=docker)
+def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DOCKER,
+              *, docker_host: str = "") -> cmd.CmdResult:
+    return node_exec(container, ["cat", "--", path], timeout=timeout, docker=docker, docker_host=docker_host)
 
 
-def processes(container: str, timeout: float = 30.0, docker: str = DOCKER) -> tuple[list[mps.Proc], cmd.CmdResult]:
+def processes(container: str, timeout: float = 30.0, docker: str = DOCKER,
+              *, docker_host: str = "") -> tuple[list[mps.Proc], cmd.CmdResult]:
     """The node's processes with full command lines (procps ``ps -eo``; busybox takes ``-o`` alone)."""
     fmt = "pid,ppid,stat,comm,args"
     # -ww: procps cuts lines at 80 columns when not writing to a terminal, which can drop the "-d" of a
     # daemon in a long folder (labcheck.probes.mps.PS_ARGV); busybox then gets the plain form below.
-    res = node_exec(container, ["ps", "-ww", "-eo", fmt], timeout=timeout, docker=docker)
+    res = node_exec(container, ["ps", "-ww", "-eo", fmt], timeout=timeout, docker=docker, docker_host=docker_host)
     if not res.ok and not res.timed_out:
-        res = node_exec(container, ["ps", "-o", fmt], timeout=timeout, docker=docker)
+        res = node_exec(container, ["ps", "-o", fmt], timeout=timeout, docker=docker, docker_host=docker_host)
     return (mps.parse_ps(res.stdout) if res.ok else []), res
 
 
@@ -127,15 +156,80 @@ def parse_df_k(text: str) -> int | None:
     return int(nums[0]) * 1024 if nums else None
 
 
-def shm_bytes(container: str, timeout: float = 30.0, docker: str = DOCKER) -> tuple[int | None, cmd.CmdResult]:
-    res = node_exec(container, ["df", "-k", "/dev/shm"], timeout=timeout, docker=docker)
+def shm_bytes(container: str, timeout: float = 30.0, docker: str = DOCKER,
+              *, docker_host: str = "") -> tuple[int | None, cmd.CmdResult]:
+    res = node_exec(container, ["df", "-k", "/dev/shm"], timeout=timeout, docker=docker, docker_host=docker_host)
     return (parse_df_k(res.stdout) if res.ok else None), res
 
 
 def mps_query(container: str, control: str, query: str, env: Mapping[str, str], timeout: float = 30.0,
-              docker: str = DOCKER) -> cmd.CmdResult:
+              docker: str = DOCKER, *, docker_host: str = "") -> cmd.CmdResult:
     """``echo QUERY | nvidia-cuda-mps-control`` in the node (stdin through ``docker exec -i``)."""
-    return node_exec(container, [control], env, input=query + "\n", timeout=timeout, docker=docker)
+    return node_exec(container, [control], env, input=query + "\n", timeout=timeout, docker=docker,
+                     docker_host=docker_host)
+
+
+def command_path(container: str, name: str, timeout: float = 30.0, *, docker_host: str = "") -> cmd.CmdResult:
+    """``command -v NAME`` in the node with the exec's default environment (the image's PATH, nothing added):
+    what ``docker exec NODE NAME`` will run."""
+    return node_exec(container, ["sh", "-c", 'command -v -- "$1"', "sh", name], timeout=timeout,
+                     docker_host=docker_host)
+
+
+_WRITABLE = 'mkdir -p -- "$1" && t="$1/.labcheck-write-test.$$" && : > "$t" && rm -f -- "$t"'
+
+
+def dir_writable(container: str, path: str, timeout: float = 30.0, *, docker_host: str = "") -> cmd.CmdResult:
+    """Create ``path`` if needed and write (then remove) a file in it, inside the node."""
+    return node_exec(container, ["sh", "-c", _WRITABLE, "sh", path], timeout=timeout, docker_host=docker_host)
+
+
+_DEVICES = ('for p do if [ -c "$p" ]; then s=CHR; elif [ -d "$p" ]; then s=DIR; elif [ -e "$p" ]; then s=OTHER; '
+            'else s=NONE; fi; printf "%s\\t%s\\n" "$s" "$p"; done')
+
+
+def device_nodes(container: str, paths: Sequence[str], timeout: float = 30.0, *, docker_host: str = ""
+                 ) -> tuple[dict[str, str], cmd.CmdResult]:
+    """path => "CHR" (character device) | "DIR" | "OTHER" | "NONE", as the node sees it."""
+    res = node_exec(container, ["sh", "-c", _DEVICES, "sh", *paths], timeout=timeout, docker_host=docker_host)
+    out = {}
+    for line in res.stdout.splitlines():
+        kind, _, path = line.partition("\t")
+        if kind in ("CHR", "DIR", "OTHER", "NONE"):
+            out[path] = kind
+    return out, res
+
+
+# Ask the node's own glibc loader where it finds a library: ``LD_PRELOAD=LIB ld.so --list BINARY`` prints the
+# preloaded object with the path the loader resolved (as ldd does), using the node's cache and default folders.
+# LD_PRELOAD is set only for the loader (exported just before exec), never for the shell.
+_LOADER = ('lib=$1; shift; for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do '
+           '[ -x "$ld" ] || continue; for b do [ -f "$b" ] || continue; LD_PRELOAD=$lib; export LD_PRELOAD; '
+           'exec "$ld" --list "$b"; done; echo "no dynamically linked program to run the loader on: $*" >&2; '
+           'exit 3; done; echo "no glibc loader (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)" >&2; '
+           'exit 127')
+
+
+def loader_resolve(container: str, library: str, programs: Sequence[str], timeout: float = 30.0, *,
+                   docker_host: str = "") -> cmd.CmdResult:
+    """The node's loader's answer for ``library`` (run on the first of ``programs`` that exists there)."""
+    return node_exec(container, ["sh", "-c", _LOADER, "sh", library, *programs], timeout=timeout,
+                     docker_host=docker_host)
+
+
+def parse_loader_list(text: str, library: str) -> str:
+    """The path ``ld.so --list`` resolved ``library`` to ('' when it did not: "not found" or absent)."""
+    for line in text.splitlines():
+        name, arrow, rest = line.strip().partition(" => ")
+        if arrow and name == library:
+            path = rest.split(" (")[0].strip()
+            return path if path.startswith("/") else ""
+    return ""
+
+
+def ps_aux(container: str, timeout: float = 30.0, *, docker_host: str = "") -> cmd.CmdResult:
+    """The seed's literal verification command, ``docker exec NODE ps aux``."""
+    return node_exec(container, ["ps", "aux"], timeout=timeout, docker_host=docker_host)
 
 
 # --- the host side of a shared pipe directory ---------------------------------------------------------------

@@ -8,8 +8,12 @@ from collections.abc import Sequence
 from labcheck import mps
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem
-from labcheck.probes.node import NodeFile, NodeState
-from labcheck.verdict import Verdict, failed, passed, skipped, warned
+from labcheck.probes.cdi import CdiFacts
+from labcheck.probes.driver_files import HostFile
+from labcheck.probes.kube import ApiFacts
+from labcheck.probes.node import DRA_BIN_DIRS, DRA_LIB_DIRS, NodeFile, NodeState
+from labcheck.verdict import Verdict, failed, passed, warned
+from labcheck.verdicts import cdi as cdi_verdicts
 
 GiB = 1024**3
 REGENERATE = "pytest tests_env -m module1   # regenerates manifests/kind-config.yaml and re-creates nothing else"
@@ -22,6 +26,12 @@ def _q(s: str) -> str:
 def recreate_cluster(cluster: str, config_path: str) -> str:
     return (f"kind delete cluster --name {_q(cluster)} && "
             f"kind create cluster --name {_q(cluster)} --config {_q(config_path)}")
+
+
+def rebuild(cluster: str, config_path: str) -> str:
+    """Delete the cluster, then let the suite regenerate the config and create the cluster from it."""
+    return (f"kind delete cluster --name {_q(cluster)} && pytest tests_env -m module1   # regenerates "
+            f"{_q(config_path)} and creates the cluster from it")
 
 
 def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
@@ -64,35 +74,19 @@ def node_file(name: str, node_paths: Sequence[str], found: dict[str, NodeFile], 
                   recreate_cluster(cluster, config_path))
 
 
-def cdi_visible(specs: dict[str, str | None], dirs: Sequence[str], res: CmdResult, node: str) -> Verdict:
-    """``specs``: path in node => problem ("" when it is a CDI spec with devices, None unread)."""
-    if res.rc is None or (res.rc != 0 and not specs):
+def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str) -> Verdict:
+    """The node's CDI specs judged by module 0's CDI verdicts (labcheck.verdicts.cdi): the same parser and rules
+    (kind nvidia.com/gpu, devices, valid fields), so a spec module 0 refuses is refused in the node too."""
+    if res.rc is None or (res.rc != 0 and not facts.files):
         return failed(f"could not list CDI specs in {node}: {res.describe()}", f"docker start {_q(node)}")
-    if not specs:
-        return failed(f"no CDI spec in the node ({', '.join(dirs)} empty or not mounted)",
-                      "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml   # /etc/cdi is mounted into the "
-                      "node; re-create the cluster if it was created before /etc/cdi existed")
-    good = [p for p, problem in specs.items() if not problem]
-    if good:
-        return passed(f"CDI spec visible in the node: {', '.join(good)}")
-    return failed("CDI specs in the node are not usable: " + "; ".join(f"{p}: {e}" for p, e in specs.items()),
-                  "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml")
-
-
-def cdi_spec_problem(text: str) -> str:
-    """'' when ``text`` is a CDI spec with at least one device, else why not."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return f"not valid YAML/JSON (line {mark.line + 1})" if mark else "not valid YAML/JSON"
-    if not isinstance(doc, dict) or "cdiVersion" not in doc or "kind" not in doc:
-        return "not a CDI spec (no cdiVersion/kind)"
-    if not doc.get("devices"):
-        return "CDI spec lists no devices"
-    return ""
+    present = cdi_verdicts.spec_present(facts)
+    if present.status != "pass":
+        return failed(f"in the node {node}: {present.message}", present.remediation + "   # /etc/cdi is mounted "
+                      "into the node; re-create the cluster if it was created before /etc/cdi existed")
+    valid = cdi_verdicts.spec_valid(facts)
+    if valid.status == "fail":
+        return failed(f"in the node {node}: {valid.message}", valid.remediation, details=valid.details)
+    return passed(f"in the node {node}: {present.message}")
 
 
 def nvidia_smi(res: CmdResult, node: str, smi_path: str) -> Verdict:
@@ -106,38 +100,212 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str) -> Verdict:
                   f"docker exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
 
 
-def node_loader(ok: bool, action: str, message: str, lib_dirs: Sequence[str], node: str, config_path: str
-                ) -> Verdict:
-    """The setup_actions.node_libs outcome (ok, action, message) as a verdict.
+def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str) -> Verdict:
+    """The workshop's literal ``docker exec NODE nvidia-smi`` (no PATH or LD_LIBRARY_PATH help): exit 0 or 14
+    (an infoROM warning) passes, as the workshop counts it; anything else fails with the fix for that case."""
+    if res.ok or res.rc == 14:
+        how = "exit 0" if res.ok else "exit 14: infoROM warning, counted as working like the workshop does"
+        return passed(f"`docker exec {node} nvidia-smi` works ({how})")
+    if res.rc in (126, 127) or "executable file not found" in res.output:
+        return failed(f"`docker exec {node} nvidia-smi` cannot run nvidia-smi ({res.describe()}): it is not on "
+                      "the node's default PATH; the DRA driver and the workshop expect it in /usr/bin",
+                      rebuild(cluster, config_path))
+    if res.rc is None:
+        return failed(f"`docker exec {node} nvidia-smi` did not finish: {res.describe()}", f"docker start {_q(node)}")
+    return failed(f"`docker exec {node} nvidia-smi` fails ({res.describe()}): the binary runs but the driver "
+                  "libraries or device nodes it needs are missing in the node",
+                  f"docker exec {_q(node)} ls -la /dev/nvidiactl /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1   "
+                  f"# then: {recreate_cluster(cluster, config_path)}")
 
-    WHY ``lib_dirs``: with no driver library mounted, "the loader searches their folders" is true of nothing;
-    that is a config that mounts no library (a failure), not a loader that finds them."""
-    if not lib_dirs:
+
+def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: str) -> Verdict:
+    """The seed's ``docker exec NODE nvidia-cuda-mps-control -d`` needs the binary on the node's default PATH."""
+    found = res.stdout.strip().splitlines()[-1:] if res.ok else []
+    if found and found[0].startswith("/"):
+        return passed(f"nvidia-cuda-mps-control is on {node}'s default PATH: {found[0]}")
+    if res.rc is None:
+        return failed(f"could not look for nvidia-cuda-mps-control in {node}: {res.describe()}",
+                      f"docker start {_q(node)}")
+    return failed(f"`docker exec {node} nvidia-cuda-mps-control -d` (the seed's setup command) cannot work: "
+                  "nvidia-cuda-mps-control is not on the node's default PATH",
+                  rebuild(cluster, config_path))
+
+
+def seed_ps_aux(res: CmdResult, node: str, start_cmd: str) -> Verdict:
+    """The seed's verification, ``docker exec NODE ps aux``: both the daemon and the server must be listed."""
+    if not res.ok:
+        return failed(f"`docker exec {node} ps aux` failed: {res.describe()}", f"docker start {_q(node)}")
+    lines = res.stdout.splitlines()
+    daemon = [ln for ln in lines if "nvidia-cuda-mps-control -d" in ln]
+    server = [ln for ln in lines if "nvidia-cuda-mps-server" in ln and " Z " not in f" {ln} "]
+    if daemon and server:
+        return passed(f"`docker exec {node} ps aux` shows `nvidia-cuda-mps-control -d` and nvidia-cuda-mps-server",
+                      details="\n".join(daemon + server))
+    missing = " and ".join(w for w, got in (("`nvidia-cuda-mps-control -d`", daemon),
+                                             ("nvidia-cuda-mps-server", server)) if not got)
+    fix = start_cmd if not daemon else (f"docker exec {_q(node)} cat /var/log/nvidia-mps/control.log   "
+                                        "# why the daemon started no server")
+    return failed(f"`docker exec {node} ps aux` does not show {missing} (the seed's success output lists both)",
+                  fix, details=res.stdout[-2000:])
+
+
+def _first_present(found: dict[str, NodeFile], order: Sequence[str]) -> NodeFile | None:
+    return next((found[p] for p in order if p in found and found[p].kind != "missing"), None)
+
+
+def dra_library(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
+                library: str = "libnvidia-ml.so.1") -> Verdict:
+    """NVIDIA's DRA kubelet plugin takes the FIRST ``library`` it finds in its fixed folders: that one must be a
+    regular file (an empty directory there, made by Docker for a missing mount source, is ERROR_LIBRARY_NOT_FOUND)."""
+    order = [f"{d}/{library}" for d in DRA_LIB_DIRS]
+    return _dra_path(found, res, order, library, "library", node, cluster, config_path)
+
+
+def dra_binary(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
+               binary: str = "nvidia-smi") -> Verdict:
+    order = [f"{d}/{binary}" for d in DRA_BIN_DIRS]
+    return _dra_path(found, res, order, binary, "binary", node, cluster, config_path)
+
+
+def _dra_path(found, res, order, name, what, node, cluster, config_path) -> Verdict:
+    if res.rc is None or (res.rc != 0 and not found):
+        return failed(f"could not look for {name} in {node}: {res.describe()}", f"docker start {_q(node)}")
+    fix = rebuild(cluster, config_path)
+    first = _first_present(found, order)
+    folders = ", ".join(p.rsplit("/", 1)[0] for p in order)
+    if first is None:
+        return failed(f"NVIDIA's DRA driver will not find {name} in {node}: it looks only in {folders}, and none "
+                      "has it (its kubelet plugin then waits forever in Init)", fix)
+    if first.kind == "file":
+        return passed(f"the DRA driver's {what} lookup finds {first.path} -> {first.real} (a regular file)")
+    what_is = "a directory (Docker creates one for a missing bind-mount source)" if first.kind == "dir" \
+        else "a dangling link or not a regular file"
+    return failed(f"the DRA driver's {what} lookup stops at {first.path} in {node}, which is {what_is}", fix)
+
+
+def cdi_dir_writable(res: CmdResult, state: NodeState, node: str, cluster: str, config_path: str) -> Verdict:
+    """The DRA kubelet plugin writes one CDI spec per claim into the node's /var/run/cdi: it must be writable
+    there, and be the node's own folder (the host's /var/run/cdi mounted in would leak claim specs to the host)."""
+    shared = [src for src, dst, _rw in state.mounts if dst.rstrip("/") in ("/var/run/cdi", "/run/cdi")
+              and src.rstrip("/") in ("/var/run/cdi", "/run/cdi")]
+    if shared:
+        return failed(f"{node}'s /var/run/cdi is the host's {shared[0]}: the DRA driver's per-claim CDI specs "
+                      "would land on the host", rebuild(cluster, config_path))
+    if res.ok:
+        return passed(f"/var/run/cdi is writable in {node} (a test file was created and removed)")
+    if res.rc is None:
+        return failed(f"could not test /var/run/cdi in {node}: {res.describe()}", f"docker start {_q(node)}")
+    return failed(f"/var/run/cdi is not writable in {node} ({res.describe()}): the DRA driver cannot write its "
+                  "per-claim CDI specs", rebuild(cluster, config_path))
+
+
+GPU_LABEL = ("nvidia.com/gpu.present", "true")
+
+
+def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str) -> Verdict:
+    """The label is a fact of the Kubernetes Node (kind passes nodes[].labels to the kubelet, not to Docker), and
+    the DRA driver's DaemonSet schedules on it: read from the API, so without an API it cannot pass."""
+    key, value = GPU_LABEL
+    down = _api_unusable(facts, f"the label {key}={value} cannot be read", node, cluster)
+    if down:
+        return down
+    if not facts.node_found:
+        return failed(f"the API server ({facts.server}) lists no node {node}, so it has no {key} label",
+                      "kubectl get nodes -o wide   # the control-plane node did not register")
+    got = facts.node_labels.get(key)
+    if got == value:
+        return passed(f"Kubernetes node {node} has {key}={value} (the DRA driver's kubelet plugin schedules there)")
+    found = f"{key}={got}" if got is not None else f"no {key} label"
+    return failed(f"Kubernetes node {node} has {found}; NVIDIA's DRA kubelet plugin only runs on nodes labelled "
+                  f"{key}={value}",
+                  f"kubectl label node {_q(node)} {_q(key + '=' + value)} --overwrite   # to keep it across "
+                  f"re-creation: {rebuild(cluster, config_path)}")
+
+
+_REQUIRED_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm")
+
+
+def host_devices(devices: Sequence[HostFile]) -> Verdict:
+    """Before the cluster is created: the GPU device nodes the config mounts must exist on the host."""
+    paths = [d.path for d in devices if d.ok]
+    missing = [p for p in _REQUIRED_DEVICES if p not in paths]
+    gpus = [p for p in paths if p.rsplit("/", 1)[-1].removeprefix("nvidia").isdigit()]
+    if not gpus:
+        missing.append("/dev/nvidia[0-9]*")
+    if missing:
+        found = ", ".join(paths) or "none"
+        return failed(f"GPU device nodes missing on the host: {', '.join(missing)} (found: {found}); a node "
+                      "created now gets no GPU",
+                      "sudo nvidia-modprobe -u -c=0 || sudo modprobe nvidia nvidia-uvm   # loads the driver and "
+                      "creates the device nodes; nvidia-smi must work on the host first")
+    return passed(f"GPU device nodes on the host: {', '.join(paths)}")
+
+
+def node_devices(kinds: dict[str, str], res: CmdResult, wanted: Sequence[str], node: str, cluster: str,
+                 config_path: str) -> Verdict:
+    """After: each device node the config mounts is a character device in the node (/dev/nvidia-caps a folder)."""
+    if not wanted:
+        return failed(f"{config_path} mounts no GPU device node into {node}", rebuild(node.removesuffix(
+            "-control-plane"), config_path))
+    if res.rc is None or (res.rc != 0 and not kinds):
+        return failed(f"could not look at device nodes in {node}: {res.describe()}", f"docker start {_q(node)}")
+    bad = [f"{p} ({kinds.get(p, 'NONE').lower()})" for p in wanted
+           if kinds.get(p) != ("DIR" if p.rstrip("/").endswith("nvidia-caps") else "CHR")]
+    if bad:
+        return failed(f"GPU device nodes missing or wrong in {node}: {', '.join(bad)} (the node was created before "
+                      "they existed on the host, or the config does not mount them)",
+                      recreate_cluster(cluster, config_path))
+    return passed(f"GPU device nodes in {node}: {', '.join(wanted)}")
+
+
+def setup_locked(message: str, state_dir: str) -> Verdict:
+    """A node setup step that could not take its lock (another run holds it) or use the state folder: the node
+    was left as it was, so what the check would report is not this run's result -- a failure, not a warning."""
+    return failed(f"node setup blocked: {message}",
+                  f"ls -ld {_q(state_dir)}   # must be a writable folder; if another labcheck run holds the lock, "
+                  "wait for it to end, then: pytest tests_env -m module1")
+
+
+def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool, setup_message: str,
+                libraries: Sequence[str], node: str, cluster: str, config_path: str) -> Verdict:
+    """The node's own loader (``LD_PRELOAD=LIB ld.so --list``) must resolve each driver library to a path, with
+    no LD_LIBRARY_PATH: that is how nvidia-smi, the MPS daemon and the DRA driver load them in the node.
+
+    ``resolved``: library => path the loader found ('' when not found); ``errors``: why it could not be asked;
+    ``setup_ok``/``setup_message``: the node_libs setup step (ldconfig in the node), named when it failed.
+    """
+    if not libraries:
         return failed(f"{config_path} mounts no NVIDIA driver library into the node, so the node's loader "
                       "has none to find", REGENERATE)
-    if ok:
-        return passed(message)
-    if action == "blocked":
-        return warned(message, f"docker exec {_q(node)} ldconfig   # on a node image that has it")
-    return failed(message, f"docker exec {_q(node)} ldconfig")
+    missing = [lib for lib in libraries if not resolved.get(lib)]
+    setup = "" if setup_ok else f"; setup: {setup_message}"
+    if not missing:
+        return passed(f"the node's loader resolves {', '.join(f'{k} -> {v}' for k, v in resolved.items())}{setup}")
+    why = "; ".join(f"{lib}: {errors.get(lib) or 'not found'}" for lib in missing)
+    return failed(f"the node's loader in {node} does not find {', '.join(missing)} ({why}){setup}",
+                  rebuild(cluster, config_path) + "   (the generated config puts the libraries in "
+                  "/usr/lib/<triplet>, where the loader looks without ldconfig)")
 
 
-def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str) -> Verdict:
+def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str, setup_failure: str = ""
+                ) -> Verdict:
     if not ps_res.ok:
         return failed(f"cannot list processes in {node}: {ps_res.describe()}", f"docker start {_q(node)}")
     daemons = mps.control_daemons(procs)
     if daemons:
         return passed(f"nvidia-cuda-mps-control running in the node: PID {daemons[0].pid} `{daemons[0].args}`")
-    return failed(f"no `nvidia-cuda-mps-control -d` process in {node} (matched on the full command line)",
+    setup = f"; setup: {setup_failure}" if setup_failure else ""
+    return failed(f"no `nvidia-cuda-mps-control -d` process in {node} (matched on the full command line){setup}",
                   start_cmd)
 
 
 def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str, node: str,
-               start_cmd: str, daemon_running: bool, client_failure: str = "") -> Verdict:
+               start_cmd: str, daemon_running: bool, client_failure: str = "", client_where: str = "") -> Verdict:
     """The server must run under a live control daemon, after the suite's client connected.
 
-    ``client_reason`` says why the suite's CUDA client could not be run at all (no python3 in the node:
-    a skip, with the reason); ``client_failure`` says how a client that ran failed (a real failure).
+    ``client_reason``: why no CUDA client could be run at all (no python3 in the node AND no way to reach the
+    node's daemon from the host, or --no-provision); ``client_failure``: how a client that ran failed. Both are
+    failures: with a running node, "the server was never seen" is not a verified criterion (issue 9 item 7).
     """
     servers = mps.servers(procs)
     if not daemon_running:
@@ -145,15 +313,18 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
         return failed(f"no MPS control daemon in {node}, so no client can get an MPS server{orphan}", start_cmd)
     if servers:
         listed = f", get_server_list: {' '.join(map(str, server_pids))}" if server_pids else ""
-        return passed(f"nvidia-cuda-mps-server running in the node: PID {servers[0].pid} `{servers[0].args}`{listed}")
+        how = f" (started for the suite's CUDA client, run {client_where})" if client_where else ""
+        return passed(f"nvidia-cuda-mps-server running in the node: PID {servers[0].pid} `{servers[0].args}`"
+                      f"{listed}{how}")
     if client_failure:
-        return failed(f"no MPS server in {node}: the suite's CUDA client failed there ({client_failure}), so the "
-                      "daemon was never asked for a server",
-                      f"docker exec {_q(node)} ls -la /dev/nvidia0 /dev/nvidiactl /dev/nvidia-uvm /proc/driver/nvidia  "
-                      "# device nodes and driver files the client needs; see kind-config.yaml extraMounts")
+        return failed(f"no MPS server in {node}: the suite's CUDA client failed ({client_failure}), so the "
+                      "daemon started no server",
+                      f"docker exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log /var/log/nvidia-mps/server.log"
+                      "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
     if client_reason:
-        return skipped(f"no MPS server in {node} yet, and the suite could not start a CUDA client there to "
-                       f"make the daemon start one: {client_reason}")
+        return failed(f"no MPS server in {node}, and the suite started no CUDA client to make the daemon start one: "
+                      f"{client_reason}", "pytest tests_env -m module1   # without --no-provision the suite runs "
+                      "its CUDA client against the node's daemon")
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
                   f"docker exec {_q(node)} cat /var/log/nvidia-mps/control.log   # the daemon's reason")
@@ -184,34 +355,40 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
                   f"# stop the host daemon, then: docker exec {_q(node)} nvidia-cuda-mps-control -d")
 
 
-def _api_broken(facts, what: str) -> Verdict:
+def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str) -> Verdict:
     """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
     return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
                   f"{facts.error}",
-                  "kubectl --context kind-workshop-dra get --raw /readyz   # then: docker logs "
-                  "workshop-dra-control-plane | tail; re-create the cluster if the API server does not recover")
+                  f"kubectl --context {_q('kind-' + cluster)} get --raw /readyz   # then: docker logs {_q(node)} "
+                  "2>&1 | tail; re-create the cluster if the API server does not recover")
 
 
-def _api_down(node: str, what: str, why: str) -> Verdict:
+def _api_down(node: str, what: str, why: str, cluster: str) -> Verdict:
     """The node container runs (the checks require it) but Kubernetes does not answer: the cluster is broken.
 
     WHY not a skip: a running node with no API server is exactly the state a readiness report must not call
     READY. (The kind test double has no Kubernetes, so these checks fail against it, as they should.)
     """
-    cluster = node.removesuffix("-control-plane")
     return failed(f"node container {node} runs but {what}: {why}",
-                  f"kind get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context kind-{cluster} "
+                  f"kind get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context {_q('kind-' + cluster)} "
                   f"cluster-info   # then: docker logs {_q(node)} 2>&1 | tail -50; re-create the cluster if the API "
                   "server does not come up")
 
 
-def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
-    if kubeconfig_error:
-        return _api_down(node, "kind gives no kubeconfig for it, so node Ready cannot be checked", kubeconfig_error)
-    if not facts.reachable and getattr(facts, "api_error", False):
-        return _api_broken(facts, f"node {node} cannot be seen Ready")
+def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str) -> Verdict | None:
+    if facts.kubeconfig_error:
+        return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster)
+    if not facts.reachable and facts.api_error:
+        return _api_broken(facts, what, node, cluster)
     if not facts.reachable:
-        return _api_down(node, "its Kubernetes API does not answer, so node Ready cannot be checked", facts.error)
+        return _api_down(node, f"its Kubernetes API does not answer, so {what}", facts.error, cluster)
+    return None
+
+
+def k8s_node_ready(facts: ApiFacts, node: str, cluster: str) -> Verdict:
+    down = _api_unusable(facts, "node Ready cannot be checked", node, cluster)
+    if down:
+        return down
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}",
                       "kubectl get nodes -o wide   # the control-plane node did not register")
@@ -221,18 +398,13 @@ def k8s_node_ready(facts, node: str, kubeconfig_error: str = "") -> Verdict:
                   f"kubectl describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
 
 
-def resource_api(facts, wanted: str, kubeconfig_error: str = "", node: str = "workshop-dra-control-plane") -> Verdict:
-    if kubeconfig_error:
-        return _api_down(node, "kind gives no kubeconfig for it, so resource.k8s.io cannot be checked",
-                         kubeconfig_error)
-    if not facts.reachable and getattr(facts, "api_error", False):
-        return _api_broken(facts, f"resource.k8s.io/{wanted} cannot be seen served")
-    if not facts.reachable:
-        return _api_down(node, "its Kubernetes API does not answer, so resource.k8s.io cannot be checked",
-                         facts.error)
+def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_path: str) -> Verdict:
+    down = _api_unusable(facts, f"resource.k8s.io/{wanted} cannot be checked", node, cluster)
+    if down:
+        return down
     if wanted in facts.resource_versions:
         return passed(f"resource.k8s.io/{wanted} is served (versions: {', '.join(facts.resource_versions)})")
     found = ", ".join(facts.resource_versions) or "none"
     return failed(f"resource.k8s.io/{wanted} is not served (served versions: {found})",
-                  "kind delete cluster --name workshop-dra && pytest tests_env -m module1   # the generated config "
-                  "sets the DRA feature gate and runtimeConfig for the node image's Kubernetes version")
+                  rebuild(cluster, config_path) + "   (the generated config sets the DRA feature gate and "
+                  "runtimeConfig for the node image's Kubernetes version)")
