@@ -9,6 +9,7 @@ library folders in its environment (the server it spawns inherits them), then ch
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from labcheck import mps
 from labcheck.config import LabConfig
 from labcheck.kindconfig import NodePaths
 from labcheck.probes import node as nodeprobe
+from setup_actions.node_libs import LOADER_DIRS
 
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,11 +32,24 @@ def node_env(cfg: LabConfig, paths: NodePaths) -> dict[str, str]:
 
 
 def start_command(cfg: LabConfig, paths: NodePaths) -> str:
+    """The command that starts the node's daemon in this situation: the seed's literal
+    ``docker exec NODE nvidia-cuda-mps-control -d`` when the config follows the uniform layout and the default
+    pipe and log folders, with only the ``-e`` settings this config needs (a pipe or log folder other than the
+    default, library folders the node's loader does not search, a binary off the default PATH)."""
+    defaults = LabConfig()
     env = node_env(cfg, paths)
-    envs = " ".join(f"-e {shlex.quote(k + '=' + v)}" for k, v in env.items() if k.startswith("CUDA") or k == "PATH"
-                    or k == "LD_LIBRARY_PATH")
-    control = paths.first("nvidia-cuda-mps-control") or "nvidia-cuda-mps-control"
-    return f"docker exec {envs} {shlex.quote(cfg.node_name)} {shlex.quote(control)} -d"
+    need = {}
+    if cfg.mps_pipe_dir != defaults.mps_pipe_dir:
+        need["CUDA_MPS_PIPE_DIRECTORY"] = env["CUDA_MPS_PIPE_DIRECTORY"]
+    if cfg.mps_log_dir != defaults.mps_log_dir:
+        need["CUDA_MPS_LOG_DIRECTORY"] = env["CUDA_MPS_LOG_DIRECTORY"]
+    if any(d.rstrip("/") not in LOADER_DIRS for d in paths.lib_dirs):
+        need["LD_LIBRARY_PATH"] = env["LD_LIBRARY_PATH"]
+    control = paths.first("nvidia-cuda-mps-control")
+    on_path = not control or os.path.dirname(control) in STD_PATH.split(":")
+    envs = "".join(f" -e {shlex.quote(k + '=' + v)}" for k, v in need.items())
+    binary = "nvidia-cuda-mps-control" if on_path else control
+    return f"docker exec{envs} {shlex.quote(cfg.node_name)} {shlex.quote(binary)} -d"
 
 
 @dataclass(frozen=True)
