@@ -89,12 +89,21 @@ def write_lab_yaml(path: Path, cfg: LabConfig) -> Path:
 
 
 def fake_driver(root: Path) -> tuple[Path, Path]:
-    """A driver tree in an awkward folder: libraries as link + versioned file, tools as shell scripts."""
+    """A driver tree in an awkward folder: libraries as link + versioned file, tools as shell scripts.
+
+    Each library's file is a copy of this host's libdl.so.2 (a real, harmless shared object), so the node's
+    loader can load it: the loader check asks the node's ld.so, which refuses a file that is not ELF."""
+    import glob
+    import shutil
+
     from tests.test_driver_files import make_lib
 
     libdir, bindir = root / "nvidia drv; 'x'/lib64", root / "nvidia drv; 'x'/bin"
+    loadable = (glob.glob("/lib/*-linux-gnu/libdl.so.2") or glob.glob("/usr/lib/*-linux-gnu/libdl.so.2"))[:1]
     for name in ("libnvidia-ml.so.1", "libcuda.so.1", "libnvidia-ptxjitcompiler.so.1"):
-        make_lib(libdir, name)
+        real = make_lib(libdir, name)
+        if loadable:
+            shutil.copyfile(loadable[0], real)
     bindir.mkdir(parents=True)
     scripts = {"nvidia-smi": "#!/bin/sh\necho 'NVIDIA-SMI 580.159.04 (test stand-in: a shell script)'\n",
                "nvidia-cuda-mps-control": "#!/bin/sh\necho 'stand-in: cannot start a daemon' >&2\nexit 1\n",

@@ -202,12 +202,13 @@ def device_nodes(container: str, paths: Sequence[str], timeout: float = 30.0, *,
 
 # Ask the node's own glibc loader where it finds a library: ``LD_PRELOAD=LIB ld.so --list BINARY`` prints the
 # preloaded object with the path the loader resolved (as ldd does), using the node's cache and default folders.
-# LD_PRELOAD is set only for the loader (exported just before exec), never for the shell.
+# LD_PRELOAD is set for the loader's run only, never for the shell. A program the loader cannot run (a script) is
+# skipped for the next one.
 _LOADER = ('lib=$1; shift; for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do '
-           '[ -x "$ld" ] || continue; for b do [ -f "$b" ] || continue; LD_PRELOAD=$lib; export LD_PRELOAD; '
-           'exec "$ld" --list "$b"; done; echo "no dynamically linked program to run the loader on: $*" >&2; '
-           'exit 3; done; echo "no glibc loader (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)" >&2; '
-           'exit 127')
+           '[ -x "$ld" ] || continue; for b do [ -f "$b" ] || continue; '
+           'LD_PRELOAD=$lib "$ld" --list "$b" && exit 0; done; '
+           'echo "no dynamically linked program to run the loader on among: $*" >&2; exit 3; done; '
+           'echo "no glibc loader (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)" >&2; exit 127')
 
 
 def loader_resolve(container: str, library: str, programs: Sequence[str], timeout: float = 30.0, *,

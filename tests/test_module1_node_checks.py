@@ -1,0 +1,136 @@
+"""Verdicts of module 1's new node checks (issue 9 items 5 and 6, issue 10 item 3), on outputs of the real tools:
+docker exec's own error text, busybox ``ps aux`` from the kind double's node, module 0's CDI parser."""
+
+from __future__ import annotations
+
+from labcheck.cmd import CmdResult
+from labcheck.probes import kube
+from labcheck.probes.cdi import CdiFacts, SpecFile
+from labcheck.probes.driver_files import HostFile
+from labcheck.probes.node import NodeFile, NodeState
+from labcheck.verdicts import node as v
+
+CLUSTER = "lab one"  # a configured name that needs quoting: every fix must quote it
+NODE = "lab one-control-plane"
+CFG = "/work/my manifests/kind-config.yaml"
+NOT_ON_PATH = ('OCI runtime exec failed: exec failed: unable to start container process: exec: "nvidia-smi": '
+               "executable file not found in $PATH: unknown")
+# busybox `ps aux` in the kind double's node (seen in tests/test_module1_docker.py runs)
+PS_AUX_BOTH = ("PID   USER     COMMAND\n    1 root     /bin/sh -c trap\n   61 root     nvidia-cuda-mps-control -d\n"
+               "  121 root     nvidia-cuda-mps-server\n  130 root     ps aux\n")
+
+
+def run(rc, out="", err="", argv=("docker", "exec")) -> CmdResult:
+    return CmdResult(tuple(argv), rc, out, err)
+
+
+def test_workshop_nvidia_smi_passes_on_0_and_14_and_fails_with_the_fix_otherwise():
+    assert v.workshop_nvidia_smi(run(0, "NVIDIA-SMI 580.159.04"), NODE, CLUSTER, CFG).status == "pass"
+    assert v.workshop_nvidia_smi(run(14, "", "WARNING: infoROM is corrupted"), NODE, CLUSTER, CFG).status == "pass"
+    off_path = v.workshop_nvidia_smi(run(126, "", NOT_ON_PATH), NODE, CLUSTER, CFG)
+    assert off_path.status == "fail" and "not on the node's default PATH" in off_path.message
+    assert off_path.remediation.startswith("kind delete cluster --name 'lab one' && pytest tests_env -m module1")
+    assert "'/work/my manifests/kind-config.yaml'" in off_path.remediation
+    no_lib = v.workshop_nvidia_smi(run(9, "NVIDIA-SMI couldn't find libnvidia-ml.so library"), NODE, CLUSTER, CFG)
+    assert no_lib.status == "fail" and "ls -la /dev/nvidiactl" in no_lib.remediation
+
+
+def test_mps_control_must_be_on_the_default_path():
+    assert v.mps_control_on_path(run(0, "/usr/bin/nvidia-cuda-mps-control\n"), NODE, CLUSTER, CFG).status == "pass"
+    off = v.mps_control_on_path(run(127), NODE, CLUSTER, CFG)
+    assert off.status == "fail" and "seed's setup command" in off.message and "'lab one'" in off.remediation
+
+
+def test_seed_ps_aux_needs_both_the_daemon_and_the_server():
+    start = "docker exec 'lab one-control-plane' nvidia-cuda-mps-control -d"
+    assert v.seed_ps_aux(run(0, PS_AUX_BOTH), NODE, start).status == "pass"
+    no_server = v.seed_ps_aux(run(0, PS_AUX_BOTH.replace("  121 root     nvidia-cuda-mps-server\n", "")), NODE, start)
+    assert no_server.status == "fail" and "nvidia-cuda-mps-server" in no_server.message
+    assert "control.log" in no_server.remediation
+    nothing = v.seed_ps_aux(run(0, "PID   USER     COMMAND\n    1 root     sh\n"), NODE, start)
+    assert nothing.status == "fail" and nothing.remediation == start
+
+
+def _files(**kinds: tuple[str, str]) -> dict[str, NodeFile]:
+    return {p: NodeFile(p, real, kind == "file", kind) for p, (kind, real) in kinds.items()}
+
+
+def test_dra_library_lookup_takes_the_first_present_and_it_must_be_a_file():
+    ok = {"/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1": NodeFile(
+        "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.159.04",
+        True, "file")}
+    assert v.dra_library(ok, run(0), NODE, CLUSTER, CFG).status == "pass"
+    # Docker made an empty directory for a missing mount source EARLIER in the driver's order (issue #1272)
+    shadow = {**ok, "/usr/lib64/libnvidia-ml.so.1": NodeFile("/usr/lib64/libnvidia-ml.so.1",
+                                                             "/usr/lib64/libnvidia-ml.so.1", False, "dir")}
+    verdict = v.dra_library(shadow, run(0), NODE, CLUSTER, CFG)
+    assert verdict.status == "fail" and "/usr/lib64/libnvidia-ml.so.1" in verdict.message
+    assert "a directory" in verdict.message
+    elsewhere = v.dra_library({}, run(0), NODE, CLUSTER, CFG)
+    assert elsewhere.status == "fail" and "it looks only in /usr/lib64" in elsewhere.message
+    assert v.dra_library({}, run(None), NODE, CLUSTER, CFG).status == "fail"
+
+
+def test_dra_binary_lookup():
+    ok = {"/usr/bin/nvidia-smi": NodeFile("/usr/bin/nvidia-smi", "/usr/bin/nvidia-smi", True, "file")}
+    assert v.dra_binary(ok, run(0), NODE, CLUSTER, CFG).status == "pass"
+    gone = v.dra_binary({"/usr/bin/nvidia-smi": NodeFile("/usr/bin/nvidia-smi", "", False, "missing")}, run(0),
+                        NODE, CLUSTER, CFG)
+    assert gone.status == "fail" and "/usr/bin, /usr/sbin, /bin, /sbin" in gone.message
+
+
+def test_cdi_dir_must_be_writable_and_the_nodes_own():
+    node = NodeState(NODE, True, True, "running")
+    assert v.cdi_dir_writable(run(0), node, NODE, CLUSTER, CFG).status == "pass"
+    ro = v.cdi_dir_writable(run(1, "", "sh: can't create /var/run/cdi/.labcheck: Read-only file system"), node,
+                            NODE, CLUSTER, CFG)
+    assert ro.status == "fail" and "Read-only" in ro.message
+    shared = NodeState(NODE, True, True, "running", mounts=(("/var/run/cdi", "/var/run/cdi", True),))
+    leak = v.cdi_dir_writable(run(0), shared, NODE, CLUSTER, CFG)
+    assert leak.status == "fail" and "the host's /var/run/cdi" in leak.message
+
+
+def test_gpu_present_label_is_read_from_the_kubernetes_node():
+    up = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, True, "", ("v1",),
+                       node_labels={"nvidia.com/gpu.present": "true"})
+    assert v.gpu_present_label(up, NODE, CLUSTER, CFG).status == "pass"
+    unlabelled = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, True, "", ("v1",), node_labels={})
+    verdict = v.gpu_present_label(unlabelled, NODE, CLUSTER, CFG)
+    assert verdict.status == "fail" and "no nvidia.com/gpu.present label" in verdict.message
+    assert "kubectl label node 'lab one-control-plane' nvidia.com/gpu.present=true" in verdict.remediation
+    down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
+    assert v.gpu_present_label(down, NODE, CLUSTER, CFG).status == "fail"  # no API: not verified, never a pass
+
+
+def test_device_nodes_on_the_host_and_in_the_node():
+    host = [HostFile("nvidiactl", "device", "/dev/nvidiactl", "/dev/nvidiactl"),
+            HostFile("nvidia-uvm", "device", "/dev/nvidia-uvm", "/dev/nvidia-uvm"),
+            HostFile("nvidia0", "device", "/dev/nvidia0", "/dev/nvidia0")]
+    assert v.host_devices(host).status == "pass"
+    no_gpu = v.host_devices(host[:2])
+    assert no_gpu.status == "fail" and "/dev/nvidia[0-9]*" in no_gpu.message and "modprobe" in no_gpu.remediation
+    wanted = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-caps")
+    good = {"/dev/nvidiactl": "CHR", "/dev/nvidia0": "CHR", "/dev/nvidia-caps": "DIR"}
+    assert v.node_devices(good, run(0), wanted, NODE, CLUSTER, CFG).status == "pass"
+    bad = v.node_devices({**good, "/dev/nvidia0": "NONE"}, run(0), wanted, NODE, CLUSTER, CFG)
+    assert bad.status == "fail" and "/dev/nvidia0 (none)" in bad.message and "'lab one'" in bad.remediation
+    assert v.node_devices({}, run(0), (), NODE, CLUSTER, CFG).status == "fail"
+
+
+def test_node_cdi_reuses_module_0s_parser_and_verdicts():
+    """Issue 10: the node's CDI check was a weaker second validator (kind example.com/not-a-gpu passed)."""
+    from labcheck import cdi
+
+    def facts(text: str) -> CdiFacts:
+        parsed = cdi.parse_spec(text, "/etc/cdi/nvidia.yaml")
+        f = SpecFile("/etc/cdi/nvidia.yaml", None, parsed) if isinstance(parsed, cdi.Problem) else \
+            SpecFile("/etc/cdi/nvidia.yaml", parsed, None)
+        return CdiFacts(("/etc/cdi", "/var/run/cdi"), (f,))
+
+    good = ("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits:\n"
+            "    deviceNodes:\n    - path: /dev/nvidia0\n")
+    assert v.cdi_in_node(facts(good), run(0), NODE).status == "pass"
+    other = v.cdi_in_node(facts(good.replace("nvidia.com/gpu", "example.com/not-a-gpu")), run(0), NODE)
+    assert other.status == "fail" and "nvidia.com/gpu" in other.message
+    assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(0), NODE).status == "fail"
+    assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(None), NODE).status == "fail"
