@@ -155,7 +155,8 @@ def test_kubernetes_verdicts_fail_when_the_node_runs_without_an_api_and_judge_wi
     verdict = v.resource_api(up, "v1", NODE, CLUSTER, "my dir/kind.yaml")
     assert verdict.status == "fail" and "v1beta1" in verdict.message
     # G: the fix names the configured cluster and config, shell-quoted (it used to say workshop-dra always)
-    assert f"kind delete cluster --name {CLUSTER}" in verdict.remediation and "'my dir/kind.yaml'" in verdict.remediation
+    assert f"kind delete cluster --name {CLUSTER}" in verdict.remediation
+    assert "'my dir/kind.yaml'" in verdict.remediation
 
 
 def test_kubeconfig_secrets_are_redacted_and_server_read():
