@@ -134,3 +134,83 @@ def test_node_cdi_reuses_module_0s_parser_and_verdicts():
     assert other.status == "fail" and "nvidia.com/gpu" in other.message
     assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(0), NODE).status == "fail"
     assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(None), NODE).status == "fail"
+
+
+# --- real captures from the GPU host (tests/data/h200-module1: node without python3, uniform layout) -------------
+
+def _caps():
+    from tests.captures import blocks
+
+    out = {}
+    for c in blocks("h200-module1/node-captures.txt"):
+        out.setdefault(c.command, c)  # the first of a repeated command (ps aux is taken again after the quit)
+    return out
+
+
+H200_NODE = "workshop-dra-control-plane"
+
+
+def test_h200_node_has_no_python3_and_the_workshop_commands_pass_on_it():
+    caps = _caps()
+    py = caps[f"docker exec {H200_NODE} python3 -c 1"]
+    assert py.rc == 126 and "executable file not found" in py.output  # like kindest/node
+    smi = caps[f"docker exec {H200_NODE} nvidia-smi"]
+    verdict = v.workshop_nvidia_smi(CmdResult(("docker", "exec"), smi.rc, smi.output), H200_NODE, "workshop-dra",
+                                    "manifests/kind-config.yaml")
+    assert verdict.status == "pass"
+    ps = caps[f"docker exec {H200_NODE} ps aux"]
+    start = f"docker exec {H200_NODE} nvidia-cuda-mps-control -d"
+    assert v.seed_ps_aux(CmdResult(("docker", "exec"), ps.rc, ps.output), H200_NODE, start).status == "pass"
+    after_quit = [c for c in _caps_list() if c.command == f"docker exec {H200_NODE} ps aux"][-1]
+    failed = v.seed_ps_aux(CmdResult(("docker", "exec"), after_quit.rc, after_quit.output), H200_NODE, start)
+    assert failed.status == "fail" and failed.remediation == start
+
+
+def _caps_list():
+    from tests.captures import blocks
+
+    return blocks("h200-module1/node-captures.txt")
+
+
+def test_h200_loader_listing_resolves_nvml_in_the_uniform_folder():
+    from labcheck.probes.node import parse_loader_list
+
+    listing = next(c for c in _caps_list() if "--list /usr/bin/nvidia-smi" in c.command)
+    assert parse_loader_list(listing.output, "libnvidia-ml.so.1") == "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
+
+
+def test_h200_proof_runs_verdicts():
+    """Run 1 (provision) passes every node, driver-path and MPS check; run 2 (--no-provision after the node's
+    daemon quit) fails mps-control, mps-server and the seed's ps aux with the seed's start command as the fix."""
+    import json
+
+    from tests.captures import DATA
+
+    def recs(name):
+        data = json.loads((DATA / "h200-module1" / name).read_text())
+        return {r["nodeid"].split("::")[-1]: r for r in data["records"]}
+
+    one, two = recs("run1.json"), recs("run2.json")
+    for check in ("test_workshop_nvidia_smi_command_works", "test_nvidia_smi_works_in_node",
+                  "test_mps_control_on_node_default_path", "test_mps_control_running_in_node",
+                  "test_mps_server_running_in_node", "test_seed_ps_aux_shows_daemon_and_server",
+                  "test_dra_driver_finds_nvml_in_node", "test_dra_driver_finds_nvidia_smi_in_node",
+                  "test_cdi_dir_writable_in_node", "test_node_loader_finds_driver_libraries",
+                  "test_gpu_device_nodes_on_host", "test_gpu_device_nodes_in_node"):
+        assert one[check]["verdict"] == "pass", (check, one[check]["message"])
+    assert "from the host through the shared pipe directory" in one["test_mps_server_running_in_node"]["message"]
+    start = f"docker exec {H200_NODE} nvidia-cuda-mps-control -d"
+    for check in ("test_mps_control_running_in_node", "test_mps_server_running_in_node",
+                  "test_seed_ps_aux_shows_daemon_and_server"):
+        assert two[check]["verdict"] == "fail" and two[check]["remediation"] == start, (check, two[check])
+
+
+def test_no_python3_and_no_reachable_pipe_dir_is_a_failure_with_the_reason():
+    from labcheck.node import cuda_client
+
+    no_pipe = cuda_client.run_from_host("", ())
+    assert no_pipe.result is None and "mounts no host folder" in no_pipe.describe()
+    remote = cuda_client.run_from_host("/tmp/nvidia-mps", (), docker_host="tcp://user:secret@10.0.0.5:2376")
+    assert "not on this host" in remote.describe() and "secret" not in remote.describe()
+    verdict = v.mps_server([], [], remote.describe(), NODE, "start", daemon_running=True)
+    assert verdict.status == "fail"

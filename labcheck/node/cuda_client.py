@@ -5,11 +5,13 @@ connects, so "server running" can only be checked after a client ran. The client
 NODE's daemon: same pipe directory and same /dev/shm. Two ways, tried in this order:
 1. in the node, as a ``python3 -c`` program through ``docker exec`` (node images that have python3);
 2. from the host (real kindest/node images have glibc but NO python3): the same script run by this
-   interpreter with CUDA_MPS_PIPE_DIRECTORY = the host side of the pipe directory the config mounts
-   into the node (host /dev/shm is mounted into the node too). As root, with nsenter, the client also
-   joins the node's PID and IPC namespaces (``nsenter -t NODEPID -p -i``), so the server sees it as one
-   of the node's processes; otherwise it runs as a plain host process, the cross-namespace way NVIDIA's
-   DRA driver serves clients of other pods. Needs the engine on this host (docker_host local).
+   interpreter as a plain host process with CUDA_MPS_PIPE_DIRECTORY = the host side of the pipe
+   directory the config mounts into the node (host /dev/shm is mounted into the node too): the
+   cross-namespace way NVIDIA's DRA driver serves MPS clients of other pods. Needs the engine on this
+   host (docker_host unset or a unix socket). Seen on the GPU host (tests/data/h200-module1/proof.log):
+   the node's daemon started its server for this client and the client's context was served; the same
+   client joined to the node's PID+IPC namespaces with nsenter (host mount namespace, so the host's /proc)
+   failed cuInit 304, so that way is not used.
 It prints one ``cuCall rc`` line per driver call, the format of tests/data/h100-host/cuprobe-client.txt,
 which ``labcheck.mps``'s client parser reads: the script is labcheck/cuda_client.py, the host check's client.
 """
@@ -17,7 +19,6 @@ which ``labcheck.mps``'s client parser reads: the script is labcheck/cuda_client
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class ClientRun:
         if self.no_python:
             return "the node has no python3 to run the suite's ctypes CUDA client"
         if self.result is None:
-            return "the CUDA client did not run"
+            return "; ".join(self.earlier) or "the CUDA client did not run"
         step = self.failed_step()
         before = f" (before: {'; '.join(self.earlier)})" if self.earlier else ""
         return f"CUDA client {self.where}: {step or self.result.describe()}{before}"
@@ -83,31 +84,19 @@ def _local_engine(docker_host: str) -> bool:
     return not host or host.startswith("unix://")
 
 
-def run_from_host(pipe_dir_host: str, node_pid: int, host_lib_dirs: Sequence[str] = (), *, timeout: float = 60.0,
+def run_from_host(pipe_dir_host: str, host_lib_dirs: Sequence[str] = (), *, timeout: float = 60.0,
                   docker_host: str = "", python: str = sys.executable) -> ClientRun:
-    """The suite's client started on the host against the node's daemon, through the shared pipe directory.
-
-    As root with nsenter (util-linux) and a known node PID, the client joins the node's PID and IPC namespaces
-    first; if that way fails, the plain host process is tried, and the verdict names both outcomes.
-    """
+    """The suite's client started on the host against the node's daemon, through the shared pipe directory."""
+    where = "from the host through the shared pipe directory"
     if not pipe_dir_host:
-        return ClientRun(None, no_python=True, where="from the host",
-                         earlier=("the kind config mounts no host folder as the MPS pipe directory",))
+        return ClientRun(None, where=where, earlier=("the node has no python3, and the kind config mounts no host "
+                                                     "folder as the MPS pipe directory to reach its daemon from here",))
     if not _local_engine(docker_host):
-        return ClientRun(None, no_python=True, where="from the host",
-                         earlier=(f"the Docker engine ({docker_host}) is not on this host, so its pipe directory "
-                                  "is out of reach",))
+        # docker_host itself is not shown: a URL may carry credentials
+        return ClientRun(None, where=where, earlier=("the node has no python3, and its Docker engine (docker_host in "
+                                                     "the lab config) is not on this host, so the shared pipe "
+                                                     "directory is out of reach",))
     env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir_host}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     client = [python, "-I", str(CLIENT_PATH), "--hold", "0", *[a for d in host_lib_dirs for a in ("--lib-dir", d)]]
-    nsenter = shutil.which("nsenter")
-    earlier: list[str] = []
-    if os.geteuid() == 0 and nsenter and node_pid > 0:
-        argv = [nsenter, "-t", str(node_pid), "-p", "-i", "--", *client]
-        run = ClientRun(cmd.run(argv, timeout=timeout, env=env), where="from the host in the node's PID+IPC "
-                        "namespaces (nsenter)")
-        if run.ok:
-            return run
-        earlier.append(run.describe())
-    run = cmd.run(client, timeout=timeout, env=env)
-    return ClientRun(run, where="from the host through the shared pipe directory", earlier=tuple(earlier))
+    return ClientRun(cmd.run(client, timeout=timeout, env=env), where=where)
