@@ -182,13 +182,14 @@ def test_node_probes_on_a_busybox_node(tmp_path, cluster_name, monkeypatch):
     libdir, bindir = m1.fake_driver(tmp_path)
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
     spec = Path(cfg.cdi_dirs[0]) / "nvidia.yaml"
-    spec.write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits: {}\n")
+    spec.write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits:\n"
+                    "    deviceNodes:\n    - path: /dev/nvidia0\n")
     (Path(cfg.cdi_dirs[0]) / "broken.json").write_text("{not json")
     assert provision(cfg).ok
     files, res = nodeprobe.cdi_spec_files(cfg.node_name, ["/etc/cdi"])  # the host's spec folder, at the node's
     assert sorted(os.path.basename(f) for f in files) == ["broken.json", "nvidia.yaml"]
-    specs = {f: v.cdi_spec_problem(nodeprobe.read_file(cfg.node_name, f).stdout) for f in files}
-    assert v.cdi_visible(specs, ["/etc/cdi"], res, cfg.node_name).status == "pass"
+    facts, res = nodeprobe.cdi_facts(cfg.node_name, ["/etc/cdi"])  # module 0's parser on what the node sees
+    assert v.cdi_in_node(facts, res, cfg.node_name).status == "pass"
     size, res = nodeprobe.shm_bytes(cfg.node_name)
     assert size and size >= 1024**2
     assert v.shm(size, 1024**5, res, cfg.node_name).status == "fail"
@@ -294,8 +295,10 @@ def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name
     from setup_actions import node_libs
 
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    monkeypatch.setenv("KIND_DOUBLE_USERLAND", "busybox")  # why: a node image with no ldconfig at all
     libdir, bindir = m1.fake_driver(tmp_path)
-    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
+    cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
+                        node_image="labcheck-kind-double/node-module1-busybox:v1.34.0")
     assert provision(cfg).ok
     paths = dataclasses.replace(kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir),
                                 lib_dirs=(cfg.mps_pipe_dir,))  # a folder outside the loader's path

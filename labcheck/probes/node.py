@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labcheck import cmd, mps
+from labcheck import cdi, cmd, mps
+from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir
 
 DOCKER = "docker"
@@ -130,6 +131,22 @@ def cdi_spec_files(container: str, dirs: Sequence[str], timeout: float = 30.0, d
     res = node_exec(container, ["sh", "-c", _LIST_SPECS, "sh", *dirs], timeout=timeout, docker=docker,
                     docker_host=docker_host)
     return [ln.strip() for ln in res.stdout.splitlines() if ln.strip()], res
+
+
+def cdi_facts(container: str, dirs: Sequence[str], timeout: float = 30.0, *, docker_host: str = ""
+              ) -> tuple[CdiFacts, cmd.CmdResult]:
+    """The CDI specs in the node's ``dirs``, each read there and parsed by module 0's parser (labcheck.cdi), so
+    the node's CDI check judges them by the same rules as the host's. The listing result comes along."""
+    paths, res = cdi_spec_files(container, dirs, timeout, docker_host=docker_host)
+    files = []
+    for path in paths:
+        r = read_file(container, path, timeout, docker_host=docker_host)
+        if not r.ok:
+            files.append(SpecFile(path, None, cdi.Problem(path, None, f"cannot read in the node: {r.describe()}")))
+            continue
+        parsed = cdi.parse_spec(r.stdout, path)
+        files.append(SpecFile(path, None, parsed) if isinstance(parsed, cdi.Problem) else SpecFile(path, parsed, None))
+    return CdiFacts(tuple(dirs), tuple(files)), res
 
 
 def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DOCKER,
