@@ -121,16 +121,16 @@ def test_node_cdi_reuses_module_0s_parser_and_verdicts():
     """Issue 10: the node's CDI check was a weaker second validator (kind example.com/not-a-gpu passed)."""
     from labcheck import cdi
 
-    def facts(text: str) -> CdiFacts:
-        parsed = cdi.parse_spec(text, "/etc/cdi/nvidia.yaml")
-        f = SpecFile("/etc/cdi/nvidia.yaml", None, parsed) if isinstance(parsed, cdi.Problem) else \
-            SpecFile("/etc/cdi/nvidia.yaml", parsed, None)
+    def facts(text: str, path: str = "/etc/cdi/nvidia.yaml") -> CdiFacts:
+        parsed = cdi.parse_spec(text, path)
+        f = SpecFile(path, None, parsed) if isinstance(parsed, cdi.Problem) else SpecFile(path, parsed, None)
         return CdiFacts(("/etc/cdi", "/var/run/cdi"), (f,))
 
     good = ("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: '0'\n  containerEdits:\n"
             "    deviceNodes:\n    - path: /dev/nvidia0\n")
     assert v.cdi_in_node(facts(good), run(0), NODE).status == "pass"
-    other = v.cdi_in_node(facts(good.replace("nvidia.com/gpu", "example.com/not-a-gpu")), run(0), NODE)
+    other = v.cdi_in_node(facts(good.replace("nvidia.com/gpu", "example.com/not-a-gpu"), "/etc/cdi/other.yaml"),
+                          run(0), NODE)
     assert other.status == "fail" and "nvidia.com/gpu" in other.message
     assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(0), NODE).status == "fail"
     assert v.cdi_in_node(CdiFacts(("/etc/cdi",), ()), run(None), NODE).status == "fail"

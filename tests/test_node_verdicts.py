@@ -11,7 +11,7 @@ from labcheck.verdicts import node as v
 from tests.captures import blocks, first
 
 NODE = "workshop-dra-control-plane"
-CLUSTER = "workshop-dra"
+CLUSTER = "lab-b"  # not the workshop default: fixes must use the configured name
 CAPS = blocks("h100-docker/node-captures.txt")
 PS_RUNNING, DF, SMI, _READLINK, SERVER_LIST, CLIENT, _START_NO_ENV, PS_KILLED, LIST_KILLED = CAPS
 START = "docker exec ... nvidia-cuda-mps-control -d"
