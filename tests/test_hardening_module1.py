@@ -242,7 +242,7 @@ def test_state_folder_lost_after_the_cluster_exists_gives_node_verdicts_not_trac
     assert rc == 1, text
     assert all("raised an error" not in r["message"] for r in recs.values()), text
     assert recs["node_container_running"]["verdict"] == "pass"
-    loader = recs["node_loader_finds_driver_libraries"]
-    assert loader["verdict"] == "fail" and "cannot use the state folder" in loader["message"], loader  # issue 10: not a warning
+    loader = recs["node_loader_finds_driver_libraries"]  # blocked node setup: a failure (issue 10)
+    assert loader["verdict"] == "fail" and "cannot use the state folder" in loader["message"], loader
     control = recs["mps_control_running_in_node"]
     assert control["verdict"] == "fail" and "cannot use the state folder" in control["message"], control
