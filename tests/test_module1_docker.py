@@ -253,6 +253,12 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
     # /usr/lib/<triplet>: the node's loader searches it, no ldconfig needed (even on the busybox node)
     assert recs["test_node_loader_finds_driver_libraries"]["verdict"] == "pass"
     assert recs["test_workshop_nvidia_smi_command_works"]["verdict"] == "pass"  # /usr/bin: on the node's PATH
+    # the DRA driver's fixed folders and the seed's literal commands (issue 9 items 5, 6)
+    for check in ("test_dra_driver_finds_nvml_in_node", "test_dra_driver_finds_nvidia_smi_in_node",
+                  "test_cdi_dir_writable_in_node", "test_mps_control_on_node_default_path"):
+        assert recs[check]["verdict"] == "pass", recs[check]
+    assert recs["test_seed_ps_aux_shows_daemon_and_server"]["verdict"] == "fail"  # stand-in tools start no daemon
+    assert recs["test_gpu_present_label_on_node"]["verdict"] == "fail"  # a Kubernetes fact: the double has no API
     assert recs["test_mps_control_running_in_node"]["verdict"] == "fail"
     # the kind double runs no Kubernetes: a running node without an API server is reported as a failure
     assert recs["test_kubernetes_node_ready"]["verdict"] == "fail"
