@@ -95,9 +95,7 @@ def test_cdi_spec_visible_in_node(running_node, node_cdi, lab_config, check):
 
 
 def test_nvidia_smi_works_in_node(running_node, node_facts, lab_config, check):
-    f = node_facts
-    check(v.nvidia_smi(f.nvidia_smi, lab_config.node_name, f.smi_path) if f.smi_path else
-          failed(f"{lab_config.kind_config_path} mounts no nvidia-smi into the node", v.REGENERATE))
+    check(v.nvidia_smi(node_facts.nvidia_smi, lab_config.node_name, node_facts.smi_path, lab_config.kind_config_path))
 
 
 def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_facts, node_paths, lab_config,
@@ -126,10 +124,8 @@ def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, 
 def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_conflict, node_paths, lab_config,
                                                   check):
     host, ps_res = host_node_pipe_conflict
-    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res)
-          if node_paths.pipe_dir_host else
-          failed(f"{lab_config.kind_config_path} does not mount the MPS pipe directory {lab_config.mps_pipe_dir} "
-                 "into the node", v.REGENERATE))
+    check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res,
+                                 lab_config.kind_config_path, lab_config.mps_pipe_dir))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,

@@ -89,7 +89,9 @@ def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str) -> Verdict:
     return passed(f"in the node {node}: {present.message}")
 
 
-def nvidia_smi(res: CmdResult, node: str, smi_path: str) -> Verdict:
+def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the kind config") -> Verdict:
+    if not smi_path:
+        return failed(f"{config_path} mounts no nvidia-smi into the node", REGENERATE)
     if res.ok:
         first = next((ln for ln in res.stdout.splitlines() if "NVIDIA-SMI" in ln or "GPU" in ln), "")
         return passed(f"nvidia-smi works in the node ({first.strip(' |') or 'exit 0'})")
@@ -340,8 +342,13 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str) -> Verdict:
 
 
 def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
-                         ps_res: CmdResult | None = None) -> Verdict:
-    """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known."""
+                         ps_res: CmdResult | None = None, config_path: str = "the kind config",
+                         node_pipe_dir: str = "") -> Verdict:
+    """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known.
+    ``pipe_dir`` '' means the config mounts no host folder as the node's pipe dir ``node_pipe_dir``."""
+    if not pipe_dir:
+        return failed(f"{config_path} does not mount the MPS pipe directory {node_pipe_dir} into the node",
+                      REGENERATE)
     if not host_pids and ps_res is not None and not ps_res.ok:
         return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
                       f"{pipe_dir}: {ps_res.describe()}",
