@@ -19,7 +19,9 @@ from labcheck.probes.docker_client import connect
 DOUBLES = Path(__file__).parent / "doubles"
 KIND_DOUBLE = str(DOUBLES / "kind")
 LABEL = "module1"
-IMAGE = "labcheck-kind-double/node-module1:v1.34.0"
+# the tag names the double's rootfs recipe: branches with another recipe on a shared engine would re-import the
+# same tag under a running test (seen: a glibc node replaced by a busybox-only one mid-run)
+IMAGE = "labcheck-kind-double/node-module1-r5:v1.34.0"
 
 
 def kind_wrapper(folder: Path) -> str:

@@ -283,7 +283,7 @@ def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, clus
     monkeypatch.setenv("KIND_DOUBLE_USERLAND", "host")
     libdir, bindir = m1.fake_driver(tmp_path)
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
-                        node_image="labcheck-kind-double/node-module1-host:v1.34.0")
+                        node_image="labcheck-kind-double/node-module1-host-r5:v1.34.0")
     assert provision(cfg).ok
     paths = kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir)
     assert node_libs.plan(cfg, paths).action == "none"  # uniform layout: /usr/lib/<triplet> needs no conf file
@@ -305,7 +305,7 @@ def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name
     monkeypatch.setenv("KIND_DOUBLE_USERLAND", "busybox")  # why: a node image with no ldconfig at all
     libdir, bindir = m1.fake_driver(tmp_path)
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),),
-                        node_image="labcheck-kind-double/node-module1-busybox:v1.34.0")
+                        node_image="labcheck-kind-double/node-module1-busybox-r5:v1.34.0")
     assert provision(cfg).ok
     paths = dataclasses.replace(kindconfig.node_paths(kindconfig.load(cfg.kind_config_path), cfg.mps_pipe_dir),
                                 lib_dirs=(cfg.mps_pipe_dir,))  # a folder outside the loader's path

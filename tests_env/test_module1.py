@@ -4,7 +4,6 @@ import pytest
 
 from labcheck import kindconfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
-from labcheck.verdict import failed, warned
 from labcheck.verdicts import kindconfig as kv
 from labcheck.verdicts import node as v
 from setup_actions import node_mps
