@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from reports import results
+from reports.html_parts import host_anchor
 
 # The check name under which the fleet runner files a host it could not run (or lost).
 CONNECTION_CHECK = "host_connection"
@@ -136,7 +137,8 @@ def _hosts_table(fleet: dict) -> str:
         fix = f'<code>{escape(h["first_remediation"])}</code>' if h["first_remediation"] else ""
         rows.append(
             f'<tr class="fleet-host" data-host="{escape(h["name"])}" data-state="{escape(h["state"])}">'
-            f'<td style="{_CELL}"><b>{escape(h["name"])}</b><br><small>{escape(h["target"])}</small></td>'
+            f'<td style="{_CELL}"><a href="#{host_anchor(h["name"])}"><b>{escape(h["name"])}</b></a>'
+            f'<br><small>{escape(h["target"])}</small></td>'
             f'<td class="fleet-ready" style="{_CELL};color:{wc};font-weight:bold;white-space:nowrap">{word}</td>'
             f'<td class="fleet-status" style="{_CELL}">{escape(h["status"])}</td>'
             f'<td style="{_CELL}">{escape(h["message"])}</td>'
@@ -159,6 +161,7 @@ def _matrix(fleet: dict) -> str:
             f'color:{_COLOUR.get(v, "inherit")};background:{_BACKGROUND.get(v, "inherit")}">'
             f'{escape(_SHORT.get(v, v))}</td>'
             for c, v in ((c, h["checks"][c]) for c in fleet["checks"]))
-        body.append(f'<tr><td style="{_CELL};white-space:nowrap"><b>{escape(h["name"])}</b></td>{cells}</tr>')
+        body.append(f'<tr><td style="{_CELL};white-space:nowrap"><a href="#{host_anchor(h["name"])}">'
+                    f'<b>{escape(h["name"])}</b></a></td>{cells}</tr>')
     return (f'<table class="labcheck-fleet-matrix" style="border-collapse:collapse;margin-bottom:1em">'
             f'<tr><th style="{_CELL};vertical-align:bottom">Host</th>{head}</tr>' + "".join(body) + "</table>")

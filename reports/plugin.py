@@ -26,6 +26,7 @@ STEPS_KEY = pytest.StashKey[list]()
 PROGRESS_KEY = pytest.StashKey[TerminalProgress]()
 STEP_MARK_KEY = pytest.StashKey[int]()
 WRITE_ERRORS_KEY = pytest.StashKey[list]()
+HTML_VIEW_KEY = pytest.StashKey["_HtmlView"]()
 CSS_PATH = Path(__file__).with_name("labcheck.css")
 
 
@@ -55,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_Collector(config), "labcheck-collector")
+    if config.pluginmanager.hasplugin("html"):
+        config.stash[HTML_VIEW_KEY] = view = _HtmlView(config)
+        config.pluginmanager.register(view, "labcheck-html")
     # tryfirst: pytest-html reads --css in its own pytest_configure, after this one.
     # (An install without the .css file gets pytest-html's plain look rather than a crash.)
     css = getattr(config.option, "css", None)
@@ -140,6 +144,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["labcheck_steps"] = _local_steps(config)
         return
     _fill_html_environment(config)
+    view = config.stash.get(HTML_VIEW_KEY, None)
+    if view is not None:
+        view.shape_report_data()
     path = config.getoption("--results-json")
     if path:
         try:
@@ -243,7 +250,7 @@ def _fill_html_environment(config: pytest.Config) -> None:
     if metadata is None:
         return
     lab: dict[str, object] = {}
-    envs = host_environments(config)
+    envs = {host: html_parts.facts_in_order(facts) for host, facts in host_environments(config).items()}
     if len(envs) == 1:
         lab.update(next(iter(envs.values())))
     else:
@@ -261,25 +268,59 @@ def _fill_html_environment(config: pytest.Config) -> None:
         html_parts.escape_environment(metadata)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_report_title(report) -> None:
-    report.title = "DRA workshop lab readiness"
+class _HtmlView:
+    """pytest-html hooks that need this run's config (its hooks get none): the table shape, the dashboard.
+
+    pytest-html's own parts that speak of pytest tests, not checks, are reshaped here: the Result,
+    Test and Links columns go (one verdict column; the node id is the check's tooltip), the filter bar
+    keeps only outcomes that occurred, named as checks, and every row starts collapsed.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.report_data = None  # pytest-html's ReportData, handed to pytest_html_report_title
+
+    def show_host(self) -> bool:
+        return bool(self.config.getoption("--hosts", None))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report) -> None:
+        report.title = "DRA workshop lab readiness"
+        self.report_data = report
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix, summary, postfix, session) -> None:
+        from labcheck.fleet_plugin import fleet_states
+
+        states = fleet_states(self.config)
+        fleet = None if states is None else [st.as_dict()["name"] for st in states]
+        prefix.extend(html_parts.summary_blocks(records(self.config), setup_steps(self.config), fleet=fleet))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list) -> None:
+        cells[:] = html_parts.header_cells(_cell(cells, "result", "th"), _cell(cells, "duration", "th"),
+                                           self.show_host())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report, cells: list) -> None:
+        rec = results.record_from_report(report) or {}
+        cells[:] = html_parts.row_cells(rec, _cell(cells, "result", "td"), _cell(cells, "duration", "td"),
+                                        self.show_host())
+
+    def shape_report_data(self) -> None:
+        """Before pytest-html renders (its sessionfinish runs last): filter bar, collapsed rows, sort."""
+        data = self.report_data
+        if data is None:
+            return
+        html_parts.check_outcomes(data.outcomes, results.summarize(records(self.config)).warned)
+        data.set_data("renderCollapsed", ["all"])
+        if not self.config.getini("initial_sort") or self.config.getini("initial_sort") == "result":
+            data.set_data("initialSort", html_parts.AREA_SORT)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
-    config = session.config
-    prefix.extend(html_parts.summary_blocks(records(config), setup_steps(config)))
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_header(cells: list) -> None:
-    cells[1:1] = html_parts.EXTRA_HEADER_CELLS
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_row(report, cells: list) -> None:
-    cells[1:1] = html_parts.row_cells(results.record_from_report(report) or {})
+def _cell(cells: list, column: str, tag: str) -> str:
+    """pytest-html's own cell of ``column`` (result: read by its script; duration: which check was slow)."""
+    return next((c for c in cells if f"col-{column}" in c or f'data-column-type="{column}"' in c), f"<{tag}></{tag}>")
 
 
 @pytest.hookimpl(optionalhook=True)

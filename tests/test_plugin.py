@@ -82,7 +82,7 @@ def test_html_report_has_columns_and_summary(pytester):
     text = html.read_text()
     assert "NOT READY: 3 of 7 checks failed; 3 criteria not verified" in text
     assert "<h3>Not verified</h3>" in text and "only warned: compute mode Default" in text
-    for col in ("Module", "Check", "Verdict", "Remediation"):
+    for col in ("Area", "Check", "Verdict", "Remediation"):  # one verdict column, grouped by area (issue 15)
         assert f">{col}</th>" in text
 
 
