@@ -26,8 +26,8 @@ class Area:
 
 AREAS: tuple[Area, ...] = (
     Area("host", "Host", "lab config, kernel, kind and helm binaries, host limits kind needs, connection",
-         ("module0::lab_config", "module0::linux_kernel", "module0::kind_", "module0::helm_", "module1::host_",
-          "host_connection")),
+         ("module0::lab_config", "module1::lab_config", "module0::linux_kernel", "module0::kind_", "module0::helm_",
+          "module1::host_", "host_connection")),
     Area("docker", "Docker + NVIDIA runtime", "Docker CLI and engine, daemon.json, the nvidia runtime",
          ("module0::docker_", "module0::nvidia_runtime_")),
     Area("gpu", "Driver + GPUs", "NVIDIA driver, GPUs, compute capability and mode",
@@ -39,10 +39,13 @@ AREAS: tuple[Area, ...] = (
     Area("kind", "Kind config", "the generated kind config, its host paths, the node image",
          ("module1::kind_config", "module1::node_image")),
     Area("cluster", "Cluster + node", "the cluster, the node container, driver files, CDI, MPS and shm in the node",
-         ("module1::cluster_", "module1::node_", "module1::driver_file", "module1::cdi_", "module1::nvidia_smi",
-          "module1::workshop_", "module1::mps_", "module1::shm_")),
-    Area("dra", "DRA-driver preflight", "what the DRA driver install needs: node Ready, resource API served",
-         ("module1::kubernetes_", "module1::resource_api")),
+         ("module1::cluster_", "module1::node_", "module1::gpu_device_nodes", "module1::driver_file",
+          "module1::cdi_spec", "module1::nvidia_smi", "module1::workshop_", "module1::mps_", "module1::seed_",
+          "module1::shm_")),
+    Area("dra", "DRA-driver preflight", "what the DRA driver install needs: its library and binary folders, a writable "
+         "/var/run/cdi, the gpu.present label, node Ready, resource API served",
+         ("module1::dra_driver_", "module1::cdi_dir_writable", "module1::gpu_present_label", "module1::kubernetes_",
+          "module1::resource_api")),
 )
 OTHER = Area("other", "Other", "checks no area claims yet (reports/areas.py)", ())
 
