@@ -22,16 +22,6 @@ from pathlib import Path
 from labcheck import cmd
 
 
-def unavailable_reason() -> str:
-    """Why a private dockerd cannot be started here ("" when it can)."""
-    if os.geteuid() != 0:
-        return "private dockerd needs root"
-    for tool in ("dockerd", "containerd", "runc"):
-        if not shutil.which(tool):
-            return f"`{tool}` not installed (apt-get install docker.io)"
-    return ""
-
-
 @dataclass
 class PrivateDockerd:
     root: Path

@@ -20,7 +20,7 @@ from labcheck import versions
 from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]
 REPO = Path(__file__).resolve().parent.parent
 DOCKER_CHECKS = ("docker_cli_present", "docker_engine_reachable", "docker_engine_version",
                  "docker_daemon_json_valid", "nvidia_runtime_registered", "nvidia_runtime_usable")
@@ -29,8 +29,7 @@ DOCKER_CHECKS = ("docker_cli_present", "docker_engine_reachable", "docker_engine
 @pytest.fixture(scope="module")
 def engine() -> probe.EngineFacts:
     facts = probe.probe_engine(LabConfig(command_timeout=10))
-    if not facts.reachable:
-        pytest.skip(f"no Docker engine answers here: {facts.error}")
+    assert facts.reachable, f"tests/needs.py found an engine but the product's probe does not: {facts.error}"
     return facts
 
 
