@@ -30,6 +30,7 @@ from labcheck.verdicts import mps as mps_v
 from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests.child_signals import default_signals
 from tests.other_user import run_as_nobody
 from tests.standins import executable
 from tests.test_cdi import SPEC, _generator, gpu_facts, materialize
@@ -547,7 +548,7 @@ def test_fleet_remote_commands_keep_a_hostile_workdir_in_one_piece(tmp_path):
     host = inventory.Host(name="gpu-01", ssh="lab@gpu-01", workdir=EVIL)
     folder = tmp_path / host.remote_dir
     folder.mkdir(parents=True)
-    worker = subprocess.Popen(["sleep", "60"])
+    worker = subprocess.Popen(["sleep", "60"], preexec_fn=default_signals)  # noqa: PLW1509 - it gets SIGTERM
     try:
         (folder / inventory.WORKER_PIDFILE).write_text(f"{worker.pid}\n")
         argv = host.stop_worker_command()
