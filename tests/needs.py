@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,8 +65,9 @@ def _static_gcc() -> str | None:
     """gcc that links static binaries (the busybox node has no libc of ours): libc6-dev's libc.a too."""
     if not shutil.which("gcc"):
         return "`gcc` not installed (apt-get install gcc libc6-dev)"
-    probe = subprocess.run(["gcc", "-static", "-x", "c", "-", "-o", "/dev/null"], input="int main(void){return 0;}",
-                           capture_output=True, text=True, timeout=60)
+    with tempfile.TemporaryDirectory(prefix="lc-gcc-") as tmp:  # never -o /dev/null: a linker may replace it
+        probe = subprocess.run(["gcc", "-static", "-x", "c", "-", "-o", f"{tmp}/a.out"],
+                               input="int main(void){return 0;}", capture_output=True, text=True, timeout=60)
     return None if probe.returncode == 0 else f"gcc cannot link a static binary: {probe.stderr.strip()[-200:]}"
 
 
