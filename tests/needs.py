@@ -21,8 +21,8 @@ import pytest
 
 from labcheck import cmd
 from tests.browser import find_chromium
+from tests.sshd import SSHD
 
-SSHD = "/usr/sbin/sshd"
 NVIDIA_BIN_DIRS = ("/usr/local/nvidia/bin",)
 
 
