@@ -215,7 +215,7 @@ def test_this_machine_gives_the_driver_verdict_it_deserves_not_a_crash():
     else:
         assert verdict.status == "fail", verdict
         assert verdict.message.startswith("expected an NVIDIA driver >= 535; none answered: ")
-        assert "nvidia-smi not found" in verdict.message and verdict.remediation == v.INSTALL_DRIVER
+        assert "nvidia-smi not found" in verdict.message and verdict.remediation == v.install_driver(v.DEFAULT)
 
 
 def test_old_nvidia_smi_without_compute_cap_is_asked_again(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
-"""The run's READY line and flag (reports.results.summarize): what the results JSON, the HTML report and the
-terminal all show. READY needs at least one check and no failure; the flag and the line must agree."""
+"""The run's summary word and flag (reports.results.summarize), which the results JSON, the HTML report and the
+terminal all show: READY needs at least one verified criterion and no failure; the flag and the line agree."""
 
 from reports import results
 
@@ -11,7 +11,7 @@ def _rec(check: str, verdict: str) -> dict:
 
 def test_no_check_ran_is_not_ready_in_the_line_nor_the_flag():
     s = results.summarize([])
-    assert s.line == "NOT READY: no check ran"
+    assert s.line == "NOT VERIFIED: no check ran" and s.state == results.NOT_VERIFIED
     assert s.ready is False  # the JSON's summary.ready and the HTML's state read this flag
 
 
@@ -22,4 +22,4 @@ def test_one_failure_makes_the_run_not_ready():
 
 def test_all_passed_is_ready():
     s = results.summarize([_rec("a", "pass"), _rec("b", "pass")])
-    assert s.ready is True and s.line.startswith("READY: 2 checks")
+    assert s.ready is True and s.line == "READY: 2 checks"
