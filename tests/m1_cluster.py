@@ -11,10 +11,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
-
 from labcheck.config import LabConfig
-from labcheck.probes.docker_client import connect
 
 DOUBLES = Path(__file__).parent / "doubles"
 KIND_DOUBLE = str(DOUBLES / "kind")
@@ -38,12 +35,6 @@ def kind_wrapper(folder: Path) -> str:
     path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(KIND_DOUBLE)} \"$@\"\n")
     path.chmod(0o755)
     return str(path)
-
-
-def docker_or_skip() -> None:
-    conn = connect(timeout=10)
-    if not conn.ok:
-        pytest.skip(f"no Docker engine answers: {conn.error}")
 
 
 def unique(prefix: str = "m1t") -> str:

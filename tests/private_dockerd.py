@@ -20,16 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labcheck import cmd
-
-
-def unavailable_reason() -> str:
-    """Why a private dockerd cannot be started here ("" when it can)."""
-    if os.geteuid() != 0:
-        return "private dockerd needs root"
-    for tool in ("dockerd", "containerd", "runc"):
-        if not shutil.which(tool):
-            return f"`{tool}` not installed (apt-get install docker.io)"
-    return ""
+from tests.child_signals import default_signals
 
 
 @dataclass
@@ -123,7 +114,7 @@ def start(daemon_json: dict | str | None, wait: float = 30.0, path_dirs: tuple[s
     log = open(root / "dockerd.log", "w")  # noqa: SIM115 - handed to the child, closed below
     env = {**os.environ, "PATH": os.pathsep.join([*path_dirs, os.environ.get("PATH", "")])}
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+                            start_new_session=True, env=env, preexec_fn=default_signals)  # noqa: PLW1509
     log.close()
     d = PrivateDockerd(root, proc)
     deadline = time.monotonic() + wait

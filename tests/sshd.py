@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,17 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
-
-
-def unavailable_reason() -> str | None:
-    """Why real sshd servers cannot be started here, or None when they can."""
-    if not os.path.exists(SSHD):
-        return f"{SSHD} not installed (apt-get install openssh-server)"
-    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        return "the ssh client is not installed (apt-get install openssh-client)"
-    if os.geteuid() != 0:
-        return "sshd test servers need root (sshd must switch users and use /run/sshd)"
-    return None
 
 
 def free_port() -> int:

@@ -46,6 +46,7 @@ def test_failed_create_leaves_no_claim_on_a_cluster_the_user_makes_later(tmp_pat
 
 
 @pytest.mark.docker
+@pytest.mark.needs("docker_engine")
 def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tmp_path: Path):
     """A real container named like the node, on the real engine, while kind (stand-in) lists no cluster: not a kind
     cluster, so it is neither reused as one nor repaired nor torn down."""
@@ -54,7 +55,6 @@ def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tm
     from labcheck.probes.docker import ensure_probe_image
     from tests import m1_cluster
 
-    m1_cluster.docker_or_skip()
     name = m1_cluster.unique("labcheck-own")
     cfg = LabConfig(cluster_name=name, state_dir=str(tmp_path / "state"),
                     kind_binary=str(executable(tmp_path / "kind", FAKE_KIND)), command_timeout=20)

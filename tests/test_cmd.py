@@ -2,6 +2,7 @@
 
 import sys
 import time
+from pathlib import Path
 
 from labcheck import cmd
 
@@ -18,12 +19,33 @@ def test_missing_binary_is_a_value_not_an_exception():
     assert r.describe() == "`labcheck-no-such-binary` not found on PATH"
 
 
-def test_hung_command_times_out_and_is_killed_with_its_children():
+def _gone(pid: int, within: float = 5) -> bool:
+    """True once ``pid`` no longer runs (gone, or a zombie waiting for its parent: it runs no more)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_hung_command_times_out_and_is_killed_with_its_children(tmp_path):
+    """The shell's background children and their own children must die with it: SIGKILL to the shell alone
+    (proc.kill) would leave them running, and a hung `kind create` would go on after the check gave up."""
+    pids = tmp_path / "pids"
+    script = f"sh -c 'sleep 30 & echo $! >> {pids}; wait' & echo $! >> {pids}; sleep 30 & echo $! >> {pids}; wait"
     start = time.monotonic()
-    r = cmd.run(["sh", "-c", "sleep 30 & sleep 30"], timeout=0.5)
+    r = cmd.run(["sh", "-c", script], timeout=1.0)
     assert r.timed_out and r.rc is None
     assert time.monotonic() - start < 10
-    assert "hung: no answer within 0.5s" in r.describe()
+    assert "hung: no answer within 1s" in r.describe()
+    left = [int(p) for p in pids.read_text().split()]
+    assert len(left) == 3, left  # a child shell, its sleep (a grandchild), and a sleep of the first shell
+    assert [p for p in left if not _gone(p)] == [], "children of the hung command survived its timeout"
 
 
 def test_arguments_are_not_interpreted_by_a_shell(tmp_path):

@@ -23,7 +23,7 @@ from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
 from labcheck.verdicts import docker as v
 from setup_actions import docker_runtime
-from tests import private_dockerd
+from tests import needs, private_dockerd
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parent.parent
@@ -32,9 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def dockerd(tmp_path):
     """Start private engines with a given daemon.json; all are stopped and deleted afterwards."""
-    reason = private_dockerd.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    needs.skip_unless("private_dockerd")
     started: list[private_dockerd.PrivateDockerd] = []
 
     def start(daemon_json, **kw):
@@ -283,6 +281,7 @@ def test_hung_engine_times_out_and_is_named(hung_socket):
         in verdict.message
 
 
+@pytest.mark.needs("docker_cli")  # docker_cli_present must pass
 def test_module0_docker_checks_survive_hung_engine_and_malformed_daemon_json(hung_socket, tmp_path):
     bad = tmp_path / "daemon.json"
     bad.write_text('{\n  "log-level": "warn"\n  "runtimes": {}\n}\n')

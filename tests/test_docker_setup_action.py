@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from labcheck.probes.docker import parse_daemon_json, read_daemon_json
 from setup_actions import docker_runtime as dr
+from tests.other_user import run_as_nobody
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -154,8 +154,6 @@ print(out.command)
 
 def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(request, runtime_binary):
     """A real unprivileged process (nobody): `sudo -n` never prompts, so this ends at once with the command."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to run a step as an unprivileged user")
     import tempfile
 
     etc = Path(tempfile.mkdtemp(prefix="lcdk-etc-", dir="/tmp"))  # pytest's tmp_path is root-only (0700)
@@ -165,11 +163,7 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     path.write_text('{"log-level": "warn"}')
     before = path.read_bytes()
     start = time.monotonic()
-    proc = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", APPLY_AS_USER,
-         str(path), runtime_binary],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=REPO,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": "/nonexistent"})
+    proc = run_as_nobody(APPLY_AS_USER, str(path), runtime_binary)
     assert time.monotonic() - start < 30
     status, message, command = proc.stdout.splitlines()[:3]
     assert status == "failed", proc.stdout + proc.stderr

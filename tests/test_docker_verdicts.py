@@ -256,6 +256,16 @@ def test_gpu_host_with_container_but_no_gpu_is_not_a_pass():
     assert verdict.status == "fail" and "gives them no GPU" in verdict.message
 
 
+def test_gpu_host_with_only_the_control_nodes_inside_is_not_a_pass():
+    """/dev/nvidiactl and /dev/nvidia-uvm but no /dev/nvidiaN: what a container gets when the runtime hands it
+    the driver's control devices and no GPU (e.g. NVIDIA_VISIBLE_DEVICES=void); CUDA finds no device there."""
+    logs = "LABCHECK_DEV /dev/nvidiactl\nLABCHECK_DEV /dev/nvidia-uvm\nLABCHECK_DONE\n"
+    verdict = v.runtime_usable(engine_from_capture(), started_probe(logs), 1)
+    assert verdict.status == "fail", verdict
+    assert "gives them no GPU: no /dev/nvidiaN inside" in verdict.message
+    assert "found: /dev/nvidiactl, /dev/nvidia-uvm" in verdict.message and "this host has 1 GPU(s)" in verdict.message
+
+
 def test_no_gpu_host_says_gpu_access_is_unproven():
     verdict = v.runtime_usable(engine_from_capture(), started_probe("LABCHECK_DONE\n"), 0)
     assert verdict.status == "warn" and "no NVIDIA GPU" in verdict.message

@@ -19,8 +19,9 @@ import pytest
 from labcheck import versions
 from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
+from labcheck.verdicts import docker as docker_v
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]
 REPO = Path(__file__).resolve().parent.parent
 DOCKER_CHECKS = ("docker_cli_present", "docker_engine_reachable", "docker_engine_version",
                  "docker_daemon_json_valid", "nvidia_runtime_registered", "nvidia_runtime_usable")
@@ -29,8 +30,7 @@ DOCKER_CHECKS = ("docker_cli_present", "docker_engine_reachable", "docker_engine
 @pytest.fixture(scope="module")
 def engine() -> probe.EngineFacts:
     facts = probe.probe_engine(LabConfig(command_timeout=10))
-    if not facts.reachable:
-        pytest.skip(f"no Docker engine answers here: {facts.error}")
+    assert facts.reachable, f"tests/needs.py found an engine but the product's probe does not: {facts.error}"
     return facts
 
 
@@ -114,7 +114,10 @@ def test_nvidia_runtime_verdicts_match_the_engine(module0_run, engine):
         assert recs["nvidia_runtime_usable"]["verdict"] == "fail"
     else:
         assert recs["nvidia_runtime_registered"]["verdict"] == "pass"
-        assert recs["nvidia_runtime_usable"]["verdict"] in ("pass", "fail", "warn")
+        # what the run reported is what the verdict makes of this engine and host now
+        direct = docker_v.runtime_usable(engine, probe.probe_runtime(engine, LabConfig(command_timeout=60)),
+                                         probe.host_gpu_count())
+        assert recs["nvidia_runtime_usable"]["verdict"] == direct.status, (recs["nvidia_runtime_usable"], direct)
 
 
 def test_gpu_checks_fail_with_their_remediation_on_a_host_without_gpu(module0_run):

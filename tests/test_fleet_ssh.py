@@ -26,11 +26,10 @@ import pytest
 
 from labcheck import inventory
 from labcheck.probes import fleet as fleet_probe
-from tests.sshd import ClientKey, Sshd, closed_port, unavailable_reason
+from tests.sshd import ClientKey, Sshd, closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-REASON = unavailable_reason()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs("sshd")]
 
 DEMO = '''
 import os, time

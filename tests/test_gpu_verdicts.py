@@ -10,6 +10,7 @@ from labcheck import cmd
 from labcheck.probes import gpu as probe
 from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
 from labcheck.verdicts import gpu as v
+from tests import needs
 from tests.captures import first, text
 
 H100_UUID = "GPU-683e20a0-8269-a95e-460e-0a9073519f0d"
@@ -205,12 +206,16 @@ def test_nvidia_smi_error_exit_is_reported(tmp_path, monkeypatch):
     assert verdict.status == "fail" and "exited 9" in verdict.message and "couldn't communicate" in verdict.message
 
 
-def test_this_machine_without_gpu_gives_a_verdict_not_a_crash():
+def test_this_machine_gives_the_driver_verdict_it_deserves_not_a_crash():
+    """The real probe on this machine: a pass only where a real driver answers, else the install command."""
     facts = probe.probe_gpus(("/nonexistent",), timeout=10)
     verdict = v.driver(facts, "535")
-    assert verdict.status in ("pass", "fail")  # pass only where a real driver answers
-    if verdict.status == "fail":
-        assert verdict.remediation
+    if needs.missing("gpu") is None:
+        assert verdict.status == "pass" and verdict.message.startswith(f"NVIDIA driver {facts.driver} >= 535"), verdict
+    else:
+        assert verdict.status == "fail", verdict
+        assert verdict.message.startswith("expected an NVIDIA driver >= 535; none answered: ")
+        assert "nvidia-smi not found" in verdict.message and verdict.remediation == v.install_driver(v.DEFAULT)
 
 
 def test_old_nvidia_smi_without_compute_cap_is_asked_again(tmp_path, monkeypatch):

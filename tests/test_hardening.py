@@ -30,6 +30,8 @@ from labcheck.verdicts import mps as mps_v
 from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests.child_signals import default_signals
+from tests.other_user import run_as_nobody
 from tests.standins import executable
 from tests.test_cdi import SPEC, _generator, gpu_facts, materialize
 from tests.test_mps_probe import FAKE_CONTROL
@@ -236,15 +238,6 @@ def test_no_shell_anywhere_in_the_product():
 
 # --- without root, and under folders this user cannot search -----------------------------------------
 
-def _as_nobody(code: str, *args: str, path: str | None = None) -> subprocess.CompletedProcess:
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to run a step as an unprivileged user")
-    return subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", code, *args],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
-        env={"PATH": path or os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": "/nonexistent"})
-
-
 @pytest.fixture
 def world_dir(request) -> Path:
     """A folder an unprivileged user can enter (pytest's tmp_path is root-only)."""
@@ -286,7 +279,7 @@ def test_cdi_generate_without_root_says_what_needs_root_and_never_prompts(world_
         _script(bindir / "sudo", '#!/bin/sh\n[ "$1" = "-n" ] && { echo "sudo: a password is required" >&2; exit 1; }\n'
                                  "read pw\n")
     start = time.monotonic()
-    res = _as_nobody(GENERATE_AS_USER, str(target), ctk, path=f"{bindir}:/usr/bin:/bin")
+    res = run_as_nobody(GENERATE_AS_USER, str(target), ctk, path=f"{bindir}:/usr/bin:/bin")
     assert time.monotonic() - start < 30
     ok, message, remediation = res.stdout.splitlines()[:3]
     assert ok == "False", res.stdout + res.stderr
@@ -319,7 +312,7 @@ def test_folders_this_user_cannot_search_give_verdicts_not_tracebacks(world_dir)
     (locked / "cdi").mkdir(parents=True)
     (locked / "mps").mkdir()
     locked.chmod(0o700)
-    res = _as_nobody(PROBE_AS_USER, str(locked))
+    res = run_as_nobody(PROBE_AS_USER, str(locked))
     assert res.returncode == 0, res.stderr
     spec_msg, _, states = res.stdout.splitlines()[:3]
     assert f"cannot list {locked}/cdi" in spec_msg
@@ -555,7 +548,7 @@ def test_fleet_remote_commands_keep_a_hostile_workdir_in_one_piece(tmp_path):
     host = inventory.Host(name="gpu-01", ssh="lab@gpu-01", workdir=EVIL)
     folder = tmp_path / host.remote_dir
     folder.mkdir(parents=True)
-    worker = subprocess.Popen(["sleep", "60"])
+    worker = subprocess.Popen(["sleep", "60"], preexec_fn=default_signals)  # noqa: PLW1509 - it gets SIGTERM
     try:
         (folder / inventory.WORKER_PIDFILE).write_text(f"{worker.pid}\n")
         argv = host.stop_worker_command()

@@ -25,6 +25,7 @@ from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import mps as mps_probe
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests.captures import first
+from tests.child_signals import default_signals
 from tests.standins import executable
 from tests.test_cdi import SPEC, materialize
 from tests.test_mps_probe import FAKE_CONTROL
@@ -80,7 +81,7 @@ def start_run(tmp_path: Path, lab: dict, *args: str, env: dict[str, str] | None 
         [sys.executable, "-m", "pytest", "tests_env", "-m", module, "-p", "no:cacheprovider", "-p",
          "no:randomly", f"--lab-config={lab_yaml}", f"--results-json={out}", "-q", *args],
         cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True)
+        text=True, start_new_session=True, preexec_fn=default_signals)  # noqa: PLW1509 - takes no lock
     return proc, out
 
 

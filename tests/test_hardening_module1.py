@@ -24,7 +24,7 @@ from tests import m1_cluster as m1
 from tests.test_hardening import _pids_running
 from tests.test_hardening_interrupt import end_session, finish, interrupt, start_run
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]  # before _node_image: its teardown
 LABEL = "harden"
 IMAGE = "labcheck-kind-double/node-harden:v1.34.0"
 
@@ -45,7 +45,6 @@ def _node_image():
 
 @pytest.fixture
 def cluster(tmp_path, request):
-    m1.docker_or_skip()
     name = f"harden-{uuid.uuid4().hex[:8]}"
     request.addfinalizer(lambda: _remove(name))
     libdir, bindir = m1.fake_driver(tmp_path)
@@ -165,20 +164,16 @@ int main(int argc, char **argv) {
 
 
 def _static_control(folder: Path) -> Path:
-    import shutil
-
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the static MPS control stand-in")
     src = folder / "mps-control.c"
     src.write_text(MPS_CONTROL_C)
     out = folder / "nvidia-cuda-mps-control.bin"
     res = subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], capture_output=True, text=True,
                          timeout=120)
-    if res.returncode != 0:
-        pytest.skip(f"cannot build a static binary here: {res.stderr.strip()[-200:]}")
+    assert res.returncode == 0, f"gcc could link a static binary (tests/needs.py) but not this one: {res.stderr}"
     return out
 
 
+@pytest.mark.needs("gcc_static", "ps")  # the stand-in is built static; the host's ps finds the node's daemon
 def test_node_mps_daemon_killed_mid_run_gives_clear_verdicts_and_the_next_start_repairs(tmp_path, cluster,
                                                                                        monkeypatch):
     """The driver folder is fake_driver's "nvidia drv; 'x'" (spaces, quotes, ';'): the daemon must still be

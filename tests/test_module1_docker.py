@@ -25,13 +25,12 @@ from setup_actions import kind_config as kind_config_action
 from setup_actions import node_mps
 from tests import m1_cluster as m1
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def cluster_name(request):
-    m1.docker_or_skip()
     name = m1.unique()
     request.addfinalizer(lambda: m1.remove_cluster(name))
     return name
@@ -143,7 +142,6 @@ def test_interrupted_creation_is_repaired_by_the_next_run(tmp_path, cluster_name
 
 
 def test_hostile_names_and_paths_never_reach_a_shell(tmp_path):
-    m1.docker_or_skip()
     canary = tmp_path / "pwned"
     name = f"m1t x'; touch {canary}; echo \"$(touch {canary})\" #"
     weird = tmp_path / "dir with space; 'quote' $(touch pwned)"

@@ -98,6 +98,7 @@ def test_pipe_dir_that_is_a_file_fails(tmp_path):
     assert verdict.status == "fail" and "not a directory" in verdict.message
 
 
+@pytest.mark.needs("ps")
 def test_daemon_found_in_real_ps_by_full_command_line_and_its_pipe_dir_from_proc(tmp_path, monkeypatch):
     """A real process whose command line is the daemon's (exec -a), with its own CUDA_MPS_PIPE_DIRECTORY."""
     env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(tmp_path / "elsewhere")}

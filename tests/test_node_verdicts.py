@@ -132,7 +132,9 @@ def test_shared_pipe_dir_check_does_not_pass_when_host_ps_failed():
 def test_host_daemon_scan_returns_the_ps_it_read():
     """Probe on this machine's real ``ps``: the result travels with the (here empty) daemon list."""
     from labcheck.probes import node as nodeprobe
+    from tests import needs
 
+    needs.skip_unless("ps")
     daemons, res = nodeprobe.host_daemon_scan("/nonexistent/vacuous-pipe", "no-such-container", 10)
     assert res.ok and res.stdout.strip(), res.describe()
     assert daemons == []
