@@ -36,7 +36,7 @@ from labcheck.verdicts import tools as tools_v
 from reports import redact, results
 from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
-from tests import private_dockerd
+from tests import needs, private_dockerd
 from tests.standins import executable
 from tests.test_cdi import SPEC, gpu_facts, materialize
 from tests.test_fsio import null_device
@@ -293,9 +293,7 @@ def test_daemon_json_values_a_real_dockerd_refuses_fail_validation_and_fix_host_
     assert verdict.status == "fail" and words in verdict.message and str(path) in verdict.message
     p = dr.plan(dj, [], "nvidia")
     assert p.problem and not p.needs_reload  # --fix-host refuses: a reload/restart would take Docker down
-    why = private_dockerd.unavailable_reason()
-    if why:
-        pytest.skip(f"the real-dockerd half needs it: {why}")
+    needs.skip_unless("private_dockerd")  # the real-dockerd half
     with pytest.raises(RuntimeError, match="unable to configure the Docker daemon"):
         private_dockerd.start(doc, wait=10).cleanup()
 

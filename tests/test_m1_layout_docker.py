@@ -12,12 +12,11 @@ from setup_actions import cluster as cluster_action
 from setup_actions import kind_config as kind_config_action
 from tests import m1_cluster as m1
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]
 
 
 @pytest.fixture
 def cluster_name(request):
-    m1.docker_or_skip()
     name = m1.unique()
     request.addfinalizer(lambda: m1.remove_cluster(name))
     return name
