@@ -10,10 +10,16 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 30.0
+
+# Every child started through run() (or tracked()) that has not been reaped yet: kill_running() stops
+# them all, for a run that ends while facts are still being gathered in threads (labcheck.prefetch).
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,11 @@ def run(
         return CmdResult(args, None, missing=True, timeout=timeout)
     except OSError as exc:
         return CmdResult(args, None, error=str(exc), timeout=timeout)
+    with tracked(proc):
+        return _wait(proc, args, input, timeout)
+
+
+def _wait(proc: subprocess.Popen, args: tuple[str, ...], input: str | None, timeout: float) -> CmdResult:  # noqa: A002
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -108,6 +119,28 @@ def run(
             proc.wait(timeout=5)
         raise
     return CmdResult(args, proc.returncode, out, err, timeout=timeout)
+
+
+@contextlib.contextmanager
+def tracked(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Count ``proc`` among the running children (see :func:`kill_running`) while the block runs."""
+    with _running_lock:
+        _running.add(proc)
+    try:
+        yield proc
+    finally:
+        with _running_lock:
+            _running.discard(proc)
+
+
+def kill_running() -> int:
+    """SIGKILL the process group of every child still running (threads gathering facts when the run
+    ends or is interrupted); returns how many. Their run() calls return as killed (rc -9)."""
+    with _running_lock:
+        procs = [p for p in _running if p.poll() is None]
+    for proc in procs:
+        kill_group(proc)
+    return len(procs)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
