@@ -13,3 +13,43 @@ def executable(path: Path, body: str) -> Path:
     path.write_text(body)
     path.chmod(0o755)
     return path
+
+
+# Tools module 0 asks (what each stand-in prints: the shape of the real answer, see tests/data/).
+SLOW_TOOL_OUTPUT = {
+    "nvidia-smi": "",  # no GPU listed: the GPU checks fail, which is not what these stand-ins are for
+    "nvidia-ctk": "NVIDIA Container Toolkit CLI version 1.17.8",
+    "nvidia-cuda-mps-control": "",
+    "kind": "kind v0.24.0 go1.22.6 linux/amd64",
+    "helm": "v3.16.2",
+}
+
+
+def slow_tools(folder: Path, delay: float, log: Path) -> Path:
+    """A folder of stand-ins for module 0's tools, each taking ``delay`` seconds, to put first on PATH.
+
+    Stands for a host whose tools are slow to answer (a loaded GPU host: nvidia-smi alone takes
+    0.1-0.5 s there). Each call appends ``start END`` epoch seconds and its argv to ``log``, so a test
+    can count how many calls ran at the same time.
+    """
+    for name, answer in SLOW_TOOL_OUTPUT.items():
+        executable(folder / name, f"""#!/bin/sh
+start=$(date +%s.%N)
+sleep {delay}
+[ -n '{answer}' ] && echo '{answer}'
+echo "$start $(date +%s.%N) $(basename "$0") $*" >> '{log}'
+""")
+    return folder
+
+
+def overlap(log: Path) -> tuple[int, int, float]:
+    """From a :func:`slow_tools` log: (calls, most calls running at one moment, first start to last end)."""
+    spans = [tuple(map(float, line.split()[:2])) for line in log.read_text().splitlines() if line.strip()]
+    if not spans:
+        return 0, 0, 0.0
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return len(spans), most, max(e for _, e in spans) - min(s for s, _ in spans)
