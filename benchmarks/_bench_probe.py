@@ -47,6 +47,8 @@ def pytest_unconfigure(config) -> None:
         "commands": _spawned,
         "kubernetes_imported": any(m == "kubernetes" or m.startswith("kubernetes.") for m in sys.modules),
         "docker_imported": "docker" in sys.modules,
+        # the modules named in $LABCHECK_BENCH_WATCH (comma-separated): imported by the run or not
+        "imported": {m: m in sys.modules for m in filter(None, os.environ.get("LABCHECK_BENCH_WATCH", "").split(","))},
         "modules_loaded": len(sys.modules),
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "collect_s": _times.get("collected", 0) - _times.get("sessionstart", 0),

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,31 @@ class Fact:
 
 
 REGISTRY: dict[str, Fact] = {}
+
+
+class Future:
+    """A fact's value or exception, once gathered: a few lines instead of importing concurrent.futures
+    (start-up time) for what is used here."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, value: Any) -> None:
+        self._value = value
+        self._done.set()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"not gathered within {timeout}s")
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def fact(name: str, *, needs: Iterable[str] = (), acts: Callable[[Any], bool] | bool = False,
@@ -145,8 +169,6 @@ class Facts:
         return self.get(name)
 
     def _run(self, name: str, fut: Future) -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
         try:
             value = self.registry[name].gather(self)
         except BaseException as exc:  # pytest.skip and friends too: the fixture re-raises it as in a serial run
