@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import cmd, prefetch
-from tests.standins import overlap, slow_tools
+from tests.standins import calls, overlap, slow_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 DELAY = 0.3
@@ -220,3 +220,16 @@ def test_close_kills_the_commands_still_running():
 def test_prefetch_switch():
     assert prefetch.enabled({}) and prefetch.enabled({prefetch.ENV: "1"})
     assert not prefetch.enabled({prefetch.ENV: "0"}) and not prefetch.enabled({prefetch.ENV: "off"})
+
+
+def test_the_mps_daemon_starts_before_the_probes_that_read_it(tmp_path, slow_host):
+    """Provisioning on: ``nvidia-cuda-mps-control -d`` (the setup step) ends before module 0's MPS probe
+    asks the daemon; only the step's own "is one already running?" query comes before it."""
+    log, lab, env = slow_host
+    run_module0(tmp_path, "concurrent", f"--lab-config={lab}", env=env)
+    mps = [(s, e, what) for s, e, what in calls(log) if what.startswith("nvidia-cuda-mps-control")]
+    starts = [c for c in mps if c[2].endswith(" -d")]
+    assert len(starts) == 1, mps
+    before = [c for c in mps if c[0] < starts[0][1] and c is not starts[0]]
+    assert [what for _, _, what in before] == ["nvidia-cuda-mps-control get_server_list"], mps
+    assert all(c[0] >= starts[0][1] for c in mps if c not in before and c is not starts[0]), mps
