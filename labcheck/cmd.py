@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 30.0
 
-# Every child started through run() (or tracked()) that has not been reaped yet: kill_running() stops
-# them all, for a run that ends while facts are still being gathered in threads (labcheck.prefetch).
-_running: set[subprocess.Popen] = set()
+# Every child started through run() (or tracked()) that has not been reaped yet, with the thread that
+# started it: stop_threads() stops those of threads gathering facts when the run ends (labcheck.prefetch).
+_running: dict[subprocess.Popen, int] = {}
+_stopped: set[int] = set()  # threads whose children are killed as soon as they start
 _running_lock = threading.Lock()
 
 
@@ -123,24 +124,37 @@ def _wait(proc: subprocess.Popen, args: tuple[str, ...], input: str | None, time
 
 @contextlib.contextmanager
 def tracked(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
-    """Count ``proc`` among the running children (see :func:`kill_running`) while the block runs."""
+    """Count ``proc`` among the running children (see :func:`stop_threads`) while the block runs."""
+    me = threading.get_ident()
     with _running_lock:
-        _running.add(proc)
+        stopped = me in _stopped
+        if not stopped:
+            _running[proc] = me
+    if stopped:  # this thread was stopped: whatever it starts now ends at once (run() returns rc -9)
+        kill_group(proc)
     try:
         yield proc
     finally:
         with _running_lock:
-            _running.discard(proc)
+            _running.pop(proc, None)
 
 
-def kill_running() -> int:
-    """SIGKILL the process group of every child still running (threads gathering facts when the run
-    ends or is interrupted); returns how many. Their run() calls return as killed (rc -9)."""
+def stop_threads(idents: set[int]) -> int:
+    """SIGKILL the process groups of the children the threads ``idents`` still run, and of any they start
+    from now on (until :func:`forget_thread`); returns how many were running. For a run that ends while
+    facts are still being gathered: their run() calls return as killed (rc -9)."""
     with _running_lock:
-        procs = [p for p in _running if p.poll() is None]
+        _stopped.update(idents)
+        procs = [p for p, t in _running.items() if t in idents and p.poll() is None]
     for proc in procs:
         kill_group(proc)
     return len(procs)
+
+
+def forget_thread(ident: int) -> None:
+    """A stopped thread has ended (its ident may be reused by a new thread)."""
+    with _running_lock:
+        _stopped.discard(ident)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -12,7 +12,7 @@ the same verdicts.
 Threads, not a pool: one daemon thread per started fact (module 0 has about twenty). A fact waiting
 for another fact holds its thread; with a bounded pool that could deadlock, and a blocked thread
 costs nothing. Daemon threads never keep an interrupted run alive, and :meth:`Facts.close` kills the
-commands they still run (``labcheck.cmd.kill_running``), so no probe outlives the run.
+commands they still run and any they would start next (``labcheck.cmd.stop_threads``), so no probe outlives the run.
 
 Safe under pytest-xdist: each worker has its own session and its own :class:`Facts`. A worker does
 not know which checks it will be given, so it prefetches only facts that merely read; facts that act
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -144,7 +145,7 @@ class Facts:
                 if name in self._futures:
                     continue
                 fut = self._futures[name] = Future()
-            thread = threading.Thread(target=self._run, args=(name, fut), name=f"labcheck-fact: {name}",
+            thread = threading.Thread(target=self._thread, args=(name, fut), name=f"labcheck-fact: {name}",
                                       daemon=True)
             self._threads[name] = thread
             thread.start()
@@ -168,6 +169,12 @@ class Facts:
             self._claimed.add(name)
         return self.get(name)
 
+    def _thread(self, name: str, fut: Future) -> None:
+        try:
+            self._run(name, fut)
+        finally:
+            cmd.forget_thread(threading.get_ident())
+
     def _run(self, name: str, fut: Future) -> None:
         try:
             value = self.registry[name].gather(self)
@@ -185,9 +192,13 @@ class Facts:
         killed with its process group. A fact that acted but whose fixture never took it is released
         (e.g. the MPS daemon this run started is stopped), as its fixture's teardown would have.
         """
-        running = [n for n, t in self._threads.items() if t.is_alive()]
+        running = {t.ident for t in self._threads.values() if t.is_alive() and t.ident is not None}
         if running:
-            cmd.kill_running()
+            cmd.stop_threads(running)  # what they run now, and what they would start next
+            # a thread between starting a child and tracking it must get there before the interpreter exits
+            deadline = time.monotonic() + CLOSE_WAIT
+            for thread in self._threads.values():
+                thread.join(max(0.0, deadline - time.monotonic()))
         for name, fut in list(self._futures.items()):
             spec = self.registry.get(name)
             if spec is None or spec.release is None or name in self._claimed:
