@@ -8,6 +8,7 @@ pytest_plugins = [
     "labcheck.plugin",
     "labcheck.fleet_plugin",
     "reports.plugin",
+    "fixtures.facts",
     "fixtures.host",
     "fixtures.docker",
     "fixtures.tools",

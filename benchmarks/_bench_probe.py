@@ -12,6 +12,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 _spawned: list[list[str]] = []
@@ -47,10 +48,71 @@ def pytest_unconfigure(config) -> None:
         "commands": _spawned,
         "kubernetes_imported": any(m == "kubernetes" or m.startswith("kubernetes.") for m in sys.modules),
         "docker_imported": "docker" in sys.modules,
+        # the modules named in $LABCHECK_BENCH_WATCH (comma-separated): imported by the run or not
+        "imported": {m: m in sys.modules for m in filter(None, os.environ.get("LABCHECK_BENCH_WATCH", "").split(","))},
         "modules_loaded": len(sys.modules),
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "collect_s": _times.get("collected", 0) - _times.get("sessionstart", 0),
         "run_s": _times.get("sessionfinish", 0) - _times.get("collected", _times.get("sessionstart", 0)),
+        "facts": _facts,
+        "longest_chain": longest_chain(_facts),
     }
     with open(out, "w", encoding="utf-8") as f:
         json.dump(doc, f)
+
+
+# --- per-fact timing (labcheck.prefetch): each fact's own time, without the time it waited for others ---
+
+_facts: dict[str, dict] = {}
+_local = threading.local()
+
+
+def _instrument() -> None:
+    try:
+        from labcheck import prefetch
+    except ImportError:  # pragma: no cover - not this project
+        return
+    run, get = prefetch.Facts._run, prefetch.Facts.get
+
+    def timed_run(self, name, fut):
+        stack = _local.__dict__.setdefault("waits", [])
+        stack.append(0.0)
+        start = time.monotonic()
+        try:
+            run(self, name, fut)
+        finally:
+            end = time.monotonic()
+            waited = stack.pop()
+            if stack:
+                stack[-1] += end - start  # an inline gather inside another one: the outer one waited for it
+            _facts[name] = {"start": start, "end": end, "own_s": end - start - waited,
+                            "needs": list(self.registry[name].needs)}
+
+    def timed_get(self, name):
+        stack = _local.__dict__.setdefault("waits", [])
+        if not stack or name not in self._futures:  # a fixture's get, or an inline gather (counted above)
+            return get(self, name)
+        start = time.monotonic()
+        try:
+            return get(self, name)
+        finally:
+            stack[-1] += time.monotonic() - start
+
+    prefetch.Facts._run, prefetch.Facts.get = timed_run, timed_get
+
+
+_instrument()
+
+
+def longest_chain(facts: dict[str, dict]) -> tuple[float, list[str]]:
+    """The slowest path through the facts' needs: the least a run that gathers them all can take."""
+    memo: dict[str, tuple[float, list[str]]] = {}
+
+    def chain(name: str) -> tuple[float, list[str]]:
+        if name not in memo:
+            deps = [chain(d) for d in facts[name]["needs"] if d in facts]
+            secs, path = max(deps, default=(0.0, []))
+            memo[name] = (secs + facts[name]["own_s"], [*path, name])
+        return memo[name]
+
+    return max((chain(n) for n in facts), default=(0.0, []))

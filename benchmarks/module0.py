@@ -10,7 +10,11 @@ Prints, all measured here and now:
     ready host), split into start-up (interpreter, pytest, plugins, collection) and the checks;
   * the start-up cost in detail, the price of the kubernetes client (which module 0 must never
     import: it is only for module 1) and whether the module 0 run imported it;
-  * peak memory (max RSS) of the pytest process and of the run including the commands it spawned.
+  * peak memory (max RSS) of the pytest process and of the run including the commands it spawned;
+  * the goals of issue 13 side by side: module 0 wall (<= 1.0 s), the checks part against the longest
+    chain of facts that wait for each other (<= 1.25x), with prefetch on and off (LABCHECK_PREFETCH=0);
+  * with ``--standins 0.3``: module 0 with stand-in tools (tests/standins.py) that each take 0.3 s,
+    against instant ones: how many delays the wall grows by, for how many tool calls.
 
 Targets live here, not in timed tests (project rule): a benchmark reports, CI does not flake.
 To check another command, add it to RAW_PROBES. The commands the run really spawned are recorded
@@ -35,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RATIO = 1.5
+GOAL_WALL = 1.0  # seconds, module 0 on the GPU host (issue 13)
+GOAL_CHAIN = 1.25  # checks part / longest chain of facts (issue 13)
 TIMEOUT = 120.0  # per command; a hung probe shows as a timeout, never hangs the benchmark
 
 # What a person would run by hand to check what module 0 checks (label, argv). A command whose
@@ -163,10 +169,62 @@ def machine() -> dict:
     }
 
 
+def probed_run(argv: list[str], env: dict) -> dict:
+    """One measured run with the probe plugin's record (spawned commands, imports, per-fact times)."""
+    fd, probe_path = tempfile.mkstemp(prefix="labcheck-bench-", suffix=".json")
+    os.close(fd)
+    try:
+        r = measure(argv, env={**env, "LABCHECK_BENCH_OUT": probe_path})
+        r["probe"] = json.loads(Path(probe_path).read_text() or "{}")
+    finally:
+        os.unlink(probe_path)
+    return r
+
+
+def best_run(runs: list[dict]) -> dict:
+    best = min(runs, key=lambda r: r["wall"])
+    return {**best, "median": statistics.median(r["wall"] for r in runs)}
+
+
+def standin_figures(pytest_argv: list[str], env: dict, delay: float, n: int) -> dict:
+    """Module 0 with stand-in tools taking ``delay`` s each, against instant ones (tests/standins.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.standins import overlap, slow_tools
+
+    out: dict = {}
+    print("\nstand-in tools (nvidia-smi, nvidia-ctk, kind, helm, nvidia-cuda-mps-control), --no-provision:")
+    with tempfile.TemporaryDirectory(prefix="labcheck-bench-standins-") as tmp:
+        folder = Path(tmp)
+        lab = folder / "lab.yaml"
+        lab.write_text(f"extra_bin_dirs: []\nmps_pipe_dir: {folder / 'pipe'}\nmps_log_dir: {folder / 'mpslog'}\n")
+        argv = [*pytest_argv, f"--lab-config={lab}", "--no-provision"]
+        for mode, flag in (("concurrent", "1"), ("serial", "0")):
+            parts: dict[float, float] = {}  # the checks part: start-up noise of a shared machine left out
+            for d in (0.0, delay):
+                log = folder / f"calls-{mode}-{d}.log"
+                bindir = slow_tools(folder / f"bin-{mode}-{d}", d, log)
+                runs = []
+                for _ in range(n):
+                    log.unlink(missing_ok=True)
+                    runs.append(probed_run(argv, {**env, "LABCHECK_PREFETCH": flag,
+                                                  "PATH": f"{bindir}:{env.get('PATH', '')}"}))
+                parts[d] = min(r["probe"].get("run_s", 0.0) for r in runs)
+                calls, most, span = overlap(log)
+            grew = (parts[delay] - parts[0.0]) / delay if delay else 0.0
+            out[mode] = {"checks_instant_s": parts[0.0], "checks_slow_s": parts[delay], "calls": calls,
+                         "most_at_once": most, "grew_by_delays": grew}
+            print(f"  {mode:<10}: checks part {ms(parts[0.0])} with instant tools, {ms(parts[delay])} with "
+                  f"{delay:g} s tools: grew by {grew:.1f} delays for {calls} tool calls (at most {most} at once)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is reported")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    ap.add_argument("--standins", type=float, metavar="SECONDS", default=None,
+                    help="also run module 0 with stand-in tools that each take SECONDS (no real GPU tools needed)")
     args = ap.parse_args(argv)
     n = max(1, args.repeat)
 
@@ -185,16 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     # 1. module 0 itself, with the probe plugin recording what it spawned and imported.
     pytest_argv = [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "-q", "-p", "no:cacheprovider",
                    "-p", "no:benchmark", "-p", "_bench_probe"]
-    runs = []
-    for _ in range(n):
-        fd, probe_path = tempfile.mkstemp(prefix="labcheck-bench-", suffix=".json")
-        os.close(fd)
-        r = measure(pytest_argv, env={**env, "LABCHECK_BENCH_OUT": probe_path})
-        r["probe"] = json.loads(Path(probe_path).read_text() or "{}")
-        os.unlink(probe_path)
-        runs.append(r)
-    run = min(runs, key=lambda r: r["wall"])
-    run["median"] = statistics.median(r["wall"] for r in runs)
+    modes: dict[str, list[dict]] = {"concurrent": [], "serial": []}
+    for _ in range(n):  # interleaved, so that other load on the machine hits both alike
+        for mode, flag in (("concurrent", "1"), ("serial", "0")):
+            modes[mode].append(probed_run(pytest_argv, {**env, "LABCHECK_PREFETCH": flag}))
+    serial = best_run(modes["serial"])
+    run = best_run(modes["concurrent"])
     probe = run["probe"]
     tail = run["output"].strip().splitlines()[-1:] or ["(no output)"]
     collect = best_of(n, [*pytest_argv[:-2], "--collect-only"], env=env)
@@ -237,6 +291,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {ratio:8.2f} x    wall / raw sum       (goal <= {GOAL_RATIO}x on a ready host)")
     print(f"  {checks / raw_sum if raw_sum else float('inf'):8.2f} x    checks / raw sum")
 
+    chain_s, chain = probe.get("longest_chain") or (0.0, [])
+    print("\ngoals (issue 13), concurrent (prefetch on) | serial (LABCHECK_PREFETCH=0):")
+    print(f"  {ms(run['wall'])} | {ms(serial['wall'])}   module 0 wall (goal <= {GOAL_WALL:g} s on the GPU host)"
+          f"  {'met' if run['wall'] <= GOAL_WALL else 'NOT met'}")
+    print(f"  {ms(checks)} | {ms(serial['probe'].get('run_s', 0.0))}   the checks part")
+    print(f"  {ms(chain_s)}              longest chain of facts: {' -> '.join(chain) or 'none'}")
+    ratio_chain = checks / chain_s if chain_s else float("inf")
+    print(f"  {ratio_chain:8.2f} x               checks part / longest chain (goal <= {GOAL_CHAIN}x)  "
+          f"{'met' if ratio_chain <= GOAL_CHAIN else 'NOT met'}")
+    print(f"  {mib(probe.get('maxrss_kb', 0))} | {mib(serial['probe'].get('maxrss_kb', 0))}   peak memory, "
+          "pytest process")
+    slowest = sorted(probe.get("facts", {}).items(), key=lambda kv: -kv[1]["own_s"])[:5]
+    print("  slowest facts (own time): " + ", ".join(f"{k} {v['own_s'] * 1000:.0f} ms" for k, v in slowest))
+
     # 3. start-up in detail.
     bare = best_of(n, [sys.executable, "-c", "pass"], env=env)
     just_pytest = best_of(n, [sys.executable, "-c", "import pytest"], env=env)
@@ -275,7 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {mib(run['maxrss_kb'])}   largest process of the run, spawned commands included")
     print(f"  {mib(with_plugins['maxrss_kb'])}   python + pytest + plugins imported, nothing run")
 
+    if args.standins is not None:
+        figures["standins"] = standin_figures(pytest_argv, env, args.standins, n)
+
     figures.update({
+        "goals": {"wall_s": run["wall"], "serial_wall_s": serial["wall"], "checks_s": checks,
+                  "serial_checks_s": serial["probe"].get("run_s"), "longest_chain_s": chain_s,
+                  "longest_chain": chain, "checks_over_chain": ratio_chain},
         "raw": raw_rows, "raw_sum_s": raw_sum, "missing": missing,
         "module0": {"argv": pytest_argv, "wall_s": run["wall"], "median_s": run["median"], "result": tail[0],
                     "startup_s": startup, "checks_s": checks, "collect_only_s": collect["wall"], "ratio": ratio},

@@ -10,10 +10,17 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 30.0
+
+# Every child started through run() (or tracked()) that has not been reaped yet, with the thread that
+# started it: stop_threads() stops those of threads gathering facts when the run ends (labcheck.prefetch).
+_running: dict[subprocess.Popen, int] = {}
+_stopped: set[int] = set()  # threads whose children are killed as soon as they start
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,11 @@ def run(
         return CmdResult(args, None, missing=True, timeout=timeout)
     except OSError as exc:
         return CmdResult(args, None, error=str(exc), timeout=timeout)
+    with tracked(proc):
+        return _wait(proc, args, input, timeout)
+
+
+def _wait(proc: subprocess.Popen, args: tuple[str, ...], input: str | None, timeout: float) -> CmdResult:  # noqa: A002
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -108,6 +120,41 @@ def run(
             proc.wait(timeout=5)
         raise
     return CmdResult(args, proc.returncode, out, err, timeout=timeout)
+
+
+@contextlib.contextmanager
+def tracked(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Count ``proc`` among the running children (see :func:`stop_threads`) while the block runs."""
+    me = threading.get_ident()
+    with _running_lock:
+        stopped = me in _stopped
+        if not stopped:
+            _running[proc] = me
+    if stopped:  # this thread was stopped: whatever it starts now ends at once (run() returns rc -9)
+        kill_group(proc)
+    try:
+        yield proc
+    finally:
+        with _running_lock:
+            _running.pop(proc, None)
+
+
+def stop_threads(idents: set[int]) -> int:
+    """SIGKILL the process groups of the children the threads ``idents`` still run, and of any they start
+    from now on (until :func:`forget_thread`); returns how many were running. For a run that ends while
+    facts are still being gathered: their run() calls return as killed (rc -9)."""
+    with _running_lock:
+        _stopped.update(idents)
+        procs = [p for p, t in _running.items() if t in idents and p.poll() is None]
+    for proc in procs:
+        kill_group(proc)
+    return len(procs)
+
+
+def forget_thread(ident: int) -> None:
+    """A stopped thread has ended (its ident may be reused by a new thread)."""
+    with _running_lock:
+        _stopped.discard(ident)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -11,7 +11,11 @@ gateways, with three fleet policies that xdist's defaults get wrong for a classr
 * Scheduling: like ``--dist each`` (every host runs every selected check, session fixtures once per
   host) but each host starts as soon as its own collection is in, instead of waiting for all hosts.
 * Per-host time limit: a timer kills the host's SSH connection when its run exceeds the inventory
-  ``timeout``; SSH keep-alives detect a silent network (see :data:`labcheck.inventory.KEEPALIVE`).
+  ``timeout``, counted from that host's own start (probe, shipping and start-up included); SSH
+  keep-alives detect a silent network (see :data:`labcheck.inventory.KEEPALIVE`).
+* Hosts start independently: each is probed, shipped and started in its own thread while the hosts
+  already up run their checks, so a host that stalls after connecting (before its first check)
+  delays no other host; its own timer cuts it.
 
 Each host is probed first over plain ``ssh`` with a timeout (:mod:`labcheck.probes.fleet`); its
 gateway then reuses that SSH connection (a control socket). The suite's code is shipped to each
@@ -36,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 
 import execnet
 import pytest
@@ -156,8 +161,9 @@ class FleetScheduling:
     """``--dist each`` for a fleet: every host runs all its collected items, starting as soon as
     its own collection arrives; a host that goes away is forgotten, not waited for."""
 
-    def __init__(self, expected: int) -> None:
+    def __init__(self, expected: int, gone_at_start=lambda: 0) -> None:
         self.expected = expected
+        self.gone_at_start = gone_at_start  # hosts that never came up (still starting ones are awaited)
         self.node2collection: dict = {}
         self.node2pending: dict = {}
         self.started: set = set()
@@ -171,7 +177,7 @@ class FleetScheduling:
     @property
     def tests_finished(self) -> bool:
         # Every host got "run all, then shut down" or is gone: nothing left to hand out.
-        return len(self.started) + self.gone >= self.expected
+        return len(self.started) + self.gone + self.gone_at_start() >= self.expected
 
     @property
     def has_pending(self) -> bool:
@@ -229,6 +235,10 @@ class FleetSession(DSession):
         self._control_dir = ""
         self._queued_reports: list[pytest.TestReport] = []
         self._timers: dict[str, threading.Timer] = {}
+        self._gateways: dict[str, execnet.Gateway] = {}
+        self._starting = 0
+        self._gone_at_start = 0
+        self._args = None
         self._done: set[str] = set()
         self._lock = threading.Lock()
 
@@ -236,7 +246,7 @@ class FleetSession(DSession):
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Probe every host, open its gateway, ship the suite and start its worker: all hosts at once."""
+        """Start every host, each in its own thread; the run loop takes each host as it comes up."""
         self._session = session
         states = list(self.states.values())
         self._control_dir = tempfile.mkdtemp(prefix="labcheck-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
@@ -244,27 +254,58 @@ class FleetSession(DSession):
             state.host = dataclasses.replace(state.host, control_path=os.path.join(self._control_dir, str(i)))
         self.nodemanager = NodeManager(self.config, specs=[s.host.xspec() for s in states])
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.nodemanager.specs)
-        with invocation_args(self.config, self.worker_args), \
-                ThreadPoolExecutor(max_workers=max(1, min(32, len(states)))) as pool:
-            nodes = list(pool.map(self._start, states, self.nodemanager.specs))
-        for state, node in zip(states, nodes, strict=True):
+        self._expected = len(states)
+        self._starting = len(states)
+        # xdist sends the invocation args when a worker starts: the hosts' args until the last host started
+        self._args = invocation_args(self.config, self.worker_args)
+        self._args.__enter__()
+        if not states:
+            self._started_all()
+        for state, spec in zip(states, self.nodemanager.specs, strict=True):
+            threading.Thread(target=self._start, args=(state, spec), name=f"labcheck-fleet-start: {state.name}",
+                             daemon=True).start()
+
+    def _started_all(self) -> None:
+        args, self._args = self._args, None
+        if args is not None:
+            args.__exit__(None, None, None)
+
+    def _start(self, state: HostState, spec: execnet.XSpec) -> None:
+        """Thread: probe the host (bounded), open its execnet gateway over ssh, ship, start the worker.
+
+        The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
+        The host's timer starts now: a host that stalls here is cut when its own time is up.
+        """
+        self._arm_timer(state)
+        try:
+            node = self._start_host(state, spec)
+        except Exception as exc:  # a bug here must cost one host, not the fleet
+            self._lost(state, fleet_probe.UNREACHABLE, f"the fleet runner failed on this host: {exc!r}")
+            node = None
+        with self._lock:
+            self._starting -= 1
+            if self._starting == 0:
+                self._started_all()
             if node is not None:
                 state.status = fleet_probe.OK
                 state.message = f"Python {state.python_version}"
                 self._active_nodes.add(node)
-                self._arm_timer(node, state)
-        self._expected = len(self._active_nodes)
+            else:
+                self._gone_at_start += 1
+                self._done.add(state.name)
+        if node is None:
+            self._timers[state.name].cancel()
+        self.queue.put(("fleethoststarted", {"name": state.name}))  # wakes the run loop
 
-    def _start(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
-        """Thread: probe the host (bounded), open its execnet gateway over ssh, ship, start the worker.
+    def worker_fleethoststarted(self, name: str) -> None:
+        """Main thread: a host finished starting (or failed to): show what is queued for it."""
+        self._flush_reports()
 
-        The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
-        """
-        try:
-            return self._start_host(state, spec)
-        except Exception as exc:  # a bug here must cost one host, not the fleet
-            self._lost(state, fleet_probe.UNREACHABLE, f"the fleet runner failed on this host: {exc!r}")
-            return None
+    def _flush_reports(self) -> None:
+        with self._lock:
+            reports, self._queued_reports = self._queued_reports, []
+        for rep in reports:
+            self.config.hook.pytest_runtest_logreport(report=rep)
 
     def _start_host(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
         res = fleet_probe.probe(state.host)
@@ -275,8 +316,9 @@ class FleetSession(DSession):
         try:
             gateway = self.nodemanager.group.makegateway(spec)
         except Exception as exc:  # ssh or the bootstrap failed after a good probe
-            self._lost(state, fleet_probe.UNREACHABLE, f"could not open the SSH gateway: {_one_line(exc)}")
+            self._lost_at_start(state, f"could not open the SSH gateway: {_one_line(exc)}")
             return None
+        self._gateways[state.name] = gateway
         try:
             with self._lock:  # hooks write to the terminal
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
@@ -289,17 +331,24 @@ class FleetSession(DSession):
                 gateway.node = node  # keeps the node alive, as xdist does
                 node.setup()
         except Exception as exc:  # the suite could not be shipped or the worker not started
-            self._lost(state, fleet_probe.UNREACHABLE, f"could not start the remote worker: {_one_line(exc)}")
+            self._lost_at_start(state, f"could not start the remote worker: {_one_line(exc)}")
             return None
         return node
 
-    def _arm_timer(self, node, state: HostState) -> None:
-        timer = threading.Timer(state.host.timeout, self._expire, args=(node, state))
+    def _lost_at_start(self, state: HostState, message: str) -> None:
+        if state.deadline_hit:
+            self._lost(state, TIMED_OUT, f"not started within its {state.host.timeout:g}s time limit "
+                       f"(connected, then stalled before its first check); connection closed")
+        else:
+            self._lost(state, fleet_probe.UNREACHABLE, message)
+
+    def _arm_timer(self, state: HostState) -> None:
+        timer = threading.Timer(state.host.timeout, self._expire, args=(state,))
         timer.daemon = True
         self._timers[state.name] = timer
         timer.start()
 
-    def _expire(self, node, state: HostState) -> None:
+    def _expire(self, state: HostState) -> None:
         """Timer thread: the host ran past its time limit; cut its connection (xdist sees it go down)."""
         with self._lock:
             if state.name in self._done:
@@ -307,23 +356,41 @@ class FleetSession(DSession):
             state.deadline_hit = True
         # A worker stuck in a check would not notice a closed connection: stop it on the host first.
         cmd.run(state.host.stop_worker_command(), timeout=state.host.connect_timeout + 10)
+        gateway = self._gateways.get(state.name)
+        if gateway is None:  # still opening the gateway: end the shared ssh connection it runs over
+            cmd.run(state.host.control_command("exit"), timeout=10)
         with contextlib.suppress(Exception):  # already gone is fine
-            node.gateway._io.kill()  # the local ssh process; execnet then reports the channel closed
+            gateway._io.kill()  # the local ssh process; execnet then reports the channel closed
 
     # --- scheduling -------------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log) -> FleetScheduling:
-        return FleetScheduling(self._expected)
+        return FleetScheduling(self._expected, lambda: self._gone_at_start)
 
     @pytest.hookimpl
     def pytest_runtestloop(self) -> bool:
-        for rep in self._queued_reports:
-            self.config.hook.pytest_runtest_logreport(report=rep)
-        self._queued_reports.clear()
-        if not self._active_nodes:
+        self._flush_reports()
+        if not self._expected:
             return True
         return super().pytest_runtestloop()
+
+    def loop_once(self) -> None:
+        """DSession's loop step, except that no host being up is fine while others are still starting."""
+        while True:
+            with self._lock:
+                idle = not self._active_nodes and not self._starting
+            if idle and self.queue.empty():
+                self.triggershutdown()  # every host finished or never came up
+                return
+            try:
+                callname, kwargs = self.queue.get(timeout=2.0)
+                break
+            except Empty:
+                continue
+        getattr(self, "worker_" + callname)(**kwargs)
+        if self.sched.tests_finished:
+            self.triggershutdown()
 
     # --- events from hosts --------------------------------------------------------------------------
 
@@ -394,16 +461,17 @@ class FleetSession(DSession):
         reports = connection_reports(state, self.module, self.rerun)
         with self._lock:  # hosts are started from threads
             self._synthetic += 1
+            if not emit:
+                self._queued_reports.extend(reports)  # shown by the main thread (worker_fleethoststarted)
         if emit:
             for rep in reports:
                 self.config.hook.pytest_runtest_logreport(report=rep)
-        else:
-            self._queued_reports.extend(reports)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
+        self._started_all()
         super().pytest_sessionfinish()
         self._close_shared_connections()
 

@@ -20,8 +20,6 @@ import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
 DEFAULT_PYTHON = "python3"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole run on one host (module 1 builds a cluster)
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -122,6 +120,8 @@ def load(path: str | Path) -> list[Host]:
     except OSError as exc:
         raise InventoryError(f"cannot read inventory {path}: {exc.strerror}; expected a YAML inventory "
                              f"or a hosts file (one user@host per line)") from exc
+    import yaml  # lazy: only --hosts runs read an inventory (start-up of every other run)
+
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:

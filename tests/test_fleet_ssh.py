@@ -135,7 +135,8 @@ def _inventory(base: Path, key: ClientKey, servers: dict[str, Sshd], extra: list
     hosts.append({"name": "refused", "ssh": "root@127.0.0.1", "port": closed_port()})
     hosts.append({"name": "nopython", "ssh": "root@127.0.0.1", "port": servers["good0"].port,
                   "python": "/nonexistent/bin/python3"})
-    hosts.append({"name": "slowpoke", "ssh": "root@127.0.0.1", "port": servers["good1"].port, "timeout": 8})
+    # its time limit counts from its own start (probe, shipping, start-up): room to start on a loaded CI machine
+    hosts.append({"name": "slowpoke", "ssh": "root@127.0.0.1", "port": servers["good1"].port, "timeout": 45})
     hosts.append({"name": "broken", "ssh": "root@127.0.0.1", "port": servers["good2"].port})
     hosts += extra
     doc = {"defaults": {"python": sys.executable, "connect_timeout": 5, "timeout": 120,

@@ -1,4 +1,8 @@
-"""Start-up stays cheap: module 0 must not pay for the kubernetes client (module 1 imports it when needed).
+"""Start-up stays cheap: a run imports only what its selected modules need.
+
+Module 0 must not pay for the kubernetes client (module 1 imports it when needed); no run pays at
+start-up for the docker SDK (imported by the engine probe, in its own thread) or filelock (only setup
+steps take locks).
 
 Not a timed test (speed figures are in benchmarks/module0.py): these check what gets imported.
 """
@@ -15,6 +19,12 @@ from benchmarks import module0 as bench
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("kubernetes",)
+# Not imported by collecting module 0: the probes and setup steps that need them import them.
+LAZY = ("kubernetes", "docker", "filelock", "concurrent.futures")
+# What module 0's own code imports at start-up.
+MODULE0_CODE = ("labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "fixtures.facts", "fixtures.host",
+                "fixtures.docker", "fixtures.tools", "fixtures.gpu", "fixtures.cdi", "fixtures.mps",
+                "labcheck.config", "labcheck.cdi", "labcheck.inventory", "labcheck.verdicts.cdi")
 
 
 def _env(**extra: str) -> dict:
@@ -62,3 +72,37 @@ def test_benchmark_measure_kills_a_hung_command():
 def test_import_times_reads_python_importtime():
     times = bench.import_times(["json"], _env())
     assert 0 < times["json"] < 5
+
+
+def _imported(code: str, watch: tuple[str, ...]) -> list[str]:
+    probe = f"{code}; import sys; print(sorted(m for m in {watch!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().replace("'", '"'))
+
+
+def test_module0_code_imports_neither_filelock_nor_the_docker_sdk():
+    assert bench.conftest_plugins()[:4] == ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin",
+                                            "fixtures.facts"]
+    # PyYAML is not in the list: labcheck.fsio, config and cdi import it at the top since the fsio rework
+    found = _imported("import " + ", ".join(MODULE0_CODE), ("filelock", "docker", "concurrent.futures"))
+    assert found == [], f"importing module 0's code imported {found}: import it where it is used (lazily)"
+
+
+def test_pyyaml_is_imported_when_there_is_a_lab_config_to_read(tmp_path):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("min_kernel: '5.4'\n")
+    code = f"from labcheck import config; c, p = config.load({str(lab)!r}); assert c.min_kernel == '5.4', (c, p)"
+    assert _imported(code, ("yaml",)) == ["yaml"]
+
+
+def test_collecting_module0_imports_none_of_the_lazy_libraries(tmp_path):
+    out_file = tmp_path / "probe.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "--collect-only", "-q",
+         "-p", "no:cacheprovider", "-p", "no:benchmark", "-p", "_bench_probe"],
+        cwd=ROOT, env=_env(LABCHECK_BENCH_OUT=str(out_file), LABCHECK_BENCH_WATCH=",".join(LAZY)),
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr
+    assert json.loads(out_file.read_text())["imported"] == {name: False for name in LAZY}

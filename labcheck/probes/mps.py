@@ -211,6 +211,8 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
                          before=before)
     timed_out_at = ""
     reader = _LineReader(proc)
+    tracking = contextlib.ExitStack()
+    tracking.enter_context(cmd.tracked(proc))  # killed with the other probes if the run ends now
     try:
         lines, held = reader.until("HOLDING", time.monotonic() + timeout)
         if not held and reader.eof:  # it closed its output: let it finish exiting before judging
@@ -252,6 +254,7 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
         reader.close()
         if proc.poll() is None:
             _kill(proc)
+        tracking.close()
         for stream in (proc.stdin, proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
