@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from labcheck import fsio
+from labcheck.remedy import DEFAULT as DEFAULT_SHELL
+from labcheck.remedy import Shell
 
 NVIDIA_KIND = "nvidia.com/gpu"
 DEFAULT_SPEC_PATH = "/etc/cdi/nvidia.yaml"
@@ -30,9 +32,9 @@ _CDI_LIST_COUNT = re.compile(r"Found (\d+) CDI devices?")
 _CDI_LIST_NAME = re.compile(r"^([a-z0-9.-]+/[\w.-]+)=(\S+)$")
 
 
-def generate_command(spec_path: str = DEFAULT_SPEC_PATH) -> str:
+def generate_command(spec_path: str = DEFAULT_SPEC_PATH, shell: Shell = DEFAULT_SHELL) -> str:
     """The one command that (re)writes the NVIDIA spec at the configured path (lab config cdi_spec_path)."""
-    return f"sudo nvidia-ctk cdi generate {shlex.quote('--output=' + spec_path)}"
+    return shell.sudo(f"nvidia-ctk cdi generate {shlex.quote('--output=' + spec_path)}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labcheck.probes.host import HostFacts
+from labcheck.probes.host import HostFacts, probe_host
 
 UBUNTU = "ubuntu"
 DEBIAN = "debian"
@@ -47,3 +47,8 @@ class Shell:
 
 
 DEFAULT = Shell()
+
+
+def this_host() -> Shell:
+    """The Shell of whoever runs the suite here: for probes whose facts carry their own fix commands."""
+    return Shell.of(probe_host())

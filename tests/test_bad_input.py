@@ -29,6 +29,7 @@ from labcheck.probes import gpu as gpu_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes import tools as tools_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.remedy import this_host
 from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from labcheck.verdicts import gpu as gpu_v
@@ -41,6 +42,7 @@ from tests.standins import executable
 from tests.test_cdi import SPEC, gpu_facts, materialize
 from tests.test_fsio import null_device
 
+SUDO = "" if this_host().root else "sudo "  # fixes shown to root carry no sudo (labcheck.remedy)
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = '''
@@ -430,7 +432,7 @@ def test_the_fix_uses_the_configured_spec_path_shell_quoted(tmp_path):
     etc.mkdir()
     facts = cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)
     fix = cdi_v.spec_present(facts).remediation
-    assert shlex.split(fix) == ["sudo", "nvidia-ctk", "cdi", "generate", f"--output={configured}"]
+    assert shlex.split(fix) == [*(["sudo"] if SUDO else []), "nvidia-ctk", "cdi", "generate", f"--output={configured}"]
     (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n")
     fix = cdi_v.spec_valid(cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)).remediation
     assert f"--output={configured}" in shlex.split(fix.split("&&")[1]) and "/etc/cdi/nvidia.yaml" not in fix

@@ -16,9 +16,12 @@ import pytest
 from labcheck import cdi, cmd
 from labcheck.probes.cdi import probe_cdi
 from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.remedy import this_host
 from labcheck.verdicts import cdi as v
 from setup_actions.cdi_spec import CdiSpec
 from tests.captures import DATA
+
+SUDO = "" if this_host().root else "sudo "  # fixes shown to root carry no sudo (labcheck.remedy)
 
 SPEC = (DATA / "cdi" / "h100-nvidia.yaml").read_text()
 H100 = Gpu(0, "GPU-683e20a0-8269-a95e-460e-0a9073519f0d", "NVIDIA H100 80GB HBM3", (9, 0), "Default", 81559)
@@ -90,7 +93,7 @@ def test_no_spec_fails_with_generate_command(lab):
     facts = probe(etc, run)
     verdict = v.spec_present(facts)
     assert verdict.status == "fail" and "other-vendor.yaml" in verdict.message
-    assert verdict.remediation == "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+    assert verdict.remediation == f"{SUDO}nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"  # no sudo for root
     assert v.spec_valid(facts).status == "skip" and v.not_stale(facts, gpu_facts()).status == "skip"
 
 
@@ -115,7 +118,7 @@ def test_bad_yaml_names_file_and_line(lab):
     line = next(i for i, t in enumerate(broken.splitlines(), 1) if "bad: [unclosed" in t)
     assert "not valid YAML" in verdict.message
     assert re.search(rf"nvidia.yaml:({line}|{line + 1}|{line - 1}):", verdict.message), verdict.message
-    assert verdict.remediation.startswith(f"sudo mv {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
+    assert verdict.remediation.startswith(f"{SUDO}mv {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
 
 
 def test_wrong_kind_names_the_kind_line(lab):
@@ -222,7 +225,7 @@ def test_two_specs_for_the_same_devices_conflict(lab):
     verdict = v.no_conflicts(probe(etc, run))
     assert verdict.status == "fail"
     assert str(etc / "nvidia.yaml") in verdict.message and str(run / "nvidia.yaml") in verdict.message
-    assert verdict.remediation.startswith("sudo mv ")
+    assert verdict.remediation.startswith(f"{SUDO}mv ")
 
 
 # --- the generate action (only with --fix-host) ------------------------------------------------------

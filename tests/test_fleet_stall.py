@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.sshd import ClientKey, Sshd, unavailable_reason
+from tests.sshd import ClientKey, Sshd
 from tests.standins import executable
 
 ROOT = Path(__file__).resolve().parents[1]
-REASON = unavailable_reason()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs("sshd")]
 STALL_LIMIT = 30  # the stalling host's inventory timeout, seconds
 
 DEMO = '''

@@ -86,7 +86,7 @@ def test_nvidia_smi_in_the_node():
     ok = v.nvidia_smi(res(SMI), NODE, "/usr/local/nvidia/bin/nvidia-smi")
     assert ok.status == "pass" and "580.159.04" in ok.message
     inforom = CmdResult(("nvidia-smi",), 14, SMI.output, "WARNING: infoROM is corrupted at gpu 0000:00:06.0")
-    assert v.nvidia_smi(inforom, NODE, "nvidia-smi").status == "warn"
+    assert v.nvidia_smi(inforom, NODE, "nvidia-smi").status == "pass"  # the workshop counts exit 14 as working
     broken = CmdResult(("nvidia-smi",), 127, "", "error while loading shared libraries: libnvidia-ml.so.1")
     verdict = v.nvidia_smi(broken, NODE, "/usr/local/nvidia/bin/nvidia-smi")
     assert verdict.status == "fail" and "libnvidia-ml.so.1" in verdict.message

@@ -51,9 +51,9 @@ def test_node_container_running(node_state, lab_config, check):
     check(v.node_running(node_state, lab_config.cluster_name, lab_config.kind_config_path))
 
 
-def test_gpu_device_nodes_on_host(m1_host_inspection, check):
+def test_gpu_device_nodes_on_host(m1_host_inspection, fix_shell, check):
     """Gathered before the cluster is created (m1_host_inspection feeds the config generator)."""
-    check(v.host_devices(m1_host_inspection.devices))
+    check(v.host_devices(m1_host_inspection.devices, fix_shell))
 
 
 def test_gpu_device_nodes_in_node(running_node, node_facts, lab_config, check):
@@ -121,10 +121,10 @@ def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, 
 # --- MPS in the node --------------------------------------------------------------------------------------
 
 def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_conflict, node_paths, lab_config,
-                                                  check):
+                                                  fix_shell, check):
     host, ps_res = host_node_pipe_conflict
     check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res,
-                                 lab_config.kind_config_path, lab_config.mps_pipe_dir))
+                                 lab_config.kind_config_path, lab_config.mps_pipe_dir, fix_shell))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,
@@ -148,8 +148,8 @@ def test_seed_ps_aux_shows_daemon_and_server(running_node, node_mps_server_facts
                         node_mps.start_command(lab_config, node_paths)))
 
 
-def test_shm_size_in_node(running_node, node_facts, lab_config, check):
-    check(v.shm(node_facts.shm, lab_config.shm_min_bytes, node_facts.shm_res, lab_config.node_name))
+def test_shm_size_in_node(running_node, node_facts, lab_config, fix_shell, check):
+    check(v.shm(node_facts.shm, lab_config.shm_min_bytes, node_facts.shm_res, lab_config.node_name, fix_shell))
 
 
 # --- Kubernetes -------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labcheck import cdi, cmd, fsio
+from labcheck.remedy import DEFAULT as DEFAULT_SHELL
+from labcheck.remedy import Shell, this_host
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,11 @@ class CdiFacts:
     listed: cdi.CdiList | None = None
     notes: tuple[str, ...] = field(default=())
     spec_path: str = cdi.DEFAULT_SPEC_PATH  # where the fix writes the NVIDIA spec (lab config cdi_spec_path)
+    shell: Shell = DEFAULT_SHELL  # who pastes the fixes (no sudo for root)
 
     @property
     def generate_command(self) -> str:
-        return cdi.generate_command(self.spec_path)
+        return cdi.generate_command(self.spec_path, self.shell)
 
     @property
     def nvidia_specs(self) -> list[SpecFile]:
@@ -133,4 +136,5 @@ def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, ti
         result = cmd.run([ctk_path, "cdi", "list"], timeout=timeout)
         if result.ok:
             listed = cdi.parse_cdi_list(result.output)
-    return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed, spec_path=spec_path)
+    return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed, spec_path=spec_path,
+                    shell=this_host())

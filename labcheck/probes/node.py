@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from labcheck import cdi, cmd, mps
 from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir
+from labcheck.remedy import this_host
 
 DOCKER = "docker"
 # Where NVIDIA's DRA kubelet plugin looks for NVML and nvidia-smi under its driver root, in this order
@@ -146,7 +147,7 @@ def cdi_facts(container: str, dirs: Sequence[str], timeout: float = 30.0, *, doc
             continue
         parsed = cdi.parse_spec(r.stdout, path)
         files.append(SpecFile(path, None, parsed) if isinstance(parsed, cdi.Problem) else SpecFile(path, parsed, None))
-    return CdiFacts(tuple(dirs), tuple(files)), res
+    return CdiFacts(tuple(dirs), tuple(files), shell=this_host()), res  # the fixes run on the host
 
 
 def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DOCKER,

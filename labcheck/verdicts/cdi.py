@@ -19,9 +19,9 @@ from labcheck.verdict import Verdict, failed, passed, skipped
 def _backup_then_generate(facts: CdiFacts, path: str) -> str:
     """Keep a copy of the bad spec, then generate at the configured path: copy when it is that path (generating
     replaces it), move it aside otherwise (a second spec would conflict with the generated one)."""
-    if os.path.abspath(path) == os.path.abspath(facts.spec_path):
-        return f"sudo cp -p {sh(path)} {sh(path + '.bak')} && {facts.generate_command}"
-    return f"sudo mv {sh(path)} {sh(path + '.bak')} && {facts.generate_command}"
+    keep = "cp -p" if os.path.abspath(path) == os.path.abspath(facts.spec_path) else "mv"
+    backup = sh(path + ".bak")
+    return f"{facts.shell.sudo(f'{keep} {sh(path)} {backup}')} && {facts.generate_command}"
 
 
 def _where(facts: CdiFacts) -> str:
@@ -144,8 +144,9 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
                     else f.path
                 return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
                               f"{', '.join(clash)}",
-                              f"sudo mv {sh(aside)} {sh(aside + '.bak')}   # keep one spec per GPU kind; "
-                              "/var/run/cdi takes precedence and toolkit >= 1.18 refreshes it (nvidia-cdi-refresh)")
+                              facts.shell.sudo(f"mv {sh(aside)} {sh(aside + '.bak')}")
+                              + "   # keep one spec per GPU kind; /var/run/cdi takes precedence and toolkit "
+                              ">= 1.18 refreshes it (nvidia-cdi-refresh)")
     return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
                   f"{cdi.NVIDIA_KIND})")
 
