@@ -8,6 +8,7 @@ pytest_plugins = [
     "labcheck.plugin",
     "labcheck.fleet_plugin",
     "reports.plugin",
+    "reports.fleet_plugin",
     "fixtures.facts",
     "fixtures.host",
     "fixtures.docker",

@@ -3,8 +3,9 @@
 On the instructor's machine (the controller) this plugin probes the hosts, then registers
 :class:`labcheck.fleet_session.FleetSession` (pytest-xdist over SSH, one worker per host) and adds
 the fleet view: a hosts x checks matrix with READY / NOT READY per host, in the terminal, at the top
-of the HTML report and under ``fleet`` in the JSON results. On a host (a worker) it only leaves
-its process id for a stop on timeout and keeps pytest-metadata's controller side fed.
+of the HTML report and under ``fleet`` in the JSON results (drawn by reports.fleet_plugin and
+reports.fleet: labcheck never imports reports). On a host (a worker) it only leaves its process id
+for a stop on timeout and keeps pytest-metadata's controller side fed.
 
 pytest-xdist is imported only when ``--hosts`` is given (start-up cost of plain runs).
 """
@@ -21,7 +22,6 @@ import pytest
 from labcheck import inventory
 from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
 from labcheck.plugin import config_path
-from reports import fleet as fleet_view
 
 STATES_KEY = pytest.StashKey[list]()  # list[HostState], in inventory order, on the controller only
 _MODULE = re.compile(r"\bmodule\d+\b")
@@ -136,39 +136,6 @@ def _relative_test_paths(config: pytest.Config) -> list[str]:
             raise pytest.UsageError(f"--hosts: test path {arg} is outside the project ({root}); "
                                     f"only the project's checks are shipped to the hosts") from None
     return out
-
-
-# --- the fleet view -----------------------------------------------------------------------------------
-
-def fleet_document(config: pytest.Config, records: list[dict]) -> dict | None:
-    """The ``fleet`` section of the results (None unless this run used --hosts)."""
-    states = fleet_states(config)
-    if states is None:
-        return None
-    return fleet_view.build(records, [s.as_dict() for s in states])
-
-
-def _records(config: pytest.Config) -> list[dict]:
-    from reports.plugin import records
-
-    return records(config)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    doc = fleet_document(config, _records(config))
-    if doc is None:
-        return
-    terminalreporter.write_sep("=", "fleet readiness", bold=True)
-    for text, ready in fleet_view.terminal_lines(doc):
-        terminalreporter.write_line(text, green=ready, red=not ready, bold=text == doc["line"])
-
-
-@pytest.hookimpl(optionalhook=True, tryfirst=True)  # first: the fleet view tops the summary
-def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
-    doc = fleet_document(session.config, _records(session.config))
-    if doc is not None:
-        prefix.append(fleet_view.html(doc))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

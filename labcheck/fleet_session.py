@@ -49,11 +49,10 @@ from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck import cmd
-from labcheck.inventory import WORKER_PIDFILE, Host
+from labcheck.inventory import CONNECTION_CHECK, WORKER_PIDFILE, Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
 from labcheck.verdict import failed
-from reports.fleet import CONNECTION_CHECK
 
 WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status line (pytest-xdist >= 3.6)
 

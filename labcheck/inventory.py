@@ -28,6 +28,9 @@ DEFAULT_WORKDIR = ".dra-labcheck-fleet"  # relative to the remote login director
 KEEPALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
 FLEET_ENV = "LABCHECK_FLEET"  # set to 1 in a fleet worker's environment
 WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker to stop on a timeout
+# The check name under which the fleet runner files a host it could not run (or lost); the fleet view
+# (reports.fleet) keeps it out of the matrix columns.
+CONNECTION_CHECK = "host_connection"
 CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

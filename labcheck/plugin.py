@@ -18,6 +18,7 @@ import pytest
 
 from labcheck import config as labconfig
 from labcheck import interrupt
+from labcheck.redact import scrub
 from labcheck.verdict import Verdict
 
 VERDICT_PROP = "labcheck_verdict"
@@ -170,13 +171,11 @@ def check(request: pytest.FixtureRequest):
 
 
 def _without_secrets(verdict: Verdict) -> Verdict:
-    """The verdict with key material and URL credentials removed (reports.redact) before anything records it.
+    """The verdict with key material and URL credentials removed (labcheck.redact) before anything records it.
 
     WHY here: message and details quote what probes found (command output, engine errors, kubectl
     answers), and everything a check delivers ends up in the JSON, the HTML and the terminal.
     """
-    from reports.redact import scrub
-
     clean = [scrub(x) for x in (verdict.message, verdict.remediation, verdict.details)]
     if clean == [verdict.message, verdict.remediation, verdict.details]:
         return verdict

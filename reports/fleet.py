@@ -11,13 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+import pytest
+
+from labcheck.fleet_plugin import fleet_states
+from labcheck.inventory import CONNECTION_CHECK
 from reports import results
 from reports.html_parts import host_anchor
 
-# The check name under which the fleet runner files a host it could not run (or lost).
-CONNECTION_CHECK = "host_connection"
+__all__ = ["CONNECTION_CHECK", "build", "document", "html", "terminal_lines"]  # CONNECTION_CHECK: re-exported
 NOT_RUN = "not run"
 OK = "ok"
+
+
+def document(config: pytest.Config, records: list[dict]) -> dict | None:
+    """The ``fleet`` section of the results (None unless this run used --hosts)."""
+    states = fleet_states(config)
+    if states is None:
+        return None
+    return build(records, [s.as_dict() for s in states])
 
 
 def check_key(record: dict) -> str:

@@ -5,7 +5,7 @@ the controller, which only sees serialised reports (hence records, not live obje
 
 Also wires two things a person running the suite sees: progress lines of long setup steps
 (labcheck.progress, shown on the terminal past output capture) and the secrets filter on the
-Environment section (reports.redact).
+Environment section (labcheck.redact).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from labcheck import fsio, progress
+from labcheck import fsio, progress, redact
 from labcheck.plugin import env_facts, host_name
-from reports import html_parts, redact, results
+from reports import fleet, html_parts, results
 from reports.progress_output import TerminalProgress
 
 RECORDS_KEY = pytest.StashKey[list]()
@@ -129,10 +129,8 @@ def results_document(config: pytest.Config) -> dict:
 
 def _fleet_section(config: pytest.Config, recs: list[dict]) -> dict:
     """``fleet``: hosts x checks with READY per host, only in a ``--hosts`` run (labcheck.fleet_plugin)."""
-    from labcheck.fleet_plugin import fleet_document
-
-    fleet = fleet_document(config, recs)
-    return {} if fleet is None else {"fleet": fleet}
+    doc = fleet.document(config, recs)
+    return {} if doc is None else {"fleet": doc}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labcheck import cdi, config, fsio
+from labcheck import cdi, config, fsio, redact
 from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import docker as docker_probe
 from labcheck.probes import gpu as gpu_probe
@@ -34,7 +34,7 @@ from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import tools as tools_v
-from reports import redact, results
+from reports import results
 from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from tests import needs, private_dockerd

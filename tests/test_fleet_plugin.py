@@ -7,9 +7,11 @@ import pytest
 from labcheck.fleet_plugin import run_module, worker_args
 from labcheck.fleet_session import FleetScheduling
 
+PLUGINS = 'pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "reports.fleet_plugin"]'
+
 
 def _config(pytester, *args):
-    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin"]')
+    pytester.makeconftest(PLUGINS)
     pytester.makeini("[pytest]\n")
     (pytester.path / "tests_env").mkdir()
     (pytester.path / "tests_env" / "test_module0.py").write_text("")
@@ -94,7 +96,7 @@ def test_good(check):
 
 
 def _project(pytester):
-    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin"]')
+    pytester.makeconftest(PLUGINS)
     pytester.makepyfile(test_checks=CHECK)
 
 

@@ -1,8 +1,8 @@
-"""reports.redact: what the Environment section may not show."""
+"""labcheck.redact: what the Environment section may not show."""
 
 import pytest
 
-from reports import redact
+from labcheck import redact
 
 KUBECONFIG = """apiVersion: v1
 clusters:
