@@ -8,7 +8,6 @@ pytest_plugins = [
     "labcheck.plugin",
     "labcheck.fleet_plugin",
     "reports.plugin",
-    "reports.fleet_plugin",
     "fixtures.facts",
     "fixtures.host",
     "fixtures.docker",
@@ -18,4 +17,5 @@ pytest_plugins = [
     "fixtures.mps",
     "fixtures.cluster",
     "fixtures.node",
+    "reports.fleet_plugin",
 ]

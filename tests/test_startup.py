@@ -24,7 +24,8 @@ LAZY = ("kubernetes", "docker", "filelock", "concurrent.futures")
 # What module 0's own code imports at start-up.
 MODULE0_CODE = ("labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "fixtures.facts", "fixtures.host",
                 "fixtures.docker", "fixtures.tools", "fixtures.gpu", "fixtures.cdi", "fixtures.mps",
-                "labcheck.config", "labcheck.cdi", "labcheck.inventory", "labcheck.verdicts.cdi")
+                "labcheck.config", "labcheck.cdi", "labcheck.inventory", "labcheck.verdicts.cdi",
+                "reports.fleet_plugin")
 
 
 def _env(**extra: str) -> dict:
