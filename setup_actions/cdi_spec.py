@@ -60,24 +60,24 @@ class CdiSpec:
     def apply(self, facts: CdiFacts, gpu: GpuFacts) -> Outcome:
         reasons = self.reasons(facts, gpu)
         if not reasons:
-            return Outcome(True, False, f"CDI spec {self.output} is current: nothing to do")
+            return Outcome(True, "none", f"CDI spec {self.output} is current: nothing to do")
         if self.ctk is None:
-            return Outcome(False, False, "nvidia-ctk is not installed: cannot generate the CDI spec",
+            return Outcome(False, "failed", "nvidia-ctk is not installed: cannot generate the CDI spec",
                            "install the NVIDIA Container Toolkit (see the nvidia-ctk check), then "
                            + self.generate_command)
         if not gpu.gpus:
-            return Outcome(False, False, "no GPU listed by the driver: a generated spec would have no devices",
+            return Outcome(False, "failed", "no GPU listed by the driver: a generated spec would have no devices",
                            "fix the driver first (see the driver check), then " + self.generate_command)
         prefix = privilege_prefix(10, euid=self.euid, sudo=self.sudo)
         if prefix is None:
-            return Outcome(False, False, f"writing {self.output} needs root; not root and `sudo -n` is not allowed "
+            return Outcome(False, "failed", f"writing {self.output} needs root; not root and `sudo -n` is not allowed "
                            "without a password", self.generate_command)
         try:
             # The file a rename replaces: the spec, or its symlink's target (the link stays a link); a FIFO,
             # device, folder or dangling link at the spec path is never replaced.
             out = fsio.write_target(self.output)
         except fsio.FileProblem as exc:
-            return Outcome(False, False, f"{exc}: nothing was generated", f"{exc.fix}, then {self.generate_command}")
+            return Outcome(False, "failed", f"{exc}: nothing was generated", f"{exc.fix}, then {self.generate_command}")
         tmp = out.with_name(f".{out.name}.labcheck-tmp")  # no .yaml/.json suffix: CDI does not read it
 
         def step(argv: list[str]) -> str:
@@ -90,7 +90,7 @@ class CdiSpec:
 
         def fail(err: str, remediation: str = "") -> Outcome:
             step([*prefix, "rm", "-f", str(tmp)])
-            return Outcome(False, False, err, remediation or self.generate_command)
+            return Outcome(False, "failed", err, remediation or self.generate_command)
 
         # Generate next to the spec under a name CDI ignores; only then back up and rename over it. An
         # interrupted run leaves the old spec in place (and at most the ignored temporary file).
@@ -110,7 +110,8 @@ class CdiSpec:
         if err:
             return fail(err)
         kept = f"; previous spec kept as {backup}" if backup else ""
-        return Outcome(True, True, f"generated {self.output} with nvidia-ctk{kept} (was: {reasons[0]})")
+        return Outcome(True, "generate", f"generated {self.output} with nvidia-ctk{kept} (was: {reasons[0]})",
+                       changed=True, backup=backup)
 
 
 def _same_content(a: Path, b: Path) -> bool:

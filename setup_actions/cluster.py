@@ -22,6 +22,7 @@ from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.progress import step
+from setup_actions.outcome import Outcome
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,6 @@ class ClusterPlan:
 
     def describe(self) -> str:
         return f"{self.action}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class ClusterOutcome:
-    ok: bool
-    action: str
-    message: str
-    remediation: str = ""
-    created: bool = False
 
 
 def _create_cmd(cfg: LabConfig, config_path: str) -> str:
@@ -122,7 +114,7 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     return ClusterPlan(name, "reuse", f"cluster {name!r} exists and matches {config_path}", owned, node)
 
 
-def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "") -> ClusterOutcome:
+def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "") -> Outcome:
     """Make the cluster exist (under a lock shared by all workers); never touches a cluster it does not own.
 
     ``run_id`` identifies the pytest run (shared by its xdist workers): a worker that finds the cluster
@@ -137,39 +129,39 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
         with lock.acquire(timeout=cfg.cluster_create_timeout + 120):
             return _apply_locked(cfg, config_path, provision, run_id)
     except Timeout:
-        return ClusterOutcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
+        return Outcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
                               f"{cfg.cluster_create_timeout + 120:g}s",
                               f"rm {shlex.quote(lock.lock_file)}   # only if no other run is alive")
     except OSError as exc:  # the state folder (or its record) cannot be written
-        return ClusterOutcome(False, "error", f"cannot use the state folder {directory}: {exc}",
+        return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}",
                               f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a "
                               "writable folder")
 
 
-def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> ClusterOutcome:
+def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> Outcome:
     p = plan(cfg, config_path)
     create_cmd = _create_cmd(cfg, config_path)
     if p.action == "reuse":
         rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
         if run_id and rec is not None and rec.run_id == run_id and rec.phase == "created" and p.owned:
-            return ClusterOutcome(True, "create", f"created cluster {cfg.cluster_name!r} in this run (by another "
-                                  "pytest-xdist worker)", created=True)
-        return ClusterOutcome(True, "reuse", p.reason)
+            return Outcome(True, "create", f"created cluster {cfg.cluster_name!r} in this run (by another "
+                                  "pytest-xdist worker)", changed=True)
+        return Outcome(True, "reuse", p.reason)
     if p.action == "error":
-        return ClusterOutcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
+        return Outcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
     if p.action == "blocked":
-        return ClusterOutcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
+        return Outcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
                               f"kind delete cluster --name {shlex.quote(cfg.cluster_name)} && {create_cmd}"
                               "   # only if you no longer need it")
     if not provision:
-        return ClusterOutcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
+        return Outcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
     directory = state.state_dir(cfg.state_dir)
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
                                                image=cfg.node_image, run_id=run_id))
     if p.action == "repair":
         res = _delete(cfg, f"deleting half-made/stale cluster {cfg.cluster_name}")
         if not res.ok:
-            return ClusterOutcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
+            return Outcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
                                   f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
     with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})") as progress:
         res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
@@ -183,12 +175,12 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
             # "repaired" or deleted by --teardown. A create we killed on timeout did leave a half-made node:
             # that record stays, and the next run repairs it.
             state.forget(directory, cfg.cluster_name)
-        return ClusterOutcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
+        return Outcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
                               create_cmd)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id, str(Path(config_path)),
                                                cfg.node_image, run_id=run_id))
-    return ClusterOutcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", created=True)
+    return Outcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", changed=True)
 
 
 def owned(cfg: LabConfig) -> bool:
@@ -211,13 +203,14 @@ def _delete(cfg: LabConfig, what: str):
     return res
 
 
-def teardown(cfg: LabConfig) -> ClusterOutcome:
+def teardown(cfg: LabConfig) -> Outcome:
     """Delete the cluster if (and only if) this suite created it."""
     if not owned(cfg):
-        return ClusterOutcome(True, "kept", f"cluster {cfg.cluster_name!r} was not created by this suite: left alone")
+        return Outcome(True, "kept", f"cluster {cfg.cluster_name!r} was not created by this suite: left alone")
     res = _delete(cfg, f"deleting Kind cluster {cfg.cluster_name}")
     if not res.ok:
-        return ClusterOutcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
+        return Outcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
                               f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
     state.forget(state.state_dir(cfg.state_dir), cfg.cluster_name)
-    return ClusterOutcome(True, "deleted", f"deleted cluster {shlex.quote(cfg.cluster_name)} (created by this suite)")
+    return Outcome(True, "deleted", f"deleted cluster {shlex.quote(cfg.cluster_name)} (created by this suite)",
+                   changed=True)

@@ -33,6 +33,7 @@ from typing import Literal
 
 from labcheck import cmd, fsio
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
 RUNTIME_BINARY = "nvidia-container-runtime"
@@ -61,19 +62,12 @@ class Plan:
         return "; ".join(self.changes)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: Literal["nothing to do", "changed", "not run", "failed"]
-    message: str
-    command: str = ""  # what the user must run themselves, when we did not or could not
-    backup: str = ""
-
-    def note(self) -> str:
-        """One line for a verdict's details."""
-        text = f"--fix-host setup ({self.status}): {self.message}"
-        if self.command:
-            text += f"; run: {self.command}"
-        return text
+def outcome(status: Literal["nothing to do", "changed", "not run", "failed"], message: str, remediation: str = "",
+            backup: str = "") -> Outcome:
+    """The outcome in this action's words: ``status`` is its ``action``; only "nothing to do" and "changed"
+    leave the engine with the runtime (``ok``)."""
+    return Outcome(status in ("nothing to do", "changed"), status, message, remediation, changed=status == "changed",
+                   backup=backup)
 
 
 def plan(daemon_json: DaemonJson, engine_runtimes: Iterable[str] | None, runtime: str = "nvidia") -> Plan:
@@ -130,44 +124,44 @@ def apply(
     if no_provision or not fix_host:
         why = "--no-provision: only checking" if no_provision else "--fix-host not given"
         if p.nothing_to_do:
-            return Outcome("nothing to do", p.describe())
-        return Outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else CONFIGURE)
+            return outcome("nothing to do", p.describe())
+        return outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else CONFIGURE)
     if p.problem:
-        return Outcome("failed", p.describe(), f"fix {p.path} by hand, then {CONFIGURE}")
+        return outcome("failed", p.describe(), f"fix {p.path} by hand, then {CONFIGURE}")
     if p.nothing_to_do:
-        return Outcome("nothing to do", p.describe())
+        return outcome("nothing to do", p.describe())
     if prefix == "auto":
         prefix = privilege_prefix(timeout)
     if prefix is None:
-        return Outcome("failed", f"changing {p.path} and reloading Docker needs root, and this user ({_user()}) "
+        return outcome("failed", f"changing {p.path} and reloading Docker needs root, and this user ({_user()}) "
                                  "is not root and has no password-less sudo: nothing was changed", CONFIGURE)
     backup = ""
     if p.needs_write:
         ctk = nvidia_ctk if nvidia_ctk is not None else cmd.which("nvidia-ctk")
         binary = runtime_binary if runtime_binary is not None else cmd.which(RUNTIME_BINARY)
         if not ctk and not binary:
-            return Outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
+            return outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
                                      f"{RUNTIME_BINARY}): registering the runtime now would break every container "
                                      "started with it; nothing was changed", INSTALL_AND_CONFIGURE)
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
-            return Outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {CONFIGURE}")
+            return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {CONFIGURE}")
         try:
             fsio.write_target(p.path)  # a FIFO, device, folder or dangling link is never replaced
         except fsio.FileProblem as exc:
-            return Outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {CONFIGURE}")
+            return outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {CONFIGURE}")
         if before.exists:
             try:
                 backup = _backup(p.path, prefix, timeout)
             except (OSError, fsio.FileProblem) as exc:
-                return Outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", CONFIGURE)
+                return outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", CONFIGURE)
         err = (_configure_with_ctk(ctk, p.path, prefix, timeout) if ctk else
                _merge_ourselves(p.path, before.data, p.runtime, _runtime_path(binary), prefix, timeout))
         if err:
-            return Outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
+            return outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
         problem = verify(before.data or {}, read_daemon_json(p.path), p.runtime)
         if problem:
-            return Outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
+            return outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
     reload_note = reload_engine(pidfile, prefix, timeout)
     status_note = ""
     if loaded is not None:
@@ -180,7 +174,7 @@ def apply(
             "; the engine still does not list it: restart Docker (sudo systemctl restart docker)"
     wrote = f"registered runtime {p.runtime!r} in {p.path}" if p.needs_write else f"{p.path} already had it"
     saved = f" (backup: {backup})" if backup else ""
-    return Outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
+    return outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
 
 
 def verify(before: dict, after: DaemonJson, runtime: str) -> str:

@@ -151,38 +151,38 @@ class MpsDaemon:
     # -- change --------------------------------------------------------------------------------
     def apply(self) -> Outcome:
         if self.control is None:
-            return Outcome(False, False, "nvidia-cuda-mps-control is not installed: cannot start MPS",
+            return Outcome(False, "failed", "nvidia-cuda-mps-control is not installed: cannot start MPS",
                            "sudo apt-get install -y nvidia-compute-utils-<driver branch>")
         q = self.query()
         if q.ok:
-            return Outcome(True, False, f"MPS control daemon already answers on {self.pipe_dir}")
+            return Outcome(True, "none", f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
-            return Outcome(False, False, f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
+            return Outcome(False, "failed", f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
                            f"sudo rm -rf {sh(self.pipe_dir)} && " + self._start_cmd())
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
             except OSError as exc:
-                return Outcome(False, False, f"cannot create {d}: {exc.strerror or exc}",
+                return Outcome(False, "failed", f"cannot create {d}: {exc.strerror or exc}",
                                f"sudo mkdir -p {sh(d)} && sudo chown \"$(id -u)\" {sh(d)}")
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
         rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
         if rc != 0:
             if mps.ALREADY_RUNNING in out:
-                return Outcome(True, False, f"MPS control daemon already running on {self.pipe_dir}")
+                return Outcome(True, "none", f"MPS control daemon already running on {self.pipe_dir}")
             what = f"hung for {self.timeout:g}s" if rc is None else f"exited {rc}: {out or 'no output'}"
-            return Outcome(False, False, f"`{self.control} -d` {what}", self._start_cmd())
+            return Outcome(False, "failed", f"`{self.control} -d` {what}", self._start_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while not (q := self.query()).ok and time.monotonic() < deadline:
             time.sleep(0.2)
         if not q.ok:
-            return Outcome(False, True, f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
-                           f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}")
+            return Outcome(False, "start", f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
+                           f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}", changed=True)
         pid = self._daemon_pid()
         self._save({"pid": pid, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir, "started": time.time(),
                     "users": []})
-        return Outcome(True, True, f"started the MPS control daemon (pid {pid}) on {self.pipe_dir}, "
-                                   f"logs in {self.log_dir}")
+        return Outcome(True, "start", f"started the MPS control daemon (pid {pid}) on {self.pipe_dir}, "
+                                      f"logs in {self.log_dir}", changed=True)
 
     def _daemon_pid(self) -> int | None:
         pid = fsio.read_pid(Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid")
@@ -198,21 +198,21 @@ class MpsDaemon:
         st = self._state()
         pid = st.get("pid")
         if not st:
-            return Outcome(True, False, "MPS control daemon left alone: this suite did not start it")
+            return Outcome(True, "none", "MPS control daemon left alone: this suite did not start it")
         if pid and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 self.state_file.unlink()
-            return Outcome(True, False, f"the MPS control daemon this suite started (pid {pid}) is already gone")
+            return Outcome(True, "none", f"the MPS control daemon this suite started (pid {pid}) is already gone")
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
-            return Outcome(False, False, f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
+            return Outcome(False, "failed", f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
                            f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(self.control)}")
         deadline = time.monotonic() + min(self.timeout, 15.0)
         while pid and _alive(int(pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
         if pid and _alive(int(pid)):
-            return Outcome(False, False, f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
+            return Outcome(False, "failed", f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
                            f"sudo kill {pid}")
         with contextlib.suppress(OSError):
             self.state_file.unlink()
-        return Outcome(True, True, f"stopped the MPS control daemon this suite started (pid {pid})")
+        return Outcome(True, "stop", f"stopped the MPS control daemon this suite started (pid {pid})", changed=True)

@@ -11,11 +11,10 @@ commands carry LD_LIBRARY_PATH regardless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from labcheck.config import LabConfig
 from labcheck.kindconfig import NodePaths
 from labcheck.probes import node as nodeprobe
+from setup_actions.outcome import Outcome
 
 CONF = "/etc/ld.so.conf.d/dra-labcheck-nvidia.conf"
 # Folders every glibc loader on x86_64/aarch64 Debian/Ubuntu/RHEL-family nodes searches without configuration.
@@ -24,43 +23,37 @@ LOADER_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/x86_64-linux-gn
 _WRITE = 'mkdir -p "$(dirname "$1")" && cat > "$1"'
 
 
-@dataclass(frozen=True)
-class LibsOutcome:
-    ok: bool
-    action: str  # "none" | "write" | "blocked"
-    message: str
-
-
 def wanted(paths: NodePaths) -> str:
     dirs = [d for d in paths.lib_dirs if d.rstrip("/") not in LOADER_DIRS]
     return "".join(f"{d}\n" for d in dirs)
 
 
-def plan(cfg: LabConfig, paths: NodePaths) -> LibsOutcome:
+def plan(cfg: LabConfig, paths: NodePaths) -> Outcome:
+    """What apply would do (action "none", "write" or "blocked"), touching nothing."""
     text = wanted(paths)
     if not text:
-        return LibsOutcome(True, "none", "the driver libraries are in folders the node's loader searches")
+        return Outcome(True, "none", "the driver libraries are in folders the node's loader searches")
     has = nodeprobe.node_exec(cfg.node_name, ["sh", "-c", "command -v ldconfig || ls /sbin/ldconfig"],
                               timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not has.ok:
-        return LibsOutcome(False, "blocked", f"the node has no ldconfig ({has.describe()}): only commands given "
+        return Outcome(False, "blocked", f"the node has no ldconfig ({has.describe()}): only commands given "
                            f"LD_LIBRARY_PATH={':'.join(paths.lib_dirs)} find the driver libraries")
     cur = nodeprobe.read_file(cfg.node_name, CONF, cfg.command_timeout, docker_host=cfg.docker_host)
     if cur.ok and cur.stdout == text:
-        return LibsOutcome(True, "none", f"{CONF} in the node already lists {text.strip().replace(chr(10), ', ')}")
-    return LibsOutcome(True, "write", f"write {CONF} in the node ({text.strip().replace(chr(10), ', ')}) and run "
+        return Outcome(True, "none", f"{CONF} in the node already lists {text.strip().replace(chr(10), ', ')}")
+    return Outcome(True, "write", f"write {CONF} in the node ({text.strip().replace(chr(10), ', ')}) and run "
                        "ldconfig")
 
 
-def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> LibsOutcome:
+def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> Outcome:
     p = plan(cfg, paths)
     if p.action != "write" or not provision:
-        return p if provision or p.action != "write" else LibsOutcome(False, "write", p.message + " (--no-provision)")
+        return p if provision or p.action != "write" else Outcome(False, "write", p.message + " (--no-provision)")
     res = nodeprobe.node_exec(cfg.node_name, ["sh", "-c", _WRITE, "sh", CONF], input=wanted(paths),
                               timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
-        return LibsOutcome(False, "write", f"cannot write {CONF} in the node: {res.describe()}")
+        return Outcome(False, "write", f"cannot write {CONF} in the node: {res.describe()}")
     ld = nodeprobe.node_exec(cfg.node_name, ["ldconfig"], timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not ld.ok:
-        return LibsOutcome(False, "write", f"ldconfig failed in the node: {ld.describe()}")
-    return LibsOutcome(True, "write", f"wrote {CONF} in the node and ran ldconfig")
+        return Outcome(False, "write", f"ldconfig failed in the node: {ld.describe()}")
+    return Outcome(True, "write", f"wrote {CONF} in the node and ran ldconfig", changed=True)

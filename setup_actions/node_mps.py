@@ -18,6 +18,7 @@ from labcheck.config import LabConfig
 from labcheck.kindconfig import NodePaths
 from labcheck.probes import node as nodeprobe
 from setup_actions.node_libs import LOADER_DIRS
+from setup_actions.outcome import Outcome
 
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -82,38 +83,31 @@ def plan(cfg: LabConfig, paths: NodePaths) -> MpsPlan:
     return MpsPlan("start", "no MPS control daemon in the node")
 
 
-@dataclass(frozen=True)
-class MpsOutcome:
-    ok: bool
-    action: str
-    message: str
-    remediation: str = ""
-
-
-def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> MpsOutcome:
+def apply(cfg: LabConfig, paths: NodePaths, *, provision: bool = True) -> Outcome:
     p = plan(cfg, paths)
     cmd_text = start_command(cfg, paths)
     if p.action == "none":
-        return MpsOutcome(True, "none", p.reason)
+        return Outcome(True, "none", p.reason)
     if p.action == "blocked":
-        return MpsOutcome(False, "blocked", p.reason, cmd_text)
+        return Outcome(False, "blocked", p.reason, cmd_text)
     if not provision:
-        return MpsOutcome(False, "start", f"{p.reason}; --no-provision: not started", cmd_text)
+        return Outcome(False, "start", f"{p.reason}; --no-provision: not started", cmd_text)
     env = node_env(cfg, paths)
     mk = nodeprobe.node_exec(cfg.node_name, ["mkdir", "-p", cfg.mps_pipe_dir, cfg.mps_log_dir],
                              timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not mk.ok:
-        return MpsOutcome(False, "start", f"cannot create the MPS folders in the node: {mk.describe()}", cmd_text)
+        return Outcome(False, "start", f"cannot create the MPS folders in the node: {mk.describe()}", cmd_text)
     res = nodeprobe.node_exec(cfg.node_name, [paths.first("nvidia-cuda-mps-control"), "-d"], env,
                               timeout=cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         if mps.ALREADY_RUNNING in res.output:
-            return MpsOutcome(False, "start", f"the node's daemon did not start: {mps.ALREADY_RUNNING} (another "
+            return Outcome(False, "start", f"the node's daemon did not start: {mps.ALREADY_RUNNING} (another "
                               f"daemon, on the host or in the node, owns {cfg.mps_pipe_dir})", cmd_text)
-        return MpsOutcome(False, "start", f"the MPS daemon did not start in the node: {res.describe()}", cmd_text)
+        return Outcome(False, "start", f"the MPS daemon did not start in the node: {res.describe()}", cmd_text)
     procs, _ = nodeprobe.processes(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
     daemons = mps.control_daemons(procs)
     if not daemons:
-        return MpsOutcome(False, "start", "nvidia-cuda-mps-control -d exited 0 but no daemon runs in the node "
+        return Outcome(False, "start", "nvidia-cuda-mps-control -d exited 0 but no daemon runs in the node "
                           f"(see {cfg.mps_log_dir}/control.log in the node)", cmd_text)
-    return MpsOutcome(True, "start", f"started nvidia-cuda-mps-control -d in the node (PID {daemons[0].pid})")
+    return Outcome(True, "start", f"started nvidia-cuda-mps-control -d in the node (PID {daemons[0].pid})",
+                   changed=True)

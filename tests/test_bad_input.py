@@ -342,7 +342,7 @@ def test_fix_host_writes_daemon_json_through_its_symlink_and_backs_up_with_the_m
     p = dr.plan(read_daemon_json(link), [], "nvidia")
     out = dr.apply(p, fix_host=True, pidfile=str(tmp_path / "none.pid"), nvidia_ctk="",
                    runtime_binary=_runtime_bin(tmp_path), prefix=[])
-    assert out.status == "changed", out
+    assert out.action == "changed", out
     assert link.is_symlink() and json.loads(real.read_text())["runtimes"]["nvidia"]
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
     assert stat.S_IMODE(os.stat(out.backup).st_mode) == 0o600 and json.loads(Path(out.backup).read_text()) == {
@@ -358,7 +358,7 @@ def test_fix_host_never_replaces_a_daemon_json_that_is_not_a_regular_file(tmp_pa
     p = dr.plan(dj, [], "nvidia")
     out = dr.apply(p, fix_host=True, pidfile=str(tmp_path / "none.pid"), nvidia_ctk="",
                    runtime_binary=_runtime_bin(tmp_path), prefix=[])
-    assert out.status == "failed" and "not a regular file" in out.message or "does not exist" in out.message, out
+    assert out.action == "failed" and "not a regular file" in out.message or "does not exist" in out.message, out
     after = os.lstat(path)
     assert (before.st_ino, before.st_mode) == (after.st_ino, after.st_mode)
     assert not [n for n in os.listdir(tmp_path) if "tmp" in n or n.endswith(".bak")]

@@ -297,7 +297,7 @@ def test_fix_host_outcome_is_reported_in_the_presence_check(lab):
 
     _, etc, run = lab
     missing = v.spec_present(probe(etc, run))
-    could_not = v.with_generation(missing, Outcome(False, False, "nvidia-ctk is not installed", "install it"))
+    could_not = v.with_generation(missing, Outcome(False, "failed", "nvidia-ctk is not installed", "install it"))
     assert could_not.status == "fail" and "--fix-host could not generate it: nvidia-ctk is not installed" \
         in could_not.message and could_not.remediation == "install it"
     assert v.with_generation(missing, None) == missing

@@ -140,7 +140,7 @@ def test_fix_host_registers_runtime_in_live_engine_and_is_idempotent(dockerd, wr
 
     out = docker_runtime.apply(plan, fix_host=True, pidfile=str(d.pidfile), timeout=20, nvidia_ctk="",
                                runtime_binary=str(wrapper), loaded=loaded, prefix=[])
-    assert out.status == "changed", out
+    assert out.action == "changed", out
     assert "sent SIGHUP to dockerd" in out.message and "the engine now lists it" in out.message
     assert Path(out.backup).read_text() == before_text
     after = probe.read_daemon_json(d.daemon_json)
@@ -154,7 +154,7 @@ def test_fix_host_registers_runtime_in_live_engine_and_is_idempotent(dockerd, wr
     again = docker_runtime.plan(after, engine.runtimes)
     assert again.nothing_to_do and again.describe().startswith("nothing to do")
     second = docker_runtime.apply(again, fix_host=True, pidfile=str(d.pidfile), prefix=[])
-    assert second.status == "nothing to do"
+    assert second.action == "nothing to do"
     assert len(list(d.root.glob("daemon.json.labcheck-*.bak"))) == 1
 
 

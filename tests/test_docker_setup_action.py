@@ -54,7 +54,7 @@ def test_merge_keeps_every_key_backs_up_and_second_run_is_a_no_op(tmp_path, runt
     assert path.read_bytes() == before  # plan has no side effects
 
     out = apply(plan, tmp_path, runtime_binary)
-    assert out.status == "changed", out
+    assert out.action == "changed", out
     assert "no running dockerd found" in out.message
     (backup,) = backups(path)
     assert str(backup) == out.backup and backup.read_bytes() == before
@@ -67,14 +67,14 @@ def test_merge_keeps_every_key_backs_up_and_second_run_is_a_no_op(tmp_path, runt
     after = path.read_bytes()
     again = dr.plan(read_daemon_json(path), None)
     assert again.nothing_to_do and again.describe().startswith("nothing to do")
-    assert apply(again, tmp_path, runtime_binary).status == "nothing to do"
+    assert apply(again, tmp_path, runtime_binary).action == "nothing to do"
     assert path.read_bytes() == after and len(backups(path)) == 1
 
 
 def test_creates_a_missing_file_without_backup(tmp_path, runtime_binary):
     path = tmp_path / "etc-docker" / "daemon.json"
     out = apply(dr.plan(read_daemon_json(path), None), tmp_path, runtime_binary)
-    assert out.status == "changed" and out.backup == ""
+    assert out.action == "changed" and out.backup == ""
     assert json.loads(path.read_text()) == {"runtimes": {"nvidia": {"path": runtime_binary, "args": []}}}
 
 
@@ -92,8 +92,8 @@ def test_malformed_file_is_a_clear_failure_and_left_untouched(tmp_path, runtime_
     plan = dr.plan(read_daemon_json(path), None)
     assert plan.problem and f"{path}, line 5, column 1" in plan.problem
     out = apply(plan, tmp_path, runtime_binary)
-    assert out.status == "failed" and f"{path}, line 5, column 1: not valid JSON" in out.message
-    assert out.command.startswith(f"fix {path} by hand")
+    assert out.action == "failed" and f"{path}, line 5, column 1: not valid JSON" in out.message
+    assert out.remediation.startswith(f"fix {path} by hand")
     assert path.read_bytes() == before and backups(path) == []
 
 
@@ -103,8 +103,8 @@ def test_without_fix_host_or_with_no_provision_nothing_changes(tmp_path, runtime
     plan = dr.plan(read_daemon_json(path), None)
     for kw in ({"fix_host": False}, {"fix_host": True, "no_provision": True}):
         out = apply(plan, tmp_path, runtime_binary, **kw)
-        assert out.status == "not run" and "would: add runtimes.nvidia" in out.message
-        assert out.command == dr.CONFIGURE
+        assert out.action == "not run" and "would: add runtimes.nvidia" in out.message
+        assert out.remediation == dr.CONFIGURE
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -112,8 +112,8 @@ def test_without_the_toolkit_nothing_is_registered(tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text("{}")
     out = apply(dr.plan(read_daemon_json(path), None), tmp_path, "")
-    assert out.status == "failed" and "NVIDIA Container Toolkit is not installed" in out.message
-    assert out.command.startswith("sudo apt-get install -y nvidia-container-toolkit")
+    assert out.action == "failed" and "NVIDIA Container Toolkit is not installed" in out.message
+    assert out.remediation.startswith("sudo apt-get install -y nvidia-container-toolkit")
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -146,9 +146,9 @@ from setup_actions import docker_runtime as dr
 path, binary = sys.argv[1], sys.argv[2]
 out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile="/nonexistent", timeout=5,
                nvidia_ctk="", runtime_binary=binary)
-print(out.status)
+print(out.action)
 print(out.message)
-print(out.command)
+print(out.remediation)
 """
 
 
@@ -189,7 +189,7 @@ def test_configure_step_that_loses_settings_is_caught_and_rolled_back(tmp_path):
                                "open(cfg, 'w').write(json.dumps({'runtimes': {'nvidia': {'path': 'x'}}}))")
     out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
                    timeout=10, nvidia_ctk=ctk, prefix=[])
-    assert out.status == "failed"
+    assert out.action == "failed"
     assert "lost or changed existing settings: log-level, runtimes.crun" in out.message
     assert f"restored {path} from {out.backup}" in out.message
     assert path.read_bytes() == before
@@ -202,5 +202,5 @@ def test_failing_nvidia_ctk_is_reported_with_its_error(tmp_path):
     ctk = ctk_double(tmp_path, "print('unable to flush config: read-only file system', file=sys.stderr)\nsys.exit(1)")
     out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
                    timeout=10, nvidia_ctk=ctk, prefix=[])
-    assert out.status == "failed" and "nvidia-ctk failed" in out.message
+    assert out.action == "failed" and "nvidia-ctk failed" in out.message
     assert "read-only file system" in out.message and path.read_text() == "{}"

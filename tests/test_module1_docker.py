@@ -47,7 +47,7 @@ def test_double_creates_node_with_the_config_mounts(tmp_path, cluster_name, monk
     libdir, bindir = m1.fake_driver(tmp_path)
     cfg = m1.lab_config(tmp_path, cluster_name, extra_lib_dirs=(str(libdir),), extra_bin_dirs=(str(bindir),))
     out = provision(cfg)
-    assert out.ok and out.created, out.message
+    assert out.ok and out.changed, out.message
     node = nodeprobe.inspect(cfg.node_name)
     assert node.running and node.labels["io.x-k8s.kind.cluster"] == cluster_name
     parsed = kindconfig.load(cfg.kind_config_path)
@@ -72,9 +72,9 @@ def test_second_apply_reuses_and_teardown_deletes_only_our_cluster(tmp_path, clu
     first = provision(cfg)
     node_id = nodeprobe.inspect(cfg.node_name).id
     again = provision(cfg)
-    assert (again.ok, again.action, again.created) == (True, "reuse", False), again.message
+    assert (again.ok, again.action, again.changed) == (True, "reuse", False), again.message
     assert nodeprobe.inspect(cfg.node_name).id == node_id
-    assert first.created
+    assert first.changed
     gone = cluster_action.teardown(cfg)
     assert gone.action == "deleted" and not nodeprobe.inspect(cfg.node_name).exists
 
@@ -94,7 +94,7 @@ def test_teardown_leaves_a_preexisting_cluster_alone(tmp_path, cluster_name):
 def test_a_cluster_recreated_by_someone_else_is_not_ours_any_more(tmp_path, cluster_name, monkeypatch):
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
     cfg = m1.lab_config(tmp_path, cluster_name)
-    assert provision(cfg).created
+    assert provision(cfg).changed
     m1.kind("delete", "cluster", "--name", cluster_name)
     m1.kind("create", "cluster", "--name", cluster_name, "--config", cfg.kind_config_path, "--image", m1.IMAGE)
     assert not cluster_action.owned(cfg)
@@ -136,7 +136,7 @@ def test_interrupted_creation_is_repaired_by_the_next_run(tmp_path, cluster_name
     assert half.exists
     monkeypatch.delenv("KIND_DOUBLE_HANG_AFTER_CREATE")
     fixed = cluster_action.apply(cfg, cfg.kind_config_path)
-    assert (fixed.ok, fixed.action, fixed.created) == (True, "repair", True), fixed.message
+    assert (fixed.ok, fixed.action, fixed.changed) == (True, "repair", True), fixed.message
     assert nodeprobe.inspect(cfg.node_name).id != half.id
     assert state.read(state.state_dir(cfg.state_dir), cluster_name).phase == "created"
 

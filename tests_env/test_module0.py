@@ -48,7 +48,7 @@ def test_docker_daemon_json_valid(check, docker_daemon_json, fix_shell):
 
 def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config,
                                    ctk_facts, fix_shell):
-    note = docker_runtime_setup.note() if docker_runtime_setup.status in ("changed", "failed") else ""
+    note = docker_runtime_setup.note() if docker_runtime_setup.action in ("changed", "failed") else ""
     check(docker_verdicts.runtime_registered(docker_engine, docker_daemon_json, lab_config.docker_runtime_name, note,
                                              fix_shell, ctk_facts))
 
