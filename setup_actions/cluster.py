@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import kindconfig, state
+from labcheck import kindconfig, lock, state
 from labcheck.config import LabConfig
 from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
@@ -120,22 +120,17 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
     ``run_id`` identifies the pytest run (shared by its xdist workers): a worker that finds the cluster
     made by another worker of the same run reports it as created in this run, not as pre-existing.
     """
-    from filelock import FileLock, Timeout
-
     directory = state.state_dir(cfg.state_dir)
-    lock = FileLock(str(state.lock_path(directory, cfg.cluster_name)))
+    unusable = f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a writable folder"
+    timeout = cfg.cluster_create_timeout + 120
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with lock.acquire(timeout=cfg.cluster_create_timeout + 120):
+        with lock.held(directory, state.lock_path(directory, cfg.cluster_name).name, timeout):
             return _apply_locked(cfg, config_path, provision, run_id)
-    except Timeout:
-        return Outcome(False, "error", f"another run held the cluster lock {lock.lock_file} for over "
-                              f"{cfg.cluster_create_timeout + 120:g}s",
-                              f"rm {shlex.quote(lock.lock_file)}   # only if no other run is alive")
-    except OSError as exc:  # the state folder (or its record) cannot be written
-        return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}",
-                              f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a "
-                              "writable folder")
+    except lock.LockProblem as exc:
+        fix = f"rm {shlex.quote(str(exc.path))}   # only if no other run is alive" if exc.timed_out else unusable
+        return Outcome(False, "error", str(exc), fix)
+    except OSError as exc:  # the state folder's record cannot be written
+        return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}", unusable)
 
 
 def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> Outcome:

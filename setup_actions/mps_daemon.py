@@ -20,6 +20,7 @@ from shlex import quote as sh
 
 from labcheck import cmd, fsio, mps
 from labcheck import state as labstate
+from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
 from labcheck.verdicts.mps import start_command
 from setup_actions.outcome import Outcome
@@ -95,11 +96,8 @@ class MpsDaemon:
 
     # -- state ---------------------------------------------------------------------------------
     def lock(self):
-        """An inter-process lock around start/stop (xdist workers share the host)."""
-        from filelock import FileLock
-
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.state_file) + ".lock", timeout=self.timeout * 3)
+        """An inter-process lock around start/stop (xdist workers share the host); raises lock.LockProblem."""
+        return held(self.state_file.parent, self.state_file.name + ".lock", self.timeout * 3)
 
     def _state(self) -> dict:
         return labstate.read_json(self.state_file) or {}

@@ -1,0 +1,53 @@
+"""labcheck.lock: the one file lock of the setup steps (xdist workers and concurrent runs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labcheck import lock
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLD = """
+import sys, time
+from labcheck import lock
+with lock.held(sys.argv[1], "step.lock", 5):
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_a_lock_held_by_another_process_times_out_naming_the_lock_and_its_holder(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "state")], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(lock.LockProblem) as caught, lock.held(tmp_path / "state", "step.lock", 0.3):
+            pytest.fail("the block ran without the lock")
+        text = str(caught.value)
+        assert caught.value.timed_out and str(tmp_path / "state" / "step.lock") in text
+        assert f"pid {holder.pid} " in text and "over 0.3s" in text, text
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with lock.held(tmp_path / "state", "step.lock", 5) as path:  # free again once the holder is gone
+        assert path == tmp_path / "state" / "step.lock"
+
+
+def test_the_folder_is_created_and_an_unusable_one_is_a_clear_problem(tmp_path):
+    with lock.held(tmp_path / "a" / "b", "x.lock", 1):
+        assert (tmp_path / "a" / "b").is_dir()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(lock.LockProblem) as caught, lock.held(blocker / "state", "x.lock", 1):
+        pytest.fail("the block ran without the lock")
+    assert not caught.value.timed_out
+    assert f"cannot use the state folder {blocker / 'state'} for the lock x.lock" in str(caught.value)
+
+
+def test_an_error_of_the_block_itself_is_not_turned_into_a_lock_problem(tmp_path):
+    with pytest.raises(OSError, match="the step's own"), lock.held(tmp_path, "x.lock", 1):
+        raise OSError("the step's own error")
