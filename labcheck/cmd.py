@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,8 +63,6 @@ class CmdResult:
 
 
 def _quote(arg: str) -> str:
-    import shlex
-
     return shlex.quote(arg)
 
 
@@ -159,8 +159,6 @@ def forget_thread(ident: int) -> None:
 
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the process group ``run`` gave the command (start_new_session), so its children die too."""
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -64,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except inventory.InventoryError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
+    # lazy: fleet_session imports pytest-xdist and execnet, which only a --hosts run needs (start-up)
     from labcheck.fleet_session import SHIPPED, FleetSession, HostState
 
     root = Path(config.rootpath)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import fsio, progress, redact
+from labcheck.fleet_plugin import fleet_states
 from labcheck.plugin import env_facts, host_name
 from reports import fleet, html_parts, results
 from reports.progress_output import TerminalProgress
@@ -241,7 +242,7 @@ def _fill_html_environment(config: pytest.Config) -> None:
     Redacted again at the end: workers' metadata and facts arrived after session start.
     """
     try:
-        from pytest_metadata.plugin import metadata_key
+        from pytest_metadata.plugin import metadata_key  # lazy: pytest-metadata is optional (pytest-html brings it)
     except ImportError:
         return
     metadata = config.stash.get(metadata_key, None)
@@ -288,8 +289,6 @@ class _HtmlView:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix, session) -> None:
-        from labcheck.fleet_plugin import fleet_states
-
         states = fleet_states(self.config)
         fleet = None if states is None else [st.as_dict()["name"] for st in states]
         prefix.extend(html_parts.summary_blocks(records(self.config), setup_steps(self.config), fleet=fleet))

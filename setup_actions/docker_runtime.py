@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -293,8 +294,6 @@ def _merge_ourselves(path: str, data: dict | None, runtime: str, runtime_path: s
 
 
 def _user() -> str:
-    import pwd
-
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:

@@ -7,6 +7,9 @@ unchanged host changes nothing (the generated text is deterministic).
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from labcheck import kindconfig
 from labcheck.config import LabConfig
 from labcheck.probes.driver_files import Inspection, inspect_host
@@ -26,9 +29,6 @@ def plan(cfg: LabConfig, inspection: Inspection) -> kindconfig.WriteOutcome:
 
 def apply(cfg: LabConfig, inspection: Inspection) -> kindconfig.WriteOutcome:
     """Write the config, and create the MPS pipe folder it mounts (else Docker creates it when the node starts)."""
-    import contextlib
-    import os
-
     with contextlib.suppress(OSError):  # e.g. no permission: the host-paths check then says so
         os.makedirs(cfg.mps_pipe_dir, exist_ok=True)
     return kindconfig.write(cfg.kind_config_path, generate(cfg, inspection))

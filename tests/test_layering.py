@@ -46,3 +46,20 @@ def test_importing_every_labcheck_module_loads_no_reports_module():
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]", f"importing labcheck loaded {res.stdout.strip()}"
+
+
+def test_every_function_level_import_is_a_documented_lazy_one():
+    """Imports at the top, except the lazy ones labcheck/__init__.py lists, each marked ``# lazy: <why>``."""
+    undocumented = []
+    for package in ("labcheck", "setup_actions", "fixtures", "reports"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            lines = path.read_text().splitlines()
+            for func in ast.walk(ast.parse("\n".join(lines))):
+                if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(func):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        near = lines[node.lineno - 1] + (lines[node.lineno - 2] if node.lineno > 1 else "")
+                        if "# lazy:" not in near:
+                            undocumented.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert undocumented == [], "move these imports to the top, or mark them '# lazy: <why>'"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labcheck import cmd, mps
+from labcheck.probes.node import engine_env, exec_argv
 
 # The same client the host's MPS check runs (labcheck/cuda_client.py, stdlib only), sent as a
 # ``python3 -c`` program because the node has no copy of this tree. ``--hold 0``: create the context,
@@ -64,8 +65,6 @@ class ClientRun:
 def run_in_node(container: str, env: Mapping[str, str], lib_dirs: Sequence[str] = (), *,
                 timeout: float = 60.0, docker: str = "docker", docker_host: str = "") -> ClientRun:
     """Create (and destroy) one CUDA context inside ``container`` with ``env`` (pipe dir, LD_LIBRARY_PATH)."""
-    from labcheck.probes.node import engine_env, exec_argv
-
     extra = engine_env(docker_host)
     probe = cmd.run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout,
                     extra_env=extra)

@@ -411,7 +411,7 @@ def ensure_probe_image(client: Any, cfg: LabConfig) -> tuple[str, str, str]:
     libraries, so a one-file rootfs piped through ``docker import`` is a complete image. Pulling
     ``busybox`` is the last resort.
     """
-    import docker
+    import docker  # lazy: the docker SDK costs start-up; only this fallback and the engine probe need it
 
     image = cfg.probe_image
     try:

@@ -22,7 +22,7 @@ class Connection:
 def connect(timeout: float = 30.0, base_url: str | None = None) -> Connection:
     """A client that answered ``ping``, or the reason none could be had (DOCKER_HOST is honoured)."""
     try:
-        import docker
+        import docker  # lazy: the docker SDK costs start-up (tests/test_startup.py); only engine probes need it
     except ImportError:  # pragma: no cover - a dependency of the package
         return Connection(None, "the docker Python SDK is not installed: pip install docker")
     try:

@@ -165,7 +165,7 @@ def _text(value) -> str:
 def probe_nvml() -> NvmlFacts:
     """Read the driver through NVML; every NVML error is recorded, never raised."""
     try:
-        import pynvml
+        import pynvml  # lazy: optional (nvidia-ml-py), and only the NVML probe needs it
     except ImportError:
         return NvmlFacts(error="nvidia-ml-py is not installed (pip install nvidia-ml-py)")
     try:

@@ -68,7 +68,7 @@ def api_facts(kubeconfig_text: str, node_name: str, timeout: float = 10.0) -> Ap
     if why:
         return ApiFacts(server, False, why)
     try:
-        from kubernetes import client, config
+        from kubernetes import client, config  # lazy: heavy, and only module 1's API checks need it
     except ImportError:
         return ApiFacts(server, False, "the kubernetes Python client is not installed: pip install kubernetes")
     fd, path = tempfile.mkstemp(prefix="labcheck-kubeconfig-", suffix=".yaml")
