@@ -160,7 +160,7 @@ def test_docker_runtime_merge_into_a_hostile_path_through_sudo(tmp_path, evil):
     plan = dr.plan(read_daemon_json(path), None)
     out = dr.apply(plan, fix_host=True, pidfile=str(tmp_path / "no.pid"), timeout=10, nvidia_ctk="",
                    runtime_binary=runtime, prefix=[sudo, "-n"])
-    assert out.status == "changed", out
+    assert out.action == "changed", out
     data = json.loads(path.read_text())
     assert data["log-level"] == "warn" and data["data-root"] == "/srv/docker" and "nvidia" in data["runtimes"]
     assert path.stat().st_mode & 0o777 == 0o640
@@ -188,7 +188,7 @@ json.dump(data, open(cfg, "w"))
     path.write_text('{"log-level": "warn"}')
     out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
                    timeout=10, nvidia_ctk=ctk, prefix=[])
-    assert out.status == "changed", out
+    assert out.action == "changed", out
     assert json.loads(argv_log.read_text()) == ["runtime", "configure", "--runtime=docker", f"--config={path}"]
     no_injection(tmp_path)
 
@@ -499,7 +499,7 @@ def test_bad_daemon_json_is_a_failing_check_and_never_overwritten(tmp_path, cont
     assert verdict.remediation
     out = dr.apply(dr.plan(dj, None), fix_host=True, pidfile=str(tmp_path / "no.pid"), timeout=5, nvidia_ctk="",
                    runtime_binary="/bin/true", prefix=[])
-    assert out.status == "failed" and "never overwrites a file it cannot parse" in out.message
+    assert out.action == "failed" and "never overwrites a file it cannot parse" in out.message
     assert (path.is_dir() if content is None else path.read_bytes() == content)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["daemon.json"]
 
