@@ -13,8 +13,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-import yaml
-
 from labcheck import fsio
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 from labcheck.remedy import Shell
@@ -93,6 +91,8 @@ _line = fsio.line_of
 
 def _map_get(node, key: str):
     """(key node, value node) of ``key`` in a YAML mapping node, or (None, None)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     if not isinstance(node, yaml.MappingNode):
         return None, None
     for k, v in node.value:
@@ -102,6 +102,8 @@ def _map_get(node, key: str):
 
 
 def _seq(node) -> list:
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
@@ -166,6 +168,8 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
 
 def _cdi_version(root, data: dict, path: str) -> tuple[str, Problem | None]:
     """cdiVersion as written (the scalar's source text: ``0.5`` unquoted stays "0.5", never the float 0.5)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     key, node = _map_get(root, "cdiVersion")
     value = data.get("cdiVersion")
     line = _line(key) or 1
@@ -182,6 +186,8 @@ def _cdi_version(root, data: dict, path: str) -> tuple[str, Problem | None]:
 
 
 def _devices(root, data: dict, path: str) -> tuple[list[Device], list[Problem], list[tuple]]:
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     devs_key, devs_node = _map_get(root, "devices")
     raw = data.get("devices")
     if not isinstance(raw, list) or not raw:

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from labcheck import fsio
 
 GiB = 1024**3
@@ -123,6 +121,8 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
             ConfigProblem(source, 1, f"expected a mapping of settings, found {type(data).__name__}",
                           f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'")
         ]
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     nodes = {str(k.value): (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
     values: dict = {}
     problems: list[ConfigProblem] = []

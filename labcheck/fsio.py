@@ -29,9 +29,10 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:  # annotations only: PyYAML is imported where a YAML text is read
+    import yaml
 
 MAX_READ_BYTES = 4 * 1024 * 1024  # a generated CDI spec for 8 GPUs is ~30 KB; daemon.json, lab.yaml far less
 MAX_YAML_NODES = 100_000  # values a document may expand to through aliases (nvidia-ctk's 8-GPU spec: ~3,000)
@@ -272,6 +273,8 @@ def compose_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> yam
     every value's line. Raises :class:`YamlError` for bad syntax, nesting too deep, more than one document,
     a recursive alias, or aliases that expand to more than ``max_nodes`` values.
     """
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -290,6 +293,8 @@ def construct_yaml(node: yaml.Node | None, source: str) -> Any:
     """The Python value of a node from :func:`compose_yaml` (safe types only)."""
     if node is None:
         return None
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_document(node)
@@ -308,6 +313,8 @@ def load_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> Any:
 
 def _bound_expansion(root: yaml.Node, source: str, max_nodes: int) -> None:
     """Count the values the tree expands to when every alias is copied out (memoized: linear in the text)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     sizes: dict[int, int] = {}
     active: set[int] = set()
 

@@ -13,8 +13,6 @@ import tempfile
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-import yaml
-
 
 @dataclass(frozen=True)
 class ApiFacts:
@@ -33,6 +31,8 @@ class ApiFacts:
 
 
 def server_of(kubeconfig_text: str) -> str:
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
     try:
         doc = yaml.safe_load(kubeconfig_text)
         return str(doc["clusters"][0]["cluster"]["server"])
