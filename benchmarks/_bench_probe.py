@@ -16,15 +16,31 @@ import threading
 import time
 
 _spawned: list[list[str]] = []
+# every spawned command with its thread and times (monotonic): where the checks part goes
+_timeline: list[dict] = []
 _original_init = subprocess.Popen.__init__
+_original_exit = getattr(subprocess.Popen, "_handle_exitstatus", None)
 
 
 def _recording_init(self, args, *a, **kw):
-    _spawned.append([str(x) for x in args] if isinstance(args, (list, tuple)) else [str(args)])
+    argv = [str(x) for x in args] if isinstance(args, (list, tuple)) else [str(args)]
+    _spawned.append(argv)
+    self._bench_row = {"argv": argv, "thread": threading.current_thread().name, "start": time.monotonic(),
+                       "end": None}
+    _timeline.append(self._bench_row)
     _original_init(self, args, *a, **kw)
 
 
+def _recording_exit(self, *a, **kw):  # CPython's POSIX Popen calls it once, when it reaps the child
+    row = getattr(self, "_bench_row", None)
+    if row is not None and row["end"] is None:
+        row["end"] = time.monotonic()
+    return _original_exit(self, *a, **kw)
+
+
 subprocess.Popen.__init__ = _recording_init  # type: ignore[method-assign]
+if _original_exit is not None:
+    subprocess.Popen._handle_exitstatus = _recording_exit  # type: ignore[attr-defined]
 _times: dict[str, float] = {"imported": time.monotonic()}
 
 
@@ -38,6 +54,24 @@ def pytest_collection_finish(session) -> None:
 
 def pytest_sessionfinish(session) -> None:
     _times["sessionfinish"] = time.monotonic()
+
+
+_tests: list[dict] = []
+
+
+def pytest_runtest_logstart(nodeid, location) -> None:
+    _tests.append({"nodeid": nodeid, "start": time.monotonic(), "end": None, "setup": 0.0, "call": 0.0,
+                   "teardown": 0.0})
+
+
+def pytest_runtest_logreport(report) -> None:
+    if _tests and _tests[-1]["nodeid"] == report.nodeid:
+        _tests[-1][report.when] = report.duration
+
+
+def pytest_runtest_logfinish(nodeid, location) -> None:
+    if _tests and _tests[-1]["nodeid"] == nodeid:
+        _tests[-1]["end"] = time.monotonic()
 
 
 def pytest_unconfigure(config) -> None:
@@ -56,6 +90,9 @@ def pytest_unconfigure(config) -> None:
         "run_s": _times.get("sessionfinish", 0) - _times.get("collected", _times.get("sessionstart", 0)),
         "facts": _facts,
         "longest_chain": longest_chain(_facts),
+        "times": _times,
+        "tests": _tests,
+        "timeline": _timeline,
     }
     with open(out, "w", encoding="utf-8") as f:
         json.dump(doc, f)

@@ -186,6 +186,41 @@ def best_run(runs: list[dict]) -> dict:
     return {**best, "median": statistics.median(r["wall"] for r in runs)}
 
 
+def breakdown(probe: dict) -> None:
+    """Where the checks part goes, against the facts: before the first fact, the facts, after the last one.
+
+    Times are from the probe plugin inside the run (monotonic clock): each test's own setup / call /
+    teardown, pytest's work around them, and every spawned command with the thread that ran it.
+    """
+    t, facts, tests = probe.get("times", {}), probe.get("facts", {}), probe.get("tests", [])
+    if not facts or "collected" not in t or "sessionfinish" not in t:
+        return
+    t0 = t["collected"]
+    first = min(f["start"] for f in facts.values())
+    last = max(f["end"] for f in facts.values())
+    print("\nwhere the checks part goes (concurrent run, ms from the end of collection):")
+    print(f"  {ms(first - t0)}   before the first fact started (session fixtures, the first test's setup)")
+    print(f"  {ms(last - first)}   first fact start -> last fact end")
+    print(f"  {ms(t['sessionfinish'] - last)}   after the last fact ended, to the session's end")
+    if tests:
+        own = sum(x["setup"] + x["call"] + x["teardown"] for x in tests)
+        around = sum((x["end"] or x["start"]) - x["start"] for x in tests) - own
+        print(f"  {ms(around)}   pytest's work around the {len(tests)} tests (reports, hooks), summed")
+        lastt = tests[-1]
+        print(f"  {ms(lastt['teardown'])}   the last test's teardown (session fixtures: MPS daemon stop, ...)")
+        after = [x for x in tests if (x["end"] or 0) > last]
+        print(f"  {len(after)} tests ended after the last fact; the last three: " + ", ".join(
+            f"{x['nodeid'].rsplit('::', 1)[-1]} {ms((x['end'] or 0) - max(x['start'], last)).strip()}"
+            for x in after[-3:]))
+    for name, f in sorted(facts.items(), key=lambda kv: kv[1]["start"]):
+        print(f"  fact {name:<24} {(f['start'] - t0) * 1000:7.0f} -> {(f['end'] - t0) * 1000:7.0f}  "
+              f"own {f['own_s'] * 1000:5.0f}")
+    for row in sorted(probe.get("timeline", []), key=lambda r: r["start"]):
+        end = f"{(row['end'] - t0) * 1000:7.0f}" if row.get("end") else "      ?"
+        print(f"  cmd  {(row['start'] - t0) * 1000:7.0f} -> {end}  [{row['thread'].replace('labcheck-fact: ', '')}]"
+              f" {' '.join(row['argv'])[:70]}")
+
+
 def standin_figures(pytest_argv: list[str], env: dict, delay: float, n: int) -> dict:
     """Module 0 with stand-in tools taking ``delay`` s each, against instant ones (tests/standins.py)."""
     if str(ROOT) not in sys.path:
@@ -304,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
           "pytest process")
     slowest = sorted(probe.get("facts", {}).items(), key=lambda kv: -kv[1]["own_s"])[:5]
     print("  slowest facts (own time): " + ", ".join(f"{k} {v['own_s'] * 1000:.0f} ms" for k, v in slowest))
+
+    breakdown(probe)
 
     # 3. start-up in detail.
     bare = best_of(n, [sys.executable, "-c", "pass"], env=env)

@@ -62,6 +62,25 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tupl
         return rc, out.read().strip()
 
 
+class _Backoff:
+    """Sleeps between polls of the daemon: 10 ms first, doubling up to 200 ms.
+
+    WHY: the daemon answers (after ``-d``) or exits (after ``quit``) within tens of milliseconds; a fixed 0.2 s
+    step made each start wait up to 0.2 s in module 0's longest chain of facts (start -> probe -> CUDA client)
+    on the GPU host, and each stop as long in the run's teardown. A daemon that takes longer is still polled
+    only every 0.2 s, within the same deadline.
+    """
+
+    FIRST, LONGEST = 0.01, 0.2
+
+    def __init__(self) -> None:
+        self.delay = self.FIRST
+
+    def __call__(self) -> None:
+        time.sleep(self.delay)
+        self.delay = min(2 * self.delay, self.LONGEST)
+
+
 def _alive(pid: int) -> bool:
     """Running and not a zombie (a quit daemon whose parent has not reaped it shows as Z)."""
     return cmd.process_alive(pid)
@@ -171,8 +190,9 @@ class MpsDaemon:
             what = f"hung for {self.timeout:g}s" if rc is None else f"exited {rc}: {out or 'no output'}"
             return Outcome(False, "failed", f"`{self.control} -d` {what}", self._start_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
+        pause = _Backoff()
         while not (q := self.query()).ok and time.monotonic() < deadline:
-            time.sleep(0.2)
+            pause()
         if not q.ok:
             return Outcome(False, "start", f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
                            f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}", changed=True)
@@ -206,8 +226,9 @@ class MpsDaemon:
             return Outcome(False, "failed", f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
                            f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(self.control)}")
         deadline = time.monotonic() + min(self.timeout, 15.0)
+        pause = _Backoff()
         while pid and _alive(int(pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+            pause()
         if pid and _alive(int(pid)):
             return Outcome(False, "failed", f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
                            f"sudo kill {pid}")

@@ -199,7 +199,9 @@ def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | Non
     servers_before = tuple(mps.parse_server_list(before.stdout)) if answered else ()
     if not answered:  # without a daemon the client would run without MPS: nothing to learn from it
         return ClientRun(pipe_dir, False, (), (), None, False, None, before=before)
-    argv = [python, str(script), "--hold", str(timeout)]
+    # -S: no site module. The client uses only the standard library; site's processing of every installed
+    # package's .pth files (many in a GPU host's system Python) is start-up on module 0's longest chain.
+    argv = [python, "-S", str(script), "--hold", str(timeout)]
     for d in lib_dirs:
         argv += ["--lib-dir", d]
     env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir}
