@@ -36,8 +36,9 @@ def main() -> int:
     timed("host GPU count", probe.host_gpu_count)
 
     from tests import private_dockerd
+    from tests.needs import missing
 
-    reason = private_dockerd.unavailable_reason()
+    reason = missing("private_dockerd")
     if reason:
         print(f"runtime probe skipped: {reason}")
         return 0

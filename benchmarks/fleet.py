@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.sshd import ClientKey, Sshd, unavailable_reason  # noqa: E402
+from tests.needs import missing  # noqa: E402
+from tests.sshd import ClientKey, Sshd  # noqa: E402
 
 
 def inventory(folder: Path, key: ClientKey, servers: list[Sshd]) -> Path:
@@ -66,7 +67,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes, comma-separated (the first is the baseline)")
     opts = ap.parse_args()
     sizes = [int(x) for x in opts.sizes.split(",")]
-    reason = unavailable_reason()
+    reason = missing("sshd")
     if reason:
         print(f"cannot benchmark: {reason}")
         return 2
