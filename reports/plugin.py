@@ -17,7 +17,7 @@ import pytest
 
 from labcheck import fsio, progress, redact
 from labcheck.fleet_plugin import fleet_states
-from labcheck.plugin import env_facts, host_name
+from labcheck.plugin import env_facts, host_name, is_check, optional_reason
 from reports import fleet, html_parts, results
 from reports.progress_output import TerminalProgress
 
@@ -28,6 +28,8 @@ PROGRESS_KEY = pytest.StashKey[TerminalProgress]()
 STEP_MARK_KEY = pytest.StashKey[int]()
 WRITE_ERRORS_KEY = pytest.StashKey[list]()
 HTML_VIEW_KEY = pytest.StashKey["_HtmlView"]()
+COLLECTED_KEY = pytest.StashKey[dict]()  # nodeid -> lab module of every criterion collected in this process
+NOT_RUN_KEY = pytest.StashKey[list]()  # records of criteria left out by the selection (this process, workers)
 CSS_PATH = Path(__file__).with_name("labcheck.css")
 
 
@@ -50,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STEPS_KEY] = []
     config.stash[STEP_MARK_KEY] = len(progress.history())
     config.stash[WRITE_ERRORS_KEY] = []
+    config.stash[COLLECTED_KEY] = {}
+    config.stash[NOT_RUN_KEY] = []
     if getattr(config, "workerinput", None) is None:
         check_output_paths(config)
         try:
@@ -81,6 +85,47 @@ def records(config: pytest.Config) -> list[dict]:
     return config.stash[RECORDS_KEY]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Note every criterion a test file (or class) holds, selected or not.
+
+    WHY here: a node id (``test_module0.py::test_x``) narrows a module without any pytest_deselected call;
+    the file's collect report still lists all its checks, so both ways of narrowing are seen alike.
+    """
+    report = yield
+    if report.passed:
+        collected = collector.config.stash[COLLECTED_KEY]
+        for node in report.result:
+            if isinstance(node, pytest.Item) and is_check(node) and optional_reason(node) is None:
+                collected[node.nodeid] = results.module_of(node)
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The criteria of each module with a selected check that the selection left out (-k, -m, node id).
+
+    Modules with no check selected (module 1 under ``-m module0``) are not part of the run's claim.
+    Runs where collection happens: this process, or each xdist worker (shipped in pytest_sessionfinish).
+    """
+    chosen = {item.nodeid for item in session.items}
+    modules = {results.module_of(item) for item in session.items if is_check(item)}
+    session.config.stash[NOT_RUN_KEY] = [
+        results.not_run_record(host_name(), module, nodeid)
+        for nodeid, module in session.config.stash[COLLECTED_KEY].items()
+        if module in modules and nodeid not in chosen]
+
+
+def _add_not_run(config: pytest.Config) -> None:
+    """Append the deselected criteria to the records, once per host and node id (xdist workers repeat them)."""
+    recs = records(config)
+    seen = {(r.get("host", ""), r["nodeid"]) for r in recs}
+    for rec in config.stash[NOT_RUN_KEY]:
+        key = (rec["host"], rec["nodeid"])
+        if key not in seen:
+            seen.add(key)
+            recs.append(rec)
+
+
 def pytest_testnodedown(node, error) -> None:
     """xdist controller: keep each worker's environment facts and setup steps, filed under its host."""
     out = getattr(node, "workeroutput", None) or {}
@@ -89,6 +134,7 @@ def pytest_testnodedown(node, error) -> None:
     if env:
         node.config.stash[HOST_ENV_KEY].setdefault(host, {}).update(env)
     node.config.stash[STEPS_KEY].extend(out.get("labcheck_steps") or [])
+    node.config.stash[NOT_RUN_KEY].extend(out.get("labcheck_not_run") or [])
 
 
 def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
@@ -123,7 +169,7 @@ def results_document(config: pytest.Config) -> dict:
         "summary": results.summarize(recs).as_dict(),
         "environment": host_environments(config),
         "setup_steps": setup_steps(config),
-        "records": recs,
+        "records": [r for r in recs if r["verdict"] != results.NOT_RUN],  # checks that ran; the rest: unverified
         **_fleet_section(config, recs),
     }
 
@@ -141,7 +187,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if workeroutput is not None:
         # An xdist worker: ship the steps; the controller writes the outputs.
         workeroutput["labcheck_steps"] = _local_steps(config)
+        workeroutput["labcheck_not_run"] = config.stash[NOT_RUN_KEY]
         return
+    _add_not_run(config)
     _fill_html_environment(config)
     view = config.stash.get(HTML_VIEW_KEY, None)
     if view is not None:

@@ -116,6 +116,21 @@ def record_from_report(report) -> dict | None:
 
 SUITE_BUG_FIX = "a bug in the suite, not in the lab: report it with this message (rerun with -x -vv for details)"
 
+NOT_RUN = "not run"  # the verdict of a criterion that was collected but deselected (never a pytest outcome)
+DESELECTED = "deselected by -k/-m/node id"
+
+
+def not_run_record(host: str, module: str, nodeid: str) -> dict:
+    """The record of a criterion of a module the run checked, left out by the selection.
+
+    WHY a record: READY means every documented criterion was checked; a run narrowed by ``-k``, ``-m`` or a
+    node id checked only some of its module's criteria, so the rest stand in the summary as not verified.
+    """
+    check = check_id(nodeid)
+    return {"host": host, "module": module, "check": check, "nodeid": nodeid, "verdict": NOT_RUN,
+            "message": DESELECTED, "remediation": f"run the whole module: pytest tests_env -m {module}",
+            "details": "", "duration": 0.0, "criterion": True, "optional_reason": ""}
+
 
 
 READY = "READY"
@@ -124,8 +139,8 @@ NOT_VERIFIED = "NOT VERIFIED"
 
 
 def unverified_reason(rec: dict) -> str:
-    """Why a criterion's record is no proof: it skipped, or it only warned."""
-    what = "skipped" if rec["verdict"] == "skip" else "only warned"
+    """Why a criterion's record is no proof: it skipped, only warned, or was not run (deselected)."""
+    what = {"skip": "skipped", NOT_RUN: NOT_RUN}.get(rec["verdict"], "only warned")
     return f"{what}: {rec.get('message', '')}"
 
 
@@ -135,7 +150,8 @@ class Summary:
 
     READY: no check failed, every criterion among them passed, and at least one did.
     NOT READY: a check failed (optional ones too: a failure is a fault whatever its kind).
-    NOT VERIFIED: nothing failed, but a criterion skipped or only warned, or no criterion passed.
+    NOT VERIFIED: nothing failed, but a criterion skipped, only warned or was deselected, or no criterion passed.
+    ``total`` counts the checks that ran (a deselected criterion is only among ``unverified``).
     """
 
     total: int
@@ -143,7 +159,7 @@ class Summary:
     warned: int
     skipped: int
     verified: int = 0  # criteria that passed
-    unverified: tuple[dict, ...] = ()  # criteria that skipped or only warned
+    unverified: tuple[dict, ...] = ()  # criteria that skipped, only warned or were not run
 
     @property
     def state(self) -> str:
@@ -184,15 +200,16 @@ class Summary:
 
 
 def summarize(records: Iterable[dict]) -> Summary:
-    recs = list(records)
-    criteria = [r for r in recs if r.get("criterion", True)]
+    everything = list(records)
+    recs = [r for r in everything if r["verdict"] != NOT_RUN]
+    criteria = [r for r in everything if r.get("criterion", True)]
     return Summary(
         total=len(recs),
         failed=sum(r["verdict"] == "fail" for r in recs),
         warned=sum(r["verdict"] == "warn" for r in recs),
         skipped=sum(r["verdict"] == "skip" for r in recs),
         verified=sum(r["verdict"] == "pass" for r in criteria),
-        unverified=tuple(r for r in criteria if r["verdict"] in ("skip", "warn")),
+        unverified=tuple(r for r in criteria if r["verdict"] in ("skip", "warn", NOT_RUN)),
     )
 
 

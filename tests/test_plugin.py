@@ -112,14 +112,15 @@ def test_second_verdict_is_refused(pytester):
     assert result.ret == EXIT_NOT_READY
 
 
-ONLY_SKIPPED_CRITERIA = """
-def test_mps_server(check):
-    check(skipped("no MPS server in a kindest/node"))
-
+ONLY_OPTIONAL = """
 @pytest.mark.optional(reason="no lab config given")
 def test_lab_config(check):
     check(skipped("no lab config"))
 """
+ONLY_SKIPPED_CRITERIA = """
+def test_mps_server(check):
+    check(skipped("no MPS server in a kindest/node"))
+""" + ONLY_OPTIONAL
 
 
 def test_only_skipped_criteria_is_not_ready(pytester):
@@ -137,12 +138,12 @@ def test_only_skipped_criteria_is_not_ready(pytester):
 
 def test_only_optional_skips_is_not_ready(pytester):
     """Every check skipped, none of them a criterion: nothing was shown, so not READY either."""
-    result, doc = _run_checks(pytester, ONLY_SKIPPED_CRITERIA, "-k", "lab_config")
+    result, doc = _run_checks(pytester, ONLY_OPTIONAL)
     assert result.ret == EXIT_NOT_VERIFIED and doc["summary"]["state"] == "NOT VERIFIED"
     assert doc["summary"]["line"] == "NOT VERIFIED: none of 1 checks failed, but no criterion was verified"
 
 
-MIXED = """
+MIXED_READY = """
 def test_driver(check):
     check(passed("driver 580"))
 
@@ -153,7 +154,8 @@ def test_compute_mode(check):
 @pytest.mark.optional(reason="daemon.json is not required")
 def test_daemon_json(check):
     check(skipped("no daemon.json"))
-
+"""
+MIXED = MIXED_READY + """
 def test_runtime(check):
     check(warned("runtime starts containers, but no GPU here", "run on the GPU host"))
 """
@@ -162,7 +164,7 @@ def test_runtime(check):
 @pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["plain", "xdist"])
 def test_optional_checks_do_not_block_ready(pytester, args):
     """The optional marker reaches the records (also from xdist workers); a warned criterion does block."""
-    result, doc = _run_checks(pytester, MIXED, "-k", "not runtime", *args)
+    result, doc = _run_checks(pytester, MIXED_READY, *args)
     assert result.ret == 0, result.stdout.str()
     assert doc["summary"]["state"] == "READY"
     by_check = {r["check"]: r for r in doc["records"]}
@@ -174,6 +176,49 @@ def test_optional_checks_do_not_block_ready(pytester, args):
     result, doc = _run_checks(pytester, MIXED, *args)
     assert result.ret == EXIT_NOT_VERIFIED
     assert [u["check"] for u in doc["summary"]["unverified"]] == ["runtime"]
+
+
+PARTIAL = """
+def test_kernel(check):
+    check(passed("kernel 6.8"))
+
+def test_docker(check):
+    check(passed("docker 27"))
+
+@pytest.mark.optional(reason="advisory only")
+def test_compute_mode(check):
+    check(passed("EXCLUSIVE_PROCESS"))
+"""
+MODULE1 = """
+import pytest
+from labcheck.verdict import passed
+pytestmark = pytest.mark.module1
+
+def test_node(check):
+    check(passed("node up"))
+"""
+
+
+@pytest.mark.parametrize("args", [("-k", "kernel"), ("-m", "module0", "-k", "not docker and not compute"),
+                                  ("test_checks.py::test_kernel",), ("-k", "kernel", "-n", "2")],
+                         ids=["k", "m-and-k", "node-id", "xdist"])
+def test_a_run_narrowed_inside_a_module_is_not_ready(pytester, args):
+    """READY means every criterion was checked: deselecting one of a checked module's criteria leaves it unverified.
+
+    Module 1 (no check selected) and the deselected optional check make no claim, so only `docker` is listed.
+    """
+    pytester.makepyfile(test_m1=MODULE1)
+    result, doc = _run_checks(pytester, PARTIAL, *args)
+    assert result.ret == EXIT_NOT_VERIFIED, result.stdout.str()
+    assert doc["summary"]["state"] == "NOT VERIFIED" and doc["summary"]["total"] == 1
+    assert [(u["module"], u["check"], u["verdict"], u["why"]) for u in doc["summary"]["unverified"]] == [
+        ("module0", "docker", "not run", "not run: deselected by -k/-m/node id")]
+    result.stdout.fnmatch_lines(["NOT VERIFIED module0::docker: not run: deselected by -k/-m/node id",
+                                 "NOT VERIFIED: none of 1 checks failed, but 1 criterion not verified"])
+    assert "READY: 1 checks" not in result.stdout.str()
+    # The whole module selected: READY (module 1 left out entirely makes no claim).
+    result, doc = _run_checks(pytester, PARTIAL, "-m", "module0", *args[-2:] if "-n" in args else ())
+    assert result.ret == 0 and doc["summary"]["state"] == "READY", result.stdout.str()
 
 
 def test_optional_needs_a_reason(pytester):
@@ -195,7 +240,10 @@ def test_exit_codes_from_the_command_line(pytester):
                         "def test_ok(check):\n    check(passed('ok'))\n"
                         "def test_skip(check):\n    check(skipped('cannot tell here'))\n"
                         "def test_bad(check):\n    check(failed('broken', 'fix it'))\n")
-    assert pytester.runpytest_subprocess("-k", "ok").ret == 0
+    pytester.makepyfile(test_m1="import pytest\nfrom labcheck.verdict import passed\n"
+                        "pytestmark = pytest.mark.module1\ndef test_fine(check):\n    check(passed('ok'))\n")
+    assert pytester.runpytest_subprocess("-m", "module1").ret == 0  # module 0 not selected at all: no claim on it
+    assert pytester.runpytest_subprocess("-k", "ok").ret == EXIT_NOT_VERIFIED  # module 0's other criteria left out
     assert pytester.runpytest_subprocess("-k", "ok or skip").ret == EXIT_NOT_VERIFIED == 6
     assert pytester.runpytest_subprocess().ret == EXIT_NOT_READY == 1
     assert pytester.runpytest_subprocess("-k", "nothing_matches").ret == 5  # pytest's: no check selected
