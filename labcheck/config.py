@@ -67,6 +67,7 @@ class ConfigProblem:
     line: int | None
     message: str
     fix: str
+    outcome: str = ""  # what the suite does meanwhile (lab config: default used, setting ignored, kept as written)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -100,10 +101,11 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
         text = fsio.read_text(p, MAX_BYTES)
     except FileNotFoundError:
         return LabConfig(), [
-            ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config")
+            ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config",
+                          WHOLE_FILE_DEFAULTS)
         ]
     except fsio.FileProblem as exc:
-        return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}")]
+        return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}", WHOLE_FILE_DEFAULTS)]
     return parse(text, str(p))
 
 
@@ -113,13 +115,15 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         data = fsio.construct_yaml(root, source)
     except fsio.YamlError as exc:
         where = fsio.where(source, exc.line)
-        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem, f"fix the YAML at {where}")]
+        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem, f"fix the YAML at {where}",
+                                             WHOLE_FILE_DEFAULTS)]
     if data is None:
         return LabConfig(), []
     if not isinstance(data, dict):
         return LabConfig(), [
             ConfigProblem(source, 1, f"expected a mapping of settings, found {type(data).__name__}",
-                          f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'")
+                          f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'",
+                          WHOLE_FILE_DEFAULTS)
         ]
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
@@ -132,7 +136,7 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         f = _FIELDS.get(str(key))
         if f is None:
             problems.append(ConfigProblem(source, line, f"unknown setting {key!r}",
-                                          f"remove it; known settings: {', '.join(sorted(_FIELDS))}"))
+                                          f"remove it; known settings: {', '.join(sorted(_FIELDS))}", "ignored"))
             continue
         default = f.default
         if f.name in VERSION_FIELDS and isinstance(value_node, yaml.ScalarNode) and not isinstance(value, bool):
@@ -142,17 +146,28 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         except (TypeError, ValueError):
             problems.append(ConfigProblem(
                 source, line, f"{key}: expected {_kind(default)}, found {_shown(value)}",
-                f"set {key} to a value like {default!r}"))
+                f"set {key} to a value like {default!r}", _default_used(default)))
             continue
         bad = _value_problem(f.name, coerced, default)
         if bad:
-            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", bad[1]))
+            # The default stands in for a value that cannot be used. Not for cluster_name (see below).
+            outcome = KEPT_AS_WRITTEN if f.name == "cluster_name" else _default_used(default)
+            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", bad[1], outcome))
             if f.name != "cluster_name":
                 # The default stands in for a value that cannot be used. Not for cluster_name: the default would
                 # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
                 continue
         values[f.name] = coerced
     return LabConfig(**values), problems
+
+
+WHOLE_FILE_DEFAULTS = "the file is not used: the documented defaults apply"
+KEPT_AS_WRITTEN = "kept as written (a default would point the suite at another cluster): docker and kind refuse it"
+
+
+def _default_used(default) -> str:
+    shown = ", ".join(default) if isinstance(default, tuple) else default
+    return f"the documented default {shown!r} is used instead" if shown != "" else "the documented default is used"
 
 
 def _value_problem(name: str, value, default) -> tuple[str, str] | None:
@@ -167,7 +182,7 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
         if not _KIND_NAME.match(value):
             return (f"{value!r} is not a valid kind cluster name: lowercase letters, digits and '-', starting and "
                     "ending with a letter or digit, at most 49 characters (the node is <name>-control-plane, a "
-                    "63-character host name); kept as written, docker and kind refuse it",
+                    "63-character host name)",
                     f"set cluster_name: {default}")
     elif name == "state_dir":
         real = os.path.realpath(os.path.expanduser(value)) if value else ""

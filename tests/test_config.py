@@ -72,3 +72,24 @@ def test_lab_config_check_skips_when_no_file_was_read_and_passes_only_a_read_one
     missing = tmp_path / "nope.yaml"
     verdict = host.lab_config(config.load(missing)[1], str(missing))
     assert verdict.status == "fail" and "not found" in verdict.message
+
+
+def test_lab_config_check_says_what_happens_to_each_problem(tmp_path):
+    """An invalid cluster_name is kept as written (the default would be another cluster), a bad value gets its
+    default, an unknown key is ignored: the message says which, never "kept" and "defaults instead" at once."""
+    from labcheck.verdicts import host
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("cluster_name: Bad_Name\nmin_docker: x\nfoo: 1\n")
+    verdict = host.lab_config(config.load(lab)[1], str(lab))
+    assert verdict.status == "fail"
+    assert verdict.message.startswith(f"{lab}:1: cluster_name: 'Bad_Name' is not a valid kind cluster name")
+    assert verdict.message.endswith("; kept as written (a default would point the suite at another cluster): "
+                                    "docker and kind refuse it (+2 more)"), verdict.message
+    assert "default" not in verdict.message.split("; kept as written")[0]
+    assert verdict.details.splitlines()[1:] == [
+        f"{lab}:2: min_docker: expected a version such as '24.0', found 'x'; the documented default '24.0' is used "
+        "instead", f"{lab}:3: unknown setting 'foo'; ignored"]
+    lab.write_text("- not a mapping\n")
+    verdict = host.lab_config(config.load(lab)[1], str(lab))
+    assert verdict.message.endswith("; the file is not used: the documented defaults apply"), verdict.message

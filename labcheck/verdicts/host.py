@@ -45,5 +45,9 @@ def lab_config(problems: list[ConfigProblem], path: str | None = None) -> Verdic
         return passed(f"lab config {path} is valid")
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return failed(f"{first}{more}; using the documented defaults instead", first.fix,
-                  details="\n".join(str(p) for p in problems))
+    return failed(f"{_with_outcome(first)}{more}", first.fix, details="\n".join(_with_outcome(p) for p in problems))
+
+
+def _with_outcome(problem: ConfigProblem) -> str:
+    """The problem and what the suite does meanwhile, which differs per problem (default used, kept, ignored)."""
+    return f"{problem}; {problem.outcome}" if problem.outcome else str(problem)
