@@ -96,16 +96,40 @@ WORKSHOP_IMAGE = "kindest/node:v1.34.0"  # the workshop's node image (field note
     ("kind v0.30.0 go1.24.6 linux/amd64",
      "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a", "pass"),
     ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.31.0", "pass"),
-    ("kind v0.30.0 go1.24.6 linux/amd64", "kindest/node:v1.36.4", "warn"),     # no record for 1.36
+    ("kind v0.30.0 go1.24.6 linux/amd64", "kindest/node:v1.36.4", "fail"),     # 1.36 first came with v0.32.0
+    ("kind v0.32.0 go1.26.2 linux/amd64", "kindest/node:v1.36.1", "pass"),
+    ("kind v0.31.0 go1.25.5 linux/amd64", "kindest/node:v1.35.0", "pass"),
+    ("kind v0.33.0 go1.26.3 linux/amd64", "kindest/node:v1.37.0", "pass"),
     ("kind v0.30.0 go1.24.6 linux/amd64", "registry.local/my-node:dev", "warn"),
     (None, WORKSHOP_IMAGE, "skip"),
 ])
 def test_kind_release_and_node_image_must_match(printed, image, status):
     verdict = kind_supports_node_image(_kind(printed), image)
     assert verdict.status == status, verdict
-    if status == "fail":
+    if status == "fail" and image == WORKSHOP_IMAGE:
         assert "built for kind v0.30.0 and later" in verdict.message
         assert verdict.remediation == INSTALL["kind"]
+    if status == "fail" and "1.36" in image:
+        assert "built for kind v0.32.0 and later" in verdict.message
+        assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", "v0.32.0")
+    if status == "warn":
+        assert "cannot tell which kind release" in verdict.message
+
+
+@pytest.mark.parametrize(("printed", "image", "status", "words"), [
+    ("kind v0.34.0 go1.26.5 linux/amd64", "kindest/node:v1.38.0", "warn",
+     "not in this suite's kind table: Kubernetes 1.38 is newer than the minors it knows (1.31 to 1.37)"),
+    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.29.8", "warn",
+     "not in this suite's kind table: Kubernetes 1.29 is older than the minors it knows (1.31 to 1.37)"),
+    ("kind v0.32.0 go1.26.2 linux/amd64", "kindest/node:v1.38.0", "fail",
+     "kind 0.32.0 cannot run node image kindest/node:v1.38.0: Kubernetes 1.38 is newer than 1.37, whose node "
+     "images first came with kind v0.33.0"),
+])
+def test_a_minor_the_kind_table_does_not_know(printed, image, status, words):
+    """Only a minor truly unknown warns, and says so; a newer minor on a kind older than the newest known fails."""
+    verdict = kind_supports_node_image(_kind(printed), image)
+    assert verdict.status == status and verdict.message.startswith(words), verdict
+    assert "github.com/kubernetes-sigs/kind/releases" in verdict.remediation
 
 
 def test_node_image_kubernetes_version():

@@ -60,9 +60,15 @@ def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verd
 # The first kind release whose notes list pre-built node images for each Kubernetes minor ("Images pre-built for
 # this release"; v1.32.0 came as an additional image of v0.25.0). kind supports a node image only with the
 # release that built it: the seed asks for kind >= 0.24.0 but pins kindest/node:v1.34.0, which needs v0.30.0.
+# v0.31.0 defaults to v1.35.0; v0.32.0 to v1.36.1 (its containerd also needs it for `kind load`); v0.33.0, the newest
+# release known here, lists v1.37.0, v1.36.4, v1.35.8 and v1.34.11.
 FIRST_KIND_FOR_KUBERNETES = {
-    (1, 31): "0.24.0", (1, 32): "0.25.0", (1, 33): "0.28.0", (1, 34): "0.30.0", (1, 35): "0.31.0", (1, 37): "0.33.0",
+    (1, 31): "0.24.0", (1, 32): "0.25.0", (1, 33): "0.28.0", (1, 34): "0.30.0", (1, 35): "0.31.0", (1, 36): "0.32.0",
+    (1, 37): "0.33.0",
 }
+NEWEST_KNOWN = max(FIRST_KIND_FOR_KUBERNETES)
+UNKNOWN_MINOR = "not in this suite's kind table"  # starts the message of a minor the table cannot judge
+KIND_RELEASES = "https://github.com/kubernetes-sigs/kind/releases"
 
 
 def node_image_kubernetes(image: str) -> tuple[int, int] | None:
@@ -86,11 +92,31 @@ def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAUL
     first = FIRST_KIND_FOR_KUBERNETES.get(k8s)
     minor = f"{k8s[0]}.{k8s[1]}"
     if first is None:
-        return warned(f"no record here of which kind release first ships Kubernetes {minor} node images",
-                      f"check that the release notes of kind {facts.version} list {image} "
-                      "(https://github.com/kubernetes-sigs/kind/releases)")
+        return _unknown_minor(facts, image, k8s)
     if not versions.at_least(facts.version, first):
         return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} node images are "
                       f"built for kind v{first} and later (kind supports only images built for its release)",
                       install_command("kind", shell).replace("v0.30.0", f"v{first}"))
     return passed(f"kind {facts.version} runs Kubernetes {minor} node images (first in kind v{first}): {image}")
+
+
+def _unknown_minor(facts: ToolFacts, image: str, k8s: tuple[int, int]) -> Verdict:
+    """A Kubernetes minor the table does not list: older than it, or newer than the newest kind release known here.
+
+    WHY a fail for a newer minor on an older kind: kind ships a new minor only in a release after the one that
+    first shipped the previous minor, so a kind older than that release cannot have it. Only a kind at least as
+    new as the newest known release is truly unknown (a warn, marked by UNKNOWN_MINOR).
+    """
+    minor, newest = f"{k8s[0]}.{k8s[1]}", FIRST_KIND_FOR_KUBERNETES[NEWEST_KNOWN]
+    known = f"{min(FIRST_KIND_FOR_KUBERNETES)[0]}.{min(FIRST_KIND_FOR_KUBERNETES)[1]} to " \
+            f"{NEWEST_KNOWN[0]}.{NEWEST_KNOWN[1]}"
+    check_notes = f"check that the release notes of kind {facts.version} list {image} ({KIND_RELEASES})"
+    if k8s > NEWEST_KNOWN and not versions.at_least(facts.version, newest):
+        return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} is newer than "
+                      f"{NEWEST_KNOWN[0]}.{NEWEST_KNOWN[1]}, whose node images first came with kind v{newest}",
+                      f"install a kind release newer than v{newest} whose release notes list {image} "
+                      f"({KIND_RELEASES}), or set node_image in the lab config to an image the notes of kind "
+                      f"{facts.version} list")
+    when = "newer than" if k8s > NEWEST_KNOWN else "older than"
+    return warned(f"{UNKNOWN_MINOR}: Kubernetes {minor} is {when} the minors it knows ({known}); cannot tell "
+                  f"whether kind {facts.version} runs {image}", check_notes)
