@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reports.results import NOT_VERIFIED, READY, summarize
+from reports.results import NOT_RUN, NOT_VERIFIED, READY, summarize
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def area_rank(record: dict) -> int:
 class AreaStatus:
     area: Area
     word: str
-    counts: dict[str, int]  # verdict -> number of checks (pass, fail, warn, skip)
+    counts: dict[str, int]  # verdict -> number of checks (pass, fail, warn, skip; not run if deselected)
     records: tuple[dict, ...]
 
     @property
@@ -101,6 +101,8 @@ def area_statuses(records: Iterable[dict]) -> list[AreaStatus]:
         recs = by_area.get(area.key)
         if recs:
             counts = {v: sum(r["verdict"] == v for r in recs) for v in ("fail", "warn", "skip", "pass")}
+            not_run = sum(r["verdict"] == NOT_RUN for r in recs)
+            counts.update({NOT_RUN: not_run} if not_run else {})  # only a narrowed run has them
             out.append(AreaStatus(area, area_word(recs), counts, tuple(recs)))
     return out
 

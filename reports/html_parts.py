@@ -43,7 +43,7 @@ def header_cells(result_cell: str, duration_cell: str, show_host: bool) -> list[
 def verdict_badge(verdict: str) -> str:
     v = escape(verdict or "")
     rank = VERDICT_RANK.get(verdict, 9)
-    return f'<span data-rank="{rank}" class="verdict verdict-{v}">{v.upper()}</span>'
+    return f'<span data-rank="{rank}" class="verdict verdict-{v.replace(" ", "-")}">{v.upper()}</span>'
 
 
 def fix_block(remediation: str, tag: str = "code") -> str:
@@ -113,7 +113,8 @@ def step_outcome(step: dict) -> str:
     return took if step["ok"] else f"failed after {took}: {step['error']}"
 
 
-_COUNT_WORDS = (("fail", "failed"), ("warn", "warned"), ("skip", "skipped"), ("pass", "passed"))
+_COUNT_WORDS = (("fail", "failed"), ("warn", "warned"), ("skip", "skipped"), ("pass", "passed"),
+                (results.NOT_RUN, "not run (deselected)"))
 
 
 def counts_text(counts: dict[str, int]) -> str:

@@ -34,3 +34,15 @@ def test_a_deselected_criterion_is_not_verified_and_not_counted_as_a_check():
     assert results.unverified_reason(left_out) == "not run: deselected by -k/-m/node id"
     assert results.exit_status(0, [_rec("a", "pass"), left_out]) == results.EXIT_NOT_VERIFIED
     assert results.summarize([_rec("a", "pass"), {**left_out, "criterion": False}]).ready  # optional: no claim
+
+
+def test_the_dashboard_names_deselected_criteria_as_not_run():
+    """The HTML tiles and the Not verified list say 'not run', not an empty count (reports.html_parts)."""
+    from reports import html_parts
+
+    left_out = results.not_run_record("h", "module0", "tests_env/test_module0.py::test_docker_cli_present")
+    recs = [{**_rec("linux_kernel_version", "pass"), "nodeid": "tests_env/test_module0.py::test_linux_kernel_version"},
+            left_out]
+    assert "1 check: 1 not run (deselected)" in html_parts.tiles(recs), html_parts.tiles(recs)
+    text = html_parts.attention(recs, False)
+    assert 'class="verdict verdict-not-run">NOT RUN<' in text and "not run: deselected by -k/-m/node id" in text
