@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,8 @@ def lab(tmp_path):
 
 
 def probe(etc, run, ctk=None):
-    return probe_cdi((str(etc), str(run)), ctk, timeout=10)
+    """The lab's folders with the configured spec path in ``etc`` (the folder the kind config mounts)."""
+    return probe_cdi((str(etc), str(run)), ctk, timeout=10, spec_path=str(etc / "nvidia.yaml"))
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def test_no_spec_fails_with_generate_command(lab):
     facts = probe(etc, run)
     verdict = v.spec_present(facts)
     assert verdict.status == "fail" and "other-vendor.yaml" in verdict.message
-    assert verdict.remediation == f"{SUDO}nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"  # no sudo for root
+    assert verdict.remediation == f"{SUDO}nvidia-ctk cdi generate --output={etc / 'nvidia.yaml'}"  # no sudo: root
     assert v.spec_valid(facts).status == "skip" and v.not_stale(facts, gpu_facts()).status == "skip"
 
 
@@ -118,7 +120,7 @@ def test_bad_yaml_names_file_and_line(lab):
     line = next(i for i, t in enumerate(broken.splitlines(), 1) if "bad: [unclosed" in t)
     assert "not valid YAML" in verdict.message
     assert re.search(rf"nvidia.yaml:({line}|{line + 1}|{line - 1}):", verdict.message), verdict.message
-    assert verdict.remediation.startswith(f"{SUDO}mv {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
+    assert verdict.remediation.startswith(f"{SUDO}cp -p {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
 
 
 def test_wrong_kind_names_the_kind_line(lab):
@@ -218,6 +220,7 @@ def test_cdi_list_agreeing_passes(lab):
 
 
 def test_two_specs_for_the_same_devices_conflict(lab):
+    """The fix keeps the configured folder's spec (the one the kind node mounts) and moves /var/run/cdi's aside."""
     root, etc, run = lab
     text = materialize(SPEC, root)
     (etc / "nvidia.yaml").write_text(text)
@@ -225,7 +228,24 @@ def test_two_specs_for_the_same_devices_conflict(lab):
     verdict = v.no_conflicts(probe(etc, run))
     assert verdict.status == "fail"
     assert str(etc / "nvidia.yaml") in verdict.message and str(run / "nvidia.yaml") in verdict.message
-    assert verdict.remediation.startswith(f"{SUDO}mv ")
+    command = verdict.remediation.split("   #")[0]
+    assert shlex.split(command) == [*(["sudo"] if SUDO else []), "mv", str(run / "nvidia.yaml"),
+                                    str(run / "nvidia.yaml.bak")]
+    assert f"{SUDO}systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service" in verdict.remediation
+
+
+def test_spec_only_in_var_run_cdi_is_not_present(lab):
+    """Toolkit >= 1.18 writes /var/run/cdi/nvidia.yaml by itself; the kind config never mounts the host's
+    /var/run/cdi, so that spec is invisible in the node: module 0 must fail and generate into the mounted folder."""
+    root, etc, run = lab
+    (run / "nvidia.yaml").write_text(materialize(SPEC, root))
+    verdict = v.spec_present(probe(etc, run))
+    assert verdict.status == "fail", verdict
+    assert str(run / "nvidia.yaml") in verdict.message and str(etc) in verdict.message
+    assert verdict.remediation == cdi.generate_command(str(etc / "nvidia.yaml"), this_host())
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    verdict = v.spec_present(probe(etc, run))
+    assert verdict.status == "pass" and str(etc / "nvidia.yaml") in verdict.message
 
 
 # --- the generate action (only with --fix-host) ------------------------------------------------------

@@ -137,13 +137,13 @@ def test_cdi_generate_into_a_hostile_path_through_sudo(tmp_path, evil):
     target = evil / "nvidia.yaml"
     target.write_text(old)
     action = CdiSpec(_generator(tmp_path, fresh), str(target), timeout=10, euid=1000, sudo_path=sudo)
-    out = action.apply(cdi_probe.probe_cdi((str(evil),), None, 10), gpu_facts())
+    out = action.apply(cdi_probe.probe_cdi((str(evil),), None, 10, spec_path=str(target)), gpu_facts())
     assert out.ok and out.changed, out
     assert target.read_text() == fresh
     (backup,) = evil.glob("nvidia.yaml.labcheck-*.bak")
     assert backup.read_text() == old
     assert sorted(p.name for p in evil.iterdir()) == sorted(["nvidia.yaml", backup.name])
-    again = action.apply(cdi_probe.probe_cdi((str(evil),), None, 10), gpu_facts())
+    again = action.apply(cdi_probe.probe_cdi((str(evil),), None, 10, spec_path=str(target)), gpu_facts())
     assert again.ok and not again.changed
     no_injection(tmp_path)
 
@@ -258,7 +258,7 @@ target, ctk = sys.argv[1], sys.argv[2]
 h100 = Gpu(0, "GPU-683e20a0-8269-a95e-460e-0a9073519f0d", "NVIDIA H100 80GB HBM3", (9, 0), "Default", 81559)
 gpus = GpuFacts(SmiQuery("nvidia-smi", None, (h100,), "580.159.04"), NvmlFacts())
 action = CdiSpec(ctk, target, timeout=10)  # the real euid and the real `sudo` lookup on PATH
-out = action.apply(probe_cdi((target.rsplit("/", 1)[0],), None, 10), gpus)
+out = action.apply(probe_cdi((target.rsplit("/", 1)[0],), None, 10, spec_path=target), gpus)
 print(out.ok); print(out.message); print(out.remediation)
 """
 
@@ -405,7 +405,7 @@ def test_regenerating_the_same_spec_changes_nothing_and_keeps_no_new_backup(tmp_
     target = etc / "nvidia.yaml"
     target.write_text(fresh)
     lister = _script(tmp_path / "bin" / "nvidia-ctk-list", "#!/bin/sh\necho 'Found 0 CDI devices'\n")
-    facts = cdi_probe.probe_cdi((str(etc),), lister, 10)
+    facts = cdi_probe.probe_cdi((str(etc),), lister, 10, spec_path=str(target))
     action = CdiSpec(_generator(tmp_path, fresh), str(target), timeout=10, euid=0)
     before = target.stat()
     out = action.apply(facts, gpu_facts())

@@ -28,20 +28,42 @@ def _where(facts: CdiFacts) -> str:
     return " or ".join(facts.dirs)
 
 
+def _mounted_dir(facts: CdiFacts) -> str:
+    """The folder of the configured spec path (/etc/cdi by default, the workshop's): the kind config mounts it
+    read-only at the node's /etc/cdi. The host's /var/run/cdi is never mounted (the node's is the DRA driver's),
+    so a spec only there is invisible in the node."""
+    return os.path.dirname(os.path.abspath(facts.spec_path))
+
+
+def _in_mounted_dir(facts: CdiFacts, path: str) -> bool:
+    return os.path.realpath(os.path.dirname(path)) == os.path.realpath(_mounted_dir(facts))
+
+
 def spec_present(facts: CdiFacts) -> Verdict:
+    """A spec of kind nvidia.com/gpu in the folder the kind config mounts into the node (the configured
+    cdi_spec_path's folder): one only in /var/run/cdi (toolkit >= 1.18's nvidia-cdi-refresh) passes the host but
+    never reaches the node, so module 1's "CDI spec visible in the node" would fail."""
     specs = facts.nvidia_specs
-    if specs:
-        shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in specs)
-        return passed(f"CDI spec of kind {cdi.NVIDIA_KIND}: {shown}")
+    mounted = _mounted_dir(facts)
+    here = [f for f in specs if _in_mounted_dir(facts, f.path)]
+    if here:
+        shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in here)
+        return passed(f"CDI spec of kind {cdi.NVIDIA_KIND} in {mounted}, the folder the kind config mounts into "
+                      f"the node: {shown}")
     problems = facts.problems()
     if problems:
-        return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}; the only NVIDIA "
+        return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {mounted}; the only NVIDIA "
                       f"spec is unusable: {problems[0]}", _backup_then_generate(facts, problems[0].path))
+    if specs:
+        elsewhere = ", ".join(f.path for f in specs)
+        return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {mounted} (the folder the kind config "
+                      f"mounts into the node); found one only in {elsewhere}, which the node never sees",
+                      facts.generate_command)
     seen = [f.path for f in facts.files]
     found = f"; found only: {', '.join(seen)}" if seen else ""
     unreadable = f"; cannot list {', '.join(facts.unreadable_dirs)}" if facts.unreadable_dirs else ""
-    return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {_where(facts)}, found none{found}{unreadable} "
-                  "(without it the DRA driver sees 0 GPUs)", facts.generate_command)
+    return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {mounted} (searched {_where(facts)}), found "
+                  f"none{found}{unreadable} (without it the DRA driver sees 0 GPUs)", facts.generate_command)
 
 
 def spec_valid(facts: CdiFacts) -> Verdict:
@@ -140,13 +162,15 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
             first = owner.setdefault(name, f.path)
             if first != f.path:
                 clash = sorted(set(f.spec.device_names) & {n for n, p in owner.items() if p == first})
-                aside = first if first.startswith("/etc/cdi/") and f.path.startswith(("/var/run/cdi/", "/run/cdi/")) \
-                    else f.path
+                # keep the spec the node sees (the configured folder's); move the other (/var/run/cdi's) aside
+                aside = f.path if _in_mounted_dir(facts, first) or not _in_mounted_dir(facts, f.path) else first
                 return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
                               f"{', '.join(clash)}",
                               facts.shell.sudo(f"mv {sh(aside)} {sh(aside + '.bak')}")
-                              + "   # keep one spec per GPU kind; /var/run/cdi takes precedence and toolkit "
-                              ">= 1.18 refreshes it (nvidia-cdi-refresh)")
+                              + f"   # keeps {_mounted_dir(facts)}'s spec, the one the kind node mounts; toolkit "
+                              ">= 1.18 rewrites /var/run/cdi/nvidia.yaml at boot and on driver changes: stop that "
+                              "with " + facts.shell.sudo("systemctl disable --now nvidia-cdi-refresh.path "
+                                                         "nvidia-cdi-refresh.service"))
     return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
                   f"{cdi.NVIDIA_KIND})")
 
