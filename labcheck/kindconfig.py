@@ -387,10 +387,24 @@ def load(path: str | Path) -> ParsedConfig:
     return parse(text, str(p))
 
 
+def _under_tmp(path: str) -> bool:
+    return os.path.abspath(path).startswith("/tmp/")
+
+
+def create_folder_command(path: str) -> str:
+    """How to create a mount source folder before the node starts. Under /tmp (the MPS pipe dir) as the invoking
+    user, never with sudo: a root-owned pipe folder stops a non-root user's MPS daemon creating its pipes."""
+    mkdir = "mkdir -p " + shlex.quote(path)
+    if _under_tmp(path):
+        return f"{mkdir}   # as yourself, not root: your MPS daemon creates its pipes there"
+    return this_host().sudo(mkdir)
+
+
 def missing_host_paths(parsed: ParsedConfig) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
     """(driver files gone, folders gone). A driver upgrade renames libcuda.so.<version>: the node would get an
     empty folder where the file was (Docker creates missing mount sources as folders), so those fail; a
-    missing folder (/etc/cdi, the pipe dir) is created empty by Docker and only worth a warning."""
+    missing folder (/etc/cdi, the MPS pipe dir before the first ``kind create``) is created empty by Docker when
+    the node starts, which is what the node needs: the caller passes it with a note."""
     names = (*LIBRARIES, *BINARIES)
     files, dirs = [], []
     for m in parsed.mounts:
@@ -400,8 +414,7 @@ def missing_host_paths(parsed: ParsedConfig) -> tuple[list[ConfigProblem], list[
         (files if is_file else dirs).append(ConfigProblem(
             parsed.path, m.line, f"hostPath {m.host_path} does not exist on this host",
             "pytest tests_env -m module1   # regenerates the config from the current driver files" if is_file
-            else f"{this_host().sudo('mkdir -p ' + shlex.quote(m.host_path))}   # else Docker creates it empty "
-                 "when the node starts"))
+            else create_folder_command(m.host_path)))
     return files, dirs
 
 

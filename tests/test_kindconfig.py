@@ -15,6 +15,7 @@ from labcheck import kindconfig as kc
 from labcheck.config import LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, HostFile, Inspection, inspect_host
 from labcheck.verdicts import kindconfig as kv
+from setup_actions import kind_config as kind_config_action
 from tests.captures import DATA, first
 from tests.test_driver_files import make_lib
 
@@ -404,6 +405,30 @@ def test_missing_host_paths_split_driver_files_from_folders(tmp_path):
     files, dirs = kc.missing_host_paths(kc.parse(text, "k.yaml"))
     assert [(p.line, "libcuda" in p.message) for p in files] == [(6, True)]
     assert [p.line for p in dirs] == [8] and "mkdir" in dirs[0].fix
+
+
+def test_a_missing_folder_docker_creates_passes_with_a_note_and_no_sudo_under_tmp(tmp_path):
+    """A fresh ready host has no MPS pipe folder before the first `kind create` (Docker makes it): that is a pass
+    with a note, never a warning (NOT VERIFIED); a missing driver file still fails. The note's fix for a folder
+    under /tmp never says sudo: a root-owned pipe folder stops a non-root user's MPS daemon."""
+    pipe = tmp_path / "nvidia-mps"
+    text = ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  extraMounts:\n"
+            f"  - hostPath: {pipe}\n    containerPath: /tmp/nvidia-mps\n")
+    verdict = kv.host_paths_exist(kc.parse(text, "k.yaml"))
+    assert verdict.status == "pass" and f"k.yaml:6: hostPath {pipe} does not exist" in verdict.message, verdict
+    assert f"mkdir -p {pipe}" in verdict.message and "sudo" not in verdict.message
+    assert kc.create_folder_command("/opt/x y").endswith("mkdir -p '/opt/x y'")
+    gone = text + f"  - hostPath: {tmp_path}/libcuda.so.580.1\n    containerPath: /l\n"
+    assert kv.host_paths_exist(kc.parse(gone, "k.yaml")).status == "fail"
+
+
+def test_provisioning_creates_the_pipe_folder_as_the_invoking_user(tmp_path):
+    """setup_actions.kind_config.apply makes the MPS pipe folder itself, so Docker never creates it root-owned."""
+    pipe = tmp_path / "nvidia-mps"
+    cfg = gpu_cfg(mps_pipe_dir=str(pipe), kind_config_path=str(tmp_path / "kind-config.yaml"))
+    kind_config_action.apply(cfg, gpu_host_inspection())
+    assert pipe.is_dir() and pipe.stat().st_uid == os.geteuid()
+    assert kind_config_action.apply(cfg, gpu_host_inspection()).changed is False  # idempotent
 
 
 def test_fifo_at_the_kind_config_path_is_refused_never_read_or_replaced(tmp_path):
