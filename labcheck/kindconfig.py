@@ -436,8 +436,8 @@ def layout_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
     by_dest: dict[str, Mount] = {}
     for m in parsed.mounts:
         by_dest.setdefault(os.path.normpath(m.container_path), m)
-    devices_fix = ("ls -l /dev/nvidia*   # none? load the driver (sudo modprobe nvidia && nvidia-smi), then "
-                   + REGENERATE)
+    load = this_host().sudo("modprobe nvidia")  # no sudo for root
+    devices_fix = f"ls -l /dev/nvidia*   # none? load the driver ({load} && nvidia-smi), then " + REGENERATE
     if not any(GPU_DEVICE.match(d) for d in by_dest):
         add(where, "mounts no GPU device node (/dev/nvidia0, /dev/nvidia1, ...): the node would see no GPU",
             devices_fix)

@@ -34,12 +34,21 @@ from typing import Literal
 
 from labcheck import cmd, fsio
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.remedy import Shell, this_host
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
 RUNTIME_BINARY = "nvidia-container-runtime"
-CONFIGURE = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
-INSTALL_AND_CONFIGURE = f"sudo apt-get install -y nvidia-container-toolkit && {CONFIGURE}"
+
+
+def configure_command(shell: Shell | None = None) -> str:
+    """What to paste to register the runtime by hand; no ``sudo`` for root (--fix-host's notes run as root)."""
+    return (shell or this_host()).sudo("nvidia-ctk runtime configure --runtime=docker", "systemctl restart docker")
+
+
+def install_and_configure_command(shell: Shell | None = None) -> str:
+    shell = shell or this_host()
+    return f"{shell.sudo('apt-get install -y nvidia-container-toolkit')} && {configure_command(shell)}"
 
 
 @dataclass(frozen=True)
@@ -117,25 +126,29 @@ def apply(
     runtime_binary: str | None = None,
     loaded: Callable[[], bool] | None = None,
     prefix: list[str] | None | Literal["auto"] = "auto",
+    shell: Shell | None = None,
 ) -> Outcome:
     """Carry out ``p``. ``loaded`` (optional) answers whether the engine now lists the runtime.
 
-    ``nvidia_ctk``/``runtime_binary`` default to what is on PATH; ``prefix`` to :func:`privilege_prefix`.
+    ``nvidia_ctk``/``runtime_binary`` default to what is on PATH; ``prefix`` to :func:`privilege_prefix`;
+    ``shell`` (who pastes the fixes) to :func:`labcheck.remedy.this_host`.
     """
+    shell = shell or this_host()
+    configure = configure_command(shell)
     if no_provision or not fix_host:
         why = "--no-provision: only checking" if no_provision else "--fix-host not given"
         if p.nothing_to_do:
             return outcome("nothing to do", p.describe())
-        return outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else CONFIGURE)
+        return outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else configure)
     if p.problem:
-        return outcome("failed", p.describe(), f"fix {p.path} by hand, then {CONFIGURE}")
+        return outcome("failed", p.describe(), f"fix {p.path} by hand, then {configure}")
     if p.nothing_to_do:
         return outcome("nothing to do", p.describe())
     if prefix == "auto":
         prefix = privilege_prefix(timeout)
     if prefix is None:
         return outcome("failed", f"changing {p.path} and reloading Docker needs root, and this user ({_user()}) "
-                                 "is not root and has no password-less sudo: nothing was changed", CONFIGURE)
+                                 "is not root and has no password-less sudo: nothing was changed", configure)
     backup = ""
     if p.needs_write:
         ctk = nvidia_ctk if nvidia_ctk is not None else cmd.which("nvidia-ctk")
@@ -143,27 +156,27 @@ def apply(
         if not ctk and not binary:
             return outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
                                      f"{RUNTIME_BINARY}): registering the runtime now would break every container "
-                                     "started with it; nothing was changed", INSTALL_AND_CONFIGURE)
+                                     "started with it; nothing was changed", install_and_configure_command(shell))
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
-            return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {CONFIGURE}")
+            return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {configure}")
         try:
             fsio.write_target(p.path)  # a FIFO, device, folder or dangling link is never replaced
         except fsio.FileProblem as exc:
-            return outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {CONFIGURE}")
+            return outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {configure}")
         if before.exists:
             try:
                 backup = _backup(p.path, prefix, timeout)
             except (OSError, fsio.FileProblem) as exc:
-                return outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", CONFIGURE)
+                return outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", configure)
         err = (_configure_with_ctk(ctk, p.path, prefix, timeout) if ctk else
                _merge_ourselves(p.path, before.data, p.runtime, _runtime_path(binary), prefix, timeout))
         if err:
-            return outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
+            return outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", configure, backup)
         problem = verify(before.data or {}, read_daemon_json(p.path), p.runtime)
         if problem:
-            return outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", CONFIGURE, backup)
-    reload_note = reload_engine(pidfile, prefix, timeout)
+            return outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", configure, backup)
+    reload_note = reload_engine(pidfile, prefix, timeout, shell)
     status_note = ""
     if loaded is not None:
         deadline = time.monotonic() + timeout
@@ -172,7 +185,7 @@ def apply(
             time.sleep(0.2)
             ok = loaded()
         status_note = "; the engine now lists it" if ok else \
-            "; the engine still does not list it: restart Docker (sudo systemctl restart docker)"
+            f"; the engine still does not list it: restart Docker ({shell.sudo('systemctl restart docker')})"
     wrote = f"registered runtime {p.runtime!r} in {p.path}" if p.needs_write else f"{p.path} already had it"
     saved = f" (backup: {backup})" if backup else ""
     return outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
@@ -192,27 +205,28 @@ def verify(before: dict, after: DaemonJson, runtime: str) -> str:
     return ""
 
 
-def reload_engine(pidfile: str, prefix: list[str], timeout: float) -> str:
-    """Make dockerd re-read daemon.json; say how (or that it could not)."""
+def reload_engine(pidfile: str, prefix: list[str], timeout: float, shell: Shell | None = None) -> str:
+    """Make dockerd re-read daemon.json; say how (or that it could not), in ``shell``'s words."""
+    shell = shell or this_host()
     if os.path.isdir("/run/systemd/system"):
         active = cmd.run(["systemctl", "is-active", "--quiet", "docker"], timeout=timeout)
         if active.ok:
             res = cmd.run([*prefix, "systemctl", "reload", "docker"], timeout=timeout)
             if res.ok:
                 return "reloaded Docker (systemctl reload docker)"
-            return f"could not reload Docker: {res.describe()}; run: sudo systemctl restart docker"
+            return f"could not reload Docker: {res.describe()}; run: {shell.sudo('systemctl restart docker')}"
     pid = _dockerd_pid(pidfile)
     if pid is None:
         return f"no running dockerd found (pidfile {pidfile}): start or restart Docker to load the runtime"
     if prefix:
         res = cmd.run([*prefix, "kill", "-HUP", str(pid)], timeout=timeout)
         if not res.ok:
-            return f"could not signal dockerd {pid}: {res.describe()}; run: sudo kill -HUP {pid}"
+            return f"could not signal dockerd {pid}: {res.describe()}; run: {shell.sudo(f'kill -HUP {pid}')}"
     else:
         try:
             os.kill(pid, signal.SIGHUP)
         except OSError as exc:
-            return f"could not signal dockerd {pid}: {exc}; run: sudo kill -HUP {pid}"
+            return f"could not signal dockerd {pid}: {exc}; run: {shell.sudo(f'kill -HUP {pid}')}"
     return f"sent SIGHUP to dockerd (pid {pid}) to reload its runtimes"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from labcheck.probes.docker import parse_daemon_json, read_daemon_json
+from labcheck.remedy import Shell, this_host
 from setup_actions import docker_runtime as dr
 from tests.other_user import run_as_nobody
 
@@ -104,7 +105,7 @@ def test_without_fix_host_or_with_no_provision_nothing_changes(tmp_path, runtime
     for kw in ({"fix_host": False}, {"fix_host": True, "no_provision": True}):
         out = apply(plan, tmp_path, runtime_binary, **kw)
         assert out.action == "not run" and "would: add runtimes.nvidia" in out.message
-        assert out.remediation == dr.CONFIGURE
+        assert out.remediation == dr.configure_command(this_host())
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -113,8 +114,23 @@ def test_without_the_toolkit_nothing_is_registered(tmp_path):
     path.write_text("{}")
     out = apply(dr.plan(read_daemon_json(path), None), tmp_path, "")
     assert out.action == "failed" and "NVIDIA Container Toolkit is not installed" in out.message
-    assert out.remediation.startswith("sudo apt-get install -y nvidia-container-toolkit")
+    assert out.remediation == dr.install_and_configure_command(this_host())
     assert path.read_text() == "{}" and backups(path) == []
+
+
+def test_fixes_shown_to_root_carry_no_sudo(tmp_path):
+    """--fix-host runs as root: its notes must be pasteable in a root shell, which may have no sudo."""
+    path = tmp_path / "daemon.json"
+    path.write_text("{}")
+    plan = dr.plan(read_daemon_json(path), None)
+    root, user = Shell(root=True), Shell(root=False)
+    assert dr.configure_command(root) == "nvidia-ctk runtime configure --runtime=docker && systemctl restart docker"
+    assert dr.configure_command(user) == \
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
+    assert dr.install_and_configure_command(root).startswith("apt-get install -y nvidia-container-toolkit && ")
+    for out in (dr.apply(plan, fix_host=False, shell=root),
+                dr.apply(plan, fix_host=True, nvidia_ctk="", runtime_binary="", prefix=[], shell=root)):
+        assert out.remediation and "sudo" not in out.remediation, out
 
 
 def test_runtime_in_file_but_not_in_engine_plans_a_reload_only():

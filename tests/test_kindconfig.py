@@ -14,6 +14,7 @@ from labcheck import fsio
 from labcheck import kindconfig as kc
 from labcheck.config import LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, HostFile, Inspection, inspect_host
+from labcheck.remedy import this_host
 from labcheck.verdicts import kindconfig as kv
 from setup_actions import kind_config as kind_config_action
 from tests.captures import DATA, first
@@ -249,6 +250,9 @@ def test_config_without_a_gpu_device_node_is_not_valid(tmp_path):
     found = [p.message for p in kc.layout_problems(parsed)]
     assert any(m.startswith("mounts no GPU device node") for m in found)
     assert any("/dev/nvidiactl" in m for m in found)
+    fix = next(p.fix for p in kc.layout_problems(parsed) if p.message.startswith("mounts no GPU device node"))
+    assert f"({this_host().sudo('modprobe nvidia')} && nvidia-smi)" in fix  # no sudo shown to root
+    assert ("sudo" in fix) == (not this_host().root)
 
 
 @pytest.mark.parametrize(("image", "gates", "runtime", "served"), [
