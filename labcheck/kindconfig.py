@@ -59,6 +59,20 @@ DRA_GUIDE_K8S = (1, 34, 2)  # NVIDIA's DRA install guide: Kubernetes >= 1.34.2 f
 _TAG = re.compile(r":v(\d+)\.(\d+)(?:\.(\d+))?(?:@|$)")
 REGENERATE = "pytest tests_env -m module1   # regenerates it (a changed file is backed up first)"
 
+# The v1alpha4 keys kind knows, from kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (read 2026-12 at
+# 00b38e3). kind decodes its config strictly: any other key (``shmSize: 8g``, a node's ``shm-size``, which the
+# seed's wording invites) makes ``kind create`` fail, so each is a failing problem here, with its line.
+CLUSTER_KEYS = frozenset({"kind", "apiVersion", "name", "nodes", "networking", "featureGates", "runtimeConfig",
+                          "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
+                          "containerdConfigPatchesJSON6902"})
+NODE_KEYS = frozenset({"role", "image", "labels", "extraMounts", "extraPortMappings", "gpus", "kubeadmConfigPatches",
+                       "kubeadmConfigPatchesJSON6902"})
+MOUNT_KEYS = frozenset({"containerPath", "hostPath", "readOnly", "selinuxRelabel", "propagation"})
+NETWORKING_KEYS = frozenset({"ipFamily", "apiServerPort", "apiServerAddress", "podSubnet", "serviceSubnet",
+                             "disableDefaultCNI", "kubeProxyMode", "dnsSearch"})
+PORT_MAPPING_KEYS = frozenset({"containerPort", "hostPort", "listenAddress", "protocol"})
+PATCH_JSON6902_KEYS = frozenset({"group", "version", "kind", "patch"})
+
 
 def k8s_release(image: str) -> tuple[int, int, int] | None:
     """(major, minor, patch) from a node image tag such as ``kindest/node:v1.34.0@sha256:...`` (patch 0 if absent)."""
@@ -295,6 +309,42 @@ class _Reader:
                      f"{where}{key}: expected {_TYPE_NAMES[kind]}, found {type(value).__name__} {value!r}")
         return None
 
+    def unknown_keys(self, node: yaml.Node | None, allowed: frozenset[str], where: str) -> None:
+        """One problem per key kind does not know in mapping ``node`` (kind rejects the whole file for it)."""
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for k, _ in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else None
+            if key in allowed:
+                continue
+            near = difflib.get_close_matches(str(key).replace("-", "").lower(), [a.lower() for a in allowed], 1, 0.6)
+            hint = next((f" (did you mean {a}?)" for a in sorted(allowed) if near and a.lower() == near[0]), "")
+            if "shm" in str(key).lower():
+                hint = " (kind has no shm size setting: the node gets the host's /dev/shm through an extraMount)"
+            self.problem(_line(k), f"{where}{key}: unknown key in a kind config ({API_VERSION}){hint}; kind decodes "
+                                   f"strictly and `kind create` fails on it (known here: {', '.join(sorted(allowed))})")
+
+    def string_list(self, doc: dict, node: yaml.Node | None, key: str, where: str, fallback_line: int | None) -> None:
+        """A list of strings (patches): each other item is a problem with its line."""
+        items = self.field(doc, node, key, list, where, fallback_line) or []
+        seq = _get(node, key)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                self.problem(_line(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else fallback_line,
+                             f"{where}{key}[{i}]: expected a string, found {type(item).__name__}")
+
+    def entries(self, doc: dict, node: yaml.Node | None, key: str, allowed: frozenset[str], where: str,
+                fallback_line: int | None) -> None:
+        """A list of mappings with fixed keys (extraPortMappings, kubeadmConfigPatchesJSON6902)."""
+        self.field(doc, node, key, list, where, fallback_line)
+        seq = _get(node, key)
+        for i, item in enumerate(seq.value if isinstance(seq, yaml.SequenceNode) else []):
+            if isinstance(item, yaml.MappingNode):
+                self.unknown_keys(item, allowed, f"{where}{key}[{i}].")
+            else:
+                self.problem(_line(item), f"{where}{key}[{i}]: expected a mapping "
+                                          f"({', '.join(sorted(allowed))})")
+
     def string_map(self, value: dict | None, node: yaml.Node | None, what: str, item: type) -> dict:
         """A mapping whose keys are strings and values of type ``item`` (bad entries dropped, each a problem)."""
         out = {}
@@ -328,15 +378,16 @@ def parse(text: str, source: str) -> ParsedConfig:
     if doc.get("apiVersion") != API_VERSION:
         r.problem(_line(_get(root, "apiVersion")) or 1,
                   f"apiVersion: expected {API_VERSION!r}, found {doc.get('apiVersion')!r}")
+    r.unknown_keys(root, CLUSTER_KEYS, "")
     r.field(doc, root, "name", str, "", 1)
+    if r.field(doc, root, "networking", dict, "", 1) is not None:
+        r.unknown_keys(_get(root, "networking"), NETWORKING_KEYS, "networking.")
+    r.string_list(doc, root, "kubeadmConfigPatches", "", 1)
+    r.string_list(doc, root, "containerdConfigPatchesJSON6902", "", 1)
+    r.entries(doc, root, "kubeadmConfigPatchesJSON6902", PATCH_JSON6902_KEYS, "", 1)
     r.string_map(r.field(doc, root, "featureGates", dict, "", 1), _get(root, "featureGates"), "featureGates", bool)
     r.string_map(r.field(doc, root, "runtimeConfig", dict, "", 1), _get(root, "runtimeConfig"), "runtimeConfig", str)
-    patches = r.field(doc, root, "containerdConfigPatches", list, "", 1) or []
-    patches_node = _get(root, "containerdConfigPatches")
-    for i, patch in enumerate(patches):
-        if not isinstance(patch, str):
-            r.problem(_line(patches_node.value[i]) if isinstance(patches_node, yaml.SequenceNode) else None,
-                      f"containerdConfigPatches[{i}]: expected a string (TOML), found {type(patch).__name__}")
+    r.string_list(doc, root, "containerdConfigPatches", "", 1)  # TOML strings
     nodes_node = _get(root, "nodes")
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not nodes or not isinstance(nodes_node, yaml.SequenceNode):
@@ -350,6 +401,10 @@ def parse(text: str, source: str) -> ParsedConfig:
             r.problem(_line(n_node), f"nodes[{i}]: expected a mapping (role, image, extraMounts), found "
                                      f"{type(n_doc).__name__} {n_doc!r}")
             continue
+        r.unknown_keys(n_node, NODE_KEYS, where)
+        r.string_list(n_doc, n_node, "kubeadmConfigPatches", where, _line(n_node))
+        r.entries(n_doc, n_node, "extraPortMappings", PORT_MAPPING_KEYS, where, _line(n_node))
+        r.entries(n_doc, n_node, "kubeadmConfigPatchesJSON6902", PATCH_JSON6902_KEYS, where, _line(n_node))
         role = r.field(n_doc, n_node, "role", str, where, _line(n_node)) or "control-plane"
         node_image = r.field(n_doc, n_node, "image", str, where, _line(n_node)) or ""
         node_labels = r.string_map(r.field(n_doc, n_node, "labels", dict, where, _line(n_node)),
@@ -358,8 +413,10 @@ def parse(text: str, source: str) -> ParsedConfig:
             have_cp, image, labels, node_line = True, node_image, node_labels, _line(n_node)
         em_node = _get(n_node, "extraMounts")
         em = r.field(n_doc, n_node, "extraMounts", list, where, _line(n_node)) or []
-        for m_doc, m_node in zip(em, em_node.value if isinstance(em_node, yaml.SequenceNode) else [], strict=False):
+        for j, (m_doc, m_node) in enumerate(zip(em, em_node.value if isinstance(em_node, yaml.SequenceNode) else [],
+                                                strict=False)):
             line = _line(m_node)
+            r.unknown_keys(m_node, MOUNT_KEYS, f"{where}extraMounts[{j}].")
             if not isinstance(m_doc, dict) or not m_doc.get("hostPath") or not m_doc.get("containerPath"):
                 r.problem(line, f"extraMount needs hostPath and containerPath, found {m_doc!r}")
                 continue

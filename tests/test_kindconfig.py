@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -452,3 +454,47 @@ def test_alias_bomb_in_a_kind_config_is_a_problem_not_a_hang(tmp_path):
     path.write_text("\n".join(lines) + "\nkind: Cluster\n")
     parsed = kc.load(path)
     assert parsed.problems and parsed.doc is None and kv.config_valid(parsed).status == "fail"
+
+
+UNKNOWN_KEYS_YAML = """kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+shmSize: 8g
+networking:
+  podSubnet: 10.0.0.0/16
+  bogus: 1
+nodes:
+- role: control-plane
+  shm-size: 8g
+  extraPortMappings:
+  - containerPort: 80
+    hostport: 8080
+  extraMounts:
+  - hostPath: /dev/shm
+    containerPath: /dev/shm
+    readonly: true
+"""
+
+
+def test_keys_kind_does_not_know_are_failing_problems_with_their_lines(tmp_path):
+    """kind decodes v1alpha4 strictly: `shmSize: 8g` (the seed's shm-size="8g" invites it) fails `kind create`."""
+    path = tmp_path / "kind-config.yaml"
+    path.write_text(UNKNOWN_KEYS_YAML)
+    parsed = kc.load(path)
+    found = {(p.line, p.message.split(":")[0]) for p in parsed.problems}
+    assert found == {(3, "shmSize"), (6, "networking.bogus"), (9, "nodes[0].shm-size"),
+                     (12, "nodes[0].extraPortMappings[0].hostport"), (16, "nodes[0].extraMounts[0].readonly")}
+    assert all("unknown key" in p.message for p in parsed.problems)
+    assert any("did you mean readOnly?" in p.message for p in parsed.problems)
+    verdict = kv.config_valid(parsed)
+    assert verdict.status == "fail" and f"{path}:3" in verdict.message + (verdict.details or "")
+    # every key the generator writes is one kind knows
+    assert kc.load(GPU_YAML).problems == ()
+
+
+def test_the_kind_double_rejects_unknown_keys_like_kind(tmp_path):
+    path = tmp_path / "kind-config.yaml"
+    path.write_text(UNKNOWN_KEYS_YAML)
+    double = Path(__file__).parent / "doubles" / "kind"
+    proc = subprocess.run([sys.executable, str(double), "create", "cluster", "--name", "labcheck-unknown-key",
+                           "--config", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and 'json: unknown field "shmSize"' in proc.stderr, proc.stderr
