@@ -311,6 +311,8 @@ class _Reader:
 
     def unknown_keys(self, node: yaml.Node | None, allowed: frozenset[str], where: str) -> None:
         """One problem per key kind does not know in mapping ``node`` (kind rejects the whole file for it)."""
+        import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
         if not isinstance(node, yaml.MappingNode):
             return
         for k, _ in node.value:
@@ -326,6 +328,8 @@ class _Reader:
 
     def string_list(self, doc: dict, node: yaml.Node | None, key: str, where: str, fallback_line: int | None) -> None:
         """A list of strings (patches): each other item is a problem with its line."""
+        import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
         items = self.field(doc, node, key, list, where, fallback_line) or []
         seq = _get(node, key)
         for i, item in enumerate(items):
@@ -336,6 +340,8 @@ class _Reader:
     def entries(self, doc: dict, node: yaml.Node | None, key: str, allowed: frozenset[str], where: str,
                 fallback_line: int | None) -> None:
         """A list of mappings with fixed keys (extraPortMappings, kubeadmConfigPatchesJSON6902)."""
+        import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
         self.field(doc, node, key, list, where, fallback_line)
         seq = _get(node, key)
         for i, item in enumerate(seq.value if isinstance(seq, yaml.SequenceNode) else []):
