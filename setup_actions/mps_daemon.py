@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from shlex import quote as sh
 
-from labcheck import cmd, fsio, mps
+from labcheck import cmd, fsio, mps, remedy
 from labcheck import state as labstate
 from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
-from labcheck.verdicts.mps import start_command
+from labcheck.remedy import Shell
+from labcheck.verdicts.mps import install_mps, make_dir_command, start_command
 from setup_actions.outcome import Outcome
 
 
@@ -105,8 +106,9 @@ def _live_users(users: list[str], me: str) -> list[str]:
 
 class MpsDaemon:
     def __init__(self, control_path: str | None, pipe_dir: str, log_dir: str, timeout: float = 30.0,
-                 state_root: Path | None = None) -> None:
+                 state_root: Path | None = None, shell: Shell | None = None) -> None:
         self.control = control_path
+        self.shell = shell or remedy.this_host()  # who pastes the fixes: no sudo for root
         self.pipe_dir = pipe_dir
         self.log_dir = log_dir
         self.timeout = timeout
@@ -150,7 +152,7 @@ class MpsDaemon:
         return [u for u in _live_users(self._state().get("users", []), user) if u != user]
 
     def _start_cmd(self) -> str:
-        return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control")
+        return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control", self.shell)
 
     # -- probe ---------------------------------------------------------------------------------
     def query(self):
@@ -169,19 +171,21 @@ class MpsDaemon:
     def apply(self) -> Outcome:
         if self.control is None:
             return Outcome(False, "failed", "nvidia-cuda-mps-control is not installed: cannot start MPS",
-                           "sudo apt-get install -y nvidia-compute-utils-<driver branch>")
+                           install_mps("", self.shell))
         q = self.query()
         if q.ok:
             return Outcome(True, "none", f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, "failed", f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
-                           f"sudo rm -rf {sh(self.pipe_dir)} && " + self._start_cmd())
+                           self.shell.sudo(f"rm -rf {sh(self.pipe_dir)}") + " && " + self._start_cmd())
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
             except OSError as exc:
+                p = mps_probe.probe_pipe_dir(d)
+                blocking = d if p.exists and not p.is_dir else p.blocking_file
                 return Outcome(False, "failed", f"cannot create {d}: {exc.strerror or exc}",
-                               f"sudo mkdir -p {sh(d)} && sudo chown \"$(id -u)\" {sh(d)}")
+                               make_dir_command(d, blocking, self.shell))
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
         rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
         if rc != 0:
@@ -231,7 +235,7 @@ class MpsDaemon:
             pause()
         if pid and _alive(int(pid)):
             return Outcome(False, "failed", f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
-                           f"sudo kill {pid}")
+                           f"kill {pid}   # the daemon runs as this user: it started it")
         with contextlib.suppress(OSError):
             self.state_file.unlink()
         return Outcome(True, "stop", f"stopped the MPS control daemon this suite started (pid {pid})", changed=True)

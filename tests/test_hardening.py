@@ -24,6 +24,7 @@ from labcheck import cmd
 from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.remedy import Shell
 from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from labcheck.verdicts import mps as mps_v
@@ -120,7 +121,7 @@ def test_mps_setup_remediations_quote_the_pipe_dir(tmp_path, evil):
     """The hung-control remediation `sudo rm -rf PIPE && ...` must remove PIPE, not `.../lab` and `dir;`."""
     ctl = _script(tmp_path / "bin" / "hang", "#!/bin/sh\nsleep 30\n")
     pipe = str(evil / "pipe")
-    out = MpsDaemon(ctl, pipe, str(evil / "log"), 0.5, state_root=tmp_path / "s").apply()
+    out = MpsDaemon(ctl, pipe, str(evil / "log"), 0.5, state_root=tmp_path / "s", shell=Shell()).apply()  # sudo user
     assert not out.ok and "hung" in out.message
     rm = out.remediation.split(" && ")[0]
     assert shlex.split(rm) == ["sudo", "rm", "-rf", pipe]
@@ -339,7 +340,7 @@ def test_control_blocked_on_a_dead_pipe_times_out_names_the_command_and_leaves_n
     (pipe / "nvidia-cuda-mps-control.pid").write_text("999999\n")
     ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", DEAD_PIPE_CONTROL)
     start = time.monotonic()
-    out = MpsDaemon(ctl, str(pipe), str(tmp_path / "log"), 1.0, state_root=tmp_path / "s").apply()
+    out = MpsDaemon(ctl, str(pipe), str(tmp_path / "log"), 1.0, state_root=tmp_path / "s", shell=Shell()).apply()
     facts = mps_probe.probe_mps(str(pipe), (str(tmp_path / "bin"),), 1.0)
     run = mps_probe.run_cuda_client(str(pipe), ctl, None, 1.0)
     assert time.monotonic() - start < 20

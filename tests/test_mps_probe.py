@@ -22,6 +22,7 @@ import pytest
 
 from labcheck import cmd, mps
 from labcheck.probes import mps as probe
+from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests.standins import executable
@@ -217,8 +218,35 @@ def test_hung_control_times_out_everywhere(tmp_path):
 def test_log_dir_that_cannot_be_created_says_so(control, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s").apply()
-    assert not out.ok and "cannot create" in out.message and out.remediation.startswith("sudo mkdir -p")
+    out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s",
+                    shell=Shell()).apply()
+    assert not out.ok and "cannot create" in out.message
+    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && sudo install -d"), out.remediation
+
+
+def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path):
+    """``mkdir -p FILE`` fails with "File exists": the fix moves the file aside, as the pipe-dir check's does."""
+    pipe = tmp_path / "pipefile"
+    pipe.write_text("not a folder")
+    out = MpsDaemon(control, str(pipe), str(tmp_path / "log"), 10, state_root=tmp_path / "s", shell=Shell()).apply()
+    assert not out.ok and "cannot create" in out.message
+    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && sudo install -d -o"), out.remediation
+    assert "mkdir" not in out.remediation
+
+
+def test_start_fixes_carry_no_sudo_for_root(tmp_path):
+    """Seen as root on the GPU host: a failed ``-d`` was answered with ``sudo install -d ...`` (a root shell may
+    have no sudo)."""
+    ctl = _script(tmp_path / "ctl", '#!/bin/sh\n[ "$1" = "-d" ] && { echo "Failed to start" >&2; exit 1; }\n'
+                                    'echo "Cannot find MPS control daemon process"; exit 1\n')
+    root = Shell(root=True)
+    out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s", shell=root).apply()
+    assert not out.ok and out.remediation.startswith("install -d -o") and "sudo " not in out.remediation
+    hung = _script(tmp_path / "hung", "#!/bin/sh\nsleep 60\n")
+    out = MpsDaemon(hung, str(tmp_path / "p"), str(tmp_path / "l"), 0.5, state_root=tmp_path / "s", shell=root).apply()
+    assert not out.ok and out.remediation.startswith("rm -rf") and "sudo " not in out.remediation
+    out = MpsDaemon(None, str(tmp_path / "p"), str(tmp_path / "l"), 1, state_root=tmp_path / "s", shell=root).apply()
+    assert not out.ok and "sudo " not in out.remediation
 
 
 def test_failing_start_is_reported(tmp_path):

@@ -27,6 +27,16 @@ def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-c
             f"CUDA_MPS_LOG_DIRECTORY={sh(log_dir)} {sh(control)} -d")
 
 
+def make_dir_command(path: str, blocking_file: str = "", shell: Shell = DEFAULT) -> str:
+    """Create ``path`` owned by the current user; a file in the way (``blocking_file``: ``path`` itself or an
+    ancestor that is not a directory) is moved aside first: ``mkdir -p`` would stop at it ("File exists")."""
+    made = shell.sudo(f'install -d -o "$(id -un)" {sh(path)}')
+    if not blocking_file:
+        return made
+    moved = sh(blocking_file + ".bak")
+    return shell.sudo(f"mv {sh(blocking_file)} {moved}") + f" && {made}   # then look at what {moved} was"
+
+
 def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
                     shell: Shell = DEFAULT) -> str:
     return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}; "
@@ -137,10 +147,8 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
         if p.creatable:
             return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
         if p.blocking_file:  # mkdir -p would stop at it ("File exists"): move it away first
-            moved = sh(p.blocking_file + ".bak")
             return failed(f"MPS pipe dir {configured} cannot be created: {p.blocking_file} exists and is not a "
-                          "directory", shell.sudo(f"mv {sh(p.blocking_file)} {moved}", f"mkdir -p {sh(configured)}")
-                          + f"   # then look at what {moved} was")
+                          "directory", make_dir_command(configured, p.blocking_file, shell))
         return failed(f"MPS pipe dir {configured} does not exist and its parent is not writable",
                       shell.sudo(f"mkdir -p {sh(configured)}"))
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
