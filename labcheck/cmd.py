@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -151,6 +152,12 @@ def stop_threads(idents: set[int]) -> int:
     return len(procs)
 
 
+def stopped() -> bool:
+    """:func:`stop_threads` stopped the calling thread: a loop that waits on commands should give up now."""
+    with _running_lock:
+        return threading.get_ident() in _stopped
+
+
 def forget_thread(ident: int) -> None:
     """A stopped thread has ended (its ident may be reused by a new thread)."""
     with _running_lock:
@@ -173,6 +180,23 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def process_start(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since boot (``/proc/PID/stat`` field 22, the clock of
+    ``time.CLOCK_BOOTTIME``); None when it is gone or unreadable. With the pid it tells a process from
+    a later one that reused the pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            fields = fh.read().rsplit(")", 1)[-1].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def boot_clock() -> float:
+    """Now, on the clock of :func:`process_start`."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def which(name: str, extra_dirs: Sequence[str] = ()) -> str | None:

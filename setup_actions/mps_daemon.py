@@ -26,6 +26,9 @@ from labcheck.remedy import Shell
 from labcheck.verdicts.mps import install_mps, make_dir_command, start_command
 from setup_actions.outcome import Outcome
 
+TICK = 0.02  # /proc start times count clock ticks (1/100 s): a process started right after a record can read earlier
+START_GRACE = 5.0  # seconds after the launcher's timeout in which the daemon it forked may still show up
+
 
 def state_dir() -> Path:
     """Where the record of the daemon this suite started lives: in /tmp, not in ``state_dir`` of lab.yaml.
@@ -126,6 +129,44 @@ class MpsDaemon:
     def _save(self, state: dict) -> None:
         labstate.write_json(self.state_file, state)
 
+    def _forget(self) -> None:
+        with contextlib.suppress(OSError):
+            self.state_file.unlink()
+
+    def begin(self) -> dict:
+        """Record "starting" BEFORE ``-d``: a run interrupted (Ctrl-C, ``-x``) between the start and the daemon's
+        first answer still knows the daemon is its own; :meth:`stop` then stops the one this record covers."""
+        now = cmd.boot_clock()
+        record = {"phase": "starting", "pid": None, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir,
+                  "started": time.time(), "since_boot": now, "until_boot": now + self.timeout + START_GRACE,
+                  "users": []}
+        self._save(record)
+        return record
+
+    def covered_pid(self, record: dict) -> int | None:
+        """The daemon on this pipe dir that a "starting" record covers: one whose process began after the record
+        was written and while the start could still fork it. A daemon the user started before (or long after)
+        the record is not ours: None."""
+        since, until = record.get("since_boot"), record.get("until_boot")
+        pid = self._daemon_pid()
+        began = cmd.process_start(pid) if pid else None
+        if began is None or not isinstance(since, (int, float)) or not isinstance(until, (int, float)):
+            return None
+        return pid if since - TICK <= began <= until else None
+
+    def _settle(self) -> dict:
+        """The state, with a "starting" record turned into the daemon it covers (or dropped when it covers none)."""
+        st = self._state()
+        if st.get("phase") != "starting":
+            return st
+        pid = self.covered_pid(st)
+        if pid is None:
+            self._forget()
+            return {}
+        st = {**st, "phase": "started", "pid": pid}
+        self._save(st)
+        return st
+
     @property
     def started_pid(self) -> int | None:
         """The daemon this suite started (and which may since have died), if any."""
@@ -174,6 +215,7 @@ class MpsDaemon:
                            install_mps("", self.shell))
         q = self.query()
         if q.ok:
+            self._settle()  # an interrupted run's start: record the daemon it started (before one not ours comes)
             return Outcome(True, "none", f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, "failed", f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
@@ -187,7 +229,10 @@ class MpsDaemon:
                 return Outcome(False, "failed", f"cannot create {d}: {exc.strerror or exc}",
                                make_dir_command(d, blocking, self.shell))
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
+        record = self.begin()
         rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
+        if rc is not None and rc != 0:  # it started nothing (a hung launcher may have forked one: kept)
+            self._forget()
         if rc != 0:
             if mps.ALREADY_RUNNING in out:
                 return Outcome(True, "none", f"MPS control daemon already running on {self.pipe_dir}")
@@ -195,14 +240,13 @@ class MpsDaemon:
             return Outcome(False, "failed", f"`{self.control} -d` {what}", self._start_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
         pause = _Backoff()
-        while not (q := self.query()).ok and time.monotonic() < deadline:
+        while not (q := self.query()).ok and time.monotonic() < deadline and not cmd.stopped():
             pause()
         if not q.ok:
             return Outcome(False, "start", f"started `{self.control} -d` but it does not answer on {self.pipe_dir}: "
                            f"{q.describe()}", f"tail {sh(self.log_dir.rstrip('/') + '/control.log')}", changed=True)
         pid = self._daemon_pid()
-        self._save({"pid": pid, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir, "started": time.time(),
-                    "users": []})
+        self._save({**record, "phase": "started", "pid": pid})
         return Outcome(True, "start", f"started the MPS control daemon (pid {pid}) on {self.pipe_dir}, "
                                       f"logs in {self.log_dir}", changed=True)
 
@@ -217,13 +261,16 @@ class MpsDaemon:
 
     def stop(self) -> Outcome:
         """Quit the daemon if, and only if, this suite started it and it is still that daemon."""
-        st = self._state()
+        starting = self._state().get("phase") == "starting"
+        st = self._settle()
         pid = st.get("pid")
         if not st:
+            if starting:
+                return Outcome(True, "none", "no MPS control daemon to stop: the start this suite began was "
+                                             "interrupted before one ran")
             return Outcome(True, "none", "MPS control daemon left alone: this suite did not start it")
         if pid and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                self.state_file.unlink()
+            self._forget()
             return Outcome(True, "none", f"the MPS control daemon this suite started (pid {pid}) is already gone")
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
@@ -236,6 +283,5 @@ class MpsDaemon:
         if pid and _alive(int(pid)):
             return Outcome(False, "failed", f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
                            f"kill {pid}   # the daemon runs as this user: it started it")
-        with contextlib.suppress(OSError):
-            self.state_file.unlink()
+        self._forget()
         return Outcome(True, "stop", f"stopped the MPS control daemon this suite started (pid {pid})", changed=True)

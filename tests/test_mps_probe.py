@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck import cmd, mps
+import fixtures.mps  # noqa: F401 - registers the module 0 MPS facts (prefetch.REGISTRY)
+from labcheck import cmd, mps, prefetch
 from labcheck.probes import mps as probe
 from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
@@ -165,6 +166,68 @@ def test_already_running_answer_is_fine(tmp_path):
                                     'running"; exit 1; }\necho "Cannot find MPS control daemon process"; exit 1\n')
     out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s").apply()
     assert out.ok and not out.changed and "already running" in out.message
+
+
+class _Provisioning:
+    """The pytest config as the MPS start fact reads it: provisioning on (no --no-provision)."""
+
+    def getoption(self, name: str, default=None):
+        return False
+
+
+def test_a_start_interrupted_before_the_daemon_answers_is_still_stopped_at_the_end(tmp_path):
+    """Ctrl-C or ``-x`` while module 0 waits for the daemon it just started to answer: prefetch's close() kills the
+    query, the start returns before the daemon answered, and the end of the run must still stop that daemon
+    (else module 1 later finds "a HOST daemon already owns the pipe directory")."""
+    # FAKE_CONTROL whose get_server_list hangs once the daemon runs (a slow first answer): where the run is stopped
+    body = FAKE_CONTROL.replace("  get_server_list) ", '  get_server_list) touch "$P/asked"; sleep 60; ', 1)
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", body)
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    action = MpsDaemon(ctl, str(pipe), str(log), 30, state_root=tmp_path / "state", shell=Shell())
+    registry = {"mps_daemon_action": prefetch.Fact("mps_daemon_action", lambda facts: action),
+                "mps_provisioned": prefetch.REGISTRY["mps_provisioned"]}  # fixtures.mps
+    facts = prefetch.Facts(_Provisioning(), None, registry)
+    daemon = None
+    try:
+        facts.start(["mps_provisioned"])
+        deadline = time.monotonic() + 20
+        while not (pipe / "asked").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (pipe / "asked").exists(), "the start never got to asking the daemon"
+        daemon = int((pipe / "nvidia-cuda-mps-control.pid").read_text())
+        assert _alive(daemon)
+        facts.close()  # what the plugin does when Ctrl-C or -x ends the session
+        deadline = time.monotonic() + 10
+        while _alive(daemon) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(daemon), "the daemon this run started outlived it: no record said it was ours"
+        assert not action.state_file.exists()
+    finally:
+        probe.control_query(ctl, "quit", str(pipe), 5)
+
+
+def test_a_starting_record_never_covers_a_daemon_the_user_started_before_it(control, dirs, tmp_path):
+    pipe, log = dirs
+    os.makedirs(pipe)
+    assert cmd.run([control, "-d"], extra_env={"CUDA_MPS_PIPE_DIRECTORY": pipe}, timeout=10).ok  # the user's
+    time.sleep(0.2)  # /proc start times count 1/100 s ticks
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state", shell=Shell())
+    action.begin()  # a run that was interrupted right after recording its start
+    out = action.stop()
+    assert out.ok and not out.changed and "interrupted" in out.message
+    assert probe.control_query(control, "get_server_list", pipe, 5).ok
+    assert not action.state_file.exists()
+
+
+def test_a_later_run_records_the_daemon_an_interrupted_start_left(control, dirs, tmp_path):
+    pipe, log = dirs
+    action = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state", shell=Shell())
+    action.begin()  # interrupted after recording, ...
+    os.makedirs(pipe)
+    assert cmd.run([control, "-d"], extra_env={"CUDA_MPS_PIPE_DIRECTORY": pipe}, timeout=10).ok  # ... its -d ran
+    again = MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "state", shell=Shell())
+    assert again.apply().ok and again.started_pid == int(Path(pipe, "nvidia-cuda-mps-control.pid").read_text())
+    assert again.stop().changed
 
 
 def test_workers_share_the_daemon_and_only_the_last_may_stop_it(control, dirs, tmp_path):
