@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labcheck import kindconfig, lock, state
+from labcheck.clis import Clis
 from labcheck.config import LabConfig
 from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
@@ -40,8 +41,12 @@ class ClusterPlan:
 
 
 def _create_cmd(cfg: LabConfig, config_path: str) -> str:
-    return (f"kind create cluster --name {shlex.quote(cfg.cluster_name)} --config {shlex.quote(config_path)} "
-            f"--image {shlex.quote(cfg.node_image)}")
+    return (f"{Clis.of(cfg).kind} create cluster --name {shlex.quote(cfg.cluster_name)} "
+            f"--config {shlex.quote(config_path)} --image {shlex.quote(cfg.node_image)}")
+
+
+def _delete_cmd(cfg: LabConfig) -> str:
+    return f"{Clis.of(cfg).kind} delete cluster --name {shlex.quote(cfg.cluster_name)}"
 
 
 def _driver_file(path: str) -> bool:
@@ -90,7 +95,7 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
         fix = ("install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set kind_binary in "
-               "lab.yaml)") if res.missing else "docker info   # kind needs a running Docker engine"
+               "lab.yaml)") if res.missing else f"{Clis.of(cfg).docker} info   # kind needs a running Docker engine"
         return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
     rec = state.read(state.state_dir(cfg.state_dir), name)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
@@ -146,7 +151,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
         return Outcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
     if p.action == "blocked":
         return Outcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
-                              f"kind delete cluster --name {shlex.quote(cfg.cluster_name)} && {create_cmd}"
+                              f"{_delete_cmd(cfg)} && {create_cmd}"
                               "   # only if you no longer need it")
     if not provision:
         return Outcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
@@ -157,7 +162,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
         res = _delete(cfg, f"deleting half-made/stale cluster {cfg.cluster_name}")
         if not res.ok:
             return Outcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
-                                  f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
+                                  _delete_cmd(cfg))
     with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})") as progress:
         res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
                              docker_host=cfg.docker_host, timeout=cfg.cluster_create_timeout)
@@ -205,7 +210,7 @@ def teardown(cfg: LabConfig) -> Outcome:
     res = _delete(cfg, f"deleting Kind cluster {cfg.cluster_name}")
     if not res.ok:
         return Outcome(False, "delete", f"kind delete failed: {kindcli.safe_error(res)}",
-                              f"kind delete cluster --name {shlex.quote(cfg.cluster_name)}")
+                              _delete_cmd(cfg))
     state.forget(state.state_dir(cfg.state_dir), cfg.cluster_name)
     return Outcome(True, "deleted", f"deleted cluster {shlex.quote(cfg.cluster_name)} (created by this suite)",
                    changed=True)

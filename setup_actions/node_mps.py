@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from labcheck import mps
+from labcheck.clis import Clis
 from labcheck.config import LabConfig
 from labcheck.kindconfig import NodePaths
 from labcheck.probes import node as nodeprobe
@@ -50,7 +51,7 @@ def start_command(cfg: LabConfig, paths: NodePaths) -> str:
     on_path = not control or os.path.dirname(control) in STD_PATH.split(":")
     envs = "".join(f" -e {shlex.quote(k + '=' + v)}" for k, v in need.items())
     binary = "nvidia-cuda-mps-control" if on_path else control
-    return f"docker exec{envs} {shlex.quote(cfg.node_name)} {shlex.quote(binary)} -d"
+    return f"{Clis.of(cfg).docker} exec{envs} {shlex.quote(cfg.node_name)} {shlex.quote(binary)} -d"
 
 
 @dataclass(frozen=True)

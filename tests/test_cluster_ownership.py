@@ -3,6 +3,7 @@ cluster that the user made after the suite's own create failed."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,8 @@ def test_failed_create_leaves_no_claim_on_a_cluster_the_user_makes_later(tmp_pat
 
     out = cluster.apply(cfg, str(conf))
     assert not out.ok and "kind could not create the cluster" in out.message
-    assert out.remediation.startswith("kind create cluster --name labcheck-ownership-t")
+    # the configured kind_binary (the kind that was run), not whatever "kind" is on PATH
+    assert out.remediation.startswith(f"{shlex.quote(str(kind))} create cluster --name labcheck-ownership-t")
 
     (tmp_path / "clusters.txt").write_text("labcheck-ownership-t\n")  # the user runs that command by hand
     assert not cluster.owned(cfg)

@@ -176,7 +176,7 @@ def test_node_loader_fails_when_the_config_mounts_no_driver_library():
     fails with the regenerate fix, never passes."""
     verdict = v.node_loader({}, {}, True, "", [], NODE, CLUSTER, "kind-config.yaml")
     assert verdict.status == "fail" and "mounts no NVIDIA driver library" in verdict.message
-    assert verdict.remediation == v.REGENERATE
+    assert verdict.remediation == v.regenerate("kind-config.yaml")
 
 
 def test_node_loader_judges_the_node_loaders_answer():

@@ -6,6 +6,8 @@ import shlex
 from collections.abc import Sequence
 
 from labcheck import mps
+from labcheck.clis import DEFAULT as DEFAULT_CLIS
+from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem
 from labcheck.probes.cdi import CdiFacts
@@ -18,21 +20,25 @@ from labcheck.verdict import Verdict, failed, passed
 from labcheck.verdicts import cdi as cdi_verdicts
 
 GiB = 1024**3
-REGENERATE = "pytest tests_env -m module1   # regenerates manifests/kind-config.yaml and re-creates nothing else"
+
+
+def regenerate(config_path: str) -> str:
+    """Let the suite rewrite the configured kind config (lab.yaml's kind_config_path), touching no cluster."""
+    return f"pytest tests_env -m module1   # regenerates {_q(config_path)} and re-creates nothing else"
 
 
 def _q(s: str) -> str:
     return shlex.quote(s)
 
 
-def recreate_cluster(cluster: str, config_path: str) -> str:
-    return (f"kind delete cluster --name {_q(cluster)} && "
-            f"kind create cluster --name {_q(cluster)} --config {_q(config_path)}")
+def recreate_cluster(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
+    return (f"{cli.kind} delete cluster --name {_q(cluster)} && "
+            f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}")
 
 
-def rebuild(cluster: str, config_path: str) -> str:
+def rebuild(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
     """Delete the cluster, then let the suite regenerate the config and create the cluster from it."""
-    return (f"kind delete cluster --name {_q(cluster)} && pytest tests_env -m module1   # regenerates "
+    return (f"{cli.kind} delete cluster --name {_q(cluster)} && pytest tests_env -m module1   # regenerates "
             f"{_q(config_path)} and creates the cluster from it")
 
 
@@ -44,27 +50,27 @@ def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
     return failed(f"kind config {first}{more}", first.fix, details="\n".join(str(p) for p in problems))
 
 
-def node_running(state: NodeState, cluster: str, config_path: str) -> Verdict:
+def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if state.error:
         return failed(f"cannot inspect node container {state.name}: {state.error}",
-                      f"docker inspect {_q(state.name)}   # is the Docker engine up?")
+                      f"{cli.docker} inspect {_q(state.name)}   # is the Docker engine up?")
     if not state.exists:
         return failed(f"node container {state.name} does not exist (expected the Kind cluster {cluster!r})",
-                      f"kind create cluster --name {_q(cluster)} --config {_q(config_path)}")
+                      f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}")
     if not state.running:
         return failed(f"node container {state.name} exists but is {state.status or 'not running'}",
-                      f"docker start {_q(state.name)}")
+                      f"{cli.docker} start {_q(state.name)}")
     return passed(f"node container {state.name} is running (image {state.image})")
 
 
 def node_file(name: str, node_paths: Sequence[str], found: dict[str, NodeFile], res: CmdResult,
-              node: str, cluster: str, config_path: str) -> Verdict:
+              node: str, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """``name`` (a library or binary) must exist in the node and resolve to a real file."""
     if not node_paths:
         return failed(f"{config_path} mounts no {name} into the node (host inspection found none?)",
-                      REGENERATE)
+                      regenerate(config_path))
     if res.timed_out or (res.rc is not None and res.rc != 0 and not found) or res.rc is None:
-        return failed(f"could not look for {name} in {node}: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"could not look for {name} in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     good = [found[p] for p in node_paths if p in found and found[p].ok]
     if good:
         f = good[0]
@@ -73,14 +79,14 @@ def node_file(name: str, node_paths: Sequence[str], found: dict[str, NodeFile], 
                     for p in node_paths)
     return failed(f"{name} is mounted by the config but does not resolve to a file in {node}: {bad} "
                   "(the link was mounted without its target, or the host file changed after the cluster was created)",
-                  recreate_cluster(cluster, config_path))
+                  recreate_cluster(cluster, config_path, cli=cli))
 
 
-def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str) -> Verdict:
+def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The node's CDI specs judged by module 0's CDI verdicts (labcheck.verdicts.cdi): the same parser and rules
     (kind nvidia.com/gpu, devices, valid fields), so a spec module 0 refuses is refused in the node too."""
     if res.rc is None or (res.rc != 0 and not facts.files):
-        return failed(f"could not list CDI specs in {node}: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"could not list CDI specs in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     present = cdi_verdicts.spec_present(facts)
     if present.status != "pass":
         return failed(f"in the node {node}: {present.message}", present.remediation + "   # /etc/cdi is mounted "
@@ -91,9 +97,10 @@ def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str) -> Verdict:
     return passed(f"in the node {node}: {present.message}")
 
 
-def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the kind config") -> Verdict:
+def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the kind config",
+               *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if not smi_path:
-        return failed(f"{config_path} mounts no nvidia-smi into the node", REGENERATE)
+        return failed(f"{config_path} mounts no nvidia-smi into the node", regenerate(config_path))
     if res.ok:
         first = next((ln for ln in res.stdout.splitlines() if "NVIDIA-SMI" in ln or "GPU" in ln), "")
         return passed(f"nvidia-smi works in the node ({first.strip(' |') or 'exit 0'})")
@@ -102,10 +109,11 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the
         return passed(f"nvidia-smi works in the node (exit 14: infoROM warning, counted as working like the "
                       f"workshop does: {res.describe()})")
     return failed(f"nvidia-smi does not work in {node}: {res.describe()}",
-                  f"docker exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
+                  f"{cli.docker} exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
 
 
-def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str) -> Verdict:
+def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str,
+                        *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The workshop's literal ``docker exec NODE nvidia-smi`` (no PATH or LD_LIBRARY_PATH help): exit 0 or 14
     (an infoROM warning) passes, as the workshop counts it; anything else fails with the fix for that case."""
     if res.ok or res.rc == 14:
@@ -114,32 +122,34 @@ def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: st
     if res.rc in (126, 127) or "executable file not found" in res.output:
         return failed(f"`docker exec {node} nvidia-smi` cannot run nvidia-smi ({res.describe()}): it is not on "
                       "the node's default PATH; the DRA driver and the workshop expect it in /usr/bin",
-                      rebuild(cluster, config_path))
+                      rebuild(cluster, config_path, cli=cli))
     if res.rc is None:
-        return failed(f"`docker exec {node} nvidia-smi` did not finish: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"`docker exec {node} nvidia-smi` did not finish: {res.describe()}",
+                      f"{cli.docker} start {_q(node)}")
     return failed(f"`docker exec {node} nvidia-smi` fails ({res.describe()}): the binary runs but the driver "
                   "libraries or device nodes it needs are missing in the node",
-                  f"docker exec {_q(node)} ls -la /dev/nvidiactl /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1   "
-                  f"# then: {recreate_cluster(cluster, config_path)}")
+                  f"{cli.docker} exec {_q(node)} ls -la /dev/nvidiactl /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1   "
+                  f"# then: {recreate_cluster(cluster, config_path, cli=cli)}")
 
 
-def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: str) -> Verdict:
+def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: str,
+                        *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The seed's ``docker exec NODE nvidia-cuda-mps-control -d`` needs the binary on the node's default PATH."""
     found = res.stdout.strip().splitlines()[-1:] if res.ok else []
     if found and found[0].startswith("/"):
         return passed(f"nvidia-cuda-mps-control is on {node}'s default PATH: {found[0]}")
     if res.rc is None:
         return failed(f"could not look for nvidia-cuda-mps-control in {node}: {res.describe()}",
-                      f"docker start {_q(node)}")
+                      f"{cli.docker} start {_q(node)}")
     return failed(f"`docker exec {node} nvidia-cuda-mps-control -d` (the seed's setup command) cannot work: "
                   "nvidia-cuda-mps-control is not on the node's default PATH",
-                  rebuild(cluster, config_path))
+                  rebuild(cluster, config_path, cli=cli))
 
 
-def seed_ps_aux(res: CmdResult, node: str, start_cmd: str) -> Verdict:
+def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The seed's verification, ``docker exec NODE ps aux``: both the daemon and the server must be listed."""
     if not res.ok:
-        return failed(f"`docker exec {node} ps aux` failed: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"`docker exec {node} ps aux` failed: {res.describe()}", f"{cli.docker} start {_q(node)}")
     lines = res.stdout.splitlines()
     daemon = [ln for ln in lines if "nvidia-cuda-mps-control -d" in ln]
     server = [ln for ln in lines if "nvidia-cuda-mps-server" in ln and " Z " not in f" {ln} "]
@@ -148,7 +158,7 @@ def seed_ps_aux(res: CmdResult, node: str, start_cmd: str) -> Verdict:
                       details="\n".join(daemon + server))
     missing = " and ".join(w for w, got in (("`nvidia-cuda-mps-control -d`", daemon),
                                              ("nvidia-cuda-mps-server", server)) if not got)
-    fix = start_cmd if not daemon else (f"docker exec {_q(node)} cat /var/log/nvidia-mps/control.log   "
+    fix = start_cmd if not daemon else (f"{cli.docker} exec {_q(node)} cat /var/log/nvidia-mps/control.log   "
                                         "# why the daemon started no server")
     return failed(f"`docker exec {node} ps aux` does not show {missing} (the seed's success output lists both)",
                   fix, details=res.stdout[-2000:])
@@ -159,23 +169,23 @@ def _first_present(found: dict[str, NodeFile], order: Sequence[str]) -> NodeFile
 
 
 def dra_library(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
-                library: str = "libnvidia-ml.so.1") -> Verdict:
+                library: str = "libnvidia-ml.so.1", *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """NVIDIA's DRA kubelet plugin takes the FIRST ``library`` it finds in its fixed folders: that one must be a
     regular file (an empty directory there, made by Docker for a missing mount source, is ERROR_LIBRARY_NOT_FOUND)."""
     order = [f"{d}/{library}" for d in DRA_LIB_DIRS]
-    return _dra_path(found, res, order, library, "library", node, cluster, config_path)
+    return _dra_path(found, res, order, library, "library", node, cluster, config_path, cli=cli)
 
 
 def dra_binary(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
-               binary: str = "nvidia-smi") -> Verdict:
+               binary: str = "nvidia-smi", *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     order = [f"{d}/{binary}" for d in DRA_BIN_DIRS]
-    return _dra_path(found, res, order, binary, "binary", node, cluster, config_path)
+    return _dra_path(found, res, order, binary, "binary", node, cluster, config_path, cli=cli)
 
 
-def _dra_path(found, res, order, name, what, node, cluster, config_path) -> Verdict:
+def _dra_path(found, res, order, name, what, node, cluster, config_path, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if res.rc is None or (res.rc != 0 and not found):
-        return failed(f"could not look for {name} in {node}: {res.describe()}", f"docker start {_q(node)}")
-    fix = rebuild(cluster, config_path)
+        return failed(f"could not look for {name} in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
+    fix = rebuild(cluster, config_path, cli=cli)
     first = _first_present(found, order)
     folders = ", ".join(p.rsplit("/", 1)[0] for p in order)
     if first is None:
@@ -188,30 +198,32 @@ def _dra_path(found, res, order, name, what, node, cluster, config_path) -> Verd
     return failed(f"the DRA driver's {what} lookup stops at {first.path} in {node}, which is {what_is}", fix)
 
 
-def cdi_dir_writable(res: CmdResult, state: NodeState, node: str, cluster: str, config_path: str) -> Verdict:
+def cdi_dir_writable(res: CmdResult, state: NodeState, node: str, cluster: str, config_path: str,
+                     *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The DRA kubelet plugin writes one CDI spec per claim into the node's /var/run/cdi: it must be writable
     there, and be the node's own folder (the host's /var/run/cdi mounted in would leak claim specs to the host)."""
     shared = [src for src, dst, _rw in state.mounts if dst.rstrip("/") in ("/var/run/cdi", "/run/cdi")
               and src.rstrip("/") in ("/var/run/cdi", "/run/cdi")]
     if shared:
         return failed(f"{node}'s /var/run/cdi is the host's {shared[0]}: the DRA driver's per-claim CDI specs "
-                      "would land on the host", rebuild(cluster, config_path))
+                      "would land on the host", rebuild(cluster, config_path, cli=cli))
     if res.ok:
         return passed(f"/var/run/cdi is writable in {node} (a test file was created and removed)")
     if res.rc is None:
-        return failed(f"could not test /var/run/cdi in {node}: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"could not test /var/run/cdi in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     return failed(f"/var/run/cdi is not writable in {node} ({res.describe()}): the DRA driver cannot write its "
-                  "per-claim CDI specs", rebuild(cluster, config_path))
+                  "per-claim CDI specs", rebuild(cluster, config_path, cli=cli))
 
 
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
 
 
-def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str) -> Verdict:
+def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str,
+                      *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The label is a fact of the Kubernetes Node (kind passes nodes[].labels to the kubelet, not to Docker), and
     the DRA driver's DaemonSet schedules on it: read from the API, so without an API it cannot pass."""
     key, value = GPU_LABEL
-    down = _api_unusable(facts, f"the label {key}={value} cannot be read", node, cluster)
+    down = _api_unusable(facts, f"the label {key}={value} cannot be read", node, cluster, cli=cli)
     if down:
         return down
     if not facts.node_found:
@@ -224,7 +236,7 @@ def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str
     return failed(f"Kubernetes node {node} has {found}; NVIDIA's DRA kubelet plugin only runs on nodes labelled "
                   f"{key}={value}",
                   f"kubectl label node {_q(node)} {_q(key + '=' + value)} --overwrite   # to keep it across "
-                  f"re-creation: {rebuild(cluster, config_path)}")
+                  f"re-creation: {rebuild(cluster, config_path, cli=cli)}")
 
 
 _REQUIRED_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm")
@@ -247,19 +259,19 @@ def host_devices(devices: Sequence[HostFile], shell: Shell = DEFAULT_SHELL) -> V
 
 
 def node_devices(kinds: dict[str, str], res: CmdResult, wanted: Sequence[str], node: str, cluster: str,
-                 config_path: str) -> Verdict:
+                 config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """After: each device node the config mounts is a character device in the node (/dev/nvidia-caps a folder)."""
     if not wanted:
         return failed(f"{config_path} mounts no GPU device node into {node}", rebuild(node.removesuffix(
-            "-control-plane"), config_path))
+            "-control-plane"), config_path, cli=cli))
     if res.rc is None or (res.rc != 0 and not kinds):
-        return failed(f"could not look at device nodes in {node}: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"could not look at device nodes in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     bad = [f"{p} ({kinds.get(p, 'NONE').lower()})" for p in wanted
            if kinds.get(p) != ("DIR" if p.rstrip("/").endswith("nvidia-caps") else "CHR")]
     if bad:
         return failed(f"GPU device nodes missing or wrong in {node}: {', '.join(bad)} (the node was created before "
                       "they existed on the host, or the config does not mount them)",
-                      recreate_cluster(cluster, config_path))
+                      recreate_cluster(cluster, config_path, cli=cli))
     return passed(f"GPU device nodes in {node}: {', '.join(wanted)}")
 
 
@@ -272,7 +284,8 @@ def setup_locked(message: str, state_dir: str) -> Verdict:
 
 
 def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool, setup_message: str,
-                libraries: Sequence[str], node: str, cluster: str, config_path: str) -> Verdict:
+                libraries: Sequence[str], node: str, cluster: str, config_path: str,
+                *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The node's own loader (``LD_PRELOAD=LIB ld.so --list``) must resolve each driver library to a path, with
     no LD_LIBRARY_PATH: that is how nvidia-smi, the MPS daemon and the DRA driver load them in the node.
 
@@ -281,21 +294,21 @@ def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool
     """
     if not libraries:
         return failed(f"{config_path} mounts no NVIDIA driver library into the node, so the node's loader "
-                      "has none to find", REGENERATE)
+                      "has none to find", regenerate(config_path))
     missing = [lib for lib in libraries if not resolved.get(lib)]
     setup = "" if setup_ok else f"; setup: {setup_message}"
     if not missing:
         return passed(f"the node's loader resolves {', '.join(f'{k} -> {v}' for k, v in resolved.items())}{setup}")
     why = "; ".join(f"{lib}: {errors.get(lib) or 'not found'}" for lib in missing)
     return failed(f"the node's loader in {node} does not find {', '.join(missing)} ({why}){setup}",
-                  rebuild(cluster, config_path) + "   (the generated config puts the libraries in "
+                  rebuild(cluster, config_path, cli=cli) + "   (the generated config puts the libraries in "
                   "/usr/lib/<triplet>, where the loader looks without ldconfig)")
 
 
-def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str, setup_failure: str = ""
-                ) -> Verdict:
+def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str, setup_failure: str = "",
+                *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if not ps_res.ok:
-        return failed(f"cannot list processes in {node}: {ps_res.describe()}", f"docker start {_q(node)}")
+        return failed(f"cannot list processes in {node}: {ps_res.describe()}", f"{cli.docker} start {_q(node)}")
     daemons = mps.control_daemons(procs)
     if daemons:
         return passed(f"nvidia-cuda-mps-control running in the node: PID {daemons[0].pid} `{daemons[0].args}`")
@@ -305,7 +318,8 @@ def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: 
 
 
 def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str, node: str,
-               start_cmd: str, daemon_running: bool, client_failure: str = "", client_where: str = "") -> Verdict:
+               start_cmd: str, daemon_running: bool, client_failure: str = "", client_where: str = "",
+               *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The server must run under a live control daemon, after the suite's client connected.
 
     ``client_reason``: why no CUDA client could be run at all (no python3 in the node AND no way to reach the
@@ -324,7 +338,8 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     if client_failure:
         return failed(f"no MPS server in {node}: the suite's CUDA client failed ({client_failure}), so the "
                       "daemon started no server",
-                      f"docker exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log /var/log/nvidia-mps/server.log"
+                      f"{cli.docker} exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log "
+                      "/var/log/nvidia-mps/server.log"
                       "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
     if client_reason:
         return failed(f"no MPS server in {node}, and the suite started no CUDA client to make the daemon start one: "
@@ -332,12 +347,13 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
                       "its CUDA client against the node's daemon")
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
-                  f"docker exec {_q(node)} cat /var/log/nvidia-mps/control.log   # the daemon's reason")
+                  f"{cli.docker} exec {_q(node)} cat /var/log/nvidia-mps/control.log   # the daemon's reason")
 
 
-def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell = DEFAULT_SHELL) -> Verdict:
+def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell = DEFAULT_SHELL,
+        *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if size is None:
-        return failed(f"cannot read /dev/shm size in {node}: {res.describe()}", f"docker start {_q(node)}")
+        return failed(f"cannot read /dev/shm size in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     if size >= minimum:
         return passed(f"/dev/shm in the node is {size / GiB:.1f} GiB (at least {minimum / GiB:.1f} GiB)")
     return failed(f"/dev/shm in the node is {size / GiB:.2f} GiB, expected at least {minimum / GiB:.1f} GiB",
@@ -347,12 +363,12 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell 
 
 def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
                          ps_res: CmdResult | None = None, config_path: str = "the kind config",
-                         node_pipe_dir: str = "", shell: Shell = DEFAULT_SHELL) -> Verdict:
+                         node_pipe_dir: str = "", shell: Shell = DEFAULT_SHELL, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known.
     ``pipe_dir`` '' means the config mounts no host folder as the node's pipe dir ``node_pipe_dir``."""
     if not pipe_dir:
         return failed(f"{config_path} does not mount the MPS pipe directory {node_pipe_dir} into the node",
-                      REGENERATE)
+                      regenerate(config_path))
     if not host_pids and ps_res is not None and not ps_res.ok:
         return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
                       f"{pipe_dir}: {ps_res.describe()}",
@@ -363,41 +379,41 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
                   f"the pipe directory {pipe_dir}: only one of them can own it, and clients reach whichever answers",
                   f"echo quit | {shell.sudo(f'CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} nvidia-cuda-mps-control')}   "
-                  f"# stop the host daemon, then: docker exec {_q(node)} nvidia-cuda-mps-control -d")
+                  f"# stop the host daemon, then: {cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d")
 
 
-def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str) -> Verdict:
+def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
     return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
                   f"{facts.error}",
-                  f"kubectl --context {_q('kind-' + cluster)} get --raw /readyz   # then: docker logs {_q(node)} "
+                  f"kubectl --context {_q('kind-' + cluster)} get --raw /readyz   # then: {cli.docker} logs {_q(node)} "
                   "2>&1 | tail; re-create the cluster if the API server does not recover")
 
 
-def _api_down(node: str, what: str, why: str, cluster: str) -> Verdict:
+def _api_down(node: str, what: str, why: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """The node container runs (the checks require it) but Kubernetes does not answer: the cluster is broken.
 
     WHY not a skip: a running node with no API server is exactly the state a readiness report must not call
     READY. (The kind test double has no Kubernetes, so these checks fail against it, as they should.)
     """
     return failed(f"node container {node} runs but {what}: {why}",
-                  f"kind get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context {_q('kind-' + cluster)} "
-                  f"cluster-info   # then: docker logs {_q(node)} 2>&1 | tail -50; re-create the cluster if the API "
-                  "server does not come up")
+                  f"{cli.kind} get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context "
+                  f"{_q('kind-' + cluster)} cluster-info   # then: {cli.docker} logs {_q(node)} 2>&1 | tail -50; "
+                  "re-create the cluster if the API server does not come up")
 
 
-def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str) -> Verdict | None:
+def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict | None:
     if facts.kubeconfig_error:
-        return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster)
+        return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster, cli=cli)
     if not facts.reachable and facts.api_error:
-        return _api_broken(facts, what, node, cluster)
+        return _api_broken(facts, what, node, cluster, cli=cli)
     if not facts.reachable:
-        return _api_down(node, f"its Kubernetes API does not answer, so {what}", facts.error, cluster)
+        return _api_down(node, f"its Kubernetes API does not answer, so {what}", facts.error, cluster, cli=cli)
     return None
 
 
-def k8s_node_ready(facts: ApiFacts, node: str, cluster: str) -> Verdict:
-    down = _api_unusable(facts, "node Ready cannot be checked", node, cluster)
+def k8s_node_ready(facts: ApiFacts, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    down = _api_unusable(facts, "node Ready cannot be checked", node, cluster, cli=cli)
     if down:
         return down
     if not facts.node_found:
@@ -409,13 +425,14 @@ def k8s_node_ready(facts: ApiFacts, node: str, cluster: str) -> Verdict:
                   f"kubectl describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
 
 
-def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_path: str) -> Verdict:
-    down = _api_unusable(facts, f"resource.k8s.io/{wanted} cannot be checked", node, cluster)
+def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_path: str,
+                 *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    down = _api_unusable(facts, f"resource.k8s.io/{wanted} cannot be checked", node, cluster, cli=cli)
     if down:
         return down
     if wanted in facts.resource_versions:
         return passed(f"resource.k8s.io/{wanted} is served (versions: {', '.join(facts.resource_versions)})")
     found = ", ".join(facts.resource_versions) or "none"
     return failed(f"resource.k8s.io/{wanted} is not served (served versions: {found})",
-                  rebuild(cluster, config_path) + "   (the generated config sets the DRA feature gate and "
+                  rebuild(cluster, config_path, cli=cli) + "   (the generated config sets the DRA feature gate and "
                   "runtimeConfig for the node image's Kubernetes version)")
