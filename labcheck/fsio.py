@@ -28,6 +28,7 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,8 +184,7 @@ def write_atomic(path: str | Path, data: str | bytes, default_mode: int = 0o644)
     except FileNotFoundError:
         st = None
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".labcheck-tmp", dir=str(target.parent))
-    try:
+    with _temp_next_to(target) as (fd, tmp):
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
@@ -197,11 +197,20 @@ def write_atomic(path: str | Path, data: str | bytes, default_mode: int = 0o644)
         else:
             os.chmod(tmp, default_mode & ~_umask())
         os.replace(tmp, target)
+    return target
+
+
+@contextlib.contextmanager
+def _temp_next_to(dest: Path) -> Iterator[tuple[int, str]]:
+    """(fd, name) of a new temporary file beside ``dest`` (same folder, so os.replace onto it is atomic), removed
+    again if the block fails in any way, Ctrl-C included: the one place a temp file of ours could stay behind."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".labcheck-tmp", dir=str(dest.parent))
+    try:
+        yield fd, tmp
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return target
 
 
 def write_json(path: str | Path, data: Any, indent: int | None = None) -> Path:
@@ -236,15 +245,10 @@ def backup(path: str | Path) -> str:
     never left under a backup's name."""
     src = write_target(path)
     dest = backup_name(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{Path(dest).name}.", suffix=".labcheck-tmp", dir=str(Path(dest).parent))
-    os.close(fd)
-    try:
+    with _temp_next_to(Path(dest)) as (fd, tmp):
+        os.close(fd)
         shutil.copy2(src, tmp)
         os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return dest
 
 
