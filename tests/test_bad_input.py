@@ -29,7 +29,6 @@ from labcheck.probes import gpu as gpu_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes import tools as tools_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
-from labcheck.remedy import this_host
 from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from labcheck.verdicts import gpu as gpu_v
@@ -39,10 +38,9 @@ from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from tests import needs, private_dockerd
 from tests.standins import executable
-from tests.test_cdi import SPEC, gpu_facts, materialize
+from tests.test_cdi import SPEC, SUDO, gpu_facts, materialize
 from tests.test_fsio import null_device
 
-SUDO = "" if this_host().root else "sudo "  # fixes shown to root carry no sudo (labcheck.remedy)
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = '''
