@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 _spawned: list[list[str]] = []
 # every spawned command with its thread and times (monotonic): where the checks part goes
 _timeline: list[dict] = []
@@ -74,7 +76,9 @@ def pytest_runtest_logfinish(nodeid, location) -> None:
         _tests[-1]["end"] = time.monotonic()
 
 
+@pytest.hookimpl(trylast=True)  # after every other plugin's pytest_unconfigure (the reports)
 def pytest_unconfigure(config) -> None:
+    _times["unconfigure"] = time.monotonic()
     out = os.environ.get("LABCHECK_BENCH_OUT")
     if not out:
         return

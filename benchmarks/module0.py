@@ -74,6 +74,7 @@ def measure(argv: list[str], *, env: dict | None = None, cwd: Path = ROOT,
     """Run argv once: wall seconds, exit code, peak RSS (KiB) of it and its descendants, output."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
+        began = time.monotonic()  # the clock the probe plugin uses inside the run (one per machine)
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT)
         deadline = start + timeout
@@ -81,18 +82,20 @@ def measure(argv: list[str], *, env: dict | None = None, cwd: Path = ROOT,
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 wall = time.perf_counter() - start
+                ended = time.monotonic()
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 break
             if time.perf_counter() > deadline:
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = None
-                wall = timeout
+                wall, ended = timeout, time.monotonic()
                 break
             time.sleep(0.002)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return {"wall": wall, "rc": proc.returncode, "maxrss_kb": usage.ru_maxrss, "output": text}
+    return {"wall": wall, "rc": proc.returncode, "maxrss_kb": usage.ru_maxrss, "output": text,
+            "began": began, "ended": ended}
 
 
 def best_of(n: int, argv: list[str], **kw) -> dict:
@@ -186,6 +189,23 @@ def best_run(runs: list[dict]) -> dict:
     return {**best, "median": statistics.median(r["wall"] for r in runs)}
 
 
+PHASES = (  # (label, from, to): marks recorded by the probe plugin, "began"/"ended" by measure()
+    ("interpreter, import pytest and its entry-point plugins, options", "began", "imported"),
+    ("conftest plugins imported, pytest_configure hooks", "imported", "sessionstart"),
+    ("collection (test files imported, items selected)", "sessionstart", "collected"),
+    ("the checks (first test's setup to session end)", "collected", "sessionfinish"),
+    ("end of session: terminal summary, reports, the report plugins' work", "sessionfinish", "unconfigure"),
+    ("pytest's cleanups (a garbage collection for unraisable exceptions), interpreter exit", "unconfigure",
+     "ended"),
+)
+
+
+def phases(run: dict) -> dict[str, float]:
+    """The wall time of one probed run cut at the probe's marks (one monotonic clock for both)."""
+    marks = {**run.get("probe", {}).get("times", {}), "began": run["began"], "ended": run["ended"]}
+    return {label: marks[b] - marks[a] for label, a, b in PHASES if a in marks and b in marks}
+
+
 def breakdown(probe: dict) -> None:
     """Where the checks part goes, against the facts: before the first fact, the facts, after the last one.
 
@@ -263,11 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = max(1, args.repeat)
 
+    # Bytecode as on every run after a user's first: compiled once, then read from a cache. The cache is a
+    # private folder (PYTHONPYCACHEPREFIX), so nothing is written into the tree; the first run, which
+    # compiles everything, is timed on its own below ("first run").
+    pycache = tempfile.mkdtemp(prefix="labcheck-bench-pycache-")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), str(ROOT),
                                                                      os.environ.get("PYTHONPATH")])),
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    env.pop("PYTEST_XDIST_AUTO_NUM_WORKERS", None)
+           "PYTHONPYCACHEPREFIX": pycache}
+    for name in ("PYTEST_ADDOPTS", "PYTEST_XDIST_AUTO_NUM_WORKERS", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    try:
+        return _main(args, n, env)
+    finally:
+        shutil.rmtree(pycache, ignore_errors=True)
+
+
+def _main(args: argparse.Namespace, n: int, env: dict) -> int:
     figures: dict = {"machine": machine(), "repeat": n}
     m = figures["machine"]
     print("dra-labcheck benchmark: module 0 (host checks)")
@@ -278,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. module 0 itself, with the probe plugin recording what it spawned and imported.
     pytest_argv = [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "-q", "-p", "no:cacheprovider",
                    "-p", "no:benchmark", "-p", "_bench_probe"]
+    first = probed_run(pytest_argv, env)  # compiles the bytecode into the empty cache
     modes: dict[str, list[dict]] = {"concurrent": [], "serial": []}
     for _ in range(n):  # interleaved, so that other load on the machine hits both alike
         for mode, flag in (("concurrent", "1"), ("serial", "0")):
@@ -320,9 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     ratio = run["wall"] / raw_sum if raw_sum else float("inf")
     print("\nmodule 0: " + " ".join(["pytest", *pytest_argv[3:9]]))
     print(f"  {ms(run['wall'])}   wall  [{run['median'] * 1000:.1f} ms]   -> {tail[0]}")
+    print(f"  {ms(first['wall'])}   the first run, which compiled the bytecode (not in the best/median)")
     print(f"  {ms(startup)}   of which start-up: interpreter, pytest, plugins, collection, exit")
     print(f"  {ms(checks)}   of which the checks (timed inside pytest, collection done to session end)")
     print(f"  {ms(collect['wall'])}   pytest --collect-only, same arguments (start-up alone)")
+    cut = phases(run)
+    for label, secs in cut.items():
+        print(f"  {ms(secs)}     {label}")
     print(f"  {ratio:8.2f} x    wall / raw sum       (goal <= {GOAL_RATIO}x on a ready host)")
     print(f"  {checks / raw_sum if raw_sum else float('inf'):8.2f} x    checks / raw sum")
 
@@ -389,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                   "longest_chain": chain, "checks_over_chain": ratio_chain},
         "raw": raw_rows, "raw_sum_s": raw_sum, "missing": missing,
         "module0": {"argv": pytest_argv, "wall_s": run["wall"], "median_s": run["median"], "result": tail[0],
-                    "startup_s": startup, "checks_s": checks, "collect_only_s": collect["wall"], "ratio": ratio},
+                    "startup_s": startup, "checks_s": checks, "collect_only_s": collect["wall"], "ratio": ratio,
+                    "first_run_s": first["wall"], "phases_s": cut},
         "startup": {"lean_collect_s": lean["wall"], "other_plugins_s": others,
                     "python_s": bare["wall"], "pytest_s": just_pytest["wall"], "plugins_s": with_plugins["wall"],
                     "plugin_imports_s": plugin_imports, "kubernetes_import_s": k8s, "docker_import_s": docker_sdk},

@@ -17,7 +17,7 @@ import socket
 import pytest
 
 from labcheck import config as labconfig
-from labcheck import interrupt
+from labcheck import interrupt, shutdown
 from labcheck.redact import scrub
 from labcheck.verdict import Verdict
 
@@ -60,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENV_KEY] = {}
     # `kill` stops a run like Ctrl-C (see labcheck.interrupt); xdist workers are stopped by their controller
     config.stash[SIGTERM_KEY] = getattr(config, "workerinput", None) is None and interrupt.install()
+    shutdown.skip_final_collection()  # the exit's full garbage collection costs more than any check
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -106,3 +106,51 @@ def test_collecting_module0_imports_none_of_the_lazy_libraries(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert proc.returncode in (0, 5), proc.stdout + proc.stderr
     assert json.loads(out_file.read_text())["imported"] == {name: False for name in LAZY}
+
+
+_FREEZE_SEEN = """
+import atexit, gc
+
+def _report():  # registered before the suite's handler, so it runs after it (atexit is last in, first out)
+    print("FROZEN", gc.get_freeze_count(), flush=True)
+
+atexit.register(_report)
+"""
+
+
+def test_a_run_freezes_its_objects_at_exit_so_finalisation_skips_the_last_collection(tmp_path):
+    """labcheck.shutdown: the exit's full garbage collection was 120-200 ms of a module 0 run here."""
+    (tmp_path / "freeze_seen.py").write_text(_FREEZE_SEEN)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "--collect-only", "-q",
+         "-p", "no:cacheprovider", "-p", "freeze_seen"],
+        cwd=ROOT, env=_env(PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)])),
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr
+    frozen = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("FROZEN ")]
+    assert frozen and frozen[0] > 1000, (
+        f"expected the objects alive at exit to be frozen (gc.freeze via labcheck.shutdown), got {frozen}")
+
+
+def test_the_freeze_happens_only_at_exit_and_is_registered_once():
+    """In-process runs (pytest.main, pytester) must not leave objects frozen: only atexit freezes."""
+    code = ("import atexit, gc\n"
+            "from labcheck import shutdown\n"
+            "shutdown.skip_final_collection(); shutdown.skip_final_collection()\n"
+            "print('BEFORE', gc.get_freeze_count(), atexit._ncallbacks())\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    _, frozen, callbacks = proc.stdout.split()
+    assert frozen == "0"
+    assert callbacks == "1", "registered twice: the freeze must be one atexit handler per process"
+
+
+def test_benchmark_cuts_the_wall_time_at_the_probe_marks():
+    run = {"began": 10.0, "ended": 11.0,
+           "probe": {"times": {"imported": 10.2, "sessionstart": 10.4, "collected": 10.5, "sessionfinish": 10.9,
+                               "unconfigure": 10.91}}}
+    cut = bench.phases(run)
+    assert len(cut) == len(bench.PHASES)
+    assert abs(sum(cut.values()) - 1.0) < 1e-9
+    assert abs(list(cut.values())[-1] - 0.09) < 1e-9
