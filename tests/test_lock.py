@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +55,48 @@ def test_the_folder_is_created_and_an_unusable_one_is_a_clear_problem(tmp_path):
 def test_an_error_of_the_block_itself_is_not_turned_into_a_lock_problem(tmp_path):
     with pytest.raises(OSError, match="the step's own"), lock.held(tmp_path, "x.lock", 1):
         raise OSError("the step's own error")
+
+
+def test_two_threads_of_one_process_exclude_each_other(tmp_path):
+    """Prefetch runs setup steps in threads: the lock must hold between them too, not only between processes."""
+    inside, overlaps = [], []
+
+    def step(n: int) -> None:
+        with lock.held(tmp_path, "x.lock", 10):
+            inside.append(n)
+            if len(inside) > 1:
+                overlaps.append(tuple(inside))
+            time.sleep(0.05)
+            inside.remove(n)
+
+    threads = [threading.Thread(target=step, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not overlaps, f"two threads held the lock at once: {overlaps}"
+
+
+def test_a_lock_that_is_not_a_regular_file_is_a_clear_problem_and_left_as_it_was(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("the user's file\n")
+    (tmp_path / "link.lock").symlink_to(target)
+    os.mkfifo(tmp_path / "fifo.lock")
+    for name in ("link.lock", "fifo.lock"):
+        with pytest.raises(lock.LockProblem) as caught, lock.held(tmp_path, name, 1):
+            pytest.fail("the block ran without the lock")
+        assert not caught.value.timed_out and name in str(caught.value)
+    assert (tmp_path / "link.lock").is_symlink() and target.read_text() == "the user's file\n"
+    assert stat.S_ISFIFO((tmp_path / "fifo.lock").lstat().st_mode)
+
+
+def test_the_lock_of_a_killed_holder_is_free_at_once(tmp_path):
+    """SIGKILL runs no cleanup: the kernel drops a dead process's flock, so the next run does not wait."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait(10)
+    start = time.monotonic()
+    with lock.held(tmp_path, "step.lock", 5):
+        assert time.monotonic() - start < 1.0

@@ -1,8 +1,8 @@
 """Start-up stays cheap: a run imports only what its selected modules need.
 
 Module 0 must not pay for the kubernetes client (module 1 imports it when needed); no run pays at
-start-up for the docker SDK (imported by the engine probe, in its own thread), filelock (only setup
-steps take locks) or PyYAML (imported where a YAML text is read: a lab config, a YAML CDI spec, a kind config).
+start-up for the docker SDK (imported by the engine probe, in its own thread) or PyYAML (imported where a
+YAML text is read: a lab config, a YAML CDI spec, a kind config).
 
 Not a timed test (speed figures are in benchmarks/module0.py): these check what gets imported.
 """
@@ -20,7 +20,7 @@ from benchmarks import module0 as bench
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("kubernetes",)
 # Not imported by collecting module 0: the probes and setup steps that need them import them.
-LAZY = ("kubernetes", "docker", "filelock", "concurrent.futures", "yaml")
+LAZY = ("kubernetes", "docker", "concurrent.futures", "yaml")
 # What module 0's own code imports at start-up.
 MODULE0_CODE = ("labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "fixtures.facts", "fixtures.host",
                 "fixtures.docker", "fixtures.tools", "fixtures.gpu", "fixtures.cdi", "fixtures.mps",
@@ -83,10 +83,10 @@ def _imported(code: str, watch: tuple[str, ...]) -> list[str]:
     return json.loads(out.stdout.strip().replace("'", '"'))
 
 
-def test_module0_code_imports_neither_filelock_nor_the_docker_sdk_nor_pyyaml():
+def test_module0_code_imports_neither_the_docker_sdk_nor_pyyaml():
     assert bench.conftest_plugins()[:4] == ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin",
                                             "fixtures.facts"]
-    found = _imported("import " + ", ".join(MODULE0_CODE), ("filelock", "docker", "concurrent.futures", "yaml"))
+    found = _imported("import " + ", ".join(MODULE0_CODE), ("docker", "concurrent.futures", "yaml"))
     assert found == [], f"importing module 0's code imported {found}: import it where it is used (lazily)"
 
 

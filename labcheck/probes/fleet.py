@@ -27,7 +27,6 @@ REMOTE_MODULES = {
     "yaml": "PyYAML",
     "docker": "docker",
     "kubernetes": "kubernetes",
-    "filelock": "filelock",
 }
 MARK = "LABCHECK-PROBE "
 
