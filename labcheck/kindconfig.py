@@ -207,45 +207,9 @@ def unified_diff(old: str, new: str, path: str) -> str:
                                         f"{path} (before)", f"{path} (generated)"))
 
 
-@dataclass(frozen=True)
-class WriteOutcome:
-    path: str
-    changed: bool
-    created: bool = False
-    diff: str = ""
-    backup: str = ""
-    foreign: bool = False  # the file there was not written by this suite (no HEADER): the user's own config
-
-
 def written_by_suite(text: str) -> bool:
     """Whether ``text`` starts with the generator's HEADER (an edited generated file still does)."""
     return text.startswith(HEADER)
-
-
-def plan_write(path: str | Path, text: str) -> WriteOutcome:
-    """What writing ``text`` would do, touching nothing. Raises fsio.FileProblem for a path that is not a regular
-    file (a FIFO, a device, a folder): it is never read, let alone replaced."""
-    p = Path(path)
-    try:
-        old = fsio.read_text(p)
-    except FileNotFoundError:
-        return WriteOutcome(str(p), True, created=True, diff=unified_diff("", text, str(p)))
-    if old == text:
-        return WriteOutcome(str(p), False)
-    return WriteOutcome(str(p), True, diff=unified_diff(old, text, str(p)), foreign=not written_by_suite(old))
-
-
-def write(path: str | Path, text: str) -> WriteOutcome:
-    """Write atomically (fsio: through a symlink, mode kept), backing up a different existing file first; no-op
-    when equal."""
-    plan = plan_write(path, text)
-    if not plan.changed:
-        return plan
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    backup = "" if plan.created else fsio.backup(p)
-    fsio.write_atomic(p, text)
-    return WriteOutcome(plan.path, True, plan.created, plan.diff, backup, plan.foreign)
 
 
 # --- reading a kind config back (user-edited or generated) ----------------------------------------------

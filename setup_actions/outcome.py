@@ -1,6 +1,6 @@
 """What a setup action's ``apply`` did, as data the fixtures hand to the checks: the one outcome type of every
 setup action (the Docker runtime, the CDI spec, the MPS daemon on the host and in the node, the node's loader
-config, the Kind cluster).
+config, the kind config file, the Kind cluster).
 
 WHY one type: the checks read the same few things of every action (did it work, what did it do, what should a
 person run instead); one shape means one way to read them, and a fixture that turns a lock problem into an
@@ -17,11 +17,12 @@ class Outcome:
     """``ok``: the host is now as the action wants it (or the action found it so).
 
     ``action``: what the action did or found, in that action's words ("none", "reuse", "create", "repair",
-    "start", "write", "generate", "blocked", "locked", "error"; the Docker runtime's "nothing to do",
-    "changed", "not run", "failed"); checks compare it with those literals.
+    "start", "write", "generate", "update", "replace", "blocked", "locked", "error"; the Docker runtime's
+    "nothing to do", "changed", "not run", "failed"); checks compare it with those literals.
     ``changed``: this run changed the host (created the cluster, started the daemon, wrote the file).
     ``remediation``: the exact command a person can run instead (e.g. the one that needs root), when not ok.
-    ``backup``: where a file this run replaced was copied first. ``details``: more text for the check's details.
+    ``backup``: where a file this run replaced was copied first (the check and the terminal name it).
+    ``details``: more text for the check's details (the kind config's unified diff).
     """
 
     ok: bool

@@ -291,25 +291,25 @@ def test_rewrite_unchanged_changes_nothing_changed_shows_diff_and_backs_up(tmp_p
     ins = Inspection((HostFile("libcuda.so.1", "library", str(lib / "libcuda.so.1"),
                                str(lib / "libcuda.so.580.159.04")),), (), ())
     text = kc.render(kc.build(ins, cfg))
-    first = kc.write(cfg.kind_config_path, text)
-    assert first.created and first.changed
+    first = kind_config_action.write(cfg.kind_config_path, text)
+    assert first.ok and first.action == "create" and first.changed
     mtime = os.stat(cfg.kind_config_path).st_mtime_ns
-    again = kc.write(cfg.kind_config_path, text)
-    assert not again.changed and again.diff == "" and again.backup == ""
+    again = kind_config_action.write(cfg.kind_config_path, text)
+    assert again.action == "none" and not again.changed and again.details == "" and again.backup == ""
     assert os.stat(cfg.kind_config_path).st_mtime_ns == mtime
     assert oct(os.stat(cfg.kind_config_path).st_mode & 0o777) == oct(0o644)
     user_edit = text + "# my note\n"
     Path(cfg.kind_config_path).write_text(user_edit)
-    plan = kc.plan_write(cfg.kind_config_path, text)
-    assert plan.changed and "-# my note" in plan.diff
+    plan = kind_config_action.plan_write(cfg.kind_config_path, text)
+    assert plan.action == "update" and not plan.changed and "-# my note" in plan.details
     assert Path(cfg.kind_config_path).read_text() == user_edit  # plan writes nothing
-    done = kc.write(cfg.kind_config_path, text)
-    assert done.changed and Path(done.backup).read_text() == user_edit
+    done = kind_config_action.write(cfg.kind_config_path, text)
+    assert done.changed and Path(done.backup).read_text() == user_edit and done.backup in done.message
     assert Path(cfg.kind_config_path).read_text() == text
     assert [p.name for p in Path(cfg.kind_config_path).parent.iterdir() if p.name.startswith(".")] == []
     # a second edit rewritten within the same second keeps its own backup: the first (the user's edit) survives
     Path(cfg.kind_config_path).write_text(text + "# another note\n")
-    second = kc.write(cfg.kind_config_path, text)
+    second = kind_config_action.write(cfg.kind_config_path, text)
     assert second.backup != done.backup
     assert Path(done.backup).read_text() == user_edit and Path(second.backup).read_text().endswith("# another note\n")
 
@@ -382,19 +382,19 @@ def test_user_file_the_suite_did_not_write_is_backed_up_and_said_so(tmp_path):
     mine = HEAD + "# my own cluster\nnodes:\n- role: control-plane\n"
     path.write_text(mine)
     text = kc.render(kc.build(gpu_host_inspection(), gpu_cfg()))
-    plan = kc.plan_write(path, text)
-    assert plan.foreign and path.read_text() == mine
+    plan = kind_config_action.plan_write(path, text)
+    assert plan.action == "replace" and path.read_text() == mine
     v = kv.config_generated(plan, [], True, str(path))
     assert v.status == "fail" and "not written by this suite" in v.message
-    done = kc.write(path, text)
-    assert done.foreign and Path(done.backup).read_text() == mine and path.read_text() == text
+    done = kind_config_action.write(path, text)
+    assert done.action == "replace" and Path(done.backup).read_text() == mine and path.read_text() == text
     v = kv.config_generated(done, [], False, str(path))
     assert v.status == "warn" and done.backup in v.message and "not written by this suite" in v.message
     assert done.backup in v.remediation
     # the generated file, edited by the user, is still ours: backed up and replaced without the warning
     path.write_text(text + "# edit\n")
-    again = kc.write(path, text)
-    assert again.changed and not again.foreign
+    again = kind_config_action.write(path, text)
+    assert again.changed and again.action == "update"
     assert kv.config_generated(again, [], False, str(path)).status == "pass"
 
 
@@ -443,7 +443,7 @@ def test_fifo_at_the_kind_config_path_is_refused_never_read_or_replaced(tmp_path
     parsed = kc.load(fifo)  # would block forever in open() without fsio's checks
     assert parsed.problems and "FIFO" in parsed.problems[0].message
     with pytest.raises(fsio.FileProblem):
-        kc.write(fifo, "x")
+        kind_config_action.write(fifo, "x")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 

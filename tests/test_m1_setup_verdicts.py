@@ -19,6 +19,8 @@ from labcheck.remedy import Shell
 from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import kindconfig as kv
 from setup_actions import cluster as cluster_action
+from setup_actions import kind_config as kind_config_action
+from setup_actions.outcome import Outcome
 from tests import m1_cluster as m1
 from tests.captures import DATA
 
@@ -105,13 +107,14 @@ def test_compute_capability_below_7_warns_6_0_stays_the_failure_line():
 
 
 def test_config_generated_verdicts():
-    v = kv.config_generated("cannot write m/k.yaml: Permission denied", [], False, "m/k.yaml")
-    assert v.status == "fail" and v.remediation.startswith("ls -ld ")
-    w = kc.WriteOutcome("m/k.yaml", False)
+    error = kind_config_action.cannot("m/k.yaml", "cannot write m/k.yaml: Permission denied")
+    v = kv.config_generated(error, [], False, "m/k.yaml")
+    assert v.status == "fail" and v.message == error.message and v.remediation.startswith("ls -ld ")
+    w = Outcome(True, "none", "m/k.yaml unchanged")
     v = kv.config_generated(w, ["libcuda.so.1 not found"], False, "m/k.yaml")
     assert v.status == "fail" and "libcuda.so.1 not found" in v.message
     assert kv.config_generated(w, [], False, "m/k.yaml").message == "m/k.yaml unchanged"
-    v = kv.config_generated(kc.WriteOutcome("m/k.yaml", True, created=True), [], True, "m/k.yaml")
+    v = kv.config_generated(Outcome(True, "create", "m/k.yaml would be created"), [], True, "m/k.yaml")
     assert v.status == "fail" and "--no-provision" in v.message
 
 

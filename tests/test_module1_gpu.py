@@ -33,7 +33,7 @@ def test_real_driver_files_are_found_and_resolve(inspection):
 def test_generated_config_for_this_host_is_valid_and_mounts_every_real_file(inspection, tmp_path):
     cfg = LabConfig(kind_config_path=str(tmp_path / "kind-config.yaml"))
     out = kind_config_action.apply(cfg, inspection)
-    assert out.created
+    assert out.ok and out.action == "create"
     parsed = kindconfig.load(cfg.kind_config_path)
     assert parsed.problems == ()
     mounted = {m.host_path for m in parsed.mounts}

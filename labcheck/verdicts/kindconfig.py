@@ -1,20 +1,23 @@
 """Verdicts on module 1's setup: the generated kind config, the node image, the cluster, the host's limits.
 
-Pure functions over facts (a WriteOutcome, a ParsedConfig, sysctl values); tests_env/test_module1.py only
+Pure functions over facts (the config step's Outcome, a ParsedConfig, sysctl values); tests_env/test_module1.py only
 binds fixtures to them. Every remediation is built from the configured names, shell-quoted.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from labcheck import kindconfig
-from labcheck.kindconfig import ParsedConfig, WriteOutcome
+from labcheck.kindconfig import ParsedConfig
 from labcheck.remedy import DEFAULT, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.node import kind_config  # problems with file:line as one verdict (shared with node checks)
+
+if TYPE_CHECKING:  # annotations only: labcheck never imports setup_actions at run time (it is built on labcheck)
+    from setup_actions.outcome import Outcome
 
 DEFAULT_IMAGE_HINT = "kindest/node:v1.34.0"
 # kind's known issues: many clusters or nodes run out of inotify watches/instances at the kernel defaults.
@@ -26,36 +29,31 @@ def _q(s: str) -> str:
     return shlex.quote(s)
 
 
-def config_generated(written: WriteOutcome | str, host_problems: Sequence[str], no_provision: bool,
-                     path: str) -> Verdict:
+def config_generated(written: Outcome, host_problems: Sequence[str], no_provision: bool, path: str) -> Verdict:
     """Whether the kind config at ``path`` is the one this host needs (written now, or already there).
 
-    A file there that this suite did not write (no generator header) is never replaced silently: the verdict
-    says so and names the backup (a warning), or, under --no-provision, says the next run will replace it.
+    ``written``: setup_actions.kind_config's outcome (its ``plan`` under --no-provision). A file there that this
+    suite did not write (no generator header) is never replaced silently: the verdict says so and names the backup
+    (a warning), or, under --no-provision, says the next run will replace it.
     """
-    if isinstance(written, str):
-        folder = os.path.dirname(os.path.abspath(path))
-        return failed(written, f"ls -ld {_q(folder)}   # is the folder writable? or set kind_config_path in lab.yaml")
+    w = written
+    if not w.ok:
+        return failed(w.message, w.remediation, details=w.details)
     if host_problems:
         return failed("host inspection: " + "; ".join(host_problems),
                       "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
                       "# is the NVIDIA driver installed? else set extra_lib_dirs / extra_bin_dirs in lab.yaml")
-    w = written
-    if w.changed and no_provision:
-        what = "does not exist" if w.created else "differs from what this host needs (diff in details)"
-        if w.foreign:
+    if w.action != "none" and no_provision:
+        what = "does not exist" if w.action == "create" else "differs from what this host needs (diff in details)"
+        if w.action == "replace":
             what += "; it was not written by this suite (your own config): a run without --no-provision backs it " \
                     "up next to it and replaces it"
-        return failed(f"{w.path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
-                      "# without --no-provision: writes it (a changed file is backed up first)", details=w.diff)
-    if w.foreign:
-        return warned(f"{w.path} was not written by this suite (no generator header): replaced by the generated "
-                      f"config; your file is kept as {w.backup}",
-                      f"diff -u {_q(w.backup)} {_q(w.path)}   # move what you need into lab.yaml (extra_lib_dirs, "
-                      "cdi_dirs, ...) or set kind_config_path to another file", details=w.diff)
-    what = "created" if w.created else ("updated" if w.changed else "unchanged")
-    backup = f"; previous version kept as {w.backup}" if w.backup else ""
-    return passed(f"{w.path} {what}{backup}", details=w.diff)
+        return failed(f"{path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
+                      "# without --no-provision: writes it (a changed file is backed up first)", details=w.details)
+    if w.action == "replace":
+        return warned(w.message, f"diff -u {_q(w.backup)} {_q(path)}   # move what you need into lab.yaml "
+                      "(extra_lib_dirs, cdi_dirs, ...) or set kind_config_path to another file", details=w.details)
+    return passed(w.message, details=w.details)
 
 
 def config_valid(parsed: ParsedConfig) -> Verdict:
