@@ -19,6 +19,7 @@ from labcheck.probes.driver_files import BINARIES, LIBRARIES, HostFile, Inspecti
 from labcheck.remedy import this_host
 from labcheck.verdicts import kindconfig as kv
 from setup_actions import kind_config as kind_config_action
+from setup_actions.privilege import sudo_invoker
 from tests.captures import DATA, first
 from tests.test_driver_files import make_lib
 
@@ -429,11 +430,13 @@ def test_a_missing_folder_docker_creates_passes_with_a_note_and_no_sudo_under_tm
 
 
 def test_provisioning_creates_the_pipe_folder_as_the_invoking_user(tmp_path):
-    """setup_actions.kind_config.apply makes the MPS pipe folder itself, so Docker never creates it root-owned."""
+    """setup_actions.kind_config.apply makes the MPS pipe folder itself, so Docker never creates it root-owned (under
+    sudo it goes to the user who ran sudo: tests/test_kind_config_pipe_folder.py)."""
     pipe = tmp_path / "nvidia-mps"
     cfg = gpu_cfg(mps_pipe_dir=str(pipe), kind_config_path=str(tmp_path / "kind-config.yaml"))
-    kind_config_action.apply(cfg, gpu_host_inspection())
-    assert pipe.is_dir() and pipe.stat().st_uid == os.geteuid()
+    assert kind_config_action.apply(cfg, gpu_host_inspection()).ok
+    invoker = sudo_invoker() if os.geteuid() == 0 else None
+    assert pipe.is_dir() and pipe.stat().st_uid == (invoker[0] if invoker else os.geteuid())
     assert kind_config_action.apply(cfg, gpu_host_inspection()).changed is False  # idempotent
 
 
