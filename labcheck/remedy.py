@@ -3,10 +3,16 @@
 One place decides "as root, or with sudo" and the distribution's package commands, so every
 remediation fits the host it is shown on: no ``sudo`` for root (a root shell may have none), no
 ``ubuntu-drivers`` on Debian. Built from the host probe (labcheck.probes.host).
+
+One way to get this host's Shell: :func:`this_host`. The checks' ``fix_shell`` fixture returns it, and the probes
+whose facts carry their own fix commands (CDI, the kind config's folders, the MPS daemon) call it, so a check's
+fix and a probe's fix can never word "as root or with sudo" differently. Verdicts stay pure: they take the Shell
+as an argument (tests pass ``Shell(root=True)`` and ``Shell(root=False)``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from labcheck.probes.host import HostFacts, probe_host
@@ -49,6 +55,12 @@ class Shell:
 DEFAULT = Shell()
 
 
+@functools.cache
 def this_host() -> Shell:
-    """The Shell of whoever runs the suite here: for probes whose facts carry their own fix commands."""
+    """The Shell of whoever runs the suite here, probed once per process.
+
+    WHY once: the effective user and /etc/os-release do not change while the suite runs, so every caller gets the
+    same answer (and the same object). Per process is what pytest-xdist needs: each worker probes the same host
+    for itself; a concurrent first call from a prefetch thread at worst probes twice and gets an equal Shell.
+    """
     return Shell.of(probe_host())

@@ -3,7 +3,10 @@
 Each test builds the situation that calls for a different fix and checks the words of that fix.
 """
 
+import os
 from pathlib import Path
+
+import pytest
 
 from labcheck import cmd
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts
@@ -11,12 +14,13 @@ from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
 from labcheck.probes.mps import MpsFacts, probe_pipe_dir
 from labcheck.probes.tools import ToolFacts
-from labcheck.remedy import Shell
+from labcheck.remedy import Shell, this_host
 from labcheck.verdicts import docker as dv
 from labcheck.verdicts import gpu as gv
 from labcheck.verdicts import host as hv
 from labcheck.verdicts import mps as mv
 from labcheck.verdicts import tools as tv
+from tests.other_user import run_as_nobody
 
 ROOT = Shell(root=True, distro="ubuntu")
 USER = Shell(root=False, distro="ubuntu")
@@ -127,3 +131,69 @@ def test_remediations_quote_configured_values(tmp_path: Path):
     assert "'" + odd + "'" in cmdline and not cmdline.startswith("sudo")
     assert mv.start_command(odd, odd + "/log").startswith("sudo install -d")
     assert tv.install_command("kind", ROOT).count("sudo") == 0
+
+
+# --- one way to get this host's Shell: the fixture and the probes cannot disagree ----------------------------
+
+ONE_SHELL_CHECKS = '''
+from labcheck.probes.cdi import probe_cdi
+from labcheck.probes.host import probe_host
+from labcheck.remedy import Shell, this_host
+
+
+def test_worker_a(fix_shell, host_facts, tmp_path):
+    _same(fix_shell, host_facts, tmp_path)
+
+
+def test_worker_b(fix_shell, host_facts, tmp_path):
+    _same(fix_shell, host_facts, tmp_path)
+
+
+def _same(fix_shell, host_facts, tmp_path):
+    real = Shell.of(probe_host())
+    assert host_facts.is_root != real.root  # the conftest's host facts lie: the fixture must not follow them
+    assert fix_shell == this_host() == real
+    assert probe_cdi([str(tmp_path)], None).shell == fix_shell  # a probe's own fixes: the same Shell
+    assert fix_shell.sudo("x") == ("x" if real.root else "sudo x")
+'''
+
+LYING_HOST_FACTS = '''
+import dataclasses
+
+import pytest
+
+from labcheck.probes.host import probe_host
+
+pytest_plugins = ["labcheck.plugin", "fixtures.facts", "fixtures.host"]
+
+
+@pytest.fixture(scope="session")
+def host_facts():
+    real = probe_host()
+    return dataclasses.replace(real, is_root=not real.is_root, os_id="fedora", os_like=())
+'''
+
+
+def test_fix_shell_and_the_probes_shell_are_one_under_xdist(pytester):
+    """Host facts that say the opposite of the truth (root or not, the distribution) are given to the fixtures;
+    on each of two xdist workers the checks' fix_shell still equals remedy.this_host() and a probe's Shell, so a
+    fixture that built its own Shell from the facts (a second way, which could disagree) fails here."""
+    pytester.makeconftest(LYING_HOST_FACTS)
+    pytester.makepyfile(test_one_shell=ONE_SHELL_CHECKS)
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "xdist", "-n", "2", timeout=120)
+    res.assert_outcomes(passed=2)
+
+
+def test_this_host_is_probed_once_a_process_and_fits_who_runs_it():
+    assert this_host() is this_host() and this_host() == Shell.of(probe_host())
+    assert this_host().sudo("x") == ("x" if os.geteuid() == 0 else "sudo x")
+
+
+@pytest.mark.needs("other_user")
+def test_a_user_gets_sudo_where_root_gets_none():
+    """A real non-root process (nobody): its Shell says sudo; this root one says none."""
+    code = "from labcheck.remedy import this_host\nprint(this_host().sudo('modprobe nvidia'))\n"
+    res = run_as_nobody(code)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "sudo modprobe nvidia"
+    assert this_host().sudo("modprobe nvidia") == "modprobe nvidia"
