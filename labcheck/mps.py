@@ -72,16 +72,24 @@ def parse_server_list(stdout: str) -> list[int]:
     return [int(tok) for tok in stdout.split() if tok.isdigit()]
 
 
-def smi_mps_client_pids(nvidia_smi_text: str) -> list[int]:
-    """PIDs that ``nvidia-smi`` lists with process type ``M+C`` (a CUDA client served through MPS)."""
-    pids = []
+def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int | None, int]]:
+    """(GPU index, PID) of each process ``nvidia-smi`` lists with type ``M+C`` (a CUDA client served through MPS).
+
+    The process table's first column is the GPU index (``|    0   N/A  N/A    447    M+C   python3 ...``); None
+    when that row has no readable index."""
+    found = []
     for line in nvidia_smi_text.splitlines():
         parts = line.strip("| ").split()
         if "M+C" in parts:
             i = parts.index("M+C")
             if i >= 1 and parts[i - 1].isdigit():
-                pids.append(int(parts[i - 1]))
-    return pids
+                found.append((int(parts[0]) if i >= 2 and parts[0].isdigit() else None, int(parts[i - 1])))
+    return found
+
+
+def smi_mps_client_pids(nvidia_smi_text: str) -> list[int]:
+    """PIDs that ``nvidia-smi`` lists with process type ``M+C``."""
+    return [pid for _gpu, pid in smi_mps_clients(nvidia_smi_text)]
 
 
 # --- the CUDA client used by the functional check (labcheck/cuda_client.py) -------------------------
@@ -96,7 +104,8 @@ CUDA_ERRORS = {
     809: "CUDA_ERROR_MPS_MAX_CONNECTIONS_REACHED", 810: "CUDA_ERROR_MPS_CLIENT_TERMINATED",
     999: "CUDA_ERROR_UNKNOWN",
 }
-CLIENT_STEPS = ("cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuCtxCreate_v2", "cuCtxDestroy_v2")
+CLIENT_STEPS = ("cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetUuid", "cuCtxCreate_v2",
+                "cuCtxDestroy_v2")
 _STEP_LINE = re.compile(r"^(cu\w+)\s+(-?\d+)(?:\s+(.*))?$")
 
 

@@ -17,7 +17,7 @@ import pytest
 from labcheck import cmd, mps
 from labcheck.config import LabConfig
 from labcheck.probes.gpu import probe_gpus
-from labcheck.probes.mps import control_query, probe_mps, run_cuda_client
+from labcheck.probes.mps import client_specs, control_asker, control_query, probe_mps, run_cuda_client, run_cuda_clients
 from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import mps as mps_v
 from setup_actions.mps_daemon import MpsDaemon
@@ -132,3 +132,23 @@ def test_client_without_daemon_is_not_taken_as_mps(mps_tools, tmp_path):
     run = run_cuda_client(str(pipe), control, smi, 20, CFG.extra_lib_dirs)
     verdict = mps_v.functional(run, str(tmp_path / "log"))
     assert verdict.status == "fail" and "no MPS control daemon answers" in verdict.message
+
+
+def test_one_client_per_gpu_pinned_by_uuid_is_served_on_each_gpu(gpu, mps_tools, dirs):
+    """Issue 14 on this host: one client per GPU nvidia-smi lists (CUDA_VISIBLE_DEVICES=<UUID>, --device 0), all
+    at once; each must open the GPU it was pinned to (its cuDeviceGetUuid line) and be listed as served."""
+    control, smi = mps_tools
+    pipe, log, state = dirs
+    action = MpsDaemon(control, pipe, log, 30, state_root=state)
+    assert action.apply().ok
+    try:
+        runs = run_cuda_clients(pipe, client_specs(pipe, gpu.gpus, 30, CFG.extra_lib_dirs),
+                                control_asker(control, pipe, 30), smi, 30)
+        verdict = mps_v.functional(runs, log, action.started_pid)
+        for run in runs:
+            print(run.gpu, run.device_uuid, run.client_lists, run.smi_mps_on)
+        print(verdict)
+        assert len(runs) == len(gpu.gpus) and verdict.status == "pass", verdict
+        assert [r.device_uuid for r in runs] == [g.uuid for g in gpu.gpus]
+    finally:
+        action.stop()

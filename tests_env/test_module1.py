@@ -98,6 +98,12 @@ def test_nvidia_smi_works_in_node(running_node, node_facts, lab_config, m1_clis,
                        cli=m1_clis))
 
 
+def test_nvidia_smi_in_node_lists_every_host_gpu(running_node, node_facts, gpu_facts, lab_config, m1_clis, check):
+    """Issue 14: the node sees each host GPU (by UUID), so the DRA driver can publish them all."""
+    check(v.gpus_in_node(node_facts.gpu_query, gpu_facts.gpus, lab_config.node_name, lab_config.cluster_name,
+                         lab_config.kind_config_path, cli=m1_clis))
+
+
 def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_facts, node_paths, lab_config,
                                             m1_clis, check):
     o = node_libs_outcome
@@ -140,7 +146,7 @@ def test_mps_server_running_in_node(running_node, node_mps_server_facts, node_pa
     f = node_mps_server_facts
     check(v.mps_server(f.procs, f.server_pids, f.client_reason, lab_config.node_name,
                        node_mps.start_command(lab_config, node_paths), f.daemon_running, f.client_failure,
-                       f.client_where, cli=m1_clis))
+                       f.client_where, cli=m1_clis, clients=f.clients, gpus=f.gpus))
 
 
 def test_seed_ps_aux_shows_daemon_and_server(running_node, node_mps_server_facts, node_paths, lab_config, m1_clis,

@@ -23,6 +23,8 @@ NVML_COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "
 _CUDA_LINE = re.compile(r"CUDA Version\s*:\s*(\S+)")
 _PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)")
 _DRIVER = re.compile(r"^\d{3}\.\d+(\.\d+)?$")  # 535.183.01, 580.159.04, 570.86
+# nvidia-smi -L / --query-gpu=uuid: GPU-683e20a0-8269-a95e-460e-0a9073519f0d (tests/data/h100-host)
+_UUID = re.compile(r"^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,24 @@ class GpuFacts:
                 g = Gpu(g.index, g.uuid, g.name, n.compute_cap, g.compute_mode, g.memory_mib)
             out.append(g)
         return tuple(out)
+
+
+def gpu_list_problems(gpus: tuple[Gpu, ...] | list[Gpu]) -> list[str]:
+    """What makes a GPU list unusable for per-GPU work (a CUDA client per GPU, CDI devices by UUID): a UUID that
+    is not one, two GPUs with one UUID or one index. Empty when every GPU is named once by index and UUID.
+
+    WHY: each MPS client is pinned with CUDA_VISIBLE_DEVICES=<UUID>; a duplicated or garbled UUID would pin two
+    clients to one GPU (or to none) and a GPU would pass unproven."""
+    problems = [f"GPU {g.index} has UUID {g.uuid!r}, expected GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+                for g in gpus if not _UUID.match(g.uuid)]
+    for what, key in (("UUID", lambda g: g.uuid.lower()), ("index", lambda g: g.index)):
+        seen: dict = {}
+        for g in gpus:
+            seen.setdefault(key(g), []).append(g)
+        problems += [f"{len(same)} GPUs report the same {what} {getattr(same[0], what.lower())}: "
+                     + ", ".join(f"GPU {g.index} ({g.uuid})" for g in same)
+                     for same in seen.values() if len(same) > 1 and (what == "index" or _UUID.match(same[0].uuid))]
+    return problems
 
 
 def _cc(text: str) -> tuple[int, int] | None:

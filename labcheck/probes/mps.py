@@ -1,4 +1,4 @@
-"""Probe MPS on the host: binaries, daemon processes, the pipe directory, and a real CUDA client.
+"""Probe MPS on the host: binaries, daemon processes, the pipe directory, and real CUDA clients (one per GPU).
 
 Every call to ``nvidia-cuda-mps-control`` goes through labcheck.cmd with a timeout: a client
 invocation blocks forever on a pipe directory whose daemon died without cleaning up, and such a hang
@@ -13,10 +13,12 @@ import selectors
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labcheck import cmd, fsio, mps
+from labcheck.probes.gpu import Gpu
 
 CONTROL = "nvidia-cuda-mps-control"
 SERVER = "nvidia-cuda-mps-server"
@@ -136,6 +138,14 @@ class ClientRun:
     smi: cmd.CmdResult | None = None
     smi_mps_clients: tuple[int, ...] = ()
     before: cmd.CmdResult | None = None
+    gpu: Gpu | None = None  # the GPU this client was pinned to (CUDA_VISIBLE_DEVICES=its UUID); None: not pinned
+    smi_mps_on: tuple[tuple[int | None, int], ...] = ()  # (GPU index, pid) of each process nvidia-smi shows as M+C
+
+    @property
+    def device_uuid(self) -> str:
+        """The UUID of the device the client opened (its ``cuDeviceGetUuid 0 GPU-...`` line), "" if not printed."""
+        step = next((s for s in self.steps if s.call == "cuDeviceGetUuid" and s.rc == 0), None)
+        return step.extra.split()[0] if step is not None and step.extra else ""
 
 
 class _LineReader:
@@ -187,80 +197,158 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class ClientSpec:
+    """How to start one CUDA client: its command line, its full environment, the GPU it is pinned to (None: the
+    client is not pinned and opens whatever device 0 its environment shows)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    gpu: Gpu | None = None
+
+
+def client_specs(pipe_dir: str, gpus: Sequence[Gpu], hold: float, lib_dirs: Sequence[str] = (),
+                 python: str = sys.executable, script: Path = CLIENT_SCRIPT,
+                 base_env: Mapping[str, str] | None = None) -> list[ClientSpec]:
+    """One client per GPU, each with CUDA_VISIBLE_DEVICES=<that GPU's UUID> and ``--device 0`` (the only device it
+    then sees); with no GPU given, one unpinned client (the caller's CUDA_VISIBLE_DEVICES left as it is).
+
+    WHY the UUID, not the index: CUDA's device order (fastest first) need not be nvidia-smi's (PCI bus order);
+    a UUID names the same GPU in both. ``-S``: no site module: the client uses only the standard library, and
+    site's processing of every installed package's .pth files is start-up on module 0's longest chain.
+    """
+    argv = [python, "-S", str(script), "--hold", str(hold), "--device", "0"]
+    for d in lib_dirs:
+        argv += ["--lib-dir", d]
+    env = {**(os.environ if base_env is None else base_env), "CUDA_MPS_PIPE_DIRECTORY": pipe_dir}
+    if not gpus:
+        return [ClientSpec(tuple(argv), env)]
+    return [ClientSpec(tuple(argv), {**env, "CUDA_VISIBLE_DEVICES": g.uuid}, g) for g in gpus]
+
+
+def control_asker(control_path: str | None, pipe_dir: str, timeout: float) -> Callable[[str], cmd.CmdResult] | None:
+    """``ask(command)``: one nvidia-cuda-mps-control query on the host against ``pipe_dir``."""
+    if not control_path:
+        return None
+    return lambda command: control_query(control_path, command, pipe_dir, timeout)
+
+
 def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | None, timeout: float = 60.0,
                     lib_dirs: tuple[str, ...] = (), python: str = sys.executable,
                     script: Path = CLIENT_SCRIPT) -> ClientRun:
-    """Start the ctypes client with CUDA_MPS_PIPE_DIRECTORY=pipe_dir and ask MPS about it while it holds a context.
+    """One unpinned client (see :func:`run_cuda_clients`): what a check of "MPS serves a client" on any GPU runs."""
+    specs = client_specs(pipe_dir, (), timeout, lib_dirs, python, script)
+    return run_cuda_clients(pipe_dir, specs, control_asker(control_path, pipe_dir, timeout), smi_path, timeout)[0]
 
-    The client runs in its own process group and is killed if it does not reach each stage in time.
+
+class _Client:
+    """One started client: its process, its output reader and what it printed so far."""
+
+    def __init__(self, spec: ClientSpec, proc: subprocess.Popen | None, error: str = "") -> None:
+        self.spec, self.proc, self.error = spec, proc, error
+        self.reader = _LineReader(proc) if proc is not None else None
+        self.lines: list[str] = []
+        self.held = False
+        self.timed_out_at = ""
+
+    def wait_holding(self, deadline: float) -> None:
+        if self.reader is None:
+            return
+        lines, self.held = self.reader.until("HOLDING", deadline)
+        self.lines += lines
+        if not self.held and self.reader.eof:  # it closed its output: let it finish exiting before judging
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        if not self.held and self.proc.poll() is None:
+            last = self.lines[-1] if self.lines else "no output yet"
+            self.timed_out_at = f"creating its CUDA context (last output: {last})"
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.proc.stdin.write(b"\n")
+                self.proc.stdin.flush()
+
+    def finish(self, deadline: float) -> None:
+        if self.reader is None or self.timed_out_at:
+            return
+        rest, _ = self.reader.until("\0never", deadline)
+        self.lines += rest
+        try:
+            self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.timed_out_at = "releasing its CUDA context"
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        self.reader.close()
+        if self.proc.poll() is None:
+            _kill(self.proc)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _start(spec: ClientSpec) -> _Client:
+    try:
+        return _Client(spec, subprocess.Popen(list(spec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT, env=spec.env, start_new_session=True))
+    except OSError as exc:
+        return _Client(spec, None, f"cannot start: {exc}")
+
+
+def run_cuda_clients(pipe_dir: str, specs: Sequence[ClientSpec], ask: Callable[[str], cmd.CmdResult] | None,
+                     smi_path: str | None, timeout: float = 60.0) -> tuple[ClientRun, ...]:
+    """Start every client of ``specs`` at once and, while they all hold their contexts, ask MPS (``ask``: one
+    nvidia-cuda-mps-control query, on the host or in the node) and nvidia-smi who is served: one ClientRun each.
+
+    WHY together: the clients are independent, so N GPUs cost about one client's time (module 0 must stay fast),
+    and one get_server_list / get_client_list / nvidia-smi round sees them all. Each client runs in its own
+    process group and is killed if it does not reach each stage in time.
     """
-    before = control_query(control_path, "get_server_list", pipe_dir, timeout) if control_path else None
+    before = ask("get_server_list") if ask else None
     answered = before is not None and before.ok
     servers_before = tuple(mps.parse_server_list(before.stdout)) if answered else ()
-    if not answered:  # without a daemon the client would run without MPS: nothing to learn from it
-        return ClientRun(pipe_dir, False, (), (), None, False, None, before=before)
-    # -S: no site module. The client uses only the standard library; site's processing of every installed
-    # package's .pth files (many in a GPU host's system Python) is start-up on module 0's longest chain.
-    argv = [python, "-S", str(script), "--hold", str(timeout)]
-    for d in lib_dirs:
-        argv += ["--lib-dir", d]
-    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir}
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
-    except OSError as exc:
-        return ClientRun(pipe_dir, answered, servers_before, (), None, False, None, "", f"cannot start: {exc}",
-                         before=before)
-    timed_out_at = ""
-    reader = _LineReader(proc)
-    tracking = contextlib.ExitStack()
-    tracking.enter_context(cmd.tracked(proc))  # killed with the other probes if the run ends now
-    try:
-        lines, held = reader.until("HOLDING", time.monotonic() + timeout)
-        if not held and reader.eof:  # it closed its output: let it finish exiting before judging
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-        if not held and proc.poll() is None:
-            last = lines[-1] if lines else "no output yet"
-            timed_out_at = f"creating its CUDA context (last output: {last})"
-        during = clients = smi = None
-        servers_during: tuple[int, ...] = ()
-        client_lists: dict[int, tuple[int, ...]] = {}
-        smi_clients: tuple[int, ...] = ()
-        if held:
-            if control_path:
-                during = control_query(control_path, "get_server_list", pipe_dir, timeout)
+    if not answered:  # without a daemon the clients would run without MPS: nothing to learn from them
+        return tuple(ClientRun(pipe_dir, False, (), (), None, False, None, before=before, gpu=s.gpu) for s in specs)
+    clients = [_start(s) for s in specs]
+    during = smi = None
+    servers_during: tuple[int, ...] = ()
+    client_lists: dict[int, tuple[int, ...]] = {}
+    smi_on: tuple[tuple[int | None, int], ...] = ()
+    with contextlib.ExitStack() as tracking:
+        for c in clients:
+            if c.proc is not None:
+                tracking.enter_context(cmd.tracked(c.proc))  # killed with the other probes if the run ends now
+            tracking.callback(c.close)
+        deadline = time.monotonic() + timeout
+        for c in clients:  # they start together: waiting for each in turn costs the slowest one's time
+            c.wait_holding(deadline)
+        if any(c.held for c in clients):
+            if ask:
+                during = ask("get_server_list")
                 if during.ok:
                     servers_during = tuple(mps.parse_server_list(during.stdout))
                     for spid in servers_during:
-                        clients = control_query(control_path, f"get_client_list {spid}", pipe_dir, timeout)
-                        if clients.ok:
-                            client_lists[spid] = tuple(mps.parse_server_list(clients.stdout))
+                        listed = ask(f"get_client_list {spid}")
+                        if listed.ok:
+                            client_lists[spid] = tuple(mps.parse_server_list(listed.stdout))
             if smi_path:
                 smi = cmd.run([smi_path], timeout=timeout)
                 if smi.ok:
-                    smi_clients = tuple(mps.smi_mps_client_pids(smi.stdout))
-            try:
-                proc.stdin.write(b"\n")
-                proc.stdin.flush()
-            except (BrokenPipeError, OSError):
-                pass
-        if not timed_out_at:
-            rest, _ = reader.until("\0never", time.monotonic() + timeout)
-            lines += rest
-            try:
-                proc.wait(timeout=max(1.0, timeout / 4))
-            except subprocess.TimeoutExpired:
-                timed_out_at = "releasing its CUDA context"
-    finally:
-        reader.close()
-        if proc.poll() is None:
-            _kill(proc)
-        tracking.close()
-        for stream in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-    out = "\n".join(lines)
-    return ClientRun(pipe_dir, answered, servers_before, tuple(mps.parse_client_steps(out)), proc.pid, held,
-                     None if timed_out_at else proc.returncode, timed_out_at, out, during, servers_during,
-                     client_lists, smi, smi_clients, before)
+                    smi_on = tuple(mps.smi_mps_clients(smi.stdout))
+        for c in clients:
+            c.release()
+        deadline = time.monotonic() + timeout
+        for c in clients:
+            c.finish(deadline)
+    runs = []
+    for c in clients:
+        out = "\n".join(c.lines) if c.proc is not None else c.error
+        runs.append(ClientRun(pipe_dir, answered, servers_before, tuple(mps.parse_client_steps(out)),
+                              c.proc.pid if c.proc is not None else None, c.held,
+                              None if c.timed_out_at or c.proc is None else c.proc.returncode, c.timed_out_at, out,
+                              during, servers_during, client_lists, smi, tuple(pid for _g, pid in smi_on), before,
+                              gpu=c.spec.gpu, smi_mps_on=smi_on))
+    return tuple(runs)

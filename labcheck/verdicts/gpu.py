@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labcheck import versions
-from labcheck.probes.gpu import GpuFacts
+from labcheck.probes.gpu import GpuFacts, gpu_list_problems
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
@@ -89,6 +89,12 @@ def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
                       "lspci | grep -i nvidia   # is the GPU seen on the bus? then: "
                       f"{shell.sudo('dmesg')} | grep -i nvrm")
     names = ", ".join(f"GPU {g.index}: {g.name} ({g.uuid})" for g in gpus)
+    problems = gpu_list_problems(gpus)
+    if problems:  # per-GPU checks (one MPS client per UUID, CDI devices by UUID) cannot trust this list
+        return failed(f"the driver's GPU list is not usable: {'; '.join(problems)} (listed: {names})",
+                      "nvidia-smi -L; nvidia-smi --query-gpu=index,uuid --format=csv   # each GPU once, with its own "
+                      f"UUID; if not: {shell.sudo('dmesg')} | grep -iE 'nvrm|xid' | tail, then reboot",
+                      details=facts.smi.result.stdout if facts.smi.result is not None else "")
     return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
 
 

@@ -9,6 +9,7 @@ merely ran proves nothing: without a daemon on its pipe directory CUDA silently 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from shlex import quote as sh
 
 from labcheck import mps
@@ -165,20 +166,31 @@ def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell
     return "nvidia-smi   # does the driver see the GPU? then: " + shell.sudo("dmesg") + " | grep -iE 'nvrm|xid' | tail"
 
 
-def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
-               control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT) -> Verdict:
+def _gpu_name(run: ClientRun) -> str:
+    return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else ""
+
+
+def _served_evidence(run: ClientRun, alone: bool) -> list[str]:
+    """Why MPS served this client: the server's client list or nvidia-smi's M+C row name its pid; a server that
+    appeared for it counts only when it was the only client (with several, it may have started for another)."""
+    evidence = []
+    in_lists = [s for s, clients in run.client_lists.items() if run.pid in clients]
+    if in_lists:
+        evidence.append(f"get_client_list of MPS server {in_lists[0]} lists it")
+    on = [gpu for gpu, pid in run.smi_mps_on if pid == run.pid] or ([None] if run.pid in run.smi_mps_clients else [])
+    if on:
+        evidence.append("nvidia-smi shows it as M+C" + (f" on GPU {on[0]}" if on[0] is not None else ""))
+    new = sorted(set(run.servers_during) - set(run.servers_before))
+    if new and alone:
+        evidence.append(f"MPS server {', '.join(map(str, new))} started for it")
+    return evidence
+
+
+def _one_client(run: ClientRun, log_dir: str, control: str, shell: Shell, alone: bool) -> Verdict:
+    """The verdict on one client (its daemon is known to answer)."""
     pipe = run.pipe_dir
-    if _hung(run.before):
-        return failed(f"{run.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
-                      _stale_pipe_fix(pipe, log_dir, control, shell))
-    if not run.daemon_answered:
-        if started_pid:
-            return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
-                          "it died or was killed during the run", f"tail {_logs(log_dir, 'control')}; "
-                          + start_command(pipe, log_dir, control, shell))
-        return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
-                      "nothing", start_command(pipe, log_dir, control, shell))
-    where = f"CUDA client (pid {run.pid}, CUDA_MPS_PIPE_DIRECTORY={pipe})"
+    pinned = f", GPU {run.gpu.index}: CUDA_VISIBLE_DEVICES={run.gpu.uuid}" if run.gpu is not None else ""
+    where = f"CUDA client (pid {run.pid}, CUDA_MPS_PIPE_DIRECTORY={pipe}{pinned})"
     if "dlopen libcuda.so.1 failed" in run.output:
         return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
                       shell.sudo("ldconfig") + "   # and check: ldconfig -p | grep libcuda.so.1")
@@ -193,21 +205,54 @@ def functional(run: ClientRun, log_dir: str, started_pid: int | None = None,
         return failed(f"{where} exited {run.rc} before creating a CUDA context: "
                       f"{run.output.strip().splitlines()[-1] if run.output.strip() else 'no output'}",
                       "nvidia-smi   # does the driver see the GPU?", details=run.output)
-    in_lists = [s for s, clients in run.client_lists.items() if run.pid in clients]
-    new = sorted(set(run.servers_during) - set(run.servers_before))
-    evidence = []
-    if in_lists:
-        evidence.append(f"get_client_list of MPS server {in_lists[0]} lists it")
-    if run.pid in run.smi_mps_clients:
-        evidence.append("nvidia-smi shows it as M+C")
-    if new:
-        evidence.append(f"MPS server {', '.join(map(str, new))} started for it")
+    if run.gpu is not None and run.device_uuid.lower() != run.gpu.uuid.lower():
+        got = run.device_uuid or "no cuDeviceGetUuid line"
+        return failed(f"{where} opened device {got}, not {run.gpu.uuid}: CUDA_VISIBLE_DEVICES did not pin it to "
+                      f"GPU {run.gpu.index}", "nvidia-smi -L   # compare the UUIDs; unset CUDA_DEVICE_ORDER / "
+                      "CUDA_VISIBLE_DEVICES overrides in the shell profile, then rerun", details=run.output)
+    evidence = _served_evidence(run, alone)
     if evidence:
         return passed(f"MPS serves a {where}: " + "; ".join(evidence))
     seen = (f"get_server_list while it held its context: {list(run.servers_during) or 'empty'}; "
+            f"get_client_list: {dict(run.client_lists) or 'none'}; "
             f"nvidia-smi M+C processes: {list(run.smi_mps_clients) or 'none'}")
     if run.server_list is not None and not run.server_list.ok:
         seen += f"; {run.server_list.describe()}"
-    return failed(f"{where} created a CUDA context but no MPS server appeared for it ({seen}): it ran without MPS",
+    what = "no MPS server appeared for it" if alone else "MPS does not list it as a client"
+    return failed(f"{where} created a CUDA context but {what} ({seen}): it ran without MPS",
                   f"tail {_logs(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control, shell),
                   details=run.output)
+
+
+def functional(runs: ClientRun | Sequence[ClientRun], log_dir: str, started_pid: int | None = None,
+               control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT) -> Verdict:
+    """MPS serves a real CUDA client -- on every GPU when ``runs`` holds one client per GPU (each pinned with
+    CUDA_VISIBLE_DEVICES=<UUID>): each must have created its context on its own GPU and be listed as served.
+    A failure names the GPU(s) not served."""
+    runs = (runs,) if isinstance(runs, ClientRun) else tuple(runs)
+    if not runs:
+        return failed("no CUDA client ran (no GPU to run one on)", "nvidia-smi -L   # does the driver list a GPU?")
+    first = runs[0]
+    pipe = first.pipe_dir
+    if _hung(first.before):
+        return failed(f"{first.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
+                      _stale_pipe_fix(pipe, log_dir, control, shell))
+    if not first.daemon_answered:
+        if started_pid:
+            return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
+                          "it died or was killed during the run", f"tail {_logs(log_dir, 'control')}; "
+                          + start_command(pipe, log_dir, control, shell))
+        return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
+                      "nothing", start_command(pipe, log_dir, control, shell))
+    verdicts = [(run, _one_client(run, log_dir, control, shell, alone=len(runs) == 1)) for run in runs]
+    if len(runs) == 1:
+        return verdicts[0][1]
+    bad = [(run, vd) for run, vd in verdicts if vd.status != "pass"]
+    if bad:
+        ok = ", ".join(_gpu_name(run) for run, vd in verdicts if vd.status == "pass") or "none"
+        shown = "; ".join(f"{_gpu_name(run)} not served: {vd.message}" for run, vd in bad)
+        return failed(f"{len(bad)} of {len(runs)} GPUs not served by MPS: {shown} (served: {ok})",
+                      bad[0][1].remediation, details="\n\n".join(f"{_gpu_name(r)}:\n{r.output}" for r, _ in bad))
+    return passed(f"MPS serves a CUDA client on each of the {len(runs)} GPUs: "
+                  + "; ".join(f"{_gpu_name(run)}: pid {run.pid}, {vd.message.split(': ', 1)[-1]}"
+                              for run, vd in verdicts))

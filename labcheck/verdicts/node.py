@@ -12,7 +12,9 @@ from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.driver_files import HostFile
+from labcheck.probes.gpu import Gpu, parse_query_csv
 from labcheck.probes.kube import ApiFacts
+from labcheck.probes.mps import ClientRun
 from labcheck.probes.node import DRA_BIN_DIRS, DRA_LIB_DIRS, NodeFile, NodeState
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 from labcheck.remedy import Shell
@@ -110,6 +112,34 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the
                       f"workshop does: {res.describe()})")
     return failed(f"nvidia-smi does not work in {node}: {res.describe()}",
                   f"{cli.docker} exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
+
+
+def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: str, config_path: str,
+                 *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    """nvidia-smi in the node (``--query-gpu``) must list every GPU the host lists, by UUID: the generated config
+    mounts each /dev/nvidiaN, and a node created while a GPU was missing (or from a config that skips one) sees
+    fewer -- the DRA driver would then publish fewer devices than the host has."""
+    if not host_gpus:
+        return failed("the host lists no GPU (see module 0's GPU check), so the node's GPUs cannot be compared",
+                      "nvidia-smi -L")
+    if res.rc is None or not res.ok:
+        return failed(f"nvidia-smi in {node} cannot list GPUs: {res.describe()}",
+                      f"{cli.docker} exec {_q(node)} nvidia-smi -L   # see the nvidia-smi in the node check")
+    listed, _driver = parse_query_csv(res.stdout)
+    have = {g.uuid.lower() for g in listed}
+    missing = [g for g in host_gpus if g.uuid.lower() not in have]
+    extra = [g for g in listed if g.uuid.lower() not in {h.uuid.lower() for h in host_gpus}]
+    shown = ", ".join(f"GPU {g.index} ({g.uuid})" for g in listed) or "none"
+    if missing or extra or len(listed) != len(host_gpus):
+        what = "; ".join(filter(None, [
+            "missing " + ", ".join(f"GPU {g.index} ({g.uuid})" for g in missing) if missing else "",
+            "not on the host: " + ", ".join(f"{g.uuid}" for g in extra) if extra else "",
+            f"{len(listed)} lines for {len(host_gpus)} host GPUs" if not missing and not extra else ""]))
+        return failed(f"nvidia-smi in {node} lists {len(listed)} GPU(s), the host {len(host_gpus)}: {what} "
+                      f"(node lists: {shown})",
+                      f"{cli.docker} exec {_q(node)} ls -la /dev/ | grep nvidia   # each host /dev/nvidiaN must be "
+                      f"there; then: {rebuild(cluster, config_path, cli=cli)}", details=res.stdout[-2000:])
+    return passed(f"nvidia-smi in {node} lists all {len(listed)} host GPU(s): {shown}")
 
 
 def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str,
@@ -319,22 +349,43 @@ def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: 
 
 def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str, node: str,
                start_cmd: str, daemon_running: bool, client_failure: str = "", client_where: str = "",
-               *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+               *, cli: Clis = DEFAULT_CLIS, clients: Sequence[ClientRun] = (), gpus: Sequence[Gpu] = ()) -> Verdict:
     """The server must run under a live control daemon, after the suite's client connected.
 
     ``client_reason``: why no CUDA client could be run at all (no python3 in the node AND no way to reach the
     node's daemon from the host, or --no-provision); ``client_failure``: how a client that ran failed. Both are
     failures: with a running node, "the server was never seen" is not a verified criterion (issue 9 item 7).
+    ``clients``: the suite's clients, one per host GPU in ``gpus`` (pinned by UUID): each must have created its
+    context on its own GPU through the node's daemon while that daemon listed a server (issue 14).
     """
     servers = mps.servers(procs)
     if not daemon_running:
         orphan = f" (an orphaned server, PID {servers[0].pid}, still runs: clients cannot reach it)" if servers else ""
         return failed(f"no MPS control daemon in {node}, so no client can get an MPS server{orphan}", start_cmd)
+    logs = (f"{cli.docker} exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log /var/log/nvidia-mps/server.log"
+            "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
+    if clients:
+        bad = [(r, why) for r in clients if (why := _node_client_problem(r))]
+        if bad:
+            shown = "; ".join(f"{_gpu(r)} not served: {why}" for r, why in bad)
+            return failed(f"{len(bad)} of {len(clients)} GPUs not served by the MPS daemon in {node} (the suite's "
+                          f"CUDA clients, run {client_where}): {shown}", logs,
+                          details="\n\n".join(f"{_gpu(r)}:\n{r.output}" for r, _ in bad))
+        missing = [g for g in gpus if g.uuid not in {r.gpu.uuid for r in clients if r.gpu is not None}]
+        if missing:
+            return failed(f"no CUDA client ran on {', '.join(f'GPU {g.index} ({g.uuid})' for g in missing)} of the "
+                          f"host, so the node's MPS service there is unproven", logs)
+    elif len(gpus) > 1 and servers and not client_failure:
+        return failed(f"an MPS server runs in {node}, but no CUDA client was run on each of the host's {len(gpus)} "
+                      f"GPUs ({client_reason or 'none ran'}), so MPS service on every GPU is unproven",
+                      "pytest tests_env -m module1   # without --no-provision the suite runs one client per GPU")
     if servers:
         listed = f", get_server_list: {' '.join(map(str, server_pids))}" if server_pids else ""
         how = f" (started for the suite's CUDA client, run {client_where})" if client_where else ""
+        per_gpu = ("; served: " + ", ".join(f"{_gpu(r)} (client pid {r.pid}, context on {r.device_uuid})"
+                                            for r in clients)) if clients else ""
         return passed(f"nvidia-cuda-mps-server running in the node: PID {servers[0].pid} `{servers[0].args}`"
-                      f"{listed}{how}")
+                      f"{listed}{how}{per_gpu}")
     if client_failure:
         return failed(f"no MPS server in {node}: the suite's CUDA client failed ({client_failure}), so the "
                       "daemon started no server",
@@ -348,6 +399,30 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
                   f"{cli.docker} exec {_q(node)} cat /var/log/nvidia-mps/control.log   # the daemon's reason")
+
+
+def _gpu(run: ClientRun) -> str:
+    return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else "the unpinned client"
+
+
+def _node_client_problem(run: ClientRun) -> str:
+    """Why this client does not prove its GPU served by the node's daemon ("" when it does): it must reach the
+    daemon, hold a context on the GPU it was pinned to, while the daemon lists a server."""
+    if not run.daemon_answered:
+        return f"the node's daemon did not answer ({run.before.describe() if run.before else 'not asked'})"
+    if run.timed_out_at:
+        return f"its client hung while {run.timed_out_at}"
+    bad = mps.first_failed_step(list(run.steps))
+    if bad is not None and bad.call != "cuCtxDestroy_v2":
+        return f"{bad.call} returned {bad.rc} ({bad.error_name})"
+    if not run.held:
+        last = run.output.strip().splitlines()[-1] if run.output.strip() else "no output"
+        return f"its client exited {run.rc} before creating a CUDA context: {last}"
+    if run.gpu is not None and run.device_uuid.lower() != run.gpu.uuid.lower():
+        return f"CUDA_VISIBLE_DEVICES={run.gpu.uuid} gave the client device {run.device_uuid or 'unknown'}"
+    if not run.servers_during:
+        return "the node's daemon listed no MPS server while the client held its context"
+    return ""
 
 
 def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell = DEFAULT_SHELL,
