@@ -67,6 +67,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes, comma-separated (the first is the baseline)")
     opts = ap.parse_args()
     sizes = [int(x) for x in opts.sizes.split(",")]
+    cpus = len(os.sched_getaffinity(0))  # the CPUs this run may use (a container's, not the machine's)
     reason = missing("sshd")
     if reason:
         print(f"cannot benchmark: {reason}")
@@ -77,7 +78,8 @@ def main() -> int:
         servers = [Sshd(folder / f"sshd{i}", key).start() for i in range(max(sizes))]
         SERVERS.extend(servers)
         try:
-            print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs)")
+            print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs); "
+                  f"python {sys.executable}, also every host's (the inventory names it)")
             local = [timed([sys.executable, "-m", "pytest", "-q", "-m", opts.marker]) for _ in range(opts.runs)]
             print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
                   f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs})")
@@ -90,7 +92,7 @@ def main() -> int:
             for _ in range(opts.runs):  # interleaved, so that other load on the machine hits all sizes alike
                 for n in sizes:
                     runs[n].append(timed(argvs[n]))
-            med = {}
+            med, per_host = {}, {}
             for n in sizes:
                 walls = [r[0] for r in runs[n]]
                 med[n] = statistics.median(walls)
@@ -101,12 +103,17 @@ def main() -> int:
                       f"{statistics.median(r[4] for r in runs[n]):4.2f} s hosts (medians of {opts.runs}; "
                       f"exit {runs[n][-1][1]}; {line})")
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
-                print(f"{'':<17}   {cpu / (os.cpu_count() or 1):6.2f} s = CPU / {os.cpu_count()} CPUs: the least "
-                      f"this machine can take for {n} host{'s' * (n > 1)}, however well they overlap")
+                per_host[n] = cpu / n
+                print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "
+                      f"{n} host{'s' * (n > 1)}, however well they overlap; {per_host[n]:.2f} CPU s per host")
             base, top = sizes[0], sizes[-1]
             print(f"{f'{top} hosts / {base} host':<17} : {med[top] / med[base]:6.2f}x wall, medians (goal <= 1.5x); "
                   f"{min(r[0] for r in runs[top]) / min(r[0] for r in runs[base]):.2f}x, minima; "
                   f"load average now {os.getloadavg()[0]:.1f}")
+            goal = 1.5 * med[base]
+            print(f"{'CPU bound':<17} : at {per_host[top]:.2f} CPU s per host (as among {top}), {cpus} CPUs fit "
+                  f"at most {goal * cpus / per_host[top]:.0f} hosts in 1.5x one host's wall ({goal:.2f} s), "
+                  f"however well they overlap")
         finally:
             for s in servers:
                 s.stop()
