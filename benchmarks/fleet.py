@@ -45,6 +45,11 @@ def _reaped_cpu(pid: int) -> float:
 SERVERS: list[Sshd] = []
 
 
+def tally(out: str) -> str:
+    """pytest's last line ("7 failed, 13 passed, ... in 2.2s"): N hosts should tally N times one local run."""
+    return next((ln.strip("= ") for ln in reversed(out.splitlines()) if " in " in ln and "passed" in ln), "no tally")
+
+
 def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
     """Wall time, exit status, output, CPU seconds of the run's own processes (pytest, ssh clients;
     not the shared-connection masters, which ssh detaches) and of the hosts' sshd sessions."""
@@ -82,7 +87,8 @@ def main() -> int:
                   f"python {sys.executable}, also every host's (the inventory names it)")
             local = [timed([sys.executable, "-m", "pytest", "-q", "-m", opts.marker]) for _ in range(opts.runs)]
             print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
-                  f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs})")
+                  f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs}; "
+                  f"exit {local[-1][1]}; {tally(local[-1][2])})")
             argvs = {}
             for n in sizes:
                 inv = inventory(folder, key, servers[:n])
@@ -101,7 +107,7 @@ def main() -> int:
                 print(f"{label:<17} : {med[n]:6.2f} s wall (min {min(walls):.2f}), CPU "
                       f"{statistics.median(r[3] for r in runs[n]):4.2f} s controller + "
                       f"{statistics.median(r[4] for r in runs[n]):4.2f} s hosts (medians of {opts.runs}; "
-                      f"exit {runs[n][-1][1]}; {line})")
+                      f"exit {runs[n][-1][1]}; {line}; {tally(runs[n][-1][2])})")
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
                 per_host[n] = cpu / n
                 print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "

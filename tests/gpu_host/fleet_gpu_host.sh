@@ -41,7 +41,9 @@ machine() {
     echo "python: $(command -v "$PY") ($("$PY" -V 2>&1)); base $("$PY" -c 'import sys; print(sys.base_prefix)')"
     for t in sshd ssh ssh-keygen docker nvidia-cuda-mps-control; do echo "$t: $(command -v $t || echo none)"; done
     grep -m1 PRETTY_NAME /etc/os-release 2>/dev/null
-    echo "libnvidia-ml in the ld cache: $(ldconfig -p 2>/dev/null | grep -c libnvidia-ml) (sessions over ssh get no LD_LIBRARY_PATH)"
+    # A session over ssh gets no LD_LIBRARY_PATH: its nvidia-smi and CUDA client find the driver by the ld cache.
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH-unset}; in the ld cache: $(ldconfig -p 2>/dev/null \
+        | grep -Eo 'lib(cuda|nvidia-ml)\.so\.1 ' | sort -u | paste -sd' ')"
 }
 
 # --- OpenSSH from the kit -------------------------------------------------------------------------------------
@@ -161,7 +163,8 @@ start_dockerd() {
     DOCKERD_PID=$!
     local cli
     cli=$(command -v docker || echo /tmp/dk/bin/docker)
-    for _ in $(seq 1 30); do timeout 5 "$cli" info >/dev/null 2>&1 && break; sleep 1; done
+    local deadline=$(($(date +%s) + 40))
+    until timeout 5 "$cli" info >/dev/null 2>&1 || [ "$(date +%s)" -ge "$deadline" ]; do sleep 1; done
     timeout 10 "$cli" version --format 'docker CLI {{.Client.Version}}, engine {{.Server.Version}}' \
         || { tail -20 "$OUT/dockerd.log"; echo "no engine: the docker checks fail on every host alike"; }
 }
