@@ -202,7 +202,7 @@ clean_venv() {  # as .devwork/speed_base.sh: no site packages of the machine's P
     timeout 240 "$PY" -m pip install -q --no-index --no-deps --target "$sp" .devwork/whl312/*.whl 2>&1 \
         | grep -v WARNING
     echo "$PWD" > "$sp/labcheck-src.pth"
-    "$CV/bin/python" -c 'import sys, pytest, xdist, execnet, docker, yaml, filelock; print(sys.executable, sys.version.split()[0], "pytest", pytest.__version__, "xdist", xdist.__version__)' \
+    "$CV/bin/python" -c 'import sys, pytest, xdist, execnet, docker, yaml; print(sys.executable, sys.version.split()[0], "pytest", pytest.__version__, "xdist", xdist.__version__)' \
         || die "the clean venv lacks the wheels (.devwork/whl312)"
 }
 
