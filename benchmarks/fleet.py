@@ -45,6 +45,11 @@ def _reaped_cpu(pid: int) -> float:
 SERVERS: list[Sshd] = []
 
 
+def tally(out: str) -> str:
+    """pytest's last line ("7 failed, 13 passed, ... in 2.2s"): N hosts should tally N times one local run."""
+    return next((ln.strip("= ") for ln in reversed(out.splitlines()) if " in " in ln and "passed" in ln), "no tally")
+
+
 def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
     """Wall time, exit status, output, CPU seconds of the run's own processes (pytest, ssh clients;
     not the shared-connection masters, which ssh detaches) and of the hosts' sshd sessions."""
@@ -67,6 +72,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes, comma-separated (the first is the baseline)")
     opts = ap.parse_args()
     sizes = [int(x) for x in opts.sizes.split(",")]
+    cpus = len(os.sched_getaffinity(0))  # the CPUs this run may use (a container's, not the machine's)
     reason = missing("sshd")
     if reason:
         print(f"cannot benchmark: {reason}")
@@ -77,10 +83,12 @@ def main() -> int:
         servers = [Sshd(folder / f"sshd{i}", key).start() for i in range(max(sizes))]
         SERVERS.extend(servers)
         try:
-            print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs)")
+            print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs); "
+                  f"python {sys.executable}, also every host's (the inventory names it)")
             local = [timed([sys.executable, "-m", "pytest", "-q", "-m", opts.marker]) for _ in range(opts.runs)]
             print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
-                  f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs})")
+                  f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs}; "
+                  f"exit {local[-1][1]}; {tally(local[-1][2])})")
             argvs = {}
             for n in sizes:
                 inv = inventory(folder, key, servers[:n])
@@ -90,7 +98,7 @@ def main() -> int:
             for _ in range(opts.runs):  # interleaved, so that other load on the machine hits all sizes alike
                 for n in sizes:
                     runs[n].append(timed(argvs[n]))
-            med = {}
+            med, per_host = {}, {}
             for n in sizes:
                 walls = [r[0] for r in runs[n]]
                 med[n] = statistics.median(walls)
@@ -99,14 +107,19 @@ def main() -> int:
                 print(f"{label:<17} : {med[n]:6.2f} s wall (min {min(walls):.2f}), CPU "
                       f"{statistics.median(r[3] for r in runs[n]):4.2f} s controller + "
                       f"{statistics.median(r[4] for r in runs[n]):4.2f} s hosts (medians of {opts.runs}; "
-                      f"exit {runs[n][-1][1]}; {line})")
+                      f"exit {runs[n][-1][1]}; {line}; {tally(runs[n][-1][2])})")
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
-                print(f"{'':<17}   {cpu / (os.cpu_count() or 1):6.2f} s = CPU / {os.cpu_count()} CPUs: the least "
-                      f"this machine can take for {n} host{'s' * (n > 1)}, however well they overlap")
+                per_host[n] = cpu / n
+                print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "
+                      f"{n} host{'s' * (n > 1)}, however well they overlap; {per_host[n]:.2f} CPU s per host")
             base, top = sizes[0], sizes[-1]
             print(f"{f'{top} hosts / {base} host':<17} : {med[top] / med[base]:6.2f}x wall, medians (goal <= 1.5x); "
                   f"{min(r[0] for r in runs[top]) / min(r[0] for r in runs[base]):.2f}x, minima; "
                   f"load average now {os.getloadavg()[0]:.1f}")
+            goal = 1.5 * med[base]
+            print(f"{'CPU bound':<17} : at {per_host[top]:.2f} CPU s per host (as among {top}), {cpus} CPUs fit "
+                  f"at most {goal * cpus / per_host[top]:.0f} hosts in 1.5x one host's wall ({goal:.2f} s), "
+                  f"however well they overlap")
         finally:
             for s in servers:
                 s.stop()
