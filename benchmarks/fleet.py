@@ -62,7 +62,28 @@ def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     hosts = sum(_reaped_cpu(s.proc.pid) for s in SERVERS) - hosts_before
-    return wall, res.returncode, res.stdout, cpu, hosts
+    return wall, res.returncode, res.stdout, cpu, hosts, controller_cpu(res.stderr)
+
+
+# The controller: pytest itself, run so that it reports its own CPU time at exit (its threads share one
+# interpreter, so this is the part of a fleet run that cannot spread over the CPUs); otherwise `-m pytest`.
+CONTROLLER = ("import atexit, os, sys, pytest\n"
+              "atexit.register(lambda: print('LABCHECK-BENCH-CPU %.3f' % sum(os.times()[:2]), file=sys.stderr))\n"
+              "sys.exit(pytest.main(sys.argv[1:]))")
+STEPS = ("start", "probed", "connected", "shipped", "worker started", "collected", "finished")
+
+
+def controller_cpu(stderr: str) -> float:
+    return next((float(ln.split()[1]) for ln in stderr.splitlines() if ln.startswith("LABCHECK-BENCH-CPU ")), 0.0)
+
+
+def host_steps(results_json: Path) -> dict[str, list[float]]:
+    """Per step of a host's start (labcheck.fleet_session.HostState.timings), its times across the hosts."""
+    try:
+        hosts = json.loads(results_json.read_text())["fleet"]["hosts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {step: [h["timings"][step] for h in hosts if step in h.get("timings", {})] for step in STEPS}
 
 
 def main() -> int:
@@ -70,7 +91,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--marker", default="module0")
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes, comma-separated (the first is the baseline)")
+    ap.add_argument("-k", dest="keyword", default=None,
+                    help="also pass -k EXPR (e.g. 'not cuda_client': on one machine every simulated host's CUDA "
+                         "client shares the one GPU and MPS server, which separate machines would not)")
     opts = ap.parse_args()
+    select = ["-m", opts.marker, *(["-k", opts.keyword] if opts.keyword else [])]
     sizes = [int(x) for x in opts.sizes.split(",")]
     cpus = len(os.sched_getaffinity(0))  # the CPUs this run may use (a container's, not the machine's)
     reason = missing("sshd")
@@ -85,14 +110,15 @@ def main() -> int:
         try:
             print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs); "
                   f"python {sys.executable}, also every host's (the inventory names it)")
-            local = [timed([sys.executable, "-m", "pytest", "-q", "-m", opts.marker]) for _ in range(opts.runs)]
+            local = [timed([sys.executable, "-m", "pytest", "-q", *select]) for _ in range(opts.runs)]
             print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
                   f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs}; "
                   f"exit {local[-1][1]}; {tally(local[-1][2])})")
             argvs = {}
             for n in sizes:
                 inv = inventory(folder, key, servers[:n])
-                argvs[n] = [sys.executable, "-m", "pytest", "-q", "-m", opts.marker, f"--hosts={inv}"]
+                argvs[n] = [sys.executable, "-c", CONTROLLER, "-q", *select, f"--hosts={inv}",
+                            f"--results-json={folder / f'results-{n}.json'}"]
                 timed(argvs[n])  # warm-up: first shipment of the suite and pytest to each host's folder
             runs: dict[int, list] = {n: [] for n in sizes}
             for _ in range(opts.runs):  # interleaved, so that other load on the machine hits all sizes alike
@@ -108,6 +134,13 @@ def main() -> int:
                       f"{statistics.median(r[3] for r in runs[n]):4.2f} s controller + "
                       f"{statistics.median(r[4] for r in runs[n]):4.2f} s hosts (medians of {opts.runs}; "
                       f"exit {runs[n][-1][1]}; {line}; {tally(runs[n][-1][2])})")
+                print(f"{'':<17}   {statistics.median(r[5] for r in runs[n]):6.2f} s of that controller CPU is "
+                      "the pytest process itself (one interpreter: its threads take turns)")
+                steps = host_steps(folder / f"results-{n}.json")  # the last run's
+                if steps.get("start"):
+                    print(f"{'':<17}     steps of a host's run, s from its own start (\"start\": from the session's), "
+                          "median / max over the hosts: " + ", ".join(
+                              f"{k} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items() if v))
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
                 per_host[n] = cpu / n
                 print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "

@@ -35,10 +35,11 @@ import shlex
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 
@@ -76,14 +77,28 @@ class HostState:
     remediation: str = ""
     python_version: str = ""
     deadline_hit: bool = False
+    # Seconds from this host's start to each step it reached (probed, connected, shipped, worker started,
+    # collected, finished) and, as "start", from the session's start to the host's: where a slow host's
+    # time went (benchmarks/fleet.py prints them across hosts).
+    timings: dict[str, float] = field(default_factory=dict)
+    _began: float = 0.0
 
     @property
     def name(self) -> str:
         return self.host.name
 
+    def began(self, session_start: float) -> None:
+        self._began = time.monotonic()
+        self.timings["start"] = round(self._began - session_start, 3)
+
+    def reached(self, step: str) -> None:
+        if self._began and step not in self.timings:
+            self.timings[step] = round(time.monotonic() - self._began, 3)
+
     def as_dict(self) -> dict:
         return {"name": self.name, "target": self.host.target, "status": self.status,
-                "message": self.message, "remediation": self.remediation, "python": self.python_version}
+                "message": self.message, "remediation": self.remediation, "python": self.python_version,
+                "timings": dict(self.timings)}
 
 
 def connection_reports(state: HostState, module: str, rerun: str) -> list[pytest.TestReport]:
@@ -240,6 +255,7 @@ class FleetSession(DSession):
         self._args = None
         self._done: set[str] = set()
         self._lock = threading.Lock()
+        self._session_start = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------------
 
@@ -247,6 +263,7 @@ class FleetSession(DSession):
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start every host, each in its own thread; the run loop takes each host as it comes up."""
         self._session = session
+        self._session_start = time.monotonic()
         states = list(self.states.values())
         self._control_dir = tempfile.mkdtemp(prefix="labcheck-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
         for i, state in enumerate(states):  # socket paths must stay short (about 100 bytes): numbers, not names
@@ -275,6 +292,7 @@ class FleetSession(DSession):
         The same steps as xdist's NodeManager.setup_node, for one host, reporting instead of raising.
         The host's timer starts now: a host that stalls here is cut when its own time is up.
         """
+        state.began(self._session_start)
         self._arm_timer(state)
         try:
             node = self._start_host(state, spec)
@@ -308,6 +326,7 @@ class FleetSession(DSession):
 
     def _start_host(self, state: HostState, spec: execnet.XSpec) -> WorkerController | None:
         res = fleet_probe.probe(state.host)
+        state.reached("probed")
         state.python_version = res.python_version
         if not res.ok:
             self._lost(state, res.status, res.message, res.remediation)
@@ -318,10 +337,12 @@ class FleetSession(DSession):
             self._lost_at_start(state, f"could not open the SSH gateway: {_one_line(exc)}")
             return None
         self._gateways[state.name] = gateway
+        state.reached("connected")
         try:
             with self._lock:  # hooks write to the terminal
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
             ship(gateway, self.rootdir, self.lab_config)
+            state.reached("shipped")
             rsync_roots = getattr(self.nodemanager, "rsync_roots", None)  # gone with xdist 4's rsync removal
             if rsync_roots is not None:
                 rsync_roots(gateway)  # xdist 3 ships pytest itself
@@ -329,6 +350,7 @@ class FleetSession(DSession):
                 node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
                 gateway.node = node  # keeps the node alive, as xdist does
                 node.setup()
+            state.reached("worker started")
         except Exception as exc:  # the suite could not be shipped or the worker not started
             self._lost_at_start(state, f"could not start the remote worker: {_one_line(exc)}")
             return None
@@ -436,6 +458,8 @@ class FleetSession(DSession):
         "all workers collected" messages, which a fleet would print once per host)."""
         if self.shuttingdown or self.sched is None:
             return
+        if (state := self.states.get(node.gateway.id)) is not None:
+            state.reached("collected")
         self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
         self.sched.add_node_collection(node, ids)
         if self._session is not None:  # progress counts every host's checks
@@ -451,7 +475,10 @@ class FleetSession(DSession):
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
-        return self.states.get(name)
+        state = self.states.get(name)
+        if state is not None:
+            state.reached("finished")
+        return state
 
     def _lost(self, state: HostState, status: str, message: str, remediation: str = "", emit: bool = False) -> None:
         state.status, state.message = status, message

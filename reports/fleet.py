@@ -97,6 +97,7 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
             "first_remediation": first,
             "counts": {v: sum(r["verdict"] == v for r in hrecs) for v in ("pass", "fail", "warn", "skip")},
             "checks": cells,
+            "timings": dict(h.get("timings") or {}),
         })
     n_ready = sum(r["ready"] for r in rows)
     all_ready = bool(rows) and n_ready == len(rows)

@@ -212,6 +212,14 @@ def test_fleet_over_ssh_reports_every_host(lab, silent_port):
     assert {n: h["status"] for n, h in fleet.items()} == expected, stdout
     assert [h["name"] for h in doc["fleet"]["hosts"]] == list(expected)
 
+    # Where each host's time went: every step a good host reached, in order; an unreachable host stops at its probe.
+    steps = ["probed", "connected", "shipped", "worker started", "collected", "finished"]
+    for name in ("good0", "good1"):
+        t = fleet[name]["timings"]
+        assert list(t) == ["start", *steps], t
+        assert all(0 <= t[a] <= t[b] for a, b in zip(steps, steps[1:])), t
+    assert list(fleet["refused"]["timings"]) == ["start", "probed"], fleet["refused"]["timings"]
+
     # Good hosts ran every check; good2's failing check makes it NOT READY with its fix first; good1's skipped
     # criterion makes it NOT VERIFIED (the optional warning on both does not).
     for name, gpu in (("good0", "pass"), ("good1", "skip")):
