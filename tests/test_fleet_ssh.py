@@ -217,7 +217,7 @@ def test_fleet_over_ssh_reports_every_host(lab, silent_port):
     for name in ("good0", "good1"):
         t = fleet[name]["timings"]
         assert list(t) == ["start", *steps], t
-        assert all(0 <= t[a] <= t[b] for a, b in zip(steps, steps[1:])), t
+        assert all(0 <= t[a] <= t[b] for a, b in zip(steps, steps[1:], strict=False)), t
     assert list(fleet["refused"]["timings"]) == ["start", "probed"], fleet["refused"]["timings"]
 
     # Good hosts ran every check; good2's failing check makes it NOT READY with its fix first; good1's skipped
