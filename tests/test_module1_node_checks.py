@@ -208,9 +208,9 @@ def test_h200_proof_runs_verdicts():
 def test_no_python3_and_no_reachable_pipe_dir_is_a_failure_with_the_reason():
     from labcheck.node import cuda_client
 
-    no_pipe = cuda_client.run_from_host("", ())
-    assert no_pipe.result is None and "mounts no host folder" in no_pipe.describe()
-    remote = cuda_client.run_from_host("/tmp/nvidia-mps", (), docker_host="tcp://user:secret@10.0.0.5:2376")
-    assert "not on this host" in remote.describe() and "secret" not in remote.describe()
-    verdict = v.mps_server([], [], remote.describe(), NODE, "start", daemon_running=True)
+    assert "mounts no host folder" in cuda_client.host_reach("")
+    remote = cuda_client.host_reach("/tmp/nvidia-mps", docker_host="tcp://user:secret@10.0.0.5:2376")
+    assert "not on this host" in remote and "secret" not in remote
+    assert cuda_client.host_reach("/tmp/nvidia-mps", docker_host="unix:///var/run/docker.sock") == ""
+    verdict = v.mps_server([], [], remote, NODE, "start", daemon_running=True)
     assert verdict.status == "fail"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from labcheck import mps
 from labcheck.cmd import CmdResult
-from labcheck.node.cuda_client import ClientRun
+from labcheck.node import cuda_client
 from labcheck.probes import kube
+from labcheck.probes.gpu import Gpu
+from labcheck.probes.mps import ClientRun
 from labcheck.probes.node import NodeFile, NodeState, parse_df_k
 from labcheck.verdicts import node as v
 from tests.captures import blocks, first
@@ -56,19 +58,18 @@ def test_daemon_without_server_fails_when_no_client_could_run_or_the_client_fail
     """Issue 9 item 7: with a running node, 'no client could run' is not a skip (it was: READY carried it)."""
     procs = mps.parse_ps(first("h100-host/mps-ps-daemon-only.txt").output)
     assert v.mps_control(procs, CmdResult(("ps",), 0), NODE, START).status == "pass"
-    no_python = ClientRun(CmdResult(("docker",), 127, "", "exec: \"python3\": executable file not found"),
-                          no_python=True)
-    verdict = v.mps_server(procs, [], no_python.describe(), NODE, START, daemon_running=True)
+    verdict = v.mps_server(procs, [], cuda_client.host_reach(""), NODE, START, daemon_running=True)
     assert verdict.status == "fail" and "no python3" in verdict.message
-    failed_client = ClientRun(CmdResult(("docker",), 3, "cuInit 304\n"))
-    assert failed_client.failed_step() == "cuInit 304 (CUDA_ERROR_OPERATING_SYSTEM)"
-    verdict = v.mps_server(procs, [], "", NODE, START, True, client_failure=failed_client.describe())
-    assert verdict.status == "fail" and "cuInit 304" in verdict.message and "server.log" in verdict.remediation
+    out = "cuInit 304\n"  # the real failure of a client joined to the node's namespaces (h200-module1/proof.log)
+    failed_client = ClientRun("/tmp/nvidia-mps", True, (), tuple(mps.parse_client_steps(out)), 900, False, 3,
+                              output=out, gpu=Gpu(0, "GPU-0", "NVIDIA H100", (9, 0), "Default"))
+    verdict = v.mps_server(procs, [], "", NODE, START, True, clients=(failed_client,))
+    assert verdict.status == "fail" and "cuInit returned 304" in verdict.message and "server.log" in verdict.remediation
 
 
 def test_client_capture_from_the_node_is_a_success():
-    run = ClientRun(res(CLIENT))
-    assert run.ok and run.failed_step() == ""
+    steps = mps.parse_client_steps(CLIENT.output)
+    assert mps.first_failed_step(steps) is None
     assert [ln.split()[0] for ln in CLIENT.output.splitlines() if ln.startswith("cu")][-5:] == [
         "cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuCtxCreate_v2", "cuCtxDestroy_v2"]
 

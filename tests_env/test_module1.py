@@ -145,8 +145,8 @@ def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_se
 def test_mps_server_running_in_node(running_node, node_mps_server_facts, node_paths, lab_config, m1_clis, check):
     f = node_mps_server_facts
     check(v.mps_server(f.procs, f.server_pids, f.client_reason, lab_config.node_name,
-                       node_mps.start_command(lab_config, node_paths), f.daemon_running, f.client_failure,
-                       f.client_where, cli=m1_clis, clients=f.clients, gpus=f.gpus))
+                       node_mps.start_command(lab_config, node_paths), f.daemon_running, f.client_where,
+                       cli=m1_clis, clients=f.clients, gpus=f.gpus))
 
 
 def test_seed_ps_aux_shows_daemon_and_server(running_node, node_mps_server_facts, node_paths, lab_config, m1_clis,

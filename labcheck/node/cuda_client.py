@@ -22,65 +22,30 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from labcheck import cmd, mps
+from labcheck import cmd
 from labcheck.probes import mps as mps_probe
 from labcheck.probes.gpu import Gpu
 from labcheck.probes.node import engine_env, exec_argv
 
 # The same client the host's MPS check runs (labcheck/cuda_client.py, stdlib only), sent as a
-# ``python3 -c`` program because the node has no copy of this tree. ``--hold 0``: create the context,
-# let MPS start its server, destroy it.
-CLIENT_PATH = Path(__file__).resolve().parent.parent / "cuda_client.py"
-SCRIPT = CLIENT_PATH.read_text(encoding="utf-8")
+# ``python3 -c`` program because the node has no copy of this tree.
+SCRIPT = mps_probe.CLIENT_SCRIPT.read_text(encoding="utf-8")
+IN_NODE = "in the node"
+FROM_HOST = "from the host through the shared pipe directory"
 
 
-@dataclass(frozen=True)
-class ClientRun:
-    result: cmd.CmdResult | None
-    no_python: bool = False
-    where: str = "in the node"  # how the client reached the node's daemon (named in the verdict)
-    earlier: tuple[str, ...] = ()  # why the ways tried before this one did not work
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None and self.result.ok
-
-    def failed_step(self) -> str:
-        """'cuInit 304 (CUDA_ERROR_OPERATING_SYSTEM)' for the first failing call, '' when none failed."""
-        if self.result is None:
-            return ""
-        bad = mps.first_failed_step(mps.parse_client_steps(self.result.stdout))
-        return f"{bad.call} {bad.rc} ({bad.error_name})" if bad else ""
-
-    def describe(self) -> str:
-        if self.no_python:
-            return "the node has no python3 to run the suite's ctypes CUDA client"
-        if self.result is None:
-            return "; ".join(self.earlier) or "the CUDA client did not run"
-        step = self.failed_step()
-        before = f" (before: {'; '.join(self.earlier)})" if self.earlier else ""
-        return f"CUDA client {self.where}: {step or self.result.describe()}{before}"
-
-
-def run_in_node(container: str, env: Mapping[str, str], lib_dirs: Sequence[str] = (), *,
-                timeout: float = 60.0, docker: str = "docker", docker_host: str = "",
-                probe_only: bool = False) -> ClientRun:
-    """Create (and destroy) one CUDA context inside ``container`` with ``env`` (pipe dir, LD_LIBRARY_PATH);
-    ``probe_only``: only find out whether the node can run python3 (the probe's result)."""
-    extra = engine_env(docker_host)
+def node_python(container: str, env: Mapping[str, str], *, timeout: float = 60.0, docker: str = "docker",
+                docker_host: str = "") -> tuple[bool, str]:
+    """Can the node run python3 (to run the client in the node)? (True, ""); (False, "") when the node has none,
+    like kindest/node; (False, why) when ``docker exec`` itself failed."""
     probe = cmd.run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout,
-                    extra_env=extra)
-    if not probe.ok:
-        if probe.rc in (126, 127) or "executable file not found" in probe.output or "not found" in probe.output:
-            return ClientRun(probe, no_python=True)
-        return ClientRun(probe)
-    if probe_only:
-        return ClientRun(probe)
-    lib_args = [a for d in lib_dirs for a in ("--lib-dir", d)]
-    argv = exec_argv(container, ["python3", "-I", "-c", SCRIPT, "--hold", "0", *lib_args], env, docker=docker)
-    return ClientRun(cmd.run(argv, timeout=timeout, extra_env=extra))
+                    extra_env=engine_env(docker_host))
+    if probe.ok:
+        return True, ""
+    if probe.rc in (126, 127) or "not found" in probe.output:  # "executable file not found in $PATH"
+        return False, ""
+    return False, f"CUDA client {IN_NODE}: {probe.describe()}"
 
 
 def _local_engine(docker_host: str) -> bool:
@@ -89,25 +54,16 @@ def _local_engine(docker_host: str) -> bool:
     return not host or host.startswith("unix://")
 
 
-def run_from_host(pipe_dir_host: str, host_lib_dirs: Sequence[str] = (), *, timeout: float = 60.0,
-                  docker_host: str = "", python: str = sys.executable, probe_only: bool = False) -> ClientRun:
-    """The suite's client started on the host against the node's daemon, through the shared pipe directory;
-    ``probe_only``: only find out whether the node's daemon is within reach (``earlier`` says why not)."""
-    where = "from the host through the shared pipe directory"
+def host_reach(pipe_dir_host: str, docker_host: str = "") -> str:
+    """Why a client started on this host cannot reach the node's daemon through the shared pipe directory, or ""."""
     if not pipe_dir_host:
-        return ClientRun(None, where=where, earlier=("the node has no python3, and the kind config mounts no host "
-                                                     "folder as the MPS pipe directory to reach its daemon from here",))
+        return ("the node has no python3, and the kind config mounts no host folder as the MPS pipe directory to "
+                "reach its daemon from here")
     if not _local_engine(docker_host):
         # docker_host itself is not shown: a URL may carry credentials
-        return ClientRun(None, where=where, earlier=("the node has no python3, and its Docker engine (docker_host in "
-                                                     "the lab config) is not on this host, so the shared pipe "
-                                                     "directory is out of reach",))
-    if probe_only:
-        return ClientRun(None, where=where)
-    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": pipe_dir_host}
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    client = [python, "-I", str(CLIENT_PATH), "--hold", "0", *[a for d in host_lib_dirs for a in ("--lib-dir", d)]]
-    return ClientRun(cmd.run(client, timeout=timeout, env=env), where=where)
+        return ("the node has no python3, and its Docker engine (docker_host in the lab config) is not on this host, "
+                "so the shared pipe directory is out of reach")
+    return ""
 
 
 @dataclass(frozen=True)
@@ -126,10 +82,10 @@ def run_per_gpu(container: str, env: Mapping[str, str], node_lib_dirs: Sequence[
     """A client per GPU (CUDA_VISIBLE_DEVICES=<UUID>, ``--device 0``), all at once, against the node's daemon: in
     the node when it has python3, else from the host through the shared pipe directory (see the module docstring);
     ``ask`` queries the node's daemon while they hold their contexts (labcheck.probes.mps.run_cuda_clients)."""
-    first = run_in_node(container, env, timeout=timeout, docker=docker, docker_host=docker_host, probe_only=True)
-    if first.result is not None and not first.no_python and not first.ok:
-        return NodeClients(reason=first.describe())
-    if not first.no_python:
+    has_python, why = node_python(container, env, timeout=timeout, docker=docker, docker_host=docker_host)
+    if why:
+        return NodeClients(reason=why)
+    if has_python:
         lib_args = [a for d in node_lib_dirs for a in ("--lib-dir", d)]
         base = {**os.environ, **(engine_env(docker_host) or {})}
         specs = [mps_probe.ClientSpec(tuple(exec_argv(container, ["python3", "-I", "-c", SCRIPT, "--hold", str(timeout),
@@ -137,10 +93,10 @@ def run_per_gpu(container: str, env: Mapping[str, str], node_lib_dirs: Sequence[
                                                       {**env, "CUDA_VISIBLE_DEVICES": g.uuid}, interactive=True,
                                                       docker=docker)), base, g) for g in gpus]
         return NodeClients(mps_probe.run_cuda_clients(env.get("CUDA_MPS_PIPE_DIRECTORY", ""), specs, ask, None,
-                                                      timeout), "in the node")
-    reach = run_from_host(pipe_dir_host, timeout=timeout, docker_host=docker_host, python=python, probe_only=True)
-    if reach.earlier:
-        return NodeClients(reason=reach.describe())
+                                                      timeout), IN_NODE)
+    why = host_reach(pipe_dir_host, docker_host)
+    if why:
+        return NodeClients(reason=why)
     base = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    specs = mps_probe.client_specs(pipe_dir_host, gpus, timeout, host_lib_dirs, python, CLIENT_PATH, base)
-    return NodeClients(mps_probe.run_cuda_clients(pipe_dir_host, specs, ask, smi_path, timeout), reach.where)
+    specs = mps_probe.client_specs(pipe_dir_host, gpus, timeout, host_lib_dirs, python, mps_probe.CLIENT_SCRIPT, base)
+    return NodeClients(mps_probe.run_cuda_clients(pipe_dir_host, specs, ask, smi_path, timeout), FROM_HOST)
