@@ -49,7 +49,7 @@ def holder(path: Path) -> str:
 
 def _open_lock_file(path: Path) -> int:
     """The lock file's descriptor: a regular file, created if absent; never follows a link at ``path``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file")
@@ -94,7 +94,12 @@ def held(directory: str | os.PathLike, name: str, timeout: float) -> Iterator[Pa
         raise LockProblem(f"cannot use the state folder {folder} for the lock {name}: {exc.strerror or exc}",
                           path, timed_out=False) from None
     try:
-        if not _acquire(fd, timeout):
+        try:
+            got = _acquire(fd, timeout)
+        except OSError as exc:  # ENOLCK and the like (a file system without flock): not a held lock
+            raise LockProblem(f"cannot lock {path}: {exc.strerror or exc} (the state folder {folder} must be on a "
+                              "local file system; set state_dir in the lab config)", path, timed_out=False) from None
+        if not got:
             who = holder(path)
             raise LockProblem(f"another labcheck run ({who or 'holder unknown'}) held the lock {path} for over "
                               f"{timeout:g}s", path, timed_out=True)

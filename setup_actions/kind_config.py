@@ -123,13 +123,13 @@ def make_pipe_folder(path: str, environ: Mapping[str, str] = os.environ) -> Outc
     for folder in reversed(missing):  # top first, so each mkdir has its parent
         try:
             os.mkdir(folder)
-        except FileExistsError:  # another worker (or process) made it: not ours to chown, nor its children
-            break
+        except FileExistsError:  # another worker (or process) made it: not ours to chown; the folders below
+            continue             # it that are still missing are made here, as ours
         except OSError as exc:
             return Outcome(True, NONE, f"cannot create the MPS pipe folder {folder}: {exc.strerror or exc}")
         created.append(folder)
     if not created:
-        return Outcome(True, NONE, f"{path} is there")
+        return Outcome(True, NONE, f"{path} is there" if os.path.isdir(path) else f"{path} is not a folder")
     if os.geteuid() != 0:
         return Outcome(True, CREATE, f"created {path}", changed=True)
     try:

@@ -126,3 +126,20 @@ def test_sudo_invoker_reads_what_sudo_sets():
     assert sudo_invoker({"SUDO_UID": "1000", "SUDO_GID": "1001", "SUDO_USER": "alice"}) == (1000, 1001)
     with pytest.raises(ValueError, match="SUDO_UID is not set but SUDO_GID is"):
         sudo_invoker({"SUDO_GID": "1000"})
+
+
+def test_a_folder_another_process_made_meanwhile_still_gets_the_folders_below_it(tmp_path, monkeypatch):
+    """Two workers create the pipe folder at once: the one whose mkdir of a parent loses the race must still make
+    the folders below it (and say it created them), not stop and report the pipe folder as there."""
+    target = tmp_path / "a" / "b" / "pipe"
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args, **kwargs):  # the other worker makes "a" just before this one does
+        if Path(path) == tmp_path / "a":
+            real_mkdir(path, *args, **kwargs)
+            raise FileExistsError(17, "File exists", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    out = kind_config_action.make_pipe_folder(str(target), environ={})
+    assert target.is_dir() and out.ok and out.changed and "is there" not in out.message, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -100,3 +101,17 @@ def test_the_lock_of_a_killed_holder_is_free_at_once(tmp_path):
     start = time.monotonic()
     with lock.held(tmp_path, "step.lock", 5):
         assert time.monotonic() - start < 1.0
+
+
+def test_a_file_system_that_refuses_locks_is_a_clear_problem(tmp_path, monkeypatch):
+    """flock fails with ENOLCK on some network file systems: a LockProblem naming the file, never an OSError
+    that every caller (which handles LockProblem) would turn into a traceback. The refusal is simulated: no
+    such file system can be mounted here."""
+    def refuse(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock.fcntl, "flock", refuse)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(tmp_path, "x.lock", 1):
+        pytest.fail("the block ran without the lock")
+    assert not caught.value.timed_out and "No locks available" in str(caught.value)
+    assert str(tmp_path / "x.lock") in str(caught.value)

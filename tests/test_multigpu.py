@@ -4,6 +4,7 @@ stand-in client that records its environment), and hostile nvidia-smi output."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -269,3 +270,64 @@ def test_nvidia_smi_in_the_node_lists_every_host_gpu():
     broken = node_v.gpus_in_node(cmd.CmdResult(("docker",), 9, "", "Failed to initialize NVML"), eight.gpus, NODE,
                                  CLUSTER, CONFIG)
     assert broken.status == "fail" and "cannot list GPUs" in broken.message
+
+
+# --- review fixes: one hung GPU does not hide the others; the pid the daemon sees; node evidence -------------
+
+def test_a_hung_client_does_not_make_the_clients_waited_on_after_it_look_hung(tmp_path):
+    """Clients are waited on in turn with one deadline: GPU 0's client hanging in cuCtxCreate used to leave
+    GPU 1's (which printed HOLDING at once) unread past the deadline and judged hung too."""
+    gpus = derived_facts("nvidia-smi-query-csv-noheader-2gpu.txt").gpus
+    record = tmp_path / "rec"
+    record.mkdir()
+    hang_first = STANDIN_CLIENT.replace(
+        'uuid = os.environ.get("CUDA_VISIBLE_DEVICES", "")',
+        'uuid = os.environ.get("CUDA_VISIBLE_DEVICES", "")\n'
+        f'if uuid == {gpus[0].uuid!r}:\n    print("cuInit 0", flush=True); time.sleep(60)')
+    script = executable(tmp_path / "client.py", hang_first)
+
+    def ask(query: str) -> cmd.CmdResult:
+        if query == "get_server_list":
+            return cmd.CmdResult(("ctl",), 0, "705\n")
+        return cmd.CmdResult(("ctl",), 0, "\n".join(os.listdir(record)) + "\n")
+
+    specs = probe.client_specs(PIPE, gpus, 2, script=script, base_env={**os.environ, "STANDIN_RECORD": str(record)})
+    first, second = probe.run_cuda_clients(PIPE, specs, ask, None, 2)
+    assert first.timed_out_at.startswith("creating its CUDA context") and not first.held
+    assert second.held and not second.timed_out_at, second
+    verdict = mps_v.functional((first, second), LOG)
+    assert verdict.status == "fail" and "1 of 2" in verdict.message and f"GPU 0 ({gpus[0].uuid})" in verdict.message
+
+
+def test_the_pid_judged_is_the_one_the_client_reports_holding(tmp_path):
+    """In the node the client runs under docker exec (and timeout): the daemon there lists the pid the client
+    prints ("HOLDING <pid>", its own namespace's), not the docker exec process's pid on the host."""
+    gpus = derived_facts("nvidia-smi-query-csv-noheader-2gpu.txt").gpus[:1]
+    script = executable(tmp_path / "client.py", STANDIN_CLIENT.replace('"HOLDING %d" % os.getpid()', '"HOLDING 4242"'))
+    record = tmp_path / "rec"
+    record.mkdir()
+
+    def ask(query: str) -> cmd.CmdResult:
+        return cmd.CmdResult(("ctl",), 0, "705\n" if query == "get_server_list" else "4242\n")
+
+    specs = probe.client_specs(PIPE, gpus, 10, script=script, base_env={**os.environ, "STANDIN_RECORD": str(record)})
+    (run,) = probe.run_cuda_clients(PIPE, specs, ask, None, 10)
+    assert run.pid == 4242 and run.client_lists == {705: (4242,)}
+    assert mps_v.functional((run,), LOG).status == "pass"
+
+
+def test_a_node_client_that_no_server_lists_is_not_served_even_while_a_server_runs():
+    """A client that cannot reach the node's daemon runs on the GPU without MPS: a server running meanwhile (an
+    earlier client's, the DRA driver's) must not count as serving it when several GPUs' clients ran."""
+    gpus = derived_facts("nvidia-smi-query-csv-noheader-2gpu.txt").gpus
+    procs = mps.parse_ps(PS)
+    runs = tuple(dataclasses.replace(r, servers_before=(705,)) for r in _served(gpus, not_listed=(1,)))
+    bad = node_v.mps_server(procs, [705], "", NODE, "start", True, client_where="in the node", clients=runs, gpus=gpus)
+    assert bad.status == "fail" and f"GPU 1 ({gpus[1].uuid}) not served" in bad.message, bad
+    assert "not served by MPS" in bad.message and f"pid {runs[1].pid}" in bad.message
+    # a single client for which the daemon started its server is served (the H200 run: the node had none before)
+    (alone,) = _served(gpus[:1], not_listed=(0,))
+    fresh = dataclasses.replace(alone, servers_before=(), servers_during=(705,))
+    assert node_v.mps_server(procs, [705], "", NODE, "start", True, clients=(fresh,), gpus=gpus[:1]).status == "pass"
+    stale = dataclasses.replace(alone, servers_before=(705,), servers_during=(705,))
+    assert node_v.mps_server(procs, [705], "", NODE, "start", True, clients=(stale,), gpus=gpus[:1]).status == "fail"

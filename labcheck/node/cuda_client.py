@@ -88,8 +88,11 @@ def run_per_gpu(container: str, env: Mapping[str, str], node_lib_dirs: Sequence[
     if has_python:
         lib_args = [a for d in node_lib_dirs for a in ("--lib-dir", d)]
         base = {**os.environ, **(engine_env(docker_host) or {})}
-        specs = [mps_probe.ClientSpec(tuple(exec_argv(container, ["python3", "-I", "-c", SCRIPT, "--hold", str(timeout),
-                                                                  "--device", "0", *lib_args],
+        # ``timeout -s KILL`` in the node: killing ``docker exec`` does not stop a client hung inside CUDA there
+        limit = str(int(timeout * 2 + 30))
+        specs = [mps_probe.ClientSpec(tuple(exec_argv(container, ["timeout", "-s", "KILL", limit, "python3", "-I", "-c",
+                                                                  SCRIPT, "--hold", str(timeout), "--device", "0",
+                                                                  *lib_args],
                                                       {**env, "CUDA_VISIBLE_DEVICES": g.uuid}, interactive=True,
                                                       docker=docker)), base, g) for g in gpus]
         return NodeClients(mps_probe.run_cuda_clients(env.get("CUDA_MPS_PIPE_DIRECTORY", ""), specs, ask, None,

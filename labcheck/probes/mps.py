@@ -165,6 +165,7 @@ class _LineReader:
     def until(self, marker: str, deadline: float) -> tuple[list[str], bool]:
         """Lines until one starts with ``marker`` (True), or EOF / the deadline (False)."""
         lines: list[str] = []
+        drained = False
         while True:
             while b"\n" in self.buf:
                 raw, self.buf = self.buf.split(b"\n", 1)
@@ -179,8 +180,12 @@ class _LineReader:
                 return lines, False
             left = deadline - time.monotonic()
             if left <= 0:
-                return lines, False
-            if self.sel.select(timeout=left):
+                # past the deadline, still take what already waits in the pipe once: clients are waited on in
+                # turn with one deadline, and one that printed in time must not be judged by a slower one's wait
+                if drained:
+                    return lines, False
+                drained = True
+            if self.sel.select(timeout=max(left, 0.0)):
                 chunk = os.read(self.fd, 65536)
                 if chunk:
                     self.buf += chunk
@@ -249,6 +254,7 @@ class _Client:
         self.reader = _LineReader(proc) if proc is not None else None
         self.lines: list[str] = []
         self.held = False
+        self.holding_pid: int | None = None
         self.timed_out_at = ""
 
     def wait_holding(self, deadline: float) -> None:
@@ -256,6 +262,9 @@ class _Client:
             return
         lines, self.held = self.reader.until("HOLDING", deadline)
         self.lines += lines
+        if self.held:  # "HOLDING <pid>": its pid as the daemon that serves it sees it (in the node: the node's)
+            word = lines[-1].split()[1:2]
+            self.holding_pid = int(word[0]) if word and word[0].isdecimal() else None
         if not self.held and self.reader.eof:  # it closed its output: let it finish exiting before judging
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
@@ -312,13 +321,15 @@ def run_cuda_clients(pipe_dir: str, specs: Sequence[ClientSpec], ask: Callable[[
     servers_before = tuple(mps.parse_server_list(before.stdout)) if answered else ()
     if not answered:  # without a daemon the clients would run without MPS: nothing to learn from them
         return tuple(ClientRun(pipe_dir, False, (), (), None, False, None, before=before, gpu=s.gpu) for s in specs)
-    clients = [_start(s) for s in specs]
+    clients: list[_Client] = []
     during = smi = None
     servers_during: tuple[int, ...] = ()
     client_lists: dict[int, tuple[int, ...]] = {}
     smi_on: tuple[tuple[int | None, int], ...] = ()
     with contextlib.ExitStack() as tracking:
-        for c in clients:
+        for spec in specs:  # each tracked as soon as it exists: Ctrl-C while starting the next kills it too
+            c = _start(spec)
+            clients.append(c)
             if c.proc is not None:
                 tracking.enter_context(cmd.tracked(c.proc))  # killed with the other probes if the run ends now
             tracking.callback(c.close)
@@ -347,7 +358,7 @@ def run_cuda_clients(pipe_dir: str, specs: Sequence[ClientSpec], ask: Callable[[
     for c in clients:
         out = "\n".join(c.lines) if c.proc is not None else c.error
         runs.append(ClientRun(pipe_dir, answered, servers_before, tuple(mps.parse_client_steps(out)),
-                              c.proc.pid if c.proc is not None else None, c.held,
+                              c.holding_pid or (c.proc.pid if c.proc is not None else None), c.held,
                               None if c.timed_out_at or c.proc is None else c.proc.returncode, c.timed_out_at, out,
                               during, servers_during, client_lists, smi, tuple(pid for _g, pid in smi_on), before,
                               gpu=c.spec.gpu, smi_mps_on=smi_on))

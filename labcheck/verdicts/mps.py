@@ -170,7 +170,7 @@ def _gpu_name(run: ClientRun) -> str:
     return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else ""
 
 
-def _served_evidence(run: ClientRun, alone: bool) -> list[str]:
+def served_evidence(run: ClientRun, alone: bool) -> list[str]:
     """Why MPS served this client: the server's client list or nvidia-smi's M+C row name its pid; a server that
     appeared for it counts only when it was the only client (with several, it may have started for another)."""
     evidence = []
@@ -210,7 +210,7 @@ def _one_client(run: ClientRun, log_dir: str, control: str, shell: Shell, alone:
         return failed(f"{where} opened device {got}, not {run.gpu.uuid}: CUDA_VISIBLE_DEVICES did not pin it to "
                       f"GPU {run.gpu.index}", "nvidia-smi -L   # compare the UUIDs; unset CUDA_DEVICE_ORDER / "
                       "CUDA_VISIBLE_DEVICES overrides in the shell profile, then rerun", details=run.output)
-    evidence = _served_evidence(run, alone)
+    evidence = served_evidence(run, alone)
     if evidence:
         return passed(f"MPS serves a {where}: " + "; ".join(evidence))
     seen = (f"get_server_list while it held its context: {list(run.servers_during) or 'empty'}; "

@@ -20,6 +20,7 @@ from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 from labcheck.remedy import Shell
 from labcheck.verdict import Verdict, failed, passed
 from labcheck.verdicts import cdi as cdi_verdicts
+from labcheck.verdicts import mps as mps_verdicts
 
 GiB = 1024**3
 
@@ -365,7 +366,7 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     logs = (f"{cli.docker} exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log /var/log/nvidia-mps/server.log"
             "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
     if clients:
-        bad = [(r, why) for r in clients if (why := _node_client_problem(r))]
+        bad = [(r, why) for r in clients if (why := _node_client_problem(r, len(clients) == 1))]
         if bad:
             shown = "; ".join(f"{_gpu(r)} not served: {why}" for r, why in bad)
             return failed(f"{len(bad)} of {len(clients)} GPUs not served by the MPS daemon in {node} (the suite's "
@@ -399,9 +400,10 @@ def _gpu(run: ClientRun) -> str:
     return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else "the unpinned client"
 
 
-def _node_client_problem(run: ClientRun) -> str:
+def _node_client_problem(run: ClientRun, alone: bool) -> str:
     """Why this client does not prove its GPU served by the node's daemon ("" when it does): it must reach the
-    daemon, hold a context on the GPU it was pinned to, while the daemon lists a server."""
+    daemon, hold a context on the GPU it was pinned to, and be named as served (module 0's evidence: its pid in
+    get_client_list or an M+C row; a server that started for it when it was the only client)."""
     if not run.daemon_answered:
         return f"the node's daemon did not answer ({run.before.describe() if run.before else 'not asked'})"
     if run.timed_out_at:
@@ -416,6 +418,10 @@ def _node_client_problem(run: ClientRun) -> str:
         return f"CUDA_VISIBLE_DEVICES={run.gpu.uuid} gave the client device {run.device_uuid or 'unknown'}"
     if not run.servers_during:
         return "the node's daemon listed no MPS server while the client held its context"
+    if not mps_verdicts.served_evidence(run, alone):
+        # a client that cannot reach MPS runs on the GPU without it: a server that merely runs proves nothing
+        return (f"not served by MPS: while it held its context neither get_client_list of the node's server(s) "
+                f"{', '.join(map(str, run.servers_during))} nor nvidia-smi's M+C rows named its pid {run.pid}")
     return ""
 
 
