@@ -7,7 +7,8 @@ on the build VM (benchmarks/module0.py: "exit"), more than any check. ``gc.freez
 objects into the permanent generation, so the last pass has almost nothing to look at.
 
 It is registered with :mod:`atexit`, so it only happens when the interpreter is really exiting: a
-``pytest.main()`` or pytester run inside another process is not affected. Everything else still
+``pytest.main()`` or pytester run inside another program leaves that program's objects collectable while it
+runs; only its own exit then skips the last collection, the same way. Everything else still
 happens as before: pytest's own end of session (which collects garbage to report unraisable
 exceptions), other atexit handlers, ``weakref.finalize`` callbacks, the flushing of stdout and
 stderr, and the reference-count frees of module teardown. What is skipped is only the freeing of
