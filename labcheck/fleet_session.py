@@ -18,9 +18,9 @@ gateways, with three fleet policies that xdist's defaults get wrong for a classr
   delays no other host; its own timer cuts it.
 
 Each host is probed first over plain ``ssh`` with a timeout (:mod:`labcheck.probes.fleet`); its
-gateway then reuses that SSH connection (a control socket). The suite's code is shipped to each
-host with execnet's RSync (xdist 3.x also ships pytest itself; its ``--rsyncdir`` option is
-deprecated, so it is not used). Each host needs only Python and the suite's third-party packages.
+gateway then reuses that SSH connection (a control socket). The suite's code, and pytest itself as
+pytest-xdist 3 would rsync it, is shipped as one archive to each host whose copy differs
+(:mod:`labcheck.fleet_ship`). Each host needs only Python and the suite's third-party packages.
 
 Reports from the hosts get their nodeid prefixed with the host name: the same check runs on every
 host, and pytest-html and the terminal key results by nodeid.
@@ -49,7 +49,7 @@ from xdist import dsession as _dsession
 from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
-from labcheck import cmd
+from labcheck import cmd, fleet_ship
 from labcheck.inventory import CONNECTION_CHECK, WORKER_PIDFILE, Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
@@ -59,8 +59,6 @@ WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status
 
 # What a host needs of this checkout to run the checks (shipped into the host's work folder).
 SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
-PYCACHE = ".pycache"  # in the host's work folder, kept between runs
-LAB_CONFIG_NAME = "lab.yaml"  # the worker reads lab.yaml from its folder (labcheck.plugin.config_path)
 DIED = "died"
 WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"
@@ -117,41 +115,6 @@ def connection_reports(state: HostState, module: str, rerun: str) -> list[pytest
                              longrepr=f"{verdict.message}\nRemediation: {fix}", **common)
     teardown = pytest.TestReport(outcome="passed", when="teardown", sections=[], longrepr=None, **common)
     return [call, teardown]
-
-
-class _Ship(execnet.RSync):
-    """execnet RSync without caches and byte code."""
-
-    def filter(self, path) -> bool:
-        name = Path(path).name
-        return name != "__pycache__" and not name.endswith((".pyc", ".pyo")) and not name.startswith(".")
-
-
-def ship(gateway: execnet.Gateway, rootdir: Path, lab_config: Path | None) -> None:
-    """Copy the suite into the gateway's working folder; stale files there are deleted."""
-    for name in SHIPPED:
-        src = rootdir / name
-        if src.exists():
-            rs = _Ship(src, verbose=False)
-            rs.add_target(gateway, name, delete=src.is_dir())
-            rs.send()
-    text = lab_config.read_text(encoding="utf-8") if lab_config else None
-    ch = gateway.remote_exec(
-        "import os, sys\n"
-        # Byte code of the shipped files outside the shipped folders, which rsync empties of
-        # anything not shipped: without this every run recompiles pytest and the suite on the host.
-        f"sys.pycache_prefix = os.path.abspath({PYCACHE!r})\n"
-        "name, text, pidfile = channel.receive()\n"
-        "os.path.exists(pidfile) and os.remove(pidfile)\n"  # a stale one must not name another process
-        "if text is None:\n"
-        "    os.path.exists(name) and os.remove(name)\n"
-        "else:\n"
-        "    with open(name + '.tmp', 'w') as f:\n"
-        "        f.write(text)\n"
-        "    os.replace(name + '.tmp', name)\n"
-    )
-    ch.send((LAB_CONFIG_NAME, text, WORKER_PIDFILE))
-    ch.waitclose(60)
 
 
 @contextmanager
@@ -256,6 +219,8 @@ class FleetSession(DSession):
         self._done: set[str] = set()
         self._lock = threading.Lock()
         self._session_start = time.monotonic()
+        self._bundle_lock = threading.Lock()
+        self._shipped: fleet_ship.Bundle | None = None
 
     # --- start ------------------------------------------------------------------------------------
 
@@ -341,11 +306,9 @@ class FleetSession(DSession):
         try:
             with self._lock:  # hooks write to the terminal
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
-            ship(gateway, self.rootdir, self.lab_config)
+            text = self.lab_config.read_text(encoding="utf-8") if self.lab_config else None
+            fleet_ship.ship(gateway, self._bundle(), text, WORKER_PIDFILE)
             state.reached("shipped")
-            rsync_roots = getattr(self.nodemanager, "rsync_roots", None)  # gone with xdist 4's rsync removal
-            if rsync_roots is not None:
-                rsync_roots(gateway)  # xdist 3 ships pytest itself
             with self._lock:  # registers a plugin and calls hooks: one host at a time
                 node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
                 gateway.node = node  # keeps the node alive, as xdist does
@@ -355,6 +318,17 @@ class FleetSession(DSession):
             self._lost_at_start(state, f"could not start the remote worker: {_one_line(exc)}")
             return None
         return node
+
+    def _bundle(self) -> fleet_ship.Bundle:
+        """The suite and, as pytest-xdist 3 would rsync them, its roots (pytest itself): built once per run."""
+        with self._bundle_lock:
+            if self._shipped is None:
+                # xdist 3 rsyncs these to every non-local host (xdist 4 ships none): shipped with the suite instead
+                roots = getattr(self.nodemanager, "roots", None) if hasattr(self.nodemanager, "rsync_roots") else None
+                sources = [(name, self.rootdir / name) for name in SHIPPED if os.path.lexists(self.rootdir / name)]
+                sources += [(Path(r).name, Path(r)) for r in roots or ()]
+                self._shipped = fleet_ship.bundle(sources)
+            return self._shipped
 
     def _lost_at_start(self, state: HostState, message: str) -> None:
         if state.deadline_hit:

@@ -316,3 +316,33 @@ def test_probe_classifies_real_hosts(lab, tmp_path):
         bare = fleet_probe.probe(host("bare", python=system_python))
         assert bare.status == "missing packages", bare
         assert "pytest" in bare.remediation
+
+
+def test_shipping_over_ssh_replaces_a_changed_copy_and_leaves_an_unchanged_one_alone(lab, tmp_path):
+    """labcheck.fleet_ship over a real sshd: the first run sends the suite and pytest itself, a file planted in
+    the host's copy is gone after the next run, and a run with nothing changed rewrites nothing there."""
+    base, key, servers = lab
+    proj = _project(tmp_path)
+    doc = {"defaults": {"python": sys.executable, "connect_timeout": 5, "timeout": 120,
+                        "workdir": str(tmp_path / "remote"), "ssh_options": key.ssh_options()},
+           "hosts": [{"name": "one", "ssh": "root@127.0.0.1", "port": servers["good0"].port}]}
+    inv = tmp_path / "one.yaml"
+    inv.write_text(json.dumps(doc))
+    argv = [sys.executable, "-m", "pytest", f"--hosts={inv}", "-m", "module0", "tests_env", "-k", "docker_present"]
+
+    def run() -> None:
+        res = subprocess.run(argv, cwd=proj, capture_output=True, text=True, timeout=120)
+        assert "1 passed" in res.stdout, res.stdout + res.stderr
+
+    host = tmp_path / "remote" / "one"
+    run()
+    assert (host / "labcheck" / "plugin.py").is_file() and (host / "_pytest" / "main.py").is_file()
+    assert (host / ".pycache").is_dir()  # byte code of the host's runs, outside the shipped folders
+    rogue = host / "tests_env" / "test_rogue.py"
+    rogue.write_text("def test_rogue():\n    pass\n")
+    run()
+    assert not rogue.exists(), "a file added to the host's copy survived the next run"
+    inode = (host / "labcheck" / "plugin.py").stat().st_ino
+    run()
+    assert (host / "labcheck" / "plugin.py").stat().st_ino == inode, "an up-to-date copy was shipped again"
+    assert (host / ".pycache").is_dir()
