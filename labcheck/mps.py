@@ -13,6 +13,11 @@ from dataclasses import dataclass
 NO_DAEMON = "Cannot find MPS control daemon process"
 ALREADY_RUNNING = "An instance of this daemon is already running"
 _PS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$")
+# nvidia-smi's process table (tests/data/h100-host/mps-ps-with-client.txt):
+#   |    0   N/A  N/A             447    M+C   python3                                 516MiB |
+# GI and CI are N/A or numbers (MIG) and absent on drivers before MIG (|    0      1234      C   python ... |).
+_SMI_PROCESS_ROW = re.compile(
+    r"^\|\s*(?P<gpu>[0-9]+)\s+(?:(?:N/A|[0-9]+)\s+(?:N/A|[0-9]+)\s+)?(?P<pid>[0-9]+)\s+(?P<type>\S+)\s.*\|\s*$")
 
 
 @dataclass(frozen=True)
@@ -72,18 +77,19 @@ def parse_server_list(stdout: str) -> list[int]:
     return [int(tok) for tok in stdout.split() if tok.isdigit()]
 
 
-def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int | None, int]]:
+def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int, int]]:
     """(GPU index, PID) of each process ``nvidia-smi`` lists with type ``M+C`` (a CUDA client served through MPS).
 
-    The process table's first column is the GPU index (``|    0   N/A  N/A    447    M+C   python3 ...``); None
-    when that row has no readable index."""
+    A process table row is read by its columns: GPU, GI and CI (``N/A`` outside MIG; absent before MIG-era
+    drivers), PID, Type, then the process name and its memory. Only the Type column may say ``M+C``: the name
+    is whatever the process calls itself, so a local user's ``python3 650 M+C`` is no evidence for pid 650.
+    GPU and PID are ASCII digits (``str.isdigit`` accepts "²", which ``int`` rejects); any other row is no
+    process row and is ignored, never an error."""
     found = []
     for line in nvidia_smi_text.splitlines():
-        parts = line.strip("| ").split()
-        if "M+C" in parts:
-            i = parts.index("M+C")
-            if i >= 1 and parts[i - 1].isdigit():
-                found.append((int(parts[0]) if i >= 2 and parts[0].isdigit() else None, int(parts[i - 1])))
+        m = _SMI_PROCESS_ROW.match(line)
+        if m and m["type"] == "M+C":
+            found.append((int(m["gpu"]), int(m["pid"])))
     return found
 
 

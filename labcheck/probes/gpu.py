@@ -50,6 +50,7 @@ class SmiQuery:
     gpus: tuple[Gpu, ...] = ()
     driver: str = ""
     error: str = ""  # why nothing could be read (missing, hung, exit code, unparsable)
+    strays: tuple[str, ...] = ()  # lines that are no GPU row (query_csv_strays): a GPU nvidia-smi could not read
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,30 @@ class GpuFacts:
             out.append(g)
         return tuple(out)
 
+    def list_problems(self) -> list[str]:
+        """:func:`gpu_list_problems` of :attr:`gpus`, and what only the raw answers show: a line of nvidia-smi's
+        listing that is no GPU row (a GPU it could not read, e.g. the last one, leaves no gap in the indexes) and
+        NVML counting other GPUs than nvidia-smi lists."""
+        problems = gpu_list_problems(self.gpus)
+        problems += [f"nvidia-smi printed {line[:200]!r} where a GPU line (index, uuid, ...) was expected"
+                     for line in self.smi.strays]
+        if self.smi.gpus and self.nvml.gpus and len(self.smi.gpus) != len(self.nvml.gpus):
+            problems.append(f"NVML counts {len(self.nvml.gpus)} GPUs, nvidia-smi lists {len(self.smi.gpus)}")
+        return problems
+
+
+def missing_indexes(gpus: tuple[Gpu, ...] | list[Gpu]) -> list[int]:
+    """The indexes below the highest listed that no GPU has: the driver numbers GPUs 0..n-1 and keeps the number
+    of one it cannot read, so GPUs 0, 1, 3 mean GPU 2 is there but unreadable. Only below twice the GPUs listed
+    (at most half a host's GPUs missing is named one by one): a garbled index of 10**12 must not list 10**12."""
+    listed = {g.index for g in gpus}
+    return [i for i in range(min(max(listed, default=0), 2 * len(listed))) if i not in listed]
+
 
 def gpu_list_problems(gpus: tuple[Gpu, ...] | list[Gpu]) -> list[str]:
     """What makes a GPU list unusable for per-GPU work (a CUDA client per GPU, CDI devices by UUID): a UUID that
-    is not one, two GPUs with one UUID or one index. Empty when every GPU is named once by index and UUID.
+    is not one, two GPUs with one UUID or one index, indexes that are not 0..n-1 (a GPU missing between them).
+    Empty when every GPU is named once by index and UUID.
 
     WHY: each MPS client is pinned with CUDA_VISIBLE_DEVICES=<UUID>; a duplicated or garbled UUID would pin two
     clients to one GPU (or to none) and a GPU would pass unproven."""
@@ -112,6 +133,11 @@ def gpu_list_problems(gpus: tuple[Gpu, ...] | list[Gpu]) -> list[str]:
         problems += [f"{len(same)} GPUs report the same {what} {getattr(same[0], what.lower())}: "
                      + ", ".join(f"GPU {g.index} ({g.uuid})" for g in same)
                      for same in seen.values() if len(same) > 1 and (what == "index" or _UUID.match(same[0].uuid))]
+    indexes = sorted({g.index for g in gpus})
+    if indexes != list(range(len(indexes))):
+        gap = ", ".join(map(str, missing_indexes(gpus)))
+        problems.append(f"nvidia-smi lists GPU indexes {', '.join(map(str, indexes))}, expected 0..{len(indexes) - 1}"
+                        + (f": GPU {gap} not listed (a GPU the driver cannot read)" if gap else ""))
     return problems
 
 
@@ -125,18 +151,40 @@ def _int(text: str) -> int | None:
     return int(m[1]) if m else None
 
 
+def _gpu_row(line: str, fields: tuple[str, ...]) -> tuple[Gpu, str] | None:
+    """The GPU one --query-gpu line describes and its driver version, or None when it is no GPU row (too short,
+    no ASCII index). WHY per line: csv before Python 3.11 raises on a NUL byte; one bad line must not hide others."""
+    try:
+        row = next(csv.reader([line], skipinitialspace=True), [])
+    except csv.Error:
+        return None
+    if len(row) < len(fields):
+        return None
+    f = dict(zip(fields, (c.strip() for c in row), strict=False))
+    if not re.fullmatch(r"[0-9]+", f["index"]):  # str.isdigit() accepts "²", which int() rejects
+        return None
+    return (Gpu(int(f["index"]), f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
+                f.get("compute_mode", ""), _int(f.get("memory.total", ""))), f.get("driver_version", ""))
+
+
+def _header(line: str, fields: tuple[str, ...]) -> bool:
+    """The csv header (a query without noheader): the field names, units in brackets (``memory.total [MiB]``)."""
+    return [c.split("[")[0].strip() for c in line.split(",")][:len(fields)] == list(fields)
+
+
 def parse_query_csv(text: str, fields: tuple[str, ...] = QUERY_FIELDS) -> tuple[list[Gpu], str]:
-    """Parse the --query-gpu output for ``fields`` (noheader or not, units or not): (gpus, driver version)."""
-    gpus: list[Gpu] = []
-    driver = ""
-    for row in csv.reader(text.splitlines(), skipinitialspace=True):
-        if len(row) < len(fields) or not row[0].strip().isdigit():
-            continue
-        f = dict(zip(fields, (c.strip() for c in row), strict=False))
-        gpus.append(Gpu(int(f["index"]), f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
-                        f.get("compute_mode", ""), _int(f.get("memory.total", ""))))
-        driver = driver or f.get("driver_version", "")
-    return gpus, driver
+    """Parse the --query-gpu output for ``fields`` (noheader or not, units or not): (gpus, driver version).
+    Lines that are no GPU row are left out here; :func:`query_csv_strays` names them."""
+    rows = [r for r in (_gpu_row(line, fields) for line in text.splitlines()) if r is not None]
+    return [g for g, _driver in rows], next((d for _g, d in rows if d), "")
+
+
+def query_csv_strays(text: str, fields: tuple[str, ...] = QUERY_FIELDS) -> list[str]:
+    """The lines of --query-gpu output that are neither a GPU row, the header nor blank (CRLF and trailing blanks
+    are fine). nvidia-smi prints such a line in place of a GPU it cannot reach ("Unable to determine the device
+    handle for GPU 0000:3B:00.0: Unknown Error"): a list without that GPU must not pass as the host's GPUs."""
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and _gpu_row(line, fields) is None and not _header(line, fields)]
 
 
 def parse_cuda_version(smi_version_text: str) -> str:
@@ -175,7 +223,7 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
     if not _DRIVER.match(driver):
         return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
                                            f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
-    return SmiQuery(smi_path, r, tuple(gpus), driver)
+    return SmiQuery(smi_path, r, tuple(gpus), driver, strays=tuple(query_csv_strays(r.stdout, fields)))
 
 
 def _text(value) -> str:

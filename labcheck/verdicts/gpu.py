@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 from labcheck import versions
-from labcheck.probes.gpu import GpuFacts, gpu_list_problems
+from labcheck.probes.gpu import GpuFacts, missing_indexes
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
 # Debian ships the driver in non-free: https://wiki.debian.org/NvidiaGraphicsDrivers
 DEBIAN_COMPONENTS = "(with contrib non-free non-free-firmware enabled in /etc/apt/sources.list)"
+# "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error": a PCI bus id, which nvidia-smi -i takes
+_BUS_ID = re.compile(r"[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]")
 
 
 def install_driver(shell: Shell = DEFAULT) -> str:
@@ -79,6 +84,14 @@ def driver(facts: GpuFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
                   + (f"; {', '.join(extra)}" if extra else "") + ")")
 
 
+def _unreadable_gpus(facts: GpuFacts) -> str:
+    """``nvidia-smi -q -i`` for each GPU the listing shows as there but unreadable (a gap in the indexes, the PCI
+    bus id of an error line), so the fix starts by showing that GPU's state; empty when none."""
+    ids = [str(i) for i in missing_indexes(facts.gpus)]
+    ids += [m[0] for line in facts.smi.strays for m in [_BUS_ID.search(line)] if m]
+    return "".join(f"nvidia-smi -q -i {shlex.quote(i)}; " for i in dict.fromkeys(ids))
+
+
 def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     if not facts.answered:
         return skipped(f"no NVIDIA driver answered, so GPUs cannot be listed (see the driver check): "
@@ -89,11 +102,12 @@ def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
                       "lspci | grep -i nvidia   # is the GPU seen on the bus? then: "
                       f"{shell.sudo('dmesg')} | grep -i nvrm")
     names = ", ".join(f"GPU {g.index}: {g.name} ({g.uuid})" for g in gpus)
-    problems = gpu_list_problems(gpus)
+    problems = facts.list_problems()
     if problems:  # per-GPU checks (one MPS client per UUID, CDI devices by UUID) cannot trust this list
         return failed(f"the driver's GPU list is not usable: {'; '.join(problems)} (listed: {names})",
-                      "nvidia-smi -L; nvidia-smi --query-gpu=index,uuid --format=csv   # each GPU once, with its own "
-                      f"UUID; if not: {shell.sudo('dmesg')} | grep -iE 'nvrm|xid' | tail, then reboot",
+                      _unreadable_gpus(facts) + "nvidia-smi -L; nvidia-smi --query-gpu=index,uuid --format=csv   # "
+                      f"each GPU once, with its own UUID; if not: {shell.sudo('dmesg')} | grep -iE 'nvrm|xid' | tail "
+                      f"(Xid 79: the GPU fell off the bus), then {shell.sudo('reboot')}; still missing: reseat the GPU",
                       details=facts.smi.result.stdout if facts.smi.result is not None else "")
     return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
 
