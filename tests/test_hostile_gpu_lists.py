@@ -145,6 +145,10 @@ def test_the_last_gpu_printed_as_an_error_fails_though_no_index_is_missing(tmp_p
     verdict = gpu_v.gpus_present(facts)
     assert verdict.status == "fail" and FALLEN in verdict.message and "GPU 0: " in verdict.message, verdict
     assert verdict.remediation.startswith("nvidia-smi -q -i 0000:3B:00.0; ")
+    mps_facts = probe.MpsFacts("/bin/true", "/bin/true", cmd.CmdResult(("ps",), 0), (),
+                               probe.PipeDir(PIPE, True, True, True, False, True), None)
+    reason = _client_runs(LabConfig(), facts, mps_facts)  # no client pinned to a list that lost a GPU
+    assert isinstance(reason, str) and "not usable" in reason and FALLEN in reason
 
 
 @pytest.mark.parametrize("indexes, missing", [((0, 1, 3), "GPU 2 not listed"), ((1, 2), "GPU 0 not listed"),
