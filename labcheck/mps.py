@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 
 NO_DAEMON = "Cannot find MPS control daemon process"
+# The daemon is there but did not take this control client's command: seen on the H200 (driver 580) when ten
+# control clients asked one daemon at the same moment (tests/data/h200-speed/busy-daemon.txt). Transient.
+BUSY = "Cannot send command to MPS control daemon process"
 ALREADY_RUNNING = "An instance of this daemon is already running"
 _PS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$")
 # nvidia-smi's process table (tests/data/h100-host/mps-ps-with-client.txt):

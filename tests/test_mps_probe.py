@@ -397,3 +397,30 @@ def test_module1_releases_the_host_daemon_only_after_other_workers_are_done_with
         other.kill()
         other.wait()
         action.stop()
+
+
+BUSY_CONTROL = """#!/bin/sh
+# Stands for nvidia-cuda-mps-control against a daemon that other control clients keep busy: it answers
+# "Cannot send command to MPS control daemon process" (exit 1; tests/data/h200-speed/busy-daemon.txt) the first
+# BUSY times it is asked, then answers like the real one.
+n=$(cat '{count}' 2>/dev/null || echo 0); echo $((n + 1)) > '{count}'
+read -r asked
+if [ "$n" -lt {busy} ]; then echo "{message}"; exit 1; fi
+echo 705
+"""
+
+
+@pytest.mark.parametrize("busy, message, calls, ok", [
+    (2, "Cannot send command to MPS control daemon process", 3, True),   # busy twice: asked again, answered
+    (99, "Cannot send command to MPS control daemon process", 6, False),  # busy for good: bounded, then reported
+    (99, "Cannot find MPS control daemon process", 1, False),             # no daemon: a final answer, asked once
+])
+def test_a_busy_daemon_is_asked_again_and_only_a_busy_one(tmp_path, busy, message, calls, ok):
+    count = tmp_path / "count"
+    control = executable(tmp_path / "nvidia-cuda-mps-control",
+                         BUSY_CONTROL.format(count=count, busy=busy, message=message))
+    start = time.monotonic()
+    res = probe.control_query(str(control), "get_server_list", str(tmp_path), 10)
+    assert res.ok is ok and int(count.read_text()) == calls
+    assert (res.stdout.strip() == "705") if ok else (message in res.output)
+    assert time.monotonic() - start < 5

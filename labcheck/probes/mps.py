@@ -99,10 +99,28 @@ def read_proc_pipe_dir(pid: int, proc_root: str = "/proc") -> str | None:
         return None
 
 
+BUSY_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)  # pauses before asking a busy daemon again: 0.8 s at most
+
+
+def unless_busy(ask: Callable[[], cmd.CmdResult]) -> cmd.CmdResult:
+    """``ask()``, asked again after a short pause while the daemon answers that it is busy (:data:`mps.BUSY`).
+
+    WHY: one daemon serves every control client of the host one at a time; several asking at once (xdist workers,
+    a fleet of workers on one machine, a user's own script) made one of them fail "Cannot send command to MPS
+    control daemon process" and a check report a live daemon as not answering. Any other answer is final."""
+    res = ask()
+    for pause in BUSY_RETRIES:
+        if res.ok or mps.BUSY not in res.output or cmd.stopped():
+            break
+        time.sleep(pause)
+        res = ask()
+    return res
+
+
 def control_query(control_path: str, command: str, pipe_dir: str, timeout: float) -> cmd.CmdResult:
-    """``echo COMMAND | nvidia-cuda-mps-control`` against ``pipe_dir``."""
-    return cmd.run([control_path], input=command + "\n", extra_env={"CUDA_MPS_PIPE_DIRECTORY": pipe_dir},
-                   timeout=timeout)
+    """``echo COMMAND | nvidia-cuda-mps-control`` against ``pipe_dir`` (asked again while the daemon is busy)."""
+    return unless_busy(lambda: cmd.run([control_path], input=command + "\n",
+                                       extra_env={"CUDA_MPS_PIPE_DIRECTORY": pipe_dir}, timeout=timeout))
 
 
 def probe_mps(pipe_dir: str, extra_bin_dirs: tuple[str, ...] = (), timeout: float = 30.0) -> MpsFacts:

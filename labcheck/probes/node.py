@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from labcheck import cdi, cmd, mps
 from labcheck.probes.cdi import CdiFacts, SpecFile
-from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir
+from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir, unless_busy
 from labcheck.remedy import this_host
 
 DOCKER = "docker"
@@ -182,9 +182,10 @@ def shm_bytes(container: str, timeout: float = 30.0, docker: str = DOCKER,
 
 def mps_query(container: str, control: str, query: str, env: Mapping[str, str], timeout: float = 30.0,
               docker: str = DOCKER, *, docker_host: str = "") -> cmd.CmdResult:
-    """``echo QUERY | nvidia-cuda-mps-control`` in the node (stdin through ``docker exec -i``)."""
-    return node_exec(container, [control], env, input=query + "\n", timeout=timeout, docker=docker,
-                     docker_host=docker_host)
+    """``echo QUERY | nvidia-cuda-mps-control`` in the node (stdin through ``docker exec -i``; asked again while
+    the node's daemon is busy, as on the host)."""
+    return unless_busy(lambda: node_exec(container, [control], env, input=query + "\n", timeout=timeout,
+                                         docker=docker, docker_host=docker_host))
 
 
 def command_path(container: str, name: str, timeout: float = 30.0, *, docker_host: str = "") -> cmd.CmdResult:
