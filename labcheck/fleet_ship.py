@@ -18,6 +18,7 @@ restores the same modification times, so it stays valid.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import os
 import stat
@@ -48,8 +49,7 @@ def _skipped(name: str) -> bool:
 def walk(top: str) -> list[tuple[str, os.stat_result]]:
     """(path, lstat) of every regular file under ``top`` (a file or a folder; paths start with ``top``).
 
-    The host side runs the same walk (in _RECEIVE, which cannot import this module): both must list the
-    same files."""
+    The host runs this very function (its source goes in HOST_FUNCTIONS): both sides list the same files."""
     st = os.lstat(top)
     if stat.S_ISREG(st.st_mode):
         return [(top, st)]
@@ -99,36 +99,18 @@ def bundle(sources: Sequence[tuple[str, Path]]) -> Bundle:
 # Runs on the host (any Python >= 3.10) in the gateway's interpreter, in the host's work folder: the xdist worker
 # later runs in the same interpreter, which is why sys.pycache_prefix is set there. HOST_FUNCTIONS alone (no
 # channel) is what tests execute locally.
-HOST_FUNCTIONS = r'''
-import hashlib, io, os, shutil, stat, sys, tarfile
-
-def skipped(name):
-    return name == "__pycache__" or name.endswith((".pyc", ".pyo", "~")) or name.startswith(".")
-
-def walk(top):
-    found = []
-    st = os.lstat(top)
-    if stat.S_ISREG(st.st_mode):
-        return [(top, st)]
-    for here, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if not skipped(d)]
-        for name in files:
-            if not skipped(name):
-                path = os.path.join(here, name)
-                fst = os.lstat(path)
-                if stat.S_ISREG(fst.st_mode):
-                    found.append((path, fst))
-    return found
-
+HOST_FUNCTIONS = "\n".join([
+    "from __future__ import annotations",  # the shared functions' annotations name types the host does not import
+    "import hashlib, io, os, shutil, stat, sys, tarfile",
+    *(inspect.getsource(f) for f in (_skipped, walk, _mode, manifest)),
+]) + r'''
 def digest_of(names):
     entries = []
     for top in names:
         if not os.path.lexists(top):
             return None
         entries += walk(top)
-    text = "".join("%s\t%d\t%d\t%o\n" % (p, s.st_size, int(s.st_mtime), stat.S_IMODE(s.st_mode) & 0o755)
-                   for p, s in sorted(entries))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(manifest(entries).encode()).hexdigest()
 
 def remove(name):
     if os.path.isdir(name) and not os.path.islink(name):
@@ -151,7 +133,7 @@ def unpack(data, names):
             tar.extractall(members=members)
 '''
 
-_RECEIVE = HOST_FUNCTIONS + r'''
+_RECEIVE = HOST_FUNCTIONS + f"\nPYCACHE = {PYCACHE!r}\n" + r'''
 sys.pycache_prefix = os.path.abspath(PYCACHE)
 digest, names = channel.receive()
 same = digest_of(names) == digest
@@ -173,7 +155,7 @@ channel.send("sent" if not same else "up to date")
 def ship(gateway: execnet.Gateway, what: Bundle, lab_config_text: str | None, pidfile: str,
          timeout: float = 120.0) -> str:
     """Bring the host's copy up to date with ``what`` and write its lab config: "sent" or "up to date"."""
-    ch = gateway.remote_exec(f"PYCACHE = {PYCACHE!r}\n" + _RECEIVE)
+    ch = gateway.remote_exec(_RECEIVE)
     ch.send((what.digest, list(what.names)))
     if not ch.receive(timeout):
         ch.send(what.data)
