@@ -166,7 +166,7 @@ def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell
     return "nvidia-smi   # does the driver see the GPU? then: " + shell.sudo("dmesg") + " | grep -iE 'nvrm|xid' | tail"
 
 
-def _gpu_name(run: ClientRun) -> str:
+def gpu_name(run: ClientRun) -> str:
     return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else ""
 
 
@@ -249,10 +249,10 @@ def functional(runs: ClientRun | Sequence[ClientRun], log_dir: str, started_pid:
         return verdicts[0][1]
     bad = [(run, vd) for run, vd in verdicts if vd.status != "pass"]
     if bad:
-        ok = ", ".join(_gpu_name(run) for run, vd in verdicts if vd.status == "pass") or "none"
-        shown = "; ".join(f"{_gpu_name(run)} not served: {vd.message}" for run, vd in bad)
+        ok = ", ".join(gpu_name(run) for run, vd in verdicts if vd.status == "pass") or "none"
+        shown = "; ".join(f"{gpu_name(run)} not served: {vd.message}" for run, vd in bad)
         return failed(f"{len(bad)} of {len(runs)} GPUs not served by MPS: {shown} (served: {ok})",
-                      bad[0][1].remediation, details="\n\n".join(f"{_gpu_name(r)}:\n{r.output}" for r, _ in bad))
+                      bad[0][1].remediation, details="\n\n".join(f"{gpu_name(r)}:\n{r.output}" for r, _ in bad))
     return passed(f"MPS serves a CUDA client on each of the {len(runs)} GPUs: "
-                  + "; ".join(f"{_gpu_name(run)}: pid {run.pid}, {vd.message.split(': ', 1)[-1]}"
+                  + "; ".join(f"{gpu_name(run)}: pid {run.pid}, {vd.message.split(': ', 1)[-1]}"
                               for run, vd in verdicts))

@@ -127,9 +127,9 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
         return failed(f"nvidia-smi in {node} cannot list GPUs: {res.describe()}",
                       f"{cli.docker} exec {_q(node)} nvidia-smi -L   # see the nvidia-smi in the node check")
     listed, _driver = parse_query_csv(res.stdout)
-    have = {g.uuid.lower() for g in listed}
+    have, host_uuids = {g.uuid.lower() for g in listed}, {h.uuid.lower() for h in host_gpus}
     missing = [g for g in host_gpus if g.uuid.lower() not in have]
-    extra = [g for g in listed if g.uuid.lower() not in {h.uuid.lower() for h in host_gpus}]
+    extra = [g for g in listed if g.uuid.lower() not in host_uuids]
     shown = ", ".join(f"GPU {g.index} ({g.uuid})" for g in listed) or "none"
     if missing or extra or len(listed) != len(host_gpus):
         what = "; ".join(filter(None, [
@@ -397,7 +397,7 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
 
 
 def _gpu(run: ClientRun) -> str:
-    return f"GPU {run.gpu.index} ({run.gpu.uuid})" if run.gpu is not None else "the unpinned client"
+    return mps_verdicts.gpu_name(run) or "the unpinned client"
 
 
 def _node_client_problem(run: ClientRun, alone: bool) -> str:
