@@ -62,19 +62,48 @@ def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     hosts = sum(_reaped_cpu(s.proc.pid) for s in SERVERS) - hosts_before
-    return wall, res.returncode, res.stdout, cpu, hosts, controller_cpu(res.stderr)
+    return wall, res.returncode, res.stdout, cpu, hosts, controller_cpu(res.stderr), controller_marks(res.stderr)
 
 
 # The controller: pytest itself, run so that it reports its own CPU time at exit (its threads share one
 # interpreter, so this is the part of a fleet run that cannot spread over the CPUs); otherwise `-m pytest`.
-CONTROLLER = ("import atexit, os, sys, pytest\n"
-              "atexit.register(lambda: print('LABCHECK-BENCH-CPU %.3f' % sum(os.times()[:2]), file=sys.stderr))\n"
-              "sys.exit(pytest.main(sys.argv[1:]))")
+# It also prints when (s from its start) the session started, the run loop ended (every host done), the session
+# finish hooks ended (results written, connections closed) and the process was about to exit: the controller's
+# own tail after the last host, which no host's timings show.
+CONTROLLER = """\
+import atexit, os, sys, time, pytest
+T0 = time.monotonic()
+marks = {}
+class Marks:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self): marks["session start"] = time.monotonic() - T0
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self):
+        try: return (yield)
+        finally: marks["run loop ended"] = time.monotonic() - T0
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self): marks["session finish ended"] = time.monotonic() - T0
+def bye():
+    marks["exit"] = time.monotonic() - T0
+    print('LABCHECK-BENCH-CPU %.3f' % sum(os.times()[:2]), file=sys.stderr)
+    print('LABCHECK-BENCH-MARKS ' + ' '.join('%s=%.3f' % (k.replace(' ', '_'), v) for k, v in marks.items()),
+          file=sys.stderr)
+atexit.register(bye)
+sys.exit(pytest.main(sys.argv[1:], plugins=[Marks()]))
+"""
 STEPS = ("start", "probed", "connected", "shipped", "worker started", "collected", "finished")
+# A host's own clock (labcheck.fleet_plugin.host_timings): CPU at pytest's start-up, s from then to collected/finished.
+HOST_STEPS = ("host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
 
 
 def controller_cpu(stderr: str) -> float:
     return next((float(ln.split()[1]) for ln in stderr.splitlines() if ln.startswith("LABCHECK-BENCH-CPU ")), 0.0)
+
+
+def controller_marks(stderr: str) -> dict[str, float]:
+    line = next((ln for ln in stderr.splitlines() if ln.startswith("LABCHECK-BENCH-MARKS ")), "")
+    pairs = (p.split("=", 1) for p in line.split()[1:])
+    return {k.replace("_", " "): float(v) for k, v in pairs}
 
 
 def host_steps(results_json: Path) -> dict[str, list[float]]:
@@ -83,7 +112,40 @@ def host_steps(results_json: Path) -> dict[str, list[float]]:
         hosts = json.loads(results_json.read_text())["fleet"]["hosts"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    return {step: [h["timings"][step] for h in hosts if step in h.get("timings", {})] for step in STEPS}
+    return {step: [h["timings"][step] for h in hosts if step in h.get("timings", {})] for step in STEPS + HOST_STEPS}
+
+
+def tail(marks: dict[str, float], steps: dict[str, list[float]]) -> str:
+    """The controller's time line: start-up, when the last host finished, and what came after it."""
+    start = marks.get("session start")
+    ends = [s + f for s, f in zip(steps.get("start", []), steps.get("finished", []), strict=False)]
+    if start is None or not ends or "exit" not in marks:
+        return ""
+    last = start + max(ends)
+    parts = [f"session start {start:.2f}", f"last host finished {last:.2f}"]
+    parts += [f"{k} +{v - last:.2f}" for k, v in marks.items() if k not in ("session start",)]
+    return "controller, s from its start: " + ", ".join(parts)
+
+
+def ssh_login_cost(key: ClientKey, server: Sshd, extra: list[str], reps: int = 5) -> str:
+    """One ssh login (``ssh HOST true``, a new connection each time): CPU of the client and the server, wall; medians.
+
+    WHY: each host costs one login (its later sessions share that connection); the client's part is spent on the
+    controller for every host, the server's on each host.
+    """
+    argv = ["ssh", *key.ssh_options(), *extra, "-p", str(server.port), "root@127.0.0.1", "true"]
+    rows = []
+    for _ in range(reps):
+        before, host_before = os.times(), _reaped_cpu(server.proc.pid)
+        start = time.perf_counter()
+        subprocess.run(argv, capture_output=True, timeout=60, check=False)
+        wall = time.perf_counter() - start
+        time.sleep(0.2)  # let the listener reap the session
+        after = os.times()
+        rows.append(((after.children_user - before.children_user) + (after.children_system - before.children_system),
+                     _reaped_cpu(server.proc.pid) - host_before, wall))
+    client, host, wall = (statistics.median(col) * 1000 for col in zip(*rows, strict=True))
+    return f"client CPU {client:.0f} ms, server CPU {host:.0f} ms, wall {wall:.0f} ms"
 
 
 def main() -> int:
@@ -110,6 +172,9 @@ def main() -> int:
         try:
             print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs); "
                   f"python {sys.executable}, also every host's (the inventory names it)")
+            print(f"{'one ssh login':<17} : {ssh_login_cost(key, servers[0], [])} (medians of 5; this machine's "
+                  f"ssh defaults); with KexAlgorithms=curve25519-sha256: "
+                  f"{ssh_login_cost(key, servers[0], ['-o', 'KexAlgorithms=curve25519-sha256'])}")
             local = [timed([sys.executable, "-m", "pytest", "-q", *select]) for _ in range(opts.runs)]
             print(f"{'local, no SSH':<17} : {statistics.median(r[0] for r in local):6.2f} s wall, "
                   f"CPU {statistics.median(r[3] for r in local):4.2f} s (median of {opts.runs}; "
@@ -140,7 +205,14 @@ def main() -> int:
                 if steps.get("start"):
                     print(f"{'':<17}     steps of a host's run, s from its own start (\"start\": from the session's), "
                           "median / max over the hosts: " + ", ".join(
-                              f"{k} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items() if v))
+                              f"{k} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items()
+                              if v and k in STEPS))
+                    print(f"{'':<17}     on the host's own clock, median / max: " + ", ".join(
+                        f"{k[6:]} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items()
+                        if v and k in HOST_STEPS))
+                    line = tail(runs[n][-1][6], steps)
+                    if line:
+                        print(f"{'':<17}     {line}")
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
                 per_host[n] = cpu / n
                 print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "

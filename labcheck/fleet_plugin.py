@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
 from labcheck.plugin import config_path
 
 STATES_KEY = pytest.StashKey[list]()  # list[HostState], in inventory order, on the controller only
+HOST_TIMINGS = "labcheck_host_timings"  # workeroutput key: a host's own clock (see host_timings)
+_LOADED = (time.monotonic(), sum(os.times()[:2]))  # when this plugin was imported: pytest is up, no check yet
+_COLLECTED: list[float] = []
 _MODULE = re.compile(r"\bmodule\d+\b")
 
 
@@ -144,9 +148,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         Path(WORKER_PIDFILE).unlink(missing_ok=True)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _COLLECTED.append(time.monotonic())
+
+
+def host_timings() -> dict[str, float]:
+    """A host's own clock, for the controller's HostState.timings: CPU seconds its Python had spent when pytest
+    was up, seconds from then to its collection and to its end, and its CPU seconds in all.
+
+    WHY: the controller's step times include its own delays (one interpreter reading every host's events);
+    these say whether a slow host was slow itself (e.g. CPUs shared with other hosts) or waited for the controller.
+    """
+    loaded, cpu_loaded = _LOADED
+    now = time.monotonic()
+    out = {"host: CPU at start-up": cpu_loaded, "host: CPU": sum(os.times()[:2]), "host: finished": now - loaded}
+    if _COLLECTED:
+        out["host: collected"] = _COLLECTED[0] - loaded
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # On a host: pytest-metadata's controller side reads workeroutput["metadata"] from every worker,
     # but hosts run without plugin autoload (see labcheck.inventory.Host.xspec) or may lack it.
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput.setdefault("metadata", {})
+        if os.environ.get(FLEET_ENV) == "1":
+            workeroutput[HOST_TIMINGS] = host_timings()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet_project import suite_copy
 from tests.sshd import ClientKey, Sshd
 from tests.standins import executable
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.needs("sshd")]
 STALL_LIMIT = 30  # the stalling host's inventory timeout, seconds
 
@@ -54,16 +53,8 @@ def test_first_check(check):
 
 def _project(base: Path) -> Path:
     """A copy of the suite whose tests_env holds one check that notes when it ran."""
-    proj = base / "project"
-    for name in ("labcheck", "fixtures", "reports", "setup_actions"):
-        shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "conftest.py"):
-        (proj / name).write_text((ROOT / name).read_text())
-    (proj / "tests_env").mkdir()
-    demo = DEMO.format(marks=str(base / "marks"), pids=str(base / "stall-pids"))
-    (proj / "tests_env" / "test_demo.py").write_text(demo)
     (base / "marks").mkdir()
-    return proj
+    return suite_copy(base, DEMO.format(marks=str(base / "marks"), pids=str(base / "stall-pids")))
 
 
 def _stalling_python(base: Path) -> Path:

@@ -14,7 +14,7 @@
 #     bash tests/gpu_host/fleet_gpu_host.sh --ssh-only   # only install OpenSSH and prove a login (tests here)
 # Settings (environment): OUT (/tmp/out), SSH_PREFIX (where the wrappers go, /), SSH_ROOT (the kit unpacks to
 # $SSH_ROOT/ssh, /tmp), PY (python3), CV (the clean venv, /tmp/cv), DOCKERD (skip: do not start one),
-# SIZES (1,10,30), RUNS (2), ALSO_K (unset: a second benchmark with -k ALSO_K), BUDGET (seconds for the whole script, 480: the benchmark gets what is left).
+# SIZES (1,10,30), RUNS (2), K (unset: -k K for the first benchmark), ALSO_K (unset: a second benchmark with -k ALSO_K), BUDGET (seconds for the whole script, 480: the benchmark gets what is left).
 set -u -o pipefail
 START=$(date +%s)
 OUT=${OUT:-/tmp/out}
@@ -24,6 +24,7 @@ PY=${PY:-python3}
 CV=${CV:-/tmp/cv}
 SIZES=${SIZES:-1,10,30}
 RUNS=${RUNS:-2}
+K=${K:-}  # a -k expression for the first benchmark (unset: every module 0 check)
 ALSO_K=${ALSO_K:-}  # a -k expression: run the benchmark a second time without those checks
 BUDGET=${BUDGET:-480}
 KIT=.devwork/sshkit/sshkit.tar.xz
@@ -232,9 +233,10 @@ PY
 
 benchmark() {
     local left=$((BUDGET - ($(date +%s) - START) - 30))
-    say "benchmarks/fleet.py --runs $RUNS --sizes $SIZES (at most $left s)"
+    say "benchmarks/fleet.py --runs $RUNS --sizes $SIZES${K:+ -k '$K'} (at most $left s)"
     [ "$left" -gt 60 ] || die "no time left for the benchmark"
-    PYTHONUNBUFFERED=1 timeout -k 10 "$left" "$CV/bin/python" benchmarks/fleet.py --runs "$RUNS" --sizes "$SIZES"
+    PYTHONUNBUFFERED=1 timeout -k 10 "$left" "$CV/bin/python" benchmarks/fleet.py --runs "$RUNS" --sizes "$SIZES" \
+        ${K:+-k "$K"}
     echo "fleet.py exit $?"
     [ -n "$ALSO_K" ] || return 0
     # Again without the checks named by ALSO_K (e.g. the CUDA client: every simulated host's client shares this
