@@ -17,10 +17,11 @@ import pytest
 from labcheck import cmd, mps
 from labcheck.config import LabConfig
 from labcheck.probes.gpu import probe_gpus
-from labcheck.probes.mps import client_specs, control_asker, control_query, probe_mps, run_cuda_client, run_cuda_clients
+from labcheck.probes.mps import client_specs, control_asker, control_query, probe_mps, run_cuda_clients
 from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import mps as mps_v
 from setup_actions.mps_daemon import MpsDaemon
+from tests.mps_client import run_one
 
 pytestmark = pytest.mark.gpu
 CFG = LabConfig()
@@ -62,7 +63,7 @@ def test_driver_gpus_and_compute_capability_pass_on_a_real_gpu(gpu):
     print("driver:", gpu.driver, "cuda:", gpu.cuda_version, "gpus:", gpu.gpus)
 
 
-def test_setup_action_starts_then_stops_a_real_daemon_and_mps_serves_a_client(mps_tools, dirs):
+def test_setup_action_starts_then_stops_a_real_daemon_and_mps_serves_a_client(gpu, mps_tools, dirs):
     control, smi = mps_tools
     pipe, log, state = dirs
     action = MpsDaemon(control, pipe, log, 30, state_root=state)
@@ -79,7 +80,7 @@ def test_setup_action_starts_then_stops_a_real_daemon_and_mps_serves_a_client(mp
     assert [p.pid for p in facts.daemons if p.pid == action.started_pid]
     assert facts.daemon_pipe_dirs.get(action.started_pid) == pipe
 
-    run = run_cuda_client(pipe, control, smi, 30, CFG.extra_lib_dirs)
+    run = run_one(pipe, control, smi, 30, gpu.gpus[0], CFG.extra_lib_dirs)
     verdict = mps_v.functional(run, log, action.started_pid)
     print(run)
     print(verdict)
@@ -108,7 +109,7 @@ def test_stop_leaves_alone_a_daemon_the_suite_did_not_start(mps_tools, dirs):
     assert control_query(control, "get_server_list", pipe, 10).ok, "the attendee's daemon must still run"
 
 
-def test_daemon_killed_mid_run_gives_a_clear_verdict(mps_tools, dirs):
+def test_daemon_killed_mid_run_gives_a_clear_verdict(gpu, mps_tools, dirs):
     control, smi = mps_tools
     pipe, log, state = dirs
     action = MpsDaemon(control, pipe, log, 30, state_root=state)
@@ -116,7 +117,7 @@ def test_daemon_killed_mid_run_gives_a_clear_verdict(mps_tools, dirs):
     pid = action.started_pid
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
-    run = run_cuda_client(pipe, control, smi, 10, CFG.extra_lib_dirs)
+    run = run_one(pipe, control, smi, 10, gpu.gpus[0], CFG.extra_lib_dirs)
     verdict = mps_v.functional(run, log, pid)
     print(run.before)
     print(verdict)
@@ -125,11 +126,11 @@ def test_daemon_killed_mid_run_gives_a_clear_verdict(mps_tools, dirs):
     assert action.stop().ok  # the dead daemon is noticed, not "stopped"
 
 
-def test_client_without_daemon_is_not_taken_as_mps(mps_tools, tmp_path):
+def test_client_without_daemon_is_not_taken_as_mps(gpu, mps_tools, tmp_path):
     control, smi = mps_tools
     pipe = tmp_path / "empty-mps"
     pipe.mkdir()
-    run = run_cuda_client(str(pipe), control, smi, 20, CFG.extra_lib_dirs)
+    run = run_one(str(pipe), control, smi, 20, gpu.gpus[0], CFG.extra_lib_dirs)
     verdict = mps_v.functional(run, str(tmp_path / "log"))
     assert verdict.status == "fail" and "no MPS control daemon answers" in verdict.message
 

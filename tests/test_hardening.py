@@ -32,6 +32,7 @@ from setup_actions import docker_runtime as dr
 from setup_actions.cdi_spec import CdiSpec
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests.child_signals import default_signals
+from tests.mps_client import run_one
 from tests.other_user import run_as_nobody
 from tests.standins import executable
 from tests.test_cdi import SPEC, _generator, gpu_facts, materialize
@@ -342,7 +343,7 @@ def test_control_blocked_on_a_dead_pipe_times_out_names_the_command_and_leaves_n
     start = time.monotonic()
     out = MpsDaemon(ctl, str(pipe), str(tmp_path / "log"), 1.0, state_root=tmp_path / "s", shell=Shell()).apply()
     facts = mps_probe.probe_mps(str(pipe), (str(tmp_path / "bin"),), 1.0)
-    run = mps_probe.run_cuda_client(str(pipe), ctl, None, 1.0)
+    run = run_one(str(pipe), ctl, None, 1.0)
     assert time.monotonic() - start < 20
     assert not out.ok and "hung" in out.message and shlex.split(out.remediation)[:4] == ["sudo", "rm", "-rf",
                                                                                            str(pipe)]

@@ -26,6 +26,7 @@ from labcheck.probes import mps as probe
 from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests.mps_client import H100_GPU, run_one
 from tests.standins import executable
 
 FAKE_CONTROL = r"""#!/bin/sh
@@ -254,7 +255,7 @@ def test_daemon_killed_mid_run_is_a_clear_verdict(control, dirs, tmp_path):
     deadline = time.monotonic() + 5
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    run = probe.run_cuda_client(pipe, control, None, 10)
+    run = run_one(pipe, control, None, 10)
     verdict = v.functional(run, log, action.started_pid)
     assert verdict.status == "fail" and f"this suite started (pid {pid}) no longer answers" in verdict.message
     facts = probe.probe_mps(pipe, (str(Path(control).parent),), 10)
@@ -273,7 +274,7 @@ def test_hung_control_times_out_everywhere(tmp_path):
     facts = probe.probe_mps(pipe, (str(tmp_path / "bin"),), 0.5)
     d = v.daemon(facts, pipe, log, True)
     assert d.status == "fail" and "nvidia-cuda-mps-control` hung: no answer within 0.5s" in d.message
-    run = probe.run_cuda_client(pipe, ctl, None, 0.5)
+    run = run_one(pipe, ctl, None, 0.5)
     assert "hung" in v.functional(run, log).message
     assert time.monotonic() - start < 20
 
@@ -330,10 +331,12 @@ def test_client_holding_its_context_is_asked_about_while_it_holds(control, dirs,
     pipe, log = dirs
     MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
     script = _client(tmp_path, 'sys.stdout.write("cuInit 0\\ncuDeviceGetCount 0 1\\ncuDeviceGet 0\\n'
-                               'cuCtxCreate_v2 0\\nHOLDING %d\\n" % os.getpid()); sys.stdout.flush()\n'
+                               'cuDeviceGetUuid 0 %s\\ncuCtxCreate_v2 0\\nHOLDING %d\\n" '
+                               '% (os.environ["CUDA_VISIBLE_DEVICES"], os.getpid())); sys.stdout.flush()\n'
                                'sys.stdin.readline(); print("cuCtxDestroy_v2 0")\n')
-    run = probe.run_cuda_client(pipe, control, None, 10, script=script)
+    run = run_one(pipe, control, None, 10, script=script)
     assert run.held and run.rc == 0 and not run.timed_out_at
+    assert run.gpu == H100_GPU and run.device_uuid == H100_GPU.uuid  # pinned: it saw only that GPU's UUID
     assert [s.call for s in run.steps][-1] == "cuCtxDestroy_v2"
     verdict = v.functional(run, log)
     assert verdict.status == "fail" and "no MPS server appeared" in verdict.message  # the double serves nobody
@@ -344,7 +347,7 @@ def test_client_hanging_before_its_context_is_killed_and_named(control, dirs, tm
     MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
     script = _client(tmp_path, 'print("cuInit 0", flush=True)\nimport time; time.sleep(60)\n')
     start = time.monotonic()
-    run = probe.run_cuda_client(pipe, control, None, 1, script=script)
+    run = run_one(pipe, control, None, 1, script=script)
     assert time.monotonic() - start < 15
     verdict = v.functional(run, log)
     assert verdict.status == "fail"
@@ -357,7 +360,7 @@ def test_client_cuda_error_is_reported_with_its_code(control, dirs, tmp_path):
     MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
     script = _client(tmp_path, 'print("cuInit 0\\ncuDeviceGetCount 0 1\\ncuDeviceGet 0\\ncuCtxCreate_v2 805")\n'
                                "sys.exit(3)\n")
-    verdict = v.functional(probe.run_cuda_client(pipe, control, None, 10, script=script), log)
+    verdict = v.functional(run_one(pipe, control, None, 10, script=script), log)
     assert "cuCtxCreate_v2 returned 805 (CUDA_ERROR_MPS_CONNECTION_FAILED)" in verdict.message
 
 
@@ -366,7 +369,7 @@ def test_real_client_script_without_libcuda_fails_clearly(control, dirs, tmp_pat
         pytest.skip("libcuda.so.1 is installed here")
     pipe, log = dirs
     MpsDaemon(control, pipe, log, 10, state_root=tmp_path / "s").apply()
-    verdict = v.functional(probe.run_cuda_client(pipe, control, None, 10), log)
+    verdict = v.functional(run_one(pipe, control, None, 10), log)
     assert verdict.status == "fail" and "could not load libcuda.so.1" in verdict.message
 
 

@@ -256,14 +256,6 @@ def control_asker(control_path: str | None, pipe_dir: str, timeout: float) -> Ca
     return lambda command: control_query(control_path, command, pipe_dir, timeout)
 
 
-def run_cuda_client(pipe_dir: str, control_path: str | None, smi_path: str | None, timeout: float = 60.0,
-                    lib_dirs: tuple[str, ...] = (), python: str = sys.executable,
-                    script: Path = CLIENT_SCRIPT) -> ClientRun:
-    """One unpinned client (see :func:`run_cuda_clients`): what a check of "MPS serves a client" on any GPU runs."""
-    specs = client_specs(pipe_dir, (), timeout, lib_dirs, python, script)
-    return run_cuda_clients(pipe_dir, specs, control_asker(control_path, pipe_dir, timeout), smi_path, timeout)[0]
-
-
 class _Client:
     """One started client: its process, its output reader and what it printed so far."""
 
