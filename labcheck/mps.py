@@ -76,8 +76,13 @@ def servers(procs: list[Proc]) -> list[Proc]:
 
 
 def parse_server_list(stdout: str) -> list[int]:
-    """PIDs printed by ``echo get_server_list | nvidia-cuda-mps-control`` (empty before any client)."""
-    return [int(tok) for tok in stdout.split() if tok.isdigit()]
+    """PIDs printed by ``echo get_server_list | nvidia-cuda-mps-control`` (empty before any client), or by
+    ``get_client_list PID``: one per line (tests/data/h100-host, h100-run).
+
+    A pid is a line of ASCII digits only, as nvidia-smi's GPU and PID columns are read (``str.isdigit`` accepts
+    "²", which ``int`` rejects; ``int`` reads "١٢" as 12): any other line ("12 34", a message) is no pid, never
+    an error."""
+    return [int(line) for line in (raw.strip() for raw in stdout.splitlines()) if re.fullmatch(r"[0-9]+", line)]
 
 
 def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int, int]]:
