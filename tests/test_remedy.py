@@ -3,7 +3,9 @@
 Each test builds the situation that calls for a different fix and checks the words of that fix.
 """
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
 from labcheck.probes.mps import MpsFacts, probe_pipe_dir
 from labcheck.probes.tools import ToolFacts
-from labcheck.remedy import Shell, this_host
+from labcheck.remedy import OTHER, Shell, this_host
 from labcheck.verdicts import docker as dv
 from labcheck.verdicts import gpu as gv
 from labcheck.verdicts import host as hv
@@ -138,7 +140,7 @@ def test_remediations_quote_configured_values(tmp_path: Path):
 ONE_SHELL_CHECKS = '''
 from labcheck.probes.cdi import probe_cdi
 from labcheck.probes.host import probe_host
-from labcheck.remedy import Shell, this_host
+from labcheck.remedy import OTHER, Shell, this_host
 
 
 def test_worker_a(fix_shell, host_facts, tmp_path):
@@ -197,3 +199,81 @@ def test_a_user_gets_sudo_where_root_gets_none():
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "sudo modprobe nvidia"
     assert this_host().sudo("modprobe nvidia") == "modprobe nvidia"
+
+
+# --- the kernel check's fix is worded by the same Shell as every other fix ------------------------------------
+
+OLD_KERNEL_HOSTS = [HostFacts("Linux", "5.4.0-42-generic", name, os_id, like, root)
+                    for name, os_id, like in (("Ubuntu 20.04.6 LTS", "ubuntu", ("debian",)),
+                                              ("Debian GNU/Linux 11 (bullseye)", "debian", ()),
+                                              ("Linux Mint 20", "linuxmint", ("ubuntu", "debian")),
+                                              ("Rocky Linux 8", "rocky", ("rhel", "fedora")),
+                                              ("", "", ()))  # no /etc/os-release
+                    for root in (True, False)]
+
+
+# A command that needs root, at the start of a fix or of one of its steps, with the prefix the fix gives it.
+_AS_ROOT = re.compile(r"(?:^|`|&&\s|;\s)\s*(sudo )?(?:apt-get|systemctl|sh get-docker\.sh|install -d|ubuntu-drivers)\b")
+
+
+def _prefixes(fix: str) -> set[str]:
+    """The prefixes ("sudo " or "") a fix puts before its commands that need root."""
+    return {m.group(1) or "" for m in _AS_ROOT.finditer(fix)}
+
+
+@pytest.mark.parametrize("facts", OLD_KERNEL_HOSTS, ids=lambda f: f"{f.os_id or 'no-os-release'}-"
+                                                                  f"{'root' if f.is_root else 'user'}")
+def test_the_kernel_fix_and_the_other_fixes_agree_on_sudo_for_the_same_host(facts):
+    """The Shell this_host() makes of a host's facts words the kernel check's fix as it words the Docker, driver and
+    MPS fixes: ``sudo`` before each command for a user, none for root. Regression: the kernel verdict made its own
+    Shell from the facts, ``Shell()`` (a sudo user on Ubuntu) without os-release, so root got ``sudo apt-get``."""
+    shell = Shell.of(facts)
+    kernel = hv.linux_kernel(facts, "5.15", shell)
+    assert kernel.status == "fail" and "older than 5.15" in kernel.message
+    missing = CliFacts(result=_missing([NO_SUCH, "--version"]), path=None, version="")
+    no_gpu = GpuFacts(smi=SmiQuery(None, None, error="nvidia-smi: not found"), nvml=NvmlFacts(error="no libnvidia-ml"))
+    others = [dv.cli_present(missing, shell).remediation, dv.engine_reachable(_engine_down(), shell, CliFacts(
+        result=cmd.run(["true"], timeout=5), path="/usr/bin/docker", version="20.10.24")).remediation,
+        gv.driver(no_gpu, "535", shell).remediation, mv.start_command("/tmp/nvidia-mps", "/var/log/nvidia-mps",
+                                                                     shell=shell)]
+    prefix = "" if facts.is_root else "sudo "
+    assert _prefixes(kernel.remediation) <= {prefix}, kernel.remediation
+    assert {p for fix in others for p in _prefixes(fix)} == {prefix}, others
+    if facts.is_root:
+        assert "sudo" not in kernel.remediation and not any("sudo" in fix for fix in others)
+    if shell.family != OTHER:  # a distribution the fixes know: the kernel's fix is a command, with that prefix
+        assert _prefixes(kernel.remediation) == {prefix}, kernel.remediation
+
+
+KERNEL_CHECK_CONFTEST = """
+import dataclasses
+
+import pytest
+
+from labcheck.probes.host import probe_host
+
+pytest_plugins = ["labcheck.plugin", "reports.plugin", "fixtures.facts", "fixtures.host"]
+
+
+@pytest.fixture(scope="session")
+def host_facts():
+    real = probe_host()  # an old kernel, and root or not and the distribution the opposite of the truth
+    return dataclasses.replace(real, kernel_release="5.4.0-42-generic", is_root=not real.is_root, os_id="fedora",
+                               os_like=())
+"""
+
+
+def test_the_kernel_check_takes_the_runs_shell_not_one_made_from_the_host_facts(pytester, tmp_path):
+    """Module 0's kernel check as written (tests_env/test_module0.py) with the real fix_shell fixture, on host facts
+    that lie about root and the distribution: its fix is worded by remedy.this_host(), as every check's fix, so a
+    check or verdict that made its own Shell (from the facts, or the default) fails here."""
+    pytester.makeconftest(KERNEL_CHECK_CONFTEST)
+    pytester.makepyfile(test_module0=(Path(__file__).parent.parent / "tests_env" / "test_module0.py").read_text())
+    out = tmp_path / "r.json"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "linux_kernel_version", f"--results-json={out}",
+                                  timeout=120)
+    (rec,) = [r for r in json.loads(out.read_text())["records"] if r["check"] == "linux_kernel_version"]
+    assert rec["verdict"] == "fail" and "5.4.0-42-generic is older than 5.15" in rec["message"], rec
+    assert rec["remediation"] == hv.upgrade_kernel("5.15", this_host()), rec
+    prefix = "" if this_host().root else "sudo "
+    assert _prefixes(rec["remediation"]) == {prefix}, rec

@@ -20,8 +20,8 @@ def test_lab_config_valid(check, lab_config_loaded, pytestconfig):
     check(host.lab_config(lab_config_loaded[1], config_path(pytestconfig)))
 
 
-def test_linux_kernel_version(check, host_facts, lab_config):
-    check(host.linux_kernel(host_facts, lab_config.min_kernel))
+def test_linux_kernel_version(check, host_facts, lab_config, fix_shell):
+    check(host.linux_kernel(host_facts, lab_config.min_kernel, fix_shell))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from labcheck import versions
 from labcheck.config import ConfigProblem
 from labcheck.probes.host import HostFacts
-from labcheck.remedy import DEBIAN, UBUNTU, Shell
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped
 
 
@@ -20,7 +20,11 @@ def upgrade_kernel(minimum: str, shell: Shell) -> str:
     return f"upgrade the kernel to {minimum} or newer with {shell.distro}'s package manager, then reboot"
 
 
-def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
+def linux_kernel(facts: HostFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
+    """``shell``: who pastes the fix, on which distribution (the checks' ``fix_shell``, remedy.this_host()).
+
+    WHY passed in, not made from ``facts``: one Shell words every fix of the run, so the kernel's fix cannot say
+    ``sudo`` where the others say none (a host without /etc/os-release got ``sudo apt-get`` as root)."""
     if facts.system != "Linux":
         return failed(f"expected Linux, found {facts.system or 'an unknown OS'}",
                       "run the workshop on a Linux host (Ubuntu 22.04 LTS recommended)")
@@ -30,7 +34,7 @@ def linux_kernel(facts: HostFacts, minimum: str) -> Verdict:
                       "check `uname -r`; the workshop needs a Linux kernel >= " + minimum)
     if not ok:
         return failed(f"kernel {facts.kernel_release} is older than {minimum}",
-                      upgrade_kernel(minimum, Shell.of(facts) if facts.os_id else Shell()))
+                      upgrade_kernel(minimum, shell))
     return passed(f"Linux kernel {facts.kernel_release} >= {minimum}")
 
 
