@@ -263,15 +263,38 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         where = f" [{st['worker']}]" if st.get("worker") else ""
         terminalreporter.write_line(
             f"setup{where}: {st['what']}: {progress.format_duration(st['seconds'])}{outcome}", red=not st["ok"])
-    for rec in recs:
-        if rec["verdict"] == "fail":
-            terminalreporter.write_line(f"FAIL {rec['module']}::{rec['check']}: {rec['message']}", red=True)
-            terminalreporter.write_line(f"     fix: {rec['remediation']}")
+    hosts = _fleet_hosts(config)
     summary = results.summarize(recs)
-    for rec in summary.unverified:
-        terminalreporter.write_line(f"NOT VERIFIED {rec['module']}::{rec['check']}: {results.unverified_reason(rec)}",
+    for rec in _by_host([r for r in recs if r["verdict"] == "fail"], hosts):
+        terminalreporter.write_line(f"FAIL {_check_name(rec, hosts)}: {rec['message']}", red=True)
+        terminalreporter.write_line(f"     fix: {rec['remediation']}")
+    for rec in _by_host(summary.unverified, hosts):
+        terminalreporter.write_line(f"NOT VERIFIED {_check_name(rec, hosts)}: {results.unverified_reason(rec)}",
                                     yellow=True)
     terminalreporter.write_line(summary.line, green=summary.ready, red=not summary.ready, bold=True)
+
+
+def _fleet_hosts(config: pytest.Config) -> list[str] | None:
+    """The inventory's host names, in its order, in a ``--hosts`` run; None in a plain run."""
+    states = fleet_states(config)
+    return None if states is None else [st.name for st in states]
+
+
+def _check_name(rec: dict, hosts: list[str] | None) -> str:
+    """``module0::docker_engine_version``; in a fleet run ``host3 module0::docker_engine_version``.
+
+    WHY the host: a fleet run lists the same check once per host it failed on, and its fix is run there.
+    """
+    check = fleet.check_key(rec)
+    return check if hosts is None else f"{rec.get('host') or 'unknown'} {check}"
+
+
+def _by_host(recs: list[dict], hosts: list[str] | None) -> list[dict]:
+    """In a fleet run, each host's records together in inventory order (the hosts' reports arrive interleaved)."""
+    if hosts is None:
+        return recs
+    order = {name: i for i, name in enumerate(hosts)}
+    return sorted(recs, key=lambda r: order.get(r.get("host"), len(order)))
 
 
 # --- pytest-html / pytest-metadata -------------------------------------------------------------------
@@ -337,9 +360,8 @@ class _HtmlView:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix, session) -> None:
-        states = fleet_states(self.config)
-        fleet = None if states is None else [st.as_dict()["name"] for st in states]
-        prefix.extend(html_parts.summary_blocks(records(self.config), setup_steps(self.config), fleet=fleet))
+        prefix.extend(html_parts.summary_blocks(records(self.config), setup_steps(self.config),
+                                                fleet=_fleet_hosts(self.config)))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list) -> None:

@@ -261,3 +261,25 @@ def test_readme_documents_the_words_and_exit_codes():
             if line.startswith("| **")}
     assert rows == {results.READY: str(results.EXIT_READY), results.NOT_READY: str(results.EXIT_NOT_READY),
                     results.NOT_VERIFIED: str(results.EXIT_NOT_VERIFIED)}
+
+
+def test_a_local_run_names_checks_without_a_host_and_keeps_pytests_failures(pytester):
+    """The fleet's changes to the terminal (host names, no FAILURES section) leave a plain run as it was."""
+    pytester.makeconftest('pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", '
+                          '"reports.fleet_plugin"]')
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest()
+    out = result.stdout.str()
+    section = out.split(" lab readiness ", 1)[1].split("NOT READY: ", 1)[0].splitlines()[1:]
+    assert section == [
+        "FAIL module0::bad: docker too old",
+        "     fix: sudo apt-get install docker-ce",
+        "FAIL module0::crashes: check raised an error: RuntimeError: probe bug",
+        "     fix: see the traceback in the report; rerun with -x -vv",
+        "FAIL module0::not_a_check: suite error: check 'not_a_check' ended without delivering a verdict "
+        "(it never called check(...)), so nothing about the lab was shown",
+        "     fix: a bug in the suite, not in the lab: report it with this message (rerun with -x -vv for details)",
+        "NOT VERIFIED module0::soso: only warned: compute mode Default",
+        "NOT VERIFIED module0::absent: skipped: Docker engine not reachable",
+        "NOT VERIFIED module0::needs_gpu: skipped: no GPU on this machine"], section
+    assert "= FAILURES =" in out and "RuntimeError: probe bug" in out.split("= FAILURES =", 1)[1]
