@@ -76,13 +76,14 @@ def _html_logs(html: Path) -> dict[str, list[str]]:
     return {tid: [r["log"] for r in runs] for tid, runs in data["tests"].items()}
 
 
-def _timeless(doc: dict) -> dict:
-    """The JSON results without what differs from run to run (durations, host timings)."""
-    for rec in doc["records"]:
-        rec.pop("duration")
-    for host in doc["fleet"]["hosts"]:
-        host.pop("timings")
-    return doc
+def _comparable(doc: dict) -> dict:
+    """The JSON results without what differs from run to run: durations, host timings, the order the hosts'
+    reports arrived in."""
+    summary = {**doc["summary"], "unverified": sorted(doc["summary"]["unverified"], key=json.dumps)}
+    return {"summary": summary, "environment": doc["environment"], "setup_steps": doc["setup_steps"],
+            "records": {r["nodeid"]: {**r, "duration": None} for r in doc["records"]},
+            "fleet": {**doc["fleet"], "checks": sorted(doc["fleet"]["checks"]),
+                      "hosts": {h["name"]: {**h, "timings": None} for h in doc["fleet"]["hosts"]}}}
 
 
 def test_fleet_leaves_out_pytests_failures_section_unless_a_traceback_style_is_chosen(fleet, tmp_path):
@@ -91,7 +92,7 @@ def test_fleet_leaves_out_pytests_failures_section_unless_a_traceback_style_is_c
         html, out = tmp_path / f"r{tb}.html", tmp_path / f"r{tb}.json"
         stdout = _run(fleet, *[a for a in (tb,) if a], f"--html={html}", "--self-contained-html",
                       f"--results-json={out}")
-        outputs[tb] = stdout, _html_logs(html), _timeless(json.loads(out.read_text()))
+        outputs[tb] = stdout, _html_logs(html), _comparable(json.loads(out.read_text()))
         # the short test summary stays either way
         assert "FAILED good2::tests_env/test_demo.py::test_kernel_modules - " in stdout, stdout
         assert "FAILED refused::fleet::test_host_connection - " in stdout, stdout
