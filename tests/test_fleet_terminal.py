@@ -1,7 +1,7 @@
 """The terminal output of a fleet run over real SSH (real sshd servers on loopback, tests/sshd.py).
 
-Two hosts run the demo checks of tests/test_fleet_ssh.py (good1 cannot show its GPU: NOT VERIFIED; good2
-fails its kernel modules), a third host refuses the connection (a synthetic host_connection failure).
+Two hosts run demo checks (the kernel module check fails on both, the same line but for the host; good1
+cannot show its GPU: NOT VERIFIED); a third host refuses the connection (a synthetic host_connection failure).
 What is checked: each lab readiness line names its host, and pytest's FAILURES section, which would
 repeat every host's failures in full, is left out unless a traceback style is asked for, while the
 HTML report and the JSON results stay the same.
@@ -18,12 +18,33 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet_project import suite_copy
 from tests.sshd import ClientKey, Sshd, closed_port
-from tests.test_fleet_ssh import _project
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("sshd")]
 HOSTS = ("good1", "good2", "refused")  # inventory order
 DESELECTED = "not run: deselected by -k/-m/node id"
+DEMO = '''
+import pytest
+from labcheck.plugin import host_name
+from labcheck.verdict import failed, passed, skipped
+
+pytestmark = pytest.mark.module0
+
+
+def test_docker_present(check):
+    check(passed("docker answers"))
+
+
+def test_gpu_present(check):
+    if host_name() == "good1":
+        check(skipped("no GPU on this machine"))
+    check(passed("GPU 0"))
+
+
+def test_kernel_modules(check):
+    check(failed("nvidia_uvm is not loaded", "sudo modprobe nvidia_uvm"))
+'''
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +60,7 @@ def fleet(tmp_path_factory):
            "hosts": hosts}
     inv = base / "hosts.yaml"
     inv.write_text(json.dumps(doc))  # JSON is YAML
-    yield _project(base), inv
+    yield suite_copy(base, DEMO), inv
     for s in servers.values():
         s.stop()
 
@@ -61,10 +82,11 @@ def _readiness_lines(stdout: str) -> list[str]:
 def test_fleet_readiness_lines_name_their_host(fleet):
     lines = _readiness_lines(_run(fleet))
     # host by host, in inventory order; the refused host's line is its synthetic connection failure
-    assert lines[0] == "FAIL good2 module0::kernel_modules: nvidia_uvm is not loaded", lines
-    assert lines[1].startswith("FAIL refused module0::host_connection: refused: unreachable: "), lines
-    assert "Connection refused" in lines[1]
-    assert lines[2:] == ["NOT VERIFIED good1 module0::gpu_present: skipped: no GPU on this machine",
+    assert lines[:2] == ["FAIL good1 module0::kernel_modules: nvidia_uvm is not loaded",
+                         "FAIL good2 module0::kernel_modules: nvidia_uvm is not loaded"], lines
+    assert lines[2].startswith("FAIL refused module0::host_connection: refused: unreachable: "), lines
+    assert "Connection refused" in lines[2]
+    assert lines[3:] == ["NOT VERIFIED good1 module0::gpu_present: skipped: no GPU on this machine",
                          f"NOT VERIFIED good1 module0::docker_present: {DESELECTED}",
                          f"NOT VERIFIED good2 module0::docker_present: {DESELECTED}"], lines
 
