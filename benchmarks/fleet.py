@@ -27,9 +27,9 @@ from tests.needs import missing  # noqa: E402
 from tests.sshd import ClientKey, Sshd  # noqa: E402
 
 
-def inventory(folder: Path, key: ClientKey, servers: list[Sshd]) -> Path:
+def inventory(folder: Path, key: ClientKey, servers: list[Sshd], ssh_options: list[str] = ()) -> Path:
     doc = {"defaults": {"python": sys.executable, "connect_timeout": 10, "workdir": str(folder / "remote"),
-                        "ssh_options": key.ssh_options()},
+                        "ssh_options": [*key.ssh_options(), *ssh_options]},
            "hosts": [{"name": f"host{i}", "ssh": "root@127.0.0.1", "port": s.port} for i, s in enumerate(servers)]}
     path = folder / f"hosts-{len(servers)}.yaml"
     path.write_text(json.dumps(doc, indent=1))
@@ -156,6 +156,9 @@ def main() -> int:
     ap.add_argument("-k", dest="keyword", default=None,
                     help="also pass -k EXPR (e.g. 'not cuda_client': on one machine every simulated host's CUDA "
                          "client shares the one GPU and MPS server, which separate machines would not)")
+    ap.add_argument("--ssh-option", dest="ssh_options", action="append", default=[], metavar="OPT",
+                    help="add OPT to the inventory's ssh_options, as an instructor would (repeatable; e.g. "
+                         "--ssh-option=-o --ssh-option=KexAlgorithms=curve25519-sha256)")
     opts = ap.parse_args()
     select = ["-m", opts.marker, *(["-k", opts.keyword] if opts.keyword else [])]
     sizes = [int(x) for x in opts.sizes.split(",")]
@@ -171,7 +174,8 @@ def main() -> int:
         SERVERS.extend(servers)
         try:
             print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f} (hosts share this machine's CPUs); "
-                  f"python {sys.executable}, also every host's (the inventory names it)")
+                  f"python {sys.executable}, also every host's (the inventory names it)"
+                  + (f"; inventory ssh_options add {' '.join(opts.ssh_options)}" if opts.ssh_options else ""))
             print(f"{'one ssh login':<17} : {ssh_login_cost(key, servers[0], [])} (medians of 5; this machine's "
                   f"ssh defaults); with KexAlgorithms=curve25519-sha256: "
                   f"{ssh_login_cost(key, servers[0], ['-o', 'KexAlgorithms=curve25519-sha256'])}")
@@ -181,7 +185,7 @@ def main() -> int:
                   f"exit {local[-1][1]}; {tally(local[-1][2])})")
             argvs = {}
             for n in sizes:
-                inv = inventory(folder, key, servers[:n])
+                inv = inventory(folder, key, servers[:n], opts.ssh_options)
                 argvs[n] = [sys.executable, "-c", CONTROLLER, "-q", *select, f"--hosts={inv}",
                             f"--results-json={folder / f'results-{n}.json'}"]
                 timed(argvs[n])  # warm-up: first shipment of the suite and pytest to each host's folder
