@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from labcheck import fsio
+from labcheck import fsio, versions
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 from labcheck.remedy import Shell
 
@@ -72,8 +72,8 @@ class Spec:
 
     @property
     def gpu_indices(self) -> tuple[str, ...]:
-        """Whole-GPU devices named by index ("0", "1"); MIG devices ("0:1") are not GPUs."""
-        return tuple(n for n in self.device_names if n.isdigit())
+        """Whole-GPU devices named by index ("0", "1": ASCII digits); MIG devices ("0:1") are not GPUs."""
+        return tuple(n for n in self.device_names if versions.ascii_int(n) is not None)
 
     @property
     def gpu_uuids(self) -> tuple[str, ...]:

@@ -20,6 +20,8 @@ import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from labcheck import versions
+
 DEFAULT_PYTHON = "python3"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole run on one host (module 1 builds a cluster)
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -187,8 +189,12 @@ def _from_lines(text: str, path: Path) -> list[Host]:
         if len(parts) == 2:
             entry["name"] = parts[0]
         host, sep, port = target.rpartition(":")
-        if sep and port.isdigit() and "]" not in port:
-            entry["ssh"], entry["port"] = host, int(port)
+        if sep and "]" not in port:  # user@host:port ([::1] is an address, not a port)
+            number = versions.ascii_int(port)
+            if number is None or not 0 < number < 65536:
+                raise InventoryError(f"{path}:{lineno}: port {port!r} of {target!r} is no TCP port; expected "
+                                     f"1-65535 in ASCII digits, as in user@host:2222")
+            entry["ssh"], entry["port"] = host, number
         hosts.append(_host(entry, f"{path}:{lineno}"))
     return hosts
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from labcheck import versions
+
 NO_DAEMON = "Cannot find MPS control daemon process"
 # The daemon is there but did not take this control client's command: seen on the H200 (driver 580) when ten
 # control clients asked one daemon at the same moment (tests/data/h200-speed/busy-daemon.txt). Transient.
@@ -79,10 +81,9 @@ def parse_server_list(stdout: str) -> list[int]:
     """PIDs printed by ``echo get_server_list | nvidia-cuda-mps-control`` (empty before any client), or by
     ``get_client_list PID``: one per line (tests/data/h100-host, h100-run).
 
-    A pid is a line of ASCII digits only, as nvidia-smi's GPU and PID columns are read (``str.isdigit`` accepts
-    "²", which ``int`` rejects; ``int`` reads "١٢" as 12): any other line ("12 34", a message) is no pid, never
-    an error."""
-    return [int(line) for line in (raw.strip() for raw in stdout.splitlines()) if re.fullmatch(r"[0-9]+", line)]
+    A pid is a line of ASCII digits only (:func:`labcheck.versions.ascii_int`: "²", "١٢", 5000 digits are none),
+    as nvidia-smi's GPU and PID columns are read: any other line ("12 34", a message) is no pid, never an error."""
+    return [pid for pid in (versions.ascii_int(raw.strip()) for raw in stdout.splitlines()) if pid is not None]
 
 
 def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int, int]]:
@@ -91,13 +92,14 @@ def smi_mps_clients(nvidia_smi_text: str) -> list[tuple[int, int]]:
     A process table row is read by its columns: GPU, GI and CI (``N/A`` outside MIG; absent before MIG-era
     drivers), PID, Type, then the process name and its memory. Only the Type column may say ``M+C``: the name
     is whatever the process calls itself, so a local user's ``python3 650 M+C`` is no evidence for pid 650.
-    GPU and PID are ASCII digits (``str.isdigit`` accepts "²", which ``int`` rejects); any other row is no
-    process row and is ignored, never an error."""
+    GPU and PID are ASCII numbers (:func:`labcheck.versions.ascii_int`: "²", "١٢" or 5000 digits are none); any
+    other row is no process row and is ignored, never an error."""
     found = []
     for line in nvidia_smi_text.splitlines():
         m = _SMI_PROCESS_ROW.match(line)
-        if m and m["type"] == "M+C":
-            found.append((int(m["gpu"]), int(m["pid"])))
+        gpu, pid = (versions.ascii_int(m["gpu"]), versions.ascii_int(m["pid"])) if m else (None, None)
+        if m and m["type"] == "M+C" and gpu is not None and pid is not None:
+            found.append((gpu, pid))
     return found
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from html import escape
 
+from labcheck import versions
 from labcheck.progress import format_duration
 from reports import areas, results
 
@@ -259,8 +260,9 @@ def facts_in_order(facts: dict[str, str]) -> dict[str, str]:
     def rank(item: tuple[int, str]) -> tuple[int, int, int]:
         pos, key = item
         for i, name in enumerate(FACT_ORDER):
-            if key == name or (name.endswith(" ") and key.startswith(name) and key[len(name):].isdigit()):
-                return i, int(key[len(name):]) if name.endswith(" ") else 0, pos
+            n = versions.ascii_int(key[len(name):]) if name.endswith(" ") and key.startswith(name) else None
+            if key == name or n is not None:  # "GPU ²" / "GPU ١٢" (a fleet host's facts) is no GPU N: kept last
+                return i, n or 0, pos
         return len(FACT_ORDER), 0, pos
 
     return {key: facts[key] for _, key in sorted(enumerate(facts), key=rank)}

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from shlex import quote as sh
 
-from labcheck import cmd, fsio, mps, remedy
+from labcheck import cmd, fsio, mps, remedy, versions
 from labcheck import state as labstate
 from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
@@ -100,8 +100,9 @@ def _live_users(users: list[str], me: str) -> list[str]:
     host, _, _ = me.rpartition(":")
     out = []
     for u in users:
-        h, _, pid = str(u).rpartition(":")
-        if host and h == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        h, _, text = str(u).rpartition(":")
+        pid = versions.ascii_int(text)  # "host:²" or "host:١٢" is not of that form: kept
+        if host and h == host and pid is not None and pid != os.getpid() and not _alive(pid):
             continue
         out.append(u)
     return out

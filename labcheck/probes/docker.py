@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labcheck import cmd, fsio
+from labcheck import cmd, fsio, versions
 from labcheck.config import LabConfig
 from labcheck.probes import docker_client
 
@@ -230,7 +230,7 @@ def _json_type(value: Any) -> str:
 
 # --- GPUs on the host ------------------------------------------------------------------------------
 
-_DEV_GPU = re.compile(r"^nvidia\d+$")
+_DEV_GPU = re.compile(r"^nvidia[0-9]+$")
 
 
 def host_gpu_count(dev: str | Path = "/dev", proc_gpus: str | Path = "/proc/driver/nvidia/gpus") -> int:
@@ -367,9 +367,9 @@ def remove_leftover_probes(client: Any) -> tuple[str, ...]:
         return ()
     for c in found:
         labels = c.labels or {}
-        pid = labels.get(OWNER_PID_LABEL, "")
+        pid = versions.ascii_int(str(labels.get(OWNER_PID_LABEL, "")))  # a label anyone can set: not ours when no pid
         if (not c.name.startswith(PROBE_PREFIX) or labels.get(OWNER_HOST_LABEL) != socket.gethostname()
-                or not pid.isdigit() or _pid_alive(int(pid))):
+                or pid is None or _pid_alive(pid)):
             continue
         try:
             c.remove(force=True)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cmd
+from labcheck import cmd, versions
 
 QUERY_FIELDS = ("index", "uuid", "name", "driver_version", "compute_cap", "compute_mode", "memory.total")
 QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits")
@@ -161,9 +161,10 @@ def _gpu_row(line: str, fields: tuple[str, ...]) -> tuple[Gpu, str] | None:
     if len(row) < len(fields):
         return None
     f = dict(zip(fields, (c.strip() for c in row), strict=False))
-    if not re.fullmatch(r"[0-9]+", f["index"]):  # str.isdigit() accepts "²", which int() rejects
+    index = versions.ascii_int(f["index"])  # "²", "١٢", 5000 digits: no index (str.isdigit/int would take them)
+    if index is None:
         return None
-    return (Gpu(int(f["index"]), f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
+    return (Gpu(index, f.get("uuid", ""), f.get("name", ""), _cc(f.get("compute_cap", "")),
                 f.get("compute_mode", ""), _int(f.get("memory.total", ""))), f.get("driver_version", ""))
 
 

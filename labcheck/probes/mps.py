@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cmd, fsio, mps
+from labcheck import cmd, fsio, mps, versions
 from labcheck.probes.gpu import Gpu
 
 CONTROL = "nvidia-cuda-mps-control"
@@ -273,8 +273,8 @@ class _Client:
         lines, self.held = self.reader.until("HOLDING", deadline)
         self.lines += lines
         if self.held:  # "HOLDING <pid>": its pid as the daemon that serves it sees it (in the node: the node's)
-            word = lines[-1].split()[1:2]
-            self.holding_pid = int(word[0]) if word and word[0].isdecimal() else None
+            words = lines[-1].split()  # not one ASCII pid ("HOLDING ١٢"): the started process's pid stands in
+            self.holding_pid = versions.ascii_int(words[1]) if len(words) == 2 else None
         if not self.held and self.reader.eof:  # it closed its output: let it finish exiting before judging
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)

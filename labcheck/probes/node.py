@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labcheck import cdi, cmd, mps
+from labcheck import cdi, cmd, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir, unless_busy
 from labcheck.remedy import this_host
@@ -168,10 +168,12 @@ def processes(container: str, timeout: float = 30.0, docker: str = DOCKER,
 
 
 def parse_df_k(text: str) -> int | None:
-    """Size in bytes from ``df -k PATH`` (POSIX; the number may wrap onto a second line)."""
+    """Size in bytes from ``df -k PATH``: the 1K-blocks column, the word after the filesystem name (POSIX; the
+    line may wrap after the name). None when that word is no number in ASCII digits ("²", "١٢"): the next
+    number on the line is the space used, never the size."""
     tokens = " ".join(text.splitlines()[1:]).split()
-    nums = [t for t in tokens if t.isdigit()]
-    return int(nums[0]) * 1024 if nums else None
+    size = versions.ascii_int(tokens[1]) if len(tokens) > 1 else None
+    return size * 1024 if size is not None else None
 
 
 def shm_bytes(container: str, timeout: float = 30.0, docker: str = DOCKER,

@@ -234,7 +234,7 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
                + ("; ".join(out.smi_lines) or "no output") + ")")
     devices = ", ".join(out.devices)
     if host_gpus > 0:
-        if not any(d.removeprefix("/dev/nvidia").isdigit() for d in out.devices):
+        if not any(versions.ascii_int(d.removeprefix("/dev/nvidia")) is not None for d in out.devices):
             return failed(f"runtime {name!r} starts containers but gives them no GPU: no /dev/nvidiaN inside with "
                           f"NVIDIA_VISIBLE_DEVICES=all (found: {devices or 'no /dev/nvidia*'}), although this host "
                           f"has {host_gpus} GPU(s){smi}",

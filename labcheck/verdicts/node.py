@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from labcheck import mps
+from labcheck import mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
@@ -277,7 +277,7 @@ def host_devices(devices: Sequence[HostFile], shell: Shell = DEFAULT_SHELL) -> V
     """Before the cluster is created: the GPU device nodes the config mounts must exist on the host."""
     paths = [d.path for d in devices if d.ok]
     missing = [p for p in _REQUIRED_DEVICES if p not in paths]
-    gpus = [p for p in paths if p.rsplit("/", 1)[-1].removeprefix("nvidia").isdigit()]
+    gpus = [p for p in paths if versions.ascii_int(p.rsplit("/", 1)[-1].removeprefix("nvidia")) is not None]
     if not gpus:
         missing.append("/dev/nvidia[0-9]*")
     if missing:
@@ -428,7 +428,9 @@ def _node_client_problem(run: ClientRun, alone: bool) -> str:
 def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell = DEFAULT_SHELL,
         *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if size is None:
-        return failed(f"cannot read /dev/shm size in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
+        expected = " (expected a number of 1K blocks after the filesystem name)" if res.ok else ""
+        return failed(f"cannot read /dev/shm size in {node}: {res.describe()}{expected}",
+                      f"{cli.docker} start {_q(node)}")
     if size >= minimum:
         return passed(f"/dev/shm in the node is {size / GiB:.1f} GiB (at least {minimum / GiB:.1f} GiB)")
     return failed(f"/dev/shm in the node is {size / GiB:.2f} GiB, expected at least {minimum / GiB:.1f} GiB",
