@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labcheck.fleet_plugin import HOST_TIMING_KEYS  # noqa: E402
 from tests.needs import missing  # noqa: E402
 from tests.sshd import ClientKey, Sshd  # noqa: E402
 
@@ -93,7 +94,7 @@ sys.exit(pytest.main(sys.argv[1:], plugins=[Marks()]))
 """
 STEPS = ("start", "probed", "connected", "shipped", "worker started", "collected", "finished")
 # A host's own clock (labcheck.fleet_plugin.host_timings): CPU at pytest's start-up, s from then to collected/finished.
-HOST_STEPS = ("host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
+HOST_STEPS = HOST_TIMING_KEYS
 
 
 def controller_cpu(stderr: str) -> float:

@@ -26,6 +26,7 @@ from labcheck.plugin import config_path
 
 STATES_KEY = pytest.StashKey[list]()  # list[HostState], in inventory order, on the controller only
 HOST_TIMINGS = "labcheck_host_timings"  # workeroutput key: a host's own clock (see host_timings)
+HOST_TIMING_KEYS = ("host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
 _LOADED = (time.monotonic(), sum(os.times()[:2]))  # when this plugin was imported: pytest is up, no check yet
 _COLLECTED: list[float] = []
 _MODULE = re.compile(r"\bmodule\d+\b")

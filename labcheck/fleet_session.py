@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -50,8 +52,8 @@ from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck import cmd, fleet_ship
-from labcheck.fleet_plugin import HOST_TIMINGS
-from labcheck.inventory import CONNECTION_CHECK, WORKER_PIDFILE, Host
+from labcheck.fleet_plugin import HOST_TIMING_KEYS, HOST_TIMINGS
+from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK, WORKER_PIDFILE, Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP
 from labcheck.probes import fleet as fleet_probe
 from labcheck.verdict import failed
@@ -102,17 +104,23 @@ class HostState:
 
 
 def connection_reports(state: HostState, module: str, rerun: str) -> list[pytest.TestReport]:
-    """A failing ``host_connection`` check for a host that could not run (or stopped), as reports.
+    """A failing ``host_connection`` check for a host that could not run (or stopped), as reports."""
+    return host_failure_reports(state.name, module, CONNECTION_CHECK,
+                                f"{state.name}: {state.status}: {state.message}", state.remediation or rerun)
+
+
+def host_failure_reports(host: str, module: str, check: str, message: str, fix: str,
+                         where: str = "fleet") -> list[pytest.TestReport]:
+    """A failing check ``check`` of ``host`` that the fleet runner found (not a check the host ran), as reports.
 
     Real pytest reports (call + teardown, as pytest-html renders a test at its teardown), so the
     host shows up in the terminal, the HTML table, the JSON records and the exit status.
     """
-    fix = state.remediation or rerun
-    verdict = failed(f"{state.name}: {state.status}: {state.message}", fix)
-    nodeid = f"{state.name}::fleet::test_{CONNECTION_CHECK}"
-    props = [(HOST_PROP, state.name), (VERDICT_PROP, verdict.as_dict())]
-    common = dict(nodeid=nodeid, location=("fleet", None, f"test_{CONNECTION_CHECK}"),
-                  keywords={module: 1, f"test_{CONNECTION_CHECK}": 1}, user_properties=props, duration=0.0)
+    verdict = failed(message, fix)
+    nodeid = f"{host}::{where}::test_{check}"
+    props = [(HOST_PROP, host), (VERDICT_PROP, verdict.as_dict())]
+    common = dict(nodeid=nodeid, location=(where, None, f"test_{check}"),
+                  keywords={module: 1, f"test_{check}": 1}, user_properties=props, duration=0.0)
     call = pytest.TestReport(outcome="failed", when="call", sections=[],
                              longrepr=f"{verdict.message}\nRemediation: {fix}", **common)
     teardown = pytest.TestReport(outcome="passed", when="teardown", sections=[], longrepr=None, **common)
@@ -170,7 +178,11 @@ class FleetScheduling:
         self.collection_is_completed = True  # lets DSession call schedule() for this host now
 
     def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
-        self.node2pending[node].remove(item_index)
+        # A host collects and runs on its own (told "run all" at its start): once the session is stopping
+        # (-x, --maxfail, a host's Ctrl-C) its collection is no longer taken, but its checks still report.
+        pending = self.node2pending.get(node)
+        if pending and item_index in pending:
+            pending.remove(item_index)
 
     def mark_test_pending(self, item: str) -> None:
         raise NotImplementedError
@@ -215,6 +227,7 @@ class FleetSession(DSession):
         self._queued_reports: list[pytest.TestReport] = []
         self._timers: dict[str, threading.Timer] = {}
         self._closers: list[threading.Thread] = []
+        self._closing: set[str] = set()
         self._gateways: dict[str, execnet.Gateway] = {}
         self._starting = 0
         self._gone_at_start = 0
@@ -271,11 +284,7 @@ class FleetSession(DSession):
             self._starting -= 1
             if self._starting == 0:
                 self._started_all()
-            if node is not None:
-                state.status = fleet_probe.OK
-                state.message = f"Python {state.python_version}"
-                self._active_nodes.add(node)
-            else:
+            if node is None:
                 self._gone_at_start += 1
                 self._done.add(state.name)
         if node is None:
@@ -315,12 +324,21 @@ class FleetSession(DSession):
             with self._lock:  # registers a plugin and calls hooks: one host at a time
                 node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
                 gateway.node = node  # keeps the node alive, as xdist does
-                node.setup()
+                # Active (and ok) before its first event can reach the run loop: an early errordown must find
+                # it there, not have it added (and its status reset) after.
+                state.status, state.message = fleet_probe.OK, f"Python {state.python_version}"
+                self._active_nodes.add(node)
+                try:
+                    node.setup()
+                except BaseException:
+                    self._active_nodes.discard(node)
+                    raise
                 # "Run all, then shut down", sent now: the worker keeps commands until its collection is done
                 # and starts its checks at once, instead of waiting for the controller to read its collection
                 # and answer (one round trip per host, behind every other host's events on a busy controller).
-                node.send_runtest_all()
-                node.shutdown()
+                with contextlib.suppress(OSError, ValueError):  # a channel closed already: its errordown says why
+                    node.send_runtest_all()
+                    node.shutdown()
             state.reached("worker started")
         except Exception as exc:  # the suite could not be shipped or the worker not started
             self._lost_at_start(state, f"could not start the remote worker: {_one_line(exc)}")
@@ -407,12 +425,26 @@ class FleetSession(DSession):
         rep.nodeid = f"{node.gateway.id}::{rep.nodeid}"
         super().worker_testreport(node, rep)
 
+    def worker_collectreport(self, node, rep) -> None:
+        """A host could not collect a check file (or skipped one): named by its host, and a failure is that
+        host's failing ``checks_collected`` check, since the file's checks never ran there (the host must not
+        be READY; pytest-xdist alone shows one such error per distinct text, without the host)."""
+        name = node.gateway.id
+        path = rep.nodeid
+        rep.nodeid = f"{name}::{path}"
+        super().worker_collectreport(node, rep)
+        state = self.states.get(name)
+        if rep.failed and state is not None:
+            why = _PYTEST_ERROR_MARK.sub("", _one_line(getattr(rep, "longreprtext", "") or rep.longrepr))
+            for report in host_failure_reports(name, self.module, COLLECT_CHECK,
+                                               f"{name}: {path or 'the checks'} could not be collected: {why}",
+                                               self._reproduce(state), where=path or "fleet"):
+                self.config.hook.pytest_runtest_logreport(report=report)
+
     def worker_workerfinished(self, node) -> None:
         state = self._finish(node)
-        host_clock = getattr(node, "workeroutput", {}).get(HOST_TIMINGS)
-        if state is not None and isinstance(host_clock, dict):  # a host's own words: numbers only
-            state.timings.update({str(k): float(v) for k, v in host_clock.items()
-                                  if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if state is not None:
+            state.timings.update(host_clock(getattr(node, "workeroutput", None)))
         super().worker_workerfinished(node)
         self._close_soon(node)
 
@@ -489,7 +521,11 @@ class FleetSession(DSession):
         commands (0.7 s of a 30-host run on the 2-CPU build VM). Bounded: the session's end waits for these
         threads at most :data:`CLOSE_WAIT` seconds, then xdist's teardown kills whatever is left.
         """
-        state = self.states.get(node.gateway.id)
+        name = node.gateway.id
+        if name in self._closing:  # a host's Ctrl-C: xdist's workerfinished calls errordown first
+            return
+        self._closing.add(name)
+        state = self.states.get(name)
         thread = threading.Thread(target=_close_host, args=(node.gateway, state.host if state else None),
                                   name=f"labcheck-fleet-close: {node.gateway.id}", daemon=True)
         self._closers.append(thread)
@@ -517,6 +553,23 @@ class FleetSession(DSession):
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
+def host_clock(workeroutput: object) -> dict[str, float]:
+    """The timings a host sent about itself (labcheck.fleet_plugin.host_timings), as far as they can be believed:
+    only its own keys, only finite non-negative numbers (a host's words must not crash the controller, e.g.
+    float(10**400), put NaN in the JSON results, or overwrite the controller's own steps)."""
+    sent = workeroutput.get(HOST_TIMINGS) if isinstance(workeroutput, dict) else None
+    if not isinstance(sent, dict):
+        return {}
+    out = {}
+    for key in HOST_TIMING_KEYS:
+        value = sent.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            with contextlib.suppress(OverflowError):
+                if math.isfinite(seconds := float(value)) and seconds >= 0:
+                    out[key] = round(seconds, 3)
+    return out
+
+
 def _close_host(gateway: execnet.Gateway, host: Host | None) -> None:
     """Thread: end a done host's remote Python, then its shared ssh connection (see FleetSession._close_soon)."""
     with contextlib.suppress(Exception):  # a gateway already gone is fine; xdist's teardown has the last word
@@ -524,6 +577,9 @@ def _close_host(gateway: execnet.Gateway, host: Host | None) -> None:
         gateway.join(timeout=CLOSE_WAIT / 2)
     if host is not None and host.control_path and os.path.exists(host.control_path):
         cmd.run(host.control_command("exit"), timeout=CLOSE_WAIT / 2)
+
+
+_PYTEST_ERROR_MARK = re.compile(r"^E\s+")  # how pytest marks the error line of a report ("E   ImportError: ...")
 
 
 def _connection_lost(error: object) -> bool:

@@ -15,6 +15,7 @@ message saying what to do instead (an alias in ``~/.ssh/config``).
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker
 # The check name under which the fleet runner files a host it could not run (or lost); the fleet view
 # (reports.fleet) keeps it out of the matrix columns.
 CONNECTION_CHECK = "host_connection"
+COLLECT_CHECK = "checks_collected"  # a host's failing check when a check file could not be collected there
 CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -190,13 +192,35 @@ def _from_lines(text: str, path: Path) -> list[Host]:
             entry["name"] = parts[0]
         host, sep, port = target.rpartition(":")
         if sep and "]" not in port:  # user@host:port ([::1] is an address, not a port)
-            number = versions.ascii_int(port)
-            if number is None or not 0 < number < 65536:
-                raise InventoryError(f"{path}:{lineno}: port {port!r} of {target!r} is no TCP port; expected "
-                                     f"1-65535 in ASCII digits, as in user@host:2222")
-            entry["ssh"], entry["port"] = host, number
+            entry["ssh"], entry["port"] = host, _port(port, f"{path}:{lineno}", f" of {target!r}")
         hosts.append(_host(entry, f"{path}:{lineno}"))
     return hosts
+
+
+def _port(value: object, where: str, of: str = "") -> int:
+    """A TCP port, 1-65535, from an inventory value (YAML int or text): anything else is an InventoryError.
+
+    WHY so strict: 0 made ssh use its default port 22 silently, '١٢' read as 12, True as 1.
+    """
+    number = None if isinstance(value, bool) else versions.ascii_int(str(value).strip())
+    if number is None or not 0 < number < 65536:
+        raise InventoryError(f"{where}: port {value!r}{of} is no TCP port; expected 1-65535 in ASCII digits, "
+                             f"as in user@host:2222 or port: 2222; an IPv6 address goes in brackets, [fe80::1]:22")
+    return number
+
+
+def _seconds(value: object, default: float, label: str, where: str) -> float:
+    """A positive, finite number of seconds (``default`` when unset): NaN, inf and <= 0 are InventoryErrors."""
+    if value in (None, ""):
+        return default
+    try:
+        seconds = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise InventoryError(f"{where}: {label} {value!r} is no number of seconds; expected a positive number, "
+                             f"e.g. {label}: {default:g}")
+    return seconds
 
 
 def _host(entry: dict, where: str) -> Host:
@@ -213,19 +237,15 @@ def _host(entry: dict, where: str) -> Host:
     opts = entry.get("ssh_options") or []
     if isinstance(opts, str):
         opts = shlex.split(opts)
-    host = Host(name=name, ssh=ssh)
-    try:
-        host = replace(
-            host,
-            port=int(entry["port"]) if entry.get("port") not in (None, "") else None,
-            python=str(entry.get("python") or DEFAULT_PYTHON),
-            timeout=float(entry.get("timeout") or DEFAULT_TIMEOUT),
-            connect_timeout=float(entry.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
-            ssh_options=tuple(str(o) for o in opts),
-            workdir=str(entry.get("workdir") or DEFAULT_WORKDIR),
-        )
-    except (TypeError, ValueError) as exc:
-        raise InventoryError(f"{where}: port, timeout and connect_timeout must be numbers ({exc})") from exc
+    host = replace(
+        Host(name=name, ssh=ssh),
+        port=_port(entry["port"], where) if entry.get("port") not in (None, "") else None,
+        python=str(entry.get("python") or DEFAULT_PYTHON),
+        timeout=_seconds(entry.get("timeout"), DEFAULT_TIMEOUT, "timeout", where),
+        connect_timeout=_seconds(entry.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, "connect_timeout", where),
+        ssh_options=tuple(str(o) for o in opts),
+        workdir=str(entry.get("workdir") or DEFAULT_WORKDIR),
+    )
     for label, value in [("ssh", host.ssh), ("python", host.python), ("workdir", host.workdir),
                          *[("ssh_options", o) for o in host.ssh_options]]:
         if not value or any(c.isspace() for c in value) or "//" in value:

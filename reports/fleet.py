@@ -14,7 +14,7 @@ from html import escape
 import pytest
 
 from labcheck.fleet_plugin import fleet_states
-from labcheck.inventory import CONNECTION_CHECK
+from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK
 from reports import results
 from reports.html_parts import host_anchor
 
@@ -67,6 +67,12 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
         status = h.get("status") or OK
         summary = results.summarize(hrecs)
         state = summary.state if status == OK else results.NOT_READY
+        # A check other hosts ran and this one has no record of (not even "not run"): it was never checked here
+        # (e.g. its file did not collect on this host), so this host cannot be READY.
+        absent = [key for key, verdict in cells.items()
+                  if verdict == NOT_RUN and not key.endswith(f"::{COLLECT_CHECK}")]  # that one: a host's fault
+        if absent and state == results.READY:
+            state = results.NOT_VERIFIED
         ready = state == results.READY
         if status != OK:
             first = h.get("remediation", "")
@@ -77,6 +83,10 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
                        f"first: {failed[0]['check']}: {failed[0]['message']}")
         elif not hrecs:
             first, message = "", "no check ran"
+        elif absent:
+            first = ""
+            message = (f"none failed, but {len(absent)} check{'s' * (len(absent) != 1)} that other hosts ran did "
+                       f"not run here; first: {absent[0]}")
         elif summary.unverified:
             first = ""
             message = (f"none failed, but {len(summary.unverified)} of {len(hrecs)} checks not verified; first: "

@@ -33,11 +33,9 @@ MARKS, QUICK_LISTENER, WAIT = {marks!r}, {quick_listener!r}, {wait!r}
 
 
 def sessions_of(listener):
-    """The sshd processes serving a listener's connections: none once its one connection has closed."""
-    try:
-        return open(f"/proc/{{listener}}/task/{{listener}}/children").read().split()
-    except OSError:
-        return []
+    """The sshd processes serving a listener's connections: none once its one connection has closed
+    (no such file is an error, not "none": the test must not pass without looking)."""
+    return open(f"/proc/{{listener}}/task/{{listener}}/children").read().split()
 
 
 def test_first_check(check):
@@ -45,10 +43,14 @@ def test_first_check(check):
         f.write(repr(time.time()))
     if host_name() == "slow":
         deadline = time.time() + WAIT
+        quick_started = os.path.join(MARKS, "quick.started")
+        while not os.path.exists(quick_started) and time.time() < deadline:  # its connection is up by then
+            time.sleep(0.1)
         while sessions_of(QUICK_LISTENER) and time.time() < deadline:
             time.sleep(0.1)
+        seen = os.path.exists(quick_started) and not sessions_of(QUICK_LISTENER)
         with open(os.path.join(MARKS, "quick closed while slow ran"), "w") as f:
-            f.write(str(not sessions_of(QUICK_LISTENER)))
+            f.write(str(seen))
     check(passed("answered"))
 '''
 
@@ -65,14 +67,18 @@ def pytest_xdist_node_collection_finished(node, ids):
 '''
 
 
-def _fleet(tmp_path: Path, names: list[str], quick_listener: int = 0, controller_plugin: str = "") -> dict:
+def _fleet(tmp_path: Path, names: list[str], controller_plugin: str = "", demo: str = "", conftest_extra: str = "",
+           other_file: str = "", args: tuple[str, ...] = (), expect_rc: int | None = 0) -> dict:
     key = ClientKey.generate(tmp_path)
     servers = {n: Sshd(tmp_path / f"sshd-{n}", key).start() for n in names}
     marks = tmp_path / "marks"
     marks.mkdir()
     try:
-        listener = servers["quick"].proc.pid if "quick" in servers else quick_listener
-        proj = suite_copy(tmp_path, DEMO.format(marks=str(marks), quick_listener=listener, wait=WAIT))
+        listener = servers["quick"].proc.pid if "quick" in servers else 0
+        proj = suite_copy(tmp_path, demo or DEMO.format(marks=str(marks), quick_listener=listener, wait=WAIT),
+                          conftest_extra)
+        if other_file:
+            (proj / "tests_env" / "test_other.py").write_text(other_file)
         inv = tmp_path / "hosts.yaml"
         inv.write_text(json.dumps({
             "defaults": {"python": sys.executable, "connect_timeout": 10, "timeout": 120,
@@ -88,13 +94,16 @@ def _fleet(tmp_path: Path, names: list[str], quick_listener: int = 0, controller
         out, printed = tmp_path / "fleet.json", tmp_path / "stdout.txt"
         with printed.open("w") as sink:  # a file, not a pipe: an ssh master left behind would hold a pipe open
             proc = subprocess.run([sys.executable, "-m", "pytest", f"--hosts={inv}", "-m", "module0", "tests_env",
-                                   f"--results-json={out}", "-p", "no:cacheprovider", *extra],
+                                   f"--results-json={out}", "-p", "no:cacheprovider", *extra, *args],
                                   cwd=proj, stdout=sink, stderr=subprocess.STDOUT, env=env, timeout=180)
         text = printed.read_text()
-        assert proc.returncode == 0, text
+        assert "INTERNALERROR" not in text and proc.returncode != pytest.ExitCode.INTERNAL_ERROR, text
+        if expect_rc is not None:
+            assert proc.returncode == expect_rc, text
         hosts = {h["name"]: h for h in json.loads(out.read_text())["fleet"]["hosts"]}
-        assert all(h["ready"] for h in hosts.values()), text
-        return {"marks": marks, "stdout": text, "hosts": hosts}
+        if expect_rc == 0:
+            assert all(h["ready"] for h in hosts.values()), text
+        return {"marks": marks, "stdout": text, "hosts": hosts, "rc": proc.returncode}
     finally:
         for s in servers.values():
             s.stop()
@@ -122,3 +131,67 @@ def test_a_done_hosts_connection_closes_while_another_host_still_runs(tmp_path):
         assert 0 < own["host: collected"] < own["host: finished"] and own["host: CPU"] > 0, host
     assert seen == "True", (f"the quick host's sshd session was still open {WAIT:g}s into the slow host's check",
                             run["stdout"])
+
+
+TWO_CHECKS = """
+import pytest
+from labcheck.plugin import host_name
+from labcheck.verdict import failed, passed
+
+pytestmark = pytest.mark.module0
+
+
+def test_a(check):
+    check(failed("broken here", "fix it") if host_name() == "fail" else passed("fine"))
+
+
+def test_b(check):
+    check(passed("fine"))
+"""
+LATE_COLLECTION = """
+def pytest_collection_modifyitems(items):
+    import os, time
+    if os.environ.get("LABCHECK_HOST_NAME") == "late":
+        time.sleep(4)
+"""
+
+
+def test_a_stopping_fleet_takes_a_late_hosts_reports_without_a_crash(tmp_path):
+    """-x: one host fails at once and the session stops taking collections; the other host collects later but
+    was told "run all" at its start, so its checks still report (before: INTERNALERROR in the scheduler, and
+    that host READY with a check "not run")."""
+    run = _fleet(tmp_path, ["fail", "late"], demo=TWO_CHECKS, conftest_extra=LATE_COLLECTION, args=("-x",),
+                 expect_rc=None)
+    assert run["rc"] in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED), run["stdout"]
+    assert not run["hosts"]["fail"]["ready"], run["stdout"]
+    for host in run["hosts"].values():  # READY only with every check run
+        assert not host["ready"] or "not run" not in host["checks"].values(), (host, run["stdout"])
+
+
+BROKEN_ON_ONE_HOST = """
+import pytest
+from labcheck.plugin import host_name
+from labcheck.verdict import passed
+
+pytestmark = pytest.mark.module0
+if host_name() == "broken":
+    raise ImportError("a module this check needs is missing on this host")
+
+
+def test_other(check):
+    check(passed("fine"))
+"""
+
+
+def test_a_check_file_that_does_not_collect_on_one_host_fails_that_host(tmp_path):
+    """A check file that cannot be imported on one host: its checks never ran there, so that host fails
+    (``checks_collected``, with the error and the command that shows it in full), never READY."""
+    run = _fleet(tmp_path, ["good", "broken"], demo=TWO_CHECKS, other_file=BROKEN_ON_ONE_HOST, expect_rc=1)
+    good, broken = run["hosts"]["good"], run["hosts"]["broken"]
+    assert good["ready"], run["stdout"]
+    assert broken["state"] == "NOT READY" and broken["checks"]["module0::checks_collected"] == "fail", broken
+    assert "tests_env/test_other.py could not be collected" in broken["message"], broken
+    assert "a module this check needs is missing on this host" in broken["message"], broken
+    assert "-m pytest" in broken["first_remediation"], broken
+    assert "FAIL broken module0::checks_collected: broken: tests_env/test_other.py could not be collected" \
+        in run["stdout"], run["stdout"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from labcheck.fleet_plugin import run_module, worker_args
-from labcheck.fleet_session import FleetScheduling
+from labcheck.fleet_plugin import HOST_TIMINGS, run_module, worker_args
+from labcheck.fleet_session import FleetScheduling, host_clock
 
 PLUGINS = 'pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "reports.fleet_plugin"]'
 
@@ -122,3 +122,36 @@ def test_hosts_and_n_do_not_mix(pytester):
     res = pytester.runpytest("--hosts=hosts.txt", "-n", "2")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*drop -n/--tx*"])
+
+
+def test_a_late_hosts_reports_are_taken_after_the_session_stopped_taking_collections():
+    """-x / --maxfail: a host's collection arrives after the stop and is not taken, but the host was told
+    "run all" at its start and reports its checks: the scheduler must not crash on them (INTERNALERROR)."""
+    late, unknown = Node("late"), Node("never added")
+    sched = FleetScheduling(expected=2)
+    sched.add_node(late)
+    sched.mark_test_complete(late, 0)  # collection not taken
+    sched.mark_test_complete(unknown, 3)  # its workerready not taken either
+    sched.add_node_collection(late, ["t1"])
+    sched.schedule()
+    sched.mark_test_complete(late, 0)
+    sched.mark_test_complete(late, 0)  # a repeat is no crash either
+    assert sched.node2pending[late] == []
+
+
+@pytest.mark.parametrize("sent", [
+    None, "junk", ["host: CPU", 1.0], {"host: CPU": 10**400}, {"host: CPU": float("nan")},
+    {"host: CPU": float("inf")}, {"host: CPU": -1}, {"host: CPU": True}, {"host: CPU": "0.5"},
+    {"start": 99.0, "finished": 99.0, "evil": 1.0},
+])
+def test_a_hosts_word_about_its_own_clock_cannot_crash_or_corrupt_the_results(sent):
+    """What a host sends is untrusted: only its four own keys, finite numbers >= 0 (float(10**400) raised in
+    the controller's run loop, NaN made the JSON results invalid, "start" overwrote the controller's step)."""
+    assert host_clock({HOST_TIMINGS: sent}) == {}
+
+
+def test_a_hosts_own_clock_is_taken_as_sent():
+    sent = {"host: CPU at start-up": 0.31, "host: collected": 0.1704, "host: finished": 1, "host: CPU": 0.7}
+    assert host_clock({HOST_TIMINGS: sent}) == {"host: CPU at start-up": 0.31, "host: collected": 0.17,
+                                               "host: finished": 1.0, "host: CPU": 0.7}
+    assert host_clock(None) == host_clock({}) == {}

@@ -103,7 +103,8 @@ def test_connection_record_from_fleet_report():
 
 def test_unverified_host_shows_as_such():
     """A host where nothing failed but a criterion skipped is NOT VERIFIED: in the row, the line, HTML, terminal."""
-    recs = [rec("a", "docker", "pass"), rec("e", "docker", "pass"), rec("e", "mps_server", "skip")]
+    recs = [rec("a", "docker", "pass"), rec("a", "mps_server", "pass"), rec("e", "docker", "pass"),
+            rec("e", "mps_server", "skip")]
     hosts = [HOSTS[0], {"name": "e", "target": "u@e", "status": "ok"}]
     doc = fleet.build(recs, hosts)
     rows = {h["name"]: h for h in doc["hosts"]}
@@ -120,3 +121,18 @@ def test_unverified_host_shows_as_such():
     # A failure elsewhere makes the fleet NOT READY, still counting the unverified host.
     worse = fleet.build([*recs, rec("b", "docker", "fail", "x")], [*hosts, HOSTS[1]])
     assert worse["state"] == "NOT READY" and worse["line"] == "FLEET NOT READY: 1 of 3 hosts ready, 1 not verified"
+
+
+def test_a_host_without_a_check_that_other_hosts_ran_is_not_ready():
+    """Every check of a host passed, but one check other hosts ran has no record from it (its file did not
+    collect there, say): it was never checked on that host, so the host is NOT VERIFIED, not READY."""
+    recs = [rec("a", "docker", "pass"), rec("a", "mps_server", "pass"), rec("e", "docker", "pass")]
+    hosts = [HOSTS[0], {"name": "e", "target": "u@e", "status": "ok"}]
+    doc = fleet.build(recs, hosts)
+    rows = {h["name"]: h for h in doc["hosts"]}
+    assert rows["a"]["state"] == "READY" and rows["a"]["ready"]
+    assert rows["e"]["state"] == "NOT VERIFIED" and not rows["e"]["ready"]
+    assert rows["e"]["checks"]["module0::mps_server"] == "not run"
+    assert rows["e"]["message"] == ("none failed, but 1 check that other hosts ran did not run here; "
+                                    "first: module0::mps_server")
+    assert not doc["ready"] and doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from labcheck import versions
 from labcheck.config import ConfigProblem
 from labcheck.probes.host import HostFacts
-from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
+from labcheck.remedy import DEBIAN, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped
 
 
@@ -20,7 +20,7 @@ def upgrade_kernel(minimum: str, shell: Shell) -> str:
     return f"upgrade the kernel to {minimum} or newer with {shell.distro}'s package manager, then reboot"
 
 
-def linux_kernel(facts: HostFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
+def linux_kernel(facts: HostFacts, minimum: str, shell: Shell) -> Verdict:
     """``shell``: who pastes the fix, on which distribution (the checks' ``fix_shell``, remedy.this_host()).
 
     WHY passed in, not made from ``facts``: one Shell words every fix of the run, so the kernel's fix cannot say
