@@ -16,11 +16,12 @@ VERSION_ARGS: dict[str, tuple[str, ...]] = {
 
 # Where each tool's answer names its own version. WHY a field, not the first number: kind also prints the Go
 # release it was built with ("kind v0.20.0 go1.24.6 linux/amd64"; a build may print go1.24.6 first), helm's long
-# form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version.
+# form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version. ASCII digits: "kind v٠.٢٤.٠" has
+# no version field (it was read as the version "٠.٢٤.٠", which no comparison can read).
 VERSION_FIELD: dict[str, re.Pattern] = {
-    "kind": re.compile(r"(?:^|\s)kind\s+v(\d+\.\d+\.\d+)\b"),
-    "helm": re.compile(r'^\s*v(\d+\.\d+\.\d+)\b|\bVersion:"v(\d+\.\d+\.\d+)"'),
-    "nvidia-ctk": re.compile(r"\bversion\s+v?(\d+\.\d+\.\d+)\b"),
+    "kind": re.compile(r"(?:^|\s)kind\s+v([0-9]+\.[0-9]+\.[0-9]+)\b"),
+    "helm": re.compile(r'^\s*v([0-9]+\.[0-9]+\.[0-9]+)\b|\bVersion:"v([0-9]+\.[0-9]+\.[0-9]+)"'),
+    "nvidia-ctk": re.compile(r"\bversion\s+v?([0-9]+\.[0-9]+\.[0-9]+)\b"),
 }
 
 
