@@ -87,7 +87,8 @@ def test_nvidia_smi_compute_capability_and_memory_in_hostile_digits_are_unknown(
         assert bad.memory_mib is None and bad.compute_cap == (9, 0), mem
 
 
-@pytest.mark.parametrize("driver", ["580.159.04".translate(ARABIC), "580.159.04".translate(WIDE), "580.159.0٤"])
+@pytest.mark.parametrize("driver", ["580.159.04".translate(ARABIC), "580.159.04".translate(WIDE), "580.159.0٤",
+                                    f"580.{LONG}"])
 def test_nvidia_smi_driver_in_hostile_digits_is_no_driver_version(driver, tmp_path):
     """A real nvidia-smi stand-in printing the H100 row with its driver version in other digits: the query
     fails saying what it found (it was a driver version no comparison could read)."""
@@ -102,7 +103,8 @@ def test_proc_kernel_module_version_in_hostile_digits_is_no_version():
     ("580.159.0٤" was read as 580.159.0, a mismatch with the library that is not there)."""
     real = first("h100-host/proc-driver-version.txt").output
     assert parse_proc_version(real) == "580.159.04"
-    for v in ("580.159.04".translate(ARABIC), "580.159.04".translate(WIDE), "580.159.0٤", "٥80.159.04"):
+    for v in ("580.159.04".translate(ARABIC), "580.159.04".translate(WIDE), "580.159.0٤", "٥80.159.04",
+              f"580.159.{LONG}"):
         assert parse_proc_version(real.replace("580.159.04", v)) == "", v
 
 
@@ -116,7 +118,7 @@ def test_tool_version_in_hostile_digits_cannot_be_read(name, printed):
     not "kind ٠.٢٤.٠ is older than 0.24.0" (a version field no comparison can read)."""
     assert version_field(name, printed) in ("0.24.0", "3.16.2", "1.17.8")
     version = version_field(name, printed)
-    for hostile in (version.translate(ARABIC), version.translate(WIDE)):
+    for hostile in (version.translate(ARABIC), version.translate(WIDE), version + LONG):
         text = printed.replace(version, hostile)
         assert version_field(name, text) == "", hostile
         facts = ToolFacts(name, f"/usr/bin/{name}", CmdResult((name, "version"), 0, text))
@@ -137,17 +139,19 @@ def test_cdi_list_count_in_hostile_digits_is_no_count():
 # --- files: CDI spec, kind config, lab config, pid and state files ---------------------------------------
 
 def test_cdi_spec_library_in_hostile_digits_names_no_driver_version(lab):  # noqa: F811
-    """The real spec plus a library and firmware folder whose version is in Arabic-Indic digits: the spec still
-    names driver 580.159.04 only and is current ("٥٨٠.١٥٩.٠٤" was a driver version: "stale, generated for
-    driver ٥٨٠.١٥٩.٠٤")."""
+    """The real spec plus a library, a firmware folder and a compat hook argument whose version is in Arabic-Indic
+    digits: the spec still names driver 580.159.04 only and is current ("٥٨٠.١٥٩.٠٤" was a driver version:
+    "stale, generated for driver ٥٨٠.١٥٩.٠٤")."""
     root, etc, run = lab
     arabic = "580.159.04".translate(ARABIC)
     extra = (f"  - containerPath: /usr/local/nvidia/lib64/libnvidia-x.so.{arabic}\n"
              f"    hostPath: HOSTROOT/usr/local/nvidia/lib64/libnvidia-x.so.{arabic}\n    options: [ro]\n"
              f"  - containerPath: /lib/firmware/nvidia/{arabic}/gsp.bin\n"
              f"    hostPath: HOSTROOT/lib/firmware/nvidia/{arabic}/gsp.bin\n    options: [ro]\n")
-    assert "  mounts:\n" in SPEC
-    text = SPEC.replace("  mounts:\n", "  mounts:\n" + extra, 1)
+    assert "  mounts:\n" in SPEC and "    - --host-driver-version=580.159.04\n" in SPEC
+    text = SPEC.replace("  mounts:\n", "  mounts:\n" + extra, 1).replace(
+        "    - --host-driver-version=580.159.04\n",
+        f"    - --host-driver-version=580.159.04\n    - --host-driver-version={arabic}\n", 1)
     assert cdi.parse_spec(text.replace("HOSTROOT", ""), "x.yaml").driver_versions == ("580.159.04",)
     (etc / "nvidia.yaml").write_text(materialize(text, root))
     verdict = cdi_v.not_stale(probe(etc, run), gpu_facts())

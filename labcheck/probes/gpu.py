@@ -205,8 +205,9 @@ def cuda_from_int(v: int) -> str:
 
 
 def parse_proc_version(text: str) -> str:
+    """The kernel module's version in /proc/driver/nvidia/version ("" when none, or a part is past 18 digits)."""
     m = _PROC_VERSION.search(text or "")
-    return m.group(1) if m else ""
+    return m.group(1) if m and versions.parse(m.group(1)) is not None else ""
 
 
 def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
@@ -226,7 +227,7 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
         shown = f"printed nothing parsable: {r.stdout.strip()[:200]!r}" if r.stdout.strip() else "printed nothing"
         return SmiQuery(smi_path, r, error=f"nvidia-smi exited 0 but {shown} (`{r.cmdline}`; expected one CSV line "
                                            f"per GPU: {', '.join(fields)})")
-    if not _DRIVER.match(driver):
+    if not _DRIVER.match(driver) or versions.parse(driver) is None:  # None: a part past 18 digits
         return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
                                            f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
     return SmiQuery(smi_path, r, tuple(gpus), driver, strays=tuple(query_csv_strays(r.stdout, fields)))
