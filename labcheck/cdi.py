@@ -22,11 +22,12 @@ DEFAULT_SPEC_PATH = "/etc/cdi/nvidia.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 _KIND_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
 # Driver versions have a three-digit major (535, 550, 580); other NVIDIA libraries mounted by the spec
-# (libnvidia-egl-wayland.so.1.1.13, libnvidia-egl-gbm.so.1.1.2) have their own numbering and are ignored.
-_LIB_VERSION = re.compile(r"\.so\.(\d{3}\.\d+(?:\.\d+)?)$")
-_FW_VERSION = re.compile(r"/nvidia/(\d{3}\.\d+(?:\.\d+)?)/")
-_HOOK_VERSION = re.compile(r"(?:--host-driver-version=|\.so\.)(\d{3}\.\d+(?:\.\d+)?)(?:$|::)")
-_CDI_LIST_COUNT = re.compile(r"Found (\d+) CDI devices?")
+# (libnvidia-egl-wayland.so.1.1.13, libnvidia-egl-gbm.so.1.1.2) have their own numbering and are ignored. ASCII
+# digits only: libcuda.so.٥٨٠.١٥٩.٠٤ names no driver version (nvidia-ctk writes the driver's own ASCII one).
+_LIB_VERSION = re.compile(r"\.so\.([0-9]{3}\.[0-9]+(?:\.[0-9]+)?)$")
+_FW_VERSION = re.compile(r"/nvidia/([0-9]{3}\.[0-9]+(?:\.[0-9]+)?)/")
+_HOOK_VERSION = re.compile(r"(?:--host-driver-version=|\.so\.)([0-9]{3}\.[0-9]+(?:\.[0-9]+)?)(?:$|::)")
+_CDI_LIST_COUNT = re.compile(r"Found ([0-9]+) CDI devices?")
 _CDI_LIST_NAME = re.compile(r"^([a-z0-9.-]+/[\w.-]+)=(\S+)$")
 
 
@@ -323,4 +324,4 @@ class CdiList:
 def parse_cdi_list(output: str) -> CdiList:
     m = _CDI_LIST_COUNT.search(output)
     names = tuple(f"{mm[1]}={mm[2]}" for line in output.splitlines() if (mm := _CDI_LIST_NAME.match(line.strip())))
-    return CdiList(int(m.group(1)) if m else None, names)
+    return CdiList(versions.ascii_int(m.group(1)) if m else None, names)  # 5000 digits: no count, not int's crash

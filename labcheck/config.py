@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import fsio
+from labcheck import fsio, versions
 
 GiB = 1024**3
 
@@ -82,7 +82,7 @@ TIMEOUT_FIELDS = ("command_timeout", "cluster_create_timeout")
 # kind names the node container "<cluster>-control-plane", also its hostname: an RFC 1123 label of at most 63
 # characters, so the cluster name is lowercase letters, digits and '-' and at most 63 - 14 characters.
 _KIND_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,47}[a-z0-9])?$")
-_VERSION = re.compile(r"^v?\d+(\.\d+)*$")
+_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+)*$")  # ASCII digits: "0.٢٤.0" would be read as version 0
 # Folders the suite must never use as its state folder: it writes lock and record files there, and a record
 # there is the proof of ownership --teardown acts on (a world-writable /tmp would let anyone forge one).
 SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
@@ -176,7 +176,7 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
         if not math.isfinite(value) or value <= 0:
             return (f"expected a finite number of seconds > 0, found {value!r}", f"set {name}: {default:g}")
     elif name in VERSION_FIELDS:
-        if not _VERSION.match(value):
+        if not _VERSION.match(value) or versions.parse(value) is None:  # None: a part past 18 digits
             return (f"expected a version such as {default!r}, found {value!r}", f'set {name}: "{default}"')
     elif name == "cluster_name":
         if not _KIND_NAME.match(value):

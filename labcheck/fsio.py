@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labcheck import versions
+
 if TYPE_CHECKING:  # annotations only: PyYAML is imported where a YAML text is read
     import yaml
 
@@ -130,10 +132,11 @@ def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> str:
 
 def read_pid(path: str | Path) -> int | None:
     """The process id in a pid file, or None when it is absent, not a regular file (a FIFO planted in /tmp's
-    MPS pipe folder must not block), unreadable or not a number."""
+    MPS pipe folder must not block), unreadable or not a number in ASCII digits (:func:`labcheck.versions.ascii_int`:
+    ``int`` read "١٢" as pid 12)."""
     try:
-        return int(read_text(path, 64).strip())
-    except (OSError, FileProblem, ValueError):
+        return versions.ascii_int(read_text(path, 64).strip())
+    except (OSError, FileProblem):
         return None
 
 

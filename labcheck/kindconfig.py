@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcheck import fsio
+from labcheck import fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
 from labcheck.remedy import this_host
@@ -53,10 +53,10 @@ NODE_STATIC_CDI_DIR = "/etc/cdi"  # read-only in the node: the host's specs, whi
 DRA_LIB_DIRS = ("/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64",
                 "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu")
 DRA_BIN_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
-GPU_DEVICE = re.compile(r"^/dev/nvidia\d+$")
+GPU_DEVICE = re.compile(r"^/dev/nvidia[0-9]+$")  # ASCII: /dev/nvidia١ or /dev/nvidia² is no GPU node
 MIN_K8S = (1, 32)
 DRA_GUIDE_K8S = (1, 34, 2)  # NVIDIA's DRA install guide: Kubernetes >= 1.34.2 for GPU allocation
-_TAG = re.compile(r":v(\d+)\.(\d+)(?:\.(\d+))?(?:@|$)")
+_TAG = re.compile(r":v([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:@|$)")
 REGENERATE = "pytest tests_env -m module1   # regenerates it (a changed file is backed up first)"
 
 # The v1alpha4 keys kind knows, from kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (read 2026-12 at
@@ -75,9 +75,13 @@ PATCH_JSON6902_KEYS = frozenset({"group", "version", "kind", "patch"})
 
 
 def k8s_release(image: str) -> tuple[int, int, int] | None:
-    """(major, minor, patch) from a node image tag such as ``kindest/node:v1.34.0@sha256:...`` (patch 0 if absent)."""
+    """(major, minor, patch) from a node image tag such as ``kindest/node:v1.34.0@sha256:...`` (patch 0 if absent).
+
+    ASCII digits only, each part read by :func:`labcheck.versions.ascii_int`: ``v1.٣٤.0`` (which ``int`` reads as
+    1.34.0) and a 5000-digit part (``int`` raises) are no version tag."""
     m = _TAG.search(image)
-    return (int(m[1]), int(m[2]), int(m[3] or 0)) if m else None
+    parts = tuple(versions.ascii_int(p) for p in (m[1], m[2], m[3] or "0")) if m else (None,)
+    return None if None in parts else parts
 
 
 def k8s_version(image: str) -> tuple[int, int] | None:

@@ -17,7 +17,7 @@ NO_DAEMON = "Cannot find MPS control daemon process"
 # control clients asked one daemon at the same moment (tests/data/h200-speed/busy-daemon.txt). Transient.
 BUSY = "Cannot send command to MPS control daemon process"
 ALREADY_RUNNING = "An instance of this daemon is already running"
-_PS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$")
+_PS_LINE = re.compile(r"^\s*([0-9]+)\s+([0-9]+)\s+(\S+)\s+(\S+)\s+(.*)$")
 # nvidia-smi's process table (tests/data/h100-host/mps-ps-with-client.txt):
 #   |    0   N/A  N/A             447    M+C   python3                                 516MiB |
 # GI and CI are N/A or numbers (MIG) and absent on drivers before MIG (|    0      1234      C   python ... |).
@@ -39,12 +39,16 @@ class Proc:
 
 
 def parse_ps(text: str) -> list[Proc]:
-    """Parse ``ps -eo pid,ppid,stat,comm,args`` output (header and junk lines are skipped)."""
+    """Parse ``ps -eo pid,ppid,stat,comm,args`` output (header and junk lines are skipped).
+
+    PID and PPID are ASCII numbers (:func:`labcheck.versions.ascii_int`): a line whose pid is "١٢" (Arabic-Indic digits,
+    which ``int`` reads as 12) or 5000 digits (``int`` raises) is no process line, as the header is."""
     procs = []
     for line in text.splitlines():
         m = _PS_LINE.match(line)
-        if m:
-            procs.append(Proc(int(m[1]), int(m[2]), m[3], m[4], m[5].strip()))
+        pid, ppid = (versions.ascii_int(m[1]), versions.ascii_int(m[2])) if m else (None, None)
+        if m and pid is not None and ppid is not None:
+            procs.append(Proc(pid, ppid, m[3], m[4], m[5].strip()))
     return procs
 
 
@@ -122,7 +126,7 @@ CUDA_ERRORS = {
 }
 CLIENT_STEPS = ("cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetUuid", "cuCtxCreate_v2",
                 "cuCtxDestroy_v2")
-_STEP_LINE = re.compile(r"^(cu\w+)\s+(-?\d+)(?:\s+(.*))?$")
+_STEP_LINE = re.compile(r"^(cu\w+)\s+(-?)([0-9]+)(?:\s+(.*))?$")
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,16 @@ class ClientStep:
 
 
 def parse_client_steps(stdout: str) -> list[ClientStep]:
-    """The ``cuCall rc [extra]`` lines a driver-API client prints (see cuprobe-client.txt)."""
+    """The ``cuCall rc [extra]`` lines a driver-API client prints (see cuprobe-client.txt).
+
+    The rc is an ASCII number (:func:`labcheck.versions.ascii_int`), as the client prints it: a line whose rc is
+    "١٢" (``int`` reads 12: a CUresult the call never returned) or 5000 digits is no step line."""
     steps = []
     for line in stdout.splitlines():
         m = _STEP_LINE.match(line.strip())
-        if m:
-            steps.append(ClientStep(m[1], int(m[2]), (m[3] or "").strip()))
+        rc = versions.ascii_int(m[3]) if m else None
+        if m and rc is not None:
+            steps.append(ClientStep(m[1], -rc if m[2] else rc, (m[4] or "").strip()))
     return steps
 
 

@@ -73,7 +73,7 @@ def host_name() -> str:
     return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
-MODULE_MARK = re.compile(r"^module\d+$")
+MODULE_MARK = re.compile(r"^module[0-9]+$")
 
 
 def is_check(item: pytest.Item) -> bool:

@@ -90,6 +90,16 @@ def _alive(pid: int) -> bool:
     return cmd.process_alive(pid)
 
 
+def _record_pid(value: object) -> int | None:
+    """The daemon's pid in a state record, as :meth:`MpsDaemon.apply` writes it (a JSON integer), else None.
+
+    WHY not ``int(value)``: the record is a file in /tmp that anything may have changed. ``int`` raised on "²" (a
+    traceback of every teardown), read the string "١٢" (Arabic-Indic) as pid 12 and ``true`` as pid 1 (init).
+    A pid is above 0 and below 2**22 (PID_MAX_LIMIT, linux/threads.h), so no huge number reaches /proc or a kill.
+    """
+    return value if type(value) is int and 0 < value < 1 << 22 else None
+
+
 def _live_users(users: list[str], me: str) -> list[str]:
     """``users`` without the runs of ``me``'s host whose process is gone.
 
@@ -171,8 +181,7 @@ class MpsDaemon:
     @property
     def started_pid(self) -> int | None:
         """The daemon this suite started (and which may since have died), if any."""
-        pid = self._state().get("pid")
-        return int(pid) if pid else None
+        return _record_pid(self._state().get("pid"))
 
     def register(self, user: str) -> None:
         st = self._state()
@@ -192,6 +201,10 @@ class MpsDaemon:
     def other_users(self, user: str) -> list[str]:
         """Live runs other than ``user`` still using the daemon this suite started ([] when none started)."""
         return [u for u in _live_users(self._state().get("users", []), user) if u != user]
+
+    def _quit_cmd(self) -> str:
+        control = self.control or "nvidia-cuda-mps-control"
+        return f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(control)}"
 
     def _start_cmd(self) -> str:
         return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control", self.shell)
@@ -264,24 +277,29 @@ class MpsDaemon:
         """Quit the daemon if, and only if, this suite started it and it is still that daemon."""
         starting = self._state().get("phase") == "starting"
         st = self._settle()
-        pid = st.get("pid")
+        pid = _record_pid(st.get("pid"))
         if not st:
             if starting:
                 return Outcome(True, "none", "no MPS control daemon to stop: the start this suite began was "
                                              "interrupted before one ran")
             return Outcome(True, "none", "MPS control daemon left alone: this suite did not start it")
-        if pid and not _alive(int(pid)):
+        if pid is None and st.get("pid") is not None:  # kept: the record is the only trace of what the suite started
+            return Outcome(False, "failed", f"{self.state_file} names the daemon this suite started as pid "
+                           f"{str(st.get('pid'))[:40]!r}, expected a process id: cannot tell whether the MPS control "
+                           f"daemon on {self.pipe_dir} is that one, so it is left running",
+                           f"{self._quit_cmd()}   # only if this suite started it; then: rm {sh(str(self.state_file))}")
+        if pid and not _alive(pid):
             self._forget()
             return Outcome(True, "none", f"the MPS control daemon this suite started (pid {pid}) is already gone")
         q = mps_probe.control_query(self.control, "quit", self.pipe_dir, self.timeout)
         if not q.ok:
             return Outcome(False, "failed", f"could not stop the MPS control daemon (pid {pid}): {q.describe()}",
-                           f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(self.control)}")
+                           self._quit_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
         pause = _Backoff()
-        while pid and _alive(int(pid)) and time.monotonic() < deadline:
+        while pid and _alive(pid) and time.monotonic() < deadline:
             pause()
-        if pid and _alive(int(pid)):
+        if pid and _alive(pid):
             return Outcome(False, "failed", f"asked the MPS control daemon (pid {pid}) to quit; it is still running",
                            f"kill {pid}   # the daemon runs as this user: it started it")
         self._forget()

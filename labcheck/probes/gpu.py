@@ -21,8 +21,8 @@ QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,no
 # NVML compute modes (nvml.h: NVML_COMPUTEMODE_*), spelled the way nvidia-smi prints them.
 NVML_COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 _CUDA_LINE = re.compile(r"CUDA Version\s*:\s*(\S+)")
-_PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)")
-_DRIVER = re.compile(r"^\d{3}\.\d+(\.\d+)?$")  # 535.183.01, 580.159.04, 570.86
+_PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)(?=\s|$)")
+_DRIVER = re.compile(r"^[0-9]{3}\.[0-9]+(\.[0-9]+)?$")  # 535.183.01, 580.159.04, 570.86 (ASCII digits only)
 # nvidia-smi -L / --query-gpu=uuid: GPU-683e20a0-8269-a95e-460e-0a9073519f0d (tests/data/h100-host)
 _UUID = re.compile(r"^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -142,13 +142,18 @@ def gpu_list_problems(gpus: tuple[Gpu, ...] | list[Gpu]) -> list[str]:
 
 
 def _cc(text: str) -> tuple[int, int] | None:
-    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", text or "")
-    return (int(m[1]), int(m[2])) if m else None
+    """``9.0`` as (9, 0); None for anything else. ASCII digits (:func:`labcheck.versions.ascii_int`): "١٢.٠"
+    (which ``int`` reads as 12.0) or a 5000-digit part (``int`` raises: no GPU at all) is no compute capability."""
+    m = re.fullmatch(r"\s*([0-9]+)\.([0-9]+)\s*", text or "")
+    major, minor = (versions.ascii_int(m[1]), versions.ascii_int(m[2])) if m else (None, None)
+    return (major, minor) if major is not None and minor is not None else None
 
 
 def _int(text: str) -> int | None:
-    m = re.match(r"\s*(\d+)", text or "")
-    return int(m[1]) if m else None
+    """The ASCII number that starts ``81559`` (memory.total, nounits) or ``81559 MiB``; None when there is none
+    (``[N/A]``, "８١٥٥٩", "81559٥", 5000 digits)."""
+    m = re.match(r"\s*([0-9]+)(?:\s|$)", text or "")
+    return versions.ascii_int(m[1]) if m else None
 
 
 def _gpu_row(line: str, fields: tuple[str, ...]) -> tuple[Gpu, str] | None:
@@ -200,8 +205,9 @@ def cuda_from_int(v: int) -> str:
 
 
 def parse_proc_version(text: str) -> str:
+    """The kernel module's version in /proc/driver/nvidia/version ("" when none, or a part is past 18 digits)."""
     m = _PROC_VERSION.search(text or "")
-    return m.group(1) if m else ""
+    return m.group(1) if m and versions.parse(m.group(1)) is not None else ""
 
 
 def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
@@ -221,7 +227,7 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
         shown = f"printed nothing parsable: {r.stdout.strip()[:200]!r}" if r.stdout.strip() else "printed nothing"
         return SmiQuery(smi_path, r, error=f"nvidia-smi exited 0 but {shown} (`{r.cmdline}`; expected one CSV line "
                                            f"per GPU: {', '.join(fields)})")
-    if not _DRIVER.match(driver):
+    if not _DRIVER.match(driver) or versions.parse(driver) is None:  # None: a part past 18 digits
         return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
                                            f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
     return SmiQuery(smi_path, r, tuple(gpus), driver, strays=tuple(query_csv_strays(r.stdout, fields)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from labcheck import cmd
+from labcheck import cmd, versions
 
 # What each tool is asked: the plain forms the tools document (no shell, no string-built commands).
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
@@ -16,11 +16,12 @@ VERSION_ARGS: dict[str, tuple[str, ...]] = {
 
 # Where each tool's answer names its own version. WHY a field, not the first number: kind also prints the Go
 # release it was built with ("kind v0.20.0 go1.24.6 linux/amd64"; a build may print go1.24.6 first), helm's long
-# form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version.
+# form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version. ASCII digits: "kind v٠.٢٤.٠" has
+# no version field (it was read as the version "٠.٢٤.٠", which no comparison can read), nor has a 5000-digit one.
 VERSION_FIELD: dict[str, re.Pattern] = {
-    "kind": re.compile(r"(?:^|\s)kind\s+v(\d+\.\d+\.\d+)\b"),
-    "helm": re.compile(r'^\s*v(\d+\.\d+\.\d+)\b|\bVersion:"v(\d+\.\d+\.\d+)"'),
-    "nvidia-ctk": re.compile(r"\bversion\s+v?(\d+\.\d+\.\d+)\b"),
+    "kind": re.compile(r"(?:^|\s)kind\s+v([0-9]+\.[0-9]+\.[0-9]+)\b"),
+    "helm": re.compile(r'^\s*v([0-9]+\.[0-9]+\.[0-9]+)\b|\bVersion:"v([0-9]+\.[0-9]+\.[0-9]+)"'),
+    "nvidia-ctk": re.compile(r"\bversion\s+v?([0-9]+\.[0-9]+\.[0-9]+)\b"),
 }
 
 
@@ -30,7 +31,8 @@ def version_field(name: str, output: str) -> str:
     if rx is None:
         return ""
     m = rx.search(output or "")
-    return next((g for g in m.groups() if g), "") if m else ""
+    found = next((g for g in m.groups() if g), "") if m else ""
+    return found if versions.parse(found) is not None else ""  # a part past 18 digits: no version to compare
 
 
 @dataclass(frozen=True)
