@@ -133,7 +133,7 @@ def conftest_plugins() -> list[str]:
     return []
 
 
-_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+_IMPORTTIME = re.compile(r"^import time:\s+([0-9]+) \|\s+([0-9]+) \|(\s*)(\S+)")
 
 
 def import_times(modules: list[str], env: dict) -> dict[str, float]:

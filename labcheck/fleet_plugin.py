@@ -29,7 +29,7 @@ HOST_TIMINGS = "labcheck_host_timings"  # workeroutput key: a host's own clock (
 HOST_TIMING_KEYS = ("host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
 _LOADED = (time.monotonic(), sum(os.times()[:2]))  # when this plugin was imported: pytest is up, no check yet
 _COLLECTED: list[float] = []
-_MODULE = re.compile(r"\bmodule\d+\b")
+_MODULE = re.compile(r"\bmodule[0-9]+\b")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

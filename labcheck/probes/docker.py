@@ -262,10 +262,7 @@ def parse_probe_output(text: str) -> ProbeOutput:
         if line.startswith("LABCHECK_DEV "):
             devices.append(line.split(" ", 1)[1].strip())
         elif line.startswith("LABCHECK_SMI_RC "):
-            try:
-                rc = int(line.split(" ", 1)[1])
-            except ValueError:
-                rc = None
+            rc = versions.ascii_int(line.split(" ", 1)[1].strip())  # the shell's $?: ASCII digits or no answer
         elif line.startswith("LABCHECK_SMI "):
             smi.append(line.split(" ", 1)[1])
         elif line.strip() == "LABCHECK_DONE":
