@@ -191,10 +191,21 @@ def _from_lines(text: str, path: Path) -> list[Host]:
         if len(parts) == 2:
             entry["name"] = parts[0]
         host, sep, port = target.rpartition(":")
-        if sep and "]" not in port:  # user@host:port ([::1] is an address, not a port)
+        address = host.rpartition("@")[2]
+        # user@host:port; not an IPv6 address: [fe80::1] alone, or bare fe80::1 (its last group is no port)
+        if sep and "]" not in port and (":" not in address or address.startswith("[")):
             entry["ssh"], entry["port"] = host, _port(port, f"{path}:{lineno}", f" of {target!r}")
         hosts.append(_host(entry, f"{path}:{lineno}"))
     return hosts
+
+
+def _unbracketed(target: str) -> str:
+    """``user@[2001:db8::1]`` -> ``user@2001:db8::1``: brackets set an IPv6 address apart from its port in the
+    inventory, but ssh takes the address bare ("Could not resolve hostname [::1]")."""
+    user, at, address = target.rpartition("@")
+    if address.startswith("[") and address.endswith("]"):
+        return f"{user}{at}{address[1:-1]}"
+    return target
 
 
 def _port(value: object, where: str, of: str = "") -> int:
@@ -230,7 +241,7 @@ def _host(entry: dict, where: str) -> Host:
     ssh = entry.get("ssh")
     if not isinstance(ssh, str) or not ssh.strip():
         raise InventoryError(f"{where}: `ssh` (the ssh target, e.g. ubuntu@10.0.0.11) is missing")
-    ssh = ssh.strip()
+    ssh = _unbracketed(ssh.strip())
     name = str(entry.get("name") or _default_name(ssh, entry.get("port")))
     if not _NAME.match(name):
         raise InventoryError(f"{where}: host name {name!r} may only contain letters, digits, '.', '_' and '-'")

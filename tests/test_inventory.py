@@ -98,3 +98,18 @@ def test_select_hosts():
     assert inventory.select(hosts, []) == hosts
     with pytest.raises(InventoryError, match="--fleet-host z: not in the inventory"):
         inventory.select(hosts, ["z"])
+
+
+def test_a_bare_ipv6_target_in_a_hosts_file_is_an_address_not_a_port(tmp_path):
+    """ssh takes `user@2001:db8::1`: its last group is part of the address (it was read as port 1 of host
+    `user@2001:db8:`); a port goes with brackets, `user@[2001:db8::1]:2222`, as in URLs, and ssh gets the
+    address without them (it cannot resolve "[::1]")."""
+    inv = tmp_path / "hosts"
+    inv.write_text("a ubuntu@2001:db8::1\nb ubuntu@fe80::a\nc ubuntu@[2001:db8::2]:2222\nd ubuntu@10.0.0.1:22\n"
+                   "e [::1]\n")
+    hosts = inventory.load(inv)
+    assert [(h.ssh, h.port) for h in hosts] == [("ubuntu@2001:db8::1", None), ("ubuntu@fe80::a", None),
+                                                ("ubuntu@2001:db8::2", 2222), ("ubuntu@10.0.0.1", 22), ("::1", None)]
+    yaml_inv = tmp_path / "hosts.yaml"
+    yaml_inv.write_text("hosts:\n  - {name: f, ssh: 'ubuntu@[fe80::b]', port: 2200}\n")
+    assert [(h.ssh, h.port) for h in inventory.load(yaml_inv)] == [("ubuntu@fe80::b", 2200)]
