@@ -26,7 +26,8 @@ from labcheck.plugin import config_path
 
 STATES_KEY = pytest.StashKey[list]()  # list[HostState], in inventory order, on the controller only
 HOST_TIMINGS = "labcheck_host_timings"  # workeroutput key: a host's own clock (see host_timings)
-HOST_TIMING_KEYS = ("host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
+HOST_CPU_AT_START, HOST_COLLECTED, HOST_FINISHED, HOST_CPU = HOST_TIMING_KEYS = (
+    "host: CPU at start-up", "host: collected", "host: finished", "host: CPU")
 _LOADED = (time.monotonic(), sum(os.times()[:2]))  # when this plugin was imported: pytest is up, no check yet
 _COLLECTED: list[float] = []
 _MODULE = re.compile(r"\bmodule[0-9]+\b")
@@ -167,9 +168,9 @@ def host_timings() -> dict[str, float]:
     """
     loaded, cpu_loaded = _LOADED
     now = time.monotonic()
-    out = {"host: CPU at start-up": cpu_loaded, "host: CPU": sum(os.times()[:2]), "host: finished": now - loaded}
+    out = {HOST_CPU_AT_START: cpu_loaded, HOST_CPU: sum(os.times()[:2]), HOST_FINISHED: now - loaded}
     if _COLLECTED:
-        out["host: collected"] = _COLLECTED[0] - loaded
+        out[HOST_COLLECTED] = _COLLECTED[0] - loaded
     return {k: round(v, 3) for k, v in out.items()}
 
 

@@ -436,7 +436,11 @@ class FleetSession(DSession):
         state = self.states.get(name)
         if rep.failed and state is not None:
             why = _PYTEST_ERROR_MARK.sub("", _one_line(getattr(rep, "longreprtext", "") or rep.longrepr))
-            for report in host_failure_reports(name, self.module, COLLECT_CHECK,
+            found = _MODULE_FILE.search(path)  # tests_env/test_module1.py: module1's failure
+            module = found.group(1) if found else self.module
+            with self._lock:
+                self._synthetic += 1  # progress counts it
+            for report in host_failure_reports(name, module, COLLECT_CHECK,
                                                f"{name}: {path or 'the checks'} could not be collected: {why}",
                                                self._reproduce(state), where=path or "fleet"):
                 self.config.hook.pytest_runtest_logreport(report=report)
@@ -579,6 +583,7 @@ def _close_host(gateway: execnet.Gateway, host: Host | None) -> None:
         cmd.run(host.control_command("exit"), timeout=CLOSE_WAIT / 2)
 
 
+_MODULE_FILE = re.compile(r"test_(module[0-9]+)\.py$")  # the check file of a workshop module
 _PYTEST_ERROR_MARK = re.compile(r"^E\s+")  # how pytest marks the error line of a report ("E   ImportError: ...")
 
 

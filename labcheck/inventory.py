@@ -61,8 +61,12 @@ class Host:
 
     @property
     def target(self) -> str:
-        """How people name this host: ``user@host`` or ``user@host:port``."""
-        return f"{self.ssh}:{self.port}" if self.port else self.ssh
+        """How people name this host: ``user@host`` or ``user@host:port`` (``user@[2001:db8::1]:port``:
+        as the hosts file reads it back)."""
+        if not self.port:
+            return self.ssh
+        user, at, address = self.ssh.rpartition("@")
+        return f"{user}{at}[{address}]:{self.port}" if ":" in address else f"{self.ssh}:{self.port}"
 
     @property
     def remote_dir(self) -> str:
@@ -221,15 +225,16 @@ def _port(value: object, where: str, of: str = "") -> int:
 
 
 def _seconds(value: object, default: float, label: str, where: str) -> float:
-    """A positive, finite number of seconds (``default`` when unset): NaN, inf and <= 0 are InventoryErrors."""
+    """A finite number of seconds, at least 1 (``default`` when unset): NaN, inf and less are InventoryErrors
+    (ssh's ConnectTimeout takes whole seconds, and 0 there means no limit at all)."""
     if value in (None, ""):
         return default
     try:
         seconds = None if isinstance(value, bool) else float(value)
     except (TypeError, ValueError, OverflowError):
         seconds = None
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        raise InventoryError(f"{where}: {label} {value!r} is no number of seconds; expected a positive number, "
+    if seconds is None or not math.isfinite(seconds) or seconds < 1:
+        raise InventoryError(f"{where}: {label} {value!r} is no number of seconds; expected a number >= 1, "
                              f"e.g. {label}: {default:g}")
     return seconds
 

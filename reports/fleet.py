@@ -69,8 +69,9 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
         state = summary.state if status == OK else results.NOT_READY
         # A check other hosts ran and this one has no record of (not even "not run"): it was never checked here
         # (e.g. its file did not collect on this host), so this host cannot be READY.
-        absent = [key for key, verdict in cells.items()
-                  if verdict == NOT_RUN and not key.endswith(f"::{COLLECT_CHECK}")]  # that one: a host's fault
+        have = {check_key(r) for r in hrecs}  # a deselected check has its "not run" record: not absent
+        absent = [key for key in checks
+                  if key not in have and not key.endswith(f"::{COLLECT_CHECK}")]  # that one: a host's fault
         if absent and state == results.READY:
             state = results.NOT_VERIFIED
         ready = state == results.READY

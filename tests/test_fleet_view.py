@@ -136,3 +136,14 @@ def test_a_host_without_a_check_that_other_hosts_ran_is_not_ready():
     assert rows["e"]["message"] == ("none failed, but 1 check that other hosts ran did not run here; "
                                     "first: module0::mps_server")
     assert not doc["ready"] and doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"
+
+
+def test_a_check_deselected_on_every_host_is_not_counted_absent():
+    """-k/-m leave a check out on every host ("not run" records): each host says it was deselected, not that
+    other hosts ran it (the absent rule is only for checks a host has no record of at all)."""
+    deselected = [{**rec(h, "two", "not run"), "message": "not run: deselected by -k/-m/node id"} for h in "ae"]
+    recs = [rec("a", "one", "pass"), rec("e", "one", "pass"), *deselected]
+    doc = fleet.build(recs, [HOSTS[0], {"name": "e", "target": "u@e", "status": "ok"}])
+    for row in doc["hosts"]:
+        assert row["state"] == "NOT VERIFIED", row
+        assert "did not run here" not in row["message"] and "deselected" in row["message"], row

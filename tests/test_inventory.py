@@ -72,6 +72,7 @@ def test_xspec_carries_name_python_folder_and_ssh_options():
     ("hosts:\n  - {ssh: x, connect_timeout: -1}\n", "connect_timeout -1 is no number of seconds"),
     ("hosts:\n  - {ssh: x, connect_timeout: soon}\n", "connect_timeout 'soon' is no number of seconds"),
     ("defaults: {timeout: 0}\nhosts: [x]\n", "timeout 0 is no number of seconds"),
+    ("hosts:\n  - {ssh: x, connect_timeout: 0.5}\n", "connect_timeout 0.5 is no number of seconds"),  # ssh's 0
     ("hosts:\n  - {ssh: x, ssh_options: ['-i', 'my key']}\n", "whitespace"),
     ("hosts:\n  - {ssh: x, python: 'a//b'}\n", "'//'"),
     ("hosts: []\n", "no hosts"),
@@ -110,6 +111,8 @@ def test_a_bare_ipv6_target_in_a_hosts_file_is_an_address_not_a_port(tmp_path):
     hosts = inventory.load(inv)
     assert [(h.ssh, h.port) for h in hosts] == [("ubuntu@2001:db8::1", None), ("ubuntu@fe80::a", None),
                                                 ("ubuntu@2001:db8::2", 2222), ("ubuntu@10.0.0.1", 22), ("::1", None)]
+    assert [h.target for h in hosts] == ["ubuntu@2001:db8::1", "ubuntu@fe80::a", "ubuntu@[2001:db8::2]:2222",
+                                         "ubuntu@10.0.0.1:22", "::1"]
     yaml_inv = tmp_path / "hosts.yaml"
     yaml_inv.write_text("hosts:\n  - {name: f, ssh: 'ubuntu@[fe80::b]', port: 2200}\n")
     assert [(h.ssh, h.port) for h in inventory.load(yaml_inv)] == [("ubuntu@fe80::b", 2200)]

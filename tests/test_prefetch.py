@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import cmd, prefetch
+from tests.child_signals import default_signals
 from tests.standins import calls, overlap, slow_tools
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,10 +106,12 @@ def test_ctrl_c_while_facts_are_gathered_ends_the_run_and_its_commands(tmp_path)
     lab.write_text(f"extra_bin_dirs: []\ncommand_timeout: 120\nmps_pipe_dir: {tmp_path / 'pipe'}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PATH"] = f"{bindir}:{env['PATH']}"
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT then prints every thread's stack: what kept it alive, if it hangs
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "tests_env", "-m", "module0", "-q", "-p", "no:cacheprovider",
          f"--lab-config={lab}", "--no-provision"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=default_signals)  # a suite run in the background inherits SIGINT ignored: the child must hear it
     deadline = time.monotonic() + 60
     while len(_sleepers(bindir)) < 3:  # wait until several stand-ins hang at once
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
@@ -117,8 +120,13 @@ def test_ctrl_c_while_facts_are_gathered_ends_the_run_and_its_commands(tmp_path)
     try:
         out, _ = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the run did not end within 20 s of Ctrl-C: a fact thread kept it alive")
+        os.kill(proc.pid, signal.SIGABRT)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        pytest.fail(f"the run did not end within 20 s of Ctrl-C: a fact thread kept it alive; its threads:\n{out}")
     assert proc.returncode == 2, out  # pytest's "interrupted"
     time.sleep(0.5)
     assert _sleepers(bindir) == [], "stand-ins still running after the run ended"
