@@ -536,15 +536,18 @@ class FleetSession(DSession):
         thread.start()
 
     @pytest.hookimpl
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._started_all()
-        deadline = time.monotonic() + CLOSE_WAIT
-        for thread in self._closers:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        super().pytest_sessionfinish()
-        self._close_shared_connections()
+        try:
+            if exitstatus != pytest.ExitCode.INTERRUPTED:  # after Ctrl-C, no wait on a silent host's close
+                deadline = time.monotonic() + CLOSE_WAIT
+                for thread in self._closers:
+                    thread.join(max(0.0, deadline - time.monotonic()))
+            super().pytest_sessionfinish()  # xdist's teardown: bounded, kills what did not exit
+        finally:  # even after a second Ctrl-C: no shared ssh connection left for a minute
+            self._close_shared_connections()
 
     def _close_shared_connections(self) -> None:
         """Stop each host's shared ssh connection (bounded); they would otherwise idle out later."""

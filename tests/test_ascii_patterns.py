@@ -22,6 +22,7 @@ from labcheck import cdi, config, fsio, mps
 from labcheck import kindconfig as kc
 from labcheck.cmd import CmdResult
 from labcheck.probes import docker as probe_docker
+from labcheck.probes import sysctl
 from labcheck.probes.gpu import parse_proc_version, parse_query_csv, query_smi
 from labcheck.probes.tools import ToolFacts, version_field
 from labcheck.verdicts import cdi as cdi_v
@@ -272,3 +273,18 @@ def test_probe_container_smi_exit_status_in_hostile_digits_is_no_status(word):
     assert good.smi_rc == 0 and good.devices == ("/dev/nvidia0",)
     bad = probe_docker.parse_probe_output(f"LABCHECK_DEV /dev/nvidia0\nLABCHECK_SMI_RC {word}\nLABCHECK_DONE\n")
     assert bad.smi_rc is None
+
+
+@pytest.mark.parametrize("text", ["1_000", "+5", "١٢", "１２", "9" * 5000, "", "12 34", "0x10"])
+def test_sysctl_value_that_the_kernel_would_not_print_is_no_integer(tmp_path, text):
+    """/proc/sys values as the kernel writes them (ASCII digits, maybe a minus): int() took '1_000' and '+5'
+    and read the Arabic-Indic '١٢' as 12 (bytes outside ASCII are replaced on decode, so that one fails too)."""
+    (tmp_path / "fs" / "inotify").mkdir(parents=True)
+    setting = tmp_path / "fs" / "inotify" / "max_user_instances"
+    setting.write_text("128\n")
+    assert sysctl.read("fs.inotify.max_user_instances", str(tmp_path)) == (128, "")
+    setting.write_text("-1\n")
+    assert sysctl.read("fs.inotify.max_user_instances", str(tmp_path)) == (-1, "")
+    setting.write_text(f"{text}\n", encoding="utf-8")
+    value, why = sysctl.read("fs.inotify.max_user_instances", str(tmp_path))
+    assert value is None and "not an integer" in why
