@@ -19,7 +19,7 @@ from tests.fleet_project import suite_copy
 from tests.sshd import ClientKey, Sshd
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("sshd")]
-HOLD = 3.0  # seconds the controller is kept busy when a host's collection comes in
+HOLD = 5.0  # seconds the controller is kept busy when a host's collection comes in (margin for a loaded CI machine)
 WAIT = 20.0  # seconds the slow host's check waits (at most) to see the quick host's connection closed
 
 DEMO = '''
