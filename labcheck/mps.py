@@ -126,7 +126,7 @@ CUDA_ERRORS = {
 }
 CLIENT_STEPS = ("cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetUuid", "cuCtxCreate_v2",
                 "cuCtxDestroy_v2")
-_STEP_LINE = re.compile(r"^(cu\w+)\s+(-?)([0-9]+)(?:\s+(.*))?$")
+_STEP_LINE = re.compile(r"^(cu\w+)\s+(-?[0-9]+)(?:\s+(.*))?$")
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ def parse_client_steps(stdout: str) -> list[ClientStep]:
     steps = []
     for line in stdout.splitlines():
         m = _STEP_LINE.match(line.strip())
-        rc = versions.ascii_int(m[3]) if m else None
+        rc = versions.ascii_int(m[2], signed=True) if m else None
         if m and rc is not None:
-            steps.append(ClientStep(m[1], -rc if m[2] else rc, (m[4] or "").strip()))
+            steps.append(ClientStep(m[1], rc, (m[3] or "").strip()))
     return steps
 
 

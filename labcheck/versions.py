@@ -8,8 +8,9 @@ _NUM = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)")
 _ASCII_INT = re.compile(r"[0-9]{1,18}")
 
 
-def ascii_int(text: str) -> int | None:
-    """``text`` as a number when it is 1 to 18 ASCII digits and nothing else (no sign, no blank); None otherwise.
+def ascii_int(text: str, signed: bool = False) -> int | None:
+    """``text`` as a number when it is 1 to 18 ASCII digits and nothing else (no blank; a leading ``-`` only when
+    ``signed``, for what a tool prints as negative: a CUresult, a sysctl such as -1); None otherwise.
 
     WHY the one way to read a number that comes from outside (tool output, files, labels, the inventory, the
     environment): ``str.isdigit()`` is True for "²" (``int`` then raises: a crash) and ``int`` reads "١٢"
@@ -17,6 +18,9 @@ def ascii_int(text: str) -> int | None:
     (``sys.get_int_max_str_digits``). 18 digits is more than any pid, port, GPU index or size in KiB a tool
     prints, and stays below 2**63, so nothing it is handed to (``os.kill``, a C call) can overflow.
     """
+    if signed and text.startswith("-"):
+        magnitude = ascii_int(text[1:])
+        return None if magnitude is None else -magnitude
     return int(text) if _ASCII_INT.fullmatch(text) else None
 
 

@@ -57,6 +57,10 @@ def test_ascii_int_reads_ascii_digits_and_nothing_else():
     assert [versions.ascii_int(t) for t in ("0", "12", "007", "9" * 18)] == [0, 12, 7, int("9" * 18)]
     for text in (*HOSTILE, "٣", "12 34", "", " 1", "1\n", "-1", "+1", "1_000", "9" * 19, "１２"):
         assert versions.ascii_int(text) is None, text
+    # signed: one leading minus, then the same rule (a CUresult, a sysctl such as -1)
+    assert [versions.ascii_int(t, signed=True) for t in ("-1", "0", "-0", "12")] == [-1, 0, 0, 12]
+    for text in ("--1", "-", "+1", "- 1", "-١٢", "-" + "9" * 19, "1-"):
+        assert versions.ascii_int(text, signed=True) is None, text
     assert versions.parse("v0.24.0") == (0, 24, 0) and versions.parse("20.10.24+dfsg1") == (20, 10, 24)
     assert versions.parse("١٢.٣") is None and versions.parse("v" + LONG) is None  # was (12, 3) / a ValueError
 

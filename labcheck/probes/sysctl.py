@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
+
+from labcheck import versions
 
 PROC_SYS = "/proc/sys"
 MAX_BYTES = 4096  # a sysctl value is a short line; anything longer is not one
-_INTEGER = re.compile(r"-?[0-9]{1,18}")  # how the kernel writes an integer sysctl (some are -1)
 
 
 def read(name: str, root: str = PROC_SYS) -> tuple[int | None, str]:
@@ -20,9 +20,8 @@ def read(name: str, root: str = PROC_SYS) -> tuple[int | None, str]:
     except OSError as exc:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     text = raw.decode("ascii", errors="replace").strip()
-    if _INTEGER.fullmatch(text):  # as the kernel prints it: int() would also take "1_000", "+5", " 5"
-        return int(text), ""
-    return None, f"{path} holds {text[:60]!r}, not an integer"
+    value = versions.ascii_int(text, signed=True)  # as the kernel writes it (some are -1): int() took "1_000", "+5"
+    return (value, "") if value is not None else (None, f"{path} holds {text[:60]!r}, not an integer")
 
 
 def read_all(names: Iterable[str], root: str = PROC_SYS) -> tuple[dict[str, int | None], dict[str, str]]:
