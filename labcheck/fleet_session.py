@@ -67,6 +67,7 @@ WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"
 PENDING = "pending"
 CLOSE_WAIT = 20.0  # seconds the session's end waits for done hosts' connections to close (FleetSession._close_soon)
+SHARED_EXIT_TIMEOUT = 10.0  # seconds for `ssh -O exit` to end a host's shared connection
 
 
 @dataclass
@@ -379,7 +380,7 @@ class FleetSession(DSession):
         cmd.run(state.host.stop_worker_command(), timeout=state.host.connect_timeout + 10)
         gateway = self._gateways.get(state.name)
         if gateway is None:  # still opening the gateway: end the shared ssh connection it runs over
-            cmd.run(state.host.control_command("exit"), timeout=10)
+            _exit_shared_connection(state.host)
         with contextlib.suppress(Exception):  # already gone is fine
             gateway._io.kill()  # the local ssh process; execnet then reports the channel closed
 
@@ -556,7 +557,7 @@ class FleetSession(DSession):
         hosts = [s.host for s in self.states.values() if os.path.exists(s.host.control_path)]
         if hosts:
             with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-                list(pool.map(lambda h: cmd.run(h.control_command("exit"), timeout=10), hosts))
+                list(pool.map(_exit_shared_connection, hosts))
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
@@ -581,9 +582,15 @@ def _close_host(gateway: execnet.Gateway, host: Host | None) -> None:
     """Thread: end a done host's remote Python, then its shared ssh connection (see FleetSession._close_soon)."""
     with contextlib.suppress(Exception):  # a gateway already gone is fine; xdist's teardown has the last word
         gateway.exit()
-        gateway.join(timeout=CLOSE_WAIT / 2)
-    if host is not None and host.control_path and os.path.exists(host.control_path):
-        cmd.run(host.control_command("exit"), timeout=CLOSE_WAIT / 2)
+        gateway.join(timeout=CLOSE_WAIT - SHARED_EXIT_TIMEOUT)
+    if host is not None:
+        _exit_shared_connection(host)
+
+
+def _exit_shared_connection(host: Host) -> None:
+    """``ssh -O exit``: the host's shared connection's master ends (bounded; no socket, nothing to end)."""
+    if host.control_path and os.path.exists(host.control_path):
+        cmd.run(host.control_command("exit"), timeout=SHARED_EXIT_TIMEOUT)
 
 
 _MODULE_FILE = re.compile(r"test_(module[0-9]+)\.py$")  # the check file of a workshop module
