@@ -51,9 +51,10 @@ def tally(out: str) -> str:
     return next((ln.strip("= ") for ln in reversed(out.splitlines()) if " in " in ln and "passed" in ln), "no tally")
 
 
-def timed(argv: list[str]) -> tuple[float, int, str, float, float]:
+def timed(argv: list[str]) -> tuple[float, int, str, float, float, float, dict[str, float]]:
     """Wall time, exit status, output, CPU seconds of the run's own processes (pytest, ssh clients;
-    not the shared-connection masters, which ssh detaches) and of the hosts' sshd sessions."""
+    not the shared-connection masters, which ssh detaches) and of the hosts' sshd sessions, the controller's own
+    CPU and hook marks (when it is CONTROLLER: see controller_cpu, controller_marks)."""
     before = os.times()
     hosts_before = sum(_reaped_cpu(s.proc.pid) for s in SERVERS)
     start = time.perf_counter()
@@ -93,8 +94,7 @@ atexit.register(bye)
 sys.exit(pytest.main(sys.argv[1:], plugins=[Marks()]))
 """
 STEPS = ("start", "probed", "connected", "shipped", "worker started", "collected", "finished")
-# A host's own clock (labcheck.fleet_plugin.host_timings): CPU at pytest's start-up, s from then to collected/finished.
-HOST_STEPS = HOST_TIMING_KEYS
+# With them, each host's own clock (HOST_TIMING_KEYS: labcheck.fleet_plugin.host_timings).
 
 
 def controller_cpu(stderr: str) -> float:
@@ -107,19 +107,23 @@ def controller_marks(stderr: str) -> dict[str, float]:
     return {k.replace("_", " "): float(v) for k, v in pairs}
 
 
-def host_steps(results_json: Path) -> dict[str, list[float]]:
-    """Per step of a host's start (labcheck.fleet_session.HostState.timings), its times across the hosts."""
+def host_timings(results_json: Path) -> list[dict[str, float]]:
+    """Each host's timings (labcheck.fleet_session.HostState.timings) from a run's results JSON; [] when unreadable."""
     try:
-        hosts = json.loads(results_json.read_text())["fleet"]["hosts"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {step: [h["timings"][step] for h in hosts if step in h.get("timings", {})] for step in STEPS + HOST_STEPS}
+        return [h.get("timings", {}) for h in json.loads(results_json.read_text())["fleet"]["hosts"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
-def tail(marks: dict[str, float], steps: dict[str, list[float]]) -> str:
+def host_steps(timings: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Per step of a host's run, its times across the hosts that reached it."""
+    return {step: [t[step] for t in timings if step in t] for step in STEPS + HOST_TIMING_KEYS}
+
+
+def tail(marks: dict[str, float], timings: list[dict[str, float]]) -> str:
     """The controller's time line: start-up, when the last host finished, and what came after it."""
     start = marks.get("session start")
-    ends = [s + f for s, f in zip(steps.get("start", []), steps.get("finished", []), strict=False)]
+    ends = [t["start"] + t["finished"] for t in timings if "start" in t and "finished" in t]  # lost hosts: none
     if start is None or not ends or "exit" not in marks:
         return ""
     last = start + max(ends)
@@ -135,16 +139,7 @@ def ssh_login_cost(key: ClientKey, server: Sshd, extra: list[str], reps: int = 5
     controller for every host, the server's on each host.
     """
     argv = ["ssh", *key.ssh_options(), *extra, "-p", str(server.port), "root@127.0.0.1", "true"]
-    rows = []
-    for _ in range(reps):
-        before, host_before = os.times(), _reaped_cpu(server.proc.pid)
-        start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, timeout=60, check=False)
-        wall = time.perf_counter() - start
-        time.sleep(0.2)  # let the listener reap the session
-        after = os.times()
-        rows.append(((after.children_user - before.children_user) + (after.children_system - before.children_system),
-                     _reaped_cpu(server.proc.pid) - host_before, wall))
+    rows = [(r[3], r[4], r[0]) for r in (timed(argv) for _ in range(reps))]  # client CPU, server CPU, wall
     client, host, wall = (statistics.median(col) * 1000 for col in zip(*rows, strict=True))
     return f"client CPU {client:.0f} ms, server CPU {host:.0f} ms, wall {wall:.0f} ms"
 
@@ -206,7 +201,8 @@ def main() -> int:
                       f"exit {runs[n][-1][1]}; {line}; {tally(runs[n][-1][2])})")
                 print(f"{'':<17}   {statistics.median(r[5] for r in runs[n]):6.2f} s of that controller CPU is "
                       "the pytest process itself (one interpreter: its threads take turns)")
-                steps = host_steps(folder / f"results-{n}.json")  # the last run's
+                timings = host_timings(folder / f"results-{n}.json")  # the last run's
+                steps = host_steps(timings)
                 if steps.get("start"):
                     print(f"{'':<17}     steps of a host's run, s from its own start (\"start\": from the session's), "
                           "median / max over the hosts: " + ", ".join(
@@ -214,8 +210,8 @@ def main() -> int:
                               if v and k in STEPS))
                     print(f"{'':<17}     on the host's own clock, median / max: " + ", ".join(
                         f"{k[6:]} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items()
-                        if v and k in HOST_STEPS))
-                    line = tail(runs[n][-1][6], steps)
+                        if v and k in HOST_TIMING_KEYS))
+                    line = tail(runs[n][-1][6], timings)
                     if line:
                         print(f"{'':<17}     {line}")
                 cpu = statistics.median(r[3] + r[4] for r in runs[n])
