@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._proc_cpu import ProcCpu  # noqa: E402
 from labcheck.fleet_plugin import HOST_TIMING_KEYS  # noqa: E402
 from tests.needs import missing  # noqa: E402
 from tests.sshd import ClientKey, Sshd  # noqa: E402
@@ -144,6 +145,26 @@ def ssh_login_cost(key: ClientKey, server: Sshd, extra: list[str], reps: int = 5
     return f"client CPU {client:.0f} ms, server CPU {host:.0f} ms, wall {wall:.0f} ms"
 
 
+def imports_by_package(select: list[str]) -> list[tuple[str, float]]:
+    """Seconds of import (``-X importtime`` self times) per top-level package in one host-like pytest run here:
+    plugin autoload off and ``-pxdist.plugin``, as labcheck.inventory.Host.xspec starts a host's worker; the second
+    of two runs, with bytecode kept in a private cache (a host keeps its own: labcheck.fleet_ship.PYCACHE)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               PYTHONPYCACHEPREFIX=str(Path(tempfile.gettempdir(), "labcheck-bench-pyc")))
+    argv = [sys.executable, "-X", "importtime", "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", "-pxdist.plugin",
+            *select]
+    for _ in range(2):
+        res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    totals: dict[str, float] = {}
+    for line in res.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[0].startswith("import time:") and parts[0].split(":")[1].strip().isdigit():
+            name = parts[2].strip().split(".")[0]
+            totals[name] = totals.get(name, 0.0) + int(parts[0].split(":")[1]) / 1e6
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -155,6 +176,8 @@ def main() -> int:
     ap.add_argument("--ssh-option", dest="ssh_options", action="append", default=[], metavar="OPT",
                     help="add OPT to the inventory's ssh_options, as an instructor would (repeatable; e.g. "
                          "--ssh-option=-o --ssh-option=KexAlgorithms=curve25519-sha256)")
+    ap.add_argument("--cpu-by-command", action="store_true",
+                    help="after the timed runs, one more run per size with /proc sampled: CPU per kind of process")
     opts = ap.parse_args()
     select = ["-m", opts.marker, *(["-k", opts.keyword] if opts.keyword else [])]
     sizes = [int(x) for x in opts.sizes.split(",")]
@@ -218,6 +241,18 @@ def main() -> int:
                 per_host[n] = cpu / n
                 print(f"{'':<17}   {cpu / cpus:6.2f} s = CPU / {cpus} CPUs: the least this machine can take for "
                       f"{n} host{'s' * (n > 1)}, however well they overlap; {per_host[n]:.2f} CPU s per host")
+            if opts.cpu_by_command:
+                found = imports_by_package(select)
+                print(f"imports of one host-like pytest here, {sum(s for _, s in found):.3f} s in all (self times by "
+                      "package): " + ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in found[:18]))
+                for n in sizes:
+                    sampler = ProcCpu().start()
+                    wall = timed(argvs[n])[0]
+                    rows = sampler.stop()
+                    print(f"CPU by command, {n} host{'s' * (n > 1)} (one more run, {wall:.2f} s wall, /proc sampled "
+                          "every 5 ms: lower bounds), CPU s in all / per host, processes:")
+                    for label, (cpu, count) in list(rows.items())[:14]:
+                        print(f"{'':<17}   {cpu:6.2f} / {cpu / n:5.3f}  x{count:<4} {label}")
             base, top = sizes[0], sizes[-1]
             print(f"{f'{top} hosts / {base} host':<17} : {med[top] / med[base]:6.2f}x wall, medians (goal <= 1.5x); "
                   f"{min(r[0] for r in runs[top]) / min(r[0] for r in runs[base]):.2f}x, minima; "

@@ -14,7 +14,7 @@
 #     bash tests/gpu_host/fleet_gpu_host.sh --ssh-only   # only install OpenSSH and prove a login (tests here)
 # Settings (environment): OUT (/tmp/out), SSH_PREFIX (where the wrappers go, /), SSH_ROOT (the kit unpacks to
 # $SSH_ROOT/ssh, /tmp), PY (python3), CV (the clean venv, /tmp/cv), DOCKERD (skip: do not start one),
-# SIZES (1,10,30), RUNS (2), K (unset: -k K for the first benchmark), ALSO_K (unset: a second benchmark with -k ALSO_K), ALSO_ARGS (a third, with -k ALSO_K and these fleet.py arguments), BUDGET (seconds for the whole script, 480: the benchmark gets what is left).
+# SIZES (1,10,30), RUNS (2), CPU_BY_COMMAND (unset; 1: --cpu-by-command for the first benchmark), K (unset: -k K for the first benchmark), ALSO_K (unset: a second benchmark with -k ALSO_K), ALSO_ARGS (a third, with -k ALSO_K and these fleet.py arguments), BUDGET (seconds for the whole script, 480: the benchmark gets what is left).
 set -u -o pipefail
 START=$(date +%s)
 OUT=${OUT:-/tmp/out}
@@ -28,6 +28,7 @@ K=${K:-}  # a -k expression for the first benchmark (unset: every module 0 check
 ALSO_ARGS=${ALSO_ARGS:-}  # with ALSO_K: a third benchmark (sizes 1 and the largest) with these fleet.py arguments
 ALSO_K=${ALSO_K:-}  # a -k expression: run the benchmark a second time without those checks
 BUDGET=${BUDGET:-480}
+CPU_BY_COMMAND=${CPU_BY_COMMAND:-}  # 1: the first benchmark also prints CPU per kind of process and imports by package
 KIT=.devwork/sshkit/sshkit.tar.xz
 DOCKER_KIT=.devwork/kit/dockerbin.tar.xz
 MARK="# labcheck fleet_gpu_host.sh wrapper"
@@ -237,7 +238,7 @@ benchmark() {
     say "benchmarks/fleet.py --runs $RUNS --sizes $SIZES${K:+ -k '$K'} (at most $left s)"
     [ "$left" -gt 60 ] || die "no time left for the benchmark"
     PYTHONUNBUFFERED=1 timeout -k 10 "$left" "$CV/bin/python" benchmarks/fleet.py --runs "$RUNS" --sizes "$SIZES" \
-        ${K:+-k "$K"}
+        ${K:+-k "$K"} ${CPU_BY_COMMAND:+--cpu-by-command}
     echo "fleet.py exit $?"
     [ -n "$ALSO_K" ] || return 0
     # Again without the checks named by ALSO_K (e.g. the CUDA client: every simulated host's client shares this
