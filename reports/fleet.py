@@ -13,7 +13,7 @@ from html import escape
 
 import pytest
 
-from labcheck.fleet_plugin import fleet_states
+from labcheck.fleet_plugin import fleet_states, rerun_command
 from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK
 from reports import results
 from reports.html_parts import host_anchor
@@ -28,18 +28,20 @@ def document(config: pytest.Config, records: list[dict]) -> dict | None:
     states = fleet_states(config)
     if states is None:
         return None
-    return build(records, [s.as_dict() for s in states])
+    return build(records, [s.as_dict() for s in states], rerun_command(config, config.getoption("--hosts")))
 
 
 def check_key(record: dict) -> str:
     return f"{record['module']}::{record['check']}"
 
 
-def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
+def build(records: Iterable[dict], hosts: Sequence[dict], rerun: str = "") -> dict:
     """The fleet document.
 
     ``hosts``: dicts with ``name``, ``target``, ``status`` and, for a bad status, ``message`` and
-    ``remediation``; in inventory order. Hosts that appear only in records are appended.
+    ``remediation``; in inventory order. Hosts that appear only in records are appended. ``rerun``: the
+    command that runs this fleet again (labcheck.fleet_plugin.rerun_command), for a host's fix that is "run it
+    again, alone".
     A host's ``state`` is the words of :class:`reports.results.Summary` over its records: READY when
     its connection was ok and its own run was READY; NOT READY when it could not run or a check failed;
     NOT VERIFIED when nothing failed but a criterion could not be verified (``unverified`` says which).
@@ -85,11 +87,12 @@ def build(records: Iterable[dict], hosts: Sequence[dict]) -> dict:
         elif not hrecs:
             first, message = "", "no check ran"
         elif absent:
-            first = ""
+            # Its own run (alone, in the foreground) shows why those checks did not run there.
+            first = f"{rerun} --fleet-host {h['name']}" if rerun else ""
             message = (f"none failed, but {len(absent)} check{'s' * (len(absent) != 1)} that other hosts ran did "
                        f"not run here; first: {absent[0]}")
         elif summary.unverified:
-            first = ""
+            first = summary.unverified[0].get("remediation") or ""  # a skip's prerequisite, a warning's fix
             message = (f"none failed, but {len(summary.unverified)} of {len(hrecs)} checks not verified; first: "
                        f"{summary.unverified[0]['check']}: {results.unverified_reason(summary.unverified[0])}")
         elif not ready:

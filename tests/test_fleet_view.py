@@ -104,7 +104,7 @@ def test_connection_record_from_fleet_report():
 def test_unverified_host_shows_as_such():
     """A host where nothing failed but a criterion skipped is NOT VERIFIED: in the row, the line, HTML, terminal."""
     recs = [rec("a", "docker", "pass"), rec("a", "mps_server", "pass"), rec("e", "docker", "pass"),
-            rec("e", "mps_server", "skip")]
+            rec("e", "mps_server", "skip", "sudo nvidia-cuda-mps-control -d")]
     hosts = [HOSTS[0], {"name": "e", "target": "u@e", "status": "ok"}]
     doc = fleet.build(recs, hosts)
     rows = {h["name"]: h for h in doc["hosts"]}
@@ -112,6 +112,7 @@ def test_unverified_host_shows_as_such():
     assert rows["e"]["state"] == "NOT VERIFIED" and not rows["e"]["ready"]
     assert rows["e"]["unverified"] == ["mps_server"]
     assert "mps_server: skipped: mps_server skip" in rows["e"]["message"]
+    assert rows["e"]["first_remediation"] == "sudo nvidia-cuda-mps-control -d"  # the skipped check's own fix
     assert not doc["ready"] and doc["state"] == "NOT VERIFIED"
     assert doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"
     text = fleet.html(doc)
@@ -136,6 +137,12 @@ def test_a_host_without_a_check_that_other_hosts_ran_is_not_ready():
     assert rows["e"]["message"] == ("none failed, but 1 check that other hosts ran did not run here; "
                                     "first: module0::mps_server")
     assert not doc["ready"] and doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"
+    assert rows["e"]["first_remediation"] == ""  # no rerun command known
+    # The fix: run that host again, alone, where its own output says why the check did not run.
+    doc = fleet.build(recs, hosts, "pytest --hosts 'my hosts.yaml' -m module0")
+    e = {h["name"]: h for h in doc["hosts"]}["e"]
+    assert e["first_remediation"] == "pytest --hosts 'my hosts.yaml' -m module0 --fleet-host e"
+    assert "fix: pytest --hosts 'my hosts.yaml' -m module0 --fleet-host e" in fleet.terminal_lines(doc)[1][0]
 
 
 def test_a_check_deselected_on_every_host_is_not_counted_absent():
