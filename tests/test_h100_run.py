@@ -55,7 +55,7 @@ def _client_run(**changes) -> ClientRun:
     facts = dict(pipe_dir=PIPE, daemon_answered=True, servers_before=(), steps=steps, pid=pid, held=True, rc=0,
                  output=client_out, server_list=_ok(f"{servers[0]}\n"), servers_during=servers,
                  client_lists={servers[0]: clients}, smi=cmd.CmdResult(("nvidia-smi",), 0, smi),
-                 smi_mps_clients=tuple(mps.smi_mps_client_pids(smi)), before=_ok(""))
+                 smi_mps_on=tuple(mps.smi_mps_clients(smi)), before=_ok(""))
     return ClientRun(**{**facts, **changes})
 
 
@@ -63,14 +63,17 @@ def test_mps_functional_check_passes_on_the_real_client_with_all_three_proofs():
     verdict = mps_v.functional(_client_run(), LOG, control=CONTROL)
     assert verdict.status == "pass", verdict
     assert verdict.message == (f"MPS serves a CUDA client (pid 703, CUDA_MPS_PIPE_DIRECTORY={PIPE}): get_client_list "
-                               "of MPS server 705 lists it; nvidia-smi shows it as M+C; MPS server 705 started for it")
+                               "of MPS server 705 lists it; nvidia-smi shows it as M+C on GPU 0; "
+                               "MPS server 705 started for it")
     recorded = _recorded("module0.json")["mps_serves_a_cuda_client"]
-    assert recorded["verdict"] == "pass" and _shape(recorded["message"]) == _shape(verdict.message), recorded
+    # Recorded before the M+C evidence named its GPU (tests/data/h200-final's records do: "M+C on GPU 0").
+    then = _shape(recorded["message"]).replace("as M+C;", "as M+C on GPU N;")
+    assert recorded["verdict"] == "pass" and then == _shape(verdict.message), recorded
 
 
 def test_mps_functional_check_fails_on_the_same_client_when_mps_shows_no_trace_of_it():
     """The real client output (context created) but no MPS server, client list or M+C row: it ran without MPS."""
-    run = _client_run(servers_during=(), client_lists={}, smi_mps_clients=(), server_list=_ok(""))
+    run = _client_run(servers_during=(), client_lists={}, smi_mps_on=(), server_list=_ok(""))
     verdict = mps_v.functional(run, LOG, control=CONTROL)
     assert verdict.status == "fail", verdict
     assert "created a CUDA context but no MPS server appeared for it" in verdict.message

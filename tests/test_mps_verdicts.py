@@ -56,7 +56,7 @@ def run_from_h100_host(**changes) -> ClientRun:
                 steps=tuple(mps.parse_client_steps(first("h100-host/cuprobe-client.txt").output)), pid=447,
                 held=True, rc=0, output=first("h100-host/cuprobe-client.txt").output,
                 server_list=_res(caps[1]), servers_during=tuple(mps.parse_server_list(caps[1].output)),
-                smi_mps_clients=tuple(mps.smi_mps_client_pids(caps[2].output)))
+                smi_mps_on=tuple(mps.smi_mps_clients(caps[2].output)))
     base.update(changes)
     return ClientRun(**base)
 
@@ -76,14 +76,14 @@ def test_client_listed_by_get_client_list_on_the_h100_run():
     smi = mps.smi_mps_client_pids(caps["nvidia-smi"].output)
     assert servers == [705] and clients == [703] and smi == [703]
     run = run_from_h100_host(pid=703, servers_before=(705,), servers_during=(705,), client_lists={705: (703,)},
-                             smi_mps_clients=())
+                             smi_mps_on=())
     verdict = v.functional(run, LOG)
     assert verdict.status == "pass" and "get_client_list of MPS server 705 lists it" in verdict.message
 
 
 def test_client_that_ran_without_mps_fails():
     """cuprobe-no-daemon.txt: every call succeeded, yet no MPS server served it."""
-    run = run_from_h100_host(servers_during=(), smi_mps_clients=(),
+    run = run_from_h100_host(servers_during=(), smi_mps_on=(),
                              output=first("h100-host/cuprobe-no-daemon.txt").output)
     verdict = v.functional(run, LOG)
     assert verdict.status == "fail" and "ran without MPS" in verdict.message
@@ -91,7 +91,7 @@ def test_client_that_ran_without_mps_fails():
 
 
 def test_preexisting_server_alone_is_no_proof():
-    run = run_from_h100_host(servers_before=(449,), smi_mps_clients=())
+    run = run_from_h100_host(servers_before=(449,), smi_mps_on=())
     assert v.functional(run, LOG).status == "fail"
 
 

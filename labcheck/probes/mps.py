@@ -154,7 +154,6 @@ class ClientRun:
     servers_during: tuple[int, ...] = ()
     client_lists: dict[int, tuple[int, ...]] = field(default_factory=dict)  # server pid -> client pids
     smi: cmd.CmdResult | None = None
-    smi_mps_clients: tuple[int, ...] = ()
     before: cmd.CmdResult | None = None
     gpu: Gpu | None = None  # the GPU this client was pinned to (CUDA_VISIBLE_DEVICES=its UUID); None: not pinned
     smi_mps_on: tuple[tuple[int | None, int], ...] = ()  # (GPU index, pid) of each process nvidia-smi shows as M+C
@@ -164,6 +163,11 @@ class ClientRun:
         """The UUID of the device the client opened (its ``cuDeviceGetUuid 0 GPU-...`` line), "" if not printed."""
         step = next((s for s in self.steps if s.call == "cuDeviceGetUuid" and s.rc == 0), None)
         return step.extra.split()[0] if step is not None and step.extra else ""
+
+    @property
+    def smi_mps_clients(self) -> tuple[int, ...]:
+        """The pids nvidia-smi showed as M+C (any GPU)."""
+        return tuple(pid for _gpu, pid in self.smi_mps_on)
 
 
 class _LineReader:
@@ -370,6 +374,6 @@ def run_cuda_clients(pipe_dir: str, specs: Sequence[ClientSpec], ask: Callable[[
         runs.append(ClientRun(pipe_dir, answered, servers_before, tuple(mps.parse_client_steps(out)),
                               c.holding_pid or (c.proc.pid if c.proc is not None else None), c.held,
                               None if c.timed_out_at or c.proc is None else c.proc.returncode, c.timed_out_at, out,
-                              during, servers_during, client_lists, smi, tuple(pid for _g, pid in smi_on), before,
+                              during, servers_during, client_lists, smi, before,
                               gpu=c.spec.gpu, smi_mps_on=smi_on))
     return tuple(runs)

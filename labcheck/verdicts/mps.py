@@ -177,7 +177,7 @@ def served_evidence(run: ClientRun, alone: bool) -> list[str]:
     in_lists = [s for s, clients in run.client_lists.items() if run.pid in clients]
     if in_lists:
         evidence.append(f"get_client_list of MPS server {in_lists[0]} lists it")
-    on = [gpu for gpu, pid in run.smi_mps_on if pid == run.pid] or ([None] if run.pid in run.smi_mps_clients else [])
+    on = [gpu for gpu, pid in run.smi_mps_on if pid == run.pid]
     if on:
         evidence.append("nvidia-smi shows it as M+C" + (f" on GPU {on[0]}" if on[0] is not None else ""))
     new = sorted(set(run.servers_during) - set(run.servers_before))
