@@ -170,13 +170,15 @@ def _from_yaml(doc: dict, path: Path) -> list[Host]:
         raise InventoryError(f"{path}: `defaults` must be a mapping of host keys ({', '.join(sorted(_KEYS))})")
     if not isinstance(entries, list):
         raise InventoryError(f"{path}: expected `hosts:` to be a list of mappings with `name` and `ssh`")
+    defaults = _with_port(defaults, f"{path}: defaults")
     hosts = []
     for i, entry in enumerate(entries, 1):
         if isinstance(entry, str):
             entry = {"ssh": entry}
         if not isinstance(entry, dict):
             raise InventoryError(f"{path}: hosts entry {i} must be a mapping with `name` and `ssh`, found {entry!r}")
-        hosts.append(_host({**defaults, **entry}, f"{path}: hosts entry {i}"))
+        where = f"{path}: hosts entry {i}"
+        hosts.append(_host({**defaults, **_with_port(entry, where)}, where))  # the entry's own port wins
     return hosts
 
 
@@ -190,17 +192,33 @@ def _from_lines(text: str, path: Path) -> list[Host]:
         if len(parts) > 2:
             raise InventoryError(f"{path}:{lineno}: expected `[name] user@host[:port]`, found {raw.strip()!r}; "
                                  f"use a YAML inventory for per-host options")
-        target = parts[-1]
-        entry: dict = {"ssh": target}
+        entry: dict = {"ssh": parts[-1]}
         if len(parts) == 2:
             entry["name"] = parts[0]
-        host, sep, port = target.rpartition(":")
-        address = host.rpartition("@")[2]
-        # user@host:port; not an IPv6 address: [fe80::1] alone, or bare fe80::1 (its last group is no port)
-        if sep and "]" not in port and (":" not in address or address.startswith("[")):
-            entry["ssh"], entry["port"] = host, _port(port, f"{path}:{lineno}", f" of {target!r}")
-        hosts.append(_host(entry, f"{path}:{lineno}"))
+        hosts.append(_host(_with_port(entry, f"{path}:{lineno}"), f"{path}:{lineno}"))
     return hosts
+
+
+def _with_port(entry: dict, where: str) -> dict:
+    """``entry`` with a port written into its ``ssh`` target (``user@host:2222``, ``user@[fe80::1]:2222``) moved
+    to ``port``, the same in a hosts file and in YAML; a different ``port:`` beside it is an InventoryError.
+
+    WHY: ssh takes no port in its destination; ``host:2222`` left there is a host name it cannot resolve.
+    """
+    target = entry.get("ssh")
+    if not isinstance(target, str):
+        return entry
+    host, sep, port = target.strip().rpartition(":")
+    address = host.rpartition("@")[2]
+    # user@host:port; not an IPv6 address: [fe80::1] alone, or bare fe80::1 (its last group is no port)
+    if not sep or "]" in port or (":" in address and not address.startswith("[")):
+        return entry
+    number = _port(port, where, f" of {target.strip()!r}")
+    given = entry.get("port")
+    if given not in (None, "") and _port(given, where) != number:
+        raise InventoryError(f"{where}: two ports: {number} in ssh {target.strip()!r} and {given!r} in `port`; "
+                             f"keep one (ssh: {host} with port: {number}, or only ssh: {target.strip()})")
+    return {**entry, "ssh": host, "port": number}
 
 
 def _unbracketed(target: str) -> str:

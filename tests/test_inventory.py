@@ -116,3 +116,24 @@ def test_a_bare_ipv6_target_in_a_hosts_file_is_an_address_not_a_port(tmp_path):
     yaml_inv = tmp_path / "hosts.yaml"
     yaml_inv.write_text("hosts:\n  - {name: f, ssh: 'ubuntu@[fe80::b]', port: 2200}\n")
     assert [(h.ssh, h.port) for h in inventory.load(yaml_inv)] == [("ubuntu@fe80::b", 2200)]
+
+
+def test_a_port_in_a_yaml_ssh_target_is_the_hosts_port(tmp_path):
+    """`ssh: user@host:2222` in YAML (a mapping's ssh or a plain string entry) is read as the hosts file reads it:
+    ssh gets `user@host` and `-p 2222` (left whole, ssh could not resolve the host name `host:2222`). A defaults
+    port gives way to the entry's own; a different `port:` beside it is an error that names both."""
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("defaults: {port: 22}\nhosts:\n  - {name: a, ssh: 'ubuntu@10.0.0.1:2222'}\n"
+                   "  - ubuntu@[2001:db8::2]:2200\n  - {name: c, ssh: ubuntu@10.0.0.3:2300, port: 2300}\n"
+                   "  - {name: d, ssh: 'ubuntu@fe80::d'}\n  - ubuntu@10.0.0.5\n")
+    hosts = inventory.load(inv)
+    assert [(h.name, h.ssh, h.port) for h in hosts] == [
+        ("a", "ubuntu@10.0.0.1", 2222), ("2001-db8--2-2200", "ubuntu@2001:db8::2", 2200),
+        ("c", "ubuntu@10.0.0.3", 2300), ("d", "ubuntu@fe80::d", 22), ("10.0.0.5-22", "ubuntu@10.0.0.5", 22)]
+    assert hosts[0].ssh_args()[-3:] == ["-p", "2222", "ubuntu@10.0.0.1"]
+    inv.write_text("hosts:\n  - {name: a, ssh: 'ubuntu@10.0.0.1:2222', port: 22}\n")
+    with pytest.raises(InventoryError, match=r"hosts entry 1: two ports: 2222 in ssh 'ubuntu@10.0.0.1:2222' and 22"):
+        inventory.load(inv)
+    inv.write_text("hosts:\n  - {name: a, ssh: 'ubuntu@10.0.0.1:22x'}\n")
+    with pytest.raises(InventoryError, match=r"hosts entry 1: port '22x' of 'ubuntu@10.0.0.1:22x' is no TCP port"):
+        inventory.load(inv)
