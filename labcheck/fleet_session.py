@@ -65,6 +65,7 @@ SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "
 DIED = "died"
 WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"
+STOPPED = "stopped"  # the run ended (Ctrl-C, a kill) while this host was still starting or running
 PENDING = "pending"
 CLOSE_WAIT = 20.0  # seconds the session's end waits for done hosts' connections to close (FleetSession._close_soon)
 SHARED_EXIT_TIMEOUT = 10.0  # seconds for `ssh -O exit` to end a host's shared connection
@@ -395,7 +396,29 @@ class FleetSession(DSession):
         self._flush_reports()
         if not self._expected:
             return True
-        return super().pytest_runtestloop()
+        try:
+            return super().pytest_runtestloop()
+        finally:
+            self._stopped_hosts()
+
+    def _stopped_hosts(self) -> None:
+        """Main thread, the run loop ended: a host not done yet was cut short (Ctrl-C or SIGTERM end the loop while
+        hosts still run; -x and --maxfail let every host finish), so its remaining checks have no record; it is
+        reported, never left READY.
+
+        WHY: a host's READY is built from the records that came back; with none for the checks it had not
+        reached, and no other host to compare with, a host stopped halfway read READY."""
+        with self._lock:
+            stopped = [s for s in self.states.values() if s.name not in self._done]
+            self._done.update(s.name for s in stopped)
+        for state in stopped:
+            timer = self._timers.pop(state.name, None)
+            if timer is not None:
+                timer.cancel()
+            where = "still starting" if state.status == PENDING else "still running its checks"
+            self._lost(state, STOPPED, f"the run was stopped (Ctrl-C or a kill) while this host was {where}: "
+                       f"the checks it had not finished did not run", f"{self.rerun} --fleet-host {state.name}",
+                       emit=True)
 
     def loop_once(self) -> None:
         """DSession's loop step, except that no host being up is fine while others are still starting."""
