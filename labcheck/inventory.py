@@ -16,12 +16,13 @@ message saying what to do instead (an alias in ``~/.ssh/config``).
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from labcheck import versions
+from labcheck import fsio, versions
 
 DEFAULT_PYTHON = "python3"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole run on one host (module 1 builds a cluster)
@@ -36,6 +37,9 @@ WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker
 CONNECTION_CHECK = "host_connection"
 COLLECT_CHECK = "checks_collected"  # a host's failing check when a check file could not be collected there
 CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
+MAX_SECONDS = 86400.0  # an inventory timeout beyond a day is a typo (and 1e10 overflows ssh's and threads' clocks)
+MAX_BYTES = 4 * 1024 * 1024  # an inventory of a few thousand hosts is well under this
+_LOOKS_YAML = re.compile(r"^\s*(hosts|defaults)\s*:", re.MULTILINE)  # meant as a YAML inventory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _KEYS = {"name", "ssh", "port", "python", "timeout", "connect_timeout", "ssh_options", "workdir"}
@@ -126,16 +130,18 @@ class Host:
 def load(path: str | Path) -> list[Host]:
     """Read an inventory file (YAML or plain hosts list); raise :class:`InventoryError` if unusable."""
     path = Path(path)
+    expected = "expected a YAML inventory or a hosts file (one user@host per line)"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory {path}: {exc.strerror}; expected a YAML inventory "
-                             f"or a hosts file (one user@host per line)") from exc
-    import yaml  # lazy: only --hosts runs read an inventory (start-up of every other run)
-
+        text = fsio.read_text(path, MAX_BYTES)  # a regular file, bounded, UTF-8: never a hang on a FIFO
+    except FileNotFoundError:
+        raise InventoryError(f"cannot read inventory {path}: no such file; {expected}") from None
+    except fsio.FileProblem as exc:
+        raise InventoryError(f"inventory {exc}; {expected}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+        doc = fsio.load_yaml(text, str(path))
+    except fsio.YamlError as exc:
+        if _LOOKS_YAML.search(text):  # meant as YAML: its own error and line, not a hosts-file reading of it
+            raise InventoryError(f"inventory {exc}; fix the YAML (indentation, quotes) there") from None
         doc = None
     if isinstance(doc, dict):
         hosts = _from_yaml(doc, path)
@@ -251,34 +257,58 @@ def _seconds(value: object, default: float, label: str, where: str) -> float:
         seconds = None if isinstance(value, bool) else float(value)
     except (TypeError, ValueError, OverflowError):
         seconds = None
-    if seconds is None or not math.isfinite(seconds) or seconds < 1:
-        raise InventoryError(f"{where}: {label} {value!r} is no number of seconds; expected a number >= 1, "
-                             f"e.g. {label}: {default:g}")
+    if seconds is None or not math.isfinite(seconds) or not 1 <= seconds <= MAX_SECONDS:
+        raise InventoryError(f"{where}: {label} {value!r} is no number of seconds; expected a number from 1 to "
+                             f"{MAX_SECONDS:g} (a day), e.g. {label}: {default:g}")
     return seconds
 
 
+def _text(entry: dict, key: str, where: str, default: str) -> str:
+    """A text setting (YAML text or a number, e.g. ``python: 3``): a list, mapping or true/false is an error."""
+    value = entry.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InventoryError(f"{where}: `{key}` must be text, found {type(value).__name__} {value!r}")
+    return str(value)
+
+
+def _options(value: object, where: str) -> tuple[str, ...]:
+    """``ssh_options``: a list of ssh arguments, or one line of them (split as a shell would)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:  # "No closing quotation"
+            raise InventoryError(f"{where}: ssh_options {value!r} cannot be split into arguments ({exc}); "
+                                 f"write them as a list, e.g. ssh_options: [-o, StrictHostKeyChecking=accept-new]"
+                                 ) from None
+    if isinstance(value, list) and all(isinstance(o, (str, int)) and not isinstance(o, bool) for o in value):
+        return tuple(str(o) for o in value)
+    raise InventoryError(f"{where}: ssh_options must be a list of ssh arguments (text), found {value!r}; "
+                         f"e.g. ssh_options: [-o, StrictHostKeyChecking=accept-new]")
+
+
 def _host(entry: dict, where: str) -> Host:
-    unknown = set(entry) - _KEYS - {"defaults"}
+    unknown = {str(k) for k in entry} - _KEYS - {"defaults"}
     if unknown:
         raise InventoryError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KEYS))}")
     ssh = entry.get("ssh")
     if not isinstance(ssh, str) or not ssh.strip():
         raise InventoryError(f"{where}: `ssh` (the ssh target, e.g. ubuntu@10.0.0.11) is missing")
     ssh = _unbracketed(ssh.strip())
-    name = str(entry.get("name") or _default_name(ssh, entry.get("port")))
-    if not _NAME.match(name):
+    name = _text(entry, "name", where, "") or _default_name(ssh, entry.get("port"))
+    if not _NAME.fullmatch(name):  # fullmatch: "$" would let a final newline through, into execnet's spec
         raise InventoryError(f"{where}: host name {name!r} may only contain letters, digits, '.', '_' and '-'")
-    opts = entry.get("ssh_options") or []
-    if isinstance(opts, str):
-        opts = shlex.split(opts)
     host = replace(
         Host(name=name, ssh=ssh),
         port=_port(entry["port"], where) if entry.get("port") not in (None, "") else None,
-        python=str(entry.get("python") or DEFAULT_PYTHON),
+        python=_text(entry, "python", where, DEFAULT_PYTHON),
         timeout=_seconds(entry.get("timeout"), DEFAULT_TIMEOUT, "timeout", where),
         connect_timeout=_seconds(entry.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, "connect_timeout", where),
-        ssh_options=tuple(str(o) for o in opts),
-        workdir=str(entry.get("workdir") or DEFAULT_WORKDIR),
+        ssh_options=_options(entry.get("ssh_options"), where),
+        workdir=_text(entry, "workdir", where, DEFAULT_WORKDIR),
     )
     for label, value in [("ssh", host.ssh), ("python", host.python), ("workdir", host.workdir),
                          *[("ssh_options", o) for o in host.ssh_options]]:
@@ -286,8 +316,9 @@ def _host(entry: dict, where: str) -> Host:
             raise InventoryError(f"{where}: {label} value {value!r} contains whitespace or '//', which the "
                                  f"SSH gateway spec cannot carry; put such settings in ~/.ssh/config and use "
                                  f"the Host alias as `ssh`")
-    if host.workdir.startswith("/") and host.workdir.rstrip("/") == "":
-        raise InventoryError(f"{where}: workdir must not be /")
+    if os.path.normpath(host.workdir) in ("/", "."):  # "/", "/.", "/..": the host's root; ".": the login folder
+        raise InventoryError(f"{where}: workdir {host.workdir!r} is the root or the login folder itself; give a "
+                             f"folder of the suite's own, e.g. workdir: {DEFAULT_WORKDIR}")
     return host
 
 

@@ -1,5 +1,7 @@
 """Reading the instructors' inventory and turning hosts into SSH gateway specs."""
 
+import os
+
 import pytest
 from execnet import XSpec
 
@@ -137,3 +139,41 @@ def test_a_port_in_a_yaml_ssh_target_is_the_hosts_port(tmp_path):
     inv.write_text("hosts:\n  - {name: a, ssh: 'ubuntu@10.0.0.1:22x'}\n")
     with pytest.raises(InventoryError, match=r"hosts entry 1: port '22x' of 'ubuntu@10.0.0.1:22x' is no TCP port"):
         inventory.load(inv)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (b"ubuntu@h\n\xff\xfe\n", r"is not UTF-8 text"),
+    (b"hosts:\n  - {name: a, ssh: u@h, ssh_options: \"-o 'Foo\"}\n", r"ssh_options .* cannot be split"),
+    (b"hosts:\n  - {name: a, ssh: u@h, ssh_options: 5}\n", r"ssh_options must be a list of ssh arguments"),
+    (b"hosts:\n  - {name: a, ssh: u@h, ssh_options: {a: 1}}\n", r"ssh_options must be a list"),
+    (b"hosts:\n  - {name: a, ssh: u@h, ssh_options: [[a]]}\n", r"ssh_options must be a list"),
+    (b"hosts:\n  - {1: b, ssh: x}\n", r"unknown key\(s\) 1"),
+    (b"hosts:\n  - {name: a, ssh: u@h, workdir: [a]}\n", r"`workdir` must be text, found list"),
+    (b"hosts:\n  - {name: a, ssh: u@h, python: {a: 1}}\n", r"`python` must be text, found dict"),
+    (b"hosts:\n  - {name: \"ok1\\n\", ssh: u@h}\n", r"host name 'ok1\\n' may only contain"),
+    (b"hosts:\n  - {name: a, ssh: u@h, connect_timeout: 1e10}\n", r"connect_timeout '1e10' is no number of seconds"),
+    (b"hosts:\n  - {name: a, ssh: u@h, timeout: 10000000000}\n", r"timeout 10000000000 is no number of seconds"),
+    (b"hosts:\n  - {name: a, ssh: u@h, workdir: /.}\n", r"workdir '/\.' is the root or the login folder"),
+    (b"hosts:\n  - {name: a, ssh: u@h, workdir: /..}\n", r"workdir '/\.\.' is the root"),
+    (b"hosts:\n  - name: a\n   ssh: u@h\n", r"hosts\.yaml:3: not valid YAML"),
+])
+def test_a_bad_inventory_is_an_inventory_error_that_says_what_to_write(tmp_path, text, expected):
+    """Each of these was an INTERNALERROR (UnicodeDecodeError, shlex's ValueError, TypeError), a silent
+    conversion (workdir [a] -> "['a']"), a host that could never start (a name ending in a newline, a timeout
+    that overflows ssh's and threads' clocks) or a misleading message (bad YAML read as a hosts file)."""
+    inv = tmp_path / "hosts.yaml"
+    inv.write_bytes(text)
+    with pytest.raises(InventoryError, match=expected):
+        inventory.load(inv)
+
+
+def test_an_inventory_that_is_not_a_regular_file_is_refused_without_a_hang(tmp_path):
+    """A FIFO would block the read forever (before: path.read_text); a folder or /dev/zero are refused too."""
+    fifo = tmp_path / "hosts"
+    os.mkfifo(fifo)
+    with pytest.raises(InventoryError, match=r"a FIFO"):
+        inventory.load(fifo)
+    with pytest.raises(InventoryError, match=r"a folder"):
+        inventory.load(tmp_path)
+    with pytest.raises(InventoryError, match=r"no such file"):
+        inventory.load(tmp_path / "absent.yaml")
