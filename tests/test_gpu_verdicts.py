@@ -9,6 +9,7 @@ import pytest
 from labcheck import cmd
 from labcheck.probes import gpu as probe
 from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.remedy import Shell
 from labcheck.verdicts import gpu as v
 from tests import needs
 from tests.captures import first, text
@@ -229,3 +230,82 @@ def test_old_nvidia_smi_without_compute_cap_is_asked_again(tmp_path, monkeypatch
     assert facts.gpus[0].compute_cap is None and facts.gpus[0].compute_mode == "Default"
     assert v.driver(facts, "535").status == "fail"  # and older than the workshop's minimum
     assert v.compute_capability(facts, "6.0").status == "fail"  # unknown is not a pass
+
+
+# --- the DRA driver's advisory: driver >= 580 (NVIDIA's DRA install guide) ------------------------------------
+
+REAL_DRIVER = "580.159.04"  # the H100 and H200 hosts' driver (real captures); no capture of an older driver exists
+
+
+def h100_running(version: str, kernel_module: str | None = None) -> GpuFacts:
+    """The real H100 captures as a host with driver ``version`` would print them: the same nvidia-smi query line,
+    /proc/driver/nvidia/version and NVML answer with only the version string changed (DERIVED, not captured: no
+    host with a 535..579 driver was available), parsed by the product's own parsers."""
+    csv = first("h100-host/nvidia-smi-query-csv-noheader.txt").output.replace(REAL_DRIVER, version)
+    gpus, driver = probe.parse_query_csv(csv)
+    smi = SmiQuery("/usr/local/nvidia/bin/nvidia-smi", cmd.CmdResult(("nvidia-smi", *probe.QUERY_ARGS), 0, csv),
+                   tuple(gpus), driver)
+    proc = first("h100-host/proc-driver-version.txt").output.replace(REAL_DRIVER, kernel_module or version)
+    nvml = nvml_from_capture()
+    return GpuFacts(smi, NvmlFacts(version, nvml.cuda, nvml.gpus), "13.0", probe.parse_proc_version(proc))
+
+
+def test_real_580_driver_passes_the_dra_advisory_with_its_version(h100):
+    verdict = v.driver_for_dra(h100)
+    assert verdict.status == "pass", verdict
+    assert verdict.message == ("NVIDIA driver 580.159.04 >= 580 (NVIDIA's DRA install guide; seen: driver "
+                               "580.159.04 (nvidia-smi), kernel module 580.159.04)")
+
+
+@pytest.mark.parametrize("version", ["535.104.05", "550.163.01", "570.86.15", "575.57.08", "579.99"])
+def test_driver_535_to_579_passes_the_workshop_but_warns_for_the_dra_driver(version):
+    facts = h100_running(version)
+    assert v.driver(facts, "535").status == "pass"  # the seed's minimum: still a pass
+    verdict = v.driver_for_dra(facts, Shell(root=False, distro="ubuntu"))
+    assert verdict.status == "warn", verdict
+    assert verdict.message.startswith(f"driver {version} (nvidia-smi), kernel module {version} is below 580, which "
+                                      "NVIDIA's DRA install guide asks for")
+    assert verdict.remediation == "sudo apt-get install -y nvidia-driver-580 && sudo reboot"
+
+
+@pytest.mark.parametrize(("shell", "fix"), [
+    (Shell(root=True, distro="ubuntu"), "apt-get install -y nvidia-driver-580 && reboot"),
+    (Shell(root=False, distro="debian"), "install NVIDIA driver 580 or newer from NVIDIA's repository as its guide "
+     f"says for debian ({v.DRIVER_GUIDE}), then sudo reboot"),
+])
+def test_dra_driver_upgrade_is_the_command_of_this_host(shell, fix):
+    """Debian's own nvidia-driver is an older branch: its fix is NVIDIA's repository, not `apt-get install
+    nvidia-driver` (the 535 criterion's fix there)."""
+    assert v.driver_for_dra(h100_running("570.86.15"), shell).remediation == fix
+
+
+def test_580_library_over_an_older_running_kernel_module_warns():
+    """After an upgrade without a reboot the old module still runs: the DRA driver gets that one."""
+    verdict = v.driver_for_dra(h100_running("580.65.06", kernel_module="570.86.15"))
+    assert verdict.status == "warn" and verdict.message.startswith("kernel module 570.86.15 is below 580")
+
+
+def test_first_580_release_passes():
+    verdict = v.driver_for_dra(h100_running("580.65.06"))
+    assert verdict.status == "pass" and "580.65.06 >= 580" in verdict.message
+
+
+def test_no_driver_or_an_unreadable_version_skips_the_dra_advisory_never_passes():
+    absent = GpuFacts(SmiQuery(None, None, error="nvidia-smi not found on PATH or in the extra driver folders"),
+                      NvmlFacts(error="NVML: NVML Shared Library Not Found"))
+    verdict = v.driver_for_dra(absent)
+    assert verdict.status == "skip" and "nvidia-smi not found" in verdict.message and "NVML Shared" in verdict.message
+    garbled = h100_running("N/A")
+    verdict = v.driver_for_dra(garbled)
+    assert verdict.status == "skip" and "cannot read a version from driver N/A" in verdict.message
+
+
+def test_probe_of_an_older_driver_feeds_the_dra_advisory(tmp_path, monkeypatch):
+    """A test double of nvidia-smi printing the H100 capture as a 570 driver would (derived), found by the probe."""
+    out = first("h100-host/nvidia-smi-query-csv-noheader.txt").output.replace(REAL_DRIVER, "570.86.15")
+    _fake_smi(tmp_path / "nvbin", f'cat <<"E"\n{out}\nE\n')
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    proc_version = tmp_path / "version"
+    proc_version.write_text(first("h100-host/proc-driver-version.txt").output.replace(REAL_DRIVER, "570.86.15"))
+    facts = probe.probe_gpus((str(tmp_path / "nvbin"),), timeout=10, use_nvml=False, proc_version=proc_version)
+    assert facts.driver == "570.86.15" and v.driver_for_dra(facts).status == "warn"

@@ -8,11 +8,15 @@ public transcripts: "kind v0.24.0 go1.22.6 linux/amd64", helm's "v3.16.2" for --
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from labcheck import kind_releases
 from labcheck.cmd import CmdResult
+from labcheck.config import LabConfig
 from labcheck.probes.tools import VERSION_ARGS, ToolFacts, probe_tool
-from labcheck.verdicts.tools import INSTALL, kind_supports_node_image, node_image_kubernetes, tool_version
+from labcheck.verdicts.tools import INSTALL, kind_supports_node_image, tool_version
 from tests.standins import executable
 
 
@@ -87,40 +91,113 @@ def _kind(printed: str | None) -> ToolFacts:
 
 
 WORKSHOP_IMAGE = "kindest/node:v1.34.0"  # the workshop's node image (field notes)
+# The lab's default: the workshop's tag pinned to the digest kind v0.30.0's release notes list for it.
+PINNED = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+V033_1_34 = "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d"
+V032_1_34 = "kindest/node:v1.34.8@sha256:02722c2dedddcfc00febf5d27fbeb9b7b2c14294c82109ff4a85d89ac9ba3256"
+KIND_030 = "kind v0.30.0 go1.24.6 linux/amd64"  # `kind version` of the release whose default is PINNED
 
 
-@pytest.mark.parametrize(("printed", "image", "status"), [
-    ("kind v0.24.0 go1.22.6 linux/amd64", WORKSHOP_IMAGE, "fail"),   # passes the seed's >= 0.24.0, cannot run 1.34
-    ("kind v0.29.0 go1.24.2 linux/amd64", WORKSHOP_IMAGE, "fail"),
-    ("kind v0.30.0 go1.24.6 linux/amd64", WORKSHOP_IMAGE, "pass"),
-    ("kind v0.30.0 go1.24.6 linux/amd64",
-     "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a", "pass"),
-    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.31.0", "pass"),
-    ("kind v0.30.0 go1.24.6 linux/amd64", "kindest/node:v1.36.4", "fail"),     # 1.36 first came with v0.32.0
-    ("kind v0.32.0 go1.26.2 linux/amd64", "kindest/node:v1.36.1", "pass"),
-    ("kind v0.31.0 go1.25.5 linux/amd64", "kindest/node:v1.35.0", "pass"),
-    ("kind v0.33.0 go1.26.3 linux/amd64", "kindest/node:v1.37.0", "pass"),
-    ("kind v0.30.0 go1.24.6 linux/amd64", "registry.local/my-node:dev", "warn"),
-    (None, WORKSHOP_IMAGE, "skip"),
+def test_default_lab_image_is_the_one_kind_030_lists():
+    """The config's default and this table agree (kind's v0.30.0 tag: pkg/apis/config/defaults/image.go)."""
+    assert LabConfig().node_image == PINNED == f"{kind_releases.REPO}:{kind_releases.IMAGES['0.30.0'][0]}"
+    assert INSTALL["kind"].count("v0.30.0") == 1
+
+
+@pytest.mark.parametrize(("printed", "image"), [
+    (KIND_030, PINNED),
+    (KIND_030, WORKSHOP_IMAGE),                                           # by tag: listed, digest not checked
+    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.31.0"),
+    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.29.8"),       # an older minor v0.24.0 lists
+    ("kind v0.31.0 go1.25.5 linux/amd64", "kindest/node:v1.35.0"),
+    ("kind v0.32.0 go1.26.2 linux/amd64", "kindest/node:v1.36.1"),
+    ("kind v0.33.0 go1.26.3 linux/amd64", "kindest/node:v1.37.0"),
+    ("kind v0.33.0 go1.26.3 linux/amd64", V033_1_34),
 ])
-def test_kind_release_and_node_image_must_match(printed, image, status):
+def test_a_pair_the_release_notes_list_passes_with_the_evidence(printed, image):
     verdict = kind_supports_node_image(_kind(printed), image)
-    assert verdict.status == status, verdict
-    if status == "fail" and image == WORKSHOP_IMAGE:
-        assert "built for kind v0.30.0 and later" in verdict.message
-        assert verdict.remediation == INSTALL["kind"]
-    if status == "fail" and "1.36" in image:
-        assert "built for kind v0.32.0 and later" in verdict.message
-        assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", "v0.32.0")
-    if status == "warn":
-        assert "cannot tell which kind release" in verdict.message
+    assert verdict.status == "pass", verdict
+    release = printed.split()[1][1:]
+    how = "tag and digest" if "@" in image else "tag only: the digest is what guarantees the build"
+    assert verdict.message == f"kind {release}'s release notes list node image {image} (matched by {how})"
+
+
+@pytest.mark.parametrize(("printed", "image", "first"), [
+    ("kind v0.24.0 go1.22.6 linux/amd64", WORKSHOP_IMAGE, "0.30.0"),    # passes the seed's >= 0.24.0, cannot run 1.34
+    ("kind v0.29.0 go1.24.2 linux/amd64", PINNED, "0.30.0"),
+    ("kind v0.30.0 go1.24.6 linux/amd64", "kindest/node:v1.36.4", "0.33.0"),   # only v0.33.0 lists v1.36.4
+    ("kind v0.31.0 go1.25.5 linux/amd64", V033_1_34, "0.33.0"),
+])
+def test_kind_older_than_the_first_release_listing_the_image_fails_with_that_release(printed, image, first):
+    verdict = kind_supports_node_image(_kind(printed), image)
+    assert verdict.status == "fail", verdict
+    assert f"it is listed by kind v{first}, newer than" in verdict.message
+    assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", f"v{first}")
+
+
+@pytest.mark.parametrize(("printed", "alt"), [
+    ("kind v0.32.0 go1.26.2 linux/amd64", V032_1_34),   # the reviewer's repro: v0.32.0 lists v1.34.8, not v1.34.0
+    ("kind v0.33.0 go1.26.3 linux/amd64", V033_1_34),   # v0.33.0 lists v1.34.11
+    ("kind v0.31.0 go1.25.5 linux/amd64",
+     "kindest/node:v1.34.3@sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48"),
+])
+def test_kind_newer_than_the_release_that_built_the_default_image_fails_with_both_fixes(printed, alt):
+    """kind supports only images built for its release: v0.30.0's v1.34.0 build on a later kind is no pair."""
+    verdict = kind_supports_node_image(_kind(printed), PINNED)
+    release = printed.split()[1][1:]
+    assert verdict.status == "fail", verdict
+    assert verdict.message.startswith(f"kind {release} cannot run node image {PINNED}: it was built for kind "
+                                      f"v0.30.0 and kind {release}'s release notes do not list it")
+    assert verdict.remediation == (f"{INSTALL['kind']}   # kind v0.30.0 lists it; or set node_image in lab.yaml to "
+                                   f"{alt} (the Kubernetes 1.34 image kind v{release} lists)")
+
+
+def test_a_kind_newer_than_every_known_release_fails_when_a_known_release_dropped_the_image():
+    verdict = kind_supports_node_image(_kind("kind v0.34.0 go1.26.5 linux/amd64"), PINNED)
+    assert verdict.status == "fail", verdict
+    assert "the later releases kind v0.31.0, v0.32.0, v0.33.0 no longer list it" in verdict.message
+    assert verdict.remediation.endswith(f"; or set node_image in lab.yaml to {V033_1_34} (the Kubernetes 1.34 image "
+                                        "kind v0.33.0 lists)")
+
+
+def test_an_unknown_kind_release_right_after_the_one_listing_the_image_warns_with_what_was_compared():
+    verdict = kind_supports_node_image(_kind("kind v0.33.1 go1.26.5 linux/amd64"), V033_1_34)
+    assert verdict.status == "warn", verdict
+    assert verdict.message == (f"kind 0.33.1 is not a release this suite knows (v0.24.0 to v0.33.0): node image "
+                               f"{V033_1_34} is listed by kind v0.33.0; cannot tell whether kind 0.33.1 lists it")
+    assert "github.com/kubernetes-sigs/kind/releases" in verdict.remediation
+
+
+def test_a_digest_no_release_lists_warns_naming_the_digest_the_notes_give():
+    """A rebuilt or foreign image under the workshop's tag: not the build kind v0.30.0 lists, so no pass."""
+    image = "kindest/node:v1.34.0@sha256:" + "0" * 64
+    verdict = kind_supports_node_image(_kind(KIND_030), image)
+    assert verdict.status == "warn", verdict
+    assert verdict.message == (f"node image {image} is in the release notes of no kind release this suite knows "
+                               "(v0.24.0 to v0.33.0); kind v0.30.0 lists kindest/node:v1.34.0 with digest "
+                               f"{PINNED.partition('@')[2]}: cannot tell whether kind 0.30.0 runs it")
+    assert verdict.remediation == (f"set node_image in lab.yaml to {PINNED} (the Kubernetes 1.34 image kind 0.30.0 "
+                                   "lists)")
+
+
+def test_an_unlisted_patch_of_a_known_minor_still_fails_on_a_kind_too_old_for_the_minor():
+    verdict = kind_supports_node_image(_kind("kind v0.30.0 go1.24.6 linux/amd64"), "kindest/node:v1.36.9")
+    assert verdict.status == "fail", verdict
+    assert "Kubernetes 1.36 node images are built for kind v0.32.0 and later" in verdict.message
+    assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", "v0.32.0")
+
+
+def test_other_images_and_no_kind():
+    foreign = kind_supports_node_image(_kind(KIND_030), "registry.local/my-node:dev")
+    assert foreign.status == "warn" and "cannot tell which kind release" in foreign.message
+    assert kind_supports_node_image(_kind(None), WORKSHOP_IMAGE).status == "skip"
 
 
 @pytest.mark.parametrize(("printed", "image", "status", "words"), [
     ("kind v0.34.0 go1.26.5 linux/amd64", "kindest/node:v1.38.0", "warn",
-     "not in this suite's kind table: Kubernetes 1.38 is newer than the minors it knows (1.31 to 1.37)"),
-    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.29.8", "warn",
-     "not in this suite's kind table: Kubernetes 1.29 is older than the minors it knows (1.31 to 1.37)"),
+     "not in this suite's kind table: Kubernetes 1.38 is newer than the minors it knows (1.25 to 1.37)"),
+    ("kind v0.24.0 go1.22.6 linux/amd64", "kindest/node:v1.24.17", "warn",
+     "not in this suite's kind table: Kubernetes 1.24 is older than the minors it knows (1.25 to 1.37)"),
     ("kind v0.32.0 go1.26.2 linux/amd64", "kindest/node:v1.38.0", "fail",
      "kind 0.32.0 cannot run node image kindest/node:v1.38.0: Kubernetes 1.38 is newer than 1.37, whose node "
      "images first came with kind v0.33.0"),
@@ -132,8 +209,18 @@ def test_a_minor_the_kind_table_does_not_know(printed, image, status, words):
     assert "github.com/kubernetes-sigs/kind/releases" in verdict.remediation
 
 
-def test_node_image_kubernetes_version():
-    assert node_image_kubernetes("kindest/node:v1.34.0@sha256:abc") == (1, 34)
-    assert node_image_kubernetes("docker.io/kindest/node:v1.31.12") == (1, 31)
-    assert node_image_kubernetes("kindest/node:latest") is None
-    assert node_image_kubernetes("busybox:1.36") is None
+def test_node_image_tag_and_digest():
+    assert kind_releases.split("kindest/node:v1.34.0@sha256:abc") == ("v1.34.0", "sha256:abc")
+    assert kind_releases.split("docker.io/kindest/node:v1.31.12") == ("v1.31.12", "")
+    assert kind_releases.split("kindest/node:latest") is None
+    assert kind_releases.split("busybox:1.36") is None
+
+
+def test_the_table_is_well_formed():
+    """Every row: a tag and a 64-hex digest, newest Kubernetes first (the first is the release's default), no
+    tag twice in one release."""
+    for release, refs in kind_releases.IMAGES.items():
+        tags = [r.partition("@")[0] for r in refs]
+        assert len(set(tags)) == len(tags), release
+        assert all(re.fullmatch(r"v1\.\d+\.\d+@sha256:[0-9a-f]{64}", r) for r in refs), release
+        assert tags == sorted(tags, key=lambda t: kind_releases.versions.parse(t), reverse=True), release

@@ -1,4 +1,5 @@
-"""Verdicts on the NVIDIA driver and GPUs (module 0: driver >= 535, compute capability >= 6.0)."""
+"""Verdicts on the NVIDIA driver and GPUs (module 0: driver >= 535, compute capability >= 6.0; advisories: driver
+>= 580 for NVIDIA's DRA driver, compute capability >= 7.0 for MPS limits)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
+# NVIDIA's DRA install guide (cloud-native-docs gpu-operator/dra-intro-install, ../shared/FIELD-NOTES.md) asks for
+# driver >= 580 for the DRA driver the workshop's module 2 installs; the seed's 535 stays the failure line.
+DRA_GUIDE_DRIVER = (580,)
 # Debian ships the driver in non-free: https://wiki.debian.org/NvidiaGraphicsDrivers
 DEBIAN_COMPONENTS = "(with contrib non-free non-free-firmware enabled in /etc/apt/sources.list)"
 # "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error": a PCI bus id, which nvidia-smi -i takes
@@ -34,12 +38,22 @@ def reload_driver(shell: Shell = DEFAULT) -> str:
 
 
 def upgrade_driver(minimum: str, shell: Shell = DEFAULT) -> str:
+    """The upgrade to driver branch ``minimum`` (its major number) on Ubuntu; the distribution's install elsewhere.
+
+    WHY the hint names 580: it is the branch NVIDIA's DRA install guide asks for (DRA_GUIDE_DRIVER), the one the
+    workshop's next module needs; a minimum at or above it needs no hint. WHY NVIDIA's guide for 580 elsewhere:
+    Debian's own nvidia-driver package is an older branch (535 in bookworm, 550 in trixie), so installing it
+    would not reach 580.
+    """
+    branch = versions.parse(minimum)[0]
     if shell.family == UBUNTU:
-        return (shell.sudo(f"apt-get install -y nvidia-driver-{versions.parse(minimum)[0]}", "reboot")
-                + "   # or a newer branch, e.g. nvidia-driver-580")
+        hint = "" if branch >= DRA_GUIDE_DRIVER[0] else \
+            f"   # or a newer branch, e.g. nvidia-driver-{DRA_GUIDE_DRIVER[0]} (NVIDIA's DRA install guide)"
+        return shell.sudo(f"apt-get install -y nvidia-driver-{shlex.quote(str(branch))}", "reboot") + hint
+    if branch >= DRA_GUIDE_DRIVER[0]:
+        return (f"install NVIDIA driver {branch} or newer from NVIDIA's repository as its guide says for "
+                f"{shell.distro} ({DRIVER_GUIDE}), then {shell.sudo('reboot')}")
     return install_driver(shell)
-
-
 
 
 def _no_driver_reason(facts: GpuFacts) -> str:
@@ -82,6 +96,34 @@ def driver(facts: GpuFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
         extra.append(f"kernel module {facts.kernel_module}")
     return passed(f"NVIDIA driver {found} >= {minimum} (from {facts.source}"
                   + (f"; {', '.join(extra)}" if extra else "") + ")")
+
+
+def driver_for_dra(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
+    """Advisory, next to :func:`driver` and over the same facts: NVIDIA's DRA driver asks for 580 or newer.
+
+    The running driver is judged: the version nvidia-smi/NVML report and, when it was read, the loaded kernel
+    module's (after an upgrade without a reboot the old module still runs). No version read is a skip with the
+    reason (the driver check fails with its own fix), never a pass.
+    """
+    want = versions.show(DRA_GUIDE_DRIVER)
+    found = facts.driver
+    if not found:
+        return skipped(f"no NVIDIA driver answered, so its version cannot be compared with {want} (see the driver "
+                       f"check): {_no_driver_reason(facts)}")
+    seen = {f"driver {found} ({facts.source})": found}
+    if facts.kernel_module:
+        seen[f"kernel module {facts.kernel_module}"] = facts.kernel_module
+    unreadable = [what for what, v in seen.items() if versions.parse(v) is None]
+    if unreadable:
+        return skipped(f"cannot read a version from {', '.join(unreadable)}: cannot compare it with {want} (see the "
+                       "driver check)")
+    shown = ", ".join(seen)
+    low = [what for what, v in seen.items() if not versions.at_least(v, want)]
+    if low:
+        return warned(f"{', '.join(low)} is below {want}, which NVIDIA's DRA install guide asks for the DRA driver "
+                      f"of the workshop's next module (the workshop itself needs 535; seen: {shown})",
+                      upgrade_driver(want, shell))
+    return passed(f"NVIDIA driver {found} >= {want} (NVIDIA's DRA install guide; seen: {shown})")
 
 
 def _unreadable_gpus(facts: GpuFacts) -> str:

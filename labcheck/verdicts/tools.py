@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labcheck import kind_releases as kr
 from labcheck import versions
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import DEFAULT, OTHER, Shell
@@ -57,66 +58,101 @@ def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verd
     return passed(f"{label} {found} >= {minimum} ({facts.path})")
 
 
-# The first kind release whose notes list pre-built node images for each Kubernetes minor ("Images pre-built for
-# this release"; v1.32.0 came as an additional image of v0.25.0). kind supports a node image only with the
-# release that built it: the seed asks for kind >= 0.24.0 but pins kindest/node:v1.34.0, which needs v0.30.0.
-# v0.31.0 defaults to v1.35.0; v0.32.0 to v1.36.1 (its containerd also needs it for `kind load`); v0.33.0, the newest
-# release known here, lists v1.37.0, v1.36.4, v1.35.8 and v1.34.11.
-FIRST_KIND_FOR_KUBERNETES = {
-    (1, 31): "0.24.0", (1, 32): "0.25.0", (1, 33): "0.28.0", (1, 34): "0.30.0", (1, 35): "0.31.0", (1, 36): "0.32.0",
-    (1, 37): "0.33.0",
-}
-NEWEST_KNOWN = max(FIRST_KIND_FOR_KUBERNETES)
 UNKNOWN_MINOR = "not in this suite's kind table"  # starts the message of a minor the table cannot judge
-KIND_RELEASES = "https://github.com/kubernetes-sigs/kind/releases"
 
 
-def node_image_kubernetes(image: str) -> tuple[int, int] | None:
-    """(1, 34) for "kindest/node:v1.34.0" or "kindest/node:v1.34.0@sha256:..."; None for other images."""
-    repo, _, rest = image.partition("@")[0].rpartition(":")
-    if not repo.endswith("kindest/node"):
-        return None
-    version = versions.parse(rest) if rest.startswith("v") else None
-    return (version[0], version[1]) if version and len(version) >= 2 else None
+def _install_kind(release: str, shell: Shell) -> str:
+    return install_command("kind", shell).replace("v0.30.0", f"v{release}")
+
+
+def _is(found: str, release: str) -> bool:
+    return versions.parse(found) == versions.parse(release)
+
+
+def _older(found: str, release: str) -> bool:
+    return not versions.at_least(found, release)
 
 
 def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAULT) -> Verdict:
-    """Whether the installed kind can run the lab's node image (kind release and node image must match)."""
+    """Whether the installed kind release lists the lab's node image in its release notes (labcheck.kind_releases).
+
+    The exact pair listed: pass. kind older than the first release listing the image: fail (install that release).
+    kind newer than the newest release listing it, with a known release in between (or this one) that does not:
+    fail (kind supports only images built for its release: ../shared/FIELD-NOTES.md), with both fixes: the kind
+    release that lists the image, or the image this kind release lists for the same Kubernetes minor. A kind
+    release or an image this suite does not know: a warning saying what was compared, never a pass.
+    """
     if facts.path is None or not facts.version:
         return skipped("kind is not installed or did not say its version (see the Kind check)")
-    k8s = node_image_kubernetes(image)
-    if k8s is None:
+    found, ref = facts.version, kr.split(image)
+    if ref is None:
         return warned(f"node image {image!r} is not a kindest/node release image: cannot tell which kind "
                       "release it was built for", "check that it was built with `kind build node-image` by "
-                      f"kind {facts.version}")
-    first = FIRST_KIND_FOR_KUBERNETES.get(k8s)
-    minor = f"{k8s[0]}.{k8s[1]}"
-    if first is None:
-        return _unknown_minor(facts, image, k8s)
-    if not versions.at_least(facts.version, first):
-        return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} node images are "
-                      f"built for kind v{first} and later (kind supports only images built for its release)",
-                      install_command("kind", shell).replace("v0.30.0", f"v{first}"))
-    return passed(f"kind {facts.version} runs Kubernetes {minor} node images (first in kind v{first}): {image}")
+                      f"kind {found}")
+    tag, digest = ref
+    listed = kr.listing(tag, digest)
+    if any(_is(found, r) for r in listed):
+        how = "tag and digest" if digest else "tag only: the digest is what guarantees the build"
+        return passed(f"kind {found}'s release notes list node image {image} (matched by {how})")
+    if listed:
+        return _listed_elsewhere(found, image, tag, listed, shell)
+    return _unlisted(found, image, tag, digest, shell)
 
 
-def _unknown_minor(facts: ToolFacts, image: str, k8s: tuple[int, int]) -> Verdict:
-    """A Kubernetes minor the table does not list: older than it, or newer than the newest kind release known here.
+def _listed_elsewhere(found: str, image: str, tag: str, listed: tuple[str, ...], shell: Shell) -> Verdict:
+    """The image is in the notes of known releases, not of this kind's."""
+    names = ", ".join(f"v{r}" for r in listed)
+    if _older(found, listed[0]):
+        return failed(f"kind {found} cannot run node image {image}: it is listed by kind {names}, newer than "
+                      f"{found} (kind supports only images built for its release)", _install_kind(listed[0], shell))
+    known = any(_is(found, r) for r in kr.RELEASES)
+    between = [r for r in kr.RELEASES if _older(listed[-1], r) and not _older(found, r) and r not in listed]
+    upgrade = next((r for r in listed if _older(found, r)), listed[-1])  # the nearest release that lists it
+    if not known and not between:
+        return warned(f"kind {found} is not a release this suite knows (v{kr.OLDEST} to v{kr.NEWEST}): node image "
+                      f"{image} is listed by kind {names}; cannot tell whether kind {found} lists it",
+                      f"{_install_kind(upgrade, shell)}   # kind v{upgrade} lists it; or check that the release "
+                      f"notes of kind {found} list it ({kr.RELEASE_NOTES})")
+    release = found if known else between[-1]
+    alt = kr.for_minor(release, kr.minor(tag))
+    instead = f"; or set node_image in lab.yaml to {alt} (the Kubernetes {_show(kr.minor(tag))} image kind " \
+              f"v{release} lists)" if alt else ""
+    why = f"kind {found}'s release notes do not list it" if known else \
+        f"the later releases kind {', '.join(f'v{r}' for r in between)} no longer list it"
+    return failed(f"kind {found} cannot run node image {image}: it was built for kind {names} and {why} (kind "
+                  "supports only images built for its release)",
+                  f"{_install_kind(upgrade, shell)}   # kind v{upgrade} lists it{instead}")
 
-    WHY a fail for a newer minor on an older kind: kind ships a new minor only in a release after the one that
-    first shipped the previous minor, so a kind older than that release cannot have it. Only a kind at least as
-    new as the newest known release is truly unknown (a warn, marked by UNKNOWN_MINOR).
-    """
-    minor, newest = f"{k8s[0]}.{k8s[1]}", FIRST_KIND_FOR_KUBERNETES[NEWEST_KNOWN]
-    known = f"{min(FIRST_KIND_FOR_KUBERNETES)[0]}.{min(FIRST_KIND_FOR_KUBERNETES)[1]} to " \
-            f"{NEWEST_KNOWN[0]}.{NEWEST_KNOWN[1]}"
-    check_notes = f"check that the release notes of kind {facts.version} list {image} ({KIND_RELEASES})"
-    if k8s > NEWEST_KNOWN and not versions.at_least(facts.version, newest):
-        return failed(f"kind {facts.version} cannot run node image {image}: Kubernetes {minor} is newer than "
-                      f"{NEWEST_KNOWN[0]}.{NEWEST_KNOWN[1]}, whose node images first came with kind v{newest}",
-                      f"install a kind release newer than v{newest} whose release notes list {image} "
-                      f"({KIND_RELEASES}), or set node_image in the lab config to an image the notes of kind "
-                      f"{facts.version} list")
-    when = "newer than" if k8s > NEWEST_KNOWN else "older than"
-    return warned(f"{UNKNOWN_MINOR}: Kubernetes {minor} is {when} the minors it knows ({known}); cannot tell "
-                  f"whether kind {facts.version} runs {image}", check_notes)
+
+def _unlisted(found: str, image: str, tag: str, digest: str, shell: Shell) -> Verdict:
+    """An image in no known release's notes: judged by its Kubernetes minor only where that can fail for sure."""
+    k8s = kr.minor(tag)
+    minor = _show(k8s)
+    first = kr.first_for_minor(k8s)
+    if first and _older(found, first):
+        return failed(f"kind {found} cannot run node image {image}: Kubernetes {minor} node images are built for "
+                      f"kind v{first} and later (kind supports only images built for its release)",
+                      _install_kind(first, shell))
+    newest = kr.MINORS[-1]
+    if k8s > newest and _older(found, kr.NEWEST):
+        return failed(f"kind {found} cannot run node image {image}: Kubernetes {minor} is newer than "
+                      f"{_show(newest)}, whose node images first came with kind v{kr.NEWEST}",
+                      f"install a kind release newer than v{kr.NEWEST} whose release notes list {image} "
+                      f"({kr.RELEASE_NOTES}), or set node_image in the lab config to an image the notes of kind "
+                      f"{found} list")
+    other = kr.entries(tag) if digest else ()
+    compared = "; " + ", ".join(f"kind v{r} lists {kr.REPO}:{tag} with digest {d}" for r, d in other) if other else ""
+    alt = next((kr.for_minor(r, k8s) for r in kr.RELEASES if _is(found, r)), "")
+    fix = f"set node_image in lab.yaml to {alt} (the Kubernetes {minor} image kind {found} lists)" if alt else \
+        f"check that the release notes of kind {found} list {image} ({kr.RELEASE_NOTES})"
+    if not kr.MINORS[0] <= k8s <= newest:
+        when = "newer than" if k8s > newest else "older than"
+        return warned(f"{UNKNOWN_MINOR}: Kubernetes {minor} is {when} the minors it knows ({_show(kr.MINORS[0])} "
+                      f"to {_show(newest)}); cannot tell whether kind {found} runs {image}", fix)
+    return warned(f"node image {image} is in the release notes of no kind release this suite knows (v{kr.OLDEST} to "
+                  f"v{kr.NEWEST}){compared}: cannot tell whether kind {found} runs it", fix)
+
+
+def _show(k8s: tuple[int, int]) -> str:
+    return f"{k8s[0]}.{k8s[1]}"
+
