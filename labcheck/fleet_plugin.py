@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck import inventory
+from labcheck import config as labconfig
+from labcheck import fsio, inventory
 from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
 from labcheck.plugin import config_path
 
@@ -69,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         hosts = inventory.select(inventory.load(path), config.getoption("--fleet-host"))
     except inventory.InventoryError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    lab = lab_config_bytes(config_path(config))
 
     # lazy: fleet_session imports pytest-xdist and execnet, which only a --hosts run needs (start-up)
     from labcheck.fleet_session import SHIPPED, FleetSession, HostState
@@ -81,9 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     states = [HostState(h) for h in hosts]
     config.stash[STATES_KEY] = states
-    lab = config_path(config)
     session = FleetSession(
-        config, states, worker_args(config), root, Path(lab) if lab else None,
+        config, states, worker_args(config), root, lab,
         module=run_module(config.option.markexpr), rerun=rerun_command(config, path),
     )
     config.pluginmanager.register(session, "dsession")
@@ -95,6 +96,26 @@ def pytest_configure(config: pytest.Config) -> None:
         # teardown lookup per failure scans all reports: quadratic in hosts); the lab readiness list
         # gives each one's host, message and fix. Only here: the hosts' runs keep their tracebacks.
         config.option.tbstyle = "no"
+
+
+def lab_config_bytes(path: str | None) -> bytes | None:
+    """The lab config every host gets, read once before any host starts (None: no lab config, defaults apply).
+
+    A file that cannot be read as a regular one (absent, a FIFO that would block every host's start forever, a
+    folder, too big) is a usage error: the run would check 30 hosts against the wrong settings. Its bytes are
+    shipped as they are: text that is not valid (not UTF-8, bad YAML, wrong values) fails each host's
+    ``lab_config_valid`` check, as in a run on one machine.
+    """
+    if not path:
+        return None
+    try:
+        return fsio.read_bytes(path, labconfig.MAX_BYTES)
+    except FileNotFoundError:
+        raise pytest.UsageError(f"--lab-config={path}: no such file; give the lab config to ship to every host, "
+                                f"e.g. --lab-config=lab.yaml (lab.example.yaml shows the keys)") from None
+    except fsio.FileProblem as exc:
+        raise pytest.UsageError(f"--lab-config: {exc}; give a regular lab config file, e.g. --lab-config=lab.yaml"
+                                ) from None
 
 
 def run_module(markexpr: str | None) -> str:

@@ -215,7 +215,7 @@ class FleetSession(DSession):
     """xdist's distributed session with the fleet policies described in the module docstring."""
 
     def __init__(self, config: pytest.Config, states: list[HostState], worker_args: list[str],
-                 rootdir: Path, lab_config: Path | None, module: str, rerun: str) -> None:
+                 rootdir: Path, lab_config: bytes | None, module: str, rerun: str) -> None:
         super().__init__(config)
         self.states = {s.name: s for s in states}
         self.worker_args = worker_args
@@ -320,8 +320,7 @@ class FleetSession(DSession):
         try:
             with self._lock:  # hooks write to the terminal
                 self.config.hook.pytest_xdist_newgateway(gateway=gateway)
-            text = self.lab_config.read_text(encoding="utf-8") if self.lab_config else None
-            fleet_ship.ship(gateway, self._bundle(), text, WORKER_PIDFILE)
+            fleet_ship.ship(gateway, self._bundle(), self.lab_config, WORKER_PIDFILE)
             state.reached("shipped")
             with self._lock:  # registers a plugin and calls hooks: one host at a time
                 node = WorkerController(self.nodemanager, gateway, self.config, self.queue.put)
@@ -417,8 +416,8 @@ class FleetSession(DSession):
                 timer.cancel()
             where = "still starting" if state.status == PENDING else "still running its checks"
             self._lost(state, STOPPED, f"the run was stopped (Ctrl-C or a kill) while this host was {where}: "
-                       f"the checks it had not finished did not run", f"{self.rerun} --fleet-host {state.name}",
-                       emit=True)
+                       f"the checks it had not finished did not run",
+                       f"{self.rerun} --fleet-host {shlex.quote(state.name)}", emit=True)
 
     def loop_once(self) -> None:
         """DSession's loop step, except that no host being up is fine while others are still starting."""
@@ -531,7 +530,7 @@ class FleetSession(DSession):
     def _lost(self, state: HostState, status: str, message: str, remediation: str = "", emit: bool = False) -> None:
         state.status, state.message = status, message
         state.remediation = remediation or (
-            f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {state.name}")
+            f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {shlex.quote(state.name)}")
         reports = connection_reports(state, self.module, self.rerun)
         with self._lock:  # hosts are started from threads
             self._synthetic += 1

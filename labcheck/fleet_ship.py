@@ -140,26 +140,27 @@ same = digest_of(names) == digest
 channel.send(same)
 if not same:
     unpack(channel.receive(), names)
-name, text, pidfile = channel.receive()
+name, data, pidfile = channel.receive()
 os.path.exists(pidfile) and os.remove(pidfile)  # a stale one must not name another process
-if text is None:
+if data is None:
     os.path.exists(name) and os.remove(name)
 else:
-    with open(name + ".tmp", "w") as f:
-        f.write(text)
+    with open(name + ".tmp", "wb") as f:  # the controller's bytes as they are: the host's check judges them
+        f.write(data)
     os.replace(name + ".tmp", name)
 channel.send("sent" if not same else "up to date")
 '''
 
 
-def ship(gateway: execnet.Gateway, what: Bundle, lab_config_text: str | None, pidfile: str,
+def ship(gateway: execnet.Gateway, what: Bundle, lab_config: bytes | None, pidfile: str,
          timeout: float = 120.0) -> str:
-    """Bring the host's copy up to date with ``what`` and write its lab config: "sent" or "up to date"."""
+    """Bring the host's copy up to date with ``what`` and write its lab config (the controller's file's bytes,
+    read once: :func:`labcheck.fleet_plugin.lab_config_bytes`): "sent" or "up to date"."""
     ch = gateway.remote_exec(_RECEIVE)
     ch.send((what.digest, list(what.names)))
     if not ch.receive(timeout):
         ch.send(what.data)
-    ch.send((LAB_CONFIG_NAME, lab_config_text, pidfile))
+    ch.send((LAB_CONFIG_NAME, lab_config, pidfile))
     result = ch.receive(timeout)
     ch.waitclose(timeout)
     return result

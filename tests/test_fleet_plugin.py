@@ -1,9 +1,11 @@
 """Pieces of the fleet runner that need no SSH: the hosts' command line and the fleet scheduler."""
 
 import json
+import os
 
 import pytest
 
+from labcheck import fleet_plugin
 from labcheck.fleet_plugin import HOST_TIMINGS, run_module, worker_args
 from labcheck.fleet_session import FleetScheduling, host_clock
 
@@ -114,6 +116,26 @@ def test_bad_inventory_is_a_usage_error(pytester):
     res = pytester.runpytest("--hosts=hosts.yaml")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*hosts entry 1: `ssh`*is missing*"])
+
+
+def test_a_lab_config_that_cannot_be_read_is_a_usage_error_before_any_host_starts(pytester):
+    """The controller reads the lab config once, as a regular file: a FIFO blocked every host's start thread
+    forever (past every host's timeout); absent or a folder would ship nothing and check with the defaults."""
+    _project(pytester)
+    (pytester.path / "hosts.txt").write_text("u@a\n")
+    os.mkfifo(pytester.path / "lab-fifo")
+    for lab, words in (("lab-fifo", "*a FIFO*"), ("absent.yaml", "*absent.yaml: no such file*"), (".", "*a folder*")):
+        res = pytester.runpytest("--hosts=hosts.txt", f"--lab-config={lab}")
+        assert res.ret == pytest.ExitCode.USAGE_ERROR, lab
+        res.stderr.fnmatch_lines([words])
+
+
+def test_the_lab_config_is_shipped_as_its_bytes(tmp_path):
+    """Not decoded here: text that is not UTF-8 fails each host's lab_config_valid, as on one machine."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_bytes(b'cluster_name: "\xff\xfe"\n')
+    assert fleet_plugin.lab_config_bytes(str(lab)) == b'cluster_name: "\xff\xfe"\n'
+    assert fleet_plugin.lab_config_bytes(None) is None
 
 
 def test_hosts_and_n_do_not_mix(pytester):

@@ -297,7 +297,25 @@ def test_probe_classifies_real_hosts(lab, tmp_path):
 
     good = fleet_probe.probe(host("good"))
     assert good.status == "ok", good
-    assert (tmp_path / "wd" / "good").is_dir()  # the probe makes the work folder
+    assert (tmp_path / "wd" / "good").is_dir()  # the probe makes the work folder, and marks it the fleet's
+    assert (tmp_path / "wd" / "good" / fleet_probe.OWNED).is_file()
+    assert fleet_probe.probe(host("good")).status == "ok"  # its own folder, marked: used again
+    # A folder that was there already, not made by the fleet (an attendee's home, say): refused, left untouched.
+    own = tmp_path / "wd" / "attendee"
+    (own / "reports").mkdir(parents=True)
+    (own / "lab.yaml").write_text("mine\n")
+    (own / "reports" / "essay.txt").write_text("mine\n")
+    theirs = fleet_probe.probe(host("attendee"))
+    assert theirs.status == fleet_probe.FOREIGN_WORKDIR and not theirs.ok, theirs
+    assert f"{own} exists and was not made by the fleet runner (it holds lab.yaml, reports)" in theirs.message
+    assert f"mv {own} {own}.moved" in theirs.remediation and "workdir:" in theirs.remediation
+    assert sorted(p.name for p in own.iterdir()) == ["lab.yaml", "reports"]  # no marker written there
+    # An empty folder, or an earlier run's copy (its .pycache): taken, and marked.
+    (tmp_path / "wd" / "empty").mkdir()
+    (tmp_path / "wd" / "older" / ".pycache").mkdir(parents=True)
+    for name in ("empty", "older"):
+        assert fleet_probe.probe(host(name)).status == "ok"
+        assert (tmp_path / "wd" / name / fleet_probe.OWNED).is_file()
     refused = fleet_probe.probe(host("refused", port=closed_port()))
     assert refused.status == "unreachable" and "Connection refused" in refused.message
     nopy = fleet_probe.probe(host("nopy", python="/nonexistent/python3"))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from labcheck import cmd
-from labcheck.inventory import Host
+from labcheck.inventory import DEFAULT_WORKDIR, Host
 
 MIN_PYTHON = (3, 10)
 # Import name -> pip name of what a worker imports: pytest and its deps (xdist ships pytest itself,
@@ -29,6 +29,9 @@ REMOTE_MODULES = {
     "kubernetes": "kubernetes",
 }
 MARK = "LABCHECK-PROBE "
+# In a host's work folder: the fleet made it. Shipping replaces the suite's folders and lab.yaml there, so a
+# folder that exists without it (an attendee's own, e.g. workdir /home and a host named after its user) is refused.
+OWNED = ".labcheck-fleet-workdir"
 
 # Runs on the host under its Python; written for old Pythons too, so that "too old" is reported.
 _SCRIPT = """\
@@ -39,13 +42,32 @@ except ImportError:
     find_spec = None
 missing = [m for m in MODULES if find_spec is None or find_spec(m) is None]
 error = ""
+foreign = []
+created = False
 try:
     os.makedirs(WORKDIR)
+    created = True
 except OSError as exc:
     if not os.path.isdir(WORKDIR):
         error = "cannot create %s: %s" % (os.path.abspath(WORKDIR), exc)
+marker = os.path.join(WORKDIR, OWNED)
+if not error and not (os.path.isfile(marker) and not os.path.islink(marker)):
+    try:
+        entries = sorted(os.listdir(WORKDIR))
+    except OSError as exc:
+        entries = []
+        error = "cannot list %s: %s" % (os.path.abspath(WORKDIR), exc)
+    # The fleet's own: made now, empty, or an earlier run's copy (its .pycache, which only the fleet makes)
+    if not error and (created or not entries or ".pycache" in entries):
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 420))
+        except OSError as exc:
+            error = "cannot mark %s as the fleet's work folder: %s" % (os.path.abspath(WORKDIR), exc)
+    elif not error:
+        foreign = entries[:6]
 print(MARK + json.dumps({"version": list(sys.version_info[:3]), "executable": sys.executable,
-                         "missing": missing, "error": error}))
+                         "missing": missing, "error": error, "foreign": foreign,
+                         "workdir": os.path.abspath(WORKDIR)}))
 """
 
 # Host states; "ok" means the probe passed (the run itself may still fail checks).
@@ -53,6 +75,7 @@ OK = "ok"
 UNREACHABLE = "unreachable"
 NO_PYTHON = "no python"
 MISSING_PACKAGES = "missing packages"
+FOREIGN_WORKDIR = "work folder in use"
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,7 @@ class ProbeResult:
 
 def script(host: Host) -> str:
     return (f"MODULES = {sorted(REMOTE_MODULES)!r}\nWORKDIR = {host.remote_dir!r}\nMARK = {MARK!r}\n"
-            + _SCRIPT)
+            f"OWNED = {OWNED!r}\n" + _SCRIPT)
 
 
 def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResult:
@@ -115,6 +138,16 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
     if info.get("error"):
         return ProbeResult(host, UNREACHABLE, info["error"],
                            host.manual_ssh("mkdir -p " + shlex.quote(host.remote_dir)), version)
+    foreign = info.get("foreign") or []
+    if foreign:
+        folder = str(info.get("workdir") or host.remote_dir)
+        listed = ", ".join(str(e) for e in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        return ProbeResult(host, FOREIGN_WORKDIR,
+                           f"the work folder {folder} exists and was not made by the fleet runner (it holds "
+                           f"{listed}): shipping the suite there would replace files in it",
+                           f"give this host a `workdir:` of the suite's own in the inventory (default "
+                           f"{DEFAULT_WORKDIR}), or move that folder away: "
+                           f"{host.manual_ssh(shlex.join(['mv', folder, folder + '.moved']))}", version)
     missing = info.get("missing") or []
     if missing:
         pips = sorted(REMOTE_MODULES[m] for m in missing if m in REMOTE_MODULES)
