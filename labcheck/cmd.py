@@ -7,7 +7,10 @@ command or a crash becomes a value a verdict can explain instead of an exception
 from __future__ import annotations
 
 import contextlib
+import locale
 import os
+import select
+import selectors
 import shlex
 import shutil
 import signal
@@ -18,6 +21,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 30.0
+# WHY a bound: a tool that answers without end (a broken or hostile stand-in, `yes`) filled memory at ~0.4 GB/s
+# until the timeout (1.1 GB of stdout and 4.2 GB RSS in 3 s). The largest real answer the suite reads is
+# ``ps -ww -eo`` or ``ldconfig -p`` on a big host: hundreds of KB.
+MAX_OUTPUT = 8 * 1024 * 1024  # bytes per stream (stdout, stderr)
+_CHUNK = 65536
 
 # Every child started through run() (or tracked()) that has not been reaped yet, with the thread that
 # started it: stop_threads() stops those of threads gathering facts when the run ends (labcheck.prefetch).
@@ -38,6 +46,8 @@ class CmdResult:
     missing: bool = False
     error: str = ""
     timeout: float = DEFAULT_TIMEOUT
+    overflow: str = ""  # "stdout" or "stderr": it printed more than max_output bytes there and was killed
+    max_output: int = MAX_OUTPUT
 
     @property
     def ok(self) -> bool:
@@ -57,6 +67,9 @@ class CmdResult:
             return f"`{self.argv[0]}` not found on PATH"
         if self.timed_out:
             return f"`{self.cmdline}` hung: no answer within {self.timeout:g}s"
+        if self.overflow:
+            return (f"`{self.cmdline}` printed more than {self.max_output} bytes on {self.overflow}: stopped it "
+                    "there (no answer of the tool this suite asks is that long; is it the right program?)")
         if self.error:
             return f"`{self.cmdline}` could not start: {self.error}"
         tail = self.output.splitlines()[-1] if self.output else "no output"
@@ -74,11 +87,14 @@ def run(
     input: str | None = None,  # noqa: A002 - mirrors subprocess.run
     env: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    max_output: int = MAX_OUTPUT,
 ) -> CmdResult:
     """Run ``argv`` (a list, no shell) and capture its output.
 
     ``extra_env`` is merged over the current environment; ``env`` replaces it. The child gets its own
-    process group so a timeout kills it and everything it spawned.
+    process group so a timeout kills it and everything it spawned; so does more than ``max_output`` bytes
+    on stdout or stderr (``overflow`` names the stream; the first ``max_output`` bytes are kept).
+    Output is decoded as ``text=True`` did (the locale's encoding, undecodable bytes replaced, universal newlines).
     """
     args = tuple(str(a) for a in argv)
     if env is None and extra_env:
@@ -89,8 +105,6 @@ def run(
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
@@ -99,28 +113,119 @@ def run(
     except OSError as exc:
         return CmdResult(args, None, error=str(exc), timeout=timeout)
     with tracked(proc):
-        return _wait(proc, args, input, timeout)
+        return _wait(proc, args, input, timeout, max_output)
 
 
-def _wait(proc: subprocess.Popen, args: tuple[str, ...], input: str | None, timeout: float) -> CmdResult:  # noqa: A002
+def _wait(proc: subprocess.Popen, args: tuple[str, ...], input: str | None,  # noqa: A002
+          timeout: float, max_output: int) -> CmdResult:
+    encoding = locale.getpreferredencoding(False)  # what text=True decoded with
+    pipes = _Pipes(proc, input.encode(encoding, "replace") if input is not None else None, max_output)
+    deadline = time.monotonic() + timeout
+
+    def result(rc: int | None, **how) -> CmdResult:
+        out, err = (_text(b, encoding) for b in pipes.output())
+        return CmdResult(args, rc, out, err, timeout=timeout, max_output=max_output, **how)
+
     try:
-        out, err = proc.communicate(input=input, timeout=timeout)
+        overflow = pipes.read(deadline)
+        if not overflow:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
     except subprocess.TimeoutExpired:
         kill_group(proc)
-        try:
-            out, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            out, err = "", ""
-        return CmdResult(args, None, out or "", err or "", timed_out=True, timeout=timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            pipes.read(time.monotonic() + 5)  # what it printed before it was killed
+        _reap(proc)
+        return result(None, timed_out=True)
     except BaseException:
         # Ctrl-C (KeyboardInterrupt) or a signal turned into an exception: the child runs in its own
         # session, so the terminal's SIGINT never reached it. Stop it (and what it spawned) now, or an
         # interrupted setup step would go on changing the host after the run ended.
         kill_group(proc)
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=5)
+        _reap(proc)
         raise
-    return CmdResult(args, proc.returncode, out, err, timeout=timeout)
+    finally:
+        pipes.close()
+    if overflow:
+        kill_group(proc)
+        _reap(proc)
+        return result(None, overflow=overflow)
+    return result(proc.returncode)
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
+
+
+def _text(data: bytes, encoding: str) -> str:
+    """Bytes as ``Popen(text=True).communicate()`` gave them: decoded, "\r\n" and "\r" turned into "\n"."""
+    return data.decode(encoding, "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Pipes:
+    """The child's stdin, stdout and stderr, served as ``communicate`` does (one poll loop, no thread), but
+    each output stream kept to ``limit`` bytes: :meth:`read` stops at the first stream that goes past it."""
+
+    def __init__(self, proc: subprocess.Popen, data: bytes | None, limit: int) -> None:
+        self.limit = limit
+        self.selector = selectors.PollSelector()
+        self.names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+        self.chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        self.sizes = {"stdout": 0, "stderr": 0}
+        self.files = [f for f in (proc.stdin, proc.stdout, proc.stderr) if f is not None]
+        for fd in self.names:
+            self.selector.register(fd, selectors.EVENT_READ)
+        self.data = memoryview(data or b"")
+        self.stdin = proc.stdin
+        if self.stdin is not None:
+            if data:
+                self.selector.register(self.stdin.fileno(), selectors.EVENT_WRITE)
+            else:
+                self._close_stdin()
+
+    def read(self, deadline: float) -> str:
+        """Serve the pipes until both outputs end (""), one passes the limit (its name), or ``deadline``
+        (subprocess.TimeoutExpired)."""
+        while self.selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired("", left)
+            for key, _ in self.selector.select(left):
+                if key.fd not in self.names:
+                    self._write(key.fd)
+                    continue
+                name = self.names[key.fd]
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    self.selector.unregister(key.fd)
+                    continue
+                self.chunks[name].append(chunk)
+                self.sizes[name] += len(chunk)
+                if self.sizes[name] > self.limit:
+                    return name
+        return ""
+
+    def _write(self, fd: int) -> None:
+        try:
+            self.data = self.data[os.write(fd, self.data[:select.PIPE_BUF]):]
+        except BrokenPipeError:  # the child does not read its input: as communicate(), not an error
+            self.data = self.data[:0]
+        if not self.data:
+            self.selector.unregister(fd)
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.stdin.close()
+
+    def output(self) -> tuple[bytes, bytes]:
+        return tuple(b"".join(self.chunks[n])[:self.limit] for n in ("stdout", "stderr"))
+
+    def close(self) -> None:
+        self.selector.close()
+        for f in self.files:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 @contextlib.contextmanager
@@ -172,11 +277,14 @@ def kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+_STAT_BYTES = 4096  # /proc/PID/stat: 52 numbers and a 16-byte name; procfs, so no FIFO can be there
+
+
 def process_alive(pid: int) -> bool:
     """Running and not a zombie (a process that exited but was not reaped shows as Z in /proc)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
-            stat = fh.read()
+            stat = fh.read(_STAT_BYTES)
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
@@ -188,7 +296,7 @@ def process_start(pid: int) -> float | None:
     a later one that reused the pid."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
-            fields = fh.read().rsplit(")", 1)[-1].split()
+            fields = fh.read(_STAT_BYTES).rsplit(")", 1)[-1].split()
         return int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import stat
 import tempfile
@@ -77,22 +78,28 @@ def kind_of(mode: int) -> str:
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def read_bytes(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> bytes:
+def read_bytes(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True) -> bytes:
     """The bytes of the regular file ``path``. Raises FileNotFoundError when it does not exist (callers treat
-    "absent" on their own terms) and :class:`FileProblem` for everything else that is wrong with it."""
+    "absent" on their own terms) and :class:`FileProblem` for everything else that is wrong with it.
+
+    ``follow_symlinks=False`` for the suite's own files in shared folders (state, lock holders, pid files): a
+    symlink there was planted, and is refused like a FIFO."""
     p = str(path)
     try:
-        st = os.stat(p)  # follows symlinks; never opens, so a FIFO cannot block here
+        st = os.stat(p) if follow_symlinks else os.lstat(p)  # never opens, so a FIFO cannot block here
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise FileProblem(p, f"cannot read: {exc.strerror or exc}", fix=f"check the permissions of {p}") from None
+    if not follow_symlinks:
+        _refuse_link(p, st.st_mode, "read")
     _require_regular(p, st.st_mode, "read")
     if st.st_size > max_bytes:
         raise FileProblem(p, f"is {st.st_size} bytes, more than the {max_bytes} bytes this file may have",
                           fix=f"check that {p} is the right file")
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(p, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -117,10 +124,10 @@ def read_bytes(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> str:
+def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True) -> str:
     """The UTF-8 text of the regular file ``path`` (see :func:`read_bytes`); bytes that are not UTF-8 are a
     :class:`FileProblem` naming the line and byte offset, never a UnicodeDecodeError."""
-    data = read_bytes(path, max_bytes)
+    data = read_bytes(path, max_bytes, follow_symlinks=follow_symlinks)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -133,11 +140,21 @@ def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> str:
 def read_pid(path: str | Path) -> int | None:
     """The process id in a pid file, or None when it is absent, not a regular file (a FIFO planted in /tmp's
     MPS pipe folder must not block), unreadable or not a number in ASCII digits (:func:`labcheck.versions.ascii_int`:
-    ``int`` read "١٢" as pid 12)."""
+    ``int`` read "١٢" as pid 12) or a symlink (a daemon writes its pid file itself; a link there was planted)."""
     try:
-        return versions.ascii_int(read_text(path, 64).strip())
+        return versions.ascii_int(read_text(path, 64, follow_symlinks=False).strip())
     except (OSError, FileProblem):
         return None
+
+
+def _refuse_link(path: str, mode: int, verb: str) -> None:
+    if stat.S_ISLNK(mode):
+        target = "?"
+        with contextlib.suppress(OSError):
+            target = os.readlink(path)
+        raise FileProblem(path, f"is a symlink (to {target!r}), not a regular file: refusing to {verb} through it "
+                                "(the suite never makes this file a link: someone else put it there)",
+                          fix=f"rm {shlex.quote(path)}   # only a link: the suite writes a new file in its place")
 
 
 def _require_regular(path: str, mode: int, verb: str) -> None:
@@ -148,13 +165,17 @@ def _require_regular(path: str, mode: int, verb: str) -> None:
 
 # --- writing -----------------------------------------------------------------------------------------
 
-def write_target(path: str | Path) -> Path:
+def write_target(path: str | Path, *, follow_symlinks: bool = True) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or the file its symlink (chain) points at.
 
     Raises :class:`FileProblem` for a folder, a device, a FIFO, a socket, a dangling or looping symlink:
-    nothing but a regular file (or a new name) is ever replaced.
+    nothing but a regular file (or a new name) is ever replaced. ``follow_symlinks=False``: any symlink at
+    ``path`` is refused (see :func:`read_bytes`).
     """
     p = Path(path)
+    if not follow_symlinks:
+        with contextlib.suppress(FileNotFoundError):
+            _refuse_link(str(p), os.lstat(p).st_mode, "write")
     if not os.path.islink(p):
         target = p
     else:
@@ -173,14 +194,15 @@ def write_target(path: str | Path) -> Path:
     return target
 
 
-def write_atomic(path: str | Path, data: str | bytes, default_mode: int = 0o644) -> Path:
+def write_atomic(path: str | Path, data: str | bytes, default_mode: int = 0o644, *,
+                 follow_symlinks: bool = True) -> Path:
     """Replace the regular file ``path`` (or its symlink's target) with ``data`` atomically; returns the file
     written. A reader sees the old file or the new one, never half of one. The mode (and, when allowed, the
     owner) of the file replaced is kept; a new file gets ``default_mode`` less the umask. The temporary file
     (``.<name>.*.labcheck-tmp`` next to the target, a name CDI and kind ignore) never stays behind.
     Raises :class:`FileProblem` for what must not be replaced (see :func:`write_target`), OSError otherwise.
     """
-    target = write_target(path)
+    target = write_target(path, follow_symlinks=follow_symlinks)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         st: os.stat_result | None = os.stat(target)
@@ -216,10 +238,10 @@ def _temp_next_to(dest: Path) -> Iterator[tuple[int, str]]:
         raise
 
 
-def write_json(path: str | Path, data: Any, indent: int | None = None) -> Path:
+def write_json(path: str | Path, data: Any, indent: int | None = None, *, follow_symlinks: bool = True) -> Path:
     """:func:`write_atomic` of ``data`` as JSON (with a final newline when indented)."""
     text = json.dumps(data, indent=indent)
-    return write_atomic(path, text + "\n" if indent is not None else text)
+    return write_atomic(path, text + "\n" if indent is not None else text, follow_symlinks=follow_symlinks)
 
 
 def _umask() -> int:

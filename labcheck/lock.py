@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from labcheck import fsio
+
 
 class LockProblem(Exception):
     """The lock could not be taken; ``str(exc)`` says why. ``timed_out``: another process held it too long."""
@@ -41,19 +43,41 @@ def _holder_file(path: Path) -> Path:
 
 
 def holder(path: Path) -> str:
-    """Who last took the lock at ``path`` ("pid N on HOST"), or "" when unknown."""
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return _holder_file(path).read_text().strip()
+    """Who last took the lock at ``path`` ("pid N on HOST"), or "" when unknown (also when something other than
+    a regular file is in the holder's place: a FIFO there hung every run that timed out waiting for the lock)."""
+    with contextlib.suppress(OSError, fsio.FileProblem):
+        return fsio.read_text(_holder_file(path), 512, follow_symlinks=False).strip()
     return ""
 
 
-def _open_lock_file(path: Path) -> int:
-    """The lock file's descriptor: a regular file, created if absent; never follows a link at ``path``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+def _write_holder(path: Path) -> None:
+    """Leave this process's name next to the lock, for the message of a run that waits too long for it."""
+    fd = _open_regular(_holder_file(path), os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+
+
+def _open_regular(path: Path, flags: int) -> int:
+    """A descriptor of the regular file ``path``, created (0644) if absent, opened with ``flags``.
+
+    WHY so careful: lock files live in shared folders (the Docker lock and its holder in /tmp itself, where any
+    user may create a name first). A symlink there is never followed (root would write through it), a FIFO
+    never blocks the open (it hung the run), a device is never opened: OSError(EINVAL) naming what is there.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{path} is {_kind(mode)}, not a regular file (remove it; the suite makes a "
+                                        "new one)")
+    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file")
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
     return fd
+
+
+def _kind(mode: int) -> str:
+    return "a symlink" if stat.S_ISLNK(mode) else fsio.kind_of(mode)
 
 
 def _acquire(fd: int, timeout: float) -> bool:
@@ -89,7 +113,7 @@ def held(directory: str | os.PathLike, name: str, timeout: float) -> Iterator[Pa
     path = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = _open_lock_file(path)
+        fd = _open_regular(path, os.O_RDWR)
     except OSError as exc:
         raise LockProblem(f"cannot use the state folder {folder} for the lock {name}: {exc.strerror or exc}",
                           path, timed_out=False) from None
@@ -104,7 +128,7 @@ def held(directory: str | os.PathLike, name: str, timeout: float) -> Iterator[Pa
             raise LockProblem(f"another labcheck run ({who or 'holder unknown'}) held the lock {path} for over "
                               f"{timeout:g}s", path, timed_out=True)
         with contextlib.suppress(OSError):  # only for the message above: a lock without it still locks
-            _holder_file(path).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            _write_holder(path)
         yield path
     finally:
         os.close(fd)  # closing the only descriptor of this open file releases its flock

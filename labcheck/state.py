@@ -52,7 +52,7 @@ def lock_path(directory: Path, cluster: str) -> Path:
 
 def read(directory: Path, cluster: str) -> ClusterRecord | None:
     try:
-        data = json.loads(fsio.read_text(record_path(directory, cluster)))
+        data = json.loads(fsio.read_text(record_path(directory, cluster), follow_symlinks=False))
         rec = ClusterRecord(**data)
     except (OSError, ValueError, TypeError, fsio.FileProblem):
         return None
@@ -70,13 +70,17 @@ def forget(directory: Path, cluster: str) -> None:
         record_path(directory, cluster).unlink()
 
 
-# One atomic JSON writer for the suite's state (cluster and MPS daemon records): labcheck.fsio's.
-write_json = fsio.write_json
+def write_json(path: Path, data: dict) -> None:
+    """The one atomic JSON writer for the suite's state (cluster and MPS daemon records): labcheck.fsio's, never
+    through a symlink. WHY: the MPS record lives in /tmp; a link planted there would have had root's write
+    replace the file it points at. Raises fsio.FileProblem for a link, FIFO, device or folder at ``path``."""
+    fsio.write_json(path, data, follow_symlinks=False)
 
 
 def read_json(path: Path) -> dict | None:
+    """The JSON object of a state record, or None (absent, not a regular file, a link, too big, not JSON)."""
     try:
-        data = json.loads(fsio.read_text(path))
+        data = json.loads(fsio.read_text(path, follow_symlinks=False))
     except (OSError, ValueError, fsio.FileProblem):
         return None
     return data if isinstance(data, dict) else None

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from shlex import quote as sh
 
@@ -39,31 +41,51 @@ def state_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
 
 
-def _run_detaching(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int | None, str]:
-    """Run a command that forks a daemon, with a timeout.
+def _run_detaching(argv: list[str], env: dict[str, str], timeout: float,
+                   max_output: int = cmd.MAX_OUTPUT) -> cmd.CmdResult:
+    """Run a command that forks a daemon, with a timeout; its stdout and stderr together are the result's stdout.
 
     Not labcheck.cmd.run: that reads stdout/stderr through pipes until EOF, and a forked daemon that
     keeps the inherited pipe open would hold the run until the timeout. Output goes to a temp file
-    instead; on timeout only the launcher is killed, never the daemon it may have started.
+    instead, watched while the launcher runs: past ``max_output`` bytes (a launcher that prints without
+    end would fill /tmp, and reading it back the memory) the launcher is killed, as on timeout -- only
+    the launcher, never the daemon it may have started -- and only ``max_output`` bytes are read back.
     """
-    with tempfile.TemporaryFile(mode="w+") as out:
+    args = tuple(argv)
+    with tempfile.TemporaryFile(mode="w+b") as out:
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)
+        except FileNotFoundError:
+            return cmd.CmdResult(args, None, missing=True, timeout=timeout)
         except OSError as exc:
-            return None, str(exc)
+            return cmd.CmdResult(args, None, error=str(exc), timeout=timeout)
         try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            rc = None
+            rc, too_much = _wait_launcher(proc, out.fileno(), timeout, max_output)
         except BaseException:  # Ctrl-C: stop the launcher too (it is in its own session)
             proc.kill()
             proc.wait()
             raise
         out.seek(0)
-        return rc, out.read().strip()
+        text = out.read(max_output).decode(errors="replace").strip()
+    return cmd.CmdResult(args, rc, text, timed_out=rc is None and not too_much, timeout=timeout,
+                         overflow="its output" if too_much else "", max_output=max_output)
+
+
+def _wait_launcher(proc: subprocess.Popen, out_fd: int, timeout: float, max_output: int) -> tuple[int | None, bool]:
+    """(exit status, False) once ``proc`` exits; (None, False) past ``timeout``, (None, True) once the file
+    ``out_fd`` holds more than ``max_output`` bytes: the launcher killed in both cases."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0005  # as Popen.wait(timeout) polls: a launcher that exits at once is seen at once
+    while (rc := proc.poll()) is None:
+        too_much = os.fstat(out_fd).st_size > max_output
+        if too_much or time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait()
+            return None, too_much
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        pause = min(pause * 2, 0.02)
+    return rc, False
 
 
 class _Backoff:
@@ -98,6 +120,38 @@ def _record_pid(value: object) -> int | None:
     A pid is above 0 and below 2**22 (PID_MAX_LIMIT, linux/threads.h), so no huge number reaches /proc or a kill.
     """
     return value if type(value) is int and 0 < value < 1 << 22 else None
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)  # not bool (True is an int)
+
+
+# Each field of the state record, what apply writes there, and the test of it. WHY every field: the record is a
+# file in /tmp that anything may have changed; {"users": 5} was a TypeError out of every MPS check's setup.
+_RECORD_FIELDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "phase": ('"starting" or "started"', lambda v: v in ("starting", "started")),
+    "pid": ("a process id or null", lambda v: v is None or _record_pid(v) is not None),
+    "pipe_dir": ("a folder's path", lambda v: type(v) is str),
+    "log_dir": ("a folder's path", lambda v: type(v) is str),
+    "started": ("a time (a number)", _is_number),
+    "since_boot": ("a time (a number)", _is_number),
+    "until_boot": ("a time (a number)", _is_number),
+    "users": ('a list of "host:pid" texts', lambda v: type(v) is list and all(type(u) is str for u in v)),
+}
+
+
+def record_problem(record: dict) -> str:
+    """"" when every field of a state record is of the kind :meth:`MpsDaemon.apply` writes (absent is fine);
+    else which field is wrong, what it holds and what was expected."""
+    for name, (expected, fits) in _RECORD_FIELDS.items():
+        if name in record and not fits(record[name]):
+            return f"its {name!r} is {json.dumps(record[name])[:60]}, expected {expected}"
+    return ""
+
+
+class StateFileProblem(OSError):
+    """The state record cannot be written (a FIFO, folder, device or symlink in its place): an OSError, so every
+    caller that leaves the daemon alone on a failed write (the fixtures' teardowns) handles it too."""
 
 
 def _live_users(users: list[str], me: str) -> list[str]:
@@ -137,8 +191,18 @@ class MpsDaemon:
     def _state(self) -> dict:
         return labstate.read_json(self.state_file) or {}
 
+    def _usable_state(self) -> tuple[dict, str]:
+        """(the record, "") or (the record, why it is not one apply wrote): an unusable record is kept, never
+        acted on (it may be the only trace of a daemon this suite started) and never rewritten."""
+        st = self._state()
+        problem = record_problem(st)
+        return st, (f"{self.state_file} is not a record this suite writes ({problem})" if problem else "")
+
     def _save(self, state: dict) -> None:
-        labstate.write_json(self.state_file, state)
+        try:
+            labstate.write_json(self.state_file, state)
+        except fsio.FileProblem as exc:
+            raise StateFileProblem(str(exc)) from None
 
     def _forget(self) -> None:
         with contextlib.suppress(OSError):
@@ -166,9 +230,10 @@ class MpsDaemon:
         return pid if since - TICK <= began <= until else None
 
     def _settle(self) -> dict:
-        """The state, with a "starting" record turned into the daemon it covers (or dropped when it covers none)."""
-        st = self._state()
-        if st.get("phase") != "starting":
+        """The state, with a "starting" record turned into the daemon it covers (or dropped when it covers none).
+        An unusable record is returned as it is."""
+        st, problem = self._usable_state()
+        if problem or st.get("phase") != "starting":
             return st
         pid = self.covered_pid(st)
         if pid is None:
@@ -183,24 +248,34 @@ class MpsDaemon:
         """The daemon this suite started (and which may since have died), if any."""
         return _record_pid(self._state().get("pid"))
 
-    def register(self, user: str) -> None:
-        st = self._state()
+    def register(self, user: str) -> str:
+        """Count ``user`` among the runs using the daemon this suite started; "" or, for an unusable record (left
+        as it is: this run does not count), why and what the end of the run will do."""
+        st, problem = self._usable_state()
+        if problem:
+            return (f"{problem}: this run could not count itself among the daemon's users, and the end of the run "
+                    f"leaves the MPS control daemon on {self.pipe_dir} running; "
+                    f"rm {sh(str(self.state_file))} if no run of this suite is using it")
         if st:
             st["users"] = sorted(set(_live_users(st.get("users", []), user)) | {user})
             self._save(st)
+        return ""
 
     def unregister(self, user: str) -> int:
-        """Drop ``user``, and runs of the same host that died without unregistering; how many are left."""
-        st = self._state()
-        if not st:
+        """Drop ``user``, and runs of the same host that died without unregistering; how many are left (0 for an
+        unusable record, left as it is: :meth:`stop` then says why it leaves the daemon running)."""
+        st, problem = self._usable_state()
+        if not st or problem:
             return 0
         st["users"] = [u for u in _live_users(st.get("users", []), user) if u != user]
         self._save(st)
         return len(st["users"])
 
     def other_users(self, user: str) -> list[str]:
-        """Live runs other than ``user`` still using the daemon this suite started ([] when none started)."""
-        return [u for u in _live_users(self._state().get("users", []), user) if u != user]
+        """Live runs other than ``user`` still using the daemon this suite started ([] when none started, or the
+        record is unusable: :meth:`stop` leaves the daemon of such a record running)."""
+        st, problem = self._usable_state()
+        return [] if problem else [u for u in _live_users(st.get("users", []), user) if u != user]
 
     def _quit_cmd(self) -> str:
         control = self.control or "nvidia-cuda-mps-control"
@@ -244,14 +319,13 @@ class MpsDaemon:
                                make_dir_command(d, blocking, self.shell))
         env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": self.pipe_dir, "CUDA_MPS_LOG_DIRECTORY": self.log_dir}
         record = self.begin()
-        rc, out = _run_detaching([self.control, "-d"], env, self.timeout)
-        if rc is not None and rc != 0:  # it started nothing (a hung launcher may have forked one: kept)
-            self._forget()
-        if rc != 0:
-            if mps.ALREADY_RUNNING in out:
+        res = _run_detaching([self.control, "-d"], env, self.timeout)
+        if (res.rc is not None and res.rc != 0) or res.missing or res.error:  # it started nothing (a hung or
+            self._forget()                                     # stopped launcher may have forked one: kept)
+        if not res.ok:
+            if mps.ALREADY_RUNNING in res.stdout:
                 return Outcome(True, "none", f"MPS control daemon already running on {self.pipe_dir}")
-            what = f"hung for {self.timeout:g}s" if rc is None else f"exited {rc}: {out or 'no output'}"
-            return Outcome(False, "failed", f"`{self.control} -d` {what}", self._start_cmd())
+            return Outcome(False, "failed", res.describe(), self._start_cmd())
         deadline = time.monotonic() + min(self.timeout, 15.0)
         pause = _Backoff()
         while not (q := self.query()).ok and time.monotonic() < deadline and not cmd.stopped():
@@ -275,7 +349,12 @@ class MpsDaemon:
 
     def stop(self) -> Outcome:
         """Quit the daemon if, and only if, this suite started it and it is still that daemon."""
-        starting = self._state().get("phase") == "starting"
+        st, problem = self._usable_state()
+        if problem:  # kept: the record is the only trace of what the suite started
+            return Outcome(False, "failed", f"{problem}: cannot tell whether the MPS control daemon on "
+                           f"{self.pipe_dir} is one this suite started, so it is left running",
+                           f"{self._quit_cmd()}   # only if this suite started it; then: rm {sh(str(self.state_file))}")
+        starting = st.get("phase") == "starting"
         st = self._settle()
         pid = _record_pid(st.get("pid"))
         if not st:
@@ -283,11 +362,6 @@ class MpsDaemon:
                 return Outcome(True, "none", "no MPS control daemon to stop: the start this suite began was "
                                              "interrupted before one ran")
             return Outcome(True, "none", "MPS control daemon left alone: this suite did not start it")
-        if pid is None and st.get("pid") is not None:  # kept: the record is the only trace of what the suite started
-            return Outcome(False, "failed", f"{self.state_file} names the daemon this suite started as pid "
-                           f"{str(st.get('pid'))[:40]!r}, expected a process id: cannot tell whether the MPS control "
-                           f"daemon on {self.pipe_dir} is that one, so it is left running",
-                           f"{self._quit_cmd()}   # only if this suite started it; then: rm {sh(str(self.state_file))}")
         if pid and not _alive(pid):
             self._forget()
             return Outcome(True, "none", f"the MPS control daemon this suite started (pid {pid}) is already gone")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cmd, versions
+from labcheck import cmd, fsio, versions
 
 QUERY_FIELDS = ("index", "uuid", "name", "driver_version", "compute_cap", "compute_mode", "memory.total")
 QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits")
@@ -24,6 +24,7 @@ _CUDA_LINE = re.compile(r"CUDA Version\s*:\s*(\S+)")
 _PROC_VERSION = re.compile(r"Kernel Module(?: for \S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)(?=\s|$)")
 _DRIVER = re.compile(r"^[0-9]{3}\.[0-9]+(\.[0-9]+)?$")  # 535.183.01, 580.159.04, 570.86 (ASCII digits only)
 # nvidia-smi -L / --query-gpu=uuid: GPU-683e20a0-8269-a95e-460e-0a9073519f0d (tests/data/h100-host)
+MAX_PROC_VERSION = 64 * 1024  # two short lines in /proc/driver/nvidia/version
 _UUID = re.compile(r"^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -292,8 +293,8 @@ def probe_gpus(extra_bin_dirs: tuple[str, ...] = (), timeout: float = 30.0, use_
     cuda = nvml.cuda
     if not cuda and smi_path and not smi.error:
         cuda = parse_cuda_version(cmd.run([smi_path, "--version"], timeout=timeout).stdout)
-    try:
-        kmod = parse_proc_version(proc_version.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
+    try:  # bounded and regular files only (procfs files are): the path is a parameter
+        kmod = parse_proc_version(fsio.read_bytes(proc_version, MAX_PROC_VERSION).decode("utf-8", errors="replace"))
+    except (OSError, fsio.FileProblem):
         kmod = ""
     return GpuFacts(smi, nvml, cuda, kmod)

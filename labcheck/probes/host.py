@@ -7,6 +7,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from labcheck import fsio
+
 
 @dataclass(frozen=True)
 class HostFacts:
@@ -32,11 +34,17 @@ def os_release_name(text: str) -> str:
     return os_release_fields(text).get("PRETTY_NAME", "")
 
 
+MAX_OS_RELEASE = 64 * 1024  # a real os-release is under 1 KB
+
+
 def probe_host(os_release: Path = Path("/etc/os-release")) -> HostFacts:
+    """This host. An os-release that is not a regular file (a FIFO hung the run at start, through
+    remedy.this_host()) or is huge (/dev/zero bound over it: a MemoryError) counts as none: no distribution."""
     try:
-        fields = os_release_fields(os_release.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        fields = {}
+        text = fsio.read_bytes(os_release, MAX_OS_RELEASE).decode("utf-8", errors="replace")
+    except (OSError, fsio.FileProblem):
+        text = ""
+    fields = os_release_fields(text)
     return HostFacts(platform.system(), platform.release(), fields.get("PRETTY_NAME", ""),
                      fields.get("ID", "").lower(), tuple(fields.get("ID_LIKE", "").lower().split()),
                      os.geteuid() == 0)

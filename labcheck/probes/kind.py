@@ -36,7 +36,7 @@ def kubeconfig(name: str, *, kind: str = "kind", timeout: float = 30.0, docker_h
 
 def safe_error(res: cmd.CmdResult) -> str:
     """A one-line reason for a failed kind call, from stderr only (stdout may hold a kubeconfig)."""
-    if res.missing or res.timed_out or res.error:
+    if res.rc is None:  # it never finished: missing, hung, could not start, printed too much
         return res.describe()
     lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "ERROR" in ln or "rror" in ln]

@@ -92,10 +92,15 @@ def _blocking_file(path: Path) -> str:
     return ""
 
 
+MAX_ENVIRON = 4 * 1024 * 1024
+
+
 def read_proc_pipe_dir(pid: int, proc_root: str = "/proc") -> str | None:
+    """The CUDA_MPS_PIPE_DIRECTORY of process ``pid`` (None: unreadable, or more environment than a process
+    may have: ARG_MAX's 2 MiB for arguments and environment together, under the default stack limit)."""
     try:
-        return mps.pipe_dir_from_environ(Path(proc_root, str(pid), "environ").read_bytes())
-    except OSError:
+        return mps.pipe_dir_from_environ(fsio.read_bytes(Path(proc_root, str(pid), "environ"), MAX_ENVIRON))
+    except (OSError, fsio.FileProblem):
         return None
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labcheck import cdi, cmd, mps, versions
+from labcheck import cdi, cmd, fsio, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir, unless_busy
 from labcheck.remedy import this_host
@@ -270,10 +270,9 @@ def in_container(pid: int, container_id: str, proc: str = "/proc") -> bool | Non
     """Whether host process ``pid`` runs in the container (by its cgroup path); None when unreadable."""
     if not container_id:
         return None
-    try:
-        with open(os.path.join(proc, str(pid), "cgroup"), encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
+    try:  # bounded: a process's cgroup is one line per hierarchy (a dozen at most)
+        text = fsio.read_bytes(os.path.join(proc, str(pid), "cgroup"), 64 * 1024).decode("utf-8", errors="replace")
+    except (OSError, fsio.FileProblem):
         return None
     return container_id in text
 

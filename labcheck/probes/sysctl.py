@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from labcheck import versions
+from labcheck import fsio, versions
 
 PROC_SYS = "/proc/sys"
 MAX_BYTES = 4096  # a sysctl value is a short line; anything longer is not one
@@ -14,9 +14,10 @@ MAX_BYTES = 4096  # a sysctl value is a short line; anything longer is not one
 def read(name: str, root: str = PROC_SYS) -> tuple[int | None, str]:
     """(integer value, "") or (None, why). ``name`` is dotted (fs.inotify.max_user_watches)."""
     path = os.path.join(root, *name.split("."))
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES)
+    try:  # bounded, regular files only: /proc/sys's are; a FIFO under a configured root must not hang the run
+        raw = fsio.read_bytes(path, MAX_BYTES)
+    except fsio.FileProblem as exc:
+        return None, str(exc)
     except OSError as exc:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     text = raw.decode("ascii", errors="replace").strip()

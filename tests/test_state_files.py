@@ -1,0 +1,196 @@
+"""The suite's own files in shared folders (the MPS state record in /tmp/dra-labcheck-UID, lock files and their
+holders, the Docker lock in /tmp itself): whatever another process put there -- a record of the wrong shape, a
+FIFO, a symlink -- is a clear message, never a crash, a hang or a write through a link.
+
+Real files, FIFOs and processes; the MPS control daemon is tests/test_mps_probe.py's FAKE_CONTROL (a real
+background process answering like nvidia-cuda-mps-control). A step that would hang if the guard broke runs in a
+child process with a timeout, so a regression fails the test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fixtures.mps  # noqa: F401 - registers the module 0 MPS facts (prefetch.REGISTRY)
+from fixtures.mps import release_daemon
+from labcheck import cmd, fsio, lock, prefetch, state
+from labcheck.remedy import Shell
+from setup_actions.mps_daemon import MpsDaemon, StateFileProblem, _alive
+from tests.test_mps_probe import FAKE_CONTROL, _script
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _in_child(code: str, timeout: float = 20) -> cmd.CmdResult:
+    """``code`` run by a fresh interpreter of this checkout: a hang is a timed-out result, not a hung test."""
+    return cmd.run([sys.executable, "-c", code], timeout=timeout, extra_env={"PYTHONPATH": str(ROOT)})
+
+
+class _Provisioning:
+    """The pytest config as the MPS start fact reads it: provisioning on (no --no-provision)."""
+
+    def getoption(self, name: str, default=None):
+        return False
+
+
+@pytest.fixture
+def user_daemon(tmp_path):
+    """A daemon already answering on the pipe dir (as a run that started it, or the user, left it), its action."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    pipe.mkdir()
+    assert cmd.run([ctl, "-d"], extra_env={"CUDA_MPS_PIPE_DIRECTORY": str(pipe)}, timeout=10).ok
+    daemon = int((pipe / "nvidia-cuda-mps-control.pid").read_text())
+    action = MpsDaemon(ctl, str(pipe), str(log), 10, state_root=tmp_path / "state", shell=Shell())
+    action.state_file.parent.mkdir(parents=True)
+    yield action, daemon
+    cmd.run([ctl], input="quit\n", extra_env={"CUDA_MPS_PIPE_DIRECTORY": str(pipe)}, timeout=10)
+
+
+def _provision(action: MpsDaemon):
+    """fixtures.mps's start fact for ``action``, as a run with provisioning on gathers it."""
+    registry = {"mps_daemon_action": prefetch.Fact("mps_daemon_action", lambda facts: action),
+                "mps_provisioned": prefetch.REGISTRY["mps_provisioned"]}
+    facts = prefetch.Facts(_Provisioning(), None, registry)
+    try:
+        facts.start(["mps_provisioned"])
+        return facts.get("mps_provisioned")
+    finally:
+        facts.close()
+
+
+BAD_RECORDS = [
+    ({"phase": "started", "pid": None, "users": 5}, "'users' is 5"),
+    ({"phase": "started", "pid": None, "users": [{"a": 1}]}, "'users' is [{\"a\": 1}]"),
+    ({"phase": "started", "pid": None, "users": ["h:1", 2]}, "'users' is [\"h:1\", 2]"),
+    ({"phase": ["starting"], "users": []}, "'phase' is [\"starting\"]"),
+    ({"phase": "starting", "since_boot": "0", "until_boot": 1e12}, "'since_boot' is \"0\""),
+    ({"phase": "started", "pid": None, "pipe_dir": 7}, "'pipe_dir' is 7"),
+    ({"phase": "started", "pid": True}, "'pid' is true"),
+]
+
+
+@pytest.mark.parametrize(("record", "said"), BAD_RECORDS, ids=[s for _r, s in BAD_RECORDS])
+def test_a_state_record_of_the_wrong_shape_is_said_in_setup_and_teardown_never_a_crash(user_daemon, record, said):
+    """{"users": 5} was a TypeError in every MPS check's setup ('int' object is not iterable; a dict in the list:
+    unhashable), and the teardown would have raised too. Now: the start's outcome says the record is unusable
+    and that the daemon is left running; teardown leaves it running, the record untouched (it may be the only
+    trace of a daemon this suite started); stop() says why, with the commands to run."""
+    action, daemon = user_daemon
+    text = json.dumps(record)
+    action.state_file.write_text(text)
+    outcome = _provision(action)
+    assert outcome.ok and "already answers" in outcome.message, outcome
+    assert said in outcome.message and "leaves the MPS control daemon" in outcome.message, outcome.message
+    assert str(action.state_file) in outcome.message
+    release_daemon(action)  # the run's teardown
+    assert _alive(daemon) and action.state_file.read_text() == text
+    assert action.other_users("me:1") == [] and action.unregister("me:1") == 0
+    out = action.stop()
+    assert not out.ok and not out.changed and said in out.message and "left running" in out.message, out.message
+    assert "echo quit | CUDA_MPS_PIPE_DIRECTORY=" in out.remediation and str(action.state_file) in out.remediation
+    assert _alive(daemon) and action.state_file.read_text() == text
+
+
+def test_a_symlink_at_the_state_record_is_never_written_through(tmp_path):
+    """The record lives in /tmp/dra-labcheck-UID: a link planted there had root's atomic write replace the file
+    it points at with JSON. The start now fails clearly before it runs ``-d``, and the linked file is untouched."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    action = MpsDaemon(ctl, str(tmp_path / "pipe"), str(tmp_path / "log"), 10, state_root=tmp_path / "state",
+                       shell=Shell())
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    action.state_file.parent.mkdir(parents=True)
+    action.state_file.symlink_to(victim)
+    outcome = _provision(action)
+    assert not outcome.ok and "is a symlink" in outcome.message and "refusing to write" in outcome.message, outcome
+    assert victim.read_text() == "root's file\n" and action.state_file.is_symlink()
+    assert not (tmp_path / "pipe" / "nvidia-cuda-mps-control.pid").exists(), "it started a daemon it cannot record"
+    with pytest.raises(StateFileProblem):  # an OSError: every teardown that leaves the daemon alone handles it
+        action.begin()
+
+
+def test_a_fifo_at_the_state_record_is_a_clear_failure_not_a_hang(tmp_path):
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    state_root = tmp_path / "state"
+    state_root.mkdir()
+    code = (f"from setup_actions.mps_daemon import MpsDaemon\nfrom labcheck.remedy import Shell\n"
+            f"a = MpsDaemon({ctl!r}, {str(tmp_path / 'pipe')!r}, {str(tmp_path / 'log')!r}, 5, "
+            f"state_root=__import__('pathlib').Path({str(state_root)!r}), shell=Shell())\n"
+            "import os; os.mkfifo(a.state_file)\n"
+            "try:\n    a.begin()\nexcept OSError as exc:\n    print('refused:', exc)\n")
+    r = _in_child(code)
+    assert r.ok and "refused:" in r.stdout and "FIFO" in r.stdout, r.describe()
+
+
+def test_state_records_are_neither_read_nor_written_through_a_symlink(tmp_path):
+    """labcheck.state, for the cluster record as for the MPS one."""
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"phase": "started", "pid": 1}')
+    link = tmp_path / "record.json"
+    link.symlink_to(elsewhere)
+    assert state.read_json(link) is None
+    with pytest.raises(fsio.FileProblem, match="is a symlink"):
+        state.write_json(link, {"x": 1})
+    assert elsewhere.read_text() == '{"phase": "started", "pid": 1}'
+
+
+# --- lock files and their holders ----------------------------------------------------------------------
+
+HOLD = """
+import sys, time
+from labcheck import lock
+with lock.held(sys.argv[1], "step.lock", 5):
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_a_fifo_at_the_holder_file_neither_hangs_the_lock_nor_its_timeout_message(tmp_path):
+    """mkfifo LOCK.holder hung the run for good: taking the lock wrote the holder (open for writing blocks until a
+    reader comes), and a run that timed out read it. The Docker lock's holder is in /tmp itself."""
+    os.mkfifo(tmp_path / "step.lock.holder")
+    took = _in_child(f"from labcheck import lock\nwith lock.held({str(tmp_path)!r}, 'step.lock', 5):\n"
+                     "    print('took it')\n")
+    assert took.ok and took.stdout.strip() == "took it", took.describe()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        waited = _in_child(f"from labcheck import lock\ntry:\n    with lock.held({str(tmp_path)!r}, 'step.lock', 0.3):"
+                           f"\n        pass\nexcept lock.LockProblem as exc:\n    print(exc)\n")
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert waited.ok and "holder unknown" in waited.stdout and "over 0.3s" in waited.stdout, waited.describe()
+    assert stat.S_ISFIFO((tmp_path / "step.lock.holder").lstat().st_mode)
+
+
+def test_a_symlink_at_the_holder_file_is_never_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    (tmp_path / "x.lock.holder").symlink_to(victim)
+    with lock.held(tmp_path, "x.lock", 1):
+        pass
+    assert victim.read_text() == "root's file\n" and (tmp_path / "x.lock.holder").is_symlink()
+    assert lock.holder(tmp_path / "x.lock") == ""  # nor read through: the link is not this suite's
+    (tmp_path / "x.lock.holder").unlink()
+    with lock.held(tmp_path, "x.lock", 1):
+        assert lock.holder(tmp_path / "x.lock") == f"pid {os.getpid()} on {os.uname().nodename}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a device node")
+def test_a_device_at_the_lock_is_refused_without_opening_it(tmp_path):
+    """Root can meet a device node where a lock should be: refused from its lstat, never opened (opening some
+    devices acts on them), and the message says what is there."""
+    os.mknod(tmp_path / "x.lock", 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    with pytest.raises(lock.LockProblem, match="is a character device, not a regular file"), \
+            lock.held(tmp_path, "x.lock", 1):
+        pytest.fail("the block ran without the lock")
