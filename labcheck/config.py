@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,12 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
     try:
         text = fsio.read_text(p, MAX_BYTES)
     except FileNotFoundError:
+        if p.is_symlink():  # a dangling link: name where it points, that is what to fix
+            target = os.readlink(p)
+            return LabConfig(), [ConfigProblem(
+                str(p), None, f"lab config file not found: {p} is a symbolic link to {target}, which does not exist",
+                f"point {p} at your lab config (ln -sfn /path/to/lab.yaml {shlex.quote(str(p))}) or remove the link",
+                WHOLE_FILE_DEFAULTS)]
         return LabConfig(), [
             ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config",
                           WHOLE_FILE_DEFAULTS)

@@ -128,3 +128,24 @@ def test_a_cdi_spec_path_outside_cdi_dirs_is_a_problem():
 def test_a_docker_host_the_sdk_can_use_is_accepted():
     for url in ("unix:///run/user/1000/docker.sock", "tcp://127.0.0.1:2375", "ssh://me@host", "tcp://[::1]:2376"):
         assert config.parse(f"docker_host: '{url}'\n")[1] == [], url
+
+
+def test_a_dangling_lab_yaml_link_in_the_run_folder_is_named_not_ignored(tmp_path):
+    """./lab.yaml -> a file that is gone: before, the run said "no lab config given ... defaults apply" and the
+    user's settings were silently dropped; now lab_config_valid fails naming the broken link (real run)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lab.yaml").symlink_to(tmp_path / "gone.yaml")
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "pytest", str(root / "tests_env"), "-m", "module0", "-k", "lab_config",
+                    "--no-provision", f"--results-json={out}", "-p", "no:cacheprovider", f"--rootdir={root}",
+                    "-q"], cwd=run, capture_output=True, text=True, timeout=120)
+    rec = [r for r in json.loads(out.read_text())["records"] if r["check"] == "lab_config_valid"][0]
+    assert rec["verdict"] == "fail", rec
+    assert f"lab.yaml is a symbolic link to {tmp_path / 'gone.yaml'}, which does not exist" in rec["message"]
