@@ -79,7 +79,6 @@ _FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 MAX_BYTES = 256 * 1024  # a lab config is a few dozen lines
 VERSION_FIELDS = ("min_kernel", "min_docker", "min_kind", "min_helm", "min_driver", "min_compute_capability",
                   "min_ctk")
-TIMEOUT_FIELDS = ("command_timeout", "cluster_create_timeout")
 # Sane ranges (inclusive). WHY an upper bound: the timeout becomes a deadline the selectors module must convert
 # (1e10 s raised OverflowError in 9 checks); a command that may take more than a day is a hang. shm: a node's
 # /dev/shm is RAM-backed, so more than 64 TiB is a typo; less than 1 MiB checks nothing the workshop needs.

@@ -124,9 +124,9 @@ def test_fixes_shown_to_root_carry_no_sudo(tmp_path):
     path.write_text("{}")
     plan = dr.plan(read_daemon_json(path), None)
     root, user = Shell(root=True), Shell(root=False)
-    ctk = "nvidia-ctk runtime configure --runtime=docker --config=/etc/docker/daemon.json --nvidia-runtime-name=nvidia"
-    assert dr.configure_command(root) == f"{ctk} && systemctl restart docker"
-    assert dr.configure_command(user) == f"sudo {ctk} && sudo systemctl restart docker"
+    assert dr.configure_command(root) == "nvidia-ctk runtime configure --runtime=docker && systemctl restart docker"
+    assert dr.configure_command(user) == \
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
     assert dr.install_and_configure_command(root).startswith("apt-get install -y nvidia-container-toolkit && ")
     for out in (dr.apply(plan, fix_host=False, shell=root),
                 dr.apply(plan, fix_host=True, nvidia_ctk="", runtime_binary="", prefix=[], shell=root)):
@@ -185,7 +185,7 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     assert status == "failed", proc.stdout + proc.stderr
     assert "needs root" in message and "nothing was changed" in message
     assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path} "
-                       "--nvidia-runtime-name=nvidia && sudo systemctl restart docker")
+                       "&& sudo systemctl restart docker")
     assert path.read_bytes() == before and backups(path) == []
 
 

@@ -168,8 +168,7 @@ def test_runtime_absent_fails_with_nvidia_ctk_configure():
     verdict = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False))
     assert verdict.status == "fail" and "found only: runc" in verdict.message
     assert verdict.remediation.startswith(
-        "sudo nvidia-ctk runtime configure --runtime=docker "
-        "--config=/etc/docker/daemon.json --nvidia-runtime-name=nvidia && sudo systemctl restart docker")
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
 
 
 def test_runtime_in_file_but_not_loaded_asks_for_a_restart():

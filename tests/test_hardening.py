@@ -191,8 +191,7 @@ json.dump(data, open(cfg, "w"))
     out = dr.apply(dr.plan(read_daemon_json(path), None), fix_host=True, pidfile=str(tmp_path / "no.pid"),
                    timeout=10, nvidia_ctk=ctk, prefix=[])
     assert out.action == "changed", out
-    assert json.loads(argv_log.read_text()) == ["runtime", "configure", "--runtime=docker", f"--config={path}",
-                                                  "--nvidia-runtime-name=nvidia"]
+    assert json.loads(argv_log.read_text()) == ["runtime", "configure", "--runtime=docker", f"--config={path}"]
     no_injection(tmp_path)
 
 
