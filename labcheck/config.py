@@ -10,10 +10,11 @@ import dataclasses
 import math
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import fsio, versions
+from labcheck import cdi, docker_endpoint, fsio, versions
 
 GiB = 1024**3
 
@@ -78,7 +79,23 @@ _FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 MAX_BYTES = 256 * 1024  # a lab config is a few dozen lines
 VERSION_FIELDS = ("min_kernel", "min_docker", "min_kind", "min_helm", "min_driver", "min_compute_capability",
                   "min_ctk")
-TIMEOUT_FIELDS = ("command_timeout", "cluster_create_timeout")
+# Sane ranges (inclusive). WHY an upper bound: the timeout becomes a deadline the selectors module must convert
+# (1e10 s raised OverflowError in 9 checks); a command that may take more than a day is a hang. shm: a node's
+# /dev/shm is RAM-backed, so more than 64 TiB is a typo; less than 1 MiB checks nothing the workshop needs.
+NUMBER_RANGES: dict[str, tuple[float, float, str]] = {
+    "command_timeout": (1.0, 86400.0, "seconds"),
+    "cluster_create_timeout": (1.0, 86400.0, "seconds"),
+    "shm_min_bytes": (1024**2, 64 * 1024**4, "bytes"),
+}
+# Paths the suite opens, writes or hands to a tool as they are: absolute, so the answer does not depend on the
+# folder pytest was started in ("" was read as the current folder: cdi_dirs: [""] scanned it as a CDI folder).
+ABSOLUTE_PATH_FIELDS = ("docker_daemon_json", "docker_pidfile", "cdi_spec_path", "mps_pipe_dir", "mps_log_dir")
+# Lists of absolute paths; the first group must name at least one (an empty cdi_dirs searches nowhere, an empty
+# busybox_paths leaves nothing to build the probe image from); the extra_* folders may be empty (PATH only).
+NONEMPTY_PATH_LISTS = ("cdi_dirs", "busybox_paths")
+PATH_LISTS = (*NONEMPTY_PATH_LISTS, "extra_lib_dirs", "extra_bin_dirs")
+# Names handed to docker / kind / nvidia-ctk as one argument: never empty, never split by white space.
+NAME_FIELDS = ("docker_runtime_name", "probe_image", "node_image")
 # kind names the node container "<cluster>-control-plane", also its hostname: an RFC 1123 label of at most 63
 # characters, so the cluster name is lowercase letters, digits and '-' and at most 63 - 14 characters.
 _KIND_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,47}[a-z0-9])?$")
@@ -100,6 +117,12 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
     try:
         text = fsio.read_text(p, MAX_BYTES)
     except FileNotFoundError:
+        if p.is_symlink():  # a dangling link: name where it points, that is what to fix
+            target = os.readlink(p)
+            return LabConfig(), [ConfigProblem(
+                str(p), None, f"lab config file not found: {p} is a symbolic link to {target}, which does not exist",
+                f"point {p} at your lab config (ln -sfn /path/to/lab.yaml {shlex.quote(str(p))}) or remove the link",
+                WHOLE_FILE_DEFAULTS)]
         return LabConfig(), [
             ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config",
                           WHOLE_FILE_DEFAULTS)
@@ -129,7 +152,7 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
 
     nodes = {str(k.value): (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
     values: dict = {}
-    problems: list[ConfigProblem] = []
+    problems = _duplicate_keys(root, source)
     for key, value in data.items():
         key_node, value_node = nodes.get(str(key), (None, None))
         line = fsio.line_of(key_node)
@@ -158,7 +181,23 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
                 # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
                 continue
         values[f.name] = coerced
-    return LabConfig(**values), problems
+    cfg = LabConfig(**values)
+    lines = {name: fsio.line_of(node) for name, (node, _) in nodes.items()}
+    return cfg, problems + _cross_problems(cfg, source, lines)
+
+
+def _duplicate_keys(root, source: str) -> list[ConfigProblem]:
+    """A key written twice: YAML keeps the last silently, so `min_kind: 0.1.0` below the real threshold won."""
+    seen: dict[str, int | None] = {}
+    problems = []
+    for key_node, _ in root.value:
+        key, line = str(key_node.value), fsio.line_of(key_node)
+        if key in seen:
+            problems.append(ConfigProblem(
+                source, line, f"{key} is set twice (line {seen[key]} and line {line}): YAML keeps only the last",
+                f"keep one {key} line in {source}", f"the last one (line {line}) is used"))
+        seen.setdefault(key, line)
+    return problems
 
 
 WHOLE_FILE_DEFAULTS = "the file is not used: the documented defaults apply"
@@ -172,9 +211,44 @@ def _default_used(default) -> str:
 
 def _value_problem(name: str, value, default) -> tuple[str, str] | None:
     """(what is wrong, how to fix it) for a well-typed value the suite cannot use, else None."""
-    if name in TIMEOUT_FIELDS:
-        if not math.isfinite(value) or value <= 0:
-            return (f"expected a finite number of seconds > 0, found {value!r}", f"set {name}: {default:g}")
+    if isinstance(value, str) and "\0" in value or isinstance(value, tuple) and any("\0" in v for v in value):
+        return ("expected no NUL character (no path or name can hold one), found one", f"set {name}: {_shown(default)}")
+    if name in NUMBER_RANGES:
+        low, high, unit = NUMBER_RANGES[name]
+        if not math.isfinite(value) or not low <= value <= high:
+            return (f"expected a finite number of {unit} from {_amount(low)} to {_amount(high)}, found "
+                    f"{repr(value) if len(repr(value)) <= 20 else format(value, '.3g')}",
+                    f"set {name}: {_amount(default)}")
+    elif name in ABSOLUTE_PATH_FIELDS:
+        return _path_problem(name, value, default)
+    elif name in PATH_LISTS:
+        if not value and name in NONEMPTY_PATH_LISTS:
+            return ("expected at least one absolute path, found an empty list", f"set {name}: {list(default)}")
+        for item in value:
+            bad = _path_problem(name, item, default)
+            if bad:
+                return (f"entry {item!r}: {bad[0]}", bad[1])
+    elif name in NAME_FIELDS:
+        if not value or any(c.isspace() or ord(c) < 32 for c in value):
+            return (f"expected a non-empty name without spaces or control characters, found {value!r}",
+                    f"set {name}: {default!r}")
+    elif name == "kind_binary":
+        if not value:
+            return ("expected a command name found on PATH (kind) or an absolute path, found ''",
+                    f"set kind_binary: {default}")
+        if os.sep in value and not os.path.isabs(value):
+            return (f"expected a command name found on PATH (kind) or an absolute path, found {value!r} (module 1 "
+                    "would run it relative to the folder pytest starts in)",
+                    f"set kind_binary: {os.path.abspath(os.path.expanduser(value))}")
+    elif name == "kind_config_path":
+        if not value:
+            return ("expected a path to the kind config file, found ''", f"set kind_config_path: {default}")
+    elif name == "docker_host":
+        bad = docker_endpoint.problem(value) if value else ""
+        if bad:
+            return (f"{value!r} is not a Docker endpoint the suite can use: {bad}",
+                    f"set docker_host to your engine's address (e.g. {docker_endpoint.EXAMPLE}), or remove it to use "
+                    "DOCKER_HOST or the default socket")
     elif name in VERSION_FIELDS:
         if not _VERSION.match(value) or versions.parse(value) is None:  # None: a part past 18 digits
             return (f"expected a version such as {default!r}, found {value!r}", f'set {name}: "{default}"')
@@ -189,9 +263,44 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
         if not value or real in SYSTEM_DIRS or real == os.path.realpath(os.path.expanduser("~")):
             return (f"{value!r} ({real or 'empty'}) is a system or shared folder: the suite keeps its lock and "
                     "ownership records there", f"set state_dir: {default}")
-    elif name == "shm_min_bytes" and value <= 0:
-        return (f"expected a number of bytes > 0, found {value!r}", f"set {name}: {default}")
     return None
+
+
+def _amount(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
+
+
+def _path_problem(name: str, value: str, default) -> tuple[str, str] | None:
+    """An empty, relative or ``~`` path (the suite never expands ``~`` here: tools get the path as written)."""
+    shown = _shown(list(default) if isinstance(default, tuple) else default)
+    if not value:
+        return ("expected an absolute path, found ''", f"set {name}: {shown}")
+    if not os.path.isabs(value):
+        return (f"expected an absolute path (starting with /), found {value!r}",
+                f"set {name} to absolute paths, e.g. {os.path.abspath(os.path.expanduser(value))} (default {shown})")
+    return None
+
+
+def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -> list[ConfigProblem]:
+    """Settings each valid alone that cannot work together."""
+    problems = []
+    spec_dir = os.path.normpath(os.path.dirname(cfg.cdi_spec_path))
+    searched = [os.path.normpath(d) for d in cfg.cdi_dirs]
+    if spec_dir not in searched:
+        problems.append(ConfigProblem(
+            source, lines.get("cdi_spec_path") or lines.get("cdi_dirs"),
+            f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir}, which cdi_dirs ({', '.join(cfg.cdi_dirs)}) "
+            "does not list: the spec --fix-host writes there is never searched, so the CDI check can never pass",
+            f"add {spec_dir} to cdi_dirs, or set cdi_spec_path: {os.path.join(cfg.cdi_dirs[0], 'nvidia.yaml')}",
+            "kept as written: the CDI checks fail until they agree"))
+    if not cfg.cdi_spec_path.endswith(cdi.SPEC_SUFFIXES):
+        problems.append(ConfigProblem(
+            source, lines.get("cdi_spec_path"),
+            f"cdi_spec_path: {cfg.cdi_spec_path!r} does not end in {', '.join(cdi.SPEC_SUFFIXES)}: CDI reads only "
+            "such files, so the spec --fix-host writes there would never be used",
+            f"set cdi_spec_path: {os.path.splitext(cfg.cdi_spec_path)[0]}.yaml",
+            "kept as written: the CDI checks fail until it is fixed"))
+    return problems
 
 
 def _kind(default) -> str:
@@ -217,6 +326,13 @@ def _coerce(value, default):
         if not isinstance(value, bool):
             raise TypeError
         return value
+    if isinstance(default, int | float) and not isinstance(default, bool) and isinstance(value, str):
+        # YAML 1.1 reads 1.0e300 or 8e9 (no '+', no dot) as a string; Python reads them as the number they are
+        value = float(value)  # ValueError for words; nan/inf strings reach the range check
+        if isinstance(default, int):
+            if not math.isfinite(value) or value != int(value):
+                raise ValueError
+            value = int(value)
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError

@@ -130,7 +130,7 @@ def no_verdict_message(check: str) -> str:
 
 def config_path(config: pytest.Config) -> str | None:
     path = config.getoption("--lab-config")
-    if path is None and os.path.exists("lab.yaml"):
+    if path is None and os.path.lexists("lab.yaml"):  # a dangling ./lab.yaml link is named, not skipped
         path = "lab.yaml"
     return path
 

@@ -1,4 +1,4 @@
-"""Setup action: register the NVIDIA runtime in Docker (``nvidia-ctk runtime configure --runtime=docker``).
+"""Setup action: register the NVIDIA runtime in Docker (``nvidia-ctk runtime configure``, labcheck.ctk_configure).
 
 ``plan`` says what would change and touches nothing. ``apply`` changes the host only with
 ``--fix-host`` (never with ``--no-provision``), and then:
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from labcheck import cmd, fsio
+from labcheck import cmd, ctk_configure, fsio
 from labcheck.probes.docker import DaemonJson, read_daemon_json
 from labcheck.remedy import Shell, this_host
 from setup_actions.outcome import Outcome
@@ -41,14 +41,18 @@ from setup_actions.privilege import privilege_prefix
 RUNTIME_BINARY = "nvidia-container-runtime"
 
 
-def configure_command(shell: Shell | None = None) -> str:
-    """What to paste to register the runtime by hand; no ``sudo`` for root (--fix-host's notes run as root)."""
-    return (shell or this_host()).sudo("nvidia-ctk runtime configure --runtime=docker", "systemctl restart docker")
+def configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
+                      daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
+    """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted); no
+    ``sudo`` for root (--fix-host's notes run as root)."""
+    return (shell or this_host()).sudo(ctk_configure.command(runtime, daemon_json), "systemctl restart docker")
 
 
-def install_and_configure_command(shell: Shell | None = None) -> str:
+def install_and_configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
+                                  daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
     shell = shell or this_host()
-    return f"{shell.sudo('apt-get install -y nvidia-container-toolkit')} && {configure_command(shell)}"
+    return (f"{shell.sudo('apt-get install -y nvidia-container-toolkit')} && "
+            f"{configure_command(shell, runtime, daemon_json)}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def apply(
     ``shell`` (who pastes the fixes) to :func:`labcheck.remedy.this_host`.
     """
     shell = shell or this_host()
-    configure = configure_command(shell)
+    configure = configure_command(shell, p.runtime, p.path)
     if no_provision or not fix_host:
         why = "--no-provision: only checking" if no_provision else "--fix-host not given"
         if p.nothing_to_do:
@@ -156,7 +160,8 @@ def apply(
         if not ctk and not binary:
             return outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
                                      f"{RUNTIME_BINARY}): registering the runtime now would break every container "
-                                     "started with it; nothing was changed", install_and_configure_command(shell))
+                                     "started with it; nothing was changed",
+                           install_and_configure_command(shell, p.runtime, p.path))
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
             return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {configure}")
@@ -169,7 +174,7 @@ def apply(
                 backup = _backup(p.path, prefix, timeout)
             except (OSError, fsio.FileProblem) as exc:
                 return outcome("failed", f"could not back up {p.path} ({exc}): nothing was changed", configure)
-        err = (_configure_with_ctk(ctk, p.path, prefix, timeout) if ctk else
+        err = (_configure_with_ctk(ctk, p.path, p.runtime, prefix, timeout) if ctk else
                _merge_ourselves(p.path, before.data, p.runtime, _runtime_path(binary), prefix, timeout))
         if err:
             return outcome("failed", f"{err}{_restore(backup, p.path, prefix, timeout)}", configure, backup)
@@ -271,8 +276,8 @@ def _restore(backup: str, path: str, prefix: list[str], timeout: float) -> str:
     return f"; restored {path} from {backup}"
 
 
-def _configure_with_ctk(ctk: str, path: str, prefix: list[str], timeout: float) -> str:
-    res = cmd.run([*prefix, ctk, "runtime", "configure", "--runtime=docker", f"--config={path}"], timeout=timeout)
+def _configure_with_ctk(ctk: str, path: str, runtime: str, prefix: list[str], timeout: float) -> str:
+    res = cmd.run([*prefix, *ctk_configure.argv(runtime, path, ctk)], timeout=timeout)
     return "" if res.ok else f"nvidia-ctk failed: {res.describe()}"
 
 

@@ -201,7 +201,10 @@ def test_a_900_byte_alias_bomb_lab_config_fails_fast():
 # --- 3 and 4. lab config field types and values --------------------------------------------------------------
 
 @pytest.mark.parametrize("line,words", [
-    ("command_timeout: .inf", "expected a finite number of seconds > 0, found inf"),
+    ("command_timeout: .inf", "expected a finite number of seconds from 1 to 86400, found inf"),
+    ("command_timeout: 10000000000", "from 1 to 86400, found 10000000000.0"),  # OverflowError in 9 checks before
+    ("cluster_create_timeout: 1.0e300", "from 1 to 86400, found 1e+300"),  # YAML 1.1 reads it as a string
+    ("command_timeout: '0.5'", "from 1 to 86400, found 0.5"),
     ("command_timeout: .nan", "found nan"),
     ("cluster_create_timeout: -5", "found -5.0"),
     ("command_timeout: 0", "found 0.0"),
@@ -217,9 +220,37 @@ def test_a_900_byte_alias_bomb_lab_config_fails_fast():
     ("state_dir: /tmp/", "is a system or shared folder"),
     ("state_dir: '~'", "is a system or shared folder"),
     ("state_dir: ''", "is a system or shared folder"),
-    ("shm_min_bytes: -1", "expected a number of bytes > 0"),
+    ("shm_min_bytes: -1", "expected a finite number of bytes from 1048576 to 70368744177664, found -1"),
+    ("shm_min_bytes: 1e99", "to 70368744177664, found 1e+99"),
     ("cdi_dirs: {a: 1}", "expected a list of strings"),
     ("mps_pipe_dir: {a: 1}", "expected a string"),
+    # every path setting: empty, relative, NUL; every list the checks need: never empty (issue m0-4)
+    ("cdi_dirs: []", "expected at least one absolute path, found an empty list"),
+    ("cdi_dirs: ['']", "entry '': expected an absolute path, found ''"),
+    ("cdi_dirs: [/etc/cdi, cdi]", "entry 'cdi': expected an absolute path (starting with /)"),
+    ("busybox_paths: []", "expected at least one absolute path"),
+    ("extra_lib_dirs: ['']", "entry '': expected an absolute path"),
+    ("extra_bin_dirs: [~/bin]", "entry '~/bin': expected an absolute path"),
+    ("cdi_spec_path: ''", "expected an absolute path, found ''"),
+    ("cdi_spec_path: nvidia.yaml", "expected an absolute path (starting with /), found 'nvidia.yaml'"),
+    ("mps_pipe_dir: ''", "expected an absolute path, found ''"),
+    ("mps_log_dir: ''", "expected an absolute path, found ''"),
+    ("mps_log_dir: \"/var/log/a\\0b\"", "expected no NUL character"),
+    ("docker_daemon_json: ''", "expected an absolute path, found ''"),
+    ("docker_daemon_json: daemon.json", "expected an absolute path"),
+    ("docker_pidfile: ''", "expected an absolute path, found ''"),
+    ("probe_image: ''", "expected a non-empty name"),
+    ("node_image: 'kindest/node v1'", "expected a non-empty name without spaces"),
+    ("docker_runtime_name: ''", "expected a non-empty name"),
+    ("kind_binary: ''", "expected a command name found on PATH (kind) or an absolute path, found ''"),
+    ("kind_binary: bin/kind", "found 'bin/kind' (module 1 would run it relative"),
+    ("kind_config_path: ''", "expected a path to the kind config file"),
+    ("state_dir: \"/srv/\\0x\"", "expected no NUL character"),
+    ("docker_host: 'tcp://:abc'", "Port could not be cast to integer"),
+    ("docker_host: garbage", "is not a Docker endpoint the suite can use"),
+    ("docker_host: 'tcp://h:99999'", "Port out of range"),
+    ("docker_host: 'fd://'", "fd protocol is not implemented"),
+    ("docker_host: 'npipe://'", "npipe:// is a Windows named pipe"),
 ])
 def test_lab_config_values_the_suite_cannot_use_are_problems_with_their_line(tmp_path, line, words):
     lab = tmp_path / "lab.yaml"

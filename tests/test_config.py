@@ -93,3 +93,59 @@ def test_lab_config_check_says_what_happens_to_each_problem(tmp_path):
     lab.write_text("- not a mapping\n")
     verdict = host.lab_config(config.load(lab)[1], str(lab))
     assert verdict.message.endswith("; the file is not used: the documented defaults apply"), verdict.message
+
+
+def test_a_key_written_twice_is_a_problem_on_its_second_line():
+    """YAML keeps the last of two equal keys silently: a weakened threshold below the real one passed (m0-5)."""
+    cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.1.0\n", "lab.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (3, "min_kind is set twice (line 1 and line 3): YAML keeps only the last")]
+    assert problems[0].fix == "keep one min_kind line in lab.yaml" and cfg.min_kind == "0.1.0"
+
+
+def test_numbers_yaml_reads_as_strings_are_numbers():
+    """YAML 1.1 reads 1e2 or 8.5e9 (no dot or no '+' in the exponent) as strings; they are numbers here."""
+    cfg, problems = config.parse("command_timeout: 1e2\nshm_min_bytes: 8.5e9\ncluster_create_timeout: '900'\n")
+    assert problems == []
+    assert (cfg.command_timeout, cfg.shm_min_bytes, cfg.cluster_create_timeout) == (100.0, 8_500_000_000, 900.0)
+    _, problems = config.parse("shm_min_bytes: 8.5e0\n")
+    assert "expected a whole number, found '8.5e0'" in problems[0].message
+
+
+def test_a_cdi_spec_path_outside_cdi_dirs_is_a_problem():
+    """The spec --fix-host writes must land in a folder the CDI probe searches, as a file CDI reads (m0-4)."""
+    _, problems = config.parse("cdi_dirs: [/var/run/cdi]\ncdi_spec_path: /etc/cdi/nvidia.yaml\n", "lab.yaml")
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [(2, "cdi_spec_path")]
+    assert "/etc/cdi, which cdi_dirs (/var/run/cdi) does not list" in problems[0].message
+    assert problems[0].fix == "add /etc/cdi to cdi_dirs, or set cdi_spec_path: /var/run/cdi/nvidia.yaml"
+    _, problems = config.parse("cdi_dirs: [/etc/cdi/]\ncdi_spec_path: /etc/cdi/nvidia.yml\n")
+    assert problems == []  # a trailing '/' is the same folder
+    _, problems = config.parse("cdi_spec_path: /etc/cdi/nvidia\n")
+    assert "does not end in .yaml, .yml, .json" in problems[0].message
+    assert problems[0].fix == "set cdi_spec_path: /etc/cdi/nvidia.yaml"
+
+
+def test_a_docker_host_the_sdk_can_use_is_accepted():
+    for url in ("unix:///run/user/1000/docker.sock", "tcp://127.0.0.1:2375", "ssh://me@host", "tcp://[::1]:2376"):
+        assert config.parse(f"docker_host: '{url}'\n")[1] == [], url
+
+
+def test_a_dangling_lab_yaml_link_in_the_run_folder_is_named_not_ignored(tmp_path):
+    """./lab.yaml -> a file that is gone: before, the run said "no lab config given ... defaults apply" and the
+    user's settings were silently dropped; now lab_config_valid fails naming the broken link (real run)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lab.yaml").symlink_to(tmp_path / "gone.yaml")
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "pytest", str(root / "tests_env"), "-m", "module0", "-k", "lab_config",
+                    "--no-provision", f"--results-json={out}", "-p", "no:cacheprovider", f"--rootdir={root}",
+                    "-q"], cwd=run, capture_output=True, text=True, timeout=120)
+    rec = [r for r in json.loads(out.read_text())["records"] if r["check"] == "lab_config_valid"][0]
+    assert rec["verdict"] == "fail", rec
+    assert f"lab.yaml is a symbolic link to {tmp_path / 'gone.yaml'}, which does not exist" in rec["message"]

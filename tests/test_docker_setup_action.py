@@ -105,7 +105,7 @@ def test_without_fix_host_or_with_no_provision_nothing_changes(tmp_path, runtime
     for kw in ({"fix_host": False}, {"fix_host": True, "no_provision": True}):
         out = apply(plan, tmp_path, runtime_binary, **kw)
         assert out.action == "not run" and "would: add runtimes.nvidia" in out.message
-        assert out.remediation == dr.configure_command(this_host())
+        assert out.remediation == dr.configure_command(this_host(), "nvidia", str(path))
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -114,7 +114,7 @@ def test_without_the_toolkit_nothing_is_registered(tmp_path):
     path.write_text("{}")
     out = apply(dr.plan(read_daemon_json(path), None), tmp_path, "")
     assert out.action == "failed" and "NVIDIA Container Toolkit is not installed" in out.message
-    assert out.remediation == dr.install_and_configure_command(this_host())
+    assert out.remediation == dr.install_and_configure_command(this_host(), "nvidia", str(path))
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -184,7 +184,8 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     status, message, command = proc.stdout.splitlines()[:3]
     assert status == "failed", proc.stdout + proc.stderr
     assert "needs root" in message and "nothing was changed" in message
-    assert command == "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
+    assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path} "
+                       "&& sudo systemctl restart docker")
     assert path.read_bytes() == before and backups(path) == []
 
 
@@ -220,3 +221,62 @@ def test_failing_nvidia_ctk_is_reported_with_its_error(tmp_path):
                    timeout=10, nvidia_ctk=ctk, prefix=[])
     assert out.action == "failed" and "nvidia-ctk failed" in out.message
     assert "read-only file system" in out.message and path.read_text() == "{}"
+
+
+# Stands for `nvidia-ctk runtime configure --runtime=docker --config=PATH --nvidia-runtime-name=NAME` (NVIDIA's
+# cmd/nvidia-ctk/runtime/configure: the runtime is written under NAME, default "nvidia", into PATH, default
+# /etc/docker/daemon.json; every other key kept). It refuses flags it does not know, as the real CLI does.
+CTK_STANDIN = """#!{python}
+import json, sys
+args = sys.argv[1:]
+known = ("--runtime=", "--config=", "--nvidia-runtime-name=")
+if args[:2] != ["runtime", "configure"] or any(not a.startswith(known) for a in args[2:]):
+    sys.exit("Incorrect Usage: flag provided but not defined")
+opts = dict(a[2:].split("=", 1) for a in args[2:])
+path = opts.get("config", "/etc/docker/daemon.json")
+data = json.load(open(path))
+data.setdefault("runtimes", {{}})[opts.get("nvidia-runtime-name", "nvidia")] = {{
+    "path": "nvidia-container-runtime", "args": []}}
+json.dump(data, open(path, "w"), indent=4)
+"""
+
+
+def test_fix_host_registers_the_configured_runtime_name_in_the_configured_file(tmp_path):
+    """docker_runtime_name "nv-cdi", docker_daemon_json in a folder with a space: nvidia-ctk gets both (before,
+    it registered "nvidia" in the default file and the result check failed: no runtimes.nv-cdi)."""
+    ctk = tmp_path / "bin" / "nvidia-ctk"
+    ctk.parent.mkdir()
+    ctk.write_text(CTK_STANDIN.format(python=sys.executable))
+    ctk.chmod(0o755)
+    path = tmp_path / "my docker" / "daemon.json"
+    path.parent.mkdir()
+    path.write_text('{"log-level": "warn"}')
+    plan = dr.plan(read_daemon_json(path), None, "nv-cdi")
+    out = dr.apply(plan, fix_host=True, pidfile=str(tmp_path / "no.pid"), timeout=10, nvidia_ctk=str(ctk),
+                   prefix=[], shell=Shell(root=True))
+    assert out.action == "changed", out
+    data = json.loads(path.read_text())
+    assert data["log-level"] == "warn" and list(data["runtimes"]) == ["nv-cdi"]
+    assert dr.plan(read_daemon_json(path), None, "nv-cdi").nothing_to_do
+
+
+def test_the_pasted_fix_is_the_command_the_action_runs_with_the_configured_names(tmp_path):
+    """The fix names the configured runtime and daemon.json, each one shell word: pasted (run by a real sh, the
+    stand-in nvidia-ctk first on PATH), it registers exactly that runtime in exactly that file."""
+    import shlex
+    import subprocess
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "nvidia-ctk").write_text(CTK_STANDIN.format(python=sys.executable))
+    (tmp_path / "bin" / "nvidia-ctk").chmod(0o755)
+    path = tmp_path / "it's $HOME" / "daemon.json"
+    path.parent.mkdir()
+    path.write_text("{}")
+    fix = dr.configure_command(Shell(root=True), "nv$rt", str(path))
+    first = fix.split(" && ")[0]
+    assert shlex.split(first) == ["nvidia-ctk", "runtime", "configure", "--runtime=docker", f"--config={path}",
+                                  "--nvidia-runtime-name=nv$rt"]
+    res = subprocess.run(["sh", "-c", first], env={**os.environ, "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert list(json.loads(path.read_text())["runtimes"]) == ["nv$rt"]

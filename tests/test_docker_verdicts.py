@@ -10,6 +10,7 @@ import pytest
 
 from labcheck.cmd import CmdResult
 from labcheck.probes import docker as probe
+from labcheck.remedy import Shell
 from labcheck.verdicts import docker as v
 from tests import captures
 
@@ -295,3 +296,132 @@ def test_parse_probe_output():
     out = probe.parse_probe_output("LABCHECK_DEV /dev/nvidia0\nLABCHECK_SMI_RC 127\nLABCHECK_SMI sh: not found\n"
                                    "LABCHECK_DONE\n")
     assert out == probe.ProbeOutput(("/dev/nvidia0",), 127, ("sh: not found",), True)
+
+
+# --- the endpoint itself is wrong (audit m0-13a): starting Docker is not the fix ---------------------
+
+@pytest.mark.parametrize("url,words", [
+    ("tcp://:abc", "Port could not be cast to integer value as 'abc'"),
+    ("garbage", "port is required"),
+    ("tcp://h:99999", "Port out of range"),
+    ("npipe://", "npipe:// is a Windows named pipe"),
+    ("fd://", "fd protocol is not implemented"),
+    ("http://[::1", "Invalid IPv6 URL"),
+])
+def test_a_malformed_docker_host_says_unset_it_not_start_docker(monkeypatch, url, words):
+    """The real engine probe under DOCKER_HOST=url (the SDK refuses the URL before connecting)."""
+    from labcheck.config import LabConfig
+
+    monkeypatch.setenv("DOCKER_HOST", url)
+    engine = probe.probe_engine(LabConfig(command_timeout=5))
+    verdict = v.engine_reachable(engine)
+    assert verdict.status == "fail" and words in verdict.message, verdict
+    assert verdict.remediation.startswith("unset DOCKER_HOST"), verdict.remediation
+    assert "systemctl" not in verdict.remediation
+    configured = probe.probe_engine(LabConfig(command_timeout=5, docker_host=url))
+    verdict = v.engine_reachable(configured, configured=url)
+    assert verdict.remediation.startswith("set docker_host in the lab config to your engine's address")
+
+
+def test_ssh_without_paramiko_says_install_it(monkeypatch):
+    pytest.importorskip("docker")
+    try:
+        import paramiko  # noqa: F401
+        pytest.skip("paramiko is installed here: the SDK gets past this step")
+    except ImportError:
+        pass
+    from labcheck.config import LabConfig
+
+    engine = probe.probe_engine(LabConfig(command_timeout=5, docker_host="ssh://me@127.0.0.1"))
+    verdict = v.engine_reachable(engine, configured="ssh://me@127.0.0.1")
+    assert "paramiko" in verdict.message and "-m pip install paramiko" in verdict.remediation
+
+
+@pytest.mark.parametrize("answer", [b"[]", b'"x"', b"not json", b"{}"])
+def test_something_that_is_not_a_docker_engine_is_named_as_such(tmp_path, answer):
+    """A real HTTP server on a unix socket that answers every request with ``answer`` (200, JSON type): the
+    endpoint answers, but not as a Docker engine, so 'start Docker' would send the user to the wrong place."""
+    import http.server
+    import socketserver
+    import threading
+
+    from labcheck.config import LabConfig
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):
+            conn, _ = super().get_request()
+            return conn, ("local", 0)
+
+    sock = tmp_path / "not-docker.sock"
+    server = Server(str(sock), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"unix://{sock}"
+        engine = probe.probe_engine(LabConfig(command_timeout=5, docker_host=url))
+        verdict = v.engine_reachable(engine, configured=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert verdict.status == "fail" and "not as a Docker engine" in verdict.message, verdict
+    assert verdict.remediation.startswith("set docker_host in the lab config")
+
+
+# --- runtime fixes use the configured names (audit m0-13b) -------------------------------------------
+
+def _first_command(fix: str) -> list[str]:
+    import shlex
+
+    return shlex.split(fix.split(" && ")[0])
+
+
+def test_runtime_fixes_name_the_configured_runtime_and_daemon_json():
+    e = engine_from_capture()
+    dj = probe.DaemonJson("/srv/my docker/daemon.json", False)
+    expected = ["nvidia-ctk", "runtime", "configure", "--runtime=docker", "--config=/srv/my docker/daemon.json",
+                "--nvidia-runtime-name=nv$rt"]
+    root = Shell(root=True)
+    assert _first_command(v.runtime_registered(e, dj, "nv$rt", shell=root).remediation) == expected
+    not_listed = probe.RuntimeProbe("nv$rt", attempted=False)
+    usable = v.runtime_usable(e, not_listed, 1, root, None, dj.path)
+    assert _first_command(usable.remediation) == expected
+    refused = probe.RuntimeProbe("nv$rt", True, error="unknown runtime specified nv$rt")
+    assert _first_command(v.runtime_usable(e, refused, 1, root, None, dj.path).remediation) == expected
+    broken = probe.RuntimeProbe("nv$rt", True, error="OCI runtime create failed: something else")
+    fix = v.runtime_usable(e, broken, 1, root, None, dj.path).remediation
+    assert "'--config=/srv/my docker/daemon.json' '--nvidia-runtime-name=nv$rt'" in fix
+
+
+def test_a_toolkit_outside_sudos_path_is_named_by_its_path():
+    from labcheck.probes.tools import ToolFacts
+
+    e = engine_from_capture()
+    del e.runtimes["nvidia"]
+    dj = probe.DaemonJson("/etc/docker/daemon.json", False)
+    ctk = ToolFacts("nvidia-ctk", "/usr/local/nvidia/bin/nvidia-ctk", None)
+    assert v.runtime_registered(e, dj, "nvidia", ctk=ctk).remediation.startswith(
+        "sudo /usr/local/nvidia/bin/nvidia-ctk runtime configure")
+    ctk = ToolFacts("nvidia-ctk", "/usr/bin/nvidia-ctk", None)
+    assert v.runtime_registered(e, dj, "nvidia", ctk=ctk).remediation.startswith("sudo nvidia-ctk runtime")
+
+
+def test_an_engine_on_another_host_is_configured_there():
+    e = engine_from_capture()
+    del e.runtimes["nvidia"]
+    e.endpoint = "tcp://gpu-7:2376"
+    fix = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
+    assert "(on gpu-7, the host of the engine at tcp://gpu-7:2376" in fix
+    e.endpoint = "tcp://127.0.0.1:2375"
+    assert "(on " not in v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation

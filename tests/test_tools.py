@@ -224,3 +224,47 @@ def test_the_table_is_well_formed():
         assert len(set(tags)) == len(tags), release
         assert all(re.fullmatch(r"v1\.\d+\.\d+@sha256:[0-9a-f]{64}", r) for r in refs), release
         assert tags == sorted(tags, key=lambda t: kind_releases.versions.parse(t), reverse=True), release
+
+
+def test_module0_checks_the_configured_kind_binary_not_the_kind_on_path(tmp_path):
+    """kind v0.30.0 on PATH, lab config kind_binary: a v0.20.0 elsewhere (audit m0-3): module 1 drives the
+    configured one, so module 0's kind checks must judge it (they passed on the PATH kind before)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    on_path = tmp_path / "bin"
+    # stand for `kind version` of the two releases (kind's own format, see the module docstring)
+    _tool(on_path, "kind", 'echo "kind v0.30.0 go1.24.6 linux/amd64"\n')
+    old = tmp_path / "opt old" / "kind"
+    _tool(old.parent, "kind", 'echo "kind v0.20.0 go1.20.4 linux/amd64"\n')
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"kind_binary: {json.dumps(str(old))}\n")
+    out = tmp_path / "r.json"
+    env = {**os.environ, "PATH": f"{on_path}:{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-m", "pytest", str(root / "tests_env"), "-m", "module0", "-k", "kind",
+                    "--no-provision", f"--lab-config={lab}", f"--results-json={out}", "-p", "no:cacheprovider",
+                    "-q"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    recs = {r["check"]: r for r in json.loads(out.read_text())["records"]}
+    assert recs["kind_version"]["verdict"] == "fail", recs["kind_version"]
+    assert f"0.20.0 is older than 0.24.0 ({old})" in recs["kind_version"]["message"]
+    assert recs["kind_supports_the_node_image"]["verdict"] == "fail"
+    lab.write_text(f"kind_binary: {json.dumps(str(on_path / 'kind'))}\n")
+    subprocess.run([sys.executable, "-m", "pytest", str(root / "tests_env"), "-m", "module0", "-k", "kind_version",
+                    "--no-provision", f"--lab-config={lab}", f"--results-json={out}", "-p", "no:cacheprovider",
+                    "-q"], cwd=root, env={**os.environ, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                   timeout=120)
+    rec = [r for r in json.loads(out.read_text())["records"] if r["check"] == "kind_version"][0]
+    assert rec["verdict"] == "pass" and str(on_path / "kind") in rec["message"], rec  # a path: not looked up on PATH
+
+
+def test_a_configured_binary_is_found_as_module1_runs_it(tmp_path, bindir):
+    """A bare name: PATH only (module 1 runs it by name, never from extra_bin_dirs); a path: as written."""
+    extra = tmp_path / "extra"
+    _tool(extra, "kind", 'echo "kind v0.30.0 go1.24.6 linux/amd64"\n')
+    assert probe_tool("kind", (str(extra),), 10, binary="kind").path is None
+    assert probe_tool("kind", (str(extra),), 10).path == str(extra / "kind")  # unconfigured tools: extra dirs too
+    assert probe_tool("kind", (), 10, binary=str(extra / "kind")).version == "0.30.0"

@@ -32,8 +32,8 @@ def test_docker_cli_present(check, docker_cli, fix_shell):
     check(docker_verdicts.cli_present(docker_cli, fix_shell))
 
 
-def test_docker_engine_reachable(check, docker_engine, docker_cli, fix_shell):
-    check(docker_verdicts.engine_reachable(docker_engine, fix_shell, docker_cli))
+def test_docker_engine_reachable(check, docker_engine, docker_cli, lab_config, fix_shell):
+    check(docker_verdicts.engine_reachable(docker_engine, fix_shell, docker_cli, lab_config.docker_host))
 
 
 def test_docker_engine_version(check, docker_engine, lab_config, fix_shell):
@@ -53,8 +53,10 @@ def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, doc
                                              fix_shell, ctk_facts))
 
 
-def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count, ctk_facts, fix_shell):
-    check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count, fix_shell, ctk_facts))
+def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count, ctk_facts, lab_config,
+                               fix_shell):
+    check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count, fix_shell, ctk_facts,
+                                         lab_config.docker_daemon_json))
 
 
 # ---------------------------------------------------------------------------------------------------

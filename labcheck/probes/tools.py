@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 
 from labcheck import cmd, versions
@@ -50,8 +51,10 @@ class ToolFacts:
 
 
 def probe_tool(name: str, extra_dirs: tuple[str, ...] = (), timeout: float = 30.0,
-               args: tuple[str, ...] | None = None) -> ToolFacts:
-    path = cmd.which(name, extra_dirs)
+               args: tuple[str, ...] | None = None, binary: str = "") -> ToolFacts:
+    """Ask tool ``name`` its version. ``binary``: the lab config's program for it (kind_binary), found as module 1
+    runs it (a path as written, a bare name on PATH only): module 0 must judge the kind module 1 will drive."""
+    path = shutil.which(binary) if binary else cmd.which(name, extra_dirs)
     if path is None:
         return ToolFacts(name, None, None)
     return ToolFacts(name, path, cmd.run([path, *(args if args is not None else VERSION_ARGS[name])],

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from shlex import quote as sh
+from urllib.parse import urlparse
 
-from labcheck import versions
+from labcheck import ctk_configure, docker_endpoint, versions
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import DEFAULT, OTHER, Shell
@@ -41,18 +43,44 @@ def join_group(shell: Shell = DEFAULT) -> str:
     return shell.sudo('usermod -aG docker $USER') + " && newgrp docker"
 
 
-def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None) -> str:
-    """Register the NVIDIA runtime; installing the toolkit first when ``nvidia-ctk`` is missing."""
-    steps = shell.sudo("nvidia-ctk runtime configure --runtime=docker", "systemctl restart docker")
+def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name: str = ctk_configure.RUNTIME,
+                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "") -> str:
+    """Register runtime ``name`` in ``daemon_json`` (the lab config's names) with the nvidia-ctk that was found
+    (by its path: one in extra_bin_dirs is not on sudo's PATH); installing the toolkit first when it is missing.
+    ``endpoint``: the engine checked; one on another host is configured there, not here."""
+    found = ctk.path if ctk is not None and ctk.path else "nvidia-ctk"
+    if os.path.dirname(found) in SECURE_PATH:
+        found = os.path.basename(found)
+    steps = shell.sudo(ctk_configure.command(name, daemon_json, found), "systemctl restart docker")
+    steps += _elsewhere(endpoint)
     if ctk is not None and ctk.path is None:
         return f"{install_command('nvidia-ctk', shell)}  then: {steps}"
     return steps
 
 
-def reinstall_toolkit(shell: Shell = DEFAULT) -> str:
+def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
+                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "") -> str:
+    configure = configure_runtime(shell, None, name, daemon_json, endpoint)
     if shell.family == OTHER:
-        return f"reinstall the NVIDIA Container Toolkit ({TOOLKIT_GUIDE}), then {configure_runtime(shell)}"
-    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure_runtime(shell)
+        return f"reinstall the NVIDIA Container Toolkit ({TOOLKIT_GUIDE}), then {configure}"
+    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure
+
+
+# sudo's default secure_path (Debian, Ubuntu): a tool there is found by name, with or without sudo
+SECURE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
+
+def _elsewhere(endpoint: str) -> str:
+    """A note when the engine is on another host (tcp:// or ssh:// to a remote name): its daemon.json is there."""
+    url = urlparse(endpoint)
+    try:
+        host = url.hostname or ""
+    except ValueError:
+        return ""
+    if url.scheme in ("tcp", "http", "https", "ssh") and host not in LOCAL_HOSTS:
+        return f"  (on {host}, the host of the engine at {endpoint}: the runtime is registered in its daemon.json)"
+    return ""
 
 
 def unreachable(engine: EngineFacts) -> Verdict:
@@ -77,8 +105,10 @@ def cli_present(cli: CliFacts, shell: Shell = DEFAULT) -> Verdict:
     return passed(f"docker CLI {cli.version} at {cli.path or 'PATH'}")
 
 
-def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts | None = None) -> Verdict:
-    """``cli``: the docker CLI probe; when it is missing too, Docker is not installed (install, not start)."""
+def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts | None = None,
+                     configured: str = "") -> Verdict:
+    """``cli``: the docker CLI probe; when it is missing too, Docker is not installed (install, not start).
+    ``configured``: the lab config's docker_host ("" when the endpoint came from DOCKER_HOST or the default)."""
     where = engine.endpoint
     if engine.reachable and not engine.info_error:
         return passed(f"Docker engine {engine.server_version or '(version unknown)'} answers at {where}")
@@ -88,6 +118,9 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       f"{restart_docker(shell)}  (then look at `{journal(shell)}`)")
     err = engine.error
     low = err.lower()
+    bad_url = docker_endpoint.problem(where)
+    if bad_url or "install paramiko" in low or any(s in low for s in NOT_AN_ENGINE):
+        return _wrong_endpoint(where, configured, bad_url, err)
     if engine.timed_out:
         return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
                       f"{engine.timeout:g}s (hung): {err}",
@@ -108,6 +141,32 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       f"{start_docker(shell)}  ({no_systemd})")
     return failed(f"expected a Docker engine answering at {where}, found none: {err}",
                   f"{start_docker(shell)}  ({no_systemd}; if it runs but you are not root: {join_group(shell)})")
+
+
+# What the SDK says when something answers at the endpoint, but not as a Docker engine (its /version is not the
+# engine's JSON object): starting Docker is not the fix, pointing at the engine is.
+NOT_AN_ENGINE = ("invalid response from docker daemon", "indices must be integers", "expecting value",
+                 "is not json", "jsondecodeerror")
+
+
+def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verdict:
+    """The endpoint itself is the problem: a URL the SDK cannot use, ssh:// without paramiko, or no engine there."""
+    if bad_url:
+        what = f"the Docker endpoint {where!r} cannot be used: {bad_url}"
+    elif "install paramiko" in err.lower():
+        return failed(f"the Docker endpoint {where} is ssh://, which the docker SDK reaches only through the paramiko "
+                      f"package, not installed for {sys.executable}: {err}",
+                      f"{sh(sys.executable)} -m pip install paramiko  (or point "
+                      f"{'docker_host in the lab config' if configured else 'DOCKER_HOST'} at a unix:// socket)")
+    else:
+        what = f"something answers at {where}, but not as a Docker engine: {err}"
+    if configured and configured == where:
+        fix = (f"set docker_host in the lab config to your engine's address (e.g. {docker_endpoint.EXAMPLE}), or "
+               "remove it to use DOCKER_HOST or the default socket (see lab_config_valid)")
+    else:
+        fix = (f"unset DOCKER_HOST  (the default socket {docker_endpoint.DEFAULT}; or export DOCKER_HOST=<your "
+               f"engine's address>, e.g. {docker_endpoint.EXAMPLE})")
+    return failed(what, fix)
 
 
 def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
@@ -166,22 +225,24 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
             f"default runtime: {default}; containers use it with --runtime={name} or --gpus"
         return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}", setup_note)
     details = setup_note
+    configure = configure_runtime(shell, ctk, name, dj.path, engine.endpoint)
     if dj.error:
         return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
                       f"is invalid: {dj.error}",
-                      f"fix {dj.path} first (see daemon_json_valid), then {configure_runtime(shell, ctk)}", details)
+                      f"fix {dj.path} first (see daemon_json_valid), then {configure}", details)
     if name in dj.runtimes:
         return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
                       f"(engine lists: {listed})", restart_docker(shell), details)
     rerun = "rerun this suite with --fix-host" if shell.root else "rerun this suite as root with --fix-host"
     return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
-                  f"{configure_runtime(shell, ctk)}  (or {rerun})", details)
+                  f"{configure}  (or {rerun})", details)
 
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
-                   ctk: ToolFacts | None = None) -> Verdict:
-    """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU."""
-    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk)
+                   ctk: ToolFacts | None = None, daemon_json: str = ctk_configure.DAEMON_JSON) -> Verdict:
+    """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU. ``daemon_json``:
+    the lab config's, where the fixes register the runtime."""
+    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk, daemon_json)
     if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
         note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
                 f"{', '.join(probe.leftovers_removed)}")
@@ -196,13 +257,15 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, she
 
 
 def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell,
-                    ctk: ToolFacts | None) -> Verdict:
+                    ctk: ToolFacts | None, daemon_json: str) -> Verdict:
     name = probe.runtime
     if not _answers(engine):
         return unreachable(engine)
+    reinstall = reinstall_toolkit(shell, name, daemon_json, engine.endpoint)
     if not probe.attempted:
         return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
-                      f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})", configure_runtime(shell, ctk))
+                      f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})",
+                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint))
     if probe.engine_lost:
         return failed(f"the Docker engine at {engine.endpoint} stopped answering while {probe.hung_step or 'probing'}"
                       f": {probe.error or probe.image_error}",
@@ -219,13 +282,13 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
                       "/bin/busybox), or `docker pull busybox`, or set probe_image in lab.yaml to a local image "
                       "with /bin/sh")
     if probe.error:
-        return _start_error(name, engine, probe, shell, ctk)
+        return _start_error(name, engine, probe, shell, ctk, daemon_json)
     out = probe.output
     if probe.exit_code != 0 or not out.complete:
         return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
                       f"(expected 0): {probe.logs.strip()[-300:] or 'no output'}",
                       f"try `docker run --rm --runtime={sh(name)} -e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image)} "
-                      f"/bin/sh -c 'ls /dev'` and read its error; {reinstall_toolkit(shell)}")
+                      f"/bin/sh -c 'ls /dev'` and read its error; {reinstall}")
     smi = ""
     if out.smi_rc == 0:
         smi = "; nvidia-smi -L inside: " + ("; ".join(out.smi_lines) or "no output")
@@ -239,7 +302,7 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
                           f"NVIDIA_VISIBLE_DEVICES=all (found: {devices or 'no /dev/nvidia*'}), although this host "
                           f"has {host_gpus} GPU(s){smi}",
                           f"check `nvidia-container-cli -k -d /dev/tty info` and `docker info | grep -i runtime`; "
-                          f"then {reinstall_toolkit(shell)}")
+                          f"then {reinstall}")
         return passed(f"runtime {name!r} starts containers with the GPU: {devices}{smi}")
     if out.devices:
         return warned(f"runtime {name!r} starts containers and injected {devices}, but this host shows no GPU "
@@ -259,12 +322,14 @@ def missing_binary(error: str) -> str:
     return m.group(1) if m else ""
 
 
-def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: Shell, ctk: ToolFacts | None) -> Verdict:
+def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: Shell, ctk: ToolFacts | None,
+                 daemon_json: str) -> Verdict:
     err = probe.error
     low = err.lower()
     path = str(engine.runtimes.get(name, {}).get("path", "") or name)
     if "unknown runtime specified" in low:
-        return failed(f"the engine refused runtime {name!r}: {err}", configure_runtime(shell, ctk))
+        return failed(f"the engine refused runtime {name!r}: {err}",
+                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint))
     missing = missing_binary(err)
     if missing:
         if os.path.basename(missing) == os.path.basename(path):
@@ -286,4 +351,5 @@ def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: She
         return failed(f"runtime {name!r} runs but cannot reach the NVIDIA driver: {err}",
                       "check `nvidia-smi` on the host and install/repair the NVIDIA driver "
                       "(https://www.nvidia.com/Download/index.aspx), then rerun")
-    return failed(f"starting a container with runtime {name!r} failed: {err}", reinstall_toolkit(shell))
+    return failed(f"starting a container with runtime {name!r} failed: {err}",
+                  reinstall_toolkit(shell, name, daemon_json, engine.endpoint))

@@ -1,0 +1,30 @@
+"""Whether a Docker endpoint URL (lab config ``docker_host``, or DOCKER_HOST) can be used as written on Linux.
+
+WHY its own check: the docker SDK refuses a malformed URL ("tcp://:abc", "garbage", "tcp://h:99999") before it
+connects, and a check that then said "start Docker" sent the user to an engine that was running all along.
+The syntax is the SDK's own (``docker.utils.parse_host``), so this can never disagree with what the probe does;
+on top of it, the endpoints the SDK parses but cannot use here: ``npipe://`` (a Windows named pipe).
+"""
+
+from __future__ import annotations
+
+DEFAULT = "unix:///var/run/docker.sock"
+EXAMPLE = "unix:///var/run/docker.sock, unix:///run/user/1000/docker.sock (rootless) or tcp://HOST:2376"
+
+
+def problem(url: str) -> str:
+    """What is wrong with ``url`` as a Docker endpoint on Linux, or "" when the SDK can try to connect to it."""
+    if any(ord(c) < 32 or c == "\x7f" for c in url):
+        return "it contains a control character"
+    try:
+        from docker import errors  # lazy: the docker SDK costs start-up (tests/test_startup.py)
+        from docker.utils import parse_host
+    except ImportError:  # pragma: no cover - a dependency of the package
+        return ""
+    try:
+        parse_host(url)
+    except (errors.DockerException, ValueError) as exc:
+        return str(exc)
+    if url.strip().lower().startswith("npipe:"):
+        return "npipe:// is a Windows named pipe: Docker on Linux listens on a unix:// socket or tcp://"
+    return ""
