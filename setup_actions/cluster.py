@@ -3,20 +3,26 @@
 - ``plan`` (no side effects): reuse (exists and matches the config), create, repair (ours and
   half-made or stale), or blocked (exists, not ours, does not match: we never delete it).
 - ``apply``: one pytest-xdist worker creates while the others wait on a file lock, then reuse it.
-  A state file written before ``kind create`` (phase ``creating``) and completed after it makes an
-  interrupted run repairable by the next one, and is the ownership record ``--teardown`` needs.
-- ``teardown``: deletes the cluster only when the state file says we created it AND the node
-  container is still the one we created (same container ID).
+  A state file written before ``kind create`` (phase ``creating``), given the node container's ID as soon
+  as kind has made it, and completed after it makes an interrupted run repairable by the next one, and
+  is the ownership record ``--teardown`` needs.
+- Ownership (repair and ``teardown``) needs evidence that the suite made THAT node container: the
+  container ID the suite recorded is the one running now (:func:`_ours`). A record without an ID (a run
+  killed before kind made the node) or with another ID (the user deleted and re-made the cluster since)
+  proves nothing: the cluster is then reused if it matches, else left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shlex
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import kindconfig, lock, state
+from labcheck import cmd, kindconfig, lock, state
 from labcheck.clis import Clis
 from labcheck.config import LabConfig
 from labcheck.probes import kind as kindcli
@@ -24,6 +30,8 @@ from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.progress import step
 from setup_actions.outcome import Outcome
+
+NODE_WATCH_INTERVAL = 1.0  # seconds between looks at the node container while `kind create` runs
 
 
 @dataclass(frozen=True)
@@ -99,22 +107,24 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
         return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
     rec = state.read(state.state_dir(cfg.state_dir), name)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
-    owned = rec is not None and (rec.phase == "creating" or (node.exists and rec.node_id == node.id))
+    owned = _ours(rec, node)
     if name not in clusters and not node.exists:
         return ClusterPlan(name, "create", f"no cluster {name!r} yet", owned, node)
     if name not in clusters:
         # a container with the node's name that kind does not know: not a kind cluster, whatever it matches
-        return ClusterPlan(name, "repair" if owned else "blocked",
-                           f"a container named {cfg.node_name} exists but kind lists no cluster {name!r}", owned, node)
-    if rec is not None and rec.phase == "creating":
+        return ClusterPlan(name, "repair" if owned else "blocked", _not_ours(
+            f"a container named {cfg.node_name} exists but kind lists no cluster {name!r}", owned, rec, node),
+            owned, node)
+    if owned and rec.phase == "creating":
         return ClusterPlan(name, "repair", f"cluster {name!r} was left half-made by an interrupted run of this suite",
                            True, node)
     if not node.exists or not node.running:
         what = "has no node container" if not node.exists else f"node container is {node.status}"
-        return ClusterPlan(name, "repair" if owned else "blocked", f"cluster {name!r} {what}", owned, node)
+        return ClusterPlan(name, "repair" if owned else "blocked", _not_ours(f"cluster {name!r} {what}", owned, rec,
+                                                                             node), owned, node)
     diff = mismatches(node, parsed)
     if diff:
-        reason = f"cluster {name!r} does not match {config_path}: {'; '.join(diff)}"
+        reason = _not_ours(f"cluster {name!r} does not match {config_path}: {'; '.join(diff)}", owned, rec, node)
         return ClusterPlan(name, "repair" if owned else "blocked", reason, owned, node, tuple(diff))
     return ClusterPlan(name, "reuse", f"cluster {name!r} exists and matches {config_path}", owned, node)
 
@@ -156,16 +166,18 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
     if not provision:
         return Outcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
     directory = state.state_dir(cfg.state_dir)
-    state.write(directory, state.ClusterRecord(cfg.cluster_name, "creating", config=str(Path(config_path)),
-                                               image=cfg.node_image, run_id=run_id))
+    # the node we are about to repair keeps its ID in the record until it is deleted: a failed delete leaves
+    # it provably ours
+    creating = state.ClusterRecord(cfg.cluster_name, "creating", p.node.id if p.owned and p.node else "",
+                                   str(Path(config_path)), cfg.node_image, run_id=run_id)
+    state.write(directory, creating)
     if p.action == "repair":
         res = _delete(cfg, f"deleting half-made/stale cluster {cfg.cluster_name}")
         if not res.ok:
             return Outcome(False, "repair", f"cannot delete our stale cluster: {kindcli.safe_error(res)}",
                                   _delete_cmd(cfg))
     with step(f"creating Kind cluster {cfg.cluster_name} (image {cfg.node_image})") as progress:
-        res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
-                             docker_host=cfg.docker_host, timeout=cfg.cluster_create_timeout)
+        res, seen = _create_recording_node(cfg, config_path, dataclasses.replace(creating, node_id=""))
         if not res.ok:
             progress.fail(kindcli.safe_error(res))
     if not res.ok:
@@ -173,24 +185,70 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
             # kind removes the nodes of a create that failed, so nothing of ours is left: forget the record,
             # or a cluster the user creates later (e.g. with the command below) would count as ours and be
             # "repaired" or deleted by --teardown. A create we killed on timeout did leave a half-made node:
-            # that record stays, and the next run repairs it.
+            # its record (with that node's ID) stays, and the next run repairs that node, and no other.
             state.forget(directory, cfg.cluster_name)
         return Outcome(False, p.action, f"kind could not create the cluster: {kindcli.safe_error(res)}",
                               create_cmd)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
-    state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id, str(Path(config_path)),
+    state.write(directory, state.ClusterRecord(cfg.cluster_name, "created", node.id or seen, str(Path(config_path)),
                                                cfg.node_image, run_id=run_id))
     return Outcome(True, p.action, f"created cluster {shlex.quote(cfg.cluster_name)} ({p.reason})", changed=True)
 
 
+def _create_recording_node(cfg: LabConfig, config_path: str, creating: state.ClusterRecord
+                           ) -> tuple[cmd.CmdResult, str]:
+    """``kind create``, while a watcher thread writes the node container's ID into the ``creating`` record as soon
+    as kind has made it, again if it is replaced, and once more when the create ends (done, timed out, Ctrl-C).
+    Returns kind's result and the last ID seen ('' none).
+
+    WHY during the create: a run killed mid-create (kill -9, a lost terminal) gets no chance to look afterwards,
+    and without that ID the next run cannot tell the half-made node from one the user made since. (A node that
+    was already there makes kind fail at once, and that record is then forgotten.)
+    """
+    directory, t, host = state.state_dir(cfg.state_dir), cfg.command_timeout, cfg.docker_host
+    done, seen = threading.Event(), [""]
+
+    def watch() -> None:
+        while True:
+            last = done.wait(NODE_WATCH_INTERVAL)
+            node = nodeprobe.inspect(cfg.node_name, t, docker_host=host)
+            if node.exists and node.id and node.id != seen[0]:  # a new one: kind may retry a node it could not start
+                seen[0] = node.id
+                with contextlib.suppress(OSError):  # the record written before the create stays
+                    state.write(directory, dataclasses.replace(creating, node_id=node.id))
+            if last:
+                return
+
+    watcher = threading.Thread(target=watch, name=f"labcheck: node of {cfg.cluster_name}", daemon=True)
+    watcher.start()
+    try:
+        res = kindcli.create(cfg.cluster_name, config_path, cfg.node_image, kind=cfg.kind_binary,
+                             docker_host=host, timeout=cfg.cluster_create_timeout)
+    finally:
+        done.set()
+        watcher.join()
+    return res, seen[0]
+
+
+def _ours(rec: state.ClusterRecord | None, node: nodeprobe.NodeState) -> bool:
+    """The suite made THIS node container: its record names the ID of the container running under the node's
+    name. Neither the name, kind's labels nor a record's phase prove it: the user may have deleted and re-made
+    the cluster since (the same name and labels, another container)."""
+    return rec is not None and bool(rec.node_id) and node.exists and node.id == rec.node_id
+
+
+def _not_ours(reason: str, owned: bool, rec: state.ClusterRecord | None, node: nodeprobe.NodeState) -> str:
+    """``reason``, plus why the suite's own record does not make this node its own (there is one, but for another
+    container or none)."""
+    if owned or rec is None or not node.exists:
+        return reason
+    made = f"container {rec.node_id[:12]}" if rec.node_id else "no node container (it never saw one)"
+    return f"{reason}; this suite's record names {made}, not this node ({node.id[:12]})"
+
+
 def owned(cfg: LabConfig) -> bool:
     rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
-    if rec is None:
-        return False
-    if rec.phase == "creating":
-        return True
-    node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
-    return node.exists and node.id == rec.node_id
+    return _ours(rec, nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host))
 
 
 def _delete(cfg: LabConfig, what: str):

@@ -78,3 +78,83 @@ def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tm
         assert not any(line.startswith(("delete", "create")) for line in calls), calls
     finally:
         subprocess.run(["docker", "rm", "-f", cfg.node_name], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def double_cluster(tmp_path: Path, request, monkeypatch):
+    """A unique cluster made by the kind double on the real engine (tests/m1_cluster.py), removed afterwards."""
+    from tests import m1_cluster
+
+    name = m1_cluster.unique("m1own")
+    request.addfinalizer(lambda: m1_cluster.remove_cluster(name))
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1_cluster.LABEL)
+    return name
+
+
+def _users_own_cluster(name: str, config: Path) -> str:
+    """What a user does by hand: ``kind delete cluster`` then ``kind create cluster`` with their own config; the
+    new node container's ID."""
+    from labcheck.probes import node as nodeprobe
+    from tests import m1_cluster
+
+    assert m1_cluster.kind("delete", "cluster", "--name", name).returncode == 0
+    made = m1_cluster.kind("create", "cluster", "--name", name, "--config", str(config), "--image", m1_cluster.IMAGE)
+    assert made.returncode == 0, made.stderr
+    return nodeprobe.inspect(f"{name}-control-plane").id
+
+
+@pytest.mark.docker
+@pytest.mark.needs("docker_engine")
+def test_a_cluster_the_user_made_after_a_timed_out_create_is_neither_repaired_nor_torn_down(
+        tmp_path: Path, double_cluster: str, monkeypatch):
+    """audit-m1 item 1: the suite's create times out (the node is half-made), the user deletes it and makes their
+    own cluster of the same name. The suite's record names the half-made node's ID, so the user's node (another
+    ID) is never deleted: not by the next run's repair, not by --teardown."""
+    from labcheck import state
+    from labcheck.probes import node as nodeprobe
+    from setup_actions import kind_config
+    from tests import m1_cluster
+
+    cfg = m1_cluster.lab_config(tmp_path, double_cluster, cluster_create_timeout=8.0)
+    kind_config.apply(cfg, kind_config.inspect(cfg))
+    monkeypatch.setenv("KIND_DOUBLE_HANG_AFTER_CREATE", "1")
+    out = cluster.apply(cfg, cfg.kind_config_path)
+    assert not out.ok and "hung" in out.message, out.message
+    half = nodeprobe.inspect(cfg.node_name)
+    rec = state.read(state.state_dir(cfg.state_dir), double_cluster)
+    assert half.exists and rec is not None and rec.phase == "creating"
+    assert rec.node_id == half.id  # what the timed-out create made is recorded: the next run may repair THAT
+    monkeypatch.delenv("KIND_DOUBLE_HANG_AFTER_CREATE")
+
+    own = tmp_path / "my-own.yaml"
+    own.write_text(MINIMAL_CONFIG)  # no driver mounts: does not match the suite's config
+    users = _users_own_cluster(double_cluster, own)
+    plan = cluster.plan(cfg, cfg.kind_config_path)
+    assert (plan.action, plan.owned) == ("blocked", False), plan
+    assert f"this suite's record names container {half.id[:12]}" in plan.reason
+    again = cluster.apply(cfg, cfg.kind_config_path)
+    assert (again.ok, again.action) == (False, "blocked") and "left alone" in again.message, again.message
+    assert not cluster.owned(cfg) and cluster.teardown(cfg).action == "kept"
+    assert nodeprobe.inspect(cfg.node_name).id == users
+
+
+@pytest.mark.docker
+@pytest.mark.needs("docker_engine")
+def test_a_record_without_a_node_id_claims_no_cluster(tmp_path: Path, double_cluster: str):
+    """A run killed before kind made any node leaves a 'creating' record with no container ID. A cluster of that
+    name found later may be anyone's: reused when it matches the config, else left alone; never torn down."""
+    from labcheck import state
+    from labcheck.probes import node as nodeprobe
+    from setup_actions import kind_config
+    from tests import m1_cluster
+
+    cfg = m1_cluster.lab_config(tmp_path, double_cluster)
+    kind_config.apply(cfg, kind_config.inspect(cfg))
+    directory = state.state_dir(cfg.state_dir)
+    state.write(directory, state.ClusterRecord(double_cluster, "creating", config=cfg.kind_config_path,
+                                               image=cfg.node_image))
+    users = _users_own_cluster(double_cluster, Path(cfg.kind_config_path))  # made with the suite's own config
+    out = cluster.apply(cfg, cfg.kind_config_path)
+    assert (out.ok, out.action, out.changed) == (True, "reuse", False), out.message
+    assert cluster.teardown(cfg).action == "kept"
+    assert nodeprobe.inspect(cfg.node_name).id == users

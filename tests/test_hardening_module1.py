@@ -71,6 +71,11 @@ def test_kind_create_interrupted_is_repaired_by_the_next_run(tmp_path, cluster, 
         time.sleep(0.2)
     time.sleep(0.5)  # past `docker run` (the double may retry it unprivileged), into the hang
     half = nodeprobe.inspect(cfg.node_name, 10)
+    # the run records the half-made node's ID while kind still runs: the evidence that it is the suite's, which
+    # even kill -9 cannot take away (a record without it would claim nothing)
+    while getattr(state.read(state.state_dir(cfg.state_dir), name), "node_id", "") != half.id:
+        assert time.monotonic() < deadline, state.read(state.state_dir(cfg.state_dir), name)
+        time.sleep(0.2)
     interrupt(proc, sig)
     rc, _, text = finish(proc, out, timeout=60)
     kind_left = _pids_running(f"--name {name}")
@@ -81,7 +86,7 @@ def test_kind_create_interrupted_is_repaired_by_the_next_run(tmp_path, cluster, 
         for pid in kind_left:  # kill -9 cannot reach kind: it would hang on (an hour, in the double)
             end_session(pid)
     rec = state.read(state.state_dir(cfg.state_dir), name)
-    assert rec is not None and rec.phase == "creating"  # the next run knows the half-made cluster is its own
+    assert rec is not None and rec.phase == "creating" and rec.node_id == half.id  # the next run may repair it
 
     rc, recs, text = finish(*_run(tmp_path, lab, name="r2"))
     prov = recs["cluster_provisioned"]

@@ -131,9 +131,8 @@ def test_interrupted_creation_is_repaired_by_the_next_run(tmp_path, cluster_name
     out = cluster_action.apply(cfg, cfg.kind_config_path)
     assert not out.ok and "hung" in out.message
     rec = state.read(state.state_dir(cfg.state_dir), cluster_name)
-    assert rec is not None and rec.phase == "creating"
     half = nodeprobe.inspect(cfg.node_name)
-    assert half.exists
+    assert half.exists and rec is not None and rec.phase == "creating" and rec.node_id == half.id
     monkeypatch.delenv("KIND_DOUBLE_HANG_AFTER_CREATE")
     fixed = cluster_action.apply(cfg, cfg.kind_config_path)
     assert (fixed.ok, fixed.action, fixed.changed) == (True, "repair", True), fixed.message
