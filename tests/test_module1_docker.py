@@ -363,3 +363,37 @@ def test_module1_uses_the_configured_docker_host(tmp_path, cluster_name):
     assert recs["test_node_container_running"]["verdict"] == "fail"
     assert "engine.sock" in recs["test_node_container_running"]["message"] or \
         "Cannot connect" in recs["test_node_container_running"]["message"]
+
+
+def test_a_bad_server_url_from_kind_get_kubeconfig_fails_the_api_checks_not_errors(tmp_path, cluster_name,
+                                                                                    monkeypatch):
+    """audit-m1 item 7, as an attendee meets it: a kind whose `get kubeconfig` prints a server URL with port 99999
+    (urllib raises ValueError reading it), a real node container. The three API checks fail with the reason and a
+    fix; before, each was an ERROR at setup ("ValueError: Port out of range 0-65535")."""
+    import shlex
+
+    monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
+    cfg = m1.lab_config(tmp_path, cluster_name)
+    assert provision(cfg).ok
+    wrapper = tmp_path / "bad-kind" / "kind"
+    wrapper.parent.mkdir()
+    double = f"{shlex.quote(sys.executable)} {shlex.quote(m1.KIND_DOUBLE)}"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1 $2" = "get kubeconfig" ]; then\n  {double} "$@" | '
+                       "sed 's#server: .*#server: https://127.0.0.1:99999#'\n  exit 0\nfi\n"
+                       f'exec {double} "$@"\n')
+    wrapper.chmod(0o755)
+    lab = m1.write_lab_yaml(tmp_path / "lab.yaml", dataclasses.replace(cfg, kind_binary=str(wrapper)))
+    res_json = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests_env", "-m", "module1", "-p", "no:cacheprovider",
+                           "--no-provision", "-k", "kubernetes_node_ready or resource_api_served or gpu_present_label",
+                           "--lab-config", str(lab), "--results-json", str(res_json)],
+                          cwd=ROOT, env=m1.double_env(), capture_output=True, text=True, timeout=300)
+    recs = {r["nodeid"].split("::")[-1]: r for r in json.loads(res_json.read_text())["records"]}
+    names = ("test_kubernetes_node_ready", "test_resource_api_served", "test_gpu_present_label_on_node")
+    assert set(names) <= set(recs), (recs.keys(), proc.stdout[-3000:])
+    for name in names:
+        rec = recs[name]
+        assert rec["verdict"] == "fail", (rec, proc.stdout[-3000:])
+        assert "Port out of range" in rec["message"] and "not usable" in rec["message"], rec
+        assert rec["remediation"].startswith(f"{shlex.quote(str(wrapper))} get kubeconfig --name {cluster_name}")
+    assert "NOT READY" in proc.stdout and "ValueError" not in proc.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labcheck import mps
 from labcheck.cmd import CmdResult
 from labcheck.node import cuda_client
@@ -166,10 +168,66 @@ def test_kubeconfig_secrets_are_redacted_and_server_read():
     kc = ("clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
           "    certificate-authority-data: QUJDREVGR0hJSktMTU5PUA==\n"
           "users:\n- user:\n    client-key-data: S0VZS0VZS0VZS0VZS0VZS0VZ\n")
-    assert kube.server_of(kc) == "https://127.0.0.1:6443"
+    assert kube.server_of(kc) == ("https://127.0.0.1:6443", "")
     msg = kube.redact("bad key S0VZS0VZS0VZS0VZS0VZS0VZ near https://127.0.0.1:6443", kc)
     assert "S0VZ" not in msg and "https://127.0.0.1:6443" in msg
-    assert kube.tcp_answers("https://127.0.0.1:9", 2.0).startswith("no API server answers")
+    assert kube.tcp_answers("127.0.0.1", 9, 2.0).startswith("no API server answers")
+
+
+KUBECONFIG = ("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n  name: c\n"
+              "contexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\n{users}")
+
+
+@pytest.mark.parametrize("server, why", [
+    ("'https://127.0.0.1:99999'", "Port out of range"),
+    ("'https://[::1'", "Invalid IPv6 URL"),
+    ("'https://host:abc'", "Port could not be cast"),
+    ("'https://" + "x" * 300 + "'", "label too long"),  # idna: the resolver would raise UnicodeError
+    ("'https://" + "\u00e9" * 70 + ".example'", "idna"),
+    ("'ftp://127.0.0.1'", "not an http(s) URL"),
+    ("'https://:6443'", "names no host"),
+    ("6443", "no clusters[0].cluster.server"),  # wrong YAML types: a number, a list where a URL string belongs
+    ("[https://127.0.0.1:6443]", "no clusters[0].cluster.server"),
+])
+def test_a_kubeconfig_whose_server_url_is_unusable_fails_the_api_checks_with_a_fix(server, why):
+    """audit-m1 item 7: what `kind get kubeconfig` prints is tool output: a server URL no connection can be made to
+    (urllib's ValueError, idna's UnicodeError) is a failing check that says so, never an error in setup."""
+    facts = kube.api_facts(KUBECONFIG.format(server=server, users=""), NODE, timeout=2)
+    assert not facts.reachable and not facts.api_error and why in facts.kubeconfig_unusable, facts
+    cluster = "lab; x"
+    for verdict in (v.k8s_node_ready(facts, NODE, cluster), v.resource_api(facts, "v1", NODE, cluster, "k.yaml"),
+                    v.gpu_present_label(facts, NODE, cluster, "k.yaml")):
+        assert verdict.status == "fail" and "kubeconfig kind gives for it is not usable" in verdict.message
+        assert why in verdict.message
+        assert verdict.remediation.startswith("kind get kubeconfig --name 'lab; x' | grep 'server:'"), verdict
+
+
+@pytest.mark.parametrize("text, why", [
+    ("clusters: [", "not valid YAML (line 1)"),
+    ("[1, 2]", "no clusters[0].cluster.server"),
+    ("clusters: {a: 1}", "no clusters[0].cluster.server"),
+    ("clusters:\n- cluster: https://127.0.0.1:6443\n", "no clusters[0].cluster.server"),
+])
+def test_a_kubeconfig_of_the_wrong_shape_names_no_server(text, why):
+    server, problem = kube.server_of(text)
+    assert server == "" and why in problem
+
+
+@pytest.mark.parametrize("users", ["users: 5\n", "users:\n- name: u\n  user: 5\n",
+                                   "users:\n- name: u\n  user:\n    client-key-data: 7\n"])
+def test_a_kubeconfig_the_client_cannot_load_is_unusable_not_a_broken_api(users):
+    """Wrong YAML types where the kubernetes client reads credentials: the client raises TypeError while loading.
+    That is the kubeconfig's fault, not an API server's that "accepts connections but its requests fail"."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # something accepts TCP at the server's port
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        facts = kube.api_facts(KUBECONFIG.format(server=url, users=users), NODE, timeout=2)
+    finally:
+        listener.close()
+    assert not facts.api_error and "the kubernetes client cannot load it: TypeError" in facts.kubeconfig_unusable
+    assert v.k8s_node_ready(facts, NODE, CLUSTER).status == "fail"
 
 
 def test_node_loader_fails_when_the_config_mounts_no_driver_library():

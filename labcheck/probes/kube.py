@@ -28,16 +28,47 @@ class ApiFacts:
     api_error: bool = False
     node_labels: dict = field(default_factory=dict)  # the node's Kubernetes labels (kind sets nodes[].labels there)
     kubeconfig_error: str = ""  # `kind get kubeconfig` failed: no API to ask (stdout, the secret, never kept)
+    # kind gave a kubeconfig, but no API can be asked with it (why: a server URL that names no usable address,
+    # wrong YAML types, one the kubernetes client cannot load); no value of it is quoted but the server URL
+    kubeconfig_unusable: str = ""
 
 
-def server_of(kubeconfig_text: str) -> str:
+def server_of(kubeconfig_text: str) -> tuple[str, str]:
+    """(the first cluster's server URL, '') or ('', why the kubeconfig names none). Quotes no value of the
+    kubeconfig (it holds credentials): a YAML error is reported by its position only."""
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
     try:
         doc = yaml.safe_load(kubeconfig_text)
-        return str(doc["clusters"][0]["cluster"]["server"])
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
-        return ""
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return "", f"it is not valid YAML{f' (line {mark.line + 1})' if mark is not None else ''}"
+    clusters = doc.get("clusters") if isinstance(doc, dict) else None
+    first = clusters[0] if isinstance(clusters, list) and clusters else None
+    cluster = first.get("cluster") if isinstance(first, dict) else None
+    server = cluster.get("server") if isinstance(cluster, dict) else None
+    if not isinstance(server, str) or not server.strip():
+        return "", "it has no clusters[0].cluster.server (a mapping holding a URL string was expected)"
+    return server.strip(), ""
+
+
+def address_of(url: str) -> tuple[str, int, str]:
+    """(host, port, '') of an http(s) API server URL, or ('', 0, why it names no address a connection can be made
+    to): a bad port, a broken IPv6 literal, a host name that cannot be looked up (IDNA: a label over 63 characters).
+    """
+    shown = url if len(url) <= 120 else url[:120] + "..."
+    try:
+        u = urlparse(url)
+        host, port = u.hostname, u.port
+        if host:
+            host.encode("idna")  # what the socket module does to a name before looking it up
+    except ValueError as exc:  # urllib's "Port out of range", "Invalid IPv6 URL"; UnicodeError (idna) is one too
+        return "", 0, f"its server URL {shown!r} is not usable: {exc}"
+    if u.scheme not in ("https", "http"):
+        return "", 0, f"its server URL {shown!r} is not an http(s) URL"
+    if not host:
+        return "", 0, f"its server URL {shown!r} names no host"
+    return host, port if port is not None else (443 if u.scheme == "https" else 80), ""
 
 
 def redact(message: str, secret_text: str) -> str:
@@ -49,22 +80,27 @@ def redact(message: str, secret_text: str) -> str:
     return message
 
 
-def tcp_answers(url: str, timeout: float) -> str:
-    """'' when something accepts TCP connections at the server's host:port, else why not."""
-    u = urlparse(url)
-    if not u.hostname:
-        return f"no API server address in the kubeconfig ({url!r})"
-    port = u.port or (443 if u.scheme == "https" else 80)
+def tcp_answers(host: str, port: int, timeout: float) -> str:
+    """'' when something accepts TCP connections at host:port, else why not."""
     try:
-        with socket.create_connection((u.hostname, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return ""
     except OSError as exc:
-        return f"no API server answers at {u.hostname}:{port} ({exc.strerror or exc})"
+        return f"no API server answers at {host}:{port} ({exc.strerror or exc})"
+    except ValueError as exc:  # a name address_of let through that the resolver still refuses
+        return f"{host!r} cannot be looked up: {exc}"
+
+
+def _unusable(server: str, why: str) -> ApiFacts:
+    return ApiFacts(server, False, f"the kubeconfig kind gives is not usable: {why}", kubeconfig_unusable=why)
 
 
 def api_facts(kubeconfig_text: str, node_name: str, timeout: float = 10.0) -> ApiFacts:
-    server = server_of(kubeconfig_text)
-    why = tcp_answers(server, timeout) if server else "the kubeconfig names no API server"
+    server, why = server_of(kubeconfig_text)
+    host, port, why = ("", 0, why) if why else address_of(server)
+    if why:
+        return _unusable(server, why)
+    why = tcp_answers(host, port, timeout)
     if why:
         return ApiFacts(server, False, why)
     try:
@@ -78,6 +114,10 @@ def api_facts(kubeconfig_text: str, node_name: str, timeout: float = 10.0) -> Ap
         os.chmod(path, 0o600)
         try:
             api = config.new_client_from_config(config_file=path)
+        except Exception as exc:  # the client's ConfigException, or a TypeError on a value of the wrong YAML type
+            return _unusable(server, redact(f"the kubernetes client cannot load it: {type(exc).__name__}: {exc}",
+                                            kubeconfig_text)[:300])
+        try:
             groups = client.ApisApi(api).get_api_versions(_request_timeout=timeout)
             versions = tuple(v.version for g in groups.groups if g.name == "resource.k8s.io" for v in g.versions)
             node_found, ready, msg, labels = False, None, "", {}

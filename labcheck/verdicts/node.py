@@ -482,6 +482,12 @@ def _api_down(node: str, what: str, why: str, cluster: str, *, cli: Clis = DEFAU
 def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict | None:
     if facts.kubeconfig_error:
         return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster, cli=cli)
+    if facts.kubeconfig_unusable:
+        return failed(f"node container {node} runs but the kubeconfig kind gives for it is not usable, so {what}: "
+                      f"{facts.kubeconfig_unusable}",
+                      f"{cli.kind} get kubeconfig --name {_q(cluster)} | grep 'server:'   # kind should print "
+                      f"https://127.0.0.1:<port> (the node's API port); if not: {cli.kind} delete cluster --name "
+                      f"{_q(cluster)} && pytest tests_env -m module1   # re-creates it")
     if not facts.reachable and facts.api_error:
         return _api_broken(facts, what, node, cluster, cli=cli)
     if not facts.reachable:
