@@ -11,6 +11,8 @@ Environment section (labcheck.redact).
 from __future__ import annotations
 
 import os
+import shlex
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -221,12 +223,17 @@ def is_lab_run(config: pytest.Config) -> bool:
 
 
 def check_output_paths(config: pytest.Config) -> None:
-    """Refuse, before any check runs, an output path that is not a regular file (or a new name).
+    """Refuse, before any check runs, an output path that is not a regular file (or a new name), or that cannot be
+    written: its folder (made if missing, as pytest-html does) takes no new file, the file itself refuses writes
+    (chattr +i), and for an --html report without --self-contained-html the same of its assets/ folder and
+    assets/style.css, which pytest-html writes at start-up.
 
     WHY at start: pytest-html opens ``--html`` with ``open("w")``, which blocks forever on a FIFO and crashes
-    at the end of the run on a folder; ``--results-json`` replaced a symlink or /dev/null (as root) by a
+    at the end of the run on a folder; it makes the folder and assets/ at configure time, where a failure is an
+    INTERNALERROR before any check; ``--results-json`` replaced a symlink or /dev/null (as root) by a
     regular file. A symlink to a regular file is written through (labcheck.fsio.write_target).
     """
+    html_assets = not config.getoption("self_contained_html", False)
     for option, value, example in (("--results-json", config.getoption("--results-json", None), "results.json"),
                                    ("--html", config.getoption("htmlpath", None), "report.html")):
         if value is None:
@@ -235,11 +242,86 @@ def check_output_paths(config: pytest.Config) -> None:
         if not path.strip():
             raise pytest.UsageError(f"{option}= needs a file name, e.g. {option}={example}")
         try:
-            fsio.write_target(path)
+            target = fsio.write_target(path)
         except fsio.FileProblem as exc:
             hint = os.path.join(value, example) if os.path.isdir(path) else example
             raise pytest.UsageError(f"{option}={value}: {exc.message}; give the path of a new or regular file, "
                                     f"e.g. {option}={hint}") from None
+        assets = Path(os.path.abspath(path)).parent / "assets"
+        if option == "--html" and html_assets:
+            try:
+                fsio.write_target(assets / "style.css")
+            except fsio.FileProblem as exc:
+                raise pytest.UsageError(f"{option}={value}: pytest-html writes {assets / 'style.css'} beside the "
+                                        f"report, and {exc}; move that away, or add --self-contained-html") from None
+        folders = [target.parent] + ([assets] if option == "--html" and html_assets else [])
+        why = next((w for w in map(_cannot_create_in, folders) if w), "") or _cannot_open(target)
+        if why:
+            hint = shlex.quote(os.path.join(os.path.expanduser("~"), example))
+            raise pytest.UsageError(f"{option}={value}: {why}; give a path in a folder you can write, "
+                                    f"e.g. {option}={hint}")
+
+
+def _cannot_create_in(folder: Path) -> str:
+    """'' when a new file can be made in ``folder`` (or, if it is missing, in the nearest folder above it, where it
+    would be made), else why not. Tried with a real file, removed at once: root passes os.access() checks even for
+    a folder that refuses every write (chattr +i, a read-only mount)."""
+    folder = Path(os.path.abspath(folder))
+    while not os.path.lexists(folder) and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder, so no file can be made in it"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".labcheck-write-probe-", dir=folder)
+    except OSError as exc:
+        return f"cannot create a file in {folder}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(probe)
+    return ""
+
+
+def _cannot_open(target: Path) -> str:
+    """'' when the existing regular file ``target`` may be opened for writing (or does not exist), else why not.
+    Opened for append and closed: its content stays as it was."""
+    if not target.is_file():
+        return ""
+    try:
+        with open(target, "ab"):
+            return ""
+    except OSError as exc:
+        return f"cannot write {target}: {exc.strerror or exc}"
+
+
+@pytest.hookimpl(wrapper=True, trylast=True, specname="pytest_sessionfinish")
+def pytest_sessionfinish_html_write_guard(session: pytest.Session):
+    """pytest-html writes its report in its own pytest_sessionfinish: an OSError there (the folder turned read-only
+    or the file into a folder during the run, a full disk) is reported like a failed --results-json write, and the
+    readiness lines and exit status that follow survive. Before, it was a bare traceback, no summary, exit 1.
+
+    trylast: the innermost wrapper, so the terminal reporter's (which prints the summary) sees no exception.
+    (Named pytest_*: pytest reads hooks only from such names; specname says which hook it is.)
+    """
+    try:
+        return (yield)
+    except OSError as exc:
+        if not any(tb.tb_frame.f_globals.get("__name__", "").startswith("pytest_html")
+                   for tb in _frames(exc.__traceback__)):
+            raise
+        config = session.config
+        path = os.path.expandvars(os.path.expanduser(str(config.getoption("htmlpath", ""))))
+        config.stash[WRITE_ERRORS_KEY].append(f"HTML report NOT written: {_why(exc, path)}")
+        from pytest_html.basereport import BaseReport  # lazy: pytest-html is optional, and raised this
+
+        for plugin in config.pluginmanager.get_plugins():  # its "Generated html report" line would be false
+            if isinstance(plugin, BaseReport):
+                config.pluginmanager.unregister(plugin)
+        return None
+
+
+def _frames(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
