@@ -268,3 +268,16 @@ def test_a_configured_binary_is_found_as_module1_runs_it(tmp_path, bindir):
     assert probe_tool("kind", (str(extra),), 10, binary="kind").path is None
     assert probe_tool("kind", (str(extra),), 10).path == str(extra / "kind")  # unconfigured tools: extra dirs too
     assert probe_tool("kind", (), 10, binary=str(extra / "kind")).version == "0.30.0"
+
+
+def test_a_missing_configured_kind_binary_is_named_with_a_fix_for_that_path(tmp_path, bindir):
+    """kind_binary: /opt/old kind (absent): the message names that program, not "`kind` is not on PATH", and
+    the install puts kind where the lab config says (quoted), or the config is pointed at the kind there is."""
+    _tool(bindir, "kind", 'echo "kind v0.30.0 go1.24.6 linux/amd64"\n')  # a kind on PATH does not count
+    missing = str(tmp_path / "opt old" / "kind")
+    verdict = tool_version(probe_tool("kind", (), 10, binary=missing), "0.24.0")
+    assert verdict.status == "fail", verdict
+    assert f"the lab config's kind_binary {missing!r} is not an executable file" in verdict.message
+    assert f"mv ./kind '{missing}'" in verdict.remediation and "set kind_binary" in verdict.remediation
+    by_name = tool_version(probe_tool("kind", (), 10, binary="kind-0.30"), "0.24.0")
+    assert "kind_binary 'kind-0.30' is not an executable file on PATH" in by_name.message, by_name

@@ -41,6 +41,7 @@ class ToolFacts:
     name: str
     path: str | None
     result: cmd.CmdResult | None
+    binary: str = ""  # the lab config's program for it (kind_binary) when one was asked for, as written there
 
     @property
     def version(self) -> str:
@@ -56,6 +57,6 @@ def probe_tool(name: str, extra_dirs: tuple[str, ...] = (), timeout: float = 30.
     runs it (a path as written, a bare name on PATH only): module 0 must judge the kind module 1 will drive."""
     path = shutil.which(binary) if binary else cmd.which(name, extra_dirs)
     if path is None:
-        return ToolFacts(name, None, None)
+        return ToolFacts(name, None, None, binary)
     return ToolFacts(name, path, cmd.run([path, *(args if args is not None else VERSION_ARGS[name])],
-                                         timeout=timeout))
+                                         timeout=timeout), binary)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from labcheck import kind_releases as kr
 from labcheck import versions
 from labcheck.probes.tools import ToolFacts
@@ -43,6 +45,15 @@ LABEL = {"kind": "Kind", "helm": "Helm", "nvidia-ctk": "NVIDIA Container Toolkit
 def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
     label = LABEL.get(facts.name, facts.name)
     install = install_command(facts.name, shell) if facts.name in INSTALL else f"install {facts.name} >= {minimum}"
+    if facts.path is None and facts.binary and facts.binary != facts.name:
+        # The lab config names the program module 1 drives: that one is missing, whatever PATH has.
+        where = shlex.quote(facts.binary)
+        if facts.name == "kind" and facts.binary.startswith("/"):
+            install = install.replace("/usr/local/bin/kind", where)
+        return failed(f"expected {label} >= {minimum}; the lab config's kind_binary {facts.binary!r} is not an "
+                      f"executable file{'' if facts.binary.startswith('/') else ' on PATH'}",
+                      f"{install}   # or set kind_binary in the lab config to the kind you have (e.g. kind_binary: "
+                      f"kind)")
     if facts.path is None:
         return failed(f"expected {label} >= {minimum}; `{facts.name}` is not on PATH", install)
     r = facts.result
