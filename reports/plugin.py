@@ -91,8 +91,8 @@ class _Collector:
         if not _is_lab_path(config, path) or any(r["nodeid"].startswith(f"{path}::") and r["check"] ==
                                                   results.COLLECT_CHECK for r in self.records):
             return
-        module = results.module_of_path(path) or run_module(config.getoption("markexpr", ""))
-        self.records.append(results.collect_error_record(host_name(), module, path, _error_line(report)))
+        module = lab_module(config, path)  # a file under tests_env/ always has one
+        self.records.append(results.collect_error_record(host_name(), str(module), path, _error_line(report)))
 
 
 def _is_known_outcome(report: pytest.TestReport) -> bool:
@@ -120,9 +120,21 @@ def _is_lab_path(config: pytest.Config, path: str) -> bool:
 
 
 def lab_module(config: pytest.Config, nodeid: str) -> str | None:
-    """The module of lab check ``nodeid``: from collection (here or a worker's), else its file name; else None."""
+    """The module of lab check ``nodeid``; None if nothing says it is one (e.g. the project's own tests).
+
+    From collection (here, or a worker's once it finished), else the file name (test_module1.py), else a record
+    of the same file, else (a file under tests_env/) the module -m chose, as for a file that did not import.
+    WHY so many: an xdist controller collects nothing itself, and a stopped run's workers may never report.
+    """
     entry = config.stash[SELECTED_KEY].get(nodeid) or config.stash[CATALOG_KEY].get(nodeid)
-    return entry["module"] if entry else results.module_of_path(nodeid)
+    if entry:
+        return entry["module"]
+    path = nodeid.split("::", 1)[0]
+    found = results.module_of_path(path) or next(
+        (r["module"] for r in records(config) if r["nodeid"].split("::", 1)[0] == path), None)
+    if found is None and _is_lab_path(config, path):
+        found = run_module(config.getoption("markexpr", ""))
+    return found
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -281,8 +293,8 @@ def _add_not_reached(session: pytest.Session) -> None:
     have = {r["nodeid"] for r in recs}
     why = ""
     for nodeid, entry in config.stash[SELECTED_KEY].items():
-        module = entry["module"] if entry else results.module_of_path(nodeid)
-        if nodeid in have or module is None:
+        module = None if nodeid in have else lab_module(config, nodeid)
+        if module is None:
             continue
         why = why or _not_reached_reason(session)
         recs.append(results.not_reached_record(host_name(), module, nodeid, why, entry and entry["optional"]))

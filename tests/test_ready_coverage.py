@@ -16,7 +16,7 @@ import pytest
 from reports import results
 from reports.results import EXIT_NOT_READY, EXIT_NOT_VERIFIED
 
-HEADER = "import os, signal\nimport pytest\nfrom labcheck.verdict import passed, failed\n"
+HEADER = "import os, signal, time\nimport pytest\nfrom labcheck.verdict import passed, failed\n"
 # Three criteria of module 0; the middle one does what STOP says (env) before giving its verdict.
 MODULE0 = HEADER + """pytestmark = pytest.mark.module0
 
@@ -33,6 +33,9 @@ def test_middle(check):
         pytest.exit("stopped by a plugin", returncode=0)
     if how == "crash":
         os.kill(os.getpid(), signal.SIGKILL)  # a segfault, the OOM killer
+    if how == "kill-controller":  # `kill` of an xdist run (its controller); this worker is torn down meanwhile
+        os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(10)
     if how == "fail":
         check(failed("middle broken", "fix middle"))
     check(passed("middle"))
@@ -83,12 +86,13 @@ def test_a_check_whose_worker_died_fails_the_run(pytester, monkeypatch, name):
     """pytest-xdist's report of a dead worker's check has no keywords (no module): it must still fail the run.
 
     ``test_checks.py``: the module is not in the file name, so it comes from the workers' collection, which reaches
-    the controller only at their end (the crash report is kept until then). Without xdist such a crash ends the
+    the controller only at their end (the crash report is kept until then; -n 1: the dead worker's replacement
+    runs the last check, so no worker has finished when the crash arrives). Without xdist such a crash ends the
     run itself: no summary is printed or written at all.
     """
     _lab(pytester, {name: MODULE0})
     monkeypatch.setenv("STOP", "crash")
-    result, summary = _run(pytester, "-n", "2")
+    result, summary = _run(pytester, "-n", "1")
     assert result.ret == EXIT_NOT_READY, result.stdout.str()
     assert summary["state"] == results.NOT_READY and not summary["ready"], summary
     assert summary["verdicts"] == {"first": "pass", "middle": "fail", "last": "pass"}, summary
@@ -115,6 +119,19 @@ STOPS = {  # how the run was stopped: (STOP, extra args, exit code, why the rest
     "pytest.exit(0)": ("exit0", (), EXIT_NOT_VERIFIED, "pytest.exit: stopped by a plugin"),
     "ctrl-c-xdist": ("interrupt", ("-n", "2"), 2, "interrupted: a worker received Ctrl-C"),
 }
+
+
+def test_kill_of_an_xdist_run_before_any_worker_reported_leaves_its_checks_not_run(pytester, monkeypatch):
+    """No worker finished, so the controller knows the selected checks only by node id: a check of a file it has a
+    record of (test_checks.py: no module in the name) is a lab check of that record's module."""
+    _lab(pytester, {"test_checks.py": MODULE0})
+    monkeypatch.setenv("STOP", "kill-controller")
+    result, summary = _run(pytester, "-n", "1")
+    assert result.ret == 2 and summary["state"] == results.NOT_VERIFIED, result.stdout.str()
+    assert summary["verdicts"] == {"first": "pass"}, summary
+    why = "not run: the run stopped before this check gave a verdict (interrupted: stopped by signal SIGTERM)"
+    assert summary["why"] == {"middle": why, "last": why}, summary
+    _agree(result, summary)
 
 
 @pytest.mark.parametrize("how", list(STOPS))
