@@ -41,6 +41,7 @@ SELECTED_KEY = pytest.StashKey[dict]()
 NOT_RUN_KEY = pytest.StashKey[list]()  # records of criteria left out by the selection (this process, workers)
 STOP_KEY = pytest.StashKey[str]()  # why the run stopped early (Ctrl-C, kill, pytest.exit, -x); "" if it did not
 ORPHANS_KEY = pytest.StashKey[list]()  # failed reports that name no module and whose check is not known yet
+SHIPPED_KEY = pytest.StashKey[bool]()  # xdist controller: a worker sent its selection (so None entries are no checks)
 INTERRUPTED = "interrupted"
 WORKER_INTERRUPTED = f"{INTERRUPTED}: a worker received Ctrl-C"
 CSS_PATH = Path(__file__).with_name("labcheck.css")
@@ -149,6 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[NOT_RUN_KEY] = []
     config.stash[STOP_KEY] = ""
     config.stash[ORPHANS_KEY] = []
+    config.stash[SHIPPED_KEY] = False
     if not _is_worker(config):
         check_output_paths(config)
         try:
@@ -292,8 +294,11 @@ def _add_not_reached(session: pytest.Session) -> None:
     recs = records(config)
     have = {r["nodeid"] for r in recs}
     why = ""
+    shipped = config.stash[SHIPPED_KEY]
     for nodeid, entry in config.stash[SELECTED_KEY].items():
-        module = None if nodeid in have else lab_module(config, nodeid)
+        if nodeid in have or (entry is None and shipped):  # a worker's selection says it is no lab check
+            continue
+        module = lab_module(config, nodeid)
         if module is None:
             continue
         why = why or _not_reached_reason(session)
@@ -327,7 +332,9 @@ def pytest_testnodedown(node, error) -> None:
         node.config.stash[HOST_ENV_KEY].setdefault(host, {}).update(env)
     node.config.stash[STEPS_KEY].extend(out.get("labcheck_steps") or [])
     node.config.stash[NOT_RUN_KEY].extend(out.get("labcheck_not_run") or [])
-    node.config.stash[SELECTED_KEY].update(out.get("labcheck_selected") or {})
+    if "labcheck_selected" in out:
+        node.config.stash[SELECTED_KEY].update(out["labcheck_selected"])
+        node.config.stash[SHIPPED_KEY] = True
 
 
 def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
@@ -580,7 +587,8 @@ class _HtmlView:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report, cells: list) -> None:
-        rec = results.record_from_report(report, lab_module(self.config, report.nodeid)) or {}
+        module = lab_module(self.config, report.nodeid) if report.failed else None  # as _Collector files it
+        rec = results.record_from_report(report, module) or {}
         cells[:] = html_parts.row_cells(rec, _cell(cells, "result", "td"), _cell(cells, "duration", "td"),
                                         self.show_host())
 

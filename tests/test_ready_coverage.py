@@ -266,3 +266,12 @@ def test_the_module_of_a_check_file_name():
     assert results.module_of_path("test_module12.py") == "module12"
     assert results.module_of_path("tests/test_module0_run.py::test_x") is None  # the project's own tests
     assert results.module_of_path("tests_env/test_checks.py::test_x") is None
+
+
+def test_a_test_under_tests_env_that_is_no_check_is_not_counted_as_one_not_run(pytester):
+    """Under xdist the controller first knows the selection by node id; a worker's own list then says which are
+    checks, so a plain test beside them (no moduleN marker) gets no "not run" record."""
+    _lab(pytester, {"test_module0.py": MODULE0, "test_helper.py": "def test_helper():\n    pass\n"})
+    result, summary = _run(pytester, "-n", "2")
+    assert result.ret == 0 and summary["state"] == results.READY, result.stdout.str()
+    assert summary["line"] == "READY: 3 checks of module0"
