@@ -115,7 +115,7 @@ def step_outcome(step: dict) -> str:
 
 
 _COUNT_WORDS = (("fail", "failed"), ("warn", "warned"), ("skip", "skipped"), ("pass", "passed"),
-                (results.NOT_RUN, "not run (deselected)"))
+                (results.NOT_RUN, "not run"))  # deselected, or the run stopped first
 
 
 def counts_text(counts: dict[str, int]) -> str:

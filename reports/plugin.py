@@ -10,6 +10,7 @@ Environment section (labcheck.redact).
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import tempfile
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+# WHY private: pytest has no public way to ask whether -m matches an item that -k or --deselect left out
+from _pytest.mark.expression import Expression
+
 from labcheck import fsio, progress, redact
-from labcheck.fleet_plugin import fleet_states
+from labcheck.fleet_plugin import fleet_states, run_module
 from labcheck.plugin import env_facts, host_name, is_check, optional_reason
 from reports import fleet, html_parts, results
 from reports.progress_output import TerminalProgress
@@ -30,21 +34,110 @@ PROGRESS_KEY = pytest.StashKey[TerminalProgress]()
 STEP_MARK_KEY = pytest.StashKey[int]()
 WRITE_ERRORS_KEY = pytest.StashKey[list]()
 HTML_VIEW_KEY = pytest.StashKey["_HtmlView"]()
-COLLECTED_KEY = pytest.StashKey[dict]()  # nodeid -> lab module of every criterion collected in this process
+# nodeid -> {"module", "optional" (its reason, None for a criterion), "claimed" (matches -m)} of every lab check
+# collected in this process
+CATALOG_KEY = pytest.StashKey[dict]()
+# nodeid -> the catalog entry of every check the run selected (None: not known yet, or not a lab check); on an
+# xdist controller, from the workers (their ids at collection, their entries when they finish)
+SELECTED_KEY = pytest.StashKey[dict]()
 NOT_RUN_KEY = pytest.StashKey[list]()  # records of criteria left out by the selection (this process, workers)
+STOP_KEY = pytest.StashKey[str]()  # why the run stopped early (Ctrl-C, kill, pytest.exit, -x); "" if it did not
+ORPHANS_KEY = pytest.StashKey[list]()  # failed reports that name no module and whose check is not known yet
+SHIPPED_KEY = pytest.StashKey[bool]()  # xdist controller: a worker sent its selection (so None entries are no checks)
+INTERRUPTED = "interrupted"
+WORKER_INTERRUPTED = f"{INTERRUPTED}: a worker received Ctrl-C"
 CSS_PATH = Path(__file__).with_name("labcheck.css")
 
 
 class _Collector:
-    """Keeps the check records of one run (the hook gets no config, so it lives on an object)."""
+    """Keeps the check records of one run (the hooks get no config, so they live on an object)."""
 
     def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.records = config.stash[RECORDS_KEY]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         rec = results.record_from_report(report)
+        if rec is None and report.failed:
+            # A failure whose report names no module (pytest-xdist's of a worker that died): still a lab check's
+            # failure if collection or its file name says so; else decided at the session's end (_add_orphans).
+            if not _is_known_outcome(report):
+                if self.config.stash[STOP_KEY].startswith(INTERRUPTED):
+                    return  # the worker was stopped (Ctrl-C), not broken: its check was not run (_add_not_reached)
+                self.config.stash[STOP_KEY] = self.config.stash[STOP_KEY] or "a worker process died"
+            module = lab_module(self.config, report.nodeid)
+            if module is None:
+                self.config.stash[ORPHANS_KEY].append(report)
+                return
+            rec = results.record_from_report(report, module)
         if rec is not None:
             self.records.append(rec)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo) -> None:
+        """Why the run stopped: Ctrl-C, ``kill`` (labcheck.interrupt), pytest.exit, xdist's -x or a worker's Ctrl-C."""
+        self.config.stash[STOP_KEY] = _stop_words(excinfo)
+
+    def pytest_internalerror(self, excrepr, excinfo) -> None:
+        self.config.stash[STOP_KEY] = self.config.stash[STOP_KEY] or "an internal error of pytest or a plugin"
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A check file under tests_env/ that could not be collected is its module's failing ``checks_collected``.
+
+        WHY: with --continue-on-collection-errors the other files' checks run and could say READY, though none of
+        this file's did. Here: where the reports arrive (this process, or an xdist controller, which gets each
+        distinct error once). Not in a fleet run: labcheck.fleet_session files it under the host it happened on.
+        """
+        config = self.config
+        if not report.failed or _is_worker(config) or fleet_states(config) is not None:
+            return
+        path = report.nodeid.split("::", 1)[0]
+        if not _is_lab_path(config, path) or any(r["nodeid"].startswith(f"{path}::") and r["check"] ==
+                                                  results.COLLECT_CHECK for r in self.records):
+            return
+        module = lab_module(config, path)  # a file under tests_env/ always has one
+        self.records.append(results.collect_error_record(host_name(), str(module), path, _error_line(report)))
+
+
+def _is_known_outcome(report: pytest.TestReport) -> bool:
+    """A report of one of pytest's phases (xdist's of a dead worker says ``when="???"``)."""
+    return report.when in ("setup", "call", "teardown")
+
+
+def _error_line(report: pytest.CollectReport) -> str:
+    """The line that says what went wrong (pytest's ``E   ModuleNotFoundError: ...``), else the report's last."""
+    lines = [ln.strip() for ln in (getattr(report, "longreprtext", "") or str(report.longrepr)).splitlines()]
+    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    rest = [ln for ln in lines if ln]
+    return errors[-1] if errors else (rest[-1] if rest else "collection failed")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return getattr(config, "workerinput", None) is not None
+
+
+def _is_lab_path(config: pytest.Config, path: str) -> bool:
+    """``path`` (relative to the rootdir, as in a node id) lies in the project's tests_env/."""
+    lab = (Path(str(config.rootpath)) / "tests_env").resolve()
+    p = (Path(str(config.rootpath)) / path).resolve()
+    return p == lab or lab in p.parents
+
+
+def lab_module(config: pytest.Config, nodeid: str) -> str | None:
+    """The module of lab check ``nodeid``; None if nothing says it is one (e.g. the project's own tests).
+
+    From collection (here, or a worker's once it finished), else the file name (test_module1.py), else a record
+    of the same file, else (a file under tests_env/) the module -m chose, as for a file that did not import.
+    WHY so many: an xdist controller collects nothing itself, and a stopped run's workers may never report.
+    """
+    entry = config.stash[SELECTED_KEY].get(nodeid) or config.stash[CATALOG_KEY].get(nodeid)
+    if entry:
+        return entry["module"]
+    path = nodeid.split("::", 1)[0]
+    found = results.module_of_path(path) or next(
+        (r["module"] for r in records(config) if r["nodeid"].split("::", 1)[0] == path), None)
+    if found is None and _is_lab_path(config, path):
+        found = run_module(config.getoption("markexpr", ""))
+    return found
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -54,9 +147,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STEPS_KEY] = []
     config.stash[STEP_MARK_KEY] = len(progress.history())
     config.stash[WRITE_ERRORS_KEY] = []
-    config.stash[COLLECTED_KEY] = {}
+    config.stash[CATALOG_KEY] = {}
+    config.stash[SELECTED_KEY] = {}
     config.stash[NOT_RUN_KEY] = []
-    if getattr(config, "workerinput", None) is None:
+    config.stash[STOP_KEY] = ""
+    config.stash[ORPHANS_KEY] = []
+    config.stash[SHIPPED_KEY] = False
+    if not _is_worker(config):
         check_output_paths(config)
         try:
             progress.interval_from_env()
@@ -89,32 +186,82 @@ def records(config: pytest.Config) -> list[dict]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector):
-    """Note every criterion a test file (or class) holds, selected or not.
+    """Note every lab check a test file (or class) holds, selected or not, and whether -m matches it.
 
     WHY here: a node id (``test_module0.py::test_x``) narrows a module without any pytest_deselected call;
     the file's collect report still lists all its checks, so both ways of narrowing are seen alike.
     """
     report = yield
     if report.passed:
-        collected = collector.config.stash[COLLECTED_KEY]
+        config = collector.config
+        catalog = config.stash[CATALOG_KEY]
+        markexpr = config.getoption("markexpr", "") or ""
         for node in report.result:
-            if isinstance(node, pytest.Item) and is_check(node) and optional_reason(node) is None:
-                collected[node.nodeid] = results.module_of(node)
+            if isinstance(node, pytest.Item) and is_check(node):
+                catalog[node.nodeid] = {"module": results.module_of(node), "optional": optional_reason(node),
+                                        "claimed": matches_markexpr(node, markexpr)}
     return report
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """The criteria of each module with a selected check that the selection left out (-k, -m, node id).
+_ABSENT = object()  # a marker keyword argument the mark does not have
 
-    Modules with no check selected (module 1 under ``-m module0``) are not part of the run's claim.
-    Runs where collection happens: this process, or each xdist worker (shipped in pytest_sessionfinish).
+
+@functools.lru_cache(maxsize=8)
+def _compiled(markexpr: str) -> Expression | None:
+    try:
+        return Expression.compile(markexpr)
+    except SyntaxError:
+        return None  # pytest refuses it with a usage error of its own, after collection
+
+
+def matches_markexpr(item: pytest.Item, markexpr: str) -> bool:
+    """Whether ``-m markexpr`` selects ``item`` (as pytest's own -m does: marker names and their keyword args)."""
+    expr = _compiled(markexpr) if markexpr.strip() else None
+    if expr is None:
+        return True
+    marks = list(item.iter_markers())
+
+    def matcher(name: str, /, **kwargs) -> bool:
+        return any(m.name == name and all(m.kwargs.get(k, _ABSENT) == v for k, v in kwargs.items()) for m in marks)
+
+    return expr.evaluate(matcher)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The checks selected, and the criteria left out of each module the run makes a claim on.
+
+    Which modules: those with a check collected (explicit paths, node ids) that -m matches, whatever -k or
+    --deselect then left out: ``pytest tests_env -k "not module1"`` leaves module 1's criteria not run (NOT
+    VERIFIED), while module 1 under ``-m module0`` makes no claim. Runs where collection happens: this process,
+    or each xdist worker (shipped in pytest_sessionfinish).
     """
+    config = session.config
+    catalog = config.stash[CATALOG_KEY]
     chosen = {item.nodeid for item in session.items}
-    modules = {results.module_of(item) for item in session.items if is_check(item)}
-    session.config.stash[NOT_RUN_KEY] = [
-        results.not_run_record(host_name(), module, nodeid)
-        for nodeid, module in session.config.stash[COLLECTED_KEY].items()
-        if module in modules and nodeid not in chosen]
+    claimed = {entry["module"] for entry in catalog.values() if entry["claimed"]}
+    config.stash[SELECTED_KEY].update({nodeid: entry for nodeid, entry in catalog.items() if nodeid in chosen})
+    config.stash[NOT_RUN_KEY] = [
+        results.not_run_record(host_name(), entry["module"], nodeid) for nodeid, entry in catalog.items()
+        if entry["module"] in claimed and entry["optional"] is None and nodeid not in chosen]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """xdist controller: the checks a worker selected (which ones are lab checks: its entries, at its end)."""
+    selected = node.config.stash[SELECTED_KEY]
+    for nodeid in ids:
+        selected.setdefault(nodeid, None)
+
+
+def _stop_words(excinfo: pytest.ExceptionInfo) -> str:
+    text = str(excinfo.value).strip()
+    if excinfo.errisinstance(pytest.exit.Exception):
+        return f"pytest.exit: {getattr(excinfo.value, 'msg', text)}"
+    if text.endswith("received keyboard-interrupt"):  # xdist's, after a worker's KeyboardInterrupt
+        return WORKER_INTERRUPTED
+    if text.startswith("stopping after"):  # xdist's -x/--maxfail
+        return f"-x/--maxfail stopped the run: {text}"
+    return INTERRUPTED + (f": {text}" if text else " (Ctrl-C)")
 
 
 def _add_not_run(config: pytest.Config) -> None:
@@ -128,8 +275,58 @@ def _add_not_run(config: pytest.Config) -> None:
             recs.append(rec)
 
 
+def _add_orphans(config: pytest.Config) -> None:
+    """The failures that named no module when they arrived: a lab check's, if the workers' entries now say so."""
+    for report in config.stash[ORPHANS_KEY]:
+        module = lab_module(config, report.nodeid)
+        if module is not None:
+            records(config).append(results.record_from_report(report, module))
+
+
+def _add_not_reached(session: pytest.Session) -> None:
+    """Every selected lab check with no record gets a "not run" one saying why: the run stopped before it.
+
+    WHY: the summary is built from the records that arrived; a check never reached (Ctrl-C, kill, pytest.exit,
+    -x, a dead worker, --setup-only) would otherwise simply be absent and the rest could say READY. Not in a
+    fleet run (reports.fleet marks each host's absent checks) nor under --collect-only (a listing, no run).
+    """
+    config = session.config
+    if fleet_states(config) is not None or config.getoption("collectonly"):
+        return
+    recs = records(config)
+    have = {r["nodeid"] for r in recs}
+    why = ""
+    shipped = config.stash[SHIPPED_KEY]
+    for nodeid, entry in config.stash[SELECTED_KEY].items():
+        if nodeid in have or (entry is None and shipped):  # a worker's selection says it is no lab check
+            continue
+        module = lab_module(config, nodeid)
+        if module is None:
+            continue
+        why = why or _not_reached_reason(session)
+        recs.append(results.not_reached_record(host_name(), module, nodeid, why, entry and entry["optional"]))
+
+
+def _not_reached_reason(session: pytest.Session) -> str:
+    config = session.config
+    if config.getoption("setupplan"):
+        return "--setup-plan only shows the setup; no check was called"
+    if config.getoption("setuponly"):
+        return "--setup-only only sets up the fixtures; no check was called"
+    stop = config.stash[STOP_KEY]
+    if not stop and session.shouldfail:
+        stop = f"-x/--maxfail stopped the run: {session.shouldfail}"
+    return f"the run stopped before this check gave a verdict ({stop or session.shouldstop or 'it ended early'})"
+
+
 def pytest_testnodedown(node, error) -> None:
-    """xdist controller: keep each worker's environment facts and setup steps, filed under its host."""
+    """xdist controller: keep each worker's environment facts and setup steps, filed under its host.
+
+    A worker that stopped on Ctrl-C (xdist: ``error="keyboard-interrupt"``) stops the run; xdist then reports
+    the check it was running as crashed, which _Collector files as not run, not as a failure of the lab.
+    """
+    if error == "keyboard-interrupt":
+        node.config.stash[STOP_KEY] = WORKER_INTERRUPTED
     out = getattr(node, "workeroutput", None) or {}
     host = out.get("labcheck_host") or "unknown"
     env = out.get("labcheck_env")
@@ -137,6 +334,9 @@ def pytest_testnodedown(node, error) -> None:
         node.config.stash[HOST_ENV_KEY].setdefault(host, {}).update(env)
     node.config.stash[STEPS_KEY].extend(out.get("labcheck_steps") or [])
     node.config.stash[NOT_RUN_KEY].extend(out.get("labcheck_not_run") or [])
+    if "labcheck_selected" in out:
+        node.config.stash[SELECTED_KEY].update(out["labcheck_selected"])
+        node.config.stash[SHIPPED_KEY] = True
 
 
 def host_environments(config: pytest.Config) -> dict[str, dict[str, str]]:
@@ -165,10 +365,27 @@ def setup_steps(config: pytest.Config) -> list[dict]:
     return [*config.stash[STEPS_KEY], *_local_steps(config)]
 
 
+def run_summary(config: pytest.Config) -> results.Summary:
+    """The run's summary, as the terminal line, the JSON and the exit code give it."""
+    recs = records(config)
+    return results.summarize(recs, none_ran="" if recs else _no_record_cause(config))
+
+
+def _no_record_cause(config: pytest.Config) -> str:
+    """Why a lab run has no record at all: a listing (--collect-only), or a selection of no lab check."""
+    if not is_lab_run(config):
+        return ""
+    if config.getoption("collectonly"):
+        return "--collect-only lists the checks and runs none"
+    chosen = " ".join(f"{o} {v!r}" for o, v in (("-m", config.getoption("markexpr", "")),
+                                                ("-k", config.getoption("keyword", ""))) if v)
+    return f"{chosen or 'the selection'} selected no lab check (markers: module0, module1)"
+
+
 def results_document(config: pytest.Config) -> dict:
     recs = records(config)
     return {
-        "summary": results.summarize(recs).as_dict(),
+        "summary": run_summary(config).as_dict(),
         "environment": host_environments(config),
         "setup_steps": setup_steps(config),
         "records": [r for r in recs if r["verdict"] != results.NOT_RUN],  # checks that ran; the rest: unverified
@@ -187,11 +404,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
-        # An xdist worker: ship the steps; the controller writes the outputs.
+        # An xdist worker: ship the steps and what it selected; the controller writes the outputs.
         workeroutput["labcheck_steps"] = _local_steps(config)
         workeroutput["labcheck_not_run"] = config.stash[NOT_RUN_KEY]
+        workeroutput["labcheck_selected"] = config.stash[SELECTED_KEY]
         return
+    _add_orphans(config)
     _add_not_run(config)
+    _add_not_reached(session)
     _fill_html_environment(config)
     view = config.stash.get(HTML_VIEW_KEY, None)
     if view is not None:
@@ -325,7 +545,7 @@ def _frames(tb):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    if getattr(config, "workerinput", None) is not None:
+    if _is_worker(config):
         return
     for err in config.stash.get(WRITE_ERRORS_KEY, []):
         terminalreporter.write_line(err, red=True, bold=True)
@@ -333,10 +553,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if not recs:
         if is_lab_run(config):  # e.g. `pytest tests_env -m modul0`: selecting nothing is not silence
             terminalreporter.write_sep("=", "lab readiness", bold=True)
-            chosen = " ".join(f"{o} {v!r}" for o, v in (("-m", config.getoption("markexpr", "")),
-                                                        ("-k", config.getoption("keyword", ""))) if v)
-            terminalreporter.write_line(f"{results.summarize([]).line}: {chosen or 'the selection'} selected no "
-                                        "lab check (markers: module0, module1)", red=True, bold=True)
+            terminalreporter.write_line(run_summary(config).line, red=True, bold=True)
         return  # otherwise not a lab run (e.g. the project's own tests): nothing to say
     steps = setup_steps(config)
     terminalreporter.write_sep("=", "lab readiness", bold=True)
@@ -346,7 +563,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(
             f"setup{where}: {st['what']}: {progress.format_duration(st['seconds'])}{outcome}", red=not st["ok"])
     hosts = _fleet_hosts(config)
-    summary = results.summarize(recs)
+    summary = run_summary(config)
     for rec in _by_host([r for r in recs if r["verdict"] == "fail"], hosts):
         terminalreporter.write_line(f"FAIL {_check_name(rec, hosts)}: {rec['message']}", red=True)
         terminalreporter.write_line(f"     fix: {rec['remediation']}")
@@ -452,7 +669,8 @@ class _HtmlView:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report, cells: list) -> None:
-        rec = results.record_from_report(report) or {}
+        module = lab_module(self.config, report.nodeid) if report.failed else None  # as _Collector files it
+        rec = results.record_from_report(report, module) or {}
         cells[:] = html_parts.row_cells(rec, _cell(cells, "result", "td"), _cell(cells, "duration", "td"),
                                         self.show_host())
 
@@ -461,7 +679,7 @@ class _HtmlView:
         data = self.report_data
         if data is None:
             return
-        html_parts.check_outcomes(data.outcomes, results.summarize(records(self.config)).warned)
+        html_parts.check_outcomes(data.outcomes, run_summary(self.config).warned)
         data.set_data("renderCollapsed", ["all"])
         if not self.config.getini("initial_sort") or self.config.getini("initial_sort") == "result":
             data.set_data("initialSort", html_parts.AREA_SORT)

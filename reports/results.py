@@ -6,9 +6,12 @@ longrepr, user_properties), so they work the same on the controller of a local o
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from labcheck.inventory import COLLECT_CHECK
 from labcheck.plugin import (
     HOST_PROP,
     MODULE_MARK,
@@ -33,6 +36,18 @@ def _prop(report, name: str):
 def module_of(report) -> str | None:
     mods = sorted(k for k in getattr(report, "keywords", {}) if MODULE_MARK.match(k))
     return mods[0] if mods else None
+
+
+MODULE_FILE = re.compile(r"(?:^|/)test_(module[0-9]+)\.py$")  # the check file of a workshop module
+
+
+def module_of_path(nodeid: str) -> str | None:
+    """``module1`` for ``tests_env/test_module1.py[::test_x]``: a check whose report lost its keywords.
+
+    WHY: pytest-xdist's report of a check whose worker died carries no keywords (no marker, so no module).
+    """
+    found = MODULE_FILE.search(nodeid.split("::", 1)[0])
+    return found.group(1) if found else None
 
 
 def optional_reason(report) -> str | None:
@@ -65,13 +80,15 @@ def _crash_message(report) -> str:
     return lines[-1] if lines else "failed"
 
 
-def record_from_report(report) -> dict | None:
+def record_from_report(report, module: str | None = None) -> dict | None:
     """One check record for the report that decides a check's verdict, else None.
 
     That is the call phase, or the setup phase when it skipped or errored (a prerequisite fixture
     skipped, or a setup step crashed). Teardown and passing setup reports carry no verdict.
+    ``module``: the check's module when the report does not say (pytest-xdist's report of a crashed
+    worker has no keywords; reports.plugin knows the module from collection or the file name).
     """
-    module = module_of(report)
+    module = module_of(report) or module
     if module is None:
         return None
     if report.when == "setup" and report.passed:
@@ -103,6 +120,10 @@ def record_from_report(report) -> dict | None:
         record["verdict"] = "fail"
         if crash.startswith(SUITE_ERROR):  # no verdict, or a second one (labcheck.plugin)
             record["message"], record["remediation"] = crash, SUITE_BUG_FIX
+        elif report.when not in ("setup", "call", "teardown"):  # pytest-xdist's "???": the worker process died
+            record["message"] = f"check did not finish: {crash}"
+            record["remediation"] = (f"rerun it alone to see how its process died (a crash, the OOM killer): "
+                                     f"pytest {shlex.quote(report.nodeid)} -p no:xdist -vv")
         else:
             record["message"] = f"{phase} raised an error: {crash}"
             record["remediation"] = record["remediation"] or "see the traceback in the report; rerun with -x -vv"
@@ -116,8 +137,16 @@ def record_from_report(report) -> dict | None:
 
 SUITE_BUG_FIX = "a bug in the suite, not in the lab: report it with this message (rerun with -x -vv for details)"
 
-NOT_RUN = "not run"  # the verdict of a criterion that was collected but deselected (never a pytest outcome)
+NOT_RUN = "not run"  # the verdict of a check collected but not run (never a pytest outcome)
 DESELECTED = "deselected by -k/-m/node id"
+
+
+def _bare_record(host: str, module: str, nodeid: str, verdict: str, message: str, remediation: str,
+                 optional: str | None = None) -> dict:
+    """A record of a check that no report of its own decided (left out, never reached, not collected)."""
+    return {"host": host, "module": module, "check": check_id(nodeid), "nodeid": nodeid, "verdict": verdict,
+            "message": message, "remediation": remediation, "details": "", "duration": 0.0,
+            "criterion": optional is None, "optional_reason": optional or ""}
 
 
 def not_run_record(host: str, module: str, nodeid: str) -> dict:
@@ -126,11 +155,29 @@ def not_run_record(host: str, module: str, nodeid: str) -> dict:
     WHY a record: READY means every documented criterion was checked; a run narrowed by ``-k``, ``-m`` or a
     node id checked only some of its module's criteria, so the rest stand in the summary as not verified.
     """
-    check = check_id(nodeid)
-    return {"host": host, "module": module, "check": check, "nodeid": nodeid, "verdict": NOT_RUN,
-            "message": DESELECTED, "remediation": f"run the whole module: pytest tests_env -m {module}",
-            "details": "", "duration": 0.0, "criterion": True, "optional_reason": ""}
+    fix = f"run the whole module: pytest tests_env -m {module}"
+    return _bare_record(host, module, nodeid, NOT_RUN, DESELECTED, fix)
 
+
+def not_reached_record(host: str, module: str, nodeid: str, why: str, optional: str | None = None) -> dict:
+    """The record of a check the run selected and never finished: it stopped first (``why`` says how).
+
+    ``stopped``: unlike a deselected optional check, an optional one the run never reached is unverified too,
+    since a run that stopped early is no complete evidence (Summary never says READY over it).
+    """
+    rec = _bare_record(host, module, nodeid, NOT_RUN, why, f"run the checks to their end: pytest tests_env -m {module}",
+                       optional)
+    return {**rec, "stopped": True}
+
+
+def collect_error_record(host: str, module: str, path: str, why: str) -> dict:
+    """The failing ``checks_collected`` check of a check file that could not be collected (it did not import).
+
+    WHY a failure: none of that file's checks ran, and pytest's --continue-on-collection-errors runs the others;
+    the fleet files the same check under the host it happened on (labcheck.fleet_session).
+    """
+    return _bare_record(host, module, f"{path}::test_{COLLECT_CHECK}", "fail", f"{path} could not be collected: {why}",
+                        f"see the collection error above; reproduce it with: pytest {shlex.quote(path)} --collect-only")
 
 
 READY = "READY"
@@ -139,7 +186,7 @@ NOT_VERIFIED = "NOT VERIFIED"
 
 
 def unverified_reason(rec: dict) -> str:
-    """Why a criterion's record is no proof: it skipped, only warned, or was not run (deselected)."""
+    """Why a criterion's record is no proof: it skipped, only warned, or was not run (deselected, never reached)."""
     what = {"skip": "skipped", NOT_RUN: NOT_RUN}.get(rec["verdict"], "only warned")
     return f"{what}: {rec.get('message', '')}"
 
@@ -150,8 +197,10 @@ class Summary:
 
     READY: no check failed, every criterion among them passed, and at least one did.
     NOT READY: a check failed (optional ones too: a failure is a fault whatever its kind).
-    NOT VERIFIED: nothing failed, but a criterion skipped, only warned or was deselected, or no criterion passed.
-    ``total`` counts the checks that ran (a deselected criterion is only among ``unverified``).
+    NOT VERIFIED: nothing failed, but a criterion skipped, only warned or was not run (deselected, or the run
+    stopped before it), or no criterion passed.
+    ``total`` counts the checks that ran (a check not run is only among ``unverified``); ``modules``: those the
+    records are about, i.e. the modules the run makes a claim on; ``none_ran``: why no check ran, if none did.
     """
 
     total: int
@@ -159,7 +208,9 @@ class Summary:
     warned: int
     skipped: int
     verified: int = 0  # criteria that passed
-    unverified: tuple[dict, ...] = ()  # criteria that skipped, only warned or were not run
+    unverified: tuple[dict, ...] = ()  # criteria that skipped, only warned or were not run; checks never reached
+    modules: tuple[str, ...] = ()
+    none_ran: str = ""
 
     @property
     def state(self) -> str:
@@ -176,30 +227,34 @@ class Summary:
     @property
     def line(self) -> str:
         if self.total == 0:
-            return f"{NOT_VERIFIED}: no check ran"
+            why = self.none_ran or "; ".join(dict.fromkeys(r.get("message", "") for r in self.unverified))
+            return f"{NOT_VERIFIED}: no check ran" + (f": {why}" if why else "")
         n_unv = len(self.unverified)
         unv = f"{n_unv} criteri{'a' if n_unv != 1 else 'on'} not verified"
+        checks = f"{self.total} checks" + (f" of {', '.join(self.modules)}" if self.modules else "")
         if self.state == NOT_READY:
             return f"{NOT_READY}: {self.failed} of {self.total} checks failed" + (f"; {unv}" if n_unv else "")
         if self.state == NOT_VERIFIED:
             if not n_unv:
-                return f"{NOT_VERIFIED}: none of {self.total} checks failed, but no criterion was verified"
-            return f"{NOT_VERIFIED}: none of {self.total} checks failed, but {unv}"
+                return f"{NOT_VERIFIED}: none of {checks} failed, but no criterion was verified"
+            return f"{NOT_VERIFIED}: none of {checks} failed, but {unv}"
         extra = f" ({self.warned} warning{'s' * (self.warned != 1)})" if self.warned else ""
         extra += f" ({self.skipped} skipped)" if self.skipped else ""
-        return f"{READY}: {self.total} checks{extra}"
+        return f"{READY}: {checks}{extra}"
 
     def as_dict(self) -> dict:
         """The ``summary`` object of the JSON results."""
         return {
             "state": self.state, "line": self.line, "ready": self.ready, "total": self.total,
             "failed": self.failed, "warned": self.warned, "skipped": self.skipped, "verified": self.verified,
+            "modules": list(self.modules),
             "unverified": [{"host": r.get("host", ""), "module": r["module"], "check": r["check"],
                             "verdict": r["verdict"], "why": unverified_reason(r)} for r in self.unverified],
         }
 
 
-def summarize(records: Iterable[dict]) -> Summary:
+def summarize(records: Iterable[dict], none_ran: str = "") -> Summary:
+    """The summary of ``records``; ``none_ran``: why no check ran, for a run with no record at all."""
     everything = list(records)
     recs = [r for r in everything if r["verdict"] != NOT_RUN]
     criteria = [r for r in everything if r.get("criterion", True)]
@@ -209,7 +264,10 @@ def summarize(records: Iterable[dict]) -> Summary:
         warned=sum(r["verdict"] == "warn" for r in recs),
         skipped=sum(r["verdict"] == "skip" for r in recs),
         verified=sum(r["verdict"] == "pass" for r in criteria),
-        unverified=tuple(r for r in criteria if r["verdict"] in ("skip", "warn", NOT_RUN)),
+        unverified=tuple(r for r in everything if r.get("stopped") or (
+            r.get("criterion", True) and r["verdict"] in ("skip", "warn", NOT_RUN))),
+        modules=tuple(sorted({r["module"] for r in everything if r.get("module")})),
+        none_ran=none_ran,
     )
 
 
@@ -228,9 +286,11 @@ EXIT_NOT_VERIFIED = 6  # the first code pytest does not use
 
 
 def exit_status(pytest_status: int, records: list[dict]) -> int:
-    """The run's exit code: pytest's, unless it ran lab checks to the end (then READY decides).
+    """The run's exit code: pytest's, unless it says the run went well (0, 1) over lab check records.
 
-    WHY pytest's stays without records: the project's own tests load these plugins too.
+    Then READY decides, so a lab run exits 0 only when READY: a run that stopped early (pytest.exit(returncode=0))
+    or ran no check (--setup-only) has records of checks not run. WHY pytest's stays without records: the
+    project's own tests load these plugins too; and its 2 (interrupted), 3, 4, 5 say more than the records.
     """
     if not records or pytest_status not in (0, 1):
         return pytest_status

@@ -132,7 +132,7 @@ def test_only_skipped_criteria_is_not_ready(pytester):
                                              "check": "mps_server", "verdict": "skip",
                                              "why": "skipped: no MPS server in a kindest/node"}]
     result.stdout.fnmatch_lines(["NOT VERIFIED module0::mps_server: skipped: no MPS server in a kindest/node",
-                                 "NOT VERIFIED: none of 2 checks failed, but 1 criterion not verified"])
+                                 "NOT VERIFIED: none of 2 checks of module0 failed, but 1 criterion not verified"])
     assert "READY: 2 checks" not in result.stdout.str()
 
 
@@ -140,7 +140,7 @@ def test_only_optional_skips_is_not_ready(pytester):
     """Every check skipped, none of them a criterion: nothing was shown, so not READY either."""
     result, doc = _run_checks(pytester, ONLY_OPTIONAL)
     assert result.ret == EXIT_NOT_VERIFIED and doc["summary"]["state"] == "NOT VERIFIED"
-    assert doc["summary"]["line"] == "NOT VERIFIED: none of 1 checks failed, but no criterion was verified"
+    assert doc["summary"]["line"] == "NOT VERIFIED: none of 1 checks of module0 failed, but no criterion was verified"
 
 
 MIXED_READY = """
@@ -171,7 +171,7 @@ def test_optional_checks_do_not_block_ready(pytester, args):
     assert by_check["driver"]["criterion"] is True and by_check["driver"]["optional_reason"] == ""
     assert by_check["daemon_json"]["criterion"] is False
     assert by_check["compute_mode"]["optional_reason"] == "advisory: EXCLUSIVE_PROCESS is recommended, not required"
-    result.stdout.fnmatch_lines(["READY: 3 checks (1 warning) (1 skipped)"])
+    result.stdout.fnmatch_lines(["READY: 3 checks of module0 (1 warning) (1 skipped)"])
 
     result, doc = _run_checks(pytester, MIXED, *args)
     assert result.ret == EXIT_NOT_VERIFIED
@@ -205,16 +205,22 @@ def test_node(check):
 def test_a_run_narrowed_inside_a_module_is_not_ready(pytester, args):
     """READY means every criterion was checked: deselecting one of a checked module's criteria leaves it unverified.
 
-    Module 1 (no check selected) and the deselected optional check make no claim, so only `docker` is listed.
+    The deselected optional check makes no claim; module 1 makes one unless -m or the node id leaves it out
+    (-k does not decide which modules a run is about), so its criterion is then not run too.
     """
     pytester.makepyfile(test_m1=MODULE1)
     result, doc = _run_checks(pytester, PARTIAL, *args)
     assert result.ret == EXIT_NOT_VERIFIED, result.stdout.str()
     assert doc["summary"]["state"] == "NOT VERIFIED" and doc["summary"]["total"] == 1
+    module1_claimed = "-m" not in args and "::" not in args[0]
+    left_out = [("module0", "docker")] + [("module1", "node")] * module1_claimed
     assert [(u["module"], u["check"], u["verdict"], u["why"]) for u in doc["summary"]["unverified"]] == [
-        ("module0", "docker", "not run", "not run: deselected by -k/-m/node id")]
+        (module, check, "not run", "not run: deselected by -k/-m/node id") for module, check in left_out]
+    modules = "module0, module1" if module1_claimed else "module0"
+    assert doc["summary"]["modules"] == modules.split(", ")
     result.stdout.fnmatch_lines(["NOT VERIFIED module0::docker: not run: deselected by -k/-m/node id",
-                                 "NOT VERIFIED: none of 1 checks failed, but 1 criterion not verified"])
+                                 f"NOT VERIFIED: none of 1 checks of {modules} failed, but {len(left_out)} "
+                                 f"criteri{'a' if len(left_out) > 1 else 'on'} not verified"])
     assert "READY: 1 checks" not in result.stdout.str()
     # The whole module selected: READY (module 1 left out entirely makes no claim).
     result, doc = _run_checks(pytester, PARTIAL, "-m", "module0", *args[-2:] if "-n" in args else ())
