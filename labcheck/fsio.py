@@ -56,12 +56,14 @@ _KINDS = (
 class FileProblem(Exception):
     """A file that cannot be read or written as asked. ``str()`` says which file, what was found, what to do."""
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None, fix: str = "") -> None:
+    def __init__(self, path: str | Path, message: str, line: int | None = None, fix: str = "",
+                 column: int | None = None) -> None:
         self.path = str(path)
         self.line = line
+        self.column = column
         self.message = message
         self.fix = fix
-        super().__init__(f"{where(self.path, line)}: {message}")
+        super().__init__(f"{where(self.path, line, column)}: {message}")
 
 
 def where(path: str | Path, line: int | None = None, column: int | None = None) -> str:
@@ -392,7 +394,7 @@ def _yaml_error(exc: yaml.YAMLError, source: str, fallback_line: int | None = No
 
 def json_error(exc: json.JSONDecodeError, source: str) -> FileProblem:
     """A JSON syntax error as a :class:`FileProblem` at ``file:line:column``."""
-    return FileProblem(source, f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
+    return FileProblem(source, f"not valid JSON: {exc.msg}", exc.lineno, column=exc.colno)
 
 
 MAX_JSON_DEPTH = 100  # daemon.json, a CDI spec, the suite's records: a few levels (Go's decoder: 10000)
@@ -472,7 +474,7 @@ def _depth_over(value: Any, limit: int) -> bool:
     return False
 
 
-def read_json(path: str | Path, max_bytes: int = MAX_READ_BYTES) -> Any:
+def read_json(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True) -> Any:
     """The JSON value of the regular file ``path``: :func:`read_text` then :func:`parse_json` (FileNotFoundError
     when absent; :class:`FileProblem` for everything else)."""
-    return parse_json(read_text(path, max_bytes), str(path))
+    return parse_json(read_text(path, max_bytes, follow_symlinks=follow_symlinks), str(path))
