@@ -28,6 +28,7 @@ from labcheck import cdi, config, fsio, state
 from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import docker as docker_probe
 from labcheck.probes import docker_client
+from labcheck.probes import node as node_probe
 from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from tests.standins import executable
@@ -330,6 +331,7 @@ def test_module0_run_against_an_engine_answering_runtimes_as_a_list_gives_verdic
     ("Docker version dev, build x", ""),
     ("Docker version 20.10.24+dfsg1, build 297e128", "20.10.24+dfsg1"),
     ("Docker version v24.0.7, build x", "v24.0.7"),
+    ("Docker version 1234567890123456789.1, build x", ""),  # no version labcheck.versions can read
 ])
 def test_docker_cli_version_must_be_a_version(tmp_path, monkeypatch, output, version):
     executable(tmp_path / "docker", f"#!/bin/sh\necho '{output}'\n")  # stands for the CLI's answer
@@ -337,3 +339,18 @@ def test_docker_cli_version_must_be_a_version(tmp_path, monkeypatch, output, ver
     cli = docker_probe.probe_cli(config.LabConfig(command_timeout=10))
     assert cli.version == version
     assert docker_v.cli_present(cli).status == ("pass" if version else "fail")
+
+
+# --- docker inspect (the node probe): the same reader ---------------------------------------------------------
+
+@pytest.mark.parametrize("printed, words", [
+    (DEEP, "printed no JSON"),
+    ('[{"State": NaN}]', "printed no JSON"),
+    ('{"Id": "x"}', "printed no JSON"),
+    ('["x"]', "printed str, expected a JSON object"),
+])
+def test_docker_inspect_output_not_of_dockers_shape_is_an_error_not_a_crash(tmp_path, printed, words):
+    (tmp_path / "out.json").write_text(printed)
+    docker = executable(tmp_path / "docker", f"#!/bin/sh\ncat {tmp_path / 'out.json'}\n")  # stands for the CLI
+    node = node_probe.inspect("kind-control-plane", timeout=10, docker=str(docker))
+    assert not node.exists and words in node.error
