@@ -8,7 +8,6 @@ attendee has to look at rather than only the file.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -20,7 +19,13 @@ from labcheck.remedy import Shell
 NVIDIA_KIND = "nvidia.com/gpu"
 DEFAULT_SPEC_PATH = "/etc/cdi/nvidia.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
-_KIND_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
+# Names as container-device-interface pkg/parser/parser.go validates them (ValidateVendorName, ValidateClassName,
+# ValidateDeviceName; ParseQualifier splits the kind at its first '/'): ASCII only; a vendor or class starts with
+# a letter, a device name with a letter or digit; each ends with a letter or digit; between, letters, digits and
+# '_', '-', '.' (and ':' in a device name, for MIG devices such as "0:1").
+_VENDOR_OR_CLASS = r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
+_KIND_RE = re.compile(f"{_VENDOR_OR_CLASS}/{_VENDOR_OR_CLASS}")
+_DEVICE_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?")
 # Driver versions have a three-digit major (535, 550, 580); other NVIDIA libraries mounted by the spec
 # (libnvidia-egl-wayland.so.1.1.13, libnvidia-egl-gbm.so.1.1.2) have their own numbering and are ignored. ASCII
 # digits only: libcuda.so.٥٨٠.١٥٩.٠٤ names no driver version (nvidia-ctk writes the driver's own ASCII one).
@@ -119,9 +124,9 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
     data = None
     if path.endswith(".json"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return Problem(path, exc.lineno, f"not valid JSON: {exc.msg}")
+            data = fsio.parse_json(text, path)  # as strict as Go's decoder: no NaN, no crash on deep nesting
+        except fsio.FileProblem as exc:
+            return Problem(path, exc.line, exc.message)
         try:
             root = fsio.compose_yaml(text.replace("\t", " "), path)
         except fsio.YamlError:
@@ -140,14 +145,14 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
         return Problem(path, _line(root) or 1, f"expected a mapping with cdiVersion, kind and devices, "
                                                f"found {type(data).__name__}")
 
-    problems: list[Problem] = []
+    problems: list[Problem] = _unknown_fields(data, root, "spec", "", path)
     kind_key, _ = _map_get(root, "kind")
     kind = data.get("kind")
     kind_line = _line(kind_key) if kind_key is not None else None
     if not isinstance(kind, str) or not kind:
         problems.append(Problem(path, kind_line or 1, f"no 'kind' (expected kind: {NVIDIA_KIND})"))
         kind = ""
-    elif not _KIND_RE.match(kind):
+    elif not _KIND_RE.fullmatch(kind):
         problems.append(Problem(path, kind_line, f"kind {kind!r} is not of the form vendor.com/class "
                                                  f"(expected {NVIDIA_KIND})"))
     version, version_problem = _cdi_version(root, data, path)
@@ -211,16 +216,100 @@ def _devices(root, data: dict, path: str) -> tuple[list[Device], list[Problem], 
             problems.append(Problem(path, line, f"duplicate device name {name!r} (first at line {seen[name]})"))
             continue
         seen[name] = line
+        if not _DEVICE_NAME_RE.fullmatch(name):
+            problems.append(Problem(path, line, f"device name {name!r}: CDI names are ASCII letters, digits and "
+                                                f"'_', '-', '.', ':', starting and ending with a letter or digit"))
         edit = item.get("containerEdits")
         _, edit_node = _map_get(node, "containerEdits")
         if "containerEdits" in item:
             edits.append((f"devices[{name}].containerEdits", edit, edit_node or node))
+        if edit is None or (isinstance(edit, dict) and not any(edit.get(f) for f in _EDIT_FIELDS)):
+            # container-device-interface pkg/cdi/device.go Device.validate: "invalid device, empty device edits"
+            # (an absent containerEdits too); the runtime then refuses the whole spec, every device in it
+            problems.append(Problem(path, _line(edit_node) or line, f"device {name!r} has no containerEdits "
+                                    f"(no {', '.join(_EDIT_FIELDS)}): CDI refuses the whole spec for it"))
         dnodes = ()
         if isinstance(edit, dict) and isinstance(edit.get("deviceNodes"), list):
             dnodes = tuple(str(d["path"]) for d in edit["deviceNodes"] if isinstance(d, dict)
                            and isinstance(d.get("path"), str))
         devices.append(Device(name, line, dnodes))
     return devices, problems, edits
+
+
+# What a containerEdits can hold (container-device-interface specs-go/config.go ContainerEdits); one of them
+# non-empty makes a device's edits non-empty (pkg/cdi/container-edits.go ContainerEdits.isEmpty).
+_EDIT_FIELDS = ("env", "deviceNodes", "hooks", "mounts", "additionalGids", "intelRdt", "netDevices")
+
+# The fields of each object of a spec (container-device-interface specs-go/config.go): pkg/cdi/spec.go ParseSpec
+# reads a spec with sigs.k8s.io/yaml UnmarshalStrict, which refuses a field the struct does not have and a key
+# written twice in one mapping (field names match case-insensitively, as Go's encoding/json matches them).
+# A value is the kind of object (or, in a list, of each item) a field holds; None: a plain value.
+_FIELDS: dict[str, dict[str, str | None]] = {
+    "spec": {"cdiVersion": None, "kind": None, "annotations": None, "devices": "[device]",
+             "containerEdits": "edits"},
+    "device": {"name": None, "annotations": None, "containerEdits": "edits"},
+    "edits": {"env": None, "deviceNodes": "[deviceNode]", "netDevices": "[netDevice]", "hooks": "[hook]",
+              "mounts": "[mount]", "intelRdt": "intelRdt", "additionalGids": None},
+    "deviceNode": dict.fromkeys(("path", "hostPath", "type", "major", "minor", "fileMode", "permissions", "uid",
+                                 "gid")),
+    "mount": dict.fromkeys(("hostPath", "containerPath", "options", "type")),
+    "hook": dict.fromkeys(("hookName", "path", "args", "env", "timeout")),
+    "intelRdt": dict.fromkeys(("closID", "l3CacheSchema", "memBwSchema", "schemata", "enableMonitoring")),
+    "netDevice": dict.fromkeys(("hostInterfaceName", "name")),
+}
+
+
+def _unknown_fields(value, node, kind: str, where: str, path: str) -> list[Problem]:
+    """A field CDI's strict decoding refuses (unknown to ``kind``, or a key given twice), in ``value`` and below.
+
+    Walks the YAML node tree when there is one (it keeps keys written twice, which the constructed value has lost),
+    else the value. Nesting is bounded by the schema (four levels), so this never recurses deeply.
+    """
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    known = {k.lower(): (k, sub) for k, sub in _FIELDS[kind].items()}
+    if isinstance(node, yaml.MappingNode):
+        pairs = [(k.value if isinstance(k, yaml.ScalarNode) else None, k, v) for k, v in node.value]
+    elif isinstance(value, dict):
+        pairs = [(k, None, None) for k in value]
+    else:
+        return []  # not a mapping: the type checks say so
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    label = where or "the spec's top level"
+    for key, key_node, child_node in pairs:
+        if not isinstance(key, str) or key.lower() not in known:
+            problems.append(Problem(path, _line(key_node) or _line(node), f"{label}: unknown field {key!r} (CDI "
+                                    f"refuses the whole spec; fields here: {', '.join(_FIELDS[kind])})"))
+            continue
+        if key in seen:
+            problems.append(Problem(path, _line(key_node), f"{label}: {key!r} is written twice (CDI refuses "
+                                                            f"the whole spec)"))
+            continue
+        seen.add(key)
+        name, sub = known[key.lower()]
+        child = value.get(key) if isinstance(value, dict) else None
+        here = f"{where}.{key}" if where else key
+        if sub is None:
+            continue
+        if not sub.startswith("["):
+            problems += _unknown_fields(child, child_node, sub, here, path)
+            continue
+        items = child if isinstance(child, list) else []
+        nodes = _seq(child_node) or [None] * len(items)
+        for i, (item, item_node) in enumerate(zip(items, nodes, strict=False)):
+            problems += _unknown_fields(item, item_node, sub[1:-1], f"{here}[{i}]", path)
+    return problems
+
+
+def _env_problem(value) -> str:
+    """Why ``value`` is not an environment entry CDI takes ("" when it is): container-device-interface
+    pkg/cdi/container-edits.go ValidateEnv refuses an entry without '=' after at least one character."""
+    if not isinstance(value, str):
+        return f"expected a string KEY=VALUE, found {_type_name(value)}"
+    if value.find("=") <= 0:
+        return f"{value!r} is not KEY=VALUE: CDI refuses the whole spec for it"
+    return ""
 
 
 def _type_name(value) -> str:
@@ -271,8 +360,8 @@ def _dependencies(where: str, edits, node, path: str, paths: list[str], versions
         return value
 
     for i, env, n in entries("env"):
-        if not isinstance(env, str):
-            bad(n, f"env[{i}]: expected a string KEY=VALUE, found {_type_name(env)}")
+        if (why := _env_problem(env)):
+            bad(n, f"env[{i}]: {why}")
     for i, m, n in entries("mounts"):
         if not isinstance(m, dict):
             bad(n, f"mounts[{i}]: expected a mapping with hostPath and containerPath, found {_type_name(m)}")
@@ -296,6 +385,8 @@ def _dependencies(where: str, edits, node, path: str, paths: list[str], versions
             bad(n, f"deviceNodes[{i}].{'hostPath' if d.get('hostPath') is not None else 'path'}: {why}")
         else:
             paths.append(host)
+        if (why := _device_node_problem(d)):
+            bad(n, f"deviceNodes[{i}]: {why}")
     for i, h, n in entries("hooks"):
         if not isinstance(h, dict):
             bad(n, f"hooks[{i}]: expected a mapping with hookName, path and args, found {_type_name(h)}")
@@ -309,8 +400,28 @@ def _dependencies(where: str, edits, node, path: str, paths: list[str], versions
         for arg in strings("args", h, n, f"hooks[{i}]"):
             for mv in _HOOK_VERSION.finditer(arg):
                 versions.append(mv.group(1))
-        strings("env", h, n, f"hooks[{i}]")
+        for j, env in enumerate(strings("env", h, n, f"hooks[{i}]")):
+            if (why := _env_problem(env)):
+                bad(n, f"hooks[{i}].env[{j}]: {why}")
     return problems
+
+
+_NODE_TYPES = ("", "b", "c", "u", "p")  # container-device-interface pkg/cdi/container-edits.go DeviceNode.Validate
+
+
+def _device_node_problem(node: dict) -> str:
+    """What DeviceNode.Validate (container-device-interface pkg/cdi/container-edits.go) refuses ("" when fine): no
+    container ``path`` (also when hostPath is given), a type other than b, c, u, p, permissions other than letters
+    of "rwm" or "none"."""
+    if not isinstance(node.get("path"), str) or not node["path"]:
+        return f"path: expected the device's path in the container, found {_type_name(node.get('path'))}"
+    kind = node.get("type")
+    if kind is not None and kind not in _NODE_TYPES:
+        return f"type {kind!r}: expected one of b, c, u, p (or none)"
+    perms = node.get("permissions")
+    if perms is not None and not (perms == "none" or (isinstance(perms, str) and not perms.strip("rwm"))):
+        return f"permissions {perms!r}: expected letters of rwm (e.g. rw) or none"
+    return ""
 
 
 @dataclass(frozen=True)

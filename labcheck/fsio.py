@@ -16,6 +16,8 @@ has one answer:
 * :func:`backup` copies a file (through its symlink) to a fresh name next to it, keeping its mode.
 * :func:`load_yaml` / :func:`compose_yaml` bound alias expansion and nesting, so a 900-byte alias bomb
   fails at once with a message instead of exhausting memory in whatever walks the result.
+* :func:`parse_json` / :func:`read_json` read JSON as strictly as Go does (no NaN/Infinity) and turn every
+  way ``json.loads`` can fail (syntax, nesting, huge integers, bad bytes) into a :class:`FileProblem`.
 * :func:`where` is the one ``file:line`` (``file:line:column``) format for every parse error.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -53,12 +56,14 @@ _KINDS = (
 class FileProblem(Exception):
     """A file that cannot be read or written as asked. ``str()`` says which file, what was found, what to do."""
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None, fix: str = "") -> None:
+    def __init__(self, path: str | Path, message: str, line: int | None = None, fix: str = "",
+                 column: int | None = None) -> None:
         self.path = str(path)
         self.line = line
+        self.column = column
         self.message = message
         self.fix = fix
-        super().__init__(f"{where(self.path, line)}: {message}")
+        super().__init__(f"{where(self.path, line, column)}: {message}")
 
 
 def where(path: str | Path, line: int | None = None, column: int | None = None) -> str:
@@ -389,4 +394,87 @@ def _yaml_error(exc: yaml.YAMLError, source: str, fallback_line: int | None = No
 
 def json_error(exc: json.JSONDecodeError, source: str) -> FileProblem:
     """A JSON syntax error as a :class:`FileProblem` at ``file:line:column``."""
-    return FileProblem(source, f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
+    return FileProblem(source, f"not valid JSON: {exc.msg}", exc.lineno, column=exc.colno)
+
+
+MAX_JSON_DEPTH = 100  # daemon.json, a CDI spec, the suite's records: a few levels (Go's decoder: 10000)
+
+
+class _NotJsonConstant(ValueError):
+    """NaN, Infinity or -Infinity: Python's extension of JSON, which Go's decoder (dockerd, CDI) refuses."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotJsonConstant(f"{name} is not a JSON value (dockerd and CDI runtimes refuse it): write a number")
+
+
+def parse_json(text: str | bytes, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The value of the JSON ``text`` read from ``source`` (a path, or what printed it), as strictly as Go's
+    ``encoding/json`` reads it; anything else is a :class:`FileProblem` naming ``source`` (and the line, when
+    known), never an exception of another type.
+
+    WHY one strict reader: ``json.loads`` reads ``NaN``, ``Infinity`` and ``-Infinity``, which dockerd and every
+    CDI runtime (Go) refuse ("invalid character 'N' looking for beginning of value"), so a file Python accepts
+    was called valid while Docker would not start with it. And ``json.loads`` raises more than
+    ``JSONDecodeError``: RecursionError for ``[[[[...`` a thousand levels deep, ValueError for an integer of
+    more than 4300 digits, UnicodeDecodeError for bytes that are not UTF-8; each was a crash of the check that
+    read it. Nesting deeper than ``max_depth`` is refused too, so nothing that walks or prints the value
+    (``json.dumps`` in a message) can hit the recursion limit either.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileProblem(source, f"not valid JSON: not UTF-8 text (byte 0x{text[exc.start]:02x} at offset "
+                                      f"{exc.start})", text.count(b"\n", 0, exc.start) + 1) from None
+    too_deep = f"not valid JSON here: nested more than {max_depth} levels deep (an object in a list in ...)"
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise json_error(exc, source) from None
+    except _NotJsonConstant as exc:
+        raise FileProblem(source, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FileProblem(source, too_deep) from None
+    except ValueError:  # int() of more than sys.get_int_max_str_digits() digits
+        raise FileProblem(source, "not valid JSON here: a number of thousands of digits") from None
+    if _depth_over(value, max_depth):
+        raise FileProblem(source, too_deep)
+    return _without_lone_surrogates(value) if _LONE_SURROGATE_ESCAPE.search(text) else value
+
+
+# "\ud800" alone: Python keeps the lone surrogate (and every later UTF-8 write of it, a report, raises); Go's
+# decoder reads it as U+FFFD. Pairs ("\ud83d\ude00") are already one character once loaded.
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate replaced by U+FFFD (recursion bounded: called after the depth check)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """True when ``value`` nests lists/objects more than ``limit`` deep (an explicit stack: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def read_json(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True) -> Any:
+    """The JSON value of the regular file ``path``: :func:`read_text` then :func:`parse_json` (FileNotFoundError
+    when absent; :class:`FileProblem` for everything else)."""
+    return parse_json(read_text(path, max_bytes, follow_symlinks=follow_symlinks), str(path))

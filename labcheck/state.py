@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from labcheck import fsio
@@ -51,12 +50,25 @@ def lock_path(directory: Path, cluster: str) -> Path:
 
 
 def read(directory: Path, cluster: str) -> ClusterRecord | None:
-    try:
-        data = json.loads(fsio.read_text(record_path(directory, cluster), follow_symlinks=False))
-        rec = ClusterRecord(**data)
-    except (OSError, ValueError, TypeError, fsio.FileProblem):
+    """The record of ``cluster``, or None when there is none the suite can trust (absent, a link or not a regular
+    file, unreadable, not valid JSON, not a record of this cluster): no record means no proof of ownership, so
+    nothing is deleted."""
+    data = read_json(record_path(directory, cluster))
+    if data is None or not _record_shaped(data):
         return None
+    rec = ClusterRecord(**data)
     return rec if rec.cluster == cluster else None
+
+
+_FIELD_TYPES = {"str": (str,), "int": (int,), "float": (int, float)}  # ClusterRecord's annotations, as text
+
+
+def _record_shaped(data: dict) -> bool:
+    """Only ClusterRecord's keys, cluster and phase among them, each of its field's JSON type ("pid": "12" or
+    "node_id": [] is a file the suite did not write)."""
+    types = {f.name: _FIELD_TYPES[str(f.type)] for f in fields(ClusterRecord)}
+    return ({"cluster", "phase"} <= data.keys() <= types.keys()
+            and all(isinstance(v, types[k]) and not isinstance(v, bool) for k, v in data.items()))
 
 
 def write(directory: Path, rec: ClusterRecord) -> None:
@@ -78,10 +90,12 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def read_json(path: Path) -> dict | None:
-    """The JSON object of a state record, or None (absent, not a regular file, a link, too big, not JSON)."""
+    """The JSON object of a state record, or None (absent, not a regular file, a link, too big, not JSON). Through
+    the one strict reader, :func:`labcheck.fsio.read_json`: a file nested ``[[[[...`` thousands deep is None too,
+    never a RecursionError in the fixture or teardown that reads it."""
     try:
-        data = json.loads(fsio.read_text(path, follow_symlinks=False))
-    except (OSError, ValueError, fsio.FileProblem):
+        data = fsio.read_json(path, follow_symlinks=False)
+    except (OSError, fsio.FileProblem):
         return None
     return data if isinstance(data, dict) else None
 

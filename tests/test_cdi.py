@@ -324,14 +324,15 @@ def test_fix_host_outcome_is_reported_in_the_presence_check(lab):
 
 
 def test_spec_that_injects_nothing_is_not_current(lab):
-    """No device node, library or hook in a spec: "every mounted file exists" would be true of nothing."""
+    """No device node, library or hook in a spec: "every mounted file exists" would be true of nothing. (Each device
+    keeps an env entry: a device with no edits at all is refused by CDI, see test_device_without_edits_...)"""
     import yaml
 
     root, etc, run = lab
     doc = yaml.safe_load(materialize(SPEC, root))
     doc.pop("containerEdits", None)
     for d in doc["devices"]:
-        d.pop("containerEdits", None)
+        d["containerEdits"] = {"env": [f"NVIDIA_VISIBLE_DEVICES={d['name']}"]}
     (etc / "nvidia.yaml").write_text(yaml.safe_dump(doc))
     facts = probe(etc, run)
     assert facts.nvidia_specs and not facts.nvidia_specs[0].spec.host_paths

@@ -198,5 +198,5 @@ def test_compose_keeps_the_source_text_of_scalars():
 def test_json_error_names_file_line_and_column():
     with pytest.raises(json.JSONDecodeError) as exc:
         json.loads('{\n  "a": 1,\n}')
-    assert str(fsio.json_error(exc.value, "/etc/docker/daemon.json")).startswith("/etc/docker/daemon.json:3: "
+    assert str(fsio.json_error(exc.value, "/etc/docker/daemon.json")).startswith("/etc/docker/daemon.json:3:1: "
                                                                                  "not valid JSON")

@@ -511,7 +511,8 @@ def test_module0_cdi_checks_on_malformed_specs_name_file_and_line_and_go_on(tmp_
     etc = tmp_path / "cdi"
     etc.mkdir()
     (etc / "nvidia.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n- name: "0"\n  x: [\n')
-    (etc / "nvidia-other.yaml").write_text('cdiVersion: "0.5.0"\nkind: example.com/nic\ndevices:\n- name: a\n')
+    (etc / "nvidia-other.yaml").write_text('cdiVersion: "0.5.0"\nkind: example.com/nic\ndevices:\n- name: a\n'
+                                          '  containerEdits: {env: [A=1]}\n')  # valid but for its kind
     (etc / "nvidia-empty.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices: []\n')
     (etc / "nvidia-dup.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n- name: "0"\n'
                                         '  containerEdits: {}\n- name: "0"\n  containerEdits: {}\n')

@@ -59,9 +59,12 @@ class CliFacts:
 
 
 def probe_cli(cfg: LabConfig) -> CliFacts:
+    """The CLI's version as it prints it ("20.10.24+dfsg1", "v24.0.7"): only a word that is a version
+    (:func:`labcheck.versions.parse` reads it from its start), so "Docker version ???" is no version."""
     res = cmd.run(["docker", "--version"], timeout=cfg.command_timeout)
-    m = re.search(r"\bDocker version\s+([^\s,]+)", res.stdout, re.IGNORECASE)  # its own field, not "api version"
-    return CliFacts(res, cmd.which("docker"), m.group(1) if m and res.ok else "")
+    m = re.search(r"\bDocker version\s+(v?[0-9][^\s,]*)", res.stdout, re.IGNORECASE)  # its own field, not "api version"
+    version = m.group(1) if m and res.ok and versions.parse(m.group(1)) is not None else ""
+    return CliFacts(res, cmd.which("docker"), version)
 
 
 # --- Engine ----------------------------------------------------------------------------------------
@@ -117,15 +120,49 @@ def probe_engine(cfg: LabConfig) -> EngineFacts:
     return fill_from_api(facts, version, info)
 
 
-def fill_from_api(facts: EngineFacts, version: dict, info: dict) -> EngineFacts:
+def fill_from_api(facts: EngineFacts, version: Any, info: Any) -> EngineFacts:
     """Copy what the engine's ``/version`` and ``/info`` answers say into ``facts`` (pure; the same JSON
-    ``docker version --format json`` shows under "Server" and ``docker info --format json`` prints)."""
-    facts.server_version = str(version.get("Version") or info.get("ServerVersion") or "")
-    facts.api_version = str(version.get("ApiVersion") or "")
-    runtimes = info.get("Runtimes") or {}
-    facts.runtimes = {str(k): (v if isinstance(v, dict) else {}) for k, v in runtimes.items()}
-    facts.default_runtime = str(info.get("DefaultRuntime") or "")
+    ``docker version --format json`` shows under "Server" and ``docker info --format json`` prints).
+
+    WHY every field's type is checked: the answer comes from whatever listens on DOCKER_HOST (a proxy, a
+    half-compatible engine, another program on the socket). An answer not shaped like Docker's API (a list
+    where an object belongs, ``"Runtimes": ["runc"]``, a number for a version) is ``info_error`` naming the
+    field, which the engine check reports as a failure, never an AttributeError in the probe.
+    """
+    problem = _api_shape_problem(version, info)
+    if problem:
+        facts.info_error = f"the engine's answer is not Docker's API: {problem}"
+        return facts
+    facts.server_version = version.get("Version") or info.get("ServerVersion") or ""
+    facts.api_version = version.get("ApiVersion") or ""
+    facts.runtimes = dict(info.get("Runtimes") or {})
+    facts.default_runtime = info.get("DefaultRuntime") or ""
     return facts
+
+
+# The fields of /version and /info the probes read, and the JSON type each has in Docker's API (null: absent).
+_VERSION_STRINGS = ("Version", "ApiVersion")
+_INFO_STRINGS = ("ServerVersion", "DefaultRuntime")
+
+
+def _api_shape_problem(version: Any, info: Any) -> str:
+    """What is not of Docker's shape in the fields read from the two answers ("" when all are)."""
+    for what, answer in (("/version", version), ("/info", info)):
+        if not isinstance(answer, dict):
+            return f"{what} answered {_json_type(answer)}, expected an object"
+    for what, answer, keys in (("/version", version, _VERSION_STRINGS), ("/info", info, _INFO_STRINGS)):
+        for key in keys:
+            if answer.get(key) is not None and not isinstance(answer[key], str):
+                return f"{what} {key} is {_json_type(answer[key])}, expected a string"
+    runtimes = info.get("Runtimes")
+    if runtimes is not None and not isinstance(runtimes, dict):
+        return f"/info Runtimes is {_json_type(runtimes)}, expected an object of runtimes"
+    for name, rt in (runtimes or {}).items():
+        if not isinstance(rt, dict):
+            return f"/info Runtimes.{name} is {_json_type(rt)}, expected an object like {{\"path\": \"runc\"}}"
+        if rt.get("path") is not None and not isinstance(rt["path"], str):
+            return f"/info Runtimes.{name}.path is {_json_type(rt['path'])}, expected a string"
+    return ""
 
 
 def _cli_server_version(cfg: LabConfig) -> str:
@@ -173,10 +210,12 @@ def read_daemon_json(path: str | Path) -> DaemonJson:
 
 
 def parse_daemon_json(text: str, path: str) -> DaemonJson:
+    """daemon.json read as dockerd reads it (:func:`labcheck.fsio.parse_json`: NaN, Infinity, nesting a hundred
+    levels deep are refused, as dockerd refuses them, never a crash)."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return DaemonJson(path, True, error=f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
+        data = fsio.parse_json(text, path)
+    except fsio.FileProblem as exc:
+        return DaemonJson(path, True, error=exc.message, line=exc.line or 1, column=exc.column or 1)
     if not isinstance(data, dict):
         return DaemonJson(path, True, error=f"expected a JSON object, found {type(data).__name__}", line=1, column=1)
     problem = daemon_json_type_problem(data)
@@ -320,8 +359,7 @@ def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
         step = f"starting the probe container with runtime {name!r}"
         container.start()
         step = "waiting for the probe container to exit"
-        status = container.wait(timeout=cfg.command_timeout)
-        result["exit_code"] = int(status.get("StatusCode", -1))
+        result["exit_code"] = _exit_code(container.wait(timeout=cfg.command_timeout))
         step = "reading the probe container's output"
         logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         result["logs"] = logs
@@ -339,6 +377,16 @@ def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
         result["cleanup_error"] = _remove(engine.client, container, cname)
     result["seconds"] = time.monotonic() - start
     return RuntimeProbe(**result)
+
+
+def _exit_code(status: Any) -> int:
+    """StatusCode of the engine's answer to ``wait`` ({"StatusCode": 0}); any other shape is a ValueError that
+    says so (probe_runtime reports it as the step's error)."""
+    code = status.get("StatusCode") if isinstance(status, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ValueError(f"the engine answered wait with {json.dumps(status, default=str)[:80]}, "
+                         f"expected an object with a number StatusCode")
+    return code
 
 
 def _owner_labels() -> dict[str, str]:
@@ -363,16 +411,21 @@ def remove_leftover_probes(client: Any) -> tuple[str, ...]:
     except Exception:
         return ()
     for c in found:
-        labels = c.labels or {}
+        try:  # the SDK reads name and labels from the engine's answer: Config.Labels a list, Name a number
+            name, labels = c.name, c.labels
+        except Exception:
+            continue
+        if not isinstance(name, str) or not isinstance(labels, dict):
+            continue  # not of Docker's shape: not provably ours, so never removed
         pid = versions.ascii_int(str(labels.get(OWNER_PID_LABEL, "")))  # a label anyone can set: not ours when no pid
-        if (not c.name.startswith(PROBE_PREFIX) or labels.get(OWNER_HOST_LABEL) != socket.gethostname()
+        if (not name.startswith(PROBE_PREFIX) or labels.get(OWNER_HOST_LABEL) != socket.gethostname()
                 or pid is None or _pid_alive(pid)):
             continue
         try:
             c.remove(force=True)
         except Exception:
             continue
-        removed.append(c.name)
+        removed.append(name)
     return tuple(removed)
 
 

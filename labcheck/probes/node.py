@@ -8,7 +8,6 @@ and paths are passed as separate arguments, never pasted into a shell string: th
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,9 +77,12 @@ def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER, *, dock
             return NodeState(container, False)
         return NodeState(container, False, error=res.describe())
     try:
-        data = json.loads(res.stdout)[0]
-    except (ValueError, IndexError, TypeError):
+        data = fsio.parse_json(res.stdout, f"`docker inspect {container}`")[0]  # the one strict JSON reader
+    except (fsio.FileProblem, IndexError, TypeError, KeyError):
         return NodeState(container, False, error=f"`docker inspect {container}` printed no JSON")
+    if not isinstance(data, dict):
+        return NodeState(container, False, error=f"`docker inspect {container}` printed {type(data).__name__}, "
+                                                 f"expected a JSON object")
     st = data.get("State") or {}
     mounts = tuple((m.get("Source", ""), m.get("Destination", ""), bool(m.get("RW", True)))
                    for m in data.get("Mounts") or [])
