@@ -177,3 +177,17 @@ def test_a_hosts_own_clock_is_taken_as_sent():
     assert host_clock({HOST_TIMINGS: sent}) == {"host: CPU at start-up": 0.31, "host: collected": 0.17,
                                                "host: finished": 1.0, "host: CPU": 0.7}
     assert host_clock(None) == host_clock({}) == {}
+
+
+def test_a_probe_answer_that_is_no_usable_json_is_no_python_not_a_crash():
+    """The host's answer goes through the one strict JSON reader: nesting 5000 deep (RecursionError in
+    json.loads) or NaN is "did not run the probe", like any other answer that is not the probe's."""
+    from labcheck.cmd import CmdResult
+    from labcheck.inventory import Host
+    from labcheck.probes import fleet as fleet_probe
+
+    host = Host(name="a", ssh="u@a")
+    for answer in ("[" * 5000 + "]" * 5000, '{"version": NaN}'):
+        res = CmdResult(("ssh",), 0, f"{fleet_probe.MARK}{answer}\n")
+        probed = fleet_probe.classify(host, res)
+        assert probed.status == fleet_probe.NO_PYTHON and "did not run the probe" in probed.message, probed

@@ -9,12 +9,11 @@ The probe also creates the host's work folder, which execnet's ``chdir`` cannot 
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labcheck import cmd
+from labcheck import cmd, fsio
 from labcheck.inventory import DEFAULT_WORKDIR, Host
 
 MIN_PYTHON = (3, 10)
@@ -162,8 +161,8 @@ def _parse(stdout: str) -> dict | None:
     for line in stdout.splitlines():
         if line.startswith(MARK):
             try:
-                doc = json.loads(line[len(MARK):])
-            except ValueError:
+                doc = fsio.parse_json(line[len(MARK):], "the host's probe answer")
+            except fsio.FileProblem:
                 return None
             return doc if isinstance(doc, dict) else None
     return None
