@@ -6,8 +6,11 @@ import os
 import pytest
 
 from labcheck import fleet_plugin
+from labcheck.cmd import CmdResult
 from labcheck.fleet_plugin import HOST_TIMINGS, run_module, worker_args
 from labcheck.fleet_session import FleetScheduling, host_clock
+from labcheck.inventory import Host
+from labcheck.probes import fleet as fleet_probe
 
 PLUGINS = 'pytest_plugins = ["labcheck.plugin", "labcheck.fleet_plugin", "reports.plugin", "reports.fleet_plugin"]'
 
@@ -182,10 +185,6 @@ def test_a_hosts_own_clock_is_taken_as_sent():
 def test_a_probe_answer_that_is_no_usable_json_is_no_python_not_a_crash():
     """The host's answer goes through the one strict JSON reader: nesting 5000 deep (RecursionError in
     json.loads) or NaN is "did not run the probe", like any other answer that is not the probe's."""
-    from labcheck.cmd import CmdResult
-    from labcheck.inventory import Host
-    from labcheck.probes import fleet as fleet_probe
-
     host = Host(name="a", ssh="u@a")
     for answer in ("[" * 5000 + "]" * 5000, '{"version": NaN}'):
         res = CmdResult(("ssh",), 0, f"{fleet_probe.MARK}{answer}\n")
