@@ -285,8 +285,10 @@ def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -
     """Settings each valid alone that cannot work together."""
     problems = []
     spec_dir = os.path.normpath(os.path.dirname(cfg.cdi_spec_path))
-    searched = [os.path.normpath(d) for d in cfg.cdi_dirs]
-    if spec_dir not in searched:
+    # The same folder by another name counts (/var/run is a link to /run on current distributions), as the CDI
+    # probe compares them (labcheck.verdicts.cdi: realpath).
+    searched = {os.path.realpath(d) for d in cfg.cdi_dirs}
+    if os.path.realpath(spec_dir) not in searched:
         problems.append(ConfigProblem(
             source, lines.get("cdi_spec_path") or lines.get("cdi_dirs"),
             f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir}, which cdi_dirs ({', '.join(cfg.cdi_dirs)}) "

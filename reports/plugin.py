@@ -319,6 +319,7 @@ def _not_reached_reason(session: pytest.Session) -> str:
     return f"the run stopped before this check gave a verdict ({stop or session.shouldstop or 'it ended early'})"
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: `pytest -p no:xdist` must still run (a crash's fix)
 def pytest_testnodedown(node, error) -> None:
     """xdist controller: keep each worker's environment facts and setup steps, filed under its host.
 

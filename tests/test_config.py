@@ -125,6 +125,18 @@ def test_a_cdi_spec_path_outside_cdi_dirs_is_a_problem():
     assert problems[0].fix == "set cdi_spec_path: /etc/cdi/nvidia.yaml"
 
 
+def test_a_cdi_spec_path_in_a_cdi_dir_by_another_name_is_no_problem(tmp_path):
+    """/run/cdi/nvidia.yaml with cdi_dirs [/var/run/cdi]: one folder (/var/run links to /run), as the CDI probe
+    compares them; only a folder that really is another one is the problem above."""
+    (tmp_path / "run" / "cdi").mkdir(parents=True)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "run").symlink_to(tmp_path / "run")
+    _, problems = config.parse(f"cdi_dirs: [{tmp_path}/var/run/cdi]\ncdi_spec_path: {tmp_path}/run/cdi/nvidia.yaml\n")
+    assert problems == []
+    _, problems = config.parse(f"cdi_dirs: [{tmp_path}/var/cdi]\ncdi_spec_path: {tmp_path}/run/cdi/nvidia.yaml\n")
+    assert [p.message.split(":")[0] for p in problems] == ["cdi_spec_path"]
+
+
 def test_a_docker_host_the_sdk_can_use_is_accepted():
     for url in ("unix:///run/user/1000/docker.sock", "tcp://127.0.0.1:2375", "ssh://me@host", "tcp://[::1]:2376"):
         assert config.parse(f"docker_host: '{url}'\n")[1] == [], url

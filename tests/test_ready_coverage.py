@@ -101,6 +101,14 @@ def test_a_check_whose_worker_died_fails_the_run(pytester, monkeypatch, name):
     _agree(result, summary)
 
 
+def test_the_crash_fix_runs_the_check_without_xdist(pytester):
+    """The fix of a dead worker's check reruns it with ``-p no:xdist``: the suite's plugins must load without
+    pytest-xdist's hooks (pytest_testnodedown was required, so that command ended in an INTERNALERROR)."""
+    _lab(pytester, {"test_module0.py": MODULE0})
+    result, summary = _run(pytester, "-p", "no:xdist", "-vv")
+    assert result.ret == 0 and summary["state"] == results.READY, result.stdout.str()
+
+
 def test_checks_left_when_no_worker_is_left_are_not_run(pytester, monkeypatch):
     """A dead worker that is not replaced (--max-worker-restart 0) leaves the rest of its checks unreached."""
     _lab(pytester, {"test_module0.py": MODULE0})
