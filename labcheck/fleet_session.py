@@ -60,8 +60,7 @@ from labcheck.verdict import failed
 
 WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status line (pytest-xdist >= 3.6)
 
-# What a host needs of this checkout to run the checks (shipped into the host's work folder).
-SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
+SHIPPED = fleet_ship.SHIPPED  # re-exported for labcheck.fleet_plugin
 DIED = "died"
 WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"

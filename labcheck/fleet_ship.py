@@ -29,8 +29,16 @@ from pathlib import Path
 
 import execnet
 
+from labcheck.inventory import WORKER_PIDFILE
+
 PYCACHE = ".pycache"  # in the host's work folder, kept between runs
 LAB_CONFIG_NAME = "lab.yaml"  # the worker reads lab.yaml from its folder (labcheck.plugin.config_path)
+# What a host needs of this checkout to run the checks (shipped into the host's work folder).
+SHIPPED = ("conftest.py", "pyproject.toml", "labcheck", "fixtures", "reports", "setup_actions", "tests_env")
+# Everything a fleet run leaves in a host's work folder, now or in earlier versions: the suite, pytest itself as
+# pytest-xdist 3 rsynced it, the lab config (and its temporary name while written), the worker's pid file, byte code.
+FLEET_ENTRIES = (*SHIPPED, "pytest", "_pytest", "py", "py.py", "pluggy", LAB_CONFIG_NAME, f"{LAB_CONFIG_NAME}.tmp",
+                 WORKER_PIDFILE, PYCACHE, "__pycache__")
 
 
 @dataclass(frozen=True)

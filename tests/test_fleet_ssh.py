@@ -304,16 +304,22 @@ def test_probe_classifies_real_hosts(lab, tmp_path):
     own = tmp_path / "wd" / "attendee"
     (own / "reports").mkdir(parents=True)
     (own / "lab.yaml").write_text("mine\n")
+    (own / ".pycache").mkdir()  # names a fleet run leaves too, but no copy of the suite: still refused
     (own / "reports" / "essay.txt").write_text("mine\n")
     theirs = fleet_probe.probe(host("attendee"))
     assert theirs.status == fleet_probe.FOREIGN_WORKDIR and not theirs.ok, theirs
-    assert f"{own} exists and was not made by the fleet runner (it holds lab.yaml, reports)" in theirs.message
+    assert f"{own} exists and was not made by the fleet runner (it holds .pycache, lab.yaml, reports)" in theirs.message
     assert f"mv {own} {own}.moved" in theirs.remediation and "workdir:" in theirs.remediation
-    assert sorted(p.name for p in own.iterdir()) == ["lab.yaml", "reports"]  # no marker written there
-    # An empty folder, or an earlier run's copy (its .pycache): taken, and marked.
+    assert sorted(p.name for p in own.iterdir()) == [".pycache", "lab.yaml", "reports"]  # no marker written there
+    # An empty folder, or an earlier version's copy (only what fleet runs leave: no .pycache before 2026-12-02,
+    # none either where PYTHONDONTWRITEBYTECODE is set): taken, and marked.
     (tmp_path / "wd" / "empty").mkdir()
-    (tmp_path / "wd" / "older" / ".pycache").mkdir(parents=True)
-    for name in ("empty", "older"):
+    oldest = tmp_path / "wd" / "oldest"
+    for sub in ("labcheck", "tests_env", "_pytest", "pytest"):
+        (oldest / sub).mkdir(parents=True)
+    for name in ("conftest.py", "pyproject.toml", "lab.yaml", "labcheck/__init__.py"):
+        (oldest / name).write_text("")
+    for name in ("empty", "oldest"):
         assert fleet_probe.probe(host(name)).status == "ok"
         assert (tmp_path / "wd" / name / fleet_probe.OWNED).is_file()
     refused = fleet_probe.probe(host("refused", port=closed_port()))

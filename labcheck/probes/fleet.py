@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labcheck import cmd, fsio
+from labcheck import cmd, fleet_ship, fsio
 from labcheck.inventory import DEFAULT_WORKDIR, Host
 
 MIN_PYTHON = (3, 10)
@@ -56,8 +56,10 @@ if not error and not (os.path.isfile(marker) and not os.path.islink(marker)):
     except OSError as exc:
         entries = []
         error = "cannot list %s: %s" % (os.path.abspath(WORKDIR), exc)
-    # The fleet's own: made now, empty, or an earlier run's copy (its .pycache, which only the fleet makes)
-    if not error and (created or not entries or ".pycache" in entries):
+    # The fleet's own: made now, empty, or an earlier version's copy of the suite: nothing but what fleet runs
+    # leave there, the suite's package among it (a user's folder of the same names has no labcheck/__init__.py)
+    copy = not set(entries) - set(FLEET_ENTRIES) and os.path.isfile(os.path.join(WORKDIR, "labcheck", "__init__.py"))
+    if not error and (created or not entries or copy):
         try:
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 420))
         except OSError as exc:
@@ -92,7 +94,7 @@ class ProbeResult:
 
 def script(host: Host) -> str:
     return (f"MODULES = {sorted(REMOTE_MODULES)!r}\nWORKDIR = {host.remote_dir!r}\nMARK = {MARK!r}\n"
-            f"OWNED = {OWNED!r}\n" + _SCRIPT)
+            f"OWNED = {OWNED!r}\nFLEET_ENTRIES = {fleet_ship.FLEET_ENTRIES!r}\n" + _SCRIPT)
 
 
 def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResult:
