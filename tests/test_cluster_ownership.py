@@ -4,13 +4,18 @@ cluster that the user made after the suite's own create failed."""
 from __future__ import annotations
 
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from labcheck import state
 from labcheck.config import LabConfig
+from labcheck.probes import node as nodeprobe
+from labcheck.probes.docker import ensure_probe_image
 from labcheck.probes.docker_client import connect
-from setup_actions import cluster
+from setup_actions import cluster, kind_config
+from tests import m1_cluster
 from tests.standins import executable
 
 # Stand-in for the kind CLI (none can be installed here): `create cluster` fails the way a real failed create
@@ -52,11 +57,6 @@ def test_failed_create_leaves_no_claim_on_a_cluster_the_user_makes_later(tmp_pat
 def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tmp_path: Path):
     """A real container named like the node, on the real engine, while kind (stand-in) lists no cluster: not a kind
     cluster, so it is neither reused as one nor repaired nor torn down."""
-    import subprocess
-
-    from labcheck.probes.docker import ensure_probe_image
-    from tests import m1_cluster
-
     name = m1_cluster.unique("labcheck-own")
     cfg = LabConfig(cluster_name=name, state_dir=str(tmp_path / "state"),
                     kind_binary=str(executable(tmp_path / "kind", FAKE_KIND)), command_timeout=20)
@@ -83,8 +83,6 @@ def test_a_container_with_the_node_name_that_kind_does_not_know_is_left_alone(tm
 @pytest.fixture
 def double_cluster(tmp_path: Path, request, monkeypatch):
     """A unique cluster made by the kind double on the real engine (tests/m1_cluster.py), removed afterwards."""
-    from tests import m1_cluster
-
     name = m1_cluster.unique("m1own")
     request.addfinalizer(lambda: m1_cluster.remove_cluster(name))
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1_cluster.LABEL)
@@ -94,9 +92,6 @@ def double_cluster(tmp_path: Path, request, monkeypatch):
 def _users_own_cluster(name: str, config: Path) -> str:
     """What a user does by hand: ``kind delete cluster`` then ``kind create cluster`` with their own config; the
     new node container's ID."""
-    from labcheck.probes import node as nodeprobe
-    from tests import m1_cluster
-
     assert m1_cluster.kind("delete", "cluster", "--name", name).returncode == 0
     made = m1_cluster.kind("create", "cluster", "--name", name, "--config", str(config), "--image", m1_cluster.IMAGE)
     assert made.returncode == 0, made.stderr
@@ -110,11 +105,6 @@ def test_a_cluster_the_user_made_after_a_timed_out_create_is_neither_repaired_no
     """audit-m1 item 1: the suite's create times out (the node is half-made), the user deletes it and makes their
     own cluster of the same name. The suite's record names the half-made node's ID, so the user's node (another
     ID) is never deleted: not by the next run's repair, not by --teardown."""
-    from labcheck import state
-    from labcheck.probes import node as nodeprobe
-    from setup_actions import kind_config
-    from tests import m1_cluster
-
     cfg = m1_cluster.lab_config(tmp_path, double_cluster, cluster_create_timeout=8.0)
     kind_config.apply(cfg, kind_config.inspect(cfg))
     monkeypatch.setenv("KIND_DOUBLE_HANG_AFTER_CREATE", "1")
@@ -143,11 +133,6 @@ def test_a_cluster_the_user_made_after_a_timed_out_create_is_neither_repaired_no
 def test_a_record_without_a_node_id_claims_no_cluster(tmp_path: Path, double_cluster: str):
     """A run killed before kind made any node leaves a 'creating' record with no container ID. A cluster of that
     name found later may be anyone's: reused when it matches the config, else left alone; never torn down."""
-    from labcheck import state
-    from labcheck.probes import node as nodeprobe
-    from setup_actions import kind_config
-    from tests import m1_cluster
-
     cfg = m1_cluster.lab_config(tmp_path, double_cluster)
     kind_config.apply(cfg, kind_config.inspect(cfg))
     directory = state.state_dir(cfg.state_dir)

@@ -1,6 +1,15 @@
 """Lab config: defaults, overrides, and bad files turned into problems with a line number."""
 
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
 from labcheck import config
+from labcheck.verdicts import host
 
 
 def test_defaults_are_the_documented_thresholds():
@@ -47,11 +56,6 @@ def test_missing_file():
 
 def test_example_file_lists_every_setting_with_its_default():
     """lab.example.yaml is the user's reference: it must load cleanly and match the defaults, key for key."""
-    import dataclasses
-    from pathlib import Path
-
-    import yaml
-
     example = Path(__file__).resolve().parent.parent / "lab.example.yaml"
     cfg, problems = config.load(example)
     assert problems == [] and cfg == config.LabConfig()
@@ -60,8 +64,6 @@ def test_example_file_lists_every_setting_with_its_default():
 
 def test_lab_config_check_skips_when_no_file_was_read_and_passes_only_a_read_one(tmp_path):
     """No lab config at all is not "valid": nothing was read, so the check skips (the defaults apply)."""
-    from labcheck.verdicts import host
-
     cfg, problems = config.load(None)
     verdict = host.lab_config(problems, None)
     assert verdict.status == "skip" and "nothing to validate" in verdict.message
@@ -77,8 +79,6 @@ def test_lab_config_check_skips_when_no_file_was_read_and_passes_only_a_read_one
 def test_lab_config_check_says_what_happens_to_each_problem(tmp_path):
     """An invalid cluster_name is kept as written (the default would be another cluster), a bad value gets its
     default, an unknown key is ignored: the message says which, never "kept" and "defaults instead" at once."""
-    from labcheck.verdicts import host
-
     lab = tmp_path / "lab.yaml"
     lab.write_text("cluster_name: Bad_Name\nmin_docker: x\nfoo: 1\n")
     verdict = host.lab_config(config.load(lab)[1], str(lab))
@@ -145,11 +145,6 @@ def test_a_docker_host_the_sdk_can_use_is_accepted():
 def test_a_dangling_lab_yaml_link_in_the_run_folder_is_named_not_ignored(tmp_path):
     """./lab.yaml -> a file that is gone: before, the run said "no lab config given ... defaults apply" and the
     user's settings were silently dropped; now lab_config_valid fails naming the broken link (real run)."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     run = tmp_path / "run"
     run.mkdir()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,8 +173,6 @@ print(out.remediation)
 
 def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(request, runtime_binary):
     """A real unprivileged process (nobody): `sudo -n` never prompts, so this ends at once with the command."""
-    import tempfile
-
     etc = Path(tempfile.mkdtemp(prefix="lcdk-etc-", dir="/tmp"))  # pytest's tmp_path is root-only (0700)
     etc.chmod(0o755)
     request.addfinalizer(lambda: shutil.rmtree(etc, ignore_errors=True))
@@ -263,9 +264,6 @@ def test_fix_host_registers_the_configured_runtime_name_in_the_configured_file(t
 def test_the_pasted_fix_is_the_command_the_action_runs_with_the_configured_names(tmp_path):
     """The fix names the configured runtime and daemon.json, each one shell word: pasted (run by a real sh, the
     stand-in nvidia-ctk first on PATH), it registers exactly that runtime in exactly that file."""
-    import shlex
-    import subprocess
-
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "nvidia-ctk").write_text(CTK_STANDIN.format(python=sys.executable))
     (tmp_path / "bin" / "nvidia-ctk").chmod(0o755)

@@ -4,12 +4,18 @@ The engine JSON is what Debian's docker.io 20.10 said with a runtime ``nvidia`` 
 is not installed; the ``run-*.txt`` captures are what that engine answered to ``docker run``.
 """
 
+import http.server
 import json
+import shlex
+import socketserver
+import threading
 
 import pytest
 
 from labcheck.cmd import CmdResult
+from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
+from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import Shell
 from labcheck.verdicts import docker as v
 from tests import captures
@@ -310,8 +316,6 @@ def test_parse_probe_output():
 ])
 def test_a_malformed_docker_host_says_unset_it_not_start_docker(monkeypatch, url, words):
     """The real engine probe under DOCKER_HOST=url (the SDK refuses the URL before connecting)."""
-    from labcheck.config import LabConfig
-
     monkeypatch.setenv("DOCKER_HOST", url)
     engine = probe.probe_engine(LabConfig(command_timeout=5))
     verdict = v.engine_reachable(engine)
@@ -326,12 +330,10 @@ def test_a_malformed_docker_host_says_unset_it_not_start_docker(monkeypatch, url
 def test_ssh_without_paramiko_says_install_it(monkeypatch):
     pytest.importorskip("docker")
     try:
-        import paramiko  # noqa: F401
+        import paramiko  # noqa: F401  # lazy: probes whether paramiko is installed (this test needs it absent)
         pytest.skip("paramiko is installed here: the SDK gets past this step")
     except ImportError:
         pass
-    from labcheck.config import LabConfig
-
     engine = probe.probe_engine(LabConfig(command_timeout=5, docker_host="ssh://me@127.0.0.1"))
     verdict = v.engine_reachable(engine, configured="ssh://me@127.0.0.1")
     assert "paramiko" in verdict.message and "-m pip install paramiko" in verdict.remediation
@@ -341,12 +343,6 @@ def test_ssh_without_paramiko_says_install_it(monkeypatch):
 def test_something_that_is_not_a_docker_engine_is_named_as_such(tmp_path, answer):
     """A real HTTP server on a unix socket that answers every request with ``answer`` (200, JSON type): the
     endpoint answers, but not as a Docker engine, so 'start Docker' would send the user to the wrong place."""
-    import http.server
-    import socketserver
-    import threading
-
-    from labcheck.config import LabConfig
-
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             self.send_response(200)
@@ -382,8 +378,6 @@ def test_something_that_is_not_a_docker_engine_is_named_as_such(tmp_path, answer
 # --- runtime fixes use the configured names (audit m0-13b) -------------------------------------------
 
 def _first_command(fix: str) -> list[str]:
-    import shlex
-
     return shlex.split(fix.split(" && ")[0])
 
 
@@ -405,8 +399,6 @@ def test_runtime_fixes_name_the_configured_runtime_and_daemon_json():
 
 
 def test_a_toolkit_outside_sudos_path_is_named_by_its_path():
-    from labcheck.probes.tools import ToolFacts
-
     e = engine_from_capture()
     del e.runtimes["nvidia"]
     dj = probe.DaemonJson("/etc/docker/daemon.json", False)

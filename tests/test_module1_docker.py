@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from labcheck.probes import node as nodeprobe
 from labcheck.verdicts import node as v
 from setup_actions import cluster as cluster_action
 from setup_actions import kind_config as kind_config_action
-from setup_actions import node_mps
+from setup_actions import node_libs, node_mps
 from tests import m1_cluster as m1
 
 pytestmark = [pytest.mark.docker, pytest.mark.needs("docker_engine")]
@@ -274,8 +275,6 @@ def test_product_run_end_to_end_with_kind_on_path(tmp_path, cluster_name):
 
 def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, cluster_name, monkeypatch):
     """With a node that has glibc's ldconfig (KIND_DOUBLE_USERLAND=host), the conf file is written once."""
-    from setup_actions import node_libs
-
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
     monkeypatch.setenv("KIND_DOUBLE_USERLAND", "host")
     libdir, bindir = m1.fake_driver(tmp_path)
@@ -296,8 +295,6 @@ def test_node_libs_registers_mounted_folders_with_the_node_loader(tmp_path, clus
 
 
 def test_node_libs_on_a_node_without_ldconfig_is_reported(tmp_path, cluster_name, monkeypatch):
-    from setup_actions import node_libs
-
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
     monkeypatch.setenv("KIND_DOUBLE_USERLAND", "busybox")  # why: a node image with no ldconfig at all
     libdir, bindir = m1.fake_driver(tmp_path)
@@ -370,8 +367,6 @@ def test_a_bad_server_url_from_kind_get_kubeconfig_fails_the_api_checks_not_erro
     """audit-m1 item 7, as an attendee meets it: a kind whose `get kubeconfig` prints a server URL with port 99999
     (urllib raises ValueError reading it), a real node container. The three API checks fail with the reason and a
     fix; before, each was an ERROR at setup ("ValueError: Port out of range 0-65535")."""
-    import shlex
-
     monkeypatch.setenv("KIND_DOUBLE_LABEL", m1.LABEL)
     cfg = m1.lab_config(tmp_path, cluster_name)
     assert provision(cfg).ok

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
-from labcheck import mps
+from labcheck import cmd, mps
 from labcheck.cmd import CmdResult
 from labcheck.node import cuda_client
 from labcheck.probes import kube
+from labcheck.probes import node as nodeprobe
 from labcheck.probes.gpu import Gpu
 from labcheck.probes.mps import ClientRun
-from labcheck.probes.node import NodeFile, NodeState, parse_df_k
+from labcheck.probes.node import NodeFile, NodeState, parse_df_k, parse_loader_list
 from labcheck.verdicts import node as v
+from tests import needs
 from tests.captures import blocks, first
 
 NODE = "workshop-dra-control-plane"
@@ -122,8 +128,6 @@ def test_shared_pipe_dir_conflict():
 
 def test_shared_pipe_dir_check_does_not_pass_when_host_ps_failed():
     """No daemon read from a ``ps`` that did not run is no evidence: it must not pass "no host daemon"."""
-    from labcheck import cmd
-
     ps = cmd.run(["/nonexistent/ps-vacuous", "-ww", "-eo", "pid,ppid,stat,comm,args"], timeout=5)  # a real failure
     verdict = v.shared_pipe_conflict([], "/tmp/nvidia-mps", NODE, ps)
     assert verdict.status == "fail" and "cannot list host processes" in verdict.message
@@ -134,9 +138,6 @@ def test_shared_pipe_dir_check_does_not_pass_when_host_ps_failed():
 
 def test_host_daemon_scan_returns_the_ps_it_read():
     """Probe on this machine's real ``ps``: the result travels with the (here empty) daemon list."""
-    from labcheck.probes import node as nodeprobe
-    from tests import needs
-
     needs.skip_unless("ps")
     daemons, res = nodeprobe.host_daemon_scan("/nonexistent/vacuous-pipe", "no-such-container", 10)
     assert res.ok and res.stdout.strip(), res.describe()
@@ -218,8 +219,6 @@ def test_a_kubeconfig_of_the_wrong_shape_names_no_server(text, why):
 def test_a_kubeconfig_the_client_cannot_load_is_unusable_not_a_broken_api(users):
     """Wrong YAML types where the kubernetes client reads credentials: the client raises TypeError while loading.
     That is the kubeconfig's fault, not an API server's that "accepts connections but its requests fail"."""
-    import socket
-
     listener = socket.create_server(("127.0.0.1", 0))  # something accepts TCP at the server's port
     try:
         url = f"https://127.0.0.1:{listener.getsockname()[1]}"
@@ -241,8 +240,6 @@ def test_node_loader_fails_when_the_config_mounts_no_driver_library():
 def test_node_loader_judges_the_node_loaders_answer():
     """Issue 10 item 3: the verdict is over what the node's loader resolved (``LD_PRELOAD=LIB ld.so --list``),
     not over a folder list; the capture's lines are glibc's ``--list`` format."""
-    from labcheck.probes.node import parse_loader_list
-
     listing = ("\tlinux-vdso.so.1 (0x00007ffd)\n\t/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 (0x7f00)\n"
                "\tlibnvidia-ml.so.1 => /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 (0x00007f1c)\n"
                "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f1b)\n")
@@ -270,9 +267,6 @@ def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
     """A real HTTP listener answering 503 to every request stands for an apiserver port whose server is broken
     (a dead kube-apiserver behind kind's port mapping, or one not serving yet): the checks must fail, not skip
     as if no API were there to ask."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     class Broken(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802  (http.server's name)
             self.send_response(503)

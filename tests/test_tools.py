@@ -8,7 +8,12 @@ public transcripts: "kind v0.24.0 go1.22.6 linux/amd64", helm's "v3.16.2" for --
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -229,12 +234,6 @@ def test_the_table_is_well_formed():
 def test_module0_checks_the_configured_kind_binary_not_the_kind_on_path(tmp_path):
     """kind v0.30.0 on PATH, lab config kind_binary: a v0.20.0 elsewhere (audit m0-3): module 1 drives the
     configured one, so module 0's kind checks must judge it (they passed on the PATH kind before)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     on_path = tmp_path / "bin"
     # stand for `kind version` of the two releases (kind's own format, see the module docstring)
