@@ -133,6 +133,22 @@ def tail(marks: dict[str, float], timings: list[dict[str, float]]) -> str:
     return "controller, s from its start: " + ", ".join(parts)
 
 
+def warnings_of(out: str, limit: int = 12) -> list[str]:
+    """The lines of pytest's "warnings summary" section in a run's output (a warning on the controller, e.g. an
+    exception in one of its threads, must not hide behind a tally's "1 warning")."""
+    lines = out.splitlines()
+    start = next((i for i, ln in enumerate(lines) if "warnings summary" in ln), None)
+    if start is None:
+        return []
+    section = []
+    for ln in lines[start + 1:]:
+        if ln.startswith("-- Docs:") or ln.startswith("==="):
+            break
+        if ln.strip():
+            section.append(ln.rstrip()[:200])
+    return section[:limit]
+
+
 def ssh_login_cost(key: ClientKey, server: Sshd, extra: list[str], reps: int = 5) -> str:
     """One ssh login (``ssh HOST true``, a new connection each time): CPU of the client and the server, wall; medians.
 
@@ -224,6 +240,8 @@ def main() -> int:
                       f"exit {runs[n][-1][1]}; {line}; {tally(runs[n][-1][2])})")
                 print(f"{'':<17}   {statistics.median(r[5] for r in runs[n]):6.2f} s of that controller CPU is "
                       "the pytest process itself (one interpreter: its threads take turns)")
+                for ln in warnings_of(runs[n][-1][2]):
+                    print(f"{'':<17}     warning: {ln}")
                 timings = host_timings(folder / f"results-{n}.json")  # the last run's
                 steps = host_steps(timings)
                 if steps.get("start"):
