@@ -55,7 +55,10 @@ def fleet_states(config: pytest.Config) -> list | None:
 def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         if os.environ.get(FLEET_ENV) == "1":  # a fleet host: say which process to stop on a timeout
-            Path(WORKER_PIDFILE).write_text(f"{os.getpid()}\n")
+            try:  # the fleet's own folder; a link or FIFO planted there is refused, never written through
+                fsio.write_atomic(WORKER_PIDFILE, f"{os.getpid()}\n", follow_symlinks=False)
+            except (fsio.FileProblem, OSError) as exc:  # no pid file: a timeout then cuts only the connection
+                config.issue_config_time_warning(pytest.PytestWarning(f"fleet worker pid file not written: {exc}"), 2)
         return
     path = config.getoption("--hosts")
     if path is not None and not path.strip():

@@ -360,6 +360,11 @@ def test_shipping_over_ssh_replaces_a_changed_copy_and_leaves_an_unchanged_one_a
     run()
     assert not rogue.exists(), "a file added to the host's copy survived the next run"
     inode = (host / "labcheck" / "plugin.py").stat().st_ino
+    # A dangling link planted where the worker writes its pid file: nothing is created through it.
+    victim = tmp_path / "elsewhere" / "victim.txt"
+    victim.parent.mkdir()
+    (host / ".labcheck-worker.pid").symlink_to(victim)
     run()
     assert (host / "labcheck" / "plugin.py").stat().st_ino == inode, "an up-to-date copy was shipped again"
     assert (host / ".pycache").is_dir()
+    assert not victim.exists(), "the worker's pid file was written through a planted link"
