@@ -115,3 +115,24 @@ def test_a_file_system_that_refuses_locks_is_a_clear_problem(tmp_path, monkeypat
         pytest.fail("the block ran without the lock")
     assert not caught.value.timed_out and "No locks available" in str(caught.value)
     assert str(tmp_path / "x.lock") in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user owns needs root")
+def test_a_state_folder_of_another_user_or_a_link_is_refused_and_left_as_it_was(tmp_path):
+    """/tmp/dra-labcheck-UID made first by another local user (or by an earlier sudo run): whoever owns it could
+    hold the lock for ever or plant records; the lock refuses it with whose it is and the fix. A link in its
+    place is refused too."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 4242, 4242)
+    with pytest.raises(lock.LockProblem, match=r"belongs to uid 4242, not to you \(uid 0\).*chown -R 0 "), \
+            lock.held(theirs, "x.lock", 1):
+        pass
+    assert list(theirs.iterdir()) == []  # no lock file made there
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(lock.LockProblem, match=r"is a symlink, not a folder of its own"), \
+            lock.held(tmp_path / "link", "x.lock", 1):
+        pass
+    assert list(real.iterdir()) == []
