@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,6 +35,13 @@ class ClusterRecord:
 
 def state_dir(configured: str) -> Path:
     return Path(os.path.expanduser(configured))
+
+
+def temp_dir() -> Path:
+    """The suite's own folder under /tmp for this user (/tmp/dra-labcheck-UID): what must not outlive a reboot
+    (the MPS daemon's record) and locks of steps on the whole machine (the Docker runtime). WHY a folder of
+    its own and not /tmp itself: a lock's folder must be the user's (labcheck.lock), and /tmp is root's."""
+    return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
 
 
 def _key(cluster: str) -> str:

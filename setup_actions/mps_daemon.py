@@ -38,7 +38,7 @@ def state_dir() -> Path:
     WHY: the record must not outlive the daemon. /tmp is emptied at reboot, as the daemon is gone; a record kept
     across a reboot could name a reused pid and make the suite quit a daemon that the user started since.
     """
-    return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
+    return labstate.temp_dir()
 
 
 def _run_detaching(argv: list[str], env: dict[str, str], timeout: float,

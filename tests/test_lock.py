@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import lock
+from tests.other_user import run_as_nobody
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
@@ -136,3 +138,19 @@ def test_a_state_folder_of_another_user_or_a_link_is_refused_and_left_as_it_was(
             lock.held(tmp_path / "link", "x.lock", 1):
         pass
     assert list(real.iterdir()) == []
+
+
+NOBODY_UID = pwd.getpwnam("nobody").pw_uid  # the user tests/other_user.py runs as
+
+
+def test_a_user_without_root_takes_the_machine_wide_locks_in_a_folder_of_their_own():
+    """The Docker runtime lock lives in the user's /tmp/dra-labcheck-UID (labcheck.state.temp_dir), as the MPS
+    record does: /tmp itself is root's, so a lock there is refused for everyone else (labcheck.lock)."""
+    code = ("import sys, tempfile\nfrom fixtures import docker\nfrom labcheck import lock\n"
+            "with lock.held(docker.LOCK_DIR, docker.LOCK_NAME, 5):\n    print('held', docker.LOCK_DIR)\n"
+            "try:\n    lock.held(tempfile.gettempdir(), 'x.lock', 5).__enter__()\n"
+            "except lock.LockProblem as exc:\n    print('refused:', exc)\n")
+    res = run_as_nobody(code)
+    assert res.returncode == 0, res.stderr
+    assert f"held /tmp/dra-labcheck-{NOBODY_UID}" in res.stdout, res.stdout
+    assert "refused: the state folder /tmp belongs to uid 0" in res.stdout, res.stdout
