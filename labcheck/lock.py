@@ -54,10 +54,21 @@ def _require_own_folder(folder: Path, path: Path) -> None:
                           f"(mv {where} {shlex.quote(str(folder) + '.moved')}) or set state_dir in the lab config",
                           path, timed_out=False)
     me = os.geteuid()
-    if st.st_uid != me:
+    if st.st_uid != me and not (me == 0 and _owned_like_its_parent(folder, st)):
         raise LockProblem(f"the state folder {folder} belongs to uid {st.st_uid}, not to you (uid {me}): another user "
                           f"(or an earlier sudo run) made it; fix: {'' if me == 0 else 'sudo '}chown -R {me} {where}  "
                           f"(or remove it, or set state_dir in the lab config)", path, timed_out=False)
+
+
+def _owned_like_its_parent(folder: Path, st: os.stat_result) -> bool:
+    """Root using a user's own folder (``sudo -E`` keeps HOME: ~user/.local/state/dra-labcheck): it belongs to
+    whoever owns the folder it is in, which no one else can write to. Not so a folder another user made in a
+    shared, world-writable folder such as /tmp."""
+    try:
+        parent = os.stat(folder.parent)
+    except OSError:
+        return False
+    return parent.st_uid == st.st_uid and not parent.st_mode & stat.S_IWOTH
 
 
 def _holder_file(path: Path) -> Path:

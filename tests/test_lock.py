@@ -131,6 +131,21 @@ def test_a_state_folder_of_another_user_or_a_link_is_refused_and_left_as_it_was(
             lock.held(theirs, "x.lock", 1):
         pass
     assert list(theirs.iterdir()) == []  # no lock file made there
+    # Root in a user's own folder (sudo -E keeps HOME): theirs, in a folder of theirs no one else writes to.
+    home = tmp_path / "home"
+    (home / "state").mkdir(parents=True)
+    os.chown(home, 4242, 4242)
+    os.chown(home / "state", 4242, 4242)
+    with lock.held(home / "state", "x.lock", 1):
+        pass
+    # The same in a folder anyone may write to (as /tmp): refused.
+    shared = tmp_path / "shared"
+    (shared / "state").mkdir(parents=True)
+    os.chmod(shared, 0o1777)
+    os.chown(shared, 4242, 4242)
+    os.chown(shared / "state", 4242, 4242)
+    with pytest.raises(lock.LockProblem, match=r"belongs to uid 4242"), lock.held(shared / "state", "x.lock", 1):
+        pass
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real)
