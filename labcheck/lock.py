@@ -20,7 +20,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shlex
 import socket
 import stat
 import time
@@ -37,38 +36,6 @@ class LockProblem(Exception):
         super().__init__(text)
         self.path = path
         self.timed_out = timed_out
-
-
-def _require_own_folder(folder: Path, path: Path) -> None:
-    """The folder of a lock (and of the records next to it) must be a real folder of the user running the suite.
-
-    WHY: the defaults include folders under /tmp (/tmp/dra-labcheck-UID, the Docker runtime lock), where any local
-    user can make the folder first and then hold the lock for ever, or leave records there; and a folder an
-    earlier ``sudo`` run made belongs to root. Either way the message says whose it is and what to do.
-    """
-    st = os.lstat(folder)
-    where = shlex.quote(str(folder))
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        what = "a symlink" if stat.S_ISLNK(st.st_mode) else fsio.kind_of(st.st_mode)
-        raise LockProblem(f"the state folder {folder} is {what}, not a folder of its own: move it away "
-                          f"(mv {where} {shlex.quote(str(folder) + '.moved')}) or set state_dir in the lab config",
-                          path, timed_out=False)
-    me = os.geteuid()
-    if st.st_uid != me and not (me == 0 and _owned_like_its_parent(folder, st)):
-        raise LockProblem(f"the state folder {folder} belongs to uid {st.st_uid}, not to you (uid {me}): another user "
-                          f"(or an earlier sudo run) made it; fix: {'' if me == 0 else 'sudo '}chown -R {me} {where}  "
-                          f"(or remove it, or set state_dir in the lab config)", path, timed_out=False)
-
-
-def _owned_like_its_parent(folder: Path, st: os.stat_result) -> bool:
-    """Root using a user's own folder (``sudo -E`` keeps HOME: ~user/.local/state/dra-labcheck): it belongs to
-    whoever owns the folder it is in, which no one else can write to. Not so a folder another user made in a
-    shared, world-writable folder such as /tmp."""
-    try:
-        parent = os.stat(folder.parent)
-    except OSError:
-        return False
-    return parent.st_uid == st.st_uid and not parent.st_mode & stat.S_IWOTH
 
 
 def _holder_file(path: Path) -> Path:
@@ -146,7 +113,6 @@ def held(directory: str | os.PathLike, name: str, timeout: float) -> Iterator[Pa
     path = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _require_own_folder(folder, path)
         fd = _open_regular(path, os.O_RDWR)
     except OSError as exc:
         raise LockProblem(f"cannot use the state folder {folder} for the lock {name}: {exc.strerror or exc}",

@@ -119,53 +119,14 @@ def test_a_file_system_that_refuses_locks_is_a_clear_problem(tmp_path, monkeypat
     assert str(tmp_path / "x.lock") in str(caught.value)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user owns needs root")
-def test_a_state_folder_of_another_user_or_a_link_is_refused_and_left_as_it_was(tmp_path):
-    """/tmp/dra-labcheck-UID made first by another local user (or by an earlier sudo run): whoever owns it could
-    hold the lock for ever or plant records; the lock refuses it with whose it is and the fix. A link in its
-    place is refused too."""
-    theirs = tmp_path / "theirs"
-    theirs.mkdir()
-    os.chown(theirs, 4242, 4242)
-    with pytest.raises(lock.LockProblem, match=r"belongs to uid 4242, not to you \(uid 0\).*chown -R 0 "), \
-            lock.held(theirs, "x.lock", 1):
-        pass
-    assert list(theirs.iterdir()) == []  # no lock file made there
-    # Root in a user's own folder (sudo -E keeps HOME): theirs, in a folder of theirs no one else writes to.
-    home = tmp_path / "home"
-    (home / "state").mkdir(parents=True)
-    os.chown(home, 4242, 4242)
-    os.chown(home / "state", 4242, 4242)
-    with lock.held(home / "state", "x.lock", 1):
-        pass
-    # The same in a folder anyone may write to (as /tmp): refused.
-    shared = tmp_path / "shared"
-    (shared / "state").mkdir(parents=True)
-    os.chmod(shared, 0o1777)
-    os.chown(shared, 4242, 4242)
-    os.chown(shared / "state", 4242, 4242)
-    with pytest.raises(lock.LockProblem, match=r"belongs to uid 4242"), lock.held(shared / "state", "x.lock", 1):
-        pass
-    real = tmp_path / "real"
-    real.mkdir()
-    (tmp_path / "link").symlink_to(real)
-    with pytest.raises(lock.LockProblem, match=r"is a symlink, not a folder of its own"), \
-            lock.held(tmp_path / "link", "x.lock", 1):
-        pass
-    assert list(real.iterdir()) == []
-
-
 NOBODY_UID = pwd.getpwnam("nobody").pw_uid  # the user tests/other_user.py runs as
 
 
 def test_a_user_without_root_takes_the_machine_wide_locks_in_a_folder_of_their_own():
     """The Docker runtime lock lives in the user's /tmp/dra-labcheck-UID (labcheck.state.temp_dir), as the MPS
-    record does: /tmp itself is root's, so a lock there is refused for everyone else (labcheck.lock)."""
-    code = ("import sys, tempfile\nfrom fixtures import docker\nfrom labcheck import lock\n"
-            "with lock.held(docker.LOCK_DIR, docker.LOCK_NAME, 5):\n    print('held', docker.LOCK_DIR)\n"
-            "try:\n    lock.held(tempfile.gettempdir(), 'x.lock', 5).__enter__()\n"
-            "except lock.LockProblem as exc:\n    print('refused:', exc)\n")
+    record does, not in /tmp itself, where any user may plant or hold a file of that name."""
+    code = ("from fixtures import docker\nfrom labcheck import lock\n"
+            "with lock.held(docker.LOCK_DIR, docker.LOCK_NAME, 5):\n    print('held', docker.LOCK_DIR)\n")
     res = run_as_nobody(code)
     assert res.returncode == 0, res.stderr
     assert f"held /tmp/dra-labcheck-{NOBODY_UID}" in res.stdout, res.stdout
-    assert "refused: the state folder /tmp belongs to uid 0" in res.stdout, res.stdout
