@@ -98,9 +98,11 @@ class Host:
         return ["ssh", "-o", f"ControlPath={self.control_path}", "-O", operation, *self.ssh_args()]
 
     def stop_worker_command(self) -> list[str]:
-        """argv stopping this host's fleet worker (SIGTERM to the pid it wrote), for a run past its time."""
+        """argv stopping this host's fleet worker (SIGTERM to the pid it wrote), for a run past its time; a link at
+        the pid file's name is not the worker's (it writes none through a link) and is not followed."""
         pidfile = shlex.quote(f"{self.remote_dir}/{WORKER_PIDFILE}")
-        return self.ssh_command("sh", "-c", f"test -f {pidfile} && kill -TERM $(cat {pidfile}) && rm -f {pidfile}")
+        return self.ssh_command("sh", "-c", f"test -f {pidfile} && ! test -L {pidfile} && "
+                                            f"kill -TERM $(cat {pidfile}) && rm -f {pidfile}")
 
     def ssh_command(self, *remote: str) -> list[str]:
         """argv running ``remote`` on the host; ssh hands it to the remote shell, hence the quoting."""

@@ -560,6 +560,16 @@ def test_fleet_remote_commands_keep_a_hostile_workdir_in_one_piece(tmp_path):
         assert res.returncode == 0, res.stderr
         assert worker.wait(timeout=10) == -15  # SIGTERM reached exactly that worker
         assert not (folder / inventory.WORKER_PIDFILE).exists()
+        # A link planted at the pid file's name (to a file naming some other process) is not followed.
+        other = subprocess.Popen(["sleep", "60"], preexec_fn=default_signals)  # noqa: PLW1509
+        try:
+            (tmp_path / "their.pid").write_text(f"{other.pid}\n")
+            (folder / inventory.WORKER_PIDFILE).symlink_to(tmp_path / "their.pid")
+            _remote_shell(argv[-1], tmp_path)
+            assert other.poll() is None, "the stop followed a planted link and signalled another process"
+        finally:
+            other.kill()
+            other.wait(timeout=10)
     finally:
         if worker.poll() is None:
             worker.kill()
