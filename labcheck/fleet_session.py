@@ -54,7 +54,7 @@ from xdist.workermanage import NodeManager, WorkerController
 from labcheck import cmd, fleet_ship
 from labcheck.fleet_plugin import HOST_TIMING_KEYS, HOST_TIMINGS
 from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK, WORKER_PIDFILE, Host
-from labcheck.plugin import HOST_PROP, VERDICT_PROP
+from labcheck.plugin import HOST_PROP, VERDICT_PROP, module_of_path
 from labcheck.probes import fleet as fleet_probe
 from labcheck.verdict import failed
 
@@ -458,8 +458,7 @@ class FleetSession(DSession):
         state = self.states.get(name)
         if rep.failed and state is not None:
             why = _PYTEST_ERROR_MARK.sub("", _one_line(getattr(rep, "longreprtext", "") or rep.longrepr))
-            found = _MODULE_FILE.search(path)  # tests_env/test_module1.py: module1's failure
-            module = found.group(1) if found else self.module
+            module = module_of_path(path) or self.module  # tests_env/test_module1.py: module1's failure
             with self._lock:
                 self._synthetic += 1  # progress counts it
             for report in host_failure_reports(name, module, COLLECT_CHECK,
@@ -614,7 +613,6 @@ def _exit_shared_connection(host: Host) -> None:
         cmd.run(host.control_command("exit"), timeout=SHARED_EXIT_TIMEOUT)
 
 
-_MODULE_FILE = re.compile(r"test_(module[0-9]+)\.py$")  # the check file of a workshop module
 _PYTEST_ERROR_MARK = re.compile(r"^E\s+")  # how pytest marks the error line of a report ("E   ImportError: ...")
 
 

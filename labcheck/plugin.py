@@ -74,6 +74,22 @@ def host_name() -> str:
 
 
 MODULE_MARK = re.compile(r"^module[0-9]+$")
+MODULE_FILE = re.compile(r"(?:^|/)test_(module[0-9]+)\.py$")  # the check file of a workshop module
+
+
+def module_of_path(nodeid: str) -> str | None:
+    """``module1`` for ``tests_env/test_module1.py[::test_x]``: a check whose report lost its keywords.
+
+    WHY: pytest-xdist's report of a check whose worker died carries no keywords (no marker, so no module), and
+    a check file that does not collect has no items to carry one.
+    """
+    found = MODULE_FILE.search(nodeid.split("::", 1)[0])
+    return found.group(1) if found else None
+
+
+def is_phase_report(report: pytest.TestReport) -> bool:
+    """A report of one of pytest's phases (pytest-xdist's of a dead worker's check says ``when="???"``)."""
+    return report.when in ("setup", "call", "teardown")
 
 
 def is_check(item: pytest.Item) -> bool:

@@ -14,6 +14,7 @@ import functools
 import os
 import shlex
 import tempfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from _pytest.mark.expression import Expression
 
 from labcheck import fsio, progress, redact
 from labcheck.fleet_plugin import fleet_states, run_module
-from labcheck.plugin import env_facts, host_name, is_check, optional_reason
+from labcheck.plugin import env_facts, host_name, is_check, is_phase_report, module_of_path, optional_reason
 from reports import fleet, html_parts, results
 from reports.progress_output import TerminalProgress
 
@@ -61,7 +62,7 @@ class _Collector:
         if rec is None and report.failed:
             # A failure whose report names no module (pytest-xdist's of a worker that died): still a lab check's
             # failure if collection or its file name says so; else decided at the session's end (_add_orphans).
-            if not _is_known_outcome(report):
+            if not is_phase_report(report):
                 if self.config.stash[STOP_KEY].startswith(INTERRUPTED):
                     return  # the worker was stopped (Ctrl-C), not broken: its check was not run (_add_not_reached)
                 self.config.stash[STOP_KEY] = self.config.stash[STOP_KEY] or "a worker process died"
@@ -98,11 +99,6 @@ class _Collector:
         self.records.append(results.collect_error_record(host_name(), str(module), path, _error_line(report)))
 
 
-def _is_known_outcome(report: pytest.TestReport) -> bool:
-    """A report of one of pytest's phases (xdist's of a dead worker says ``when="???"``)."""
-    return report.when in ("setup", "call", "teardown")
-
-
 def _error_line(report: pytest.CollectReport) -> str:
     """The line that says what went wrong (pytest's ``E   ModuleNotFoundError: ...``), else the report's last."""
     lines = [ln.strip() for ln in (getattr(report, "longreprtext", "") or str(report.longrepr)).splitlines()]
@@ -133,7 +129,7 @@ def lab_module(config: pytest.Config, nodeid: str) -> str | None:
     if entry:
         return entry["module"]
     path = nodeid.split("::", 1)[0]
-    found = results.module_of_path(path) or next(
+    found = module_of_path(path) or next(
         (r["module"] for r in records(config) if r["nodeid"].split("::", 1)[0] == path), None)
     if found is None and _is_lab_path(config, path):
         found = run_module(config.getoption("markexpr", ""))
@@ -435,12 +431,8 @@ def _why(exc: BaseException, path: str) -> str:
 
 def is_lab_run(config: pytest.Config) -> bool:
     """A run of the lab checks: its paths (or the default testpaths) lie in the project's tests_env/."""
-    lab = (Path(str(config.rootpath)) / "tests_env").resolve()
-    for arg in config.args or []:
-        p = Path(config.invocation_params.dir, str(arg).split("::", 1)[0]).resolve()
-        if p == lab or lab in p.parents:
-            return True
-    return False
+    return any(_is_lab_path(config, str(Path(config.invocation_params.dir, str(arg).split("::", 1)[0])))
+               for arg in config.args or [])
 
 
 def check_output_paths(config: pytest.Config) -> None:
@@ -525,8 +517,8 @@ def pytest_sessionfinish_html_write_guard(session: pytest.Session):
     try:
         return (yield)
     except OSError as exc:
-        if not any(tb.tb_frame.f_globals.get("__name__", "").startswith("pytest_html")
-                   for tb in _frames(exc.__traceback__)):
+        if not any(frame.f_globals.get("__name__", "").startswith("pytest_html")
+                   for frame, _line in traceback.walk_tb(exc.__traceback__)):
             raise
         config = session.config
         path = os.path.expandvars(os.path.expanduser(str(config.getoption("htmlpath", ""))))
@@ -537,12 +529,6 @@ def pytest_sessionfinish_html_write_guard(session: pytest.Session):
             if isinstance(plugin, BaseReport):
                 config.pluginmanager.unregister(plugin)
         return None
-
-
-def _frames(tb):
-    while tb is not None:
-        yield tb
-        tb = tb.tb_next
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -6,7 +6,6 @@ longrepr, user_properties), so they work the same on the controller of a local o
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from labcheck.plugin import (
     OPTIONAL_PROP,
     SUITE_ERROR,
     VERDICT_PROP,
+    is_phase_report,
     no_verdict_message,
 )
 from labcheck.plugin import check_name as check_id
@@ -36,18 +36,6 @@ def _prop(report, name: str):
 def module_of(report) -> str | None:
     mods = sorted(k for k in getattr(report, "keywords", {}) if MODULE_MARK.match(k))
     return mods[0] if mods else None
-
-
-MODULE_FILE = re.compile(r"(?:^|/)test_(module[0-9]+)\.py$")  # the check file of a workshop module
-
-
-def module_of_path(nodeid: str) -> str | None:
-    """``module1`` for ``tests_env/test_module1.py[::test_x]``: a check whose report lost its keywords.
-
-    WHY: pytest-xdist's report of a check whose worker died carries no keywords (no marker, so no module).
-    """
-    found = MODULE_FILE.search(nodeid.split("::", 1)[0])
-    return found.group(1) if found else None
 
 
 def optional_reason(report) -> str | None:
@@ -120,7 +108,7 @@ def record_from_report(report, module: str | None = None) -> dict | None:
         record["verdict"] = "fail"
         if crash.startswith(SUITE_ERROR):  # no verdict, or a second one (labcheck.plugin)
             record["message"], record["remediation"] = crash, SUITE_BUG_FIX
-        elif report.when not in ("setup", "call", "teardown"):  # pytest-xdist's "???": the worker process died
+        elif not is_phase_report(report):  # pytest-xdist's "???": the worker process died
             record["message"] = f"check did not finish: {crash}"
             record["remediation"] = (f"rerun it alone to see how its process died (a crash, the OOM killer): "
                                      f"pytest {shlex.quote(report.nodeid)} -p no:xdist -vv")

@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from labcheck.plugin import module_of_path
 from reports import results
 from reports.results import EXIT_NOT_READY, EXIT_NOT_VERIFIED
 
@@ -270,10 +271,10 @@ def test_a_check_never_reached_is_unverified_even_when_optional():
 
 
 def test_the_module_of_a_check_file_name():
-    assert results.module_of_path("tests_env/test_module1.py::test_node_ready") == "module1"
-    assert results.module_of_path("test_module12.py") == "module12"
-    assert results.module_of_path("tests/test_module0_run.py::test_x") is None  # the project's own tests
-    assert results.module_of_path("tests_env/test_checks.py::test_x") is None
+    assert module_of_path("tests_env/test_module1.py::test_node_ready") == "module1"
+    assert module_of_path("test_module12.py") == "module12"
+    assert module_of_path("tests/test_module0_run.py::test_x") is None  # the project's own tests
+    assert module_of_path("tests_env/test_checks.py::test_x") is None
 
 
 def test_a_test_under_tests_env_that_is_no_check_is_not_counted_as_one_not_run(pytester):
