@@ -267,7 +267,7 @@ def _unknown_fields(value, node, kind: str, where: str, path: str) -> list[Probl
     """
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
-    known = {k.lower(): (k, sub) for k, sub in _FIELDS[kind].items()}
+    known = {k.lower(): sub for k, sub in _FIELDS[kind].items()}
     if isinstance(node, yaml.MappingNode):
         pairs = [(k.value if isinstance(k, yaml.ScalarNode) else None, k, v) for k, v in node.value]
     elif isinstance(value, dict):
@@ -287,7 +287,7 @@ def _unknown_fields(value, node, kind: str, where: str, path: str) -> list[Probl
                                                             f"the whole spec)"))
             continue
         seen.add(key)
-        name, sub = known[key.lower()]
+        sub = known[key.lower()]
         child = value.get(key) if isinstance(value, dict) else None
         here = f"{where}.{key}" if where else key
         if sub is None:

@@ -50,6 +50,7 @@ _KINDS = (
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symlink"),  # an lstat mode: the suite's own files in shared folders (follow_symlinks=False)
 )
 
 
@@ -129,10 +130,14 @@ def read_bytes(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_syml
     return b"".join(chunks)
 
 
-def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True) -> str:
+def read_text(path: str | Path, max_bytes: int = MAX_READ_BYTES, *, follow_symlinks: bool = True,
+              errors: str = "strict") -> str:
     """The UTF-8 text of the regular file ``path`` (see :func:`read_bytes`); bytes that are not UTF-8 are a
-    :class:`FileProblem` naming the line and byte offset, never a UnicodeDecodeError."""
+    :class:`FileProblem` naming the line and byte offset, never a UnicodeDecodeError. ``errors="replace"``: a
+    system file only read for a few fields (/proc, os-release), where a stray byte costs nothing."""
     data = read_bytes(path, max_bytes, follow_symlinks=follow_symlinks)
+    if errors != "strict":
+        return data.decode("utf-8", errors=errors)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -60,24 +60,20 @@ def _write_holder(path: Path) -> None:
 def _open_regular(path: Path, flags: int) -> int:
     """A descriptor of the regular file ``path``, created (0644) if absent, opened with ``flags``.
 
-    WHY so careful: lock files live in shared folders (the Docker lock and its holder in /tmp itself, where any
-    user may create a name first). A symlink there is never followed (root would write through it), a FIFO
+    WHY so careful: lock files live in shared folders (the Docker lock and its holder in /tmp/dra-labcheck-UID,
+    where any user may create a name first). A symlink there is never followed (root would write through it), a FIFO
     never blocks the open (it hung the run), a device is never opened: OSError(EINVAL) naming what is there.
     """
     with contextlib.suppress(FileNotFoundError):
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"{path} is {_kind(mode)}, not a regular file (remove it; the suite makes a "
-                                        "new one)")
+            raise OSError(errno.EINVAL, f"{path} is {fsio.kind_of(mode)}, not a regular file (remove it; the suite "
+                                        "makes a new one)")
     fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
         os.close(fd)
         raise OSError(errno.EINVAL, f"{path} is not a regular file")
     return fd
-
-
-def _kind(mode: int) -> str:
-    return "a symlink" if stat.S_ISLNK(mode) else fsio.kind_of(mode)
 
 
 def _acquire(fd: int, timeout: float) -> bool:

@@ -294,7 +294,7 @@ def probe_gpus(extra_bin_dirs: tuple[str, ...] = (), timeout: float = 30.0, use_
     if not cuda and smi_path and not smi.error:
         cuda = parse_cuda_version(cmd.run([smi_path, "--version"], timeout=timeout).stdout)
     try:  # bounded and regular files only (procfs files are): the path is a parameter
-        kmod = parse_proc_version(fsio.read_bytes(proc_version, MAX_PROC_VERSION).decode("utf-8", errors="replace"))
+        kmod = parse_proc_version(fsio.read_text(proc_version, MAX_PROC_VERSION, errors="replace"))
     except (OSError, fsio.FileProblem):
         kmod = ""
     return GpuFacts(smi, nvml, cuda, kmod)

@@ -41,7 +41,7 @@ def probe_host(os_release: Path = Path("/etc/os-release")) -> HostFacts:
     """This host. An os-release that is not a regular file (a FIFO hung the run at start, through
     remedy.this_host()) or is huge (/dev/zero bound over it: a MemoryError) counts as none: no distribution."""
     try:
-        text = fsio.read_bytes(os_release, MAX_OS_RELEASE).decode("utf-8", errors="replace")
+        text = fsio.read_text(os_release, MAX_OS_RELEASE, errors="replace")
     except (OSError, fsio.FileProblem):
         text = ""
     fields = os_release_fields(text)

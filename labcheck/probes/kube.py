@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from labcheck import fsio
+
 
 @dataclass(frozen=True)
 class ApiFacts:
@@ -36,13 +38,10 @@ class ApiFacts:
 def server_of(kubeconfig_text: str) -> tuple[str, str]:
     """(the first cluster's server URL, '') or ('', why the kubeconfig names none). Quotes no value of the
     kubeconfig (it holds credentials): a YAML error is reported by its position only."""
-    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
-
     try:
-        doc = yaml.safe_load(kubeconfig_text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return "", f"it is not valid YAML{f' (line {mark.line + 1})' if mark is not None else ''}"
+        doc = fsio.load_yaml(kubeconfig_text, "kubeconfig")  # the one YAML reader (bounded aliases and nesting)
+    except fsio.YamlError as exc:
+        return "", f"it is not valid YAML{f' (line {exc.line})' if exc.line else ''}"
     clusters = doc.get("clusters") if isinstance(doc, dict) else None
     first = clusters[0] if isinstance(clusters, list) and clusters else None
     cluster = first.get("cluster") if isinstance(first, dict) else None

@@ -273,7 +273,7 @@ def in_container(pid: int, container_id: str, proc: str = "/proc") -> bool | Non
     if not container_id:
         return None
     try:  # bounded: a process's cgroup is one line per hierarchy (a dozen at most)
-        text = fsio.read_bytes(os.path.join(proc, str(pid), "cgroup"), 64 * 1024).decode("utf-8", errors="replace")
+        text = fsio.read_text(os.path.join(proc, str(pid), "cgroup"), 64 * 1024, errors="replace")
     except (OSError, fsio.FileProblem):
         return None
     return container_id in text
