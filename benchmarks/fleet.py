@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._proc_cpu import ProcCpu  # noqa: E402
+from benchmarks.module0 import IMPORTTIME  # noqa: E402
 from labcheck.fleet_plugin import HOST_TIMING_KEYS  # noqa: E402
 from tests.needs import missing  # noqa: E402
 from tests.sshd import ClientKey, Sshd  # noqa: E402
@@ -174,10 +175,9 @@ def imports_by_package(select: list[str]) -> list[tuple[str, float]]:
         res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     totals: dict[str, float] = {}
     for line in res.stderr.splitlines():
-        parts = line.split("|")
-        if len(parts) == 3 and parts[0].startswith("import time:") and parts[0].split(":")[1].strip().isdigit():
-            name = parts[2].strip().split(".")[0]
-            totals[name] = totals.get(name, 0.0) + int(parts[0].split(":")[1]) / 1e6
+        if m := IMPORTTIME.match(line):  # self time (us), cumulative, indent, module
+            name = m[4].split(".")[0]
+            totals[name] = totals.get(name, 0.0) + int(m[1]) / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])
 
 

@@ -133,7 +133,7 @@ def conftest_plugins() -> list[str]:
     return []
 
 
-_IMPORTTIME = re.compile(r"^import time:\s+([0-9]+) \|\s+([0-9]+) \|(\s*)(\S+)")
+IMPORTTIME = re.compile(r"^import time:\s+([0-9]+) \|\s+([0-9]+) \|(\s*)(\S+)")
 
 
 def import_times(modules: list[str], env: dict) -> dict[str, float]:
@@ -143,7 +143,7 @@ def import_times(modules: list[str], env: dict) -> dict[str, float]:
                           capture_output=True, text=True, timeout=TIMEOUT)
     top: dict[str, float] = {}
     for line in proc.stderr.splitlines():
-        m = _IMPORTTIME.match(line)
+        m = IMPORTTIME.match(line)
         if m and len(m.group(3)) == 1:  # depth 0: imported directly by the statement
             top[m.group(4)] = int(m.group(2)) / 1e6
     return top

@@ -79,12 +79,13 @@ _FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 MAX_BYTES = 256 * 1024  # a lab config is a few dozen lines
 VERSION_FIELDS = ("min_kernel", "min_docker", "min_kind", "min_helm", "min_driver", "min_compute_capability",
                   "min_ctk")
+MAX_SECONDS = 86400.0  # a timeout beyond a day is a typo (here and in a fleet inventory)
 # Sane ranges (inclusive). WHY an upper bound: the timeout becomes a deadline the selectors module must convert
 # (1e10 s raised OverflowError in 9 checks); a command that may take more than a day is a hang. shm: a node's
 # /dev/shm is RAM-backed, so more than 64 TiB is a typo; less than 1 MiB checks nothing the workshop needs.
 NUMBER_RANGES: dict[str, tuple[float, float, str]] = {
-    "command_timeout": (1.0, 86400.0, "seconds"),
-    "cluster_create_timeout": (1.0, 86400.0, "seconds"),
+    "command_timeout": (1.0, MAX_SECONDS, "seconds"),
+    "cluster_create_timeout": (1.0, MAX_SECONDS, "seconds"),
     "shm_min_bytes": (1024**2, 64 * 1024**4, "bytes"),
 }
 # Paths the suite opens, writes or hands to a tool as they are: absolute, so the answer does not depend on the

@@ -76,7 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     lab = lab_config_bytes(config_path(config))
 
     # lazy: fleet_session imports pytest-xdist and execnet, which only a --hosts run needs (start-up)
-    from labcheck.fleet_session import SHIPPED, FleetSession, HostState
+    from labcheck.fleet_session import FleetSession, HostState
+    from labcheck.fleet_ship import SHIPPED
 
     root = Path(config.rootpath)
     missing = [name for name in SHIPPED if not (root / name).exists()]

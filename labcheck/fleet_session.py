@@ -60,7 +60,6 @@ from labcheck.verdict import failed
 
 WorkerStatus = getattr(_dsession, "WorkerStatus", None)  # the collection status line (pytest-xdist >= 3.6)
 
-SHIPPED = fleet_ship.SHIPPED  # re-exported for labcheck.fleet_plugin
 DIED = "died"
 WORKER_FAILED = "worker failed"
 TIMED_OUT = "timed out"
@@ -351,7 +350,8 @@ class FleetSession(DSession):
             if self._shipped is None:
                 # xdist 3 rsyncs these to every non-local host (xdist 4 ships none): shipped with the suite instead
                 roots = getattr(self.nodemanager, "roots", None) if hasattr(self.nodemanager, "rsync_roots") else None
-                sources = [(name, self.rootdir / name) for name in SHIPPED if os.path.lexists(self.rootdir / name)]
+                sources = [(name, self.rootdir / name) for name in fleet_ship.SHIPPED
+                           if os.path.lexists(self.rootdir / name)]
                 sources += [(Path(r).name, Path(r)) for r in roots or ()]
                 self._shipped = fleet_ship.bundle(sources)
             return self._shipped

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labcheck import fsio, versions
+from labcheck.config import MAX_SECONDS
 
 DEFAULT_PYTHON = "python3"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole run on one host (module 1 builds a cluster)
@@ -37,7 +38,6 @@ WORKER_PIDFILE = ".labcheck-worker.pid"  # in the host's work folder: the worker
 CONNECTION_CHECK = "host_connection"
 COLLECT_CHECK = "checks_collected"  # a host's failing check when a check file could not be collected there
 CONTROL_PERSIST = 60  # seconds an idle shared connection stays up if the runner could not close it
-MAX_SECONDS = 86400.0  # an inventory timeout beyond a day is a typo (and 1e10 overflows ssh's and threads' clocks)
 MAX_BYTES = 4 * 1024 * 1024  # an inventory of a few thousand hosts is well under this
 _LOOKS_YAML = re.compile(r"^\s*(hosts|defaults)\s*:", re.MULTILINE)  # meant as a YAML inventory
 

@@ -35,6 +35,7 @@ from typing import Literal
 from labcheck import cmd, ctk_configure, fsio
 from labcheck.probes.docker import DaemonJson, read_daemon_json
 from labcheck.remedy import Shell, this_host
+from labcheck.verdicts.docker import configure_runtime
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
@@ -45,7 +46,7 @@ def configure_command(shell: Shell | None = None, runtime: str = ctk_configure.R
                       daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
     """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted); no
     ``sudo`` for root (--fix-host's notes run as root)."""
-    return (shell or this_host()).sudo(ctk_configure.command(runtime, daemon_json), "systemctl restart docker")
+    return configure_runtime(shell or this_host(), None, runtime, daemon_json)
 
 
 def install_and_configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labcheck import cmd, fsio, versions
+from labcheck import cmd, docker_endpoint, fsio, versions
 from labcheck.config import LabConfig
 from labcheck.probes import docker_client
 
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+DEFAULT_ENDPOINT = docker_endpoint.DEFAULT
 OWNED_LABEL = "labcheck.owned"
 OWNER_HOST_LABEL = "labcheck.host"
 OWNER_PID_LABEL = "labcheck.pid"

@@ -49,7 +49,7 @@ def upgrade_driver(minimum: str, shell: Shell = DEFAULT) -> str:
     if shell.family == UBUNTU:
         hint = "" if branch >= DRA_GUIDE_DRIVER[0] else \
             f"   # or a newer branch, e.g. nvidia-driver-{DRA_GUIDE_DRIVER[0]} (NVIDIA's DRA install guide)"
-        return shell.sudo(f"apt-get install -y nvidia-driver-{shlex.quote(str(branch))}", "reboot") + hint
+        return shell.sudo(f"apt-get install -y nvidia-driver-{branch}", "reboot") + hint
     if branch >= DRA_GUIDE_DRIVER[0]:
         return (f"install NVIDIA driver {branch} or newer from NVIDIA's repository as its guide says for "
                 f"{shell.distro} ({DRIVER_GUIDE}), then {shell.sudo('reboot')}")
