@@ -77,7 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # lazy: fleet_session imports pytest-xdist and execnet, which only a --hosts run needs (start-up)
     from labcheck.fleet_session import FleetSession, HostState
-    from labcheck.fleet_ship import SHIPPED
+    from labcheck.fleet_ship import SHIPPED  # lazy: fleet_ship imports execnet, as above
 
     root = Path(config.rootpath)
     missing = [name for name in SHIPPED if not (root / name).exists()]
