@@ -365,7 +365,10 @@ def test_module0_report_is_short_and_every_check_is_a_row(browser, m0_report):
     height = browser.evaluate("document.documentElement.scrollHeight")
     counts = browser.evaluate("document.querySelector('.labcheck-counts').innerText")
     assert rows >= 25 and counts.startswith(f"{rows} checks: "), (rows, counts)  # 25 when issue 15 was filed
-    assert height < 3400, height  # issue 15: ~5,600 px with every failed and skipped row unfolded
+    # issue 15: ~5,600 px for 25 checks (224 px a check) with every failed and skipped row unfolded; folded it is
+    # about 125 px a check, the tiles and "What to fix" included. A per-check bound, not a fixed height: a
+    # temporary path one character longer wraps a fix box one line more (3,393 px here, 3,418 px on CI).
+    assert height < 140 * rows, (height, rows)
 
 
 def test_typical_fix_fits_its_box_on_one_or_two_lines(browser, m0_report):
