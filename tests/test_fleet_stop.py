@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.child_signals import default_signals
 from tests.fleet_project import suite_copy
 from tests.sshd import ClientKey, Sshd
 
@@ -59,7 +60,8 @@ def _start(tmp_path: Path, names: list[str]):
     sink = printed.open("w")  # a file, not a pipe: an ssh master left behind would hold a pipe open
     proc = subprocess.Popen([sys.executable, "-m", "pytest", f"--hosts={inv}", "-m", "module0", "tests_env",
                              f"--results-json={out}", "-p", "no:cacheprovider"],
-                            cwd=proj, stdout=sink, stderr=subprocess.STDOUT)
+                            cwd=proj, stdout=sink, stderr=subprocess.STDOUT,
+                            preexec_fn=default_signals)  # a suite started in the background ignores SIGINT
     return proc, servers, mark, out, printed, sink
 
 
