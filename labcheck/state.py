@@ -38,9 +38,13 @@ def state_dir(configured: str) -> Path:
 
 
 def temp_dir() -> Path:
-    """The suite's own folder under /tmp for this user (/tmp/dra-labcheck-UID): what must not outlive a reboot
-    (the MPS daemon's record) and locks of steps on the whole machine (the Docker runtime). WHY a folder of
-    its own and not /tmp itself: a lock's folder must be the user's (labcheck.lock), and /tmp is root's."""
+    """The suite's own folder under /tmp for this user (/tmp/dra-labcheck-UID; under $TMPDIR when set): what must
+    not outlive a reboot (the MPS daemon's record) and locks of steps on the whole machine (the Docker runtime, the
+    CDI spec). WHY a folder of its own and not /tmp itself: anyone may create a file of any name in /tmp first.
+
+    Only the path: take a lock in it with ``lock.held(temp_dir(), name, timeout, private=True)`` before anything
+    else there. That makes it 0700, or refuses it (another user may have made it first, also for root) with the
+    fix: labcheck.lock.private_folder."""
     return Path(tempfile.gettempdir()) / f"dra-labcheck-{os.getuid()}"
 
 

@@ -142,7 +142,8 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
         with lock.held(directory, state.lock_path(directory, cfg.cluster_name).name, timeout):
             return _apply_locked(cfg, config_path, provision, run_id)
     except lock.LockProblem as exc:
-        fix = f"rm {shlex.quote(str(exc.path))}   # only if no other run is alive" if exc.timed_out else unusable
+        fix = f"rm {shlex.quote(str(exc.path))}   # only if no other run is alive" if exc.timed_out else \
+            exc.fix or unusable
         return Outcome(False, "error", str(exc), fix)
     except OSError as exc:  # the state folder's record cannot be written
         return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}", unusable)

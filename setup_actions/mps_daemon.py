@@ -185,8 +185,9 @@ class MpsDaemon:
 
     # -- state ---------------------------------------------------------------------------------
     def lock(self):
-        """An inter-process lock around start/stop (xdist workers share the host); raises lock.LockProblem."""
-        return held(self.state_file.parent, self.state_file.name + ".lock", self.timeout * 3)
+        """An inter-process lock around start/stop (xdist workers share the host); raises lock.LockProblem, also
+        when the record's folder is not this user's alone (the suite's temp folder: labcheck.lock.private_folder)."""
+        return held(self.state_file.parent, self.state_file.name + ".lock", self.timeout * 3, private=True)
 
     def _state(self) -> dict:
         return labstate.read_json(self.state_file) or {}

@@ -7,7 +7,7 @@ import pytest
 from labcheck import progress
 from tests import needs
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.planted"]  # tests.planted: the sticky_tmp fixture
 
 
 def pytest_configure(config: pytest.Config) -> None:

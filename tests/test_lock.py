@@ -5,17 +5,21 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from labcheck import lock
+from labcheck import lock, state
 from tests.other_user import run_as_nobody
+from tests.planted import OTHER_UID, home_fix, plant, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
@@ -126,7 +130,197 @@ def test_a_user_without_root_takes_the_machine_wide_locks_in_a_folder_of_their_o
     """The Docker runtime lock lives in the user's /tmp/dra-labcheck-UID (labcheck.state.temp_dir), as the MPS
     record does, not in /tmp itself, where any user may plant or hold a file of that name."""
     code = ("from fixtures import docker\nfrom labcheck import lock\n"
-            "with lock.held(docker.LOCK_DIR, docker.LOCK_NAME, 5):\n    print('held', docker.LOCK_DIR)\n")
+            "with lock.held(docker.LOCK_DIR, docker.LOCK_NAME, 5, private=True):\n    print('held', docker.LOCK_DIR)\n")
     res = run_as_nobody(code)
     assert res.returncode == 0, res.stderr
     assert f"held /tmp/dra-labcheck-{NOBODY_UID}" in res.stdout, res.stdout
+
+
+# --- the suite's own temp folder (labcheck.state.temp_dir) and configured state folders in shared places --------
+
+TEMP_CHILD = ("import os, stat, tempfile\nfrom labcheck import lock, state\n"
+              "with lock.held(state.temp_dir(), 'x.lock', 5, private=True):\n"
+              "    print(tempfile.gettempdir(), oct(stat.S_IMODE(os.stat(state.temp_dir()).st_mode)))\n")
+
+
+def run_fix_then(fix: str, code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``fix`` pasted into a shell, then the suite's Python run in that same shell (as a rerun would be)."""
+    script = f"{fix}\n{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    return subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def test_the_suites_temp_folder_is_made_0700(sticky_tmp):
+    with lock.held(state.temp_dir(), "x.lock", 1, private=True) as path:
+        assert path == state.temp_dir() / "x.lock"
+    st = os.lstat(state.temp_dir())
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    with lock.held(state.temp_dir(), "x.lock", 1, private=True):  # and used as it is the next time
+        pass
+
+
+@pytest.mark.needs("root")
+def test_another_users_temp_folder_is_refused_with_the_tmpdir_fix_that_works_and_left_as_it_was(sticky_tmp, tmp_path,
+                                                                                               monkeypatch):
+    """/tmp/dra-labcheck-UID made first by another local user (this test runs as root: /tmp/dra-labcheck-0, the
+    name a root run uses). Its owner could hold or delete the suite's locks there and plant its records: refused,
+    nothing in it touched, and the fix (TMPDIR to a folder of the user's own, made first because gettempdir()
+    ignores a TMPDIR that does not exist) works when pasted, then the suite's folder there is 0700."""
+    folder = state.temp_dir()
+    before = plant(folder)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "docker-runtime.lock", 1, private=True):
+        pytest.fail("the block ran in another user's folder")
+    text = str(caught.value)
+    assert not caught.value.timed_out and caught.value.path == folder / "docker-runtime.lock"
+    assert f"the suite's temp folder {folder} is a folder that belongs to uid {OTHER_UID} (" in text, text
+    assert f"not to you (uid {os.geteuid()}), in {sticky_tmp}, where anyone may create files" in text, text
+    assert "nothing in it was changed" in text and "TMPDIR" not in text, text
+    assert caught.value.fix == home_fix(tmp_path / "my home"), caught.value.fix
+    assert snapshot(folder) == before
+    res = run_fix_then(caught.value.fix, TEMP_CHILD)
+    assert res.returncode == 0, res.stderr
+    moved = tmp_path / "my home" / ".cache" / "dra-labcheck-tmp"
+    assert res.stdout.rstrip("\n").rsplit(" ", 1) == [str(moved), "0o700"], res.stdout
+    assert stat.S_IMODE(os.stat(moved).st_mode) == 0o700
+    assert snapshot(folder) == before
+    # A TMPDIR exported without making its folder first is ignored by Python: the message says so.
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "absent"))
+    monkeypatch.setattr(tempfile, "tempdir", str(sticky_tmp))
+    with pytest.raises(lock.LockProblem, match=rf"TMPDIR={tmp_path}/absent is set but not used: Python takes it "
+                                               rf"only when it names a folder it can write to; it took {sticky_tmp}"), \
+            lock.held(folder, "x.lock", 1, private=True):
+        pass
+
+
+@pytest.mark.needs("root")
+def test_a_link_or_a_file_at_the_temp_folders_name_is_refused_and_never_followed(sticky_tmp, tmp_path):
+    folder = state.temp_dir()
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    folder.symlink_to(target)  # the user's own link
+    with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "x.lock", 1, private=True):
+        pytest.fail("the block ran through a link")
+    assert f"{folder} is a symlink to {target}, not a folder" in str(caught.value), caught.value
+    assert f"the link is yours: removing it, rm {folder}, also works" in str(caught.value)
+    assert caught.value.fix == home_fix(tmp_path / "my home")
+    assert list(target.iterdir()) == [] and folder.is_symlink()
+    os.lchown(folder, OTHER_UID, OTHER_UID)  # another user's link
+    with pytest.raises(lock.LockProblem, match=rf"{folder} is a symlink that belongs to uid {OTHER_UID} "), \
+            lock.held(folder, "x.lock", 1, private=True):
+        pass
+    assert list(target.iterdir()) == []
+    folder.unlink()
+    folder.write_text("mine\n")
+    with pytest.raises(lock.LockProblem, match=rf"{folder} is a regular file, not a folder"), \
+            lock.held(folder, "x.lock", 1, private=True):
+        pass
+    assert folder.read_text() == "mine\n"
+
+
+@pytest.mark.needs("root")
+def test_the_users_own_temp_folder_left_open_is_refused_with_the_chmod_fix_which_closes_it(sticky_tmp):
+    """Theirs, but mode 0777: anyone could have put a lock or record there. ``chmod 700`` closes it (only the
+    owner may, so only then is it the fix) and what others put there while it was open is removed."""
+    folder = state.temp_dir()
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    planted = folder / "docker-runtime.lock"
+    planted.write_text("")
+    os.chown(planted, OTHER_UID, OTHER_UID)
+    before = snapshot(folder)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "docker-runtime.lock", 1, private=True):
+        pytest.fail("the block ran in a folder open to everyone")
+    assert f"{folder} is writable by others (mode 0777)" in str(caught.value), caught.value
+    assert caught.value.fix.startswith(f"chmod 700 {folder} && find {folder} -mindepth 1 ! -user {os.geteuid()} "
+                                       "-delete"), caught.value.fix
+    assert snapshot(folder) == before
+    res = run_fix_then(caught.value.fix, TEMP_CHILD)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.rstrip("\n").rsplit(" ", 1) == [str(sticky_tmp), "0o700"], res.stdout
+    assert not planted.exists() or planted.stat().st_uid == os.geteuid()
+
+
+@pytest.mark.needs("root")
+def test_the_tmpdir_fix_prefers_the_users_own_runtime_folder(sticky_tmp, tmp_path, monkeypatch):
+    """/run/user/UID (XDG_RUNTIME_DIR) is emptied at reboot, as /tmp is (the MPS record must not outlive the
+    daemon): the fix names it when it is the user's alone, else a folder under the home."""
+    plant(state.temp_dir())
+    runtime = tmp_path / "run user"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    with pytest.raises(lock.LockProblem) as caught, lock.held(state.temp_dir(), "x.lock", 1, private=True):
+        pass
+    assert caught.value.fix == f"export TMPDIR={shlex.quote(str(runtime))}   # then rerun in this shell"
+    os.chown(runtime, OTHER_UID, OTHER_UID)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(state.temp_dir(), "x.lock", 1, private=True):
+        pass
+    assert caught.value.fix == home_fix(tmp_path / "my home")
+
+
+@pytest.mark.needs("root")
+def test_a_configured_state_dir_is_refused_only_where_another_user_owns_a_step_of_it_in_a_shared_folder(
+        sticky_tmp, tmp_path):
+    """state_dir is the user's choice: their own link (also in /tmp) and their own folder, however open, are used
+    as they are. Refused: a folder or link another user made in a world-writable folder on the way (as written
+    or as resolved), with nothing made in it."""
+    mine = tmp_path / "my state"
+    mine.mkdir()
+    (sticky_tmp / "my-link").symlink_to(mine)  # the user's own link in /tmp
+    (tmp_path / "home-link").symlink_to(sticky_tmp / "my-link")
+    (sticky_tmp / "open").mkdir(mode=0o777)
+    os.chmod(sticky_tmp / "open", 0o777)
+    for folder in (sticky_tmp / "my-link", tmp_path / "home-link", sticky_tmp / "open", sticky_tmp / "new" / "s"):
+        with lock.held(folder, "x.lock", 1):
+            assert (folder / "x.lock").is_file()
+    theirs = sticky_tmp / "lab"
+    before = plant(theirs)
+    (sticky_tmp / "their-link").symlink_to(mine)
+    os.lchown(sticky_tmp / "their-link", OTHER_UID, OTHER_UID)
+    (tmp_path / "link-into-theirs").symlink_to(theirs)
+    their_link = sticky_tmp / "their-link"
+    cases = [(theirs / "state", theirs, ""), (theirs, theirs, ""), (their_link, their_link, " (a symlink)"),
+             (tmp_path / "link-into-theirs" / "state", theirs, "")]
+    for folder, culprit, kind in cases:
+        with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "x.lock", 1):
+            pytest.fail(f"the block ran in {folder}")
+        text = str(caught.value)
+        named = f"the state folder {folder}{kind}" if culprit == folder else \
+            f"{culprit}{kind}, on the way to the state folder {folder},"
+        assert text.startswith(f"{named} belongs to uid {OTHER_UID} ("), text
+        assert f"and is in {sticky_tmp}, where anyone may create files" in text, text
+        assert caught.value.fix == f"set state_dir in the lab config to a folder of your own, not in {sticky_tmp}"
+    assert snapshot(theirs) == before
+    assert sorted(p.name for p in mine.iterdir()) == ["x.lock", "x.lock.holder"]
+
+
+def test_a_user_without_root_is_refused_a_temp_folder_root_made_and_the_tmpdir_fix_works_for_them():
+    """A user without sudo cannot remove or rename another user's folder (here root's: an earlier sudo run, or
+    any other user) in a sticky /tmp: only moving TMPDIR works, and it does, run as that user. (The rerun is the
+    system's python3: the venv's interpreter may lie under a home that user cannot enter.)"""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no /usr/bin/python3 for the rerun as nobody")
+    root = Path(tempfile.mkdtemp(prefix="lc-sticky-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o1777)
+        home = root / "nobody home"
+        home.mkdir()
+        os.chown(home, NOBODY_UID, NOBODY_UID)
+        before = plant(root / f"dra-labcheck-{NOBODY_UID}", uid=0, mode=0o755)
+        code = ("import os, subprocess, sys, tempfile\n"
+                "os.environ.update(TMPDIR=sys.argv[1], HOME=sys.argv[2])\n"
+                "from labcheck import lock, state\n"
+                "try:\n    lock.held(state.temp_dir(), 'docker-runtime.lock', 5, private=True).__enter__()\n"
+                "except lock.LockProblem as exc:\n    print('refused:', exc)\n"
+                f"    rerun = {python!r} + ' -c ' + {shlex.quote(TEMP_CHILD)!r}\n"
+                "    res = subprocess.run(['bash', '-c', exc.fix + chr(10) + rerun], capture_output=True, text=True,\n"
+                "                         timeout=30)\n"
+                "    print('rerun:', res.stdout.strip(), res.stderr.strip())\n")
+        res = run_as_nobody(code, str(root), str(home))
+        assert res.returncode == 0, res.stderr
+        assert f"refused: the suite's temp folder {root}/dra-labcheck-{NOBODY_UID} is a folder that belongs to uid 0 " \
+               f"(root), not to you (uid {NOBODY_UID})" in res.stdout, res.stdout
+        assert f"rerun: {home}/.cache/dra-labcheck-tmp 0o700" in res.stdout, res.stdout
+        assert snapshot(root / f"dra-labcheck-{NOBODY_UID}") == before
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(root)], timeout=60)

@@ -1,6 +1,7 @@
 """The suite's own files in shared folders (the MPS state record in /tmp/dra-labcheck-UID, lock files and their
-holders, the Docker lock in /tmp itself): whatever another process put there -- a record of the wrong shape, a
-FIFO, a symlink -- is a clear message, never a crash, a hang or a write through a link.
+holders, the Docker and CDI locks there too) and those folders themselves: whatever another process put there -- a
+record of the wrong shape, a FIFO, a symlink, the folder itself made first by another user -- is a clear message
+in the failing check, never a crash, a hang or a write through a link.
 
 Real files, FIFOs and processes; the MPS control daemon is tests/test_mps_probe.py's FAKE_CONTROL (a real
 background process answering like nvidia-cuda-mps-control). A step that would hang if the guard broke runs in a
@@ -14,15 +15,29 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import fixtures.cdi  # noqa: F401 - registers the module 0 CDI facts (prefetch.REGISTRY)
 import fixtures.mps  # noqa: F401 - registers the module 0 MPS facts (prefetch.REGISTRY)
 from fixtures.mps import release_daemon
+from fixtures.node import _release_host_daemon
 from labcheck import cmd, fsio, lock, prefetch, state
+from labcheck.config import LabConfig
+from labcheck.probes.cdi import probe_cdi
+from labcheck.probes.docker import DaemonJson, EngineFacts
+from labcheck.probes.mps import probe_mps
 from labcheck.remedy import Shell
+from labcheck.verdicts import cdi as cdi_v
+from labcheck.verdicts import docker as docker_v
+from labcheck.verdicts import kindconfig as kind_v
+from labcheck.verdicts import mps as mps_v
+from setup_actions import cluster as cluster_action
 from setup_actions.mps_daemon import MpsDaemon, StateFileProblem, _alive
+from setup_actions.outcome import Outcome
+from tests.planted import OTHER_UID, home_fix, plant, snapshot
 from tests.test_mps_probe import FAKE_CONTROL, _script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,3 +209,131 @@ def test_a_device_at_the_lock_is_refused_without_opening_it(tmp_path):
     with pytest.raises(lock.LockProblem, match="is a character device, not a regular file"), \
             lock.held(tmp_path, "x.lock", 1):
         pytest.fail("the block ran without the lock")
+
+
+# --- the suite's temp folder made first by another user: each step that locks in it fails its check ----------
+
+class _FixHost:
+    """The pytest config of a run with --fix-host (the Docker runtime and CDI steps act only then)."""
+
+    def getoption(self, name: str, default=None):
+        return name == "--fix-host"
+
+
+def _gathered(config, lab_config: LabConfig | None, name: str, **stubs) -> object:
+    """The fact ``name`` as a run gathers it (its own gather function), with ``stubs`` for the facts it needs."""
+    registry = {n: prefetch.Fact(n, lambda facts, v=v: v) for n, v in stubs.items()}
+    registry[name] = prefetch.REGISTRY[name]
+    facts = prefetch.Facts(config, lab_config, registry)
+    try:
+        facts.start([name])
+        return facts.get(name)
+    finally:
+        facts.close()
+
+
+@pytest.mark.needs("root")
+def test_another_users_temp_folder_fails_the_mps_start_with_the_tmpdir_fix_and_is_left_as_it_was(sticky_tmp,
+                                                                                                tmp_path):
+    """The MPS daemon's record and lock live in the suite's temp folder: one another user made first is not used.
+    The start fails before ``-d`` (no daemon this run could not record), the check shows why and the TMPDIR fix,
+    the run's teardown changes nothing there either. Without the check root wrote its record into their folder."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    action = MpsDaemon(ctl, str(pipe), str(log), 10, shell=Shell())  # the record where a run keeps it
+    assert action.state_file.parent == state.temp_dir()
+    before = plant(state.temp_dir())
+    try:
+        outcome = _provision(action)
+        assert not outcome.ok and not outcome.changed, outcome
+        assert f"the suite's temp folder {state.temp_dir()} is a folder that belongs to uid {OTHER_UID} (" \
+               in outcome.message and outcome.message.endswith("the MPS daemon was not started by this run"), outcome
+        assert outcome.remediation == home_fix(tmp_path / "my home")
+        verdict = mps_v.daemon(probe_mps(str(pipe), (str(tmp_path / "bin"),), 10), str(pipe), str(log), True,
+                               outcome.message, outcome.remediation, "", Shell())
+        assert verdict.status == "fail" and outcome.message in verdict.message, verdict
+        assert verdict.remediation == outcome.remediation
+        assert not (pipe / "nvidia-cuda-mps-control.pid").exists(), "it started a daemon it cannot record"
+        release_daemon(action)  # the run's teardown
+        start = time.monotonic()
+        _release_host_daemon(action, wait=30)  # module 1's: waiting cannot make the folder usable
+        assert time.monotonic() - start < 5
+        assert snapshot(state.temp_dir()) == before
+    finally:
+        cmd.run([ctl], input="quit\n", extra_env={"CUDA_MPS_PIPE_DIRECTORY": str(pipe)}, timeout=10)
+
+
+DOCKER_SETUP = """
+import dataclasses, json, sys
+from fixtures import docker
+from labcheck import prefetch
+from labcheck.config import LabConfig
+class FixHost:
+    def getoption(self, name, default=None):
+        return name == "--fix-host"
+here = sys.argv[1]
+cfg = LabConfig(docker_host=f"unix://{here}/no-engine.sock", docker_daemon_json=f"{here}/daemon.json",
+                docker_pidfile=f"{here}/docker.pid", command_timeout=5)
+facts = prefetch.Facts(FixHost(), cfg, {"docker_runtime_setup": prefetch.REGISTRY["docker_runtime_setup"]})
+facts.start(["docker_runtime_setup"])
+print(docker.LOCK_DIR)
+print(json.dumps(dataclasses.asdict(facts.get("docker_runtime_setup"))))
+facts.close()
+"""
+
+
+@pytest.mark.needs("root")
+def test_another_users_temp_folder_fails_the_docker_runtime_setup_with_the_tmpdir_fix(sticky_tmp, tmp_path):
+    """--fix-host's runtime registration takes its machine-wide lock in the suite's temp folder, found from TMPDIR
+    when the run starts (a fresh interpreter, as a run is): refused there, nothing changed, and the runtime check
+    that fails says why and what to run. The engine and daemon.json are the test's own, never this machine's."""
+    before = plant(state.temp_dir())
+    res = cmd.run([sys.executable, "-c", DOCKER_SETUP, str(tmp_path)], timeout=60,
+                  extra_env={"PYTHONPATH": str(ROOT)})
+    assert res.ok, res.describe()
+    lock_dir, record = res.stdout.strip().splitlines()
+    assert lock_dir == str(state.temp_dir())
+    outcome = Outcome(**json.loads(record))
+    assert not outcome.ok and outcome.action == "failed", outcome
+    assert f"the suite's temp folder {state.temp_dir()} is a folder that belongs to uid {OTHER_UID} (" \
+           in outcome.message and outcome.message.endswith("; nothing was changed"), outcome
+    assert outcome.remediation == home_fix(tmp_path / "my home")
+    engine = EngineFacts("unix:///run/docker.sock", 5, client=object(), server_version="24.0.7",
+                         runtimes={"runc": {"path": "runc"}}, default_runtime="runc")
+    verdict = docker_v.runtime_registered(engine, DaemonJson(str(tmp_path / "daemon.json"), False), "nvidia",
+                                          outcome.note(), Shell())
+    assert verdict.status == "fail", verdict
+    assert outcome.message in verdict.details and f"run: {outcome.remediation}" in verdict.details, verdict.details
+    assert snapshot(state.temp_dir()) == before and not (tmp_path / "daemon.json").exists()
+
+
+@pytest.mark.needs("root")
+def test_another_users_temp_folder_fails_the_cdi_generation_with_the_tmpdir_fix(sticky_tmp, tmp_path):
+    cdi_dir = tmp_path / "cdi"
+    cfg = LabConfig(cdi_dirs=(str(cdi_dir),), cdi_spec_path=str(cdi_dir / "nvidia.yaml"), command_timeout=5)
+    before = plant(state.temp_dir())
+    outcome = _gathered(_FixHost(), cfg, "cdi_provisioned", gpu_facts=None)
+    assert not outcome.ok, outcome
+    assert f"the suite's temp folder {state.temp_dir()} is a folder that belongs to uid {OTHER_UID} (" \
+           in outcome.message and outcome.message.endswith("the CDI spec was not generated"), outcome
+    verdict = cdi_v.with_generation(cdi_v.spec_present(probe_cdi(cfg.cdi_dirs, None, 5, cfg.cdi_spec_path)), outcome)
+    assert verdict.status == "fail" and outcome.message in verdict.message, verdict
+    assert verdict.remediation == home_fix(tmp_path / "my home")
+    assert snapshot(state.temp_dir()) == before and not cdi_dir.exists()
+
+
+@pytest.mark.needs("root")
+def test_a_configured_state_dir_another_user_made_in_a_shared_folder_fails_the_cluster_step(sticky_tmp, tmp_path):
+    """state_dir: /tmp/lab/state, and another user made /tmp/lab first: the cluster step (its lock and ownership
+    records) refuses it with the state_dir fix, makes nothing in it, and runs no kind command."""
+    theirs = sticky_tmp / "lab"
+    before = plant(theirs)
+    cfg = LabConfig(state_dir=str(theirs / "state"), kind_binary=str(tmp_path / "no-kind"), command_timeout=5,
+                    cluster_name="labcheck-planted-t", docker_host=f"unix://{tmp_path}/no-engine.sock")
+    outcome = cluster_action.apply(cfg, str(tmp_path / "kind-config.yaml"))
+    verdict = kind_v.cluster_provisioned(outcome.ok, outcome.message, outcome.remediation)
+    assert verdict.status == "fail", verdict
+    assert verdict.message.startswith(f"{theirs}, on the way to the state folder {theirs / 'state'}, belongs to uid "
+                                      f"{OTHER_UID} ("), verdict.message
+    assert verdict.remediation == f"set state_dir in the lab config to a folder of your own, not in {sticky_tmp}"
+    assert snapshot(theirs) == before
