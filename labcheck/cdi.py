@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,9 +91,11 @@ class Spec:
 
 # --- reading a spec as the CDI library reads it --------------------------------------------------------------
 
-# Spec versions the CDI project has released (container-device-interface SPEC.md "Released versions"); a
-# runtime refuses a spec whose cdiVersion it does not know.
-KNOWN_CDI_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0")
+# The cdiVersion values the CDI library knows, oldest first (container-device-interface specs-go/version.go
+# validSpecVersions, v1.1.0; SPEC.md "Released versions"). One leading "v" is allowed (newVersion trims it). A
+# runtime refuses any other value, and one below EARLIEST_CDI_VERSION (vEarliest) whatever the spec holds.
+KNOWN_CDI_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0")
+EARLIEST_CDI_VERSION = "0.3.0"
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 _line = fsio.line_of
 
@@ -241,10 +244,10 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
     """A spec, or the one problem that stops it from being read at all (bad syntax, not a mapping).
 
     Problems that leave the spec readable (wrong kind, no devices, duplicate device names, a field of the wrong
-    type, an unknown cdiVersion, a relative host path) are kept in ``Spec.problems`` so the caller can still
-    report what the spec contains. A ``.json`` spec is read as JSON (tab indentation included); its node tree,
-    for line numbers, comes from the same text with tabs as spaces (valid JSON has tabs only between tokens).
-    Every field is read through :func:`_decode`, as the runtime reads it.
+    type, an unknown cdiVersion or one too low for what the spec uses, a relative host path) are kept in
+    ``Spec.problems`` so the caller can still report what the spec contains. A ``.json`` spec is read as JSON (tab
+    indentation included); its node tree, for line numbers, comes from the same text with tabs as spaces (valid
+    JSON has tabs only between tokens). Every field is read through :func:`_decode`, as the runtime reads it.
     """
     data = None
     if path.endswith(".json"):
@@ -297,8 +300,16 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
                 tuple(dict.fromkeys(versions)), tuple(problems))
 
 
+def _release(version: str) -> str | None:
+    """The released version ``version`` names ("v0.5.0" and "0.5.0" are 0.5.0), None for any other text."""
+    bare = version[1:] if version.startswith("v") else version
+    return bare if bare in KNOWN_CDI_VERSIONS else None
+
+
 def _cdi_version(spec: _Obj, path: str) -> tuple[str, Problem | None]:
-    """cdiVersion as written (the scalar's source text: ``0.5`` unquoted stays "0.5", never the float 0.5)."""
+    """cdiVersion as written (the scalar's source text: ``0.5`` unquoted stays "0.5", never the float 0.5), and
+    what makes the runtime refuse it: unknown (ValidateVersion's "invalid version"), or lower than what the
+    spec's content needs (its "the spec version must be at least")."""
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
     node, value = spec.nodes.get("cdiVersion"), spec.get("cdiVersion")
@@ -309,14 +320,84 @@ def _cdi_version(spec: _Obj, path: str) -> tuple[str, Problem | None]:
     if not isinstance(text, str) or isinstance(value, list | dict):
         return "", Problem(path, line, f"cdiVersion: expected a version string such as 0.5.0, found "
                                        f"{type(value).__name__}")
-    if text not in KNOWN_CDI_VERSIONS:
+    found = _release(text)
+    if found is None:
         return text, Problem(path, line, f"unknown cdiVersion {text!r}: CDI runtimes read only the released "
                                          f"versions ({', '.join(KNOWN_CDI_VERSIONS)})")
-    return text, None
+    need, what, where = _required_version(spec)
+    if KNOWN_CDI_VERSIONS.index(found) >= KNOWN_CDI_VERSIONS.index(need):
+        return text, None
+    at = f" at line {where}" if where else ""
+    return text, Problem(path, line, f"cdiVersion {text} is too low: {what}{at} needs cdiVersion {need} or later, "
+                                     f"and CDI refuses the whole spec below that (\"the spec version must be at "
+                                     f"least v{need}\"); regenerate the spec (nvidia-ctk writes the version "
+                                     f"its content needs) or set cdiVersion: {need}")
+
+
+def _required_version(spec: _Obj) -> tuple[str, str, int | None]:
+    """The lowest cdiVersion the spec's content allows, what needs it and that thing's line (specs-go/version.go
+    MinimumRequiredVersion: the newest version one of requiresV110 ... requiresV040 finds a feature of, else
+    the earliest). The first feature found of that version is named."""
+    needs = list(_needs(spec))
+    if not needs:
+        return EARLIEST_CDI_VERSION, "every spec", None
+    top = max(KNOWN_CDI_VERSIONS.index(v) for v, _, _ in needs)
+    return next((v, what, line) for v, what, line in needs if KNOWN_CDI_VERSIONS.index(v) == top)
+
+
+def _needs(spec: _Obj) -> Iterator[tuple[str, str, int | None]]:
+    """Each thing in ``spec`` that needs a cdiVersion above the earliest, as (version, what, line), by the rules
+    of specs-go/version.go (requiresV040 to requiresV110) over the values the decoder keeps."""
+    devices = [d for d in spec.get("devices") or () if isinstance(d, _Obj)] \
+        if isinstance(spec.get("devices"), list) else []
+    scopes = [("containerEdits", spec.get("containerEdits"))]
+    scopes += [(f"{_device_label(d, i)}.containerEdits", d.get("containerEdits")) for i, d in enumerate(devices)]
+    scopes = [(where, e) for where, e in scopes if isinstance(e, _Obj)]
+    for where, edits in scopes:  # 1.1.0: netDevices; intelRdt's schemata or enableMonitoring
+        rdt = edits.get("intelRdt")
+        if isinstance(rdt, _Obj):
+            if rdt.get("schemata") is not None:
+                yield "1.1.0", f"{where}.intelRdt.schemata", _line(rdt.keys.get("schemata"))
+            if rdt.get("enableMonitoring") is True:
+                yield "1.1.0", f"{where}.intelRdt.enableMonitoring", _line(rdt.keys.get("enableMonitoring"))
+        if isinstance(edits.get("netDevices"), list) and edits.get("netDevices"):
+            yield "1.1.0", f"{where}.netDevices", _line(edits.keys.get("netDevices"))
+    for where, edits in scopes:  # 0.7.0: intelRdt, additionalGids
+        if edits.get("intelRdt") is not None:
+            yield "0.7.0", f"{where}.intelRdt", _line(edits.keys.get("intelRdt"))
+        if isinstance(edits.get("additionalGids"), list) and edits.get("additionalGids"):
+            yield "0.7.0", f"{where}.additionalGids", _line(edits.keys.get("additionalGids"))
+    owners = [("the spec's annotations", spec)]  # 0.6.0: annotations, a '.' in the kind's class
+    owners += [(f"{_device_label(d, i)}.annotations", d) for i, d in enumerate(devices)]
+    for where, obj in owners:
+        if isinstance(obj.get("annotations"), dict) and obj.get("annotations"):
+            yield "0.6.0", where, _line(obj.keys.get("annotations"))
+    kind = spec.get("kind")
+    if isinstance(kind, str) and "." in kind.partition("/")[2]:
+        yield "0.6.0", f"a '.' in the class of kind {kind!r}", _line(spec.keys.get("kind"))
+    for d in devices:  # 0.5.0: a device name starting with a digit, a device node's hostPath
+        name = d.get("name")
+        text = str(name) if isinstance(name, str | int) and not isinstance(name, bool) else ""
+        if text[:1] in tuple("0123456789"):
+            yield "0.5.0", f"a device name starting with a digit ({text!r})", _line(d.keys.get("name"))
+    for where, edits in scopes:
+        for i, node in enumerate(_objects(edits.get("deviceNodes"))):
+            if node.get("hostPath") not in (None, ""):
+                yield "0.5.0", f"{where}.deviceNodes[{i}].hostPath", _line(node.keys.get("hostPath"))
+    for where, edits in scopes:  # 0.4.0: a mount's type
+        for i, mount in enumerate(_objects(edits.get("mounts"))):
+            if mount.get("type") not in (None, ""):
+                yield "0.4.0", f"{where}.mounts[{i}].type", _line(mount.keys.get("type"))
 
 
 def _objects(value) -> list[_Obj]:
     return [v for v in value if isinstance(v, _Obj)] if isinstance(value, list) else []
+
+
+def _device_label(device: _Obj, index: int) -> str:
+    name = device.get("name")
+    return f"devices[{name}]" if isinstance(name, str | int) and not isinstance(name, bool) and name != "" \
+        else f"devices[{index}]"
 
 
 def _devices(spec: _Obj, path: str) -> tuple[list[Device], list[Problem], list[tuple]]:

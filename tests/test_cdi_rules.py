@@ -1,4 +1,5 @@
-"""CDI specs judged as the real container-device-interface library judges them: field names in any case.
+"""CDI specs judged as the real container-device-interface library judges them: field names in any case, and
+the lowest cdiVersion a spec's content allows.
 
 Facts used (read from the sources, not copied):
 * tags.cncf.io/container-device-interface pkg/cdi/spec.go ParseSpec reads a spec with sigs.k8s.io/yaml
@@ -7,6 +8,10 @@ Facts used (read from the sources, not copied):
   case-insensitively (Unicode simple folding: U+212A KELVIN SIGN is a k, U+017F LONG S an s) and every matching
   key sets the field again (golang/go#43664): of two spellings the last in sorted order stays, an object
   field's two spellings merge.
+* specs-go/version.go: the known versions 0.1.0 to 1.1.0 (a leading "v" allowed), vEarliest 0.3.0, and
+  requiresV040 ... requiresV110: a mount's type 0.4.0; a device name starting with a digit or a device node's
+  hostPath 0.5.0; annotations or a '.' in the kind's class 0.6.0; intelRdt or additionalGids 0.7.0; netDevices,
+  intelRdt schemata or enableMonitoring 1.1.0. ValidateVersion refuses a spec below that minimum.
 
 The base is the H100 spec of tests/data/cdi (see its header); every case is a variant of it, in real folders.
 """
@@ -14,6 +19,7 @@ The base is the H100 spec of tests/data/cdi (see its header); every case is a va
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -21,8 +27,11 @@ import yaml
 
 from labcheck import cdi
 from labcheck.probes.cdi import probe_cdi
+from labcheck.remedy import this_host
 from labcheck.verdicts import cdi as v
 from tests.test_cdi import SPEC, gpu_facts, materialize
+
+SUDO = "" if this_host().root else "sudo "
 
 
 def _doc(tmp_path: Path) -> dict:
@@ -175,3 +184,105 @@ def test_null_leaves_an_object_field_as_it_was(tmp_path):
         d["ContainerEdits"] = {"deviceNodes": [{"path": str(root / "dev/nvidia0")}]}
         d["containerEdits"] = None
     assert v.spec_valid(_write(tmp_path, doc)[0]).status == "pass"
+
+
+# --- 2. the lowest cdiVersion the content allows ---------------------------------------------------------------
+
+def _named(doc: dict) -> dict:
+    """The spec with device names that need no 0.5.0 (the H100 spec's "0" starts with a digit)."""
+    for i, d in enumerate(doc["devices"]):
+        d["name"] = f"gpu{i}"
+    return doc
+
+
+def _add(where: str, field: str, value):
+    def change(doc: dict) -> dict:
+        target = doc if where == "spec" else doc["containerEdits"] if where == "edits" else \
+            doc["devices"][0]["containerEdits"] if where == "device-edits" else doc["devices"][0]
+        target[field] = value
+        return doc
+    return change
+
+
+TOO_LOW = [
+    # (cdiVersion, change, the version needed, what needs it)
+    ("0.4.0", lambda d: d, "0.5.0", "a device name starting with a digit ('0')"),
+    ("0.3.0", lambda d: _named(d)["containerEdits"]["deviceNodes"][0].update(hostPath="/dev/nvidia-modeset") or d,
+     "0.5.0", "containerEdits.deviceNodes[0].hostPath"),
+    ("0.3.0", lambda d: _named(d)["containerEdits"]["mounts"][0].update(type="bind") or d, "0.4.0",
+     "containerEdits.mounts[0].type"),
+    ("0.5.0", _add("spec", "annotations", {"cdi.k8s.io/x": "y"}), "0.6.0", "the spec's annotations"),
+    ("0.5.0", _add("device", "Annotations", {"a": "b"}), "0.6.0", "devices[0].annotations"),
+    ("0.6.0", _add("edits", "intelRdt", {}), "0.7.0", "containerEdits.intelRdt"),
+    ("0.6.0", _add("device-edits", "additionalGids", [44]), "0.7.0", "devices[0].containerEdits.additionalGids"),
+    ("1.0.0", _add("edits", "netDevices", [{"hostInterfaceName": "eth1", "name": "gpu-net"}]), "1.1.0",
+     "containerEdits.netDevices"),
+    ("0.8.0", _add("device-edits", "intelRdt", {"schemata": ["L3:0=ff"]}), "1.1.0",
+     "devices[0].containerEdits.intelRdt.schemata"),
+    ("0.2.0", _named, "0.3.0", "every spec"),
+]
+
+
+@pytest.mark.parametrize("version, change, need, what", TOO_LOW,
+                         ids=[f"{t[0]}-needs-{t[2]}-{t[3].split()[0]}" for t in TOO_LOW])
+def test_a_cdi_version_below_what_the_content_needs_fails_with_version_feature_file_and_fix(
+        tmp_path, version, change, need, what):
+    doc = change(_doc(tmp_path))
+    doc["cdiVersion"] = version
+    configured = tmp_path / "my cdi;x" / "nvidia.yaml"  # the lab config's cdi_spec_path: the fix writes there
+    facts, path = _write(tmp_path, doc, spec_path=configured)
+    verdict = v.spec_valid(facts)
+    assert verdict.status == "fail", verdict
+    line = path.read_text().splitlines().index(f"cdiVersion: {version}") + 1
+    assert f"{path}:{line}: cdiVersion {version} is too low: {what}" in verdict.message, verdict.message
+    assert f"needs cdiVersion {need} or later" in verdict.message
+    assert f"the spec version must be at least v{need}" in verdict.message  # the runtime's own words
+    assert f"set cdiVersion: {need}" in verdict.message
+    copy, generate = verdict.remediation.split(" && ")
+    assert shlex.split(copy) == [*(["sudo"] if SUDO else []), "mv", str(path), f"{path}.bak"]
+    assert shlex.split(generate) == [*(["sudo"] if SUDO else []), "nvidia-ctk", "cdi", "generate",
+                                     f"--output={configured}"]
+    # the same spec at the version it needs is valid
+    doc["cdiVersion"] = need
+    assert v.spec_valid(_write(tmp_path, doc, spec_path=configured)[0]).status == "pass"
+
+
+def test_a_too_low_version_names_the_line_of_what_needs_more(tmp_path):
+    doc = _doc(tmp_path)
+    doc["cdiVersion"] = "0.4.0"
+    facts, path = _write(tmp_path, doc)
+    line = path.read_text().splitlines().index("  name: '0'") + 1
+    assert f"('0') at line {line} needs cdiVersion 0.5.0" in v.spec_valid(facts).message
+
+
+def test_the_version_check_reads_fields_in_any_case(tmp_path):
+    """`IntelRdt:` is intelRdt to the runtime: 0.6.0 is too low for it; `CDIVERSION: 0.7.0` is enough."""
+    doc = _add("edits", "IntelRdt", {"ClosID": "gpu"})(_doc(tmp_path))
+    doc["cdiVersion"] = "0.6.0"
+    verdict = v.spec_valid(_write(tmp_path, doc)[0])
+    assert verdict.status == "fail" and "containerEdits.intelRdt" in verdict.message and "0.7.0" in verdict.message
+    doc["CDIVERSION"] = "0.7.0"
+    doc.pop("cdiVersion")
+    assert v.spec_valid(_write(tmp_path, doc)[0]).status == "pass"
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("0.5.0", True), ("v0.5.0", True), ("1.0.0", True), ("1.1.0", True), ("v1.1.0", True),
+    ("0.9.0", False), ("1.2.0", False), ("vv0.5.0", False), ("V0.5.0", False), ("0.5.0-rc1", False),
+])
+def test_known_cdi_versions_with_or_without_a_leading_v(tmp_path, version, ok):
+    """specs-go/version.go knows 0.1.0 to 1.1.0 and trims one leading "v"; anything else is "invalid version"."""
+    doc = _doc(tmp_path)
+    doc["cdiVersion"] = version
+    verdict = v.spec_valid(_write(tmp_path, doc)[0])
+    assert (verdict.status == "pass") == ok, verdict
+    if not ok:
+        assert f"unknown cdiVersion {version!r}" in verdict.message
+
+
+def test_a_dot_in_the_kinds_class_needs_0_6_0():
+    text = SPEC.replace("HOSTROOT", "").replace("kind: nvidia.com/gpu", "kind: nvidia.com/gpu.mig")
+    spec = cdi.parse_spec(text, "nvidia.yaml")
+    assert any("a '.' in the class of kind 'nvidia.com/gpu.mig'" in p.message and "0.6.0" in p.message
+               for p in spec.problems), spec.problems
+    assert not cdi.parse_spec(text.replace("cdiVersion: 0.5.0", "cdiVersion: 0.6.0"), "nvidia.yaml").problems
