@@ -215,6 +215,7 @@ def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT) ->
         fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}" if distro
                else install_docker(shell))
         why = " (a distribution package: replace it with Docker CE)" if distro else ""
+        why = versions.below_as_prerelease(found, minimum) or why
         return failed(f"Docker engine {found} is older than the required {minimum}{why}",
                       f"{fix}  (official guide: {INSTALL_GUIDE})")
     return passed(f"Docker engine {found} >= {minimum}")
