@@ -8,8 +8,11 @@ on top of it, the endpoints the SDK parses but cannot use here: ``npipe://`` (a 
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 DEFAULT = "unix:///var/run/docker.sock"
 EXAMPLE = "unix:///var/run/docker.sock, unix:///run/user/1000/docker.sock (rootless) or tcp://HOST:2376"
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
 
 
 def problem(url: str) -> str:
@@ -28,3 +31,20 @@ def problem(url: str) -> str:
     if url.strip().lower().startswith("npipe:"):
         return "npipe:// is a Windows named pipe: Docker on Linux listens on a unix:// socket or tcp://"
     return ""
+
+
+def remote_host(url: str) -> str:
+    """The host of an engine on another machine (tcp://, http(s)://, ssh:// to a name that is not this one), or ""
+    for an engine here (unix://, tcp://localhost) and for a URL that names no usable host."""
+    parsed = urlparse(url)
+    try:
+        host = parsed.hostname or ""
+    except ValueError:
+        return ""
+    return host if parsed.scheme in ("tcp", "http", "https", "ssh") and host not in LOCAL_HOSTS else ""
+
+
+def unix_socket(url: str) -> str:
+    """The socket of a ``unix://`` endpoint as an absolute path ("/var/run/docker.sock"), "" for any other."""
+    path = url[len("unix://"):] if url.startswith("unix://") else ""
+    return path if path.startswith("/") else ""

@@ -9,9 +9,10 @@
 - lets ``nvidia-ctk`` merge the runtime in; without nvidia-ctk (but with the runtime binary) merges
   itself, keeping every existing key, and writes atomically (temp file + rename);
 - verifies the result still holds every key (and value) it had, restoring the backup otherwise;
-- reloads the engine (``systemctl reload docker`` under systemd, else SIGHUP to the pid in
-  ``docker_pidfile``). WHY reload, not restart: SIGHUP makes dockerd re-read daemon.json runtimes,
-  while a restart stops every running container, e.g. an attendee's existing Kind cluster.
+- reloads the engine (``systemctl reload`` of its unit when systemd runs it, else SIGHUP to its pid: the
+  dockerd :func:`labcheck.probes.docker.probe_dockerd` finds, the same one the checks' fixes name).
+  WHY reload, not restart: SIGHUP makes dockerd re-read daemon.json runtimes, while a restart stops
+  every running container, e.g. an attendee's existing Kind cluster.
 
 Idempotent: once the file and the engine both have the runtime, ``plan`` has nothing to do.
 """
@@ -29,13 +30,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from labcheck import cmd, ctk_configure, fsio
-from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.probes.docker import DaemonJson, Dockerd, probe_dockerd, read_daemon_json
 from labcheck.remedy import Shell, this_host
-from labcheck.verdicts.docker import configure_runtime
+from labcheck.verdicts.docker import configure_runtime, reload_runtimes, restart_dockerd
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
@@ -43,17 +43,18 @@ RUNTIME_BINARY = "nvidia-container-runtime"
 
 
 def configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
-                      daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
-    """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted); no
-    ``sudo`` for root (--fix-host's notes run as root)."""
-    return configure_runtime(shell or this_host(), None, runtime, daemon_json)
+                      daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None) -> str:
+    """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted) and
+    reload ``dockerd`` (None: not probed, NVIDIA's restart line); no ``sudo`` for root (--fix-host's notes run
+    as root)."""
+    return configure_runtime(shell or this_host(), None, runtime, daemon_json, dockerd=dockerd)
 
 
 def install_and_configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
-                                  daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
+                                  daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None) -> str:
     shell = shell or this_host()
     return (f"{shell.sudo('apt-get install -y nvidia-container-toolkit')} && "
-            f"{configure_command(shell, runtime, daemon_json)}")
+            f"{configure_command(shell, runtime, daemon_json, dockerd)}")
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,17 @@ def apply(
     loaded: Callable[[], bool] | None = None,
     prefix: list[str] | None | Literal["auto"] = "auto",
     shell: Shell | None = None,
+    endpoint: str = "",
 ) -> Outcome:
     """Carry out ``p``. ``loaded`` (optional) answers whether the engine now lists the runtime.
 
     ``nvidia_ctk``/``runtime_binary`` default to what is on PATH; ``prefix`` to :func:`privilege_prefix`;
-    ``shell`` (who pastes the fixes) to :func:`labcheck.remedy.this_host`.
+    ``shell`` (who pastes the fixes) to :func:`labcheck.remedy.this_host`. ``endpoint`` (the engine's URL) and
+    ``pidfile``: where :func:`labcheck.probes.docker.probe_dockerd` looks for the dockerd to reload.
     """
     shell = shell or this_host()
-    configure = configure_command(shell, p.runtime, p.path)
+    dockerd = probe_dockerd(endpoint, pidfile, timeout)
+    configure = configure_command(shell, p.runtime, p.path, dockerd)
     if no_provision or not fix_host:
         why = "--no-provision: only checking" if no_provision else "--fix-host not given"
         if p.nothing_to_do:
@@ -162,7 +166,7 @@ def apply(
             return outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
                                      f"{RUNTIME_BINARY}): registering the runtime now would break every container "
                                      "started with it; nothing was changed",
-                           install_and_configure_command(shell, p.runtime, p.path))
+                           install_and_configure_command(shell, p.runtime, p.path, dockerd))
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
             return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {configure}")
@@ -182,7 +186,7 @@ def apply(
         problem = verify(before.data or {}, read_daemon_json(p.path), p.runtime)
         if problem:
             return outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", configure, backup)
-    reload_note = reload_engine(pidfile, prefix, timeout, shell)
+    reload_note = reload_engine(dockerd, p.path, prefix, timeout, shell)
     status_note = ""
     if loaded is not None:
         deadline = time.monotonic() + timeout
@@ -191,7 +195,7 @@ def apply(
             time.sleep(0.2)
             ok = loaded()
         status_note = "; the engine now lists it" if ok else \
-            f"; the engine still does not list it: restart Docker ({shell.sudo('systemctl restart docker')})"
+            f"; the engine still does not list it: {_restart(shell, dockerd, p.path)}"
     wrote = f"registered runtime {p.runtime!r} in {p.path}" if p.needs_write else f"{p.path} already had it"
     saved = f" (backup: {backup})" if backup else ""
     return outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
@@ -211,19 +215,18 @@ def verify(before: dict, after: DaemonJson, runtime: str) -> str:
     return ""
 
 
-def reload_engine(pidfile: str, prefix: list[str], timeout: float, shell: Shell | None = None) -> str:
-    """Make dockerd re-read daemon.json; say how (or that it could not), in ``shell``'s words."""
+def reload_engine(dockerd: Dockerd, daemon_json: str, prefix: list[str], timeout: float,
+                  shell: Shell | None = None) -> str:
+    """Make ``dockerd`` re-read ``daemon_json``; say how (or that it could not), in ``shell``'s words."""
     shell = shell or this_host()
-    if os.path.isdir("/run/systemd/system"):
-        active = cmd.run(["systemctl", "is-active", "--quiet", "docker"], timeout=timeout)
-        if active.ok:
-            res = cmd.run([*prefix, "systemctl", "reload", "docker"], timeout=timeout)
-            if res.ok:
-                return "reloaded Docker (systemctl reload docker)"
-            return f"could not reload Docker: {res.describe()}; run: {shell.sudo('systemctl restart docker')}"
-    pid = _dockerd_pid(pidfile)
+    if dockerd.unit:
+        res = cmd.run([*prefix, "systemctl", "reload", dockerd.unit], timeout=timeout)
+        if res.ok:
+            return f"reloaded Docker (systemctl reload {dockerd.unit})"
+        return f"could not reload Docker: {res.describe()}; {_restart(shell, dockerd, daemon_json)}"
+    pid = dockerd.pid
     if pid is None:
-        return f"no running dockerd found (pidfile {pidfile}): start or restart Docker to load the runtime"
+        return f"no running dockerd found: {reload_runtimes(shell, dockerd, daemon_json)}"
     if prefix:
         res = cmd.run([*prefix, "kill", "-HUP", str(pid)], timeout=timeout)
         if not res.ok:
@@ -233,18 +236,14 @@ def reload_engine(pidfile: str, prefix: list[str], timeout: float, shell: Shell 
             os.kill(pid, signal.SIGHUP)
         except OSError as exc:
             return f"could not signal dockerd {pid}: {exc}; run: {shell.sudo(f'kill -HUP {pid}')}"
-    return f"sent SIGHUP to dockerd (pid {pid}) to reload its runtimes"
+    return f"sent SIGHUP to dockerd (pid {pid}, {dockerd.found_by}) to reload its runtimes"
 
 
-def _dockerd_pid(pidfile: str) -> int | None:
-    pid = fsio.read_pid(pidfile)  # docker_pidfile comes from the lab config: a FIFO there must not block
-    if pid is None:
-        return None
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return None
-    return pid if comm == "dockerd" else None
+def _restart(shell: Shell, dockerd: Dockerd, daemon_json: str) -> str:
+    """A restart, for when a reload did not do it: systemd's when it runs dockerd, else both ways."""
+    if dockerd.unit:
+        return f"restart it: `{reload_runtimes(shell, dockerd, daemon_json)}`"
+    return restart_dockerd(shell, daemon_json)
 
 
 def _runtime_path(binary: str | None) -> str:

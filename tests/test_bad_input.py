@@ -689,7 +689,8 @@ def test_pid_files_that_are_fifos_or_garbage_read_as_no_pid_without_blocking(tmp
     os.mkfifo(pipe / "nvidia-cuda-mps-control.pid")
     t0 = time.monotonic()
     assert mps_probe.probe_pipe_dir(str(pipe)).pid_file_pid is None
-    assert dr._dockerd_pid(str(pipe / "nvidia-cuda-mps-control.pid")) is None
+    found = docker_probe.probe_dockerd("", str(pipe / "nvidia-cuda-mps-control.pid"), 5)
+    assert found.pid is None and "is a FIFO (named pipe), not a regular file" in found.problem, found
     assert time.monotonic() - t0 < 5
     (tmp_path / "pid").write_text("12ab\n")
     assert fsio.read_pid(tmp_path / "pid") is None

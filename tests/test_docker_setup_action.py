@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.probes.docker import parse_daemon_json, read_daemon_json
+from labcheck.probes.docker import Dockerd, parse_daemon_json, probe_dockerd, read_daemon_json
 from labcheck.remedy import Shell, this_host
 from setup_actions import docker_runtime as dr
 from tests.other_user import run_as_nobody
@@ -39,6 +39,13 @@ def apply(plan, tmp_path, runtime_binary, **kw):
     kw.setdefault("fix_host", True)
     return dr.apply(plan, pidfile=str(tmp_path / "no.pid"), timeout=5, nvidia_ctk="",
                     runtime_binary=runtime_binary, prefix=[], **kw)
+
+
+def nowhere(tmp_path) -> Dockerd:
+    """What apply finds with the pidfile above: no dockerd (so its fixes say so)."""
+    found = probe_dockerd("", str(tmp_path / "no.pid"), 5)
+    assert found.pid is None
+    return found
 
 
 def backups(path: Path) -> list[Path]:
@@ -108,7 +115,7 @@ def test_without_fix_host_or_with_no_provision_nothing_changes(tmp_path, runtime
     for kw in ({"fix_host": False}, {"fix_host": True, "no_provision": True}):
         out = apply(plan, tmp_path, runtime_binary, **kw)
         assert out.action == "not run" and "would: add runtimes.nvidia" in out.message
-        assert out.remediation == dr.configure_command(this_host(), "nvidia", str(path))
+        assert out.remediation == dr.configure_command(this_host(), "nvidia", str(path), nowhere(tmp_path))
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -117,7 +124,7 @@ def test_without_the_toolkit_nothing_is_registered(tmp_path):
     path.write_text("{}")
     out = apply(dr.plan(read_daemon_json(path), None), tmp_path, "")
     assert out.action == "failed" and "NVIDIA Container Toolkit is not installed" in out.message
-    assert out.remediation == dr.install_and_configure_command(this_host(), "nvidia", str(path))
+    assert out.remediation == dr.install_and_configure_command(this_host(), "nvidia", str(path), nowhere(tmp_path))
     assert path.read_text() == "{}" and backups(path) == []
 
 
@@ -185,8 +192,10 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     status, message, command = proc.stdout.splitlines()[:3]
     assert status == "failed", proc.stdout + proc.stderr
     assert "needs root" in message and "nothing was changed" in message
-    assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path} "
-                       "&& sudo systemctl restart docker")
+    assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path}, then reload dockerd: "
+                       "`sudo kill -HUP <pid of dockerd>` (no dockerd pid is known here: pidfile /nonexistent: "
+                       "absent), or restart it: `sudo systemctl restart docker` where systemd runs Docker, else stop "
+                       f"dockerd and start it again: `sudo dockerd --config-file={path} &`")
     assert path.read_bytes() == before and backups(path) == []
 
 

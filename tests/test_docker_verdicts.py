@@ -84,6 +84,18 @@ def test_engine_version_20_10_fails_with_upgrade_command():
     assert verdict.remediation.startswith("sudo apt-get remove -y docker.io && curl -fsSL https://get.docker.com")
 
 
+@pytest.mark.parametrize(("version", "pre"), [("24.0.0-rc.1", "rc.1"), ("24.0.0-beta.2", "beta.2")])
+def test_a_prerelease_engine_of_the_minimum_fails_and_says_so(version, pre):
+    """The captured engine's answer with the version a Docker test-channel build reports (derived): below 24.0."""
+    e = engine_from_capture()
+    e.server_version = version
+    verdict = v.engine_version(e, "24.0")
+    assert verdict.status == "fail", verdict
+    assert verdict.message == (f"Docker engine {version} is older than the required 24.0 (a pre-release, {pre}, of "
+                               "24.0.0: a pre-release ranks below its release)")
+    assert v.engine_version(e, "23.0").status == "pass"
+
+
 def test_engine_version_24_passes():
     e = engine_from_capture()
     e.server_version = "24.0.7"

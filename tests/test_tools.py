@@ -21,7 +21,7 @@ from labcheck import kind_releases
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.probes.tools import VERSION_ARGS, ToolFacts, probe_tool
-from labcheck.verdicts.tools import INSTALL, kind_supports_node_image, tool_version
+from labcheck.verdicts.tools import INSTALL, LABEL, kind_supports_node_image, tool_version
 from tests.standins import executable
 
 
@@ -280,3 +280,41 @@ def test_a_missing_configured_kind_binary_is_named_with_a_fix_for_that_path(tmp_
     assert f"mv ./kind '{missing}'" in verdict.remediation and "set kind_binary" in verdict.remediation
     by_name = tool_version(probe_tool("kind", (), 10, binary="kind-0.30"), "0.24.0")
     assert "kind_binary 'kind-0.30' is not an executable file on PATH" in by_name.message, by_name
+
+
+# --- pre-releases: the real tools' release outputs above, with the pre-release each project's source prints ----
+# (kind's version package: "-alpha[.<commits>+<commit>]"; helm's rc tags; nvidia-ctk's LIB_VERSION-LIB_TAG)
+
+@pytest.mark.parametrize(("name", "printed", "found", "minimum", "previous"), [
+    ("kind", "kind v0.30.0-alpha.12+0123456789abcd go1.24.6 linux/amd64", "0.30.0-alpha.12+0123456789abcd",
+     "0.30.0", "0.29.0"),
+    ("kind", "kind v0.24.0-alpha go1.22.6 linux/amd64", "0.24.0-alpha", "0.24.0", "0.23.0"),
+    ("kind", "kind v0.30.0-rc.1 go1.24.6 linux/amd64", "0.30.0-rc.1", "0.30.0", "0.29.0"),
+    ("helm", "v3.17.0-rc.1", "3.17.0-rc.1", "3.17", "3.16"),
+    ("nvidia-ctk", "NVIDIA Container Toolkit CLI version 1.17.0-rc.1\\ncommit: f202b80a9b9d0db00d9b1d73c0128c8962c",
+     "1.17.0-rc.1", "1.17", "1.16"),
+])
+def test_a_prerelease_of_the_minimum_fails_and_says_so(bindir, name, printed, found, minimum, previous):
+    want = " ".join(VERSION_ARGS[name])
+    check_args = f'[ "$*" = "{want}" ] || {{ echo "unexpected args: $*" >&2; exit 2; }}\n'
+    _tool(bindir, name, check_args + f'printf "{printed}\\n"\n')
+    facts = probe_tool(name, timeout=10)
+    assert facts.version == found  # the pre-release is kept, not cut off
+    verdict = tool_version(facts, minimum)
+    assert verdict.status == "fail", verdict
+    pre = found.partition("-")[2].partition("+")[0]
+    assert verdict.message.startswith(f"{LABEL[name]} {found} is older than {minimum} (a pre-release, {pre}, of "), \
+        verdict
+    assert verdict.remediation == INSTALL[name]
+    assert tool_version(facts, previous).status == "pass"  # above the release before
+
+
+def test_a_kind_prerelease_is_not_the_release_whose_notes_list_the_image():
+    """kind 0.30.0's notes list the lab's image; a 0.30.0 pre-release is older than that release, not it."""
+    verdict = kind_supports_node_image(_kind("kind v0.30.0-alpha.12+0123456789abcd go1.24.6 linux/amd64"), PINNED)
+    assert verdict.status == "fail", verdict
+    assert verdict.message.startswith(f"kind 0.30.0-alpha.12+0123456789abcd cannot run node image {PINNED}: it is "
+                                      "listed by kind v0.30.0, newer than 0.30.0-alpha.12+0123456789abcd")
+    assert verdict.remediation == INSTALL["kind"]
+    later = kind_supports_node_image(_kind("kind v0.31.0-alpha go1.24.6 linux/amd64"), PINNED)
+    assert later.status == "warn" and later.message.startswith("kind 0.31.0-alpha is not a release this suite knows")

@@ -47,16 +47,16 @@ def test_docker_daemon_json_valid(check, docker_daemon_json, fix_shell):
 
 
 def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config,
-                                   ctk_facts, fix_shell):
+                                   ctk_facts, dockerd_process, fix_shell):
     note = docker_runtime_setup.note() if docker_runtime_setup.action in ("changed", "failed") else ""
     check(docker_verdicts.runtime_registered(docker_engine, docker_daemon_json, lab_config.docker_runtime_name, note,
-                                             fix_shell, ctk_facts))
+                                             fix_shell, ctk_facts, dockerd_process))
 
 
 def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count, ctk_facts, lab_config,
-                               fix_shell):
+                               dockerd_process, fix_shell):
     check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count, fix_shell, ctk_facts,
-                                         lab_config.docker_daemon_json))
+                                         lab_config.docker_daemon_json, dockerd_process))
 
 
 # ---------------------------------------------------------------------------------------------------

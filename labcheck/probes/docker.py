@@ -180,6 +180,138 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# --- the engine's process: which dockerd, run by what -----------------------------------------------
+
+# sd_booted(3): this folder exists only while systemd is the init (PID 1); in a container, on WSL without systemd
+# or under another init it is absent, and `systemctl` cannot work there.
+SYSTEMD_BOOTED = "/run/systemd/system"
+DOCKERD = "dockerd"
+
+
+@dataclass(frozen=True)
+class Dockerd:
+    """The running dockerd that serves the engine, and whether systemd runs it: what decides how it is made to
+    re-read daemon.json (:func:`labcheck.verdicts.docker.reload_runtimes`; the --fix-host reload uses the same).
+
+    ``pid``: the dockerd process, None when none is known. ``found_by``: where the pid came from. ``unit``: the
+    systemd service it runs in ("docker.service"), "" when systemd does not run it. ``problem``: why no pid is
+    known (what was tried). ``remote``: the engine's host when it is another machine (nothing here to signal).
+    """
+
+    pid: int | None = None
+    found_by: str = ""
+    unit: str = ""
+    problem: str = ""
+    remote: str = ""
+
+
+def probe_dockerd(endpoint: str, pidfile: str, timeout: float, proc: str = "/proc",
+                  booted: str = SYSTEMD_BOOTED) -> Dockerd:
+    """Find the dockerd behind ``endpoint`` (the engine the checks talk to; "" for none) and ``pidfile`` (the lab
+    config's docker_pidfile), and what runs it. Never raises.
+
+    WHY these two sources, in this order: the process listening on the engine's unix socket IS that engine (the
+    kernel says who, SO_PEERCRED: one cheap connect), whatever pidfile it was started with (dockerd --pidfile, or
+    "pidfile" in daemon.json, moves it); the pidfile is what is left for tcp://localhost, or when the socket's
+    listener is not dockerd (systemd's socket activation) or is in another pid namespace (pid 0). Not `pidof
+    dockerd`: it lists every engine on the host (a CI engine, a rootless one) or none, and cannot say which one the
+    checks examined. Each candidate counts only when /proc says it runs ``dockerd`` (a stale pidfile names a pid
+    that may belong to another program by now).
+    """
+    host = docker_endpoint.remote_host(endpoint)
+    if host:
+        return Dockerd(problem=f"the engine at {endpoint} runs on {host}, not on this machine", remote=host)
+    tried = []
+    sock = docker_endpoint.unix_socket(endpoint)
+    if sock:
+        pid, why = _socket_peer(sock, timeout)
+        if pid is not None:
+            why = _not_dockerd(pid, proc)
+            if not why:
+                return Dockerd(pid, f"the process listening on {sock}", systemd_unit(pid, proc, booted))
+        tried.append(f"socket {sock}: {why}")
+    pid = fsio.read_pid(pidfile)  # docker_pidfile comes from the lab config: a FIFO there must not block
+    why = _pidfile_problem(pidfile) if pid is None else _not_dockerd(pid, proc)
+    if not why:
+        return Dockerd(pid, f"pidfile {pidfile}", systemd_unit(pid, proc, booted))
+    tried.append(f"pidfile {pidfile}: {why}")
+    return Dockerd(problem="; ".join(tried))
+
+
+def _socket_peer(path: str, timeout: float) -> tuple[int | None, str]:
+    """The pid of the process listening on unix socket ``path`` (SO_PEERCRED: its credentials when it called
+    listen()), or None and why not. Connecting starts no request: the engine sees a connection close."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            pid, _uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                               struct.calcsize("3i")))
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        return None, f"cannot connect ({getattr(exc, 'strerror', None) or exc})"
+    if pid <= 0:  # the listener is in a pid namespace this process cannot see (the suite runs in a container)
+        return None, "its listener is in another pid namespace"
+    return pid, ""
+
+
+def _not_dockerd(pid: int, proc: str) -> str:
+    """"" when process ``pid`` runs dockerd, else what it is."""
+    try:
+        comm = fsio.read_text(f"{proc}/{pid}/comm", 64, errors="replace").strip()
+    except FileNotFoundError:
+        return f"no process {pid} is running"
+    except (OSError, fsio.FileProblem) as exc:
+        return f"cannot tell what process {pid} is ({exc})"
+    return "" if comm == DOCKERD else f"process {pid} is {comm!r}, not {DOCKERD}"
+
+
+def _pidfile_problem(path: str) -> str:
+    """Why ``path`` gave no pid (fsio.read_pid said None)."""
+    try:
+        fsio.read_text(path, 64, follow_symlinks=False)
+    except FileNotFoundError:
+        return "absent"
+    except fsio.FileProblem as exc:
+        return exc.message  # the path is named already
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return "holds no process id"
+
+
+def systemd_unit(pid: int, proc: str = "/proc", booted: str = SYSTEMD_BOOTED) -> str:
+    """The systemd system service process ``pid`` runs in, when systemd is the init and that service is Docker's
+    ("docker.service", Snap's "snap.docker.dockerd.service"); "" otherwise.
+
+    WHY the process's own cgroup, not `systemctl is-active docker`: on a systemd host a dockerd started by hand (a
+    second engine, a CI one) is not docker.service's, and restarting docker.service would not reload it. systemd
+    puts each service's processes in a cgroup named after the unit (/system.slice/docker.service), so
+    /proc/PID/cgroup says which unit runs this very process: its systemd line ("name=systemd" on cgroup v1 and
+    hybrid hosts, the only line "0::" on v2). Taken only when the unit's cgroup is the process's own (a dockerd
+    in a container has /docker/<id> or a .scope there), names docker (not a CI runner's service that started
+    dockerd itself: restarting it would do more than reload the engine) and is not under a user's own manager
+    (user@UID.service: rootless Docker, `systemctl --user`). All else gets the SIGHUP, which works whatever runs
+    dockerd.
+    """
+    if not os.path.isdir(booted):
+        return ""
+    try:
+        text = fsio.read_text(f"{proc}/{pid}/cgroup", 64 * 1024, errors="replace")
+    except (OSError, ValueError, fsio.FileProblem):
+        return ""
+    paths = {}
+    for line in text.splitlines():
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if controllers == "name=systemd" or (hid == "0" and controllers == ""):
+            paths[controllers] = path
+    # hybrid hosts have both: the v1 systemd tree follows a container's processes, the unified one may not
+    parts = [p for p in paths.get("name=systemd", paths.get("", "")).split("/") if p]
+    if parts and parts[-1].endswith(".service") and "docker" in parts[-1] and \
+            not any(p.startswith("user@") for p in parts):
+        return parts[-1]
+    return ""
+
+
 # --- daemon.json -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

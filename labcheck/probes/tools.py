@@ -19,10 +19,15 @@ VERSION_ARGS: dict[str, tuple[str, ...]] = {
 # release it was built with ("kind v0.20.0 go1.24.6 linux/amd64"; a build may print go1.24.6 first), helm's long
 # form has GoVersion:"go1.22.7", nvidia-ctk prints a commit hash after the version. ASCII digits: "kind v٠.٢٤.٠" has
 # no version field (it was read as the version "٠.٢٤.٠", which no comparison can read), nor has a 5000-digit one.
+# The field keeps a pre-release and build after the numbers (kind "v0.31.0-alpha.12+0123456789abcd", helm
+# "v3.17.0-rc.1", nvidia-ctk "1.17.0-rc.1"): cut off, a pre-release of the minimum read as the minimum itself
+# (labcheck.versions ranks it below its release).
+_SUFFIX = r"(?:[-~][0-9A-Za-z.~-]*[0-9A-Za-z])?(?:\+[0-9A-Za-z.-]*[0-9A-Za-z])?"
+_CORE = r"[0-9]+\.[0-9]+\.[0-9]+"
 VERSION_FIELD: dict[str, re.Pattern] = {
-    "kind": re.compile(r"(?:^|\s)kind\s+v([0-9]+\.[0-9]+\.[0-9]+)\b"),
-    "helm": re.compile(r'^\s*v([0-9]+\.[0-9]+\.[0-9]+)\b|\bVersion:"v([0-9]+\.[0-9]+\.[0-9]+)"'),
-    "nvidia-ctk": re.compile(r"\bversion\s+v?([0-9]+\.[0-9]+\.[0-9]+)\b"),
+    "kind": re.compile(rf"(?:^|\s)kind\s+v({_CORE}{_SUFFIX})(?![0-9A-Za-z])"),
+    "helm": re.compile(rf'^\s*v({_CORE}{_SUFFIX})(?![0-9A-Za-z])|\bVersion:"v({_CORE}{_SUFFIX})"'),
+    "nvidia-ctk": re.compile(rf"\bversion\s+v?({_CORE}{_SUFFIX})(?![0-9A-Za-z])"),
 }
 
 

@@ -11,10 +11,9 @@ import os
 import re
 import sys
 from shlex import quote as sh
-from urllib.parse import urlparse
 
 from labcheck import ctk_configure, docker_endpoint, versions
-from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
+from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import DEFAULT, OTHER, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
@@ -43,15 +42,53 @@ def join_group(shell: Shell = DEFAULT) -> str:
     return shell.sudo('usermod -aG docker $USER') + " && newgrp docker"
 
 
+def reload_runtimes(shell: Shell = DEFAULT, dockerd: Dockerd | None = None,
+                    daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
+    """What makes the running engine load the runtimes in ``daemon_json``, in this host's situation (``dockerd``:
+    the probe's :class:`~labcheck.probes.docker.Dockerd`; None when nobody probed: NVIDIA's documented restart).
+
+    systemd runs the dockerd (its cgroup is Docker's service and systemd is the init): `systemctl restart docker`,
+    the line of NVIDIA's guide. Anywhere else (a container, WSL without systemd, another init, a dockerd started by
+    hand) that line fails, there is no systemd to ask, while a SIGHUP to the dockerd works: dockerd re-reads its
+    configuration file on SIGHUP, and ``runtimes`` ("the list of available OCI runtimes") is one of the options a
+    reload applies (Docker's dockerd reference, "Configuration reload behavior",
+    https://docs.docker.com/reference/cli/dockerd/#configuration-reload-behavior); running containers keep running.
+    No dockerd pid known (another host's engine, none found): say so, and give the ways to restart it.
+    """
+    if dockerd is None:
+        return restart_docker(shell)
+    if dockerd.unit:
+        return restart_docker(shell) if dockerd.unit == "docker.service" else \
+            shell.sudo(f"systemctl restart {sh(dockerd.unit)}")
+    if dockerd.pid is not None:
+        return (f"{shell.sudo(f'kill -HUP {dockerd.pid}')}  (dockerd, pid {dockerd.pid} from {dockerd.found_by}: "
+                "SIGHUP makes it re-read the runtimes in daemon.json; no systemd runs it here)")
+    return (f"reload dockerd: `{shell.sudo('kill -HUP <pid of dockerd>')}` (no dockerd pid is known here: "
+            f"{dockerd.problem}), or {restart_dockerd(shell, daemon_json)}")
+
+
+def restart_dockerd(shell: Shell = DEFAULT, daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
+    """The two ways to restart dockerd when the suite cannot tell what runs it (or a reload was not enough), the
+    hand start with the lab config's daemon.json."""
+    start = "dockerd" if daemon_json == ctk_configure.DAEMON_JSON else f"dockerd {sh(f'--config-file={daemon_json}')}"
+    return (f"restart it: `{restart_docker(shell)}` where systemd runs Docker, else stop dockerd and start it "
+            f"again: `{shell.sudo(start)} &`")
+
+
 def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name: str = ctk_configure.RUNTIME,
-                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "") -> str:
+                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "",
+                      dockerd: Dockerd | None = None) -> str:
     """Register runtime ``name`` in ``daemon_json`` (the lab config's names) with the nvidia-ctk that was found
-    (by its path: one in extra_bin_dirs is not on sudo's PATH); installing the toolkit first when it is missing.
+    (by its path: one in extra_bin_dirs is not on sudo's PATH); installing the toolkit first when it is missing;
+    then make the engine load it (:func:`reload_runtimes`, after ``dockerd``).
     ``endpoint``: the engine checked; one on another host is configured there, not here."""
     found = ctk.path if ctk is not None and ctk.path else "nvidia-ctk"
     if os.path.dirname(found) in SECURE_PATH:
         found = os.path.basename(found)
-    steps = shell.sudo(ctk_configure.command(name, daemon_json, found), "systemctl restart docker")
+    configure = shell.sudo(ctk_configure.command(name, daemon_json, found))
+    reload = reload_runtimes(shell, dockerd, daemon_json)
+    known = dockerd is None or dockerd.unit or dockerd.pid is not None  # a command, not a sentence
+    steps = f"{configure} && {reload}" if known else f"{configure}, then {reload}"
     steps += _elsewhere(endpoint)
     if ctk is not None and ctk.path is None:
         return f"{install_command('nvidia-ctk', shell)}  then: {steps}"
@@ -59,8 +96,9 @@ def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name
 
 
 def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
-                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "") -> str:
-    configure = configure_runtime(shell, None, name, daemon_json, endpoint)
+                      daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "",
+                      dockerd: Dockerd | None = None) -> str:
+    configure = configure_runtime(shell, None, name, daemon_json, endpoint, dockerd)
     if shell.family == OTHER:
         return f"reinstall the NVIDIA Container Toolkit ({TOOLKIT_GUIDE}), then {configure}"
     return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure
@@ -68,17 +106,12 @@ def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
 
 # sudo's default secure_path (Debian, Ubuntu): a tool there is found by name, with or without sudo
 SECURE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
 
 
 def _elsewhere(endpoint: str) -> str:
     """A note when the engine is on another host (tcp:// or ssh:// to a remote name): its daemon.json is there."""
-    url = urlparse(endpoint)
-    try:
-        host = url.hostname or ""
-    except ValueError:
-        return ""
-    if url.scheme in ("tcp", "http", "https", "ssh") and host not in LOCAL_HOSTS:
+    host = docker_endpoint.remote_host(endpoint)
+    if host:
         return f"  (on {host}, the host of the engine at {endpoint}: the runtime is registered in its daemon.json)"
     return ""
 
@@ -182,6 +215,7 @@ def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT) ->
         fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}" if distro
                else install_docker(shell))
         why = " (a distribution package: replace it with Docker CE)" if distro else ""
+        why = versions.below_as_prerelease(found, minimum) or why
         return failed(f"Docker engine {found} is older than the required {minimum}{why}",
                       f"{fix}  (official guide: {INSTALL_GUIDE})")
     return passed(f"Docker engine {found} >= {minimum}")
@@ -213,8 +247,9 @@ def daemon_json_valid(dj: DaemonJson, shell: Shell = DEFAULT) -> Verdict:
 # --- NVIDIA runtime --------------------------------------------------------------------------------
 
 def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia", setup_note: str = "",
-                       shell: Shell = DEFAULT, ctk: ToolFacts | None = None) -> Verdict:
-    """``ctk``: the nvidia-ctk probe; when it is missing the fix installs the toolkit before configuring."""
+                       shell: Shell = DEFAULT, ctk: ToolFacts | None = None, dockerd: Dockerd | None = None) -> Verdict:
+    """``ctk``: the nvidia-ctk probe; when it is missing the fix installs the toolkit before configuring.
+    ``dockerd``: the engine's process (:func:`labcheck.probes.docker.probe_dockerd`): how the fix reloads it."""
     if not _answers(engine):
         return unreachable(engine)
     listed = ", ".join(sorted(engine.runtimes)) or "none"
@@ -225,24 +260,25 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
             f"default runtime: {default}; containers use it with --runtime={name} or --gpus"
         return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}", setup_note)
     details = setup_note
-    configure = configure_runtime(shell, ctk, name, dj.path, engine.endpoint)
+    configure = configure_runtime(shell, ctk, name, dj.path, engine.endpoint, dockerd)
     if dj.error:
         return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
                       f"is invalid: {dj.error}",
                       f"fix {dj.path} first (see daemon_json_valid), then {configure}", details)
     if name in dj.runtimes:
         return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
-                      f"(engine lists: {listed})", restart_docker(shell), details)
+                      f"(engine lists: {listed})", reload_runtimes(shell, dockerd, dj.path), details)
     rerun = "rerun this suite with --fix-host" if shell.root else "rerun this suite as root with --fix-host"
     return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
                   f"{configure}  (or {rerun})", details)
 
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
-                   ctk: ToolFacts | None = None, daemon_json: str = ctk_configure.DAEMON_JSON) -> Verdict:
+                   ctk: ToolFacts | None = None, daemon_json: str = ctk_configure.DAEMON_JSON,
+                   dockerd: Dockerd | None = None) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU. ``daemon_json``:
-    the lab config's, where the fixes register the runtime."""
-    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk, daemon_json)
+    the lab config's, where the fixes register the runtime; ``dockerd``: how they reload the engine."""
+    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk, daemon_json, dockerd)
     if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
         note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
                 f"{', '.join(probe.leftovers_removed)}")
@@ -257,15 +293,15 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, she
 
 
 def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell,
-                    ctk: ToolFacts | None, daemon_json: str) -> Verdict:
+                    ctk: ToolFacts | None, daemon_json: str, dockerd: Dockerd | None) -> Verdict:
     name = probe.runtime
     if not _answers(engine):
         return unreachable(engine)
-    reinstall = reinstall_toolkit(shell, name, daemon_json, engine.endpoint)
+    reinstall = reinstall_toolkit(shell, name, daemon_json, engine.endpoint, dockerd)
     if not probe.attempted:
         return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
                       f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})",
-                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint))
+                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint, dockerd))
     if probe.engine_lost:
         return failed(f"the Docker engine at {engine.endpoint} stopped answering while {probe.hung_step or 'probing'}"
                       f": {probe.error or probe.image_error}",
@@ -282,7 +318,7 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
                       "/bin/busybox), or `docker pull busybox`, or set probe_image in lab.yaml to a local image "
                       "with /bin/sh")
     if probe.error:
-        return _start_error(name, engine, probe, shell, ctk, daemon_json)
+        return _start_error(name, engine, probe, shell, ctk, daemon_json, dockerd)
     out = probe.output
     if probe.exit_code != 0 or not out.complete:
         return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
@@ -323,13 +359,13 @@ def missing_binary(error: str) -> str:
 
 
 def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: Shell, ctk: ToolFacts | None,
-                 daemon_json: str) -> Verdict:
+                 daemon_json: str, dockerd: Dockerd | None) -> Verdict:
     err = probe.error
     low = err.lower()
     path = str(engine.runtimes.get(name, {}).get("path", "") or name)
     if "unknown runtime specified" in low:
         return failed(f"the engine refused runtime {name!r}: {err}",
-                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint))
+                      configure_runtime(shell, ctk, name, daemon_json, engine.endpoint, dockerd))
     missing = missing_binary(err)
     if missing:
         if os.path.basename(missing) == os.path.basename(path):
@@ -352,4 +388,4 @@ def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: She
                       "check `nvidia-smi` on the host and install/repair the NVIDIA driver "
                       "(https://www.nvidia.com/Download/index.aspx), then rerun")
     return failed(f"starting a container with runtime {name!r} failed: {err}",
-                  reinstall_toolkit(shell, name, daemon_json, engine.endpoint))
+                  reinstall_toolkit(shell, name, daemon_json, engine.endpoint, dockerd))

@@ -65,7 +65,8 @@ def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verd
     if not found:
         return failed(f"cannot read a version from `{r.cmdline}`: {r.output[:200]!r}", f"reinstall it: {install}")
     if not versions.at_least(found, minimum):
-        return failed(f"{label} {found} is older than {minimum} ({facts.path})", install)
+        return failed(f"{label} {found} is older than {minimum}{versions.below_as_prerelease(found, minimum)} "
+                      f"({facts.path})", install)
     return passed(f"{label} {found} >= {minimum} ({facts.path})")
 
 
@@ -77,7 +78,8 @@ def _install_kind(release: str, shell: Shell) -> str:
 
 
 def _is(found: str, release: str) -> bool:
-    return versions.parse(found) == versions.parse(release)
+    """``found`` is that release: a pre-release of it is not (its notes are not the release's)."""
+    return versions.same(found, release)
 
 
 def _older(found: str, release: str) -> bool:
