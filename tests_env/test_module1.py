@@ -22,8 +22,8 @@ def test_kind_config_valid(kind_config_parsed, check):
     check(kv.config_valid(kind_config_parsed))
 
 
-def test_kind_config_host_paths_exist(kind_config_parsed, check):
-    check(kv.host_paths_exist(kind_config_parsed))
+def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
+    check(kv.host_paths_exist(kind_config_parsed, lab_config.mps_pipe_dir))
 
 
 def test_node_image_pinned(lab_config, check):
