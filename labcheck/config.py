@@ -101,12 +101,22 @@ NAME_FIELDS = ("docker_runtime_name", "probe_image", "node_image")
 # characters, so the cluster name is lowercase letters, digits and '-' and at most 63 - 14 characters.
 _KIND_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,47}[a-z0-9])?$")
 _VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+)*$")  # ASCII digits: "0.٢٤.0" would be read as version 0
-# Folders the suite must never use as its state folder: it writes lock and record files there, and a record
-# there is the proof of ownership --teardown acts on (a world-writable /tmp would let anyone forge one).
-SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
-                         "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+# System and shared folders, which no setting may name as a folder of the suite's own (OWN_FOLDERS): the suite and
+# its fixes create, chown (``install -d -o``) and clear entries in such a folder as if it were theirs.
+SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/dev/shm", "/etc", "/home", "/lib", "/lib32", "/lib64",
+                         "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
                          "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run",
                          "/var/tmp", "/var/log"})
+# Each setting that names a folder of its own, and why it must be one (not SYSTEM_DIRS nor the home folder).
+OWN_FOLDERS = {
+    # a record there is the proof of ownership --teardown acts on (a world-writable /tmp would let anyone forge one)
+    "state_dir": "the suite keeps its lock and ownership records there",
+    # the stale-pipe fix removes the daemon's entries (control, log, ...) there, which in /tmp may be anyone's
+    "mps_pipe_dir": "the MPS control daemon creates its pipes there (control, log, ...), and the MPS fixes give the "
+                    "folder to you (install -d -o) and remove those entries",
+    # the start fix runs `install -d -o "$(id -un)"` on it: on /var/log that gives the system's log folder to you
+    "mps_log_dir": "the MPS start fix gives the folder to you (install -d -o) for control.log and server.log",
+}
 
 
 def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
@@ -221,7 +231,7 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
                     f"{repr(value) if len(repr(value)) <= 20 else format(value, '.3g')}",
                     f"set {name}: {_amount(default)}")
     elif name in ABSOLUTE_PATH_FIELDS:
-        return _path_problem(name, value, default)
+        return _path_problem(name, value, default) or _own_folder_problem(name, value, default)
     elif name in PATH_LISTS:
         if not value and name in NONEMPTY_PATH_LISTS:
             return ("expected at least one absolute path, found an empty list", f"set {name}: {list(default)}")
@@ -260,10 +270,19 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
                     "63-character host name)",
                     f"set cluster_name: {default}")
     elif name == "state_dir":
-        real = os.path.realpath(os.path.expanduser(value)) if value else ""
-        if not value or real in SYSTEM_DIRS or real == os.path.realpath(os.path.expanduser("~")):
-            return (f"{value!r} ({real or 'empty'}) is a system or shared folder: the suite keeps its lock and "
-                    "ownership records there", f"set state_dir: {default}")
+        return _own_folder_problem(name, value, default)
+    return None
+
+
+def _own_folder_problem(name: str, value: str, default: str) -> tuple[str, str] | None:
+    """For an OWN_FOLDERS setting: '' or a system or shared folder (SYSTEM_DIRS, the home folder), by any name
+    (``/tmp/``, ``/var/run`` -> ``/run``, ``//etc/.``: compared after realpath), is a problem; else None."""
+    if name not in OWN_FOLDERS:
+        return None
+    real = os.path.realpath(os.path.expanduser(value)) if value else ""
+    if not value or real in SYSTEM_DIRS or real == os.path.realpath(os.path.expanduser("~")):
+        return (f"{value!r} ({real or 'empty'}) is a system or shared folder: {OWN_FOLDERS[name]}; expected a "
+                "folder of its own", f"set {name}: {default}")
     return None
 
 

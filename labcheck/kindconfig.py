@@ -422,30 +422,33 @@ def _under_tmp(path: str) -> bool:
     return os.path.abspath(path).startswith("/tmp/")
 
 
-def create_folder_command(path: str) -> str:
-    """How to create a mount source folder before the node starts. Under /tmp (the MPS pipe dir) as the invoking
-    user, never with sudo: a root-owned pipe folder stops a non-root user's MPS daemon creating its pipes."""
+def create_folder_command(path: str, pipe_folder: bool = False) -> str:
+    """How to create a mount source folder before the node starts. Under /tmp as the invoking user, never with sudo;
+    elsewhere with sudo, and the MPS pipe folder (``pipe_folder``) then given to that user (remedy.Shell.user_folder).
+    WHY: a root-owned pipe folder stops a non-root user's MPS daemon creating its pipes."""
     mkdir = "mkdir -p " + shlex.quote(path)
     if _under_tmp(path):
         return f"{mkdir}   # as yourself, not root: your MPS daemon creates its pipes there"
-    return this_host().sudo(mkdir)
+    return this_host().user_folder(path) if pipe_folder else this_host().sudo(mkdir)
 
 
-def missing_host_paths(parsed: ParsedConfig) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
+def missing_host_paths(parsed: ParsedConfig, pipe_dir: str = "") -> tuple[list[ConfigProblem], list[ConfigProblem]]:
     """(driver files gone, folders gone). A driver upgrade renames libcuda.so.<version>: the node would get an
     empty folder where the file was (Docker creates missing mount sources as folders), so those fail; a
     missing folder (/etc/cdi, the MPS pipe dir before the first ``kind create``) is created empty by Docker when
-    the node starts, which is what the node needs: the caller passes it with a note."""
+    the node starts, which is what the node needs: the caller passes it with a note. ``pipe_dir``: the node's MPS
+    pipe folder (lab.yaml's mps_pipe_dir), whose mount source the fix gives to the user."""
     names = (*LIBRARIES, *BINARIES)
     files, dirs = [], []
     for m in parsed.mounts:
         if os.path.lexists(m.host_path):
             continue
+        is_pipe = bool(pipe_dir) and m.container_path.rstrip("/") == pipe_dir.rstrip("/")
         is_file = os.path.basename(m.host_path) in names or ".so." in os.path.basename(m.host_path)
         (files if is_file else dirs).append(ConfigProblem(
             parsed.path, m.line, f"hostPath {m.host_path} does not exist on this host",
             "pytest tests_env -m module1   # regenerates the config from the current driver files" if is_file
-            else create_folder_command(m.host_path)))
+            else create_folder_command(m.host_path, is_pipe)))
     return files, dirs
 
 

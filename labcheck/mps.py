@@ -17,6 +17,13 @@ NO_DAEMON = "Cannot find MPS control daemon process"
 # control clients asked one daemon at the same moment (tests/data/h200-speed/busy-daemon.txt). Transient.
 BUSY = "Cannot send command to MPS control daemon process"
 ALREADY_RUNNING = "An instance of this daemon is already running"
+# What ``nvidia-cuda-mps-control -d`` creates in its pipe folder (real-captures/h100-host/mps-pipe-dir.txt, driver
+# 580): the control sockets, their lock, the log FIFO and the pid file. A dead daemon leaves them behind; these
+# names, and nothing else in the folder, are what a stale-pipe fix may remove (the folder may hold anything else).
+PIPE_ENTRIES = ("control", "control_lock", "control_privileged", "log", "nvidia-cuda-mps-control.pid")
+# The kernel's comm of the control daemon, its server and a control client alike (15 characters, truncated): what
+# ``pgrep -x`` matches, never a shell whose command line merely names the daemon.
+COMM = "nvidia-cuda-mps"
 _PS_LINE = re.compile(r"^\s*([0-9]+)\s+([0-9]+)\s+(\S+)\s+(\S+)\s+(.*)$")
 # nvidia-smi's process table (tests/data/h100-host/mps-ps-with-client.txt):
 #   |    0   N/A  N/A             447    M+C   python3                                 516MiB |

@@ -13,6 +13,7 @@ as an argument (tests pass ``Shell(root=True)`` and ``Shell(root=False)``).
 from __future__ import annotations
 
 import functools
+import shlex
 from dataclasses import dataclass
 
 from labcheck.probes.host import HostFacts, probe_host
@@ -50,6 +51,13 @@ class Shell:
     def sudo(self, *commands: str) -> str:
         """Each command as root: prefixed with ``sudo`` unless the user is root; joined with ``&&``."""
         return " && ".join(c if self.root else f"sudo {c}" for c in commands)
+
+    def user_folder(self, path: str) -> str:
+        """Create the folder ``path`` as root, owned by whoever pastes the line (``$(id -un)`` expands in their own
+        shell, before sudo). WHY: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
+        folder ``sudo mkdir`` made root's. A folder already there is given to them too, so a fix never names a shared
+        one with it (labcheck.config refuses such folders for the MPS settings)."""
+        return self.sudo(f'install -d -o "$(id -un)" {shlex.quote(path)}')
 
 
 DEFAULT = Shell()

@@ -25,7 +25,7 @@ from labcheck import state as labstate
 from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
 from labcheck.remedy import Shell
-from labcheck.verdicts.mps import install_mps, make_dir_command, start_command
+from labcheck.verdicts.mps import install_mps, make_dir_command, stale_pipe_fix, start_command
 from setup_actions.outcome import Outcome
 
 TICK = 0.02  # /proc start times count clock ticks (1/100 s): a process started right after a record can read earlier
@@ -309,7 +309,7 @@ class MpsDaemon:
             return Outcome(True, "none", f"MPS control daemon already answers on {self.pipe_dir}")
         if q.timed_out:
             return Outcome(False, "failed", f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
-                           self.shell.sudo(f"rm -rf {sh(self.pipe_dir)}") + " && " + self._start_cmd())
+                           stale_pipe_fix(self.pipe_dir, self.log_dir, self.control, self.shell))
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
@@ -354,7 +354,8 @@ class MpsDaemon:
         if problem:  # kept: the record is the only trace of what the suite started
             return Outcome(False, "failed", f"{problem}: cannot tell whether the MPS control daemon on "
                            f"{self.pipe_dir} is one this suite started, so it is left running",
-                           f"{self._quit_cmd()}   # only if this suite started it; then: rm {sh(str(self.state_file))}")
+                           f"{self._quit_cmd()} && rm -f -- {sh(str(self.state_file))}   # only if this suite "
+                           "started it")
         starting = st.get("phase") == "starting"
         st = self._settle()
         pid = _record_pid(st.get("pid"))

@@ -2,10 +2,12 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from labcheck import config
@@ -156,3 +158,28 @@ def test_a_dangling_lab_yaml_link_in_the_run_folder_is_named_not_ignored(tmp_pat
     rec = [r for r in json.loads(out.read_text())["records"] if r["check"] == "lab_config_valid"][0]
     assert rec["verdict"] == "fail", rec
     assert f"lab.yaml is a symbolic link to {tmp_path / 'gone.yaml'}, which does not exist" in rec["message"]
+
+
+@pytest.mark.parametrize("name", ["mps_pipe_dir", "mps_log_dir"])
+@pytest.mark.parametrize("value", ["/", "/tmp", "/home", "/var/run", "/etc", "/tmp/", "//etc/.", "/var/log",
+                                   "/dev/shm", "HOME"])
+def test_an_mps_folder_that_is_a_system_or_shared_one_is_refused(tmp_path, name, value):
+    """The MPS fixes give these folders to the user (install -d -o) and the stale-pipe fix removes the daemon's
+    entries (control, log, ...) in the pipe folder: `mps_pipe_dir: /tmp` once printed `rm -rf /tmp`. The state_dir
+    guard (one guard, labcheck.config.OWN_FOLDERS) refuses them for both MPS folders, saying why and what to set."""
+    value = os.path.expanduser("~") if value == "HOME" else value
+    cfg, problems = config.parse(f"{name}: {json.dumps(value)}\n", "lab.yaml")
+    assert len(problems) == 1 and problems[0].line == 1, problems
+    p = problems[0]
+    assert p.message.startswith(f"{name}: {value!r} (") and "is a system or shared folder" in p.message, p.message
+    assert "install -d -o" in p.message and "expected a folder of its own" in p.message
+    assert p.fix == f"set {name}: {getattr(config.LabConfig(), name)}"
+    assert getattr(cfg, name) == getattr(config.LabConfig(), name)  # the default stands in
+
+
+def test_an_mps_folder_linked_to_a_system_folder_is_refused_and_a_folder_of_its_own_is_kept(tmp_path):
+    (tmp_path / "mps").symlink_to("/tmp")
+    _, problems = config.parse(f"mps_pipe_dir: {tmp_path / 'mps'}\n", "lab.yaml")
+    assert "(/tmp) is a system or shared folder" in problems[0].message
+    cfg, problems = config.parse("mps_pipe_dir: /tmp/lab mps\nmps_log_dir: /var/log/lab-mps\n", "lab.yaml")
+    assert problems == [] and (cfg.mps_pipe_dir, cfg.mps_log_dir) == ("/tmp/lab mps", "/var/log/lab-mps")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from labcheck import cmd
+from labcheck import cmd, mps
 from labcheck.probes import cdi as cdi_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
@@ -119,13 +119,14 @@ def test_every_path_in_a_remediation_is_one_shell_word(make):
 
 
 def test_mps_setup_remediations_quote_the_pipe_dir(tmp_path, evil):
-    """The hung-control remediation `sudo rm -rf PIPE && ...` must remove PIPE, not `.../lab` and `dir;`."""
+    """The hung-control remediation removes the dead daemon's entries IN the pipe folder, each one word (never
+    `.../lab` and `dir;`), and never the folder itself (it was `sudo rm -rf PIPE`)."""
     ctl = _script(tmp_path / "bin" / "hang", "#!/bin/sh\nsleep 30\n")
     pipe = str(evil / "pipe")
     out = MpsDaemon(ctl, pipe, str(evil / "log"), 0.5, state_root=tmp_path / "s", shell=Shell()).apply()  # sudo user
     assert not out.ok and "hung" in out.message
-    rm = out.remediation.split(" && ")[0]
-    assert shlex.split(rm) == ["sudo", "rm", "-rf", pipe]
+    rm = out.remediation.split(" || { ", 1)[1].split(" && ")[0]
+    assert shlex.split(rm) == ["sudo", "rm", "-f", "--", *(f"{pipe}/{e}" for e in mps.PIPE_ENTRIES)]
 
 
 # --- hostile names through the real setup code paths (argv lists, no shell) -------------------------
@@ -345,8 +346,9 @@ def test_control_blocked_on_a_dead_pipe_times_out_names_the_command_and_leaves_n
     facts = mps_probe.probe_mps(str(pipe), (str(tmp_path / "bin"),), 1.0)
     run = run_one(str(pipe), ctl, None, 1.0)
     assert time.monotonic() - start < 20
-    assert not out.ok and "hung" in out.message and shlex.split(out.remediation)[:4] == ["sudo", "rm", "-rf",
-                                                                                           str(pipe)]
+    assert not out.ok and "hung" in out.message
+    assert out.remediation == mps_v.stale_pipe_fix(str(pipe), str(tmp_path / "log"), ctl, Shell())
+    assert sorted(os.listdir(pipe)) == ["control", "nvidia-cuda-mps-control.pid"]  # the setup step removed nothing
     daemon = mps_v.daemon(facts, str(pipe), str(tmp_path / "log"), True, out.message, out.remediation)
     assert daemon.status == "fail" and f"`{ctl}` hung: no answer within 1s" in daemon.message
     functional = mps_v.functional(run, str(tmp_path / "log"))

@@ -501,3 +501,20 @@ def test_the_kind_double_rejects_unknown_keys_like_kind(tmp_path):
     proc = subprocess.run([sys.executable, str(double), "create", "cluster", "--name", "labcheck-unknown-key",
                            "--config", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and 'json: unknown field "shmSize"' in proc.stderr, proc.stderr
+
+
+def test_a_missing_pipe_folder_outside_tmp_is_made_for_the_user_and_other_folders_for_root():
+    """`sudo mkdir -p /run/mps` made a root-owned folder where the user's MPS daemon cannot create its pipes: the
+    pipe folder's fix (its containerPath is lab.yaml's mps_pipe_dir) is `sudo install -d -o "$(id -un)"`, as the
+    module 0 pipe-dir fix; a CDI folder stays root's."""
+    text = ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  extraMounts:\n"
+            "  - hostPath: /srv/no such/gone/pipe\n    containerPath: /run/lab mps/\n"
+            "  - hostPath: /srv/no such/gone/cdi\n    containerPath: /etc/cdi\n")
+    parsed = kc.parse(text, "k.yaml")
+    _, dirs = kc.missing_host_paths(parsed, "/run/lab mps")
+    assert [d.fix for d in dirs] == [this_host().user_folder("/srv/no such/gone/pipe"),
+                                     this_host().sudo("mkdir -p '/srv/no such/gone/cdi'")]
+    assert dirs[0].fix.endswith('install -d -o "$(id -un)" \'/srv/no such/gone/pipe\'')
+    assert kc.missing_host_paths(parsed)[1][0].fix == this_host().sudo("mkdir -p '/srv/no such/gone/pipe'")
+    verdict = kv.host_paths_exist(parsed, "/run/lab mps")
+    assert verdict.status == "pass" and dirs[0].fix in verdict.message

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests.mps_client import H100_GPU, run_one
+from tests.shell_fix import HOSTILE_NAMES, parses
 from tests.standins import executable
 
 FAKE_CONTROL = r"""#!/bin/sh
@@ -308,7 +310,8 @@ def test_start_fixes_carry_no_sudo_for_root(tmp_path):
     assert not out.ok and out.remediation.startswith("install -d -o") and "sudo " not in out.remediation
     hung = _script(tmp_path / "hung", "#!/bin/sh\nsleep 60\n")
     out = MpsDaemon(hung, str(tmp_path / "p"), str(tmp_path / "l"), 0.5, state_root=tmp_path / "s", shell=root).apply()
-    assert not out.ok and out.remediation.startswith("rm -rf") and "sudo " not in out.remediation
+    assert not out.ok and out.remediation.startswith(f"pgrep -ax {mps.COMM} || {{ rm -f -- ")
+    assert "sudo " not in out.remediation
     out = MpsDaemon(None, str(tmp_path / "p"), str(tmp_path / "l"), 1, state_root=tmp_path / "s", shell=root).apply()
     assert not out.ok and "sudo " not in out.remediation
 
@@ -427,3 +430,80 @@ def test_a_busy_daemon_is_asked_again_and_only_a_busy_one(tmp_path, busy, messag
     assert res.ok is ok and int(count.read_text()) == calls
     assert (res.stdout.strip() == "705") if ok else (message in res.output)
     assert time.monotonic() - start < 5
+
+
+# --- the stale-pipe fix, run on a real folder ------------------------------------------------------------------
+
+def _dead_daemons_leftovers(pipe: Path) -> list[str]:
+    """What a dead nvidia-cuda-mps-control -d leaves in its pipe folder (real-captures/h100-host/mps-pipe-dir.txt):
+    the control sockets (real ones, bound then closed), the lock, the log FIFO, a pid file naming no process."""
+    pipe.mkdir(parents=True)
+    short = Path(tempfile.mkdtemp(prefix="mps"))  # a socket's path is at most 107 bytes: bound there, moved here
+    for name in ("control", "control_privileged"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(short / name))
+        sock.close()
+        os.rename(short / name, pipe / name)
+    short.rmdir()
+    (pipe / "control_lock").write_text("")
+    os.mkfifo(pipe / "log")
+    (pipe / "nvidia-cuda-mps-control.pid").write_text("4194303")  # above any pid this kernel gives
+    assert sorted(os.listdir(pipe)) == sorted(mps.PIPE_ENTRIES)
+    return sorted(mps.PIPE_ENTRIES)
+
+
+def _paste(fix: str, tmp_path: Path, pgrep: str) -> subprocess.CompletedProcess:
+    """Run ``fix`` as the user pastes it, in bash, with a stand-in ``pgrep`` (WHY: other tests on this machine run
+    MPS control doubles whose comm is nvidia-cuda-mps, which the real pgrep would list)."""
+    bindir = tmp_path / "pgrep-bin"
+    executable(bindir / "pgrep", pgrep)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", fix], cwd=cwd, env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_starts_a_daemon_there(tmp_path, control, name):
+    """The fix printed for a hung control client, pasted in bash, in a pipe folder of a hostile but valid name that
+    also holds the user's own file and folder: only the dead daemon's entries go (never the folder, nor what else
+    is there: the fix once was `rm -rf <pipe dir>`, with mps_pipe_dir: /tmp `rm -rf /tmp`), and a daemon starts on
+    exactly that folder (its pid file appears there)."""
+    pipe, log = tmp_path / name / "pipe", tmp_path / name / "log"
+    _dead_daemons_leftovers(pipe)
+    (pipe / "notes.txt").write_text("mine")
+    (pipe / "keep").mkdir()
+    fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))  # root: no sudo in a test
+    assert not parses(fix), fix
+    try:
+        res = _paste(fix, tmp_path, "#!/bin/sh\nexit 1\n")  # no MPS process runs
+        assert res.returncode == 0, res.stderr
+        assert sorted(os.listdir(pipe)) == ["keep", "notes.txt", "nvidia-cuda-mps-control.pid"]
+        assert (pipe / "notes.txt").read_text() == "mine" and log.is_dir()
+        assert probe.control_query(control, "get_server_list", str(pipe), 5).ok  # the new daemon, on this folder
+        assert not (tmp_path / "cwd" / "pwned").exists() and os.listdir(tmp_path / "cwd") == []
+    finally:
+        probe.control_query(control, "quit", str(pipe), 5)
+
+
+def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_runs(tmp_path, control):
+    """pgrep lists a daemon or server (stuck, or another pipe folder's): nothing is removed, none is started."""
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    entries = _dead_daemons_leftovers(pipe)
+    fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))
+    res = _paste(fix, tmp_path, '#!/bin/sh\necho "425 nvidia-cuda-mps-control -d"\n')
+    assert res.returncode == 0 and "425 nvidia-cuda-mps-control -d" in res.stdout
+    assert sorted(os.listdir(pipe)) == entries and not log.exists()
+
+
+def test_the_setup_step_removes_nothing_from_the_pipe_folder_of_a_hung_daemon(tmp_path):
+    """MpsDaemon.apply with a control that never answers (a dead daemon's pipe, or a stuck daemon): it reports and
+    prints the stale-pipe fix, and leaves the configured folder and everything in it as they were."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", "#!/bin/sh\nsleep 60\n")
+    pipe, log = tmp_path / "it's $(x); a" / "pipe", tmp_path / "log"
+    entries = _dead_daemons_leftovers(pipe)
+    (pipe / "notes.txt").write_text("mine")
+    out = MpsDaemon(ctl, str(pipe), str(log), 0.5, state_root=tmp_path / "s", shell=Shell()).apply()
+    assert not out.ok and "hung" in out.message
+    assert out.remediation == v.stale_pipe_fix(str(pipe), str(log), ctl, Shell())
+    assert sorted(os.listdir(pipe)) == sorted([*entries, "notes.txt"]) and not log.exists()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from labcheck import cmd, mps
 from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
+from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from tests.captures import blocks, first
+from tests.shell_fix import HOSTILE_NAMES, marked_words, parses, removed, removes_folder, words
 
 PIPE, LOG = "/tmp/nvidia-mps", "/var/log/nvidia-mps"
 CONTROL = "/usr/local/nvidia/bin/nvidia-cuda-mps-control"
@@ -193,3 +199,88 @@ def test_non_default_pipe_dir_needs_the_variable():
     ok = v.pipe_dir(facts("", None, env="/srv/mps", pipe=PipeDir("/srv/mps", True, True, True, False, True)),
                     "/srv/mps", LOG)
     assert ok.status == "pass"
+
+
+# --- every MPS fix for any valid configured folder ------------------------------------------------------------
+
+def _every_fix(pipe: str, log: str, shell: Shell) -> dict[str, str]:
+    """Each MPS remediation of module 0, for the configured ``pipe`` and ``log`` folders (real captures as facts)."""
+    hung = cmd.CmdResult((CONTROL,), None, timed_out=True, timeout=30)
+    nodaemon = _res(first("h100-host/mps-no-daemon.txt"))
+    quit_ps = first("h100-host/mps-quit.txt").output
+    daemon_ps = first("h100-host/mps-ps-daemon-only.txt").output
+    here = PipeDir(pipe, True, True, True, False, True)
+    mps_err = "cuInit 0\ncuDeviceGetCount 0 1\ncuCtxCreate_v2 805\n"
+    run = run_from_h100_host(pipe_dir=pipe)
+    fixes = {
+        "daemon hung": v.daemon(facts("", hung, here), pipe, log, True, shell=shell),
+        "daemon elsewhere": v.daemon(facts(daemon_ps, nodaemon, here, daemon_dirs={425: pipe + "/other"}), pipe,
+                                     log, True, shell=shell),
+        "daemon deaf": v.daemon(facts(daemon_ps, nodaemon, here), pipe, log, True, shell=shell),
+        "no daemon": v.daemon(facts(quit_ps, nodaemon, here), pipe, log, True, shell=shell),
+        "not provisioned": v.daemon(facts(quit_ps, nodaemon, here), pipe, log, False, shell=shell),
+        "env differs": v.pipe_dir(facts("", None, here, env=pipe + "/env\nrm -rf ~"), pipe, log, shell),
+        "env unset": v.pipe_dir(facts("", None, here), pipe, log, shell),
+        "a file": v.pipe_dir(facts("", None, PipeDir(pipe, True, False, False, False, False), env=pipe), pipe, log,
+                             shell),
+        "other daemon": v.pipe_dir(facts(daemon_ps, None, here, env=pipe, daemon_dirs={425: pipe + "/other"}), pipe,
+                                   log, shell),
+        "no access": v.pipe_dir(facts("", None, PipeDir(pipe, True, True, False, False, False), env=pipe), pipe,
+                                log, shell),
+        "parent locked": v.pipe_dir(facts("", None, PipeDir(pipe, False, False, False, False, False), env=pipe),
+                                    pipe, log, shell),
+        "blocked": v.pipe_dir(facts("", None, PipeDir(pipe, False, False, False, False, False, None, pipe + "/f"),
+                                    env=pipe), pipe, log, shell),
+        "control hung": v.functional(ClientRun(pipe, False, (), (), None, False, None, before=hung), log,
+                                     control=CONTROL, shell=shell),
+        "daemon died": v.functional(dataclasses.replace(run, daemon_answered=False), log, 425, CONTROL, shell),
+        "daemon absent": v.functional(dataclasses.replace(run, daemon_answered=False), log, None, CONTROL, shell),
+        "805": v.functional(dataclasses.replace(run, steps=tuple(mps.parse_client_steps(mps_err)), held=False, rc=3),
+                            log, control=CONTROL, shell=shell),
+        "46": v.functional(dataclasses.replace(run, steps=(mps.ClientStep("cuInit", 46),), held=False, rc=3), log,
+                           control=CONTROL, shell=shell),
+        "client hung": v.functional(dataclasses.replace(run, held=False, rc=None, timed_out_at="creating it"), log,
+                                    control=CONTROL, shell=shell),
+        "not served": v.functional(dataclasses.replace(run, servers_during=(), smi_mps_on=()), log, control=CONTROL,
+                                   shell=shell),
+    }
+    for name, verdict in fixes.items():
+        assert verdict.status in ("fail", "warn"), (name, verdict)
+    out = {name: verdict.remediation for name, verdict in fixes.items()}
+    out["install"] = v.install_mps("", Shell(distro="arch\nrm -rf ~"))
+    return out
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_every_mps_fix_parses_quotes_the_configured_folders_and_removes_no_folder(tmp_path, name):
+    """A hostile but valid mps_pipe_dir / mps_log_dir (spaces, quotes, $, ;, *, #, a newline): each fix parses in
+    bash, holds each configured folder as one word (whole, or VAR=folder), and never runs a recursive rm or
+    removes a folder it was given (it once printed `rm -rf /tmp` for mps_pipe_dir: /tmp)."""
+    pipe, log = f"/srv/{name}/pipe", f"/srv/{name}/log"
+    whole = {pipe, log, pipe + ".bak", pipe + "/f", pipe + "/f.bak", f"CUDA_MPS_PIPE_DIRECTORY={pipe}",
+             f"CUDA_MPS_LOG_DIRECTORY={log}", f"CUDA_MPS_PIPE_DIRECTORY={pipe}/other",
+             *(f"{log}/{n}.log" for n in ("control", "server")), *(f"{pipe}/{e}" for e in mps.PIPE_ENTRIES)}
+    for shell in (Shell(), Shell(root=True)):
+        for what, fix in _every_fix(pipe, log, shell).items():
+            assert not parses(fix), (what, fix, parses(fix))
+            assert set(marked_words(fix)) <= whole, (what, fix, set(marked_words(fix)) - whole)
+            assert not removes_folder(fix, pipe, log, "/srv", "~", "/"), (what, fix)
+            assert "rm" not in words(fix) or what in ("daemon hung", "control hung"), (what, fix)
+
+
+def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_only_with_no_mps_process():
+    fix = v.stale_pipe_fix("/tmp", LOG, CONTROL, Shell())
+    assert fix.startswith(f"pgrep -ax {mps.COMM} || {{ sudo rm -f -- /tmp/control /tmp/control_lock "), fix
+    assert [args for args in removed(fix)] == [("-f", "--", *(f"/tmp/{e}" for e in mps.PIPE_ENTRIES))]
+    assert "rm -rf" not in fix and "if no daemon" not in fix and not parses(fix)
+    assert v.stale_pipe_fix(PIPE + "/", LOG, CONTROL, Shell(root=True)).startswith(
+        f"pgrep -ax {mps.COMM} || {{ rm -f -- {PIPE}/control ")
+
+
+def test_a_pipe_folder_that_cannot_be_made_is_made_for_the_user_not_root():
+    """`sudo mkdir -p` made a root-owned folder, where the daemon the start fix runs as the user cannot create its
+    pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"`."""
+    f = facts("", None, PipeDir("/var/run/mps", False, False, False, False, False), env="/var/run/mps")
+    verdict = v.pipe_dir(f, "/var/run/mps", LOG)
+    assert verdict.status == "fail" and verdict.remediation == 'sudo install -d -o "$(id -un)" /var/run/mps'
+    assert verdict.remediation == v.make_dir_command("/var/run/mps")

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from labcheck import cmd, mps
 from labcheck.cmd import CmdResult
+from labcheck.config import LabConfig
+from labcheck.kindconfig import NodePaths
 from labcheck.node import cuda_client
 from labcheck.probes import kube
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.gpu import Gpu
 from labcheck.probes.mps import ClientRun
 from labcheck.probes.node import NodeFile, NodeState, parse_df_k, parse_loader_list
+from labcheck.remedy import Shell
 from labcheck.verdicts import node as v
+from setup_actions import node_mps
 from tests import needs
 from tests.captures import blocks, first
+from tests.shell_fix import HOSTILE_NAMES, marked_words, parses, words
 
 NODE = "workshop-dra-control-plane"
 CLUSTER = "lab-b"  # not the workshop default: fixes must use the configured name
@@ -294,3 +302,68 @@ def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
     assert v.resource_api(facts, "v1", NODE, CLUSTER, "k.yaml").status == "fail"
     refused = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
     assert v.k8s_node_ready(refused, NODE, CLUSTER).status == "fail"
+
+
+# --- the node's MPS fixes: the configured folders, the node's start command, the host binary's full path ---------
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_node_mps_fixes_name_the_configured_log_folder_quoted(name):
+    """The node's daemon logs to lab.yaml's mps_log_dir (node_mps.node_env: CUDA_MPS_LOG_DIRECTORY); the fixes
+    printed /var/log/nvidia-mps/control.log whatever was configured."""
+    log = f"/srv/{name}/log"
+    daemon_only = mps.parse_ps(first("h100-host/mps-ps-daemon-only.txt").output)
+    out = "cuInit 304\n"
+    failed_client = ClientRun("/tmp/nvidia-mps", True, (), tuple(mps.parse_client_steps(out)), 900, False, 3,
+                              output=out, gpu=Gpu(0, "GPU-0", "NVIDIA H100", (9, 0), "Default"))
+    ps = CmdResult(("docker", "exec"), 0, "  61 root  nvidia-cuda-mps-control -d\n")
+    fixes = {
+        "ps aux": v.seed_ps_aux(ps, NODE, START, log_dir=log),
+        "no server": v.mps_server(daemon_only, [], "", NODE, START, True, log_dir=log),
+        "client failed": v.mps_server(daemon_only, [], "", NODE, START, True, clients=(failed_client,), log_dir=log),
+    }
+    for what, verdict in fixes.items():
+        assert verdict.status == "fail", (what, verdict)
+        fix = verdict.remediation
+        assert not parses(fix) and "/var/log/nvidia-mps" not in fix, (what, fix)
+        assert f"{log}/control.log" in words(fix), (what, fix)
+        assert set(marked_words(fix)) <= {f"{log}/control.log", f"{log}/server.log"}, (what, fix)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_shared_pipe_fix_stops_the_host_daemon_by_full_path_and_starts_the_node_one_on_its_pipe_folder(name):
+    """It printed `sudo ... nvidia-cuda-mps-control` (a bare name: /usr/local/nvidia/bin is not on sudo's
+    secure_path) and `then: docker exec NODE nvidia-cuda-mps-control -d` without the -e CUDA_MPS_PIPE_DIRECTORY a
+    non-default pipe folder needs: the node's daemon came up on the wrong pipe. Now: the probe's full path, and
+    node_mps.start_command."""
+    pipe = f"/srv/{name}/pipe"
+    cfg = LabConfig(mps_pipe_dir=pipe, cluster_name=CLUSTER)
+    paths = NodePaths({"nvidia-cuda-mps-control": ["/usr/bin/nvidia-cuda-mps-control"]}, (), ("/usr/bin",), pipe)
+    start = node_mps.start_command(cfg, paths)
+    control = "/usr/local/nvidia/bin/nvidia-cuda-mps-control"
+    for shell in (Shell(), Shell(root=True)):
+        verdict = v.shared_pipe_conflict([3793], pipe, cfg.node_name, CmdResult(("ps",), 0), "k.yaml", pipe, shell,
+                                         start_cmd=start, control=control)
+        fix = verdict.remediation
+        assert verdict.status == "fail" and not parses(fix), fix
+        sudo = [] if shell.root else ["sudo"]
+        stop = ["echo", "quit", "|", *sudo, "env", f"CUDA_MPS_PIPE_DIRECTORY={pipe}", control, "&&"]
+        assert words(fix)[:len(stop)] == stop, fix
+        assert fix.split(" && ", 1)[1].startswith(start), fix
+        assert f"CUDA_MPS_PIPE_DIRECTORY={pipe}" in words(start[start.index(" -e "):])
+        assert set(marked_words(fix)) == {f"CUDA_MPS_PIPE_DIRECTORY={pipe}"}, fix
+
+
+def test_module1_passes_the_configured_mps_settings_to_every_verdict_that_takes_them():
+    """tests_env/test_module1.py: a node MPS verdict called without log_dir, start_cmd or control would fall back to
+    the defaults (the bug: /var/log/nvidia-mps, the seed's start command, a bare binary name)."""
+    source = Path(__file__).resolve().parent.parent / "tests_env" / "test_module1.py"
+    missing = []
+    for call in ast.walk(ast.parse(source.read_text())):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == "v"):
+            continue
+        params = list(inspect.signature(getattr(v, call.func.attr)).parameters)
+        given = set(params[:len(call.args)]) | {k.arg for k in call.keywords}
+        missing += [f"line {call.lineno}: v.{call.func.attr} without {p}"
+                    for p in ("log_dir", "start_cmd", "control") if p in params and p not in given]
+    assert not missing

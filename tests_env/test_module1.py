@@ -22,8 +22,8 @@ def test_kind_config_valid(kind_config_parsed, check):
     check(kv.config_valid(kind_config_parsed))
 
 
-def test_kind_config_host_paths_exist(kind_config_parsed, check):
-    check(kv.host_paths_exist(kind_config_parsed))
+def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
+    check(kv.host_paths_exist(kind_config_parsed, lab_config.mps_pipe_dir))
 
 
 def test_node_image_pinned(lab_config, check):
@@ -128,10 +128,12 @@ def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, 
 # --- MPS in the node --------------------------------------------------------------------------------------
 
 def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_conflict, node_paths, lab_config,
-                                                  fix_shell, m1_clis, check):
+                                                  fix_shell, m1_clis, mps_daemon_action, check):
     host, ps_res = host_node_pipe_conflict
     check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res,
-                                 lab_config.kind_config_path, lab_config.mps_pipe_dir, fix_shell, cli=m1_clis))
+                                 lab_config.kind_config_path, lab_config.mps_pipe_dir, fix_shell, cli=m1_clis,
+                                 start_cmd=node_mps.start_command(lab_config, node_paths),
+                                 control=mps_daemon_action.control or "nvidia-cuda-mps-control"))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,
@@ -146,14 +148,14 @@ def test_mps_server_running_in_node(running_node, node_mps_server_facts, node_pa
     f = node_mps_server_facts
     check(v.mps_server(f.procs, f.server_pids, f.client_reason, lab_config.node_name,
                        node_mps.start_command(lab_config, node_paths), f.daemon_running, f.client_where,
-                       cli=m1_clis, clients=f.clients, gpus=f.gpus))
+                       cli=m1_clis, clients=f.clients, gpus=f.gpus, log_dir=lab_config.mps_log_dir))
 
 
 def test_seed_ps_aux_shows_daemon_and_server(running_node, node_mps_server_facts, node_paths, lab_config, m1_clis,
                                              check):
     """The seed's verification, literally: `docker exec NODE ps aux` lists the daemon and the server."""
     check(v.seed_ps_aux(node_mps_server_facts.ps_aux, lab_config.node_name,
-                        node_mps.start_command(lab_config, node_paths), cli=m1_clis))
+                        node_mps.start_command(lab_config, node_paths), cli=m1_clis, log_dir=lab_config.mps_log_dir))
 
 
 def test_shm_size_in_node(running_node, node_facts, lab_config, fix_shell, m1_clis, check):

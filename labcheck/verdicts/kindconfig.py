@@ -65,12 +65,14 @@ def config_valid(parsed: ParsedConfig) -> Verdict:
     return kind_config(found, parsed.path)
 
 
-def host_paths_exist(parsed: ParsedConfig) -> Verdict:
+def host_paths_exist(parsed: ParsedConfig, pipe_dir: str = "") -> Verdict:
+    """Every hostPath exists; a missing folder is a pass with its fix (``pipe_dir``: the node's MPS pipe folder,
+    lab.yaml's mps_pipe_dir: its fix makes it the user's)."""
     if parsed.problems or not parsed.mounts:
         # nothing to look at is not "every hostPath exists": say why instead of passing
         why = parsed.problems[0] if parsed.problems else "it has no extraMounts"
         return skipped(f"no usable kind config to check the host paths of ({why}); see test_kind_config_valid")
-    files, dirs = kindconfig.missing_host_paths(parsed)
+    files, dirs = kindconfig.missing_host_paths(parsed, pipe_dir)
     if files:
         return kind_config(files, parsed.path)
     if dirs:  # Docker creates a missing folder (empty) when the node starts: what a fresh host looks like

@@ -9,6 +9,7 @@ merely ran proves nothing: without a daemon on its pipe directory CUDA silently 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from shlex import quote as sh
 
@@ -24,18 +25,20 @@ DEFAULT_PIPE_DIR = "/tmp/nvidia-mps"  # where CUDA clients and nvidia-cuda-mps-c
 def start_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
                   shell: Shell = DEFAULT) -> str:
     """Start the daemon as the current user, with a log dir it can write (created owned by that user)."""
-    return (shell.sudo(f'install -d -o "$(id -un)" {sh(log_dir)}') + f" && CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} "
+    return (shell.user_folder(log_dir) + f" && CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} "
             f"CUDA_MPS_LOG_DIRECTORY={sh(log_dir)} {sh(control)} -d")
 
 
 def make_dir_command(path: str, blocking_file: str = "", shell: Shell = DEFAULT) -> str:
-    """Create ``path`` owned by the current user; a file in the way (``blocking_file``: ``path`` itself or an
-    ancestor that is not a directory) is moved aside first: ``mkdir -p`` would stop at it ("File exists")."""
-    made = shell.sudo(f'install -d -o "$(id -un)" {sh(path)}')
+    """Create ``path`` owned by the current user (WHY: the daemon runs as that user and creates its pipes and logs
+    there; a root-owned folder from ``sudo mkdir`` stops it). A file in the way (``blocking_file``: ``path`` itself
+    or an ancestor that is not a directory) is moved aside first: ``mkdir -p`` would stop at it ("File exists")."""
+    made = shell.user_folder(path)
     if not blocking_file:
         return made
     moved = sh(blocking_file + ".bak")
-    return shell.sudo(f"mv {sh(blocking_file)} {moved}") + f" && {made}   # then look at what {moved} was"
+    # no path in the note: a path may hold a newline, which would end the comment and run the rest
+    return shell.sudo(f"mv {sh(blocking_file)} {moved}") + f" && {made}   # then look at what was moved aside"
 
 
 def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
@@ -54,11 +57,18 @@ def install_mps(driver_version: str, shell: Shell = DEFAULT) -> str:
             return (shell.sudo(f"apt-get install -y nvidia-compute-utils-{sh(branch)}")
                     + "   # ships nvidia-cuda-mps-control/-server")
         return shell.sudo("ubuntu-drivers install") + "   # the driver's compute utilities ship nvidia-cuda-mps-control"
-    return f"install the NVIDIA driver's compute utilities (nvidia-cuda-mps-control) for {shell.distro}: {DRIVER_GUIDE}"
+    return (f"# install the NVIDIA driver's compute utilities (nvidia-cuda-mps-control) for {_one_line(shell.distro)}: "
+            f"{DRIVER_GUIDE}")
 
 
-def _logs(log_dir: str, *names: str) -> str:
-    """The MPS log files, quoted for a shell (a remediation is pasted into one)."""
+def _one_line(text: str) -> str:
+    """``text`` fit for a note after ``#``: a newline there would end the comment and run what follows."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def log_files(log_dir: str, *names: str) -> str:
+    """The MPS log files ``<name>.log`` in ``log_dir`` (CUDA_MPS_LOG_DIRECTORY), quoted for a shell (a remediation
+    is pasted into one); module 1 names the node's with it."""
     return " ".join(sh(f"{log_dir.rstrip('/')}/{n}.log") for n in names)
 
 
@@ -72,10 +82,18 @@ def binary(facts: MpsFacts, driver_version: str = "", shell: Shell = DEFAULT) ->
     return passed(f"MPS binaries: {facts.control_path}, {facts.server_path}")
 
 
-def _stale_pipe_fix(pipe_dir: str, log_dir: str, control: str, shell: Shell) -> str:
-    """A client hung on the pipe: remove a dead daemon's pipe dir (only when no daemon runs), then start one."""
-    return ("ps -eo pid,args | grep nvidia-cuda-mps; if no daemon is listed: "
-            + shell.sudo(f"rm -rf {sh(pipe_dir)}") + " && " + start_command(pipe_dir, log_dir, control, shell))
+def stale_pipe_fix(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
+                   shell: Shell = DEFAULT) -> str:
+    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process runs (``pgrep -x``
+    on the comm: lists them, and then nothing is removed), remove the daemon's own entries in the pipe folder
+    (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f`` without ``-r``: never the folder, nor anything else in it, which
+    may be the user's), then start a daemon.
+
+    WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``)."""
+    entries = " ".join(sh(f"{pipe_dir.rstrip('/')}/{name}") for name in mps.PIPE_ENTRIES)
+    return (f"pgrep -ax {mps.COMM} || {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
+            + start_command(pipe_dir, log_dir, control, shell) + "; }"
+            "   # a process listed is a stuck MPS daemon or server: kill it, then run this again")
 
 
 def _hung(r) -> bool:
@@ -90,7 +108,7 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     q = facts.server_list
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
-                      "or one that is stuck", _stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
+                      "or one that is stuck", stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
     pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
@@ -125,7 +143,8 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     if env and env.rstrip("/") != configured.rstrip("/"):
         return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
                       "must agree on one pipe directory",
-                      f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}   # or set mps_pipe_dir: {env} in lab.yaml")
+                      f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}   # or set mps_pipe_dir: {json.dumps(env)} in "
+                      "lab.yaml")
     if not env and configured.rstrip("/") != DEFAULT_PIPE_DIR:
         return failed(f"the lab uses MPS pipe dir {configured} but CUDA_MPS_PIPE_DIRECTORY is unset, so CUDA clients "
                       f"look in {DEFAULT_PIPE_DIR} and miss the daemon",
@@ -151,7 +170,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
             return failed(f"MPS pipe dir {configured} cannot be created: {p.blocking_file} exists and is not a "
                           "directory", make_dir_command(configured, p.blocking_file, shell))
         return failed(f"MPS pipe dir {configured} does not exist and its parent is not writable",
-                      shell.sudo(f"mkdir -p {sh(configured)}"))
+                      make_dir_command(configured, "", shell))
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
     return passed(f"MPS pipe dir {configured} usable; {sock}"
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
@@ -159,10 +178,10 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
 
 def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell = DEFAULT) -> str:
     if 805 <= rc <= 810:
-        return (f"tail {_logs(log_dir, 'control', 'server')}; then restart MPS: "
-                + restart_command(pipe_dir, log_dir, control, shell))
+        return (f"tail {log_files(log_dir, 'control', 'server')}; "
+                + restart_command(pipe_dir, log_dir, control, shell) + "   # the logs say why; then MPS restarts")
     if rc == 46:
-        return "another process holds a GPU in EXCLUSIVE_PROCESS mode: nvidia-smi   # find and stop it"
+        return "nvidia-smi   # another process holds a GPU in EXCLUSIVE_PROCESS mode: find and stop it"
     return "nvidia-smi   # does the driver see the GPU? then: " + shell.sudo("dmesg") + " | grep -iE 'nvrm|xid' | tail"
 
 
@@ -195,7 +214,7 @@ def _one_client(run: ClientRun, log_dir: str, control: str, shell: Shell, alone:
         return failed(f"{where} could not load libcuda.so.1: {run.output.strip()[:300]}",
                       shell.sudo("ldconfig") + "   # and check: ldconfig -p | grep libcuda.so.1")
     if run.timed_out_at:
-        return failed(f"{where} hung while {run.timed_out_at}", f"tail {_logs(log_dir, 'server', 'control')}; "
+        return failed(f"{where} hung while {run.timed_out_at}", f"tail {log_files(log_dir, 'server', 'control')}; "
                       + restart_command(pipe, log_dir, control, shell), details=run.output)
     bad = mps.first_failed_step(list(run.steps))
     if bad is not None and bad.call != "cuCtxDestroy_v2":
@@ -220,7 +239,7 @@ def _one_client(run: ClientRun, log_dir: str, control: str, shell: Shell, alone:
         seen += f"; {run.server_list.describe()}"
     what = "no MPS server appeared for it" if alone else "MPS does not list it as a client"
     return failed(f"{where} created a CUDA context but {what} ({seen}): it ran without MPS",
-                  f"tail {_logs(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control, shell),
+                  f"tail {log_files(log_dir, 'control', 'server')}; " + restart_command(pipe, log_dir, control, shell),
                   details=run.output)
 
 
@@ -236,11 +255,11 @@ def functional(runs: ClientRun | Sequence[ClientRun], log_dir: str, started_pid:
     pipe = first.pipe_dir
     if _hung(first.before):
         return failed(f"{first.before.describe()}: nvidia-cuda-mps-control hung asking the daemon on {pipe}",
-                      _stale_pipe_fix(pipe, log_dir, control, shell))
+                      stale_pipe_fix(pipe, log_dir, control, shell))
     if not first.daemon_answered:
         if started_pid:
             return failed(f"the MPS control daemon this suite started (pid {started_pid}) no longer answers on {pipe}: "
-                          "it died or was killed during the run", f"tail {_logs(log_dir, 'control')}; "
+                          "it died or was killed during the run", f"tail {log_files(log_dir, 'control')}; "
                           + start_command(pipe, log_dir, control, shell))
         return failed(f"no MPS control daemon answers on {pipe}: a CUDA client would run without MPS, which proves "
                       "nothing", start_command(pipe, log_dir, control, shell))

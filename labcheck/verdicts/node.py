@@ -9,7 +9,7 @@ from labcheck import mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
-from labcheck.config import ConfigProblem
+from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.driver_files import HostFile
 from labcheck.probes.gpu import Gpu, parse_query_csv
@@ -23,6 +23,7 @@ from labcheck.verdicts import cdi as cdi_verdicts
 from labcheck.verdicts import mps as mps_verdicts
 
 GiB = 1024**3
+MPS_LOG_DIR = LabConfig.mps_log_dir  # the node's daemon logs where lab.yaml's mps_log_dir says (node_mps.node_env)
 
 
 def regenerate(config_path: str) -> str:
@@ -177,8 +178,10 @@ def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: st
                   rebuild(cluster, config_path, cli=cli))
 
 
-def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
-    """The seed's verification, ``docker exec NODE ps aux``: both the daemon and the server must be listed."""
+def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAULT_CLIS,
+                log_dir: str = MPS_LOG_DIR) -> Verdict:
+    """The seed's verification, ``docker exec NODE ps aux``: both the daemon and the server must be listed.
+    ``log_dir``: the node daemon's CUDA_MPS_LOG_DIRECTORY (lab.yaml's mps_log_dir)."""
     if not res.ok:
         return failed(f"`docker exec {node} ps aux` failed: {res.describe()}", f"{cli.docker} start {_q(node)}")
     lines = res.stdout.splitlines()
@@ -189,8 +192,8 @@ def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAUL
                       details="\n".join(daemon + server))
     missing = " and ".join(w for w, got in (("`nvidia-cuda-mps-control -d`", daemon),
                                              ("nvidia-cuda-mps-server", server)) if not got)
-    fix = start_cmd if not daemon else (f"{cli.docker} exec {_q(node)} cat /var/log/nvidia-mps/control.log   "
-                                        "# why the daemon started no server")
+    fix = start_cmd if not daemon else (f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}"
+                                        "   # why the daemon started no server")
     return failed(f"`docker exec {node} ps aux` does not show {missing} (the seed's success output lists both)",
                   fix, details=res.stdout[-2000:])
 
@@ -350,7 +353,8 @@ def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: 
 
 def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str, node: str,
                start_cmd: str, daemon_running: bool, client_where: str = "",
-               *, cli: Clis = DEFAULT_CLIS, clients: Sequence[ClientRun] = (), gpus: Sequence[Gpu] = ()) -> Verdict:
+               *, cli: Clis = DEFAULT_CLIS, clients: Sequence[ClientRun] = (), gpus: Sequence[Gpu] = (),
+               log_dir: str = MPS_LOG_DIR) -> Verdict:
     """The server must run under a live control daemon, after the suite's client connected.
 
     ``client_reason``: why no CUDA client could be run at all (no python3 in the node AND no way to reach the
@@ -358,12 +362,13 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     seen" is not a verified criterion (issue 9 item 7).
     ``clients``: the suite's clients, one per host GPU in ``gpus`` (pinned by UUID): each must have created its
     context on its own GPU through the node's daemon while that daemon listed a server (issue 14).
+    ``log_dir``: the node daemon's CUDA_MPS_LOG_DIRECTORY (lab.yaml's mps_log_dir), where the fixes look.
     """
     servers = mps.servers(procs)
     if not daemon_running:
         orphan = f" (an orphaned server, PID {servers[0].pid}, still runs: clients cannot reach it)" if servers else ""
         return failed(f"no MPS control daemon in {node}, so no client can get an MPS server{orphan}", start_cmd)
-    logs = (f"{cli.docker} exec {_q(node)} tail -20 /var/log/nvidia-mps/control.log /var/log/nvidia-mps/server.log"
+    logs = (f"{cli.docker} exec {_q(node)} tail -20 {mps_verdicts.log_files(log_dir, 'control', 'server')}"
             "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
     if clients:
         bad = [(r, why) for r in clients if (why := _node_client_problem(r, len(clients) == 1))]
@@ -393,7 +398,8 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
                       "its CUDA client against the node's daemon")
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
-                  f"{cli.docker} exec {_q(node)} cat /var/log/nvidia-mps/control.log   # the daemon's reason")
+                  f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}"
+                  "   # the daemon's reason")
 
 
 def _gpu(run: ClientRun) -> str:
@@ -440,23 +446,28 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell 
 
 def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
                          ps_res: CmdResult | None = None, config_path: str = "the kind config",
-                         node_pipe_dir: str = "", shell: Shell = DEFAULT_SHELL, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                         node_pipe_dir: str = "", shell: Shell = DEFAULT_SHELL, *, cli: Clis = DEFAULT_CLIS,
+                         start_cmd: str = "", control: str = "nvidia-cuda-mps-control") -> Verdict:
     """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known.
-    ``pipe_dir`` '' means the config mounts no host folder as the node's pipe dir ``node_pipe_dir``."""
+    ``pipe_dir`` '' means the config mounts no host folder as the node's pipe dir ``node_pipe_dir``.
+    ``start_cmd``: how the node's daemon starts (setup_actions.node_mps.start_command: with the ``-e`` pipe folder
+    a non-default one needs). ``control``: the host's nvidia-cuda-mps-control as the probe found it, a full path
+    (WHY: under sudo, secure_path does not hold the driver's bin folder, e.g. /usr/local/nvidia/bin)."""
     if not pipe_dir:
         return failed(f"{config_path} does not mount the MPS pipe directory {node_pipe_dir} into the node",
                       regenerate(config_path))
     if not host_pids and ps_res is not None and not ps_res.ok:
         return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
                       f"{pipe_dir}: {ps_res.describe()}",
-                      f"ps -eo pid,args | grep nvidia-cuda-mps-control   # a host daemon on {_q(pipe_dir)} "
+                      "ps -eo pid,args | grep nvidia-cuda-mps-control   # a host daemon on the node's pipe folder "
                       "conflicts with the node's")
     if not host_pids:
         return passed(f"no host MPS daemon uses the node's pipe directory {pipe_dir}")
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
                   f"the pipe directory {pipe_dir}: only one of them can own it, and clients reach whichever answers",
-                  f"echo quit | {shell.sudo(f'CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} nvidia-cuda-mps-control')}   "
-                  f"# stop the host daemon, then: {cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d")
+                  f"echo quit | {shell.sudo(f'env CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} {_q(control)}')} && "
+                  f"{start_cmd or f'{cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d'}"
+                  "   # stop the host daemon, then start the node's")
 
 
 def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
