@@ -14,7 +14,9 @@ import ast
 import inspect
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,13 +24,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from labcheck import kindconfig, mps, rerun
+from labcheck import fleet_plugin, kindconfig, mps, rerun
 from labcheck.clis import Clis, kubectl
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
+from labcheck.inventory import Host
+from labcheck.probes import fleet as fleet_probe
 from labcheck.probes.gpu import Gpu
 from labcheck.probes.kube import ApiFacts
 from labcheck.probes.node import NodeFile, NodeState
+from labcheck.remedy import Shell
 from labcheck.rerun import Rerun
 from labcheck.verdicts import kindconfig as kv
 from labcheck.verdicts import node as v
@@ -234,6 +239,125 @@ def test_the_records_of_checks_not_run_rerun_this_suite():
         assert "--lab-config=" + shlex.quote(RERUN.lab_config) in fix
     assert "--no-provision" in recs[0]["remediation"]  # the same run again: its switches kept
     assert shlex.quote(f"/srv/dra {NASTY}/tests_env/test_module1.py") in recs[2]["remediation"]
+
+
+# --- the fleet ----------------------------------------------------------------------------------------------------
+
+def test_the_fleet_rerun_is_parsed_by_pytest_from_any_folder(tmp_path):
+    """`--hosts PATH` (the old fix) is not an option pytest knows from the project folder: a separate value is taken
+    for a test path first. The fix writes `--hosts=PATH` and `--fleet-host=NAME` and runs from anywhere."""
+    start, elsewhere = tmp_path / f"start {NASTY}", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    inventory = start / f"hosts {NASTY}.yaml"
+    inventory.write_text("hosts:\n  - name: h1\n    ssh: root@127.0.0.1\n")
+    (start / "lab.yaml").write_text("min_kernel: '5.4'\n")
+    config = fake_config(start, {"--lab-config": "lab.yaml"}, markexpr="module0 and not gpu")
+    fix = fleet_plugin.for_host(fleet_plugin.rerun_command(config, inventory.name), "h1")
+    assert f"--hosts={shlex.quote(str(inventory))}" in fix and fix.endswith("--fleet-host=h1"), fix
+    assert f"--lab-config={shlex.quote(str(start / 'lab.yaml'))}" in fix
+    env = {**os.environ, "PYTEST_ADDOPTS": "--collect-only -q"}  # parse and collect; run no host
+    res = subprocess.run(["bash", "-c", fix], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "tests_env/test_module0.py::test_linux_kernel_version" in res.stdout
+    old = subprocess.run([sys.executable, "-m", "pytest", "--hosts", str(inventory), "-m", "module0", "--collect-only"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "unrecognized arguments: --hosts" in old.stderr  # what the old form did, from the project folder itself
+
+
+HOST = Host(name="h1", ssh="ubuntu@10.0.0.5", port=2222)
+
+
+def _answer(**info) -> CmdResult:
+    doc = {"version": [3, 11, 2], "executable": "/usr/bin/python3", "missing": ["xdist", "execnet"], "error": "",
+           "foreign": [], "workdir": "/home/ubuntu/.dra-labcheck-fleet/h1", **info}
+    return CmdResult(("ssh",), 0, fleet_probe.MARK + json.dumps(doc) + "\n")
+
+
+def _remote(fix: str) -> str:
+    """The command the fix runs on the host: the last word of the ssh command line."""
+    return shlex.split(fix, comments=True)[-1]
+
+
+def test_missing_packages_on_a_managed_system_python_go_into_a_venv_named_in_the_inventory():
+    """Debian 12's python3 refuses `pip install` (externally-managed-environment): a venv, then `python:`."""
+    answer = _answer(venv=False, managed=True, pip=True, ensurepip=False, apt=True, root=False, home="/home/ubuntu")
+    fix = fleet_probe.classify(HOST, answer).remediation
+    assert parses(fix) and fix.startswith("ssh -t -p 2222 ubuntu@10.0.0.5 "), fix  # sudo may ask for a password
+    remote = _remote(fix)
+    assert parses(remote) and remote.startswith("sudo apt-get install -y python3-venv && python3 -m venv "), remote
+    assert "/home/ubuntu/.dra-labcheck-venv/bin/python -m pip install " in remote
+    assert set(fleet_probe.REMOTE_MODULES.values()) <= set(remote.split())  # a fresh venv has none of them
+    assert "python: /home/ubuntu/.dra-labcheck-venv/bin/python" in fix.split("#", 1)[1]
+    as_root = fleet_probe.classify(HOST, _answer(managed=True, ensurepip=False, apt=True, root=True, home="/root"))
+    assert _remote(as_root.remediation).startswith("apt-get install -y python3-venv && ")
+    assert " -t " not in as_root.remediation
+    in_venv = fleet_probe.classify(HOST, _answer(venv=True, managed=True, pip=True, home="/home/ubuntu"))
+    assert _remote(in_venv.remediation) == "python3 -m pip install execnet pytest-xdist"
+
+
+def test_the_ssh_client_and_python_fixes_ask_for_root_the_way_that_works():
+    missing = CmdResult(("ssh",), None, missing=True)
+    assert fleet_probe.classify(HOST, missing, Shell(root=True, distro="debian")).remediation == \
+        "apt-get install -y openssh-client"  # a root controller may have no sudo
+    assert fleet_probe.classify(HOST, missing, Shell(root=False)).remediation == \
+        "sudo apt-get install -y openssh-client"
+    no_python = fleet_probe.classify(HOST, CmdResult(("ssh",), 127, "", "python3: not found")).remediation
+    assert no_python.startswith("ssh -t -p 2222 ubuntu@10.0.0.5 'sudo apt-get install -y python3 python3-venv'")
+    root_host = Host(name="r", ssh="root@10.0.0.6")
+    assert fleet_probe.classify(root_host, CmdResult(("ssh",), 127, "")).remediation.startswith(
+        "ssh root@10.0.0.6 'apt-get install -y python3 python3-venv'")
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _managed_system_python() -> str | None:
+    """Why the system Python cannot show PEP 668 here (None when it can)."""
+    if not os.path.exists(SYSTEM_PYTHON):
+        return f"no {SYSTEM_PYTHON}"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import ensurepip, os, sysconfig; print(os.path.isfile("
+                            "os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"{SYSTEM_PYTHON} has no ensurepip (python3-venv)"
+    return None if probe.stdout.strip() == "True" else f"{SYSTEM_PYTHON} is not externally managed (PEP 668)"
+
+
+@pytest.mark.slow
+def test_the_venv_fix_works_on_this_machines_managed_python(tmp_path):
+    """Real: the probe script under Debian 12's python3 (EXTERNALLY-MANAGED) in a login folder of its own; the
+    command the fix runs on the host, run here (without the ssh transport); then the probe again under the python
+    the fix says to put in the inventory: nothing missing."""
+    why = _managed_system_python()
+    if why:
+        pytest.skip(why)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    host = Host(name="h1", ssh="root@127.0.0.1", python=SYSTEM_PYTHON, workdir=str(tmp_path / "work"))
+
+    def probe(python: str) -> fleet_probe.ProbeResult:
+        res = subprocess.run([python, "-c", fleet_probe.script(host)], cwd=home, env=env, capture_output=True,
+                             text=True, timeout=60)
+        return fleet_probe.classify(host, CmdResult((python,), res.returncode, res.stdout, res.stderr))
+
+    first = probe(SYSTEM_PYTHON)
+    if first.status == fleet_probe.OK:
+        pytest.skip(f"{SYSTEM_PYTHON} already has the suite's packages")
+    assert first.status == fleet_probe.MISSING_PACKAGES and " -m venv " in first.remediation, first
+    pip = subprocess.run([SYSTEM_PYTHON, "-m", "pip", "install", "--dry-run", "execnet"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert "externally-managed-environment" in pip.stderr  # what the old fix ran into
+    installed = subprocess.run(["sh", "-c", _remote(first.remediation)], cwd=home, env=env, capture_output=True,
+                               text=True, timeout=600)
+    if installed.returncode != 0 and re.search(r"No matching distribution|Could not find a version", installed.stderr):
+        pytest.skip(f"no package source for pip here: {installed.stderr.strip().splitlines()[-1]}")
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    python = re.search(r"python: (\S+)", first.remediation.split("#", 1)[1])[1]
+    assert python == f"{home}/{fleet_probe.HOST_VENV}/bin/python"
+    assert probe(python).status == fleet_probe.OK
+    shutil.rmtree(home / fleet_probe.HOST_VENV)
 
 
 # --- a real run -----------------------------------------------------------------------------------------------------
