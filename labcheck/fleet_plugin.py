@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import config as labconfig
-from labcheck import fsio, inventory
+from labcheck import fsio, inventory, rerun
 from labcheck.inventory import FLEET_ENV, WORKER_PIDFILE
 from labcheck.plugin import config_path
 
@@ -129,10 +129,16 @@ def run_module(markexpr: str | None) -> str:
 
 
 def rerun_command(config: pytest.Config, inventory_path: str) -> str:
-    parts = ["pytest", "--hosts", inventory_path]
-    if config.option.markexpr:
-        parts += ["-m", config.option.markexpr]
-    return shlex.join(parts)
+    """The command that runs this fleet again: this run's suite (labcheck.rerun: interpreter, folder, lab config,
+    switches) with ``-m`` as given and ``--hosts=<the inventory, absolute>``, never ``--hosts PATH``: pytest takes
+    a separate value for a test path, and then knows no --hosts (README, Options)."""
+    inventory_abs = os.path.join(config.invocation_params.dir, inventory_path)
+    return rerun.of(config).again(config.option.markexpr or "", "--hosts=" + shlex.quote(inventory_abs))
+
+
+def for_host(rerun_fleet: str, name: str) -> str:
+    """``rerun_fleet`` (:func:`rerun_command`) for one inventory host: ``--fleet-host=NAME``, with ``=`` as above."""
+    return f"{rerun_fleet} --fleet-host={shlex.quote(name)}"
 
 
 def worker_args(config: pytest.Config) -> list[str]:

@@ -52,7 +52,7 @@ from xdist.dsession import DSession
 from xdist.workermanage import NodeManager, WorkerController
 
 from labcheck import cmd, fleet_ship
-from labcheck.fleet_plugin import HOST_TIMING_KEYS, HOST_TIMINGS
+from labcheck.fleet_plugin import HOST_TIMING_KEYS, HOST_TIMINGS, for_host
 from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK, WORKER_PIDFILE, Host
 from labcheck.plugin import HOST_PROP, VERDICT_PROP, module_of_path
 from labcheck.probes import fleet as fleet_probe
@@ -416,7 +416,7 @@ class FleetSession(DSession):
             where = "still starting" if state.status == PENDING else "still running its checks"
             self._lost(state, STOPPED, f"the run was stopped (Ctrl-C or a kill) while this host was {where}: "
                        f"the checks it had not finished did not run",
-                       f"{self.rerun} --fleet-host {shlex.quote(state.name)}", emit=True)
+                       for_host(self.rerun, state.name), emit=True)
 
     def loop_once(self) -> None:
         """DSession's loop step, except that no host being up is fine while others are still starting."""
@@ -528,7 +528,7 @@ class FleetSession(DSession):
     def _lost(self, state: HostState, status: str, message: str, remediation: str = "", emit: bool = False) -> None:
         state.status, state.message = status, message
         state.remediation = remediation or (
-            f"{state.host.manual_ssh('true')} && {self.rerun} --fleet-host {shlex.quote(state.name)}")
+            f"{state.host.manual_ssh('true')} && {for_host(self.rerun, state.name)}")
         reports = connection_reports(state, self.module, self.rerun)
         with self._lock:  # hosts are started from threads
             self._synthetic += 1

@@ -87,10 +87,12 @@ class Host:
             args += ["-p", str(self.port)]
         return [*args, *self.ssh_options, self.ssh]
 
-    def manual_ssh(self, command: str = "") -> str:
+    def manual_ssh(self, command: str = "", *, tty: bool = False) -> str:
         """The ssh command line a person types to run ``command`` (a shell line) on the host, for
-        remediations: the inventory's options, none of the fleet's batch options."""
-        args = shlex.join(["ssh", *(["-p", str(self.port)] if self.port else []), *self.ssh_options, self.ssh])
+        remediations: the inventory's options, none of the fleet's batch options. ``tty``: ``ssh -t``, for a
+        command that may ask for a password (sudo cannot prompt without a terminal)."""
+        args = shlex.join(["ssh", *(["-t"] if tty else []), *(["-p", str(self.port)] if self.port else []),
+                           *self.ssh_options, self.ssh])
         return f"{args} {shlex.quote(command)}" if command else args
 
     def control_command(self, operation: str) -> list[str]:

@@ -20,6 +20,8 @@ from labcheck import fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
 from labcheck.remedy import this_host
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 
 if TYPE_CHECKING:  # annotations only: PyYAML is imported where a kind config is read or written
     import yaml
@@ -57,7 +59,13 @@ GPU_DEVICE = re.compile(r"^/dev/nvidia[0-9]+$")  # ASCII: /dev/nvidia١ or /dev/
 MIN_K8S = (1, 32)
 DRA_GUIDE_K8S = (1, 34, 2)  # NVIDIA's DRA install guide: Kubernetes >= 1.34.2 for GPU allocation
 _TAG = re.compile(r":v([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:@|$)")
-REGENERATE = "pytest tests_env -m module1   # regenerates it (a changed file is backed up first)"
+
+
+def regenerate(rerun: Rerun, why: str = "regenerates it (a changed file is backed up first)") -> str:
+    """The fix that lets the suite rewrite the kind config: this run's suite again (labcheck.rerun), which reads
+    the same lab config and so writes the same kind_config_path."""
+    return f"{rerun.provision()}   # {why}"
+
 
 # The v1alpha4 keys kind knows, from kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (read 2026-12 at
 # 00b38e3). kind decodes its config strictly: any other key (``shmSize: 8g``, a node's ``shm-size``, which the
@@ -235,6 +243,7 @@ class ParsedConfig:
     problems: tuple[ConfigProblem, ...]
     labels: tuple[tuple[str, str], ...] = ()  # the control-plane (GPU) node's labels
     node_line: int | None = None  # line of the control-plane node entry
+    rerun: Rerun = DEFAULT_RERUN  # how this run's suite is run again: the "regenerate it" fix of every problem
 
 
 def _line(node: yaml.Node | None) -> int | None:
@@ -261,12 +270,14 @@ class _Reader:
     check with the line, never a TypeError, for ``extraMounts: 5``, ``nodes: [x]`` or ``labels: [1]``.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, rerun: Rerun) -> None:
         self.source = source
+        self.rerun = rerun
         self.problems: list[ConfigProblem] = []
 
     def problem(self, line: int | None, message: str) -> None:
-        self.problems.append(ConfigProblem(self.source, line, message, REGENERATE + ", or fix the line shown"))
+        self.problems.append(ConfigProblem(self.source, line, message, regenerate(self.rerun) + ", or fix the "
+                                           "line shown"))
 
     def field(self, doc: dict, node: yaml.Node | None, key: str, kind: type, where: str, fallback_line: int | None):
         """doc[key] when absent (None) or of type ``kind``; else a problem and None."""
@@ -333,8 +344,9 @@ class _Reader:
         return out
 
 
-def parse(text: str, source: str) -> ParsedConfig:
-    """Read a kind config; every problem carries file and line, and nothing raises."""
+def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
+    """Read a kind config; every problem carries file and line, and nothing raises. ``rerun``: this run's
+    (labcheck.rerun.of), for the fixes that let the suite regenerate the file."""
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
     try:
@@ -342,11 +354,12 @@ def parse(text: str, source: str) -> ParsedConfig:
         doc = fsio.construct_yaml(root, source)
     except fsio.YamlError as exc:
         return ParsedConfig(source, None, (), "", (ConfigProblem(source, exc.line, exc.problem,
-                                                                 REGENERATE + ", or fix the line shown"),))
-    r = _Reader(source)
+                                                                 regenerate(rerun) + ", or fix the line shown"),),
+                            rerun=rerun)
+    r = _Reader(source, rerun)
     if not isinstance(doc, dict) or root is None:
         r.problem(1, f"expected a kind Cluster mapping, found {type(doc).__name__}")
-        return ParsedConfig(source, None, (), "", tuple(r.problems))
+        return ParsedConfig(source, None, (), "", tuple(r.problems), rerun=rerun)
     if doc.get("kind") != "Cluster":
         r.problem(_line(_get(root, "kind")) or 1, f"kind: expected 'Cluster', found {doc.get('kind')!r}")
     if doc.get("apiVersion") != API_VERSION:
@@ -366,7 +379,7 @@ def parse(text: str, source: str) -> ParsedConfig:
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not nodes or not isinstance(nodes_node, yaml.SequenceNode):
         r.problem(_line(nodes_node) or 1, "nodes: expected a list with a control-plane node")
-        return ParsedConfig(source, doc, (), "", tuple(r.problems))
+        return ParsedConfig(source, doc, (), "", tuple(r.problems), rerun=rerun)
     found: list[Mount] = []
     image, labels, node_line, have_cp = "", {}, None, False
     for i, (n_doc, n_node) in enumerate(zip(nodes, nodes_node.value, strict=False)):
@@ -401,21 +414,24 @@ def parse(text: str, source: str) -> ParsedConfig:
             r.field(m_doc, m_node, "propagation", str, "", line)
             if host and cont:
                 found.append(Mount(host, cont, bool(ro), line))
-    return ParsedConfig(source, doc, tuple(found), image, tuple(r.problems), tuple(sorted(labels.items())), node_line)
+    return ParsedConfig(source, doc, tuple(found), image, tuple(r.problems), tuple(sorted(labels.items())), node_line,
+                        rerun)
 
 
-def load(path: str | Path) -> ParsedConfig:
+def load(path: str | Path, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
+    """:func:`parse` of the file at ``path``; one that cannot be read is a problem (``rerun``: as there)."""
     p = Path(path)
     try:
         text = fsio.read_text(p)
     except fsio.FileProblem as exc:
         return ParsedConfig(str(p), None, (), "", (ConfigProblem(
-            str(p), exc.line, f"cannot read the kind config: {exc.message}", exc.fix or REGENERATE),))
+            str(p), exc.line, f"cannot read the kind config: {exc.message}", exc.fix or regenerate(rerun)),),
+            rerun=rerun)
     except OSError as exc:
         return ParsedConfig(str(p), None, (), "", (ConfigProblem(
-            str(p), None, f"cannot read the kind config: {exc.strerror or exc}",
-            "pytest tests_env -m module1 (generates it)"),))
-    return parse(text, str(p))
+            str(p), None, f"cannot read the kind config: {exc.strerror or exc}", regenerate(rerun, "generates it")),),
+            rerun=rerun)
+    return parse(text, str(p), rerun)
 
 
 def _under_tmp(path: str) -> bool:
@@ -447,7 +463,7 @@ def missing_host_paths(parsed: ParsedConfig, pipe_dir: str = "") -> tuple[list[C
         is_file = os.path.basename(m.host_path) in names or ".so." in os.path.basename(m.host_path)
         (files if is_file else dirs).append(ConfigProblem(
             parsed.path, m.line, f"hostPath {m.host_path} does not exist on this host",
-            "pytest tests_env -m module1   # regenerates the config from the current driver files" if is_file
+            regenerate(parsed.rerun, "regenerates the config from the current driver files") if is_file
             else create_folder_command(m.host_path, is_pipe)))
     return files, dirs
 
@@ -464,14 +480,16 @@ def layout_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
     out: list[ConfigProblem] = []
     where = parsed.node_line
 
-    def add(line: int | None, message: str, fix: str = REGENERATE) -> None:
+    again = regenerate(parsed.rerun)
+
+    def add(line: int | None, message: str, fix: str = again) -> None:
         out.append(ConfigProblem(parsed.path, line, message, fix))
 
     by_dest: dict[str, Mount] = {}
     for m in parsed.mounts:
         by_dest.setdefault(os.path.normpath(m.container_path), m)
     load = this_host().sudo("modprobe nvidia")  # no sudo for root
-    devices_fix = f"ls -l /dev/nvidia*   # none? load the driver ({load} && nvidia-smi), then " + REGENERATE
+    devices_fix = f"ls -l /dev/nvidia*   # none? load the driver ({load} && nvidia-smi), then " + again
     if not any(GPU_DEVICE.match(d) for d in by_dest):
         add(where, "mounts no GPU device node (/dev/nvidia0, /dev/nvidia1, ...): the node would see no GPU",
             devices_fix)

@@ -8,13 +8,12 @@ packages``, ``died``, ``timed out``). Used for the matrix at the top of the HTML
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from html import escape
 
 import pytest
 
-from labcheck.fleet_plugin import fleet_states, rerun_command
+from labcheck.fleet_plugin import fleet_states, for_host, rerun_command
 from labcheck.inventory import COLLECT_CHECK, CONNECTION_CHECK
 from reports import results
 from reports.html_parts import host_anchor
@@ -89,7 +88,7 @@ def build(records: Iterable[dict], hosts: Sequence[dict], rerun: str = "") -> di
             first, message = "", "no check ran"
         elif absent:
             # Its own run (alone, in the foreground) shows why those checks did not run there.
-            first = f"{rerun} --fleet-host {shlex.quote(h['name'])}" if rerun else ""
+            first = for_host(rerun, h["name"]) if rerun else ""
             message = (f"none failed, but {len(absent)} check{'s' * (len(absent) != 1)} that other hosts ran did "
                        f"not run here; first: {absent[0]}")
         elif summary.unverified:

@@ -22,7 +22,7 @@ import pytest
 # WHY private: pytest has no public way to ask whether -m matches an item that -k or --deselect left out
 from _pytest.mark.expression import Expression
 
-from labcheck import fsio, progress, redact
+from labcheck import fsio, progress, redact, rerun
 from labcheck.fleet_plugin import fleet_states, run_module
 from labcheck.plugin import env_facts, host_name, is_check, is_phase_report, module_of_path, optional_reason
 from reports import fleet, html_parts, results
@@ -58,7 +58,7 @@ class _Collector:
         self.records = config.stash[RECORDS_KEY]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        rec = results.record_from_report(report)
+        rec = results.record_from_report(report, rerun=rerun.of(self.config))
         if rec is None and report.failed:
             # A failure whose report names no module (pytest-xdist's of a worker that died): still a lab check's
             # failure if collection or its file name says so; else decided at the session's end (_add_orphans).
@@ -70,7 +70,7 @@ class _Collector:
             if module is None:
                 self.config.stash[ORPHANS_KEY].append(report)
                 return
-            rec = results.record_from_report(report, module)
+            rec = results.record_from_report(report, module, rerun.of(self.config))
         if rec is not None:
             self.records.append(rec)
 
@@ -96,7 +96,8 @@ class _Collector:
                                                   results.COLLECT_CHECK for r in self.records):
             return
         module = lab_module(config, path)  # a file under tests_env/ always has one
-        self.records.append(results.collect_error_record(host_name(), str(module), path, _error_line(report)))
+        self.records.append(results.collect_error_record(host_name(), str(module), path, _error_line(report),
+                                                         rerun.of(config)))
 
 
 def _error_line(report: pytest.CollectReport) -> str:
@@ -237,7 +238,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     claimed = {entry["module"] for entry in catalog.values() if entry["claimed"]}
     config.stash[SELECTED_KEY].update({nodeid: entry for nodeid, entry in catalog.items() if nodeid in chosen})
     config.stash[NOT_RUN_KEY] = [
-        results.not_run_record(host_name(), entry["module"], nodeid) for nodeid, entry in catalog.items()
+        results.not_run_record(host_name(), entry["module"], nodeid, rerun.of(config))
+        for nodeid, entry in catalog.items()
         if entry["module"] in claimed and entry["optional"] is None and nodeid not in chosen]
 
 
@@ -276,7 +278,7 @@ def _add_orphans(config: pytest.Config) -> None:
     for report in config.stash[ORPHANS_KEY]:
         module = lab_module(config, report.nodeid)
         if module is not None:
-            records(config).append(results.record_from_report(report, module))
+            records(config).append(results.record_from_report(report, module, rerun.of(config)))
 
 
 def _add_not_reached(session: pytest.Session) -> None:
@@ -300,7 +302,8 @@ def _add_not_reached(session: pytest.Session) -> None:
         if module is None:
             continue
         why = why or _not_reached_reason(session)
-        recs.append(results.not_reached_record(host_name(), module, nodeid, why, entry and entry["optional"]))
+        recs.append(results.not_reached_record(host_name(), module, nodeid, why, entry and entry["optional"],
+                                               rerun.of(config)))
 
 
 def _not_reached_reason(session: pytest.Session) -> str:
@@ -657,7 +660,7 @@ class _HtmlView:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report, cells: list) -> None:
         module = lab_module(self.config, report.nodeid) if report.failed else None  # as _Collector files it
-        rec = results.record_from_report(report, module) or {}
+        rec = results.record_from_report(report, module, rerun.of(self.config)) or {}
         cells[:] = html_parts.row_cells(rec, _cell(cells, "result", "td"), _cell(cells, "duration", "td"),
                                         self.show_host())
 

@@ -6,7 +6,6 @@ longrepr, user_properties), so they work the same on the controller of a local o
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +21,8 @@ from labcheck.plugin import (
     no_verdict_message,
 )
 from labcheck.plugin import check_name as check_id
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 
 
 def _prop(report, name: str):
@@ -68,7 +69,7 @@ def _crash_message(report) -> str:
     return lines[-1] if lines else "failed"
 
 
-def record_from_report(report, module: str | None = None) -> dict | None:
+def record_from_report(report, module: str | None = None, rerun: Rerun = DEFAULT_RERUN) -> dict | None:
     """One check record for the report that decides a check's verdict, else None.
 
     That is the call phase, or the setup phase when it skipped or errored (a prerequisite fixture
@@ -110,8 +111,8 @@ def record_from_report(report, module: str | None = None) -> dict | None:
             record["message"], record["remediation"] = crash, SUITE_BUG_FIX
         elif not is_phase_report(report):  # pytest-xdist's "???": the worker process died
             record["message"] = f"check did not finish: {crash}"
-            record["remediation"] = (f"rerun it alone to see how its process died (a crash, the OOM killer): "
-                                     f"pytest {shlex.quote(report.nodeid)} -p no:xdist -vv")
+            record["remediation"] = (f"{rerun.again('', '-p', 'no:xdist', '-vv', paths=(report.nodeid,))}   "
+                                     "# alone, to see how its process died (a crash, the OOM killer)")
         else:
             record["message"] = f"{phase} raised an error: {crash}"
             record["remediation"] = record["remediation"] or "see the traceback in the report; rerun with -x -vv"
@@ -137,35 +138,37 @@ def _bare_record(host: str, module: str, nodeid: str, verdict: str, message: str
             "criterion": optional is None, "optional_reason": optional or ""}
 
 
-def not_run_record(host: str, module: str, nodeid: str) -> dict:
+def not_run_record(host: str, module: str, nodeid: str, rerun: Rerun = DEFAULT_RERUN) -> dict:
     """The record of a criterion of a module the run checked, left out by the selection.
 
     WHY a record: READY means every documented criterion was checked; a run narrowed by ``-k``, ``-m`` or a
     node id checked only some of its module's criteria, so the rest stand in the summary as not verified.
     """
-    fix = f"run the whole module: pytest tests_env -m {module}"
+    fix = f"{rerun.again(module)}   # the whole module"
     return _bare_record(host, module, nodeid, NOT_RUN, DESELECTED, fix)
 
 
-def not_reached_record(host: str, module: str, nodeid: str, why: str, optional: str | None = None) -> dict:
+def not_reached_record(host: str, module: str, nodeid: str, why: str, optional: str | None = None,
+                       rerun: Rerun = DEFAULT_RERUN) -> dict:
     """The record of a check the run selected and never finished: it stopped first (``why`` says how).
 
     ``stopped``: unlike a deselected optional check, an optional one the run never reached is unverified too,
     since a run that stopped early is no complete evidence (Summary never says READY over it).
     """
-    rec = _bare_record(host, module, nodeid, NOT_RUN, why, f"run the checks to their end: pytest tests_env -m {module}",
+    rec = _bare_record(host, module, nodeid, NOT_RUN, why, f"{rerun.again(module)}   # run the checks to their end",
                        optional)
     return {**rec, "stopped": True}
 
 
-def collect_error_record(host: str, module: str, path: str, why: str) -> dict:
+def collect_error_record(host: str, module: str, path: str, why: str, rerun: Rerun = DEFAULT_RERUN) -> dict:
     """The failing ``checks_collected`` check of a check file that could not be collected (it did not import).
 
     WHY a failure: none of that file's checks ran, and pytest's --continue-on-collection-errors runs the others;
     the fleet files the same check under the host it happened on (labcheck.fleet_session).
     """
     return _bare_record(host, module, f"{path}::test_{COLLECT_CHECK}", "fail", f"{path} could not be collected: {why}",
-                        f"see the collection error above; reproduce it with: pytest {shlex.quote(path)} --collect-only")
+                        f"{rerun.again('', '--collect-only', paths=(path,))}   # reproduces the collection error "
+                        "shown above")
 
 
 READY = "READY"

@@ -29,6 +29,9 @@ from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.progress import step
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
+from labcheck.verdicts.node import NOT_OURS
 from setup_actions.outcome import Outcome
 
 NODE_WATCH_INTERVAL = 1.0  # seconds between looks at the node container while `kind create` runs
@@ -95,9 +98,10 @@ def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> li
     return out
 
 
-def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
+def plan(cfg: LabConfig, config_path: str, rerun: Rerun = DEFAULT_RERUN) -> ClusterPlan:
+    """What :func:`apply` would do. ``rerun``: this run's (labcheck.rerun.of), for the fixes that rerun the suite."""
     name = cfg.cluster_name
-    parsed = kindconfig.load(config_path)
+    parsed = kindconfig.load(config_path, rerun)
     if parsed.problems:
         return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)
     clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout, docker_host=cfg.docker_host)
@@ -129,18 +133,20 @@ def plan(cfg: LabConfig, config_path: str) -> ClusterPlan:
     return ClusterPlan(name, "reuse", f"cluster {name!r} exists and matches {config_path}", owned, node)
 
 
-def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "") -> Outcome:
+def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: str = "",
+          rerun: Rerun = DEFAULT_RERUN) -> Outcome:
     """Make the cluster exist (under a lock shared by all workers); never touches a cluster it does not own.
 
     ``run_id`` identifies the pytest run (shared by its xdist workers): a worker that finds the cluster
     made by another worker of the same run reports it as created in this run, not as pre-existing.
+    ``rerun``: how this run's suite runs again (labcheck.rerun.of), for the fixes that say so.
     """
     directory = state.state_dir(cfg.state_dir)
     unusable = f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a writable folder"
     timeout = cfg.cluster_create_timeout + 120
     try:
         with lock.held(directory, state.lock_path(directory, cfg.cluster_name).name, timeout):
-            return _apply_locked(cfg, config_path, provision, run_id)
+            return _apply_locked(cfg, config_path, provision, run_id, rerun)
     except lock.LockProblem as exc:
         fix = f"rm {shlex.quote(str(exc.path))}   # only if no other run is alive" if exc.timed_out else \
             exc.fix or unusable
@@ -149,8 +155,8 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
         return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}", unusable)
 
 
-def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str = "") -> Outcome:
-    p = plan(cfg, config_path)
+def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str, rerun: Rerun) -> Outcome:
+    p = plan(cfg, config_path, rerun)
     create_cmd = _create_cmd(cfg, config_path)
     if p.action == "reuse":
         rec = state.read(state.state_dir(cfg.state_dir), cfg.cluster_name)
@@ -159,11 +165,10 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
                                   "pytest-xdist worker)", changed=True)
         return Outcome(True, "reuse", p.reason)
     if p.action == "error":
-        return Outcome(False, "error", p.reason, p.fix or "pytest tests_env -m module1")
+        return Outcome(False, "error", p.reason, p.fix or rerun.provision())
     if p.action == "blocked":
         return Outcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
-                              f"{_delete_cmd(cfg)} && {create_cmd}"
-                              "   # only if you no longer need it")
+                              f"{_delete_cmd(cfg)} && {create_cmd}   # {NOT_OURS}")
     if not provision:
         return Outcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
     directory = state.state_dir(cfg.state_dir)

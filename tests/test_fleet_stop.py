@@ -96,7 +96,7 @@ def test_ctrl_c_while_the_only_host_runs_leaves_it_not_ready(tmp_path):
     host = doc["fleet"]["hosts"][0]
     assert host["status"] == "stopped" and host["state"] == "NOT READY" and not host["ready"], (host, text)
     assert "while this host was still running its checks" in host["message"], host
-    assert host["first_remediation"].endswith("--fleet-host h1"), host
+    assert host["first_remediation"].endswith("--fleet-host=h1"), host
     assert not doc["fleet"]["ready"] and doc["fleet"]["state"] == "NOT READY", doc["fleet"]
     assert not doc["summary"]["ready"], doc["summary"]
 

@@ -16,7 +16,7 @@ HOSTS = [
     {"name": "c", "target": "u@c:2200", "status": "unreachable", "message": "Connection refused",
      "remediation": "ssh -p 2200 u@c true"},
     {"name": "d", "target": "u@d", "status": "died", "message": "connection lost while running slow",
-     "remediation": "ssh u@d true && pytest --hosts hosts.yaml --fleet-host d"},
+     "remediation": "ssh u@d true && python3 -m pytest --hosts=hosts.yaml --fleet-host=d"},
 ]
 RECORDS = [
     rec("a", "docker", "pass"), rec("a", "gpu", "skip", criterion=False),
@@ -93,7 +93,7 @@ def test_connection_record_from_fleet_report():
 
     state = HostState(Host(name="c", ssh="u@c", port=2200), status="unreachable", message="Connection refused",
                       remediation="ssh -p 2200 u@c true")
-    call, teardown = connection_reports(state, "module1", rerun="pytest --hosts h.yaml")
+    call, teardown = connection_reports(state, "module1", rerun="python3 -m pytest --hosts=h.yaml")
     r = record_from_report(call)
     assert (r["host"], r["module"], r["check"], r["verdict"]) == ("c", "module1", fleet.CONNECTION_CHECK, "fail")
     assert r["remediation"] == "ssh -p 2200 u@c true"
@@ -139,10 +139,10 @@ def test_a_host_without_a_check_that_other_hosts_ran_is_not_ready():
     assert not doc["ready"] and doc["line"] == "FLEET NOT VERIFIED: 1 of 2 hosts ready, 1 not verified"
     assert rows["e"]["first_remediation"] == ""  # no rerun command known
     # The fix: run that host again, alone, where its own output says why the check did not run.
-    doc = fleet.build(recs, hosts, "pytest --hosts 'my hosts.yaml' -m module0")
+    doc = fleet.build(recs, hosts, "python3 -m pytest --hosts='my hosts.yaml' -m module0")
     e = {h["name"]: h for h in doc["hosts"]}["e"]
-    assert e["first_remediation"] == "pytest --hosts 'my hosts.yaml' -m module0 --fleet-host e"
-    assert "fix: pytest --hosts 'my hosts.yaml' -m module0 --fleet-host e" in fleet.terminal_lines(doc)[1][0]
+    assert e["first_remediation"] == "python3 -m pytest --hosts='my hosts.yaml' -m module0 --fleet-host=e"
+    assert "fix: python3 -m pytest --hosts='my hosts.yaml' -m module0 --fleet-host=e" in fleet.terminal_lines(doc)[1][0]
 
 
 def test_a_check_deselected_on_every_host_is_not_counted_absent():

@@ -262,7 +262,8 @@ def test_node_loader_judges_the_node_loaders_answer():
                             False, "the node has no ldconfig", libs, NODE, CLUSTER, "k.yaml")
     assert missing.status == "fail" and "does not find libcuda.so.1" in missing.message
     assert "cannot be preloaded" in missing.message and "setup: the node has no ldconfig" in missing.message
-    assert missing.remediation.startswith(f"kind delete cluster --name {CLUSTER} && pytest tests_env -m module1")
+    assert missing.remediation.startswith(f"kind delete cluster --name {CLUSTER} && python3 -m pytest tests_env "
+                                          "-m module1")
 
 
 def test_a_locked_or_unusable_node_setup_step_fails():

@@ -98,7 +98,8 @@ def test_a_check_whose_worker_died_fails_the_run(pytester, monkeypatch, name):
     assert summary["state"] == results.NOT_READY and not summary["ready"], summary
     assert summary["verdicts"] == {"first": "pass", "middle": "fail", "last": "pass"}, summary
     result.stdout.fnmatch_lines(["FAIL module0::middle: check did not finish: worker 'gw*' crashed while running*",
-                                 "     fix: rerun it alone to see how its process died*-p no:xdist -vv"])
+                                 "     fix: cd * && * -m pytest */tests_env/test_*.py::test_middle -p no:xdist -vv   "
+                                 "# alone, to see how its process died*"])
     _agree(result, summary)
 
 
@@ -197,7 +198,8 @@ def test_a_check_file_that_does_not_import_fails_checks_collected(pytester, xdis
     result.stdout.fnmatch_lines([
         "FAIL module1::checks_collected: tests_env/test_module1.py could not be collected: "
         "ModuleNotFoundError: No module named 'no_such_module_for_labcheck'",
-        "     fix: see the collection error above; reproduce it with: pytest tests_env/test_module1.py --collect-only"])
+        "     fix: cd * && * -m pytest */tests_env/test_module1.py --collect-only   # reproduces the collection error "
+        "shown above"])
     _agree(result, summary)
 
 

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.module1
 
 # --- setup: config and cluster ------------------------------------------------------------------------
 
-def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, pytestconfig, check):
+def test_kind_config_generated(kind_config_written, lab_config, m1_host_inspection, pytestconfig, m1_clis, check):
     check(kv.config_generated(kind_config_written, [f.problem for f in m1_host_inspection.problems],
-                              pytestconfig.getoption("--no-provision"), lab_config.kind_config_path))
+                              pytestconfig.getoption("--no-provision"), lab_config.kind_config_path, cli=m1_clis))
 
 
 def test_kind_config_valid(kind_config_parsed, check):
@@ -39,9 +39,9 @@ def test_host_inotify_limits_for_kind(inotify_facts, fix_shell, check):
     check(kv.inotify_limits(*inotify_facts, fix_shell))
 
 
-def test_cluster_provisioned(cluster_outcome, check):
+def test_cluster_provisioned(cluster_outcome, m1_clis, check):
     o = cluster_outcome
-    check(kv.cluster_provisioned(o.ok, o.message, o.remediation))
+    check(kv.cluster_provisioned(o.ok, o.message, o.remediation, cli=m1_clis))
 
 
 # --- the node container ---------------------------------------------------------------------------------
@@ -56,37 +56,37 @@ def test_gpu_device_nodes_on_host(m1_host_inspection, fix_shell, check):
     check(v.host_devices(m1_host_inspection.devices, fix_shell))
 
 
-def test_gpu_device_nodes_in_node(running_node, node_facts, lab_config, m1_clis, check):
+def test_gpu_device_nodes_in_node(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     f = node_facts
     check(v.node_devices(f.devices, f.devices_res, f.device_paths, lab_config.node_name, lab_config.cluster_name,
-                         lab_config.kind_config_path, cli=m1_clis))
+                         lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
 @pytest.mark.parametrize("name", [*LIBRARIES, *BINARIES])
-def test_driver_file_in_node(name, running_node, node_driver_files, lab_config, m1_clis, check):
+def test_driver_file_in_node(name, running_node, node_driver_files, lab_config, m1_clis, cluster_owned, check):
     d = node_driver_files
     check(v.node_file(name, d.paths[name], d.found, d.res, lab_config.node_name, lab_config.cluster_name,
-                      lab_config.kind_config_path, cli=m1_clis))
+                      lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_dra_driver_finds_nvml_in_node(running_node, node_facts, lab_config, m1_clis, check):
+def test_dra_driver_finds_nvml_in_node(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     check(v.dra_library(node_facts.dra_files, node_facts.dra_res, lab_config.node_name, lab_config.cluster_name,
-                        lab_config.kind_config_path, cli=m1_clis))
+                        lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_dra_driver_finds_nvidia_smi_in_node(running_node, node_facts, lab_config, m1_clis, check):
+def test_dra_driver_finds_nvidia_smi_in_node(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     check(v.dra_binary(node_facts.dra_files, node_facts.dra_res, lab_config.node_name, lab_config.cluster_name,
-                       lab_config.kind_config_path, cli=m1_clis))
+                       lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_cdi_dir_writable_in_node(running_node, node_facts, lab_config, m1_clis, check):
+def test_cdi_dir_writable_in_node(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     check(v.cdi_dir_writable(node_facts.cdi_writable, running_node, lab_config.node_name, lab_config.cluster_name,
-                             lab_config.kind_config_path, cli=m1_clis))
+                             lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_gpu_present_label_on_node(running_node, kube_facts, lab_config, m1_clis, check):
+def test_gpu_present_label_on_node(running_node, kube_facts, lab_config, m1_clis, cluster_owned, check):
     check(v.gpu_present_label(kube_facts, lab_config.node_name, lab_config.cluster_name,
-                              lab_config.kind_config_path, cli=m1_clis))
+                              lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
 def test_cdi_spec_visible_in_node(running_node, node_cdi, lab_config, m1_clis, check):
@@ -98,31 +98,32 @@ def test_nvidia_smi_works_in_node(running_node, node_facts, lab_config, m1_clis,
                        cli=m1_clis))
 
 
-def test_nvidia_smi_in_node_lists_every_host_gpu(running_node, node_facts, gpu_facts, lab_config, m1_clis, check):
+def test_nvidia_smi_in_node_lists_every_host_gpu(running_node, node_facts, gpu_facts, lab_config, m1_clis,
+                                                 cluster_owned, check):
     """Issue 14: the node sees each host GPU (by UUID), so the DRA driver can publish them all."""
     check(v.gpus_in_node(node_facts.gpu_query, gpu_facts.gpus, lab_config.node_name, lab_config.cluster_name,
-                         lab_config.kind_config_path, cli=m1_clis))
+                         lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
 def test_node_loader_finds_driver_libraries(running_node, node_libs_outcome, node_facts, node_paths, lab_config,
-                                            m1_clis, check):
+                                            m1_clis, cluster_owned, check):
     o = node_libs_outcome
-    check(v.setup_locked(o.message, lab_config.state_dir) if o.action == "locked" else
+    check(v.setup_locked(o.message, lab_config.state_dir, cli=m1_clis) if o.action == "locked" else
           v.node_loader(node_facts.loader, node_facts.loader_errors, o.ok, o.message,
                         [n for n in LIBRARIES if node_paths.files.get(n)], lab_config.node_name,
-                        lab_config.cluster_name, lab_config.kind_config_path, cli=m1_clis))
+                        lab_config.cluster_name, lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_workshop_nvidia_smi_command_works(running_node, node_facts, lab_config, m1_clis, check):
+def test_workshop_nvidia_smi_command_works(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     """The workshop's literal `docker exec NODE nvidia-smi` (exit 0 or 14 passes)."""
     check(v.workshop_nvidia_smi(node_facts.workshop_smi, lab_config.node_name, lab_config.cluster_name,
-                                lab_config.kind_config_path, cli=m1_clis))
+                                lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
-def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, m1_clis, check):
+def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, m1_clis, cluster_owned, check):
     """The seed's `docker exec NODE nvidia-cuda-mps-control -d` needs the binary on the node's default PATH."""
     check(v.mps_control_on_path(node_facts.mps_control_path, lab_config.node_name, lab_config.cluster_name,
-                                lab_config.kind_config_path, cli=m1_clis))
+                                lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
 # --- MPS in the node --------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_c
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,
                                      m1_clis, check):
     o, f = node_mps_outcome, node_mps_server_facts
-    check(v.setup_locked(o.message, lab_config.state_dir) if o.action == "locked" else
+    check(v.setup_locked(o.message, lab_config.state_dir, cli=m1_clis) if o.action == "locked" else
           v.mps_control(f.procs, f.procs_res, lab_config.node_name, node_mps.start_command(lab_config, node_paths),
                         "" if o.ok else o.message, cli=m1_clis))
 
@@ -165,14 +166,15 @@ def test_shm_size_in_node(running_node, node_facts, lab_config, fix_shell, m1_cl
 
 # --- Kubernetes -------------------------------------------------------------------------------------------
 
-def test_kubernetes_node_ready(running_node, kube_facts, lab_config, m1_clis, check):
-    check(v.k8s_node_ready(kube_facts, lab_config.node_name, lab_config.cluster_name, cli=m1_clis))
+def test_kubernetes_node_ready(running_node, kube_facts, lab_config, m1_clis, cluster_owned, check):
+    check(v.k8s_node_ready(kube_facts, lab_config.node_name, lab_config.cluster_name, cli=m1_clis,
+                           ours=cluster_owned))
 
 
-def test_resource_api_served(running_node, kube_facts, lab_config, m1_clis, check):
+def test_resource_api_served(running_node, kube_facts, lab_config, m1_clis, cluster_owned, check):
     wanted = kindconfig.served_api_version(kindconfig.k8s_version(lab_config.node_image))
     check(v.resource_api(kube_facts, wanted, lab_config.node_name, lab_config.cluster_name,
-                         lab_config.kind_config_path, cli=m1_clis))
+                         lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from labcheck import cmd, fleet_ship, fsio
 from labcheck.inventory import DEFAULT_WORKDIR, Host
+from labcheck.remedy import DEBIAN, UBUNTU, Shell, this_host
+from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 
 MIN_PYTHON = (3, 10)
 # Import name -> pip name of what a worker imports: pytest and its deps (xdist ships pytest itself,
@@ -28,18 +30,24 @@ REMOTE_MODULES = {
     "kubernetes": "kubernetes",
 }
 MARK = "LABCHECK-PROBE "
+# Where a host's packages go when its Python is the system's: PEP 668 (Debian 12, Ubuntu 24.04) refuses
+# `pip install` there (externally-managed-environment), so the fix makes a venv, relative to the login folder.
+HOST_VENV = ".dra-labcheck-venv"
 # In a host's work folder: the fleet made it. Shipping replaces the suite's folders and lab.yaml there, so a
 # folder that exists without it (an attendee's own, e.g. workdir /home and a host named after its user) is refused.
 OWNED = ".labcheck-fleet-workdir"
 
 # Runs on the host under its Python; written for old Pythons too, so that "too old" is reported.
 _SCRIPT = """\
-import json, os, sys
+import json, os, sys, sysconfig
 try:
     from importlib.util import find_spec
 except ImportError:
     find_spec = None
 missing = [m for m in MODULES if find_spec is None or find_spec(m) is None]
+has = lambda m: find_spec is not None and find_spec(m) is not None
+venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+managed = os.path.isfile(os.path.join(sysconfig.get_path("stdlib") or "", "EXTERNALLY-MANAGED"))
 error = ""
 foreign = []
 created = False
@@ -68,7 +76,10 @@ if not error and not (os.path.isfile(marker) and not os.path.islink(marker)):
         foreign = entries[:6]
 print(MARK + json.dumps({"version": list(sys.version_info[:3]), "executable": sys.executable,
                          "missing": missing, "error": error, "foreign": foreign,
-                         "workdir": os.path.abspath(WORKDIR)}))
+                         "workdir": os.path.abspath(WORKDIR), "venv": venv, "managed": managed,
+                         "pip": has("pip"), "ensurepip": has("ensurepip"), "home": os.path.expanduser("~"),
+                         "root": getattr(os, "geteuid", lambda: -1)() == 0,
+                         "apt": os.path.isfile("/usr/bin/apt-get")}))
 """
 
 # Host states; "ok" means the probe passed (the run itself may still fail checks).
@@ -100,15 +111,55 @@ def script(host: Host) -> str:
 def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResult:
     """Ask ``host`` once, bounded by its connect timeout (+10 s for Python to answer)."""
     argv = host.ssh_command(host.python, "-c", script(host))
-    return classify(host, run(argv, timeout=host.connect_timeout + 10))
+    return classify(host, run(argv, timeout=host.connect_timeout + 10), this_host())
 
 
-def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
-    """Turn the probe's ssh result into a host state with message and remediation (pure)."""
+def _ssh_client_fix(shell: Shell) -> str:
+    """How this machine (the controller) gets an ``ssh`` client: as root or with sudo (labcheck.remedy)."""
+    if shell.family in (DEBIAN, UBUNTU):
+        return shell.sudo("apt-get install -y openssh-client")
+    return "command -v ssh   # none: install your distribution's OpenSSH client package (openssh-clients, openssh)"
+
+
+def _as_root_on(host: Host, command: str, root: bool | None = None) -> str:
+    """``command`` as root on ``host``: plain for a root login (``root``, or a ``root@`` target when the host did
+    not say), else through sudo over ``ssh -t``, so that sudo can ask for the password."""
+    if root is None:
+        root = host.ssh.rpartition("@")[0] == "root"
+    return host.manual_ssh(command) if root else host.manual_ssh(f"sudo {command}", tty=True)
+
+
+def _packages_fix(host: Host, info: dict, missing: list[str]) -> str:
+    """Install what the host lacks where pip may write: into the host's Python when it is a venv or not managed by
+    the distribution; else (PEP 668: Debian 12's and Ubuntu 24.04's system Python refuse ``pip install``) into a
+    venv of the suite's own in the login folder, with the inventory's ``python:`` pointed at it."""
+    if info.get("venv") or (not info.get("managed") and info.get("pip")):
+        return host.manual_ssh(shlex.join([host.python, "-m", "pip", "install", *missing]))
+    home = str(info.get("home") or "")
+    # the inventory cannot carry whitespace or '//' (labcheck.inventory): then the path relative to the login folder
+    venv = f"{home.rstrip('/')}/{HOST_VENV}" if home.startswith("/") and not any(
+        c.isspace() or not c.isprintable() for c in home) and "//" not in home else HOST_VENV
+    python = f"{venv}/bin/python"
+    make = (f"{shlex.join([host.python, '-m', 'venv', venv])} && "
+            f"{shlex.join([python, '-m', 'pip', 'install', *sorted(REMOTE_MODULES.values())])}")
+    note = f"   # then set python: {python} for host {host.name} in the inventory"
+    if info.get("ensurepip"):
+        return host.manual_ssh(make) + note
+    if info.get("apt"):  # Debian's and Ubuntu's Python has no venv (ensurepip) without python3-venv
+        root = bool(info.get("root"))
+        install = "apt-get install -y python3-venv"
+        return host.manual_ssh(f"{install if root else 'sudo ' + install} && {make}", tty=not root) + note
+    return (host.manual_ssh(make) + note + f"; {host.python} -m venv needs ensurepip: install your distribution's "
+            "venv package for that Python first")
+
+
+def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> ProbeResult:
+    """Turn the probe's ssh result into a host state with message and remediation (pure). ``shell``: the
+    controller's (who runs the fleet), for the fix that installs its ssh client."""
     check_ssh = host.manual_ssh("true")
     if res.missing:
         return ProbeResult(host, UNREACHABLE, "the `ssh` client is not installed on this machine",
-                           "sudo apt-get install -y openssh-client")
+                           _ssh_client_fix(shell))
     if res.timed_out:
         return ProbeResult(host, UNREACHABLE,
                            f"{host.target} did not answer within {res.timeout:g}s",
@@ -120,7 +171,7 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
     if res.rc in (126, 127):
         return ProbeResult(host, NO_PYTHON,
                            f"no Python at `{host.python}` ({_last_line(res.stderr) or f'exit {res.rc}'})",
-                           f"{host.manual_ssh('sudo apt-get install -y python3 python3-pip')}   "
+                           f"{_as_root_on(host, 'apt-get install -y python3 python3-venv')}   "
                            f"# or set `python:` for this host in the inventory")
     info = _parse(res.stdout)
     if info is None:
@@ -134,7 +185,7 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
         return ProbeResult(host, NO_PYTHON,
                            f"`{host.python}` is Python {version}; the suite needs "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
-                           f"{host.manual_ssh('sudo apt-get install -y python3')}   "
+                           f"{_as_root_on(host, 'apt-get install -y python3', info.get('root'))}   "
                            f"# or point `python:` in the inventory at a newer interpreter", version)
     if info.get("error"):
         return ProbeResult(host, UNREACHABLE, info["error"],
@@ -152,10 +203,9 @@ def classify(host: Host, res: cmd.CmdResult) -> ProbeResult:
     missing = info.get("missing") or []
     if missing:
         pips = sorted(REMOTE_MODULES[m] for m in missing if m in REMOTE_MODULES)
-        install = shlex.join([host.python, "-m", "pip", "install", *pips])
         return ProbeResult(host, MISSING_PACKAGES,
                            f"Python {version} at `{host.python}` lacks {', '.join(pips)}",
-                           host.manual_ssh(install), version)
+                           _packages_fix(host, info, pips), version)
     return ProbeResult(host, OK, f"Python {version} at {info.get('executable') or host.python}", "", version)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from labcheck import kindconfig
+from labcheck.clis import DEFAULT as DEFAULT_CLIS
+from labcheck.clis import Clis
 from labcheck.kindconfig import ParsedConfig
 from labcheck.remedy import DEFAULT, Shell
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
@@ -29,7 +31,8 @@ def _q(s: str) -> str:
     return shlex.quote(s)
 
 
-def config_generated(written: Outcome, host_problems: Sequence[str], no_provision: bool, path: str) -> Verdict:
+def config_generated(written: Outcome, host_problems: Sequence[str], no_provision: bool, path: str,
+                     *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """Whether the kind config at ``path`` is the one this host needs (written now, or already there).
 
     ``written``: setup_actions.kind_config's outcome (its ``plan`` under --no-provision). A file there that this
@@ -48,7 +51,7 @@ def config_generated(written: Outcome, host_problems: Sequence[str], no_provisio
         if w.action == "replace":
             what += "; it was not written by this suite (your own config): a run without --no-provision backs it " \
                     "up next to it and replaces it"
-        return failed(f"{path} {what}; --no-provision: not written", "pytest tests_env -m module1   "
+        return failed(f"{path} {what}; --no-provision: not written", f"{cli.rerun.provision()}   "
                       "# without --no-provision: writes it (a changed file is backed up first)", details=w.details)
     if w.action == "replace":
         return warned(w.message, f"diff -u {_q(w.backup)} {_q(path)}   # move what you need into lab.yaml "
@@ -106,8 +109,8 @@ def image_kubernetes_for_dra(image: str) -> Verdict:
     return passed(f"node image {image} runs Kubernetes {have} >= {want} (NVIDIA's DRA install guide)")
 
 
-def cluster_provisioned(ok: bool, message: str, remediation: str) -> Verdict:
-    return passed(message) if ok else failed(message, remediation or "pytest tests_env -m module1")
+def cluster_provisioned(ok: bool, message: str, remediation: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    return passed(message) if ok else failed(message, remediation or cli.rerun.provision())
 
 
 def inotify_limits(values: Mapping[str, int | None], errors: Mapping[str, str], shell: Shell = DEFAULT) -> Verdict:

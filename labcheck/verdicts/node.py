@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from labcheck import mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
-from labcheck.clis import Clis
+from labcheck.clis import Clis, kubectl
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.cdi import CdiFacts
@@ -26,24 +26,43 @@ GiB = 1024**3
 MPS_LOG_DIR = LabConfig.mps_log_dir  # the node's daemon logs where lab.yaml's mps_log_dir says (node_mps.node_env)
 
 
-def regenerate(config_path: str) -> str:
+def regenerate(config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
     """Let the suite rewrite the configured kind config (lab.yaml's kind_config_path), touching no cluster."""
-    return f"pytest tests_env -m module1   # regenerates {_q(config_path)} and re-creates nothing else"
+    return f"{cli.rerun.provision()}   # regenerates {_q(config_path)} and re-creates nothing else"
 
 
 def _q(s: str) -> str:
     return shlex.quote(s)
 
 
-def recreate_cluster(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
+NOT_OURS = ("NOT created by this suite (no ownership record of the suite names its node): deleting it loses "
+            "everything that runs in it; to keep it, set another cluster_name in the lab config instead and rerun")
+
+
+def _owner_note(ours: bool, lead: str = "; ") -> str:
+    """What a fix that deletes the cluster must add when the suite did not create it (labcheck.state's record).
+
+    WHY: the suite reuses a matching cluster it did not create and never deletes one (setup_actions.cluster);
+    a fix that deletes it must not do so silently either."""
+    return "" if ours else lead + NOT_OURS
+
+
+def recreate_cluster(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
+    """Delete the cluster and create it again from the kind config. ``ours``: the suite created it."""
     return (f"{cli.kind} delete cluster --name {_q(cluster)} && "
-            f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}")
+            f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}"
+            + _owner_note(ours, "   # "))
 
 
-def rebuild(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
+def rebuild(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
     """Delete the cluster, then let the suite regenerate the config and create the cluster from it."""
-    return (f"{cli.kind} delete cluster --name {_q(cluster)} && pytest tests_env -m module1   # regenerates "
-            f"{_q(config_path)} and creates the cluster from it")
+    return _delete_then_suite(cluster, f"regenerates {_q(config_path)} and creates the cluster from it", cli, ours)
+
+
+def _delete_then_suite(cluster: str, what: str, cli: Clis, ours: bool) -> str:
+    """``kind delete cluster`` and this run's suite again (labcheck.rerun), which creates it; ``what``: the note."""
+    return (f"{cli.kind} delete cluster --name {_q(cluster)} && {cli.rerun.provision()}   # {what}"
+            + _owner_note(ours))
 
 
 def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
@@ -68,11 +87,11 @@ def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis 
 
 
 def node_file(name: str, node_paths: Sequence[str], found: dict[str, NodeFile], res: CmdResult,
-              node: str, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+              node: str, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """``name`` (a library or binary) must exist in the node and resolve to a real file."""
     if not node_paths:
         return failed(f"{config_path} mounts no {name} into the node (host inspection found none?)",
-                      regenerate(config_path))
+                      regenerate(config_path, cli=cli))
     if res.timed_out or (res.rc is not None and res.rc != 0 and not found) or res.rc is None:
         return failed(f"could not look for {name} in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     good = [found[p] for p in node_paths if p in found and found[p].ok]
@@ -83,7 +102,7 @@ def node_file(name: str, node_paths: Sequence[str], found: dict[str, NodeFile], 
                     for p in node_paths)
     return failed(f"{name} is mounted by the config but does not resolve to a file in {node}: {bad} "
                   "(the link was mounted without its target, or the host file changed after the cluster was created)",
-                  recreate_cluster(cluster, config_path, cli=cli))
+                  recreate_cluster(cluster, config_path, cli=cli, ours=ours))
 
 
 def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
@@ -104,7 +123,7 @@ def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str, *, cli: Clis = DEFAU
 def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the kind config",
                *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if not smi_path:
-        return failed(f"{config_path} mounts no nvidia-smi into the node", regenerate(config_path))
+        return failed(f"{config_path} mounts no nvidia-smi into the node", regenerate(config_path, cli=cli))
     if res.ok:
         first = next((ln for ln in res.stdout.splitlines() if "NVIDIA-SMI" in ln or "GPU" in ln), "")
         return passed(f"nvidia-smi works in the node ({first.strip(' |') or 'exit 0'})")
@@ -117,7 +136,7 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the
 
 
 def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: str, config_path: str,
-                 *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                 *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """nvidia-smi in the node (``--query-gpu``) must list every GPU the host lists, by UUID: the generated config
     mounts each /dev/nvidiaN, and a node created while a GPU was missing (or from a config that skips one) sees
     fewer -- the DRA driver would then publish fewer devices than the host has."""
@@ -140,12 +159,12 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
         return failed(f"nvidia-smi in {node} lists {len(listed)} GPU(s), the host {len(host_gpus)}: {what} "
                       f"(node lists: {shown})",
                       f"{cli.docker} exec {_q(node)} ls -la /dev/ | grep nvidia   # each host /dev/nvidiaN must be "
-                      f"there; then: {rebuild(cluster, config_path, cli=cli)}", details=res.stdout[-2000:])
+                      f"there; then: {rebuild(cluster, config_path, cli=cli, ours=ours)}", details=res.stdout[-2000:])
     return passed(f"nvidia-smi in {node} lists all {len(listed)} host GPU(s): {shown}")
 
 
 def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str,
-                        *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                        *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The workshop's literal ``docker exec NODE nvidia-smi`` (no PATH or LD_LIBRARY_PATH help): exit 0 or 14
     (an infoROM warning) passes, as the workshop counts it; anything else fails with the fix for that case."""
     if res.ok or res.rc == 14:
@@ -154,18 +173,18 @@ def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: st
     if res.rc in (126, 127) or "executable file not found" in res.output:
         return failed(f"`docker exec {node} nvidia-smi` cannot run nvidia-smi ({res.describe()}): it is not on "
                       "the node's default PATH; the DRA driver and the workshop expect it in /usr/bin",
-                      rebuild(cluster, config_path, cli=cli))
+                      rebuild(cluster, config_path, cli=cli, ours=ours))
     if res.rc is None:
         return failed(f"`docker exec {node} nvidia-smi` did not finish: {res.describe()}",
                       f"{cli.docker} start {_q(node)}")
     return failed(f"`docker exec {node} nvidia-smi` fails ({res.describe()}): the binary runs but the driver "
                   "libraries or device nodes it needs are missing in the node",
                   f"{cli.docker} exec {_q(node)} ls -la /dev/nvidiactl /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1   "
-                  f"# then: {recreate_cluster(cluster, config_path, cli=cli)}")
+                  f"# then: {recreate_cluster(cluster, config_path, cli=cli, ours=ours)}")
 
 
 def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: str,
-                        *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                        *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The seed's ``docker exec NODE nvidia-cuda-mps-control -d`` needs the binary on the node's default PATH."""
     found = res.stdout.strip().splitlines()[-1:] if res.ok else []
     if found and found[0].startswith("/"):
@@ -175,7 +194,7 @@ def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: st
                       f"{cli.docker} start {_q(node)}")
     return failed(f"`docker exec {node} nvidia-cuda-mps-control -d` (the seed's setup command) cannot work: "
                   "nvidia-cuda-mps-control is not on the node's default PATH",
-                  rebuild(cluster, config_path, cli=cli))
+                  rebuild(cluster, config_path, cli=cli, ours=ours))
 
 
 def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAULT_CLIS,
@@ -203,23 +222,24 @@ def _first_present(found: dict[str, NodeFile], order: Sequence[str]) -> NodeFile
 
 
 def dra_library(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
-                library: str = "libnvidia-ml.so.1", *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                library: str = "libnvidia-ml.so.1", *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """NVIDIA's DRA kubelet plugin takes the FIRST ``library`` it finds in its fixed folders: that one must be a
     regular file (an empty directory there, made by Docker for a missing mount source, is ERROR_LIBRARY_NOT_FOUND)."""
     order = [f"{d}/{library}" for d in DRA_LIB_DIRS]
-    return _dra_path(found, res, order, library, "library", node, cluster, config_path, cli=cli)
+    return _dra_path(found, res, order, library, "library", node, cluster, config_path, cli=cli, ours=ours)
 
 
 def dra_binary(found: dict[str, NodeFile], res: CmdResult, node: str, cluster: str, config_path: str,
-               binary: str = "nvidia-smi", *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+               binary: str = "nvidia-smi", *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     order = [f"{d}/{binary}" for d in DRA_BIN_DIRS]
-    return _dra_path(found, res, order, binary, "binary", node, cluster, config_path, cli=cli)
+    return _dra_path(found, res, order, binary, "binary", node, cluster, config_path, cli=cli, ours=ours)
 
 
-def _dra_path(found, res, order, name, what, node, cluster, config_path, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+def _dra_path(found, res, order, name, what, node, cluster, config_path, *, cli: Clis = DEFAULT_CLIS,
+              ours: bool = False) -> Verdict:
     if res.rc is None or (res.rc != 0 and not found):
         return failed(f"could not look for {name} in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
-    fix = rebuild(cluster, config_path, cli=cli)
+    fix = rebuild(cluster, config_path, cli=cli, ours=ours)
     first = _first_present(found, order)
     folders = ", ".join(p.rsplit("/", 1)[0] for p in order)
     if first is None:
@@ -233,44 +253,44 @@ def _dra_path(found, res, order, name, what, node, cluster, config_path, *, cli:
 
 
 def cdi_dir_writable(res: CmdResult, state: NodeState, node: str, cluster: str, config_path: str,
-                     *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                     *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The DRA kubelet plugin writes one CDI spec per claim into the node's /var/run/cdi: it must be writable
     there, and be the node's own folder (the host's /var/run/cdi mounted in would leak claim specs to the host)."""
     shared = [src for src, dst, _rw in state.mounts if dst.rstrip("/") in ("/var/run/cdi", "/run/cdi")
               and src.rstrip("/") in ("/var/run/cdi", "/run/cdi")]
     if shared:
         return failed(f"{node}'s /var/run/cdi is the host's {shared[0]}: the DRA driver's per-claim CDI specs "
-                      "would land on the host", rebuild(cluster, config_path, cli=cli))
+                      "would land on the host", rebuild(cluster, config_path, cli=cli, ours=ours))
     if res.ok:
         return passed(f"/var/run/cdi is writable in {node} (a test file was created and removed)")
     if res.rc is None:
         return failed(f"could not test /var/run/cdi in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     return failed(f"/var/run/cdi is not writable in {node} ({res.describe()}): the DRA driver cannot write its "
-                  "per-claim CDI specs", rebuild(cluster, config_path, cli=cli))
+                  "per-claim CDI specs", rebuild(cluster, config_path, cli=cli, ours=ours))
 
 
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
 
 
 def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str,
-                      *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                      *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The label is a fact of the Kubernetes Node (kind passes nodes[].labels to the kubelet, not to Docker), and
     the DRA driver's DaemonSet schedules on it: read from the API, so without an API it cannot pass."""
     key, value = GPU_LABEL
-    down = _api_unusable(facts, f"the label {key}={value} cannot be read", node, cluster, cli=cli)
+    down = _api_unusable(facts, f"the label {key}={value} cannot be read", node, cluster, cli=cli, ours=ours)
     if down:
         return down
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}, so it has no {key} label",
-                      "kubectl get nodes -o wide   # the control-plane node did not register")
+                      f"{kubectl(cluster)} get nodes -o wide   # the control-plane node did not register")
     got = facts.node_labels.get(key)
     if got == value:
         return passed(f"Kubernetes node {node} has {key}={value} (the DRA driver's kubelet plugin schedules there)")
     found = f"{key}={got}" if got is not None else f"no {key} label"
     return failed(f"Kubernetes node {node} has {found}; NVIDIA's DRA kubelet plugin only runs on nodes labelled "
                   f"{key}={value}",
-                  f"kubectl label node {_q(node)} {_q(key + '=' + value)} --overwrite   # to keep it across "
-                  f"re-creation: {rebuild(cluster, config_path, cli=cli)}")
+                  f"{kubectl(cluster)} label node {_q(node)} {_q(key + '=' + value)} --overwrite   # to keep it across "
+                  f"re-creation: {rebuild(cluster, config_path, cli=cli, ours=ours)}")
 
 
 _REQUIRED_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm")
@@ -293,11 +313,11 @@ def host_devices(devices: Sequence[HostFile], shell: Shell = DEFAULT_SHELL) -> V
 
 
 def node_devices(kinds: dict[str, str], res: CmdResult, wanted: Sequence[str], node: str, cluster: str,
-                 config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                 config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """After: each device node the config mounts is a character device in the node (/dev/nvidia-caps a folder)."""
     if not wanted:
-        return failed(f"{config_path} mounts no GPU device node into {node}", rebuild(node.removesuffix(
-            "-control-plane"), config_path, cli=cli))
+        return failed(f"{config_path} mounts no GPU device node into {node}",
+                      rebuild(cluster, config_path, cli=cli, ours=ours))
     if res.rc is None or (res.rc != 0 and not kinds):
         return failed(f"could not look at device nodes in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     bad = [f"{p} ({kinds.get(p, 'NONE').lower()})" for p in wanted
@@ -305,21 +325,21 @@ def node_devices(kinds: dict[str, str], res: CmdResult, wanted: Sequence[str], n
     if bad:
         return failed(f"GPU device nodes missing or wrong in {node}: {', '.join(bad)} (the node was created before "
                       "they existed on the host, or the config does not mount them)",
-                      recreate_cluster(cluster, config_path, cli=cli))
+                      recreate_cluster(cluster, config_path, cli=cli, ours=ours))
     return passed(f"GPU device nodes in {node}: {', '.join(wanted)}")
 
 
-def setup_locked(message: str, state_dir: str) -> Verdict:
+def setup_locked(message: str, state_dir: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """A node setup step that could not take its lock (another run holds it) or use the state folder: the node
     was left as it was, so what the check would report is not this run's result -- a failure, not a warning."""
     return failed(f"node setup blocked: {message}",
                   f"ls -ld {_q(state_dir)}   # must be a writable folder; if another labcheck run holds the lock, "
-                  "wait for it to end, then: pytest tests_env -m module1")
+                  f"wait for it to end, then: {cli.rerun.provision()}")
 
 
 def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool, setup_message: str,
                 libraries: Sequence[str], node: str, cluster: str, config_path: str,
-                *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+                *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The node's own loader (``LD_PRELOAD=LIB ld.so --list``) must resolve each driver library to a path, with
     no LD_LIBRARY_PATH: that is how nvidia-smi, the MPS daemon and the DRA driver load them in the node.
 
@@ -328,14 +348,14 @@ def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool
     """
     if not libraries:
         return failed(f"{config_path} mounts no NVIDIA driver library into the node, so the node's loader "
-                      "has none to find", regenerate(config_path))
+                      "has none to find", regenerate(config_path, cli=cli))
     missing = [lib for lib in libraries if not resolved.get(lib)]
     setup = "" if setup_ok else f"; setup: {setup_message}"
     if not missing:
         return passed(f"the node's loader resolves {', '.join(f'{k} -> {v}' for k, v in resolved.items())}{setup}")
     why = "; ".join(f"{lib}: {errors.get(lib) or 'not found'}" for lib in missing)
     return failed(f"the node's loader in {node} does not find {', '.join(missing)} ({why}){setup}",
-                  rebuild(cluster, config_path, cli=cli) + "   (the generated config puts the libraries in "
+                  rebuild(cluster, config_path, cli=cli, ours=ours) + "   (the generated config puts the libraries in "
                   "/usr/lib/<triplet>, where the loader looks without ldconfig)")
 
 
@@ -384,7 +404,7 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     elif len(gpus) > 1 and servers:
         return failed(f"an MPS server runs in {node}, but no CUDA client was run on each of the host's {len(gpus)} "
                       f"GPUs ({client_reason or 'none ran'}), so MPS service on every GPU is unproven",
-                      "pytest tests_env -m module1   # without --no-provision the suite runs one client per GPU")
+                      f"{cli.rerun.provision()}   # without --no-provision the suite runs one client per GPU")
     if servers:
         listed = f", get_server_list: {' '.join(map(str, server_pids))}" if server_pids else ""
         how = f" (started for the suite's CUDA client, run {client_where})" if client_where else ""
@@ -394,7 +414,7 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
                       f"{listed}{how}{per_gpu}")
     if client_reason:
         return failed(f"no MPS server in {node}, and the suite started no CUDA client to make the daemon start one: "
-                      f"{client_reason}", "pytest tests_env -m module1   # without --no-provision the suite runs "
+                      f"{client_reason}", f"{cli.rerun.provision()}   # without --no-provision the suite runs "
                       "its CUDA client against the node's daemon")
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
@@ -455,7 +475,7 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
     (WHY: under sudo, secure_path does not hold the driver's bin folder, e.g. /usr/local/nvidia/bin)."""
     if not pipe_dir:
         return failed(f"{config_path} does not mount the MPS pipe directory {node_pipe_dir} into the node",
-                      regenerate(config_path))
+                      regenerate(config_path, cli=cli))
     if not host_pids and ps_res is not None and not ps_res.ok:
         return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
                       f"{pipe_dir}: {ps_res.describe()}",
@@ -474,7 +494,7 @@ def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Cli
     """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
     return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
                   f"{facts.error}",
-                  f"kubectl --context {_q('kind-' + cluster)} get --raw /readyz   # then: {cli.docker} logs {_q(node)} "
+                  f"{kubectl(cluster)} get --raw /readyz   # then: {cli.docker} logs {_q(node)} "
                   "2>&1 | tail; re-create the cluster if the API server does not recover")
 
 
@@ -485,20 +505,21 @@ def _api_down(node: str, what: str, why: str, cluster: str, *, cli: Clis = DEFAU
     READY. (The kind test double has no Kubernetes, so these checks fail against it, as they should.)
     """
     return failed(f"node container {node} runs but {what}: {why}",
-                  f"{cli.kind} get kubeconfig --name {_q(cluster)} >/dev/null && kubectl --context "
-                  f"{_q('kind-' + cluster)} cluster-info   # then: {cli.docker} logs {_q(node)} 2>&1 | tail -50; "
+                  f"{cli.kind} get kubeconfig --name {_q(cluster)} >/dev/null && {kubectl(cluster)} cluster-info   "
+                  f"# then: {cli.docker} logs {_q(node)} 2>&1 | tail -50; "
                   "re-create the cluster if the API server does not come up")
 
 
-def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict | None:
+def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS,
+                  ours: bool = False) -> Verdict | None:
     if facts.kubeconfig_error:
         return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster, cli=cli)
     if facts.kubeconfig_unusable:
         return failed(f"node container {node} runs but the kubeconfig kind gives for it is not usable, so {what}: "
                       f"{facts.kubeconfig_unusable}",
                       f"{cli.kind} get kubeconfig --name {_q(cluster)} | grep 'server:'   # kind should print "
-                      f"https://127.0.0.1:<port> (the node's API port); if not: {cli.kind} delete cluster --name "
-                      f"{_q(cluster)} && pytest tests_env -m module1   # re-creates it")
+                      "https://127.0.0.1:<port> (the node's API port); if not: "
+                      + _delete_then_suite(cluster, "re-creates it", cli, ours))
     if not facts.reachable and facts.api_error:
         return _api_broken(facts, what, node, cluster, cli=cli)
     if not facts.reachable:
@@ -506,27 +527,28 @@ def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: C
     return None
 
 
-def k8s_node_ready(facts: ApiFacts, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
-    down = _api_unusable(facts, "node Ready cannot be checked", node, cluster, cli=cli)
+def k8s_node_ready(facts: ApiFacts, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False
+                   ) -> Verdict:
+    down = _api_unusable(facts, "node Ready cannot be checked", node, cluster, cli=cli, ours=ours)
     if down:
         return down
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}",
-                      "kubectl get nodes -o wide   # the control-plane node did not register")
+                      f"{kubectl(cluster)} get nodes -o wide   # the control-plane node did not register")
     if facts.node_ready:
         return passed(f"Kubernetes node {node} is Ready")
     return failed(f"Kubernetes node {node} is not Ready ({facts.ready_message})",
-                  f"kubectl describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
+                  f"{kubectl(cluster)} describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
 
 
 def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_path: str,
-                 *, cli: Clis = DEFAULT_CLIS) -> Verdict:
-    down = _api_unusable(facts, f"resource.k8s.io/{wanted} cannot be checked", node, cluster, cli=cli)
+                 *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
+    down = _api_unusable(facts, f"resource.k8s.io/{wanted} cannot be checked", node, cluster, cli=cli, ours=ours)
     if down:
         return down
     if wanted in facts.resource_versions:
         return passed(f"resource.k8s.io/{wanted} is served (versions: {', '.join(facts.resource_versions)})")
     found = ", ".join(facts.resource_versions) or "none"
     return failed(f"resource.k8s.io/{wanted} is not served (served versions: {found})",
-                  rebuild(cluster, config_path, cli=cli) + "   (the generated config sets the DRA feature gate and "
-                  "runtimeConfig for the node image's Kubernetes version)")
+                  rebuild(cluster, config_path, cli=cli, ours=ours) + "   (the generated config sets the DRA feature "
+                  "gate and runtimeConfig for the node image's Kubernetes version)")
