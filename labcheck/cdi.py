@@ -17,7 +17,7 @@ from typing import Any
 
 from labcheck import fsio, versions
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
-from labcheck.remedy import Shell
+from labcheck.remedy import Shell, program
 
 NVIDIA_KIND = "nvidia.com/gpu"
 DEFAULT_SPEC_PATH = "/etc/cdi/nvidia.yaml"
@@ -39,9 +39,11 @@ _CDI_LIST_COUNT = re.compile(r"Found ([0-9]+) CDI devices?")
 _CDI_LIST_NAME = re.compile(r"^([a-z0-9.-]+/[\w.-]+)=(\S+)$")
 
 
-def generate_command(spec_path: str = DEFAULT_SPEC_PATH, shell: Shell = DEFAULT_SHELL) -> str:
-    """The one command that (re)writes the NVIDIA spec at the configured path (lab config cdi_spec_path)."""
-    return shell.sudo(f"nvidia-ctk cdi generate {shlex.quote('--output=' + spec_path)}")
+def generate_command(spec_path: str = DEFAULT_SPEC_PATH, shell: Shell = DEFAULT_SHELL, ctk: str | None = None) -> str:
+    """The one command that (re)writes the NVIDIA spec at the configured path (lab config cdi_spec_path), with the
+    nvidia-ctk found at ``ctk`` (None: not found; after installing the toolkit it is on PATH), named as every fix
+    names it (:func:`labcheck.remedy.program`: one only in extra_bin_dirs by its path)."""
+    return shell.sudo(f"{shlex.quote(program(ctk, 'nvidia-ctk'))} cdi generate {shlex.quote('--output=' + spec_path)}")
 
 
 @dataclass(frozen=True)

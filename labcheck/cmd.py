@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import locale
 import os
+import re
 import select
 import selectors
 import shlex
@@ -19,6 +20,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from labcheck import fsio
 
 DEFAULT_TIMEOUT = 30.0
 # WHY a bound: a tool that answers without end (a broken or hostile stand-in, `yes`) filled memory at ~0.4 GB/s
@@ -305,6 +308,24 @@ def process_start(pid: int) -> float | None:
 def boot_clock() -> float:
     """Now, on the clock of :func:`process_start`."""
     return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_BOOT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def boot_id(path: str = BOOT_ID) -> str:
+    """This boot's id: the UUID the kernel makes anew at each boot (random(4)); "" when it cannot be read.
+
+    WHY: pids and :func:`boot_clock` times start over at each boot, so a record naming a process is only proof of
+    ownership in the boot that wrote it. Read bounded, regular files only (labcheck.fsio); anything but one UUID
+    line is no id.
+    """
+    try:
+        text = fsio.read_text(path, 64, errors="replace").strip()
+    except (OSError, fsio.FileProblem):
+        return ""
+    return text if _BOOT_ID_RE.fullmatch(text) else ""
 
 
 def which(name: str, extra_dirs: Sequence[str] = ()) -> str | None:

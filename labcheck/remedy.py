@@ -13,6 +13,7 @@ as an argument (tests pass ``Shell(root=True)`` and ``Shell(root=False)``).
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 from dataclasses import dataclass
 
@@ -61,6 +62,36 @@ class Shell:
 
 
 DEFAULT = Shell()
+
+# sudo's default secure_path (Debian, Ubuntu): a tool there is found by name, with or without sudo
+SECURE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def program(found: str | None, name: str) -> str:
+    """How a pasted command names the program ``name`` that a probe found at ``found`` (None: not found); the
+    caller shell-quotes it as one word.
+
+    WHY one way: a tool found only in extra_bin_dirs (/usr/local/nvidia/bin) is not on sudo's PATH nor,
+    often, the user's; a fix that said its bare name printed "command not found" while another fix of the
+    same run used the path. By name where sudo's secure_path finds it (NVIDIA's documented line, word for
+    word), by path otherwise.
+    """
+    if not found:
+        return name
+    return os.path.basename(found) if os.path.dirname(found) in SECURE_PATH else found
+
+
+def with_note(command: str, *notes: str) -> str:
+    """A remediation: ``command`` (shell text; "" for none), then the non-empty ``notes`` after one ``#``.
+
+    WHY: a remediation is pasted into a shell; what is not a command must be a comment, and one line of it: a
+    newline in a note (a configured path can hold one) would end the comment and run the rest. So every run of
+    white space in a note becomes one space.
+    """
+    text = "; ".join(" ".join(n.split()) for n in notes if n and n.strip())
+    if not text:
+        return command
+    return f"{command}   # {text}" if command else f"# {text}"
 
 
 @functools.cache

@@ -14,11 +14,14 @@ import shlex
 import shutil
 import stat
 from pathlib import Path
+from shlex import quote as sh
 
-from labcheck import cdi, cmd, fsio
+from labcheck import cdi, cmd, fsio, remedy
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
+from labcheck.remedy import Shell, with_note
 from labcheck.verdicts import cdi as cdi_verdicts
+from labcheck.verdicts.tools import install_command, toolkit_guide_note
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
@@ -27,8 +30,9 @@ DEFAULT_OUTPUT = "/etc/cdi/nvidia.yaml"
 
 class CdiSpec:
     def __init__(self, ctk_path: str | None, output: str = DEFAULT_OUTPUT, timeout: float = 60.0,
-                 euid: int | None = None, sudo_path: str | None = None) -> None:
+                 euid: int | None = None, sudo_path: str | None = None, shell: Shell | None = None) -> None:
         self.ctk = ctk_path
+        self.shell = shell or remedy.this_host()  # who pastes the fixes: no sudo for root (a root shell may have none)
         self.output = output
         self.timeout = timeout
         self.euid = os.geteuid() if euid is None else euid
@@ -36,7 +40,9 @@ class CdiSpec:
 
     @property
     def generate_command(self) -> str:
-        return cdi.generate_command(self.output)
+        """The fix every failure of this step prints: the configured output, the nvidia-ctk found, this host's
+        user (the same line as the CDI checks' own fix, :attr:`labcheck.probes.cdi.CdiFacts.generate_command`)."""
+        return cdi.generate_command(self.output, self.shell, self.ctk)
 
     def reasons(self, facts: CdiFacts, gpu: GpuFacts) -> list[str]:
         """Why the spec needs (re)generating: the failing CDI verdicts, empty when it is fine."""
@@ -63,11 +69,11 @@ class CdiSpec:
             return Outcome(True, "none", f"CDI spec {self.output} is current: nothing to do")
         if self.ctk is None:
             return Outcome(False, "failed", "nvidia-ctk is not installed: cannot generate the CDI spec",
-                           "install the NVIDIA Container Toolkit (see the nvidia-ctk check), then "
-                           + self.generate_command)
+                           self._after_install())
         if not gpu.gpus:
             return Outcome(False, "failed", "no GPU listed by the driver: a generated spec would have no devices",
-                           "fix the driver first (see the driver check), then " + self.generate_command)
+                           with_note(f"nvidia-smi -L && {self.generate_command}", "fix the NVIDIA driver first "
+                                     "(see the driver checks): nvidia-smi -L must list the GPUs"))
         prefix = privilege_prefix(10, euid=self.euid, sudo=self.sudo)
         if prefix is None:
             return Outcome(False, "failed", f"writing {self.output} needs root; not root and `sudo -n` is not allowed "
@@ -77,7 +83,8 @@ class CdiSpec:
             # device, folder or dangling link at the spec path is never replaced.
             out = fsio.write_target(self.output)
         except fsio.FileProblem as exc:
-            return Outcome(False, "failed", f"{exc}: nothing was generated", f"{exc.fix}, then {self.generate_command}")
+            return Outcome(False, "failed", f"{exc}: nothing was generated",
+                           with_note(self.generate_command, f"first {exc.fix}"))
         tmp = out.with_name(f".{out.name}.labcheck-tmp")  # no .yaml/.json suffix: CDI does not read it
 
         def step(argv: list[str]) -> str:
@@ -102,7 +109,8 @@ class CdiSpec:
         if existed and _same_content(tmp, out):
             # Regenerating cannot fix it; replacing the file (and piling up backups) every run would not either.
             return fail(f"nvidia-ctk generated the same spec as {self.output} again, so regenerating does not fix "
-                        f"it: {reasons[0]}", "nvidia-ctk cdi list   # then follow the failing CDI check's fix")
+                        f"it: {reasons[0]}", with_note(f"{sh(remedy.program(self.ctk, 'nvidia-ctk'))} cdi list",
+                                                       "then follow the failing CDI check's fix"))
         backup = fsio.backup_name(self.output) if existed else ""
         err = (step([*prefix, "cp", "-p", str(out), backup]) if backup else "") or \
             (step([*prefix, "chmod", "--reference", str(out), str(tmp)]) if existed else "") or \
@@ -112,6 +120,13 @@ class CdiSpec:
         kept = f"; previous spec kept as {backup}" if backup else ""
         return Outcome(True, "generate", f"generated {self.output} with nvidia-ctk{kept} (was: {reasons[0]})",
                        changed=True, backup=backup)
+
+    def _after_install(self) -> str:
+        """Install the toolkit (NVIDIA's apt recipe), then generate with the nvidia-ctk it puts on PATH; where
+        this suite knows no package commands, generate after installing as the guide says (a note)."""
+        if self.shell.family == remedy.OTHER:
+            return with_note(self.generate_command, "first " + toolkit_guide_note(self.shell))
+        return f"{install_command('nvidia-ctk', self.shell)} && {self.generate_command}"
 
 
 def _same_content(a: Path, b: Path) -> bool:

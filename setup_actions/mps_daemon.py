@@ -136,6 +136,7 @@ _RECORD_FIELDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "started": ("a time (a number)", _is_number),
     "since_boot": ("a time (a number)", _is_number),
     "until_boot": ("a time (a number)", _is_number),
+    "boot_id": ("the boot id of the boot that wrote it (a text)", lambda v: type(v) is str),
     "users": ('a list of "host:pid" texts', lambda v: type(v) is list and all(type(u) is str for u in v)),
 }
 
@@ -147,6 +148,16 @@ def record_problem(record: dict) -> str:
         if name in record and not fits(record[name]):
             return f"its {name!r} is {json.dumps(record[name])[:60]}, expected {expected}"
     return ""
+
+
+def _other_boot(record: dict) -> str:
+    """Why ``record`` is not of this boot, in words (see :meth:`MpsDaemon._of_another_boot`)."""
+    now = cmd.boot_id()
+    if not now:
+        return f"cannot be told to be of this boot ({cmd.BOOT_ID} cannot be read)"
+    if "boot_id" not in record:
+        return "names no boot (an older suite's, or not this suite's), so it cannot be told to be of this one"
+    return f"is from an earlier boot (boot id {str(record['boot_id'])[:40]!r}; this boot's is {now})"
 
 
 class StateFileProblem(OSError):
@@ -194,10 +205,27 @@ class MpsDaemon:
 
     def _usable_state(self) -> tuple[dict, str]:
         """(the record, "") or (the record, why it is not one apply wrote): an unusable record is kept, never
-        acted on (it may be the only trace of a daemon this suite started) and never rewritten."""
+        acted on (it may be the only trace of a daemon this suite started) and never rewritten. A record of
+        another boot (:meth:`_of_another_boot`) is forgotten: ({}, "")."""
         st = self._state()
         problem = record_problem(st)
-        return st, (f"{self.state_file} is not a record this suite writes ({problem})" if problem else "")
+        if problem:
+            return st, f"{self.state_file} is not a record this suite writes ({problem})"
+        if st and self._of_another_boot(st):
+            self._forget()
+            return {}, ""
+        return st, ""
+
+    @staticmethod
+    def _of_another_boot(record: dict) -> bool:
+        """Written in another boot, or in one nobody can tell is this one (no boot id in it, or none readable now).
+
+        WHY: the record may outlive a reboot (the suite's temp folder can be under ~/.cache); the daemon it names
+        is gone then, and its pid, or the pipe dir's new daemon, may be one the user started since: quitting it
+        would stop the user's daemon. Not ours, so forgotten, and nothing is stopped.
+        """
+        now = cmd.boot_id()
+        return not now or record.get("boot_id") != now
 
     def _save(self, state: dict) -> None:
         try:
@@ -215,7 +243,7 @@ class MpsDaemon:
         now = cmd.boot_clock()
         record = {"phase": "starting", "pid": None, "pipe_dir": self.pipe_dir, "log_dir": self.log_dir,
                   "started": time.time(), "since_boot": now, "until_boot": now + self.timeout + START_GRACE,
-                  "users": []}
+                  "boot_id": cmd.boot_id(), "users": []}
         self._save(record)
         return record
 
@@ -246,8 +274,9 @@ class MpsDaemon:
 
     @property
     def started_pid(self) -> int | None:
-        """The daemon this suite started (and which may since have died), if any."""
-        return _record_pid(self._state().get("pid"))
+        """The daemon this suite started in this boot (and which may since have died), if any."""
+        st = self._state()
+        return None if self._of_another_boot(st) else _record_pid(st.get("pid"))
 
     def register(self, user: str) -> str:
         """Count ``user`` among the runs using the daemon this suite started; "" or, for an unusable record (left
@@ -349,7 +378,9 @@ class MpsDaemon:
         return None
 
     def stop(self) -> Outcome:
-        """Quit the daemon if, and only if, this suite started it and it is still that daemon."""
+        """Quit the daemon if, and only if, this suite started it, in this boot, and it is still that daemon."""
+        raw = self._state()
+        earlier = bool(raw) and not record_problem(raw) and self._of_another_boot(raw)
         st, problem = self._usable_state()
         if problem:  # kept: the record is the only trace of what the suite started
             return Outcome(False, "failed", f"{problem}: cannot tell whether the MPS control daemon on "
@@ -360,6 +391,9 @@ class MpsDaemon:
         st = self._settle()
         pid = _record_pid(st.get("pid"))
         if not st:
+            if earlier:
+                return Outcome(True, "none", f"MPS control daemon on {self.pipe_dir} left alone: the suite's record "
+                                             f"of the one it started {_other_boot(raw)}, so it was forgotten")
             if starting:
                 return Outcome(True, "none", "no MPS control daemon to stop: the start this suite began was "
                                              "interrupted before one ran")

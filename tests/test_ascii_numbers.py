@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from labcheck import cdi, mps, versions
+from labcheck import cdi, cmd, mps, versions
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.inventory import InventoryError
@@ -170,7 +170,8 @@ def test_mps_users_with_hostile_pids_are_kept_and_never_crash(tmp_path):
     action = MpsDaemon(None, str(tmp_path / "pipe"), str(tmp_path / "log"), 5, state_root=tmp_path / "s")
     kept = [f"{host}:{w}" for w in ("²", str(dead).translate(ARABIC), LONG, "", "12 34")] + ["other-host:1"]
     action.state_file.parent.mkdir(parents=True)
-    action.state_file.write_text(json.dumps({"phase": "started", "pid": None, "users": [*kept, f"{host}:{dead}"]}))
+    action.state_file.write_text(json.dumps({"phase": "started", "pid": None, "boot_id": cmd.boot_id(),
+                                             "users": [*kept, f"{host}:{dead}"]}))
     assert sorted(action.other_users(me)) == sorted(kept)
 
 

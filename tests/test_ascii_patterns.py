@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from labcheck import cdi, config, fsio, mps
+from labcheck import cdi, cmd, config, fsio, mps
 from labcheck import kindconfig as kc
 from labcheck.cmd import CmdResult
 from labcheck.probes import docker as probe_docker
@@ -219,7 +219,7 @@ def test_mps_state_pid_that_is_no_pid_is_never_a_crash_nor_another_process(pid, 
     assert "echo quit | CUDA_MPS_PIPE_DIRECTORY=" in out.remediation and str(action.state_file) in out.remediation
     assert action.state_file.read_text() == record  # the only trace of what the suite started is kept
     dead = _dead_pid()
-    action.state_file.write_text(json.dumps({"phase": "started", "pid": dead, "users": []}))
+    action.state_file.write_text(json.dumps({"phase": "started", "pid": dead, "boot_id": cmd.boot_id(), "users": []}))
     assert action.started_pid == dead and action.stop().message.endswith(f"(pid {dead}) is already gone")
 
 

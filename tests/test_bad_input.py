@@ -29,6 +29,7 @@ from labcheck.probes import gpu as gpu_probe
 from labcheck.probes import mps as mps_probe
 from labcheck.probes import tools as tools_probe
 from labcheck.probes.docker import DaemonJson, read_daemon_json
+from labcheck.remedy import this_host
 from labcheck.verdicts import cdi as cdi_v
 from labcheck.verdicts import docker as docker_v
 from labcheck.verdicts import gpu as gpu_v
@@ -465,7 +466,7 @@ def test_the_fix_uses_the_configured_spec_path_shell_quoted(tmp_path):
     (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n")
     fix = cdi_v.spec_valid(cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)).remediation
     assert f"--output={configured}" in shlex.split(fix.split("&&")[1]) and "/etc/cdi/nvidia.yaml" not in fix
-    assert CdiSpec(None, configured).generate_command == cdi.generate_command(configured)
+    assert CdiSpec(None, configured).generate_command == cdi.generate_command(configured, this_host())
 
 
 @pytest.mark.parametrize("case,words", [("fifo", "a FIFO"), ("binary", "is not UTF-8 text"),

@@ -17,10 +17,13 @@ import pytest
 from labcheck import cdi, cmd
 from labcheck.probes.cdi import probe_cdi
 from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
-from labcheck.remedy import this_host
+from labcheck.probes.tools import ToolFacts
+from labcheck.remedy import Shell, this_host
 from labcheck.verdicts import cdi as v
+from labcheck.verdicts import docker as docker_v
 from setup_actions.cdi_spec import CdiSpec
 from tests.captures import DATA
+from tests.shell_text import commands, parses
 
 SUDO = "" if this_host().root else "sudo "  # fixes shown to root carry no sudo (labcheck.remedy)
 
@@ -120,7 +123,9 @@ def test_bad_yaml_names_file_and_line(lab):
     line = next(i for i, t in enumerate(broken.splitlines(), 1) if "bad: [unclosed" in t)
     assert "not valid YAML" in verdict.message
     assert re.search(rf"nvidia.yaml:({line}|{line + 1}|{line - 1}):", verdict.message), verdict.message
-    assert verdict.remediation.startswith(f"{SUDO}cp -p {etc}/nvidia.yaml {etc}/nvidia.yaml.bak && ")
+    # the copy goes to a name no file has (labcheck.fsio.backup_name): a second fix keeps the first one's copy
+    assert re.match(rf"{SUDO}cp -p {etc}/nvidia.yaml {etc}/nvidia\.yaml\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak && ",
+                    verdict.remediation), verdict.remediation
 
 
 def test_wrong_kind_names_the_kind_line(lab):
@@ -229,8 +234,9 @@ def test_two_specs_for_the_same_devices_conflict(lab):
     assert verdict.status == "fail"
     assert str(etc / "nvidia.yaml") in verdict.message and str(run / "nvidia.yaml") in verdict.message
     command = verdict.remediation.split("   #")[0]
-    assert shlex.split(command) == [*(["sudo"] if SUDO else []), "mv", str(run / "nvidia.yaml"),
-                                    str(run / "nvidia.yaml.bak")]
+    *sudo, mv, moved, aside = shlex.split(command)
+    assert [*sudo, mv, moved] == [*(["sudo"] if SUDO else []), "mv", str(run / "nvidia.yaml")]
+    assert re.fullmatch(rf"{run}/nvidia\.yaml\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak", aside), aside
     assert f"{SUDO}systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service" in verdict.remediation
 
 
@@ -284,10 +290,13 @@ def test_generate_without_root_says_what_needs_root_and_never_prompts(lab):
     sudo.write_text('#!/bin/sh\n[ "$1" = "-n" ] && { echo "sudo: a password is required" >&2; exit 1; }\n'
                     "read pw\n")  # would hang on a prompt if -n were not passed
     sudo.chmod(0o755)
-    action = CdiSpec(_generator(root, "x"), str(etc / "nvidia.yaml"), timeout=10, euid=1000, sudo_path=str(sudo))
+    ctk = _generator(root, "x")
+    action = CdiSpec(ctk, str(etc / "nvidia.yaml"), timeout=10, euid=1000, sudo_path=str(sudo),
+                     shell=Shell(root=False))
     outcome = action.apply(probe(etc, run), gpu_facts())
     assert not outcome.ok and "needs root" in outcome.message
-    assert outcome.remediation == f"sudo nvidia-ctk cdi generate --output={etc / 'nvidia.yaml'}"
+    # the nvidia-ctk found, by its path (not on sudo's PATH), as the user who runs it
+    assert outcome.remediation == f"sudo {ctk} cdi generate --output={etc / 'nvidia.yaml'}"
     assert not (etc / "nvidia.yaml").exists()
 
 
@@ -360,3 +369,67 @@ def test_spec_naming_no_driver_version_passes_without_claiming_the_driver_matche
 def probe_and_write(etc, run, text):
     (etc / "nvidia.yaml").write_text(text)
     return probe(etc, run)
+
+
+# --- the generate fix: the nvidia-ctk found, this host's user, one backup name per copy (audit: fixes-2) ---------
+
+HOSTILE_DIRS = ("nv bin $x", "q'uote;`id`", 'dq"$(id) y')
+
+
+@pytest.mark.parametrize("folder", HOSTILE_DIRS)
+def test_the_generate_fix_runs_the_nvidia_ctk_found_as_the_runtime_fix_does(lab, folder):
+    """The toolkit only in extra_bin_dirs (a hostile but valid folder): the CDI fix said a bare `nvidia-ctk`
+    (command not found), while the runtime fix of the same run gave its path. Both name it one way now."""
+    root, etc, run = lab
+    ctk = _fake_ctk(root / folder, 'echo "NVIDIA Container Toolkit CLI version 1.17.8"\n')
+    spec = str(root / folder / "my spec.yaml")
+    facts = probe_cdi((str(etc), str(run)), ctk, timeout=10, spec_path=spec)
+    fix = v.spec_present(facts).remediation
+    sudo = [] if this_host().root else ["sudo"]
+    assert parses(fix) and commands(fix) == [[*sudo, ctk, "cdi", "generate", f"--output={spec}"]], fix
+    runtime = docker_v.configure_runtime(this_host(), ToolFacts("nvidia-ctk", ctk, None))
+    assert commands(runtime)[0][:len(sudo) + 2] == [*sudo, ctk, "runtime"]  # the same word for the same binary
+    on_path = probe_cdi((str(etc),), "/usr/bin/nvidia-ctk", timeout=10, spec_path=spec).generate_command
+    assert commands(on_path)[0][len(sudo)] == "nvidia-ctk"  # on sudo's secure_path: NVIDIA's line, by name
+
+
+def test_the_setup_steps_fixes_are_commands_for_this_hosts_user(lab):
+    """--fix-host as root on a host without sudo printed `sudo nvidia-ctk ...`, and the not-installed fix was prose
+    ("install the NVIDIA Container Toolkit (see the nvidia-ctk check), then sudo ...")."""
+    root, etc, run = lab
+    spec = etc / "nvidia.yaml"
+    no_ctk = CdiSpec(None, str(spec), euid=0, shell=Shell(root=True)).apply(probe(etc, run), gpu_facts())
+    fix = no_ctk.remediation
+    assert not no_ctk.ok and parses(fix) and "sudo" not in fix and "then" not in fix, fix
+    assert commands(fix)[-2:] == [["apt-get", "install", "-y", "nvidia-container-toolkit"],
+                                  ["nvidia-ctk", "cdi", "generate", f"--output={spec}"]], fix
+    fedora = CdiSpec(None, str(spec), euid=0, shell=Shell(root=False, distro="fedora")).apply(probe(etc, run),
+                                                                                             gpu_facts())
+    assert parses(fedora.remediation) and commands(fedora.remediation) == [
+        ["sudo", "nvidia-ctk", "cdi", "generate", f"--output={spec}"]]
+    assert "# first install the NVIDIA Container Toolkit for fedora as its guide says: https://" in fedora.remediation
+    ctk = _fake_ctk(root / "nv bin", "exit 0\n")
+    no_gpu = CdiSpec(ctk, str(spec), euid=0, shell=Shell(root=True)).apply(
+        probe(etc, run), GpuFacts(SmiQuery(None, None), NvmlFacts()))
+    assert parses(no_gpu.remediation) and commands(no_gpu.remediation) == [
+        ["nvidia-smi", "-L"], [ctk, "cdi", "generate", f"--output={spec}"]], no_gpu.remediation
+    assert CdiSpec(ctk, str(spec)).shell == this_host()  # by default: the Shell every other fix uses
+
+
+def test_a_second_fix_never_overwrites_the_first_fixs_backup(lab):
+    """The backup name is the project's one (labcheck.fsio.backup_name), chosen when probed: after the first
+    fix made its copy, the next run's fix names another file (a fixed .bak overwrote the user's original)."""
+    root, etc, run = lab
+    (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n")
+    first = v.spec_valid(probe(etc, run)).remediation
+    copy = commands(first)[0]
+    assert parses(first) and copy[-4:-1] == ["cp", "-p", str(etc / "nvidia.yaml")], first
+    backup = copy[-1]
+    assert backup.startswith(f"{etc}/nvidia.yaml.labcheck-") and backup.endswith(".bak")
+    Path(backup).write_text("the user's original")  # what running the first fix leaves
+    second = commands(v.spec_valid(probe(etc, run)).remediation)[0][-1]
+    assert second != backup and not os.path.lexists(second)
+    (etc / "nvidia.yaml").write_text(materialize(SPEC, root))
+    (run / "nvidia.yaml").write_text(materialize(SPEC, root))
+    aside = commands(v.no_conflicts(probe(etc, run)).remediation)[0][-1]
+    assert aside.startswith(f"{run}/nvidia.yaml.labcheck-") and aside.endswith(".bak")

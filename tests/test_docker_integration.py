@@ -225,7 +225,7 @@ def test_one_run_with_fix_host_provisions_then_checks(dockerd, tmp_path):
     rc, recs, out = run_module0_docker_checks(tmp_path, lab, "--fix-host", "--no-provision", path_dirs=[bindir])
     assert recs["nvidia_runtime_registered"]["verdict"] == "fail", out  # --no-provision: only checks
     # no systemd runs this dockerd: the fix reloads it by its pid (found through the lab config's docker_host)
-    assert f" && kill -HUP {d.proc.pid}  (" in recs["nvidia_runtime_registered"]["remediation"], out
+    assert f" && kill -HUP {d.proc.pid}   # " in recs["nvidia_runtime_registered"]["remediation"], out
 
     rc, recs, out = run_module0_docker_checks(tmp_path, lab, "--fix-host", path_dirs=[bindir])
     assert rc == 1, out  # the engine (20.10 here) or the GPU-less usable probe still fail or warn; not an error

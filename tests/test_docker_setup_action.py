@@ -192,10 +192,10 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     status, message, command = proc.stdout.splitlines()[:3]
     assert status == "failed", proc.stdout + proc.stderr
     assert "needs root" in message and "nothing was changed" in message
-    assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path}, then reload dockerd: "
-                       "`sudo kill -HUP <pid of dockerd>` (no dockerd pid is known here: pidfile /nonexistent: "
-                       "absent), or restart it: `sudo systemctl restart docker` where systemd runs Docker, else stop "
-                       f"dockerd and start it again: `sudo dockerd --config-file={path} &`")
+    assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path} && sudo systemctl "
+                       "restart docker   # no dockerd pid is known here (pidfile /nonexistent: absent); where systemd "
+                       "does not run Docker, send dockerd SIGHUP instead (sudo kill -HUP <pid of dockerd>), or stop "
+                       f"it and start it again (sudo dockerd --config-file={path} &)")
     assert path.read_bytes() == before and backups(path) == []
 
 

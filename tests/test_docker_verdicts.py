@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
@@ -19,6 +20,7 @@ from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import Shell
 from labcheck.verdicts import docker as v
 from tests import captures
+from tests.shell_text import commands, parses
 
 DATA = "debian-docker-20.10"
 
@@ -426,6 +428,80 @@ def test_an_engine_on_another_host_is_configured_there():
     del e.runtimes["nvidia"]
     e.endpoint = "tcp://gpu-7:2376"
     fix = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
-    assert "(on gpu-7, the host of the engine at tcp://gpu-7:2376" in fix
+    assert "   # on gpu-7, the host of the engine at tcp://gpu-7:2376" in fix
     e.endpoint = "tcp://127.0.0.1:2375"
-    assert "(on " not in v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
+    assert "on 127.0.0.1" not in v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
+
+
+# --- the docker commands of the fixes talk to the configured engine; the runtime fix is one shell line (fixes-2) ---
+
+HOSTS = ("unix:///run/user/1000/docker.sock", "tcp://gpu-7.lab:2376", "unix:///tmp/d d/'q'/$x;`y`.sock")
+
+
+def _word(cli: Clis) -> str:
+    """The DOCKER_HOST assignment a fix starts its docker command with, as the shell reads it."""
+    return shlex.split(cli.docker)[0]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_every_docker_command_of_the_runtime_fixes_names_the_configured_engine(host):
+    """docker_host set (rootless, remote, hostile): `docker run` / `docker rm` / `docker info` / `docker version`
+    in module 0's fixes went to the default engine. They carry it as module 1's do (labcheck.clis.Clis)."""
+    cli = Clis.of(LabConfig(docker_host=host))
+    assign = f"DOCKER_HOST={host}"
+    assert _word(cli) == assign
+    e = engine_from_capture()
+    hung = probe.RuntimeProbe("nvidia", True, image="labcheck-probe:busybox", container="labcheck-probe-1",
+                              error="Read timed out", timed_out=True, hung_step="waiting for the probe container",
+                              cleanup_error="Read timed out")
+    no_image = probe.RuntimeProbe("nvidia", True, image_error="probe image x is not present locally")
+    failing = started_probe("sh: oops\n", exit_code=2)
+    no_gpu = started_probe("LABCHECK_DONE\n")
+    fixes = {"hung": v.runtime_usable(e, hung, 1, cli=cli), "no image": v.runtime_usable(e, no_image, 1, cli=cli),
+             "exit 2": v.runtime_usable(e, failing, 1, cli=cli), "no GPU": v.runtime_usable(e, no_gpu, 1, cli=cli)}
+    for what, verdict in fixes.items():
+        assert verdict.status == "fail" and parses(verdict.remediation), (what, verdict.remediation)
+        assert not any(c[0] == "docker" for c in commands(verdict.remediation)), (what, verdict)  # no bare docker
+    assert [assign, "docker", "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=all",
+            "labcheck-probe:busybox", "true"] in commands(fixes["hung"].remediation)
+    assert [assign, "docker", "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=all",
+            "labcheck-probe:busybox", "/bin/sh", "-c", "ls /dev"] in commands(fixes["exit 2"].remediation)
+    assert [assign, "docker", "info"] in commands(fixes["no GPU"].remediation)
+    assert f"{cli.docker} pull busybox" in fixes["no image"].remediation
+    assert f"`{cli.docker} rm -f labcheck-probe-1`" in fixes["hung"].details
+    odd = engine_from_capture()
+    odd.server_version = "unknown"
+    fix = v.engine_version(odd, "24.0", cli=cli).remediation
+    assert parses(fix) and commands(fix)[0] == [assign, "docker", "version"], fix
+    plain = v.runtime_usable(e, failing, 1).remediation  # no docker_host: the plain CLI, as before
+    assert commands(plain)[0][:3] == ["docker", "run", "--rm"]
+
+
+def test_the_runtime_configure_fix_is_one_shell_line():
+    """`<toolkit install>  then: nvidia-ctk runtime configure ...` parsed, but `then:`, `nvidia-ctk`, `runtime`
+    became arguments of `apt-get install -y nvidia-container-toolkit`. Now install && configure && reload, notes
+    after '#', on one line even when a probed text holds a newline."""
+    e = engine_from_capture()
+    del e.runtimes["nvidia"]
+    dj = probe.DaemonJson("/srv/my docker/daemon.json", False)
+    missing = ToolFacts("nvidia-ctk", None, None)
+    hup = probe.Dockerd(2777, "pidfile /run/x\n`id`.pid")
+    for dockerd in (None, hup, probe.Dockerd(812, "pidfile", "docker.service"),
+                    probe.Dockerd(problem="socket /var/run/docker.sock: cannot connect\nrm -rf ~")):
+        for shell in (Shell(), Shell(root=True)):
+            fix = v.configure_runtime(shell, missing, "nv rt", dj.path, e.endpoint, dockerd)
+            assert parses(fix) and "\n" not in fix and "then" not in fix.partition("#")[0], fix
+            sudo = [] if shell.root else ["sudo"]
+            steps = commands(fix)
+            assert [*sudo, "apt-get", "install", "-y", "nvidia-container-toolkit"] in steps, fix
+            i = steps.index([*sudo, "apt-get", "install", "-y", "nvidia-container-toolkit"])
+            assert steps[i + 1] == [*sudo, "nvidia-ctk", "runtime", "configure", "--runtime=docker",
+                                    "--config=/srv/my docker/daemon.json", "--nvidia-runtime-name=nv rt"], fix
+            assert len(steps) == i + 3, fix  # then the reload, and nothing after it but the note
+    other = v.configure_runtime(Shell(distro="fedora"), missing, "nvidia", dj.path, e.endpoint, hup)
+    assert parses(other) and commands(other)[0][:3] == ["sudo", "nvidia-ctk", "runtime"], other
+    assert "# first install the NVIDIA Container Toolkit for fedora as its guide says: https://" in other
+    for fix in (v.reinstall_toolkit(Shell(), "nvidia", dj.path, e.endpoint, hup),
+                v.reinstall_toolkit(Shell(distro="fedora"), "nvidia", dj.path, e.endpoint, hup),
+                v.runtime_registered(e, dj, "nv rt", dockerd=hup).remediation):
+        assert parses(fix) and "\n" not in fix, fix

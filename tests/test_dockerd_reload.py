@@ -74,21 +74,21 @@ def test_systemd_runs_dockerd_gets_nvidias_restart_line():
 def test_no_systemd_gets_a_sighup_to_the_dockerd_pid():
     fix = v.runtime_registered(no_nvidia(), probe.DaemonJson("/etc/docker/daemon.json", False),
                                dockerd=BY_HAND).remediation
-    assert fix.startswith(f"{CONFIGURE} && sudo kill -HUP 2777  (dockerd, pid 2777 from the process listening on "
+    assert fix.startswith(f"{CONFIGURE} && sudo kill -HUP 2777   # dockerd, pid 2777 from the process listening on "
                           "/var/run/docker.sock: SIGHUP makes it re-read the runtimes in daemon.json"), fix
     assert "systemctl" not in fix
-    assert v.reload_runtimes(ROOT, BY_HAND).startswith("kill -HUP 2777  (")  # root: no sudo
+    assert v.reload_runtimes(ROOT, BY_HAND).startswith("kill -HUP 2777   # ")  # root: no sudo
 
 
 def test_runtime_in_file_not_loaded_and_runtime_usable_reload_the_same_way():
     dj = probe.parse_daemon_json('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}', "/d.json")
-    assert v.runtime_registered(no_nvidia(), dj, dockerd=BY_HAND).remediation.startswith("sudo kill -HUP 2777  (")
+    assert v.runtime_registered(no_nvidia(), dj, dockerd=BY_HAND).remediation.startswith("sudo kill -HUP 2777   # ")
     assert v.runtime_registered(no_nvidia(), dj, dockerd=UNDER_SYSTEMD).remediation == "sudo systemctl restart docker"
     usable = v.runtime_usable(no_nvidia(), probe.RuntimeProbe("nvidia", False), 1, USER, dockerd=BY_HAND)
-    assert usable.status == "fail" and " && sudo kill -HUP 2777  (" in usable.remediation
+    assert usable.status == "fail" and " && sudo kill -HUP 2777   # " in usable.remediation
     refused = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe(
         "nvidia", True, error="unknown runtime specified nvidia"), 0, USER, dockerd=BY_HAND)
-    assert " && sudo kill -HUP 2777  (" in refused.remediation
+    assert " && sudo kill -HUP 2777   # " in refused.remediation
 
 
 def test_no_pid_known_says_so_and_gives_both_restarts_with_the_configured_file():
@@ -96,12 +96,13 @@ def test_no_pid_known_says_so_and_gives_both_restarts_with_the_configured_file()
                                     "pidfile /var/run/docker.pid: absent")
     dj = probe.DaemonJson("/srv/my docker/daemon.json", False)
     fix = v.runtime_registered(no_nvidia(), dj, "nv rt", dockerd=nowhere).remediation
-    assert fix.startswith(f"{CONFIGURE} '--config=/srv/my docker/daemon.json' '--nvidia-runtime-name=nv rt', then "
-                          "reload dockerd: `sudo kill -HUP <pid of dockerd>` (no dockerd pid is known here: socket "
+    # one command line (configure && restart), the other ways after '#' (a ", then reload dockerd: `...`" was prose)
+    assert fix.startswith(f"{CONFIGURE} '--config=/srv/my docker/daemon.json' '--nvidia-runtime-name=nv rt' && "
+                          "sudo systemctl restart docker   # no dockerd pid is known here (socket "
                           "/var/run/docker.sock: cannot connect (No such file or directory); pidfile "
-                          "/var/run/docker.pid: absent), or restart it: `sudo systemctl restart docker` where systemd "
-                          "runs Docker, else stop dockerd and start it again: "
-                          "`sudo dockerd '--config-file=/srv/my docker/daemon.json' &`"), fix
+                          "/var/run/docker.pid: absent); where systemd does not run Docker, send dockerd SIGHUP "
+                          "instead (sudo kill -HUP <pid of dockerd>), or stop it and start it again "
+                          "(sudo dockerd '--config-file=/srv/my docker/daemon.json' &)"), fix
 
 
 def test_an_engine_on_another_host_names_no_local_pid():
@@ -109,9 +110,9 @@ def test_an_engine_on_another_host_names_no_local_pid():
     assert remote == probe.Dockerd(problem="the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab, not on this "
                                            "machine", remote="gpu-7.lab")
     fix = v.configure_runtime(USER, None, "nvidia", "/etc/docker/daemon.json", "tcp://gpu-7.lab:2376", remote)
-    assert "kill -HUP <pid of dockerd>` (no dockerd pid is known here: the engine at tcp://gpu-7.lab:2376" in fix
-    assert fix.endswith("(on gpu-7.lab, the host of the engine at tcp://gpu-7.lab:2376: the runtime is registered "
-                        "in its daemon.json)")
+    assert "   # no dockerd pid is known here (the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab" in fix
+    assert fix.endswith("; on gpu-7.lab, the host of the engine at tcp://gpu-7.lab:2376: the runtime is registered "
+                        "in its daemon.json")
 
 
 # --- the probe on the captured process and on derived systemd cgroups ---------------------------------
@@ -191,7 +192,7 @@ def test_the_running_engine_here_gets_the_fix_that_works_here():
     configure = f"{sudo}nvidia-ctk runtime configure --runtime=docker --nvidia-runtime-name=labcheck-absent && "
     if not os.path.isdir(probe.SYSTEMD_BOOTED):  # this project's machines and CI: dockerd started by hand
         assert found.unit == ""
-        assert verdict.remediation.startswith(f"{configure}{sudo}kill -HUP {found.pid}  ("), verdict.remediation
+        assert verdict.remediation.startswith(f"{configure}{sudo}kill -HUP {found.pid}   # "), verdict.remediation
     elif found.unit:
         assert verdict.remediation.startswith(f"{configure}{sudo}systemctl restart"), verdict.remediation
 
@@ -217,7 +218,7 @@ def test_the_sighup_fix_loads_the_runtime_into_a_real_engine(engine, tmp_path):
     verdict = v.runtime_registered(engine_facts, probe.read_daemon_json(d.daemon_json), shell=ROOT,
                                    dockerd=probe.probe_dockerd(d.host, str(d.pidfile), 10))
     assert "has not loaded it" in verdict.message
-    command = verdict.remediation.split("  (")[0]
+    command = verdict.remediation.split("   #")[0]
     assert command == f"kill -HUP {d.proc.pid}"
     subprocess.run(["sh", "-c", command], check=True, timeout=10)
     deadline = time.monotonic() + 20

@@ -287,7 +287,7 @@ def test_cdi_generate_without_root_says_what_needs_root_and_never_prompts(world_
     ok, message, remediation = res.stdout.splitlines()[:3]
     assert ok == "False", res.stdout + res.stderr
     assert "needs root" in message and "sudo -n" in message
-    assert remediation == f"sudo nvidia-ctk cdi generate --output={target}"
+    assert remediation == f"sudo {ctk} cdi generate --output={target}"  # the nvidia-ctk it has, by its path
     assert target.read_text() == "kind: broken: [" and sorted(p.name for p in etc.iterdir()) == ["nvidia.yaml"]
 
 

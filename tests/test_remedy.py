@@ -132,7 +132,9 @@ def test_remediations_quote_configured_values(tmp_path: Path):
     cmdline = mv.start_command(odd, odd + "/log", shell=ROOT)
     assert "'" + odd + "'" in cmdline and not cmdline.startswith("sudo")
     assert mv.start_command(odd, odd + "/log").startswith("sudo install -d")
-    assert tv.install_command("kind", ROOT).count("sudo") == 0
+    kind = tv.ToolFacts("kind", None, None, "kind", "x86_64", tv.InstallTarget("/usr/local/bin/kind", True, False))
+    assert tv.kind_install(kind, shell=ROOT).count("sudo") == 0 and "sudo mv" in tv.kind_install(kind)
+    assert tv.install_command("nvidia-ctk", ROOT).count("sudo") == 0 and "sudo " in tv.install_command("nvidia-ctk")
 
 
 # --- one way to get this host's Shell: the fixture and the probes cannot disagree ----------------------------

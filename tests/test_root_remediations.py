@@ -5,6 +5,7 @@ Seen on the GPU host as root: `sudo nvidia-ctk cdi generate ...` and `sudo mkdir
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from labcheck import cdi, kindconfig
 from labcheck.cmd import CmdResult
@@ -38,7 +39,8 @@ def test_cdi_backup_before_regenerating_has_no_sudo_for_root(tmp_path):
     bad = "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: 5\n"
     verdict = cdi_v.spec_valid(_facts(tmp_path, ROOT, bad))
     assert verdict.status == "fail" and "sudo " not in verdict.remediation
-    assert verdict.remediation.startswith(f"cp -p {tmp_path}/nvidia.yaml {tmp_path}/nvidia.yaml.bak && nvidia-ctk")
+    assert re.match(rf"cp -p {tmp_path}/nvidia\.yaml {tmp_path}/nvidia\.yaml\.labcheck-[0-9]{{14}}\.bak && nvidia-ctk",
+                    verdict.remediation), verdict.remediation
     assert cdi_v.spec_valid(_facts(tmp_path, USER, bad)).remediation.startswith("sudo cp -p ")
 
 

@@ -89,6 +89,7 @@ BAD_RECORDS = [
     ({"phase": "starting", "since_boot": "0", "until_boot": 1e12}, "'since_boot' is \"0\""),
     ({"phase": "started", "pid": None, "pipe_dir": 7}, "'pipe_dir' is 7"),
     ({"phase": "started", "pid": True}, "'pid' is true"),
+    ({"phase": "started", "pid": None, "boot_id": 5}, "'boot_id' is 5"),
 ]
 
 
@@ -112,6 +113,58 @@ def test_a_state_record_of_the_wrong_shape_is_said_in_setup_and_teardown_never_a
     assert not out.ok and not out.changed and said in out.message and "left running" in out.message, out.message
     assert "echo quit | CUDA_MPS_PIPE_DIRECTORY=" in out.remediation and str(action.state_file) in out.remediation
     assert _alive(daemon) and action.state_file.read_text() == text
+
+
+OTHER_BOOT = "0f0e0d0c-0b0a-4909-8807-060504030201"
+
+
+@pytest.mark.parametrize("boot", [OTHER_BOOT, None], ids=["another boot", "no boot id"])
+def test_a_record_of_another_boot_is_forgotten_and_nothing_is_stopped(user_daemon, boot):
+    """The record can outlive a reboot (the suite's temp folder may be under ~/.cache): a "started" record naming
+    the pid of a daemon the user started since (its pid reused) made the teardown quit the user's daemon. A
+    record of another boot (or with no boot id: one cannot tell) is not ours: forgotten, nothing stopped."""
+    action, daemon = user_daemon
+    record = {"phase": "started", "pid": daemon, "pipe_dir": action.pipe_dir, "log_dir": action.log_dir,
+              "started": time.time(), "since_boot": 0.0, "until_boot": 1.0, "users": []}
+    if boot:
+        record["boot_id"] = boot
+    action.state_file.write_text(json.dumps(record))
+    assert action.started_pid is None  # the functional check does not count it as the suite's daemon
+    out = action.stop()
+    said = f"is from an earlier boot (boot id '{OTHER_BOOT}'" if boot else "names no boot"
+    assert out.ok and not out.changed and "left alone" in out.message and said in out.message, out
+    assert _alive(daemon) and action.query().ok  # the user's daemon still answers
+    assert not action.state_file.exists()  # forgotten
+    action.state_file.write_text(json.dumps(record))
+    outcome = _provision(action)  # a run's start and its teardown with such a record: same
+    assert outcome.ok and "already answers" in outcome.message, outcome
+    release_daemon(action)
+    assert _alive(daemon) and not action.state_file.exists()
+
+
+def test_a_record_of_this_boot_is_the_suites_and_its_daemon_is_stopped(user_daemon):
+    """The same record with this boot's id (what begin() writes): the daemon it names is the suite's, so stop()
+    quits it. Proves the test above would see a stop."""
+    action, daemon = user_daemon
+    assert action.begin()["boot_id"] == cmd.boot_id() != ""
+    record = {**json.loads(action.state_file.read_text()), "phase": "started", "pid": daemon}
+    action.state_file.write_text(json.dumps(record))
+    assert action.started_pid == daemon
+    out = action.stop()
+    assert out.ok and out.changed and f"(pid {daemon})" in out.message, out
+    assert not _alive(daemon)
+
+
+def test_the_boot_id_is_read_bounded_and_only_as_one_uuid(tmp_path):
+    f = tmp_path / "boot_id"
+    f.write_text(OTHER_BOOT + "\n")
+    assert cmd.boot_id(str(f)) == OTHER_BOOT
+    for text in ("", "not a uuid\n", OTHER_BOOT * 40, OTHER_BOOT.upper()):
+        f.write_text(text)
+        assert cmd.boot_id(str(f)) == "", text
+    os.mkfifo(tmp_path / "fifo")  # never opened for a blocking read
+    assert cmd.boot_id(str(tmp_path / "fifo")) == "" and cmd.boot_id(str(tmp_path / "absent")) == ""
+    assert cmd.boot_id() == cmd.boot_id() != ""  # this host's, the same all along this boot
 
 
 def test_a_symlink_at_the_state_record_is_never_written_through(tmp_path):

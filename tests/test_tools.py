@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +22,35 @@ import pytest
 from labcheck import kind_releases
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
-from labcheck.probes.tools import VERSION_ARGS, ToolFacts, probe_tool
+from labcheck.probes.tools import VERSION_ARGS, InstallTarget, ToolFacts, probe_tool
+from labcheck.remedy import Shell
 from labcheck.verdicts.tools import INSTALL, LABEL, kind_supports_node_image, tool_version
+from tests.shell_text import commands, parses
 from tests.standins import executable
 
 
 def _tool(folder, name, body):
     executable(folder / name, "#!/bin/sh\n" + body)
+
+
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "")
+
+
+def guide(release: str = "0.30.0", arch: str = "amd64", dest: str = "/usr/local/bin/kind", sudo: str = "sudo ") -> str:
+    """kind's install line as its quick start spells it (download, chmod +x, mv into place), for one release,
+    architecture and place (written out here, not taken from the product)."""
+    return (f"curl -fsSLo ./kind https://kind.sigs.k8s.io/dl/v{release}/kind-linux-{arch} && chmod +x ./kind && "
+            f"{sudo}mv ./kind {shlex.quote(dest)}")
+
+
+def expected_install(facts: ToolFacts) -> str:
+    """The install line for a probed tool: kind's goes where that kind is (a temp folder this user writes), or
+    where its guide puts it when none was found."""
+    if facts.name != "kind":
+        return INSTALL[facts.name]
+    if facts.path:
+        return guide(arch=HOST_ARCH, dest=facts.path, sudo="")
+    return guide(arch=HOST_ARCH, sudo="" if os.access("/usr/local/bin", os.W_OK | os.X_OK) else "sudo ")
 
 
 @pytest.fixture
@@ -50,18 +74,20 @@ def test_versions(bindir, name, printed, minimum, status):
     want = " ".join(VERSION_ARGS[name])
     check_args = f'[ "$*" = "{want}" ] || {{ echo "unexpected args: $*" >&2; exit 2; }}\n'
     _tool(bindir, name, check_args + f'printf "{printed}\\n"\n')
-    verdict = tool_version(probe_tool(name, timeout=10), minimum)
+    facts = probe_tool(name, timeout=10)
+    verdict = tool_version(facts, minimum)
     assert verdict.status == status, verdict
     if status == "fail":
-        assert "older than" in verdict.message and verdict.remediation == INSTALL[name]
+        assert "older than" in verdict.message and verdict.remediation == expected_install(facts)
 
 
 @pytest.mark.parametrize("name", ["kind", "helm", "nvidia-ctk"])
 def test_missing_binary_fails_with_the_install_command(bindir, monkeypatch, name):
     monkeypatch.setenv("PATH", str(bindir))
-    verdict = tool_version(probe_tool(name, extra_dirs=("/nonexistent",), timeout=10), "1.0")
+    facts = probe_tool(name, extra_dirs=("/nonexistent",), timeout=10)
+    verdict = tool_version(facts, "1.0")
     assert verdict.status == "fail" and "not on PATH" in verdict.message
-    assert verdict.remediation == INSTALL[name]
+    assert verdict.remediation == expected_install(facts)
 
 
 def test_tool_in_extra_bin_dir_is_found(tmp_path, monkeypatch):
@@ -92,7 +118,8 @@ def test_crashing_tool_fails_with_its_output(bindir):
 def _kind(printed: str | None) -> ToolFacts:
     if printed is None:
         return ToolFacts("kind", None, None)
-    return ToolFacts("kind", "/usr/local/bin/kind", CmdResult(("kind", "version"), 0, printed + "\n"))
+    return ToolFacts("kind", "/usr/local/bin/kind", CmdResult(("kind", "version"), 0, printed + "\n"), "kind",
+                     "x86_64", InstallTarget("/usr/local/bin/kind", True, False))
 
 
 WORKSHOP_IMAGE = "kindest/node:v1.34.0"  # the workshop's node image (field notes)
@@ -106,7 +133,6 @@ KIND_030 = "kind v0.30.0 go1.24.6 linux/amd64"  # `kind version` of the release 
 def test_default_lab_image_is_the_one_kind_030_lists():
     """The config's default and this table agree (kind's v0.30.0 tag: pkg/apis/config/defaults/image.go)."""
     assert LabConfig().node_image == PINNED == f"{kind_releases.REPO}:{kind_releases.IMAGES['0.30.0'][0]}"
-    assert INSTALL["kind"].count("v0.30.0") == 1
 
 
 @pytest.mark.parametrize(("printed", "image"), [
@@ -137,7 +163,7 @@ def test_kind_older_than_the_first_release_listing_the_image_fails_with_that_rel
     verdict = kind_supports_node_image(_kind(printed), image)
     assert verdict.status == "fail", verdict
     assert f"it is listed by kind v{first}, newer than" in verdict.message
-    assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", f"v{first}")
+    assert verdict.remediation == guide(first)
 
 
 @pytest.mark.parametrize(("printed", "alt"), [
@@ -153,7 +179,7 @@ def test_kind_newer_than_the_release_that_built_the_default_image_fails_with_bot
     assert verdict.status == "fail", verdict
     assert verdict.message.startswith(f"kind {release} cannot run node image {PINNED}: it was built for kind "
                                       f"v0.30.0 and kind {release}'s release notes do not list it")
-    assert verdict.remediation == (f"{INSTALL['kind']}   # kind v0.30.0 lists it; or set node_image in lab.yaml to "
+    assert verdict.remediation == (f"{guide()}   # kind v0.30.0 lists it; or set node_image in lab.yaml to "
                                    f"{alt} (the Kubernetes 1.34 image kind v{release} lists)")
 
 
@@ -181,15 +207,15 @@ def test_a_digest_no_release_lists_warns_naming_the_digest_the_notes_give():
     assert verdict.message == (f"node image {image} is in the release notes of no kind release this suite knows "
                                "(v0.24.0 to v0.33.0); kind v0.30.0 lists kindest/node:v1.34.0 with digest "
                                f"{PINNED.partition('@')[2]}: cannot tell whether kind 0.30.0 runs it")
-    assert verdict.remediation == (f"set node_image in lab.yaml to {PINNED} (the Kubernetes 1.34 image kind 0.30.0 "
-                                   "lists)")
+    assert verdict.remediation == (f"# set node_image in lab.yaml to {PINNED} (the Kubernetes 1.34 image kind "
+                                   "0.30.0 lists)")
 
 
 def test_an_unlisted_patch_of_a_known_minor_still_fails_on_a_kind_too_old_for_the_minor():
     verdict = kind_supports_node_image(_kind("kind v0.30.0 go1.24.6 linux/amd64"), "kindest/node:v1.36.9")
     assert verdict.status == "fail", verdict
     assert "Kubernetes 1.36 node images are built for kind v0.32.0 and later" in verdict.message
-    assert verdict.remediation == INSTALL["kind"].replace("v0.30.0", "v0.32.0")
+    assert verdict.remediation == guide("0.32.0")
 
 
 def test_other_images_and_no_kind():
@@ -305,7 +331,7 @@ def test_a_prerelease_of_the_minimum_fails_and_says_so(bindir, name, printed, fo
     pre = found.partition("-")[2].partition("+")[0]
     assert verdict.message.startswith(f"{LABEL[name]} {found} is older than {minimum} (a pre-release, {pre}, of "), \
         verdict
-    assert verdict.remediation == INSTALL[name]
+    assert verdict.remediation == expected_install(facts)
     assert tool_version(facts, previous).status == "pass"  # above the release before
 
 
@@ -315,6 +341,106 @@ def test_a_kind_prerelease_is_not_the_release_whose_notes_list_the_image():
     assert verdict.status == "fail", verdict
     assert verdict.message.startswith(f"kind 0.30.0-alpha.12+0123456789abcd cannot run node image {PINNED}: it is "
                                       "listed by kind v0.30.0, newer than 0.30.0-alpha.12+0123456789abcd")
-    assert verdict.remediation == INSTALL["kind"]
+    assert verdict.remediation == guide()
     later = kind_supports_node_image(_kind("kind v0.31.0-alpha go1.24.6 linux/amd64"), PINNED)
     assert later.status == "warn" and later.message.startswith("kind 0.31.0-alpha is not a release this suite knows")
+
+
+# --- the kind fixes install the kind module 1 runs, for this host's architecture (audit: fixes-2) -----------------
+
+def _fake_curl(folder: Path, printed: str) -> None:
+    """Stand-in for curl (no network here): ``curl -fsSLo FILE URL`` writes a kind that prints ``printed``, and the
+    URL it was asked for goes to ``FILE.url`` (so a test sees which release and architecture it fetched)."""
+    _tool(folder, "curl", 'while [ $# -gt 1 ]; do case "$1" in -fsSLo) out=$2; shift;; esac; shift; done\n'
+                          f'printf \'#!/bin/sh\\necho "{printed}"\\n\' > "$out"; echo "$1" > "$out.url"\n')
+
+
+@pytest.mark.parametrize("configured", ["/tmp/x/bin dir/kind $x", "/tmp/q'uote/a;b/`id`/kind",
+                                        '/tmp/dq"x/$(id) y/kind'])
+def test_the_kind_fixes_replace_the_configured_kind_binary(tmp_path, configured):
+    """kind_binary: a hostile but valid path with kind v0.22.0 there: both kind checks fail, and their fix, pasted
+    into bash, replaces that very file (it put /usr/local/bin/kind in place before, so both still failed)."""
+    binary = str(tmp_path) + configured  # under tmp_path: the test writes there
+    _tool(Path(binary).parent, Path(binary).name, 'echo "kind v0.22.0 go1.22.6 linux/amd64"\n')
+    facts = probe_tool("kind", (), 10, binary=binary)
+    assert facts.version == "0.22.0" and facts.path == binary
+    for verdict in (tool_version(facts, "0.24.0"), kind_supports_node_image(facts, PINNED)):
+        fix = verdict.remediation
+        assert verdict.status == "fail" and parses(fix), fix
+        assert ["mv", "./kind", binary] in commands(fix), fix  # one word, quoted, where the kind is
+        assert "/usr/local/bin" not in fix and "sudo" not in fix  # this user may write there: no sudo
+        assert f"https://kind.sigs.k8s.io/dl/v0.30.0/kind-linux-{HOST_ARCH}" in fix
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    _fake_curl(tmp_path / "fakebin", "kind v0.30.0 go1.24.6 linux/amd64")
+    env = {**os.environ, "PATH": f"{tmp_path / 'fakebin'}:/usr/bin:/bin"}
+    subprocess.run(["bash", "-c", tool_version(facts, "0.24.0").remediation], cwd=cwd, env=env, check=True,
+                   timeout=30)
+    after = probe_tool("kind", (), 10, binary=binary)
+    assert tool_version(after, "0.24.0").status == "pass" and kind_supports_node_image(after, PINNED).status == "pass"
+
+
+def test_a_missing_kind_binary_goes_where_the_lab_config_says(tmp_path):
+    """A path whose folder is missing: made first; a bare name not on PATH: /usr/local/bin/<name>, not
+    /usr/local/bin/kind (module 1 would run kind-v0.30 and find none)."""
+    missing = str(tmp_path / "no such $dir" / "kind")
+    fix = tool_version(probe_tool("kind", (), 10, binary=missing), "0.24.0").remediation
+    assert parses(fix) and ["mkdir", "-p", os.path.dirname(missing)] in commands(fix), fix
+    assert ["mv", "./kind", missing] in commands(fix)
+    bare = tool_version(probe_tool("kind", (), 10, binary="kind-v0.30"), "0.24.0").remediation
+    assert parses(bare) and "/usr/local/bin/kind-v0.30" in bare and "/usr/local/bin/kind " not in bare, bare
+    mv = next(c for c in commands(bare) if "mv" in c)
+    assert mv[-2:] == ["./kind", "/usr/local/bin/kind-v0.30"]
+    assert (mv[0] == "sudo") != os.access("/usr/local/bin", os.W_OK | os.X_OK)  # sudo only where it is needed
+
+
+@pytest.mark.parametrize(("writable", "root", "sudo"),
+                         [(False, False, True), (False, True, False), (True, False, False)])
+def test_sudo_only_where_the_user_may_not_write(writable, root, sudo):
+    """A folder that is not the user's (a probed fact): sudo mv, unless the user is root (labcheck.remedy.Shell)."""
+    dest = "/opt/lab tools/kind"
+    facts = ToolFacts("kind", dest, CmdResult(("kind", "version"), 0, "kind v0.20.0 go1.20.4 linux/amd64\n"), dest,
+                      "x86_64", InstallTarget(dest, True, writable))
+    fix = tool_version(facts, "0.24.0", Shell(root=root)).remediation
+    assert parses(fix) and commands(fix)[-1] == [*(["sudo"] if sudo else []), "mv", "./kind", dest], fix
+
+
+@pytest.mark.parametrize(("machine", "arch"), [("x86_64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")])
+def test_the_download_is_the_binary_for_this_hosts_architecture(machine, arch):
+    """kind publishes linux-amd64 and linux-arm64: the probed `uname -m` picks one (amd64 was hard-coded)."""
+    facts = ToolFacts("kind", "/usr/local/bin/kind", CmdResult(("kind", "version"), 0, KIND_030 + "\n"), "kind",
+                      machine, InstallTarget("/usr/local/bin/kind", True, False))
+    fix = kind_supports_node_image(facts, "kindest/node:v1.36.4").remediation
+    assert commands(fix)[0] == ["curl", "-fsSLo", "./kind", f"https://kind.sigs.k8s.io/dl/v0.33.0/kind-linux-{arch}"]
+
+
+def test_an_architecture_kind_publishes_no_binary_for_builds_it_from_source():
+    facts = ToolFacts("kind", None, None, "kind", "ppc64le", InstallTarget("/usr/local/bin/kind", True, False))
+    fix = tool_version(facts, "0.24.0").remediation
+    assert parses(fix) and commands(fix)[0] == ["GOBIN=$PWD", "go", "install", "sigs.k8s.io/kind@v0.30.0"], fix
+    assert commands(fix)[1] == ["sudo", "mv", "./kind", "/usr/local/bin/kind"]
+    assert "# kind publishes Linux binaries for amd64 and arm64 only; this host is ppc64le" in fix
+
+
+def test_the_probe_records_this_hosts_machine_and_where_kind_goes(tmp_path, bindir):
+    _tool(bindir, "kind", 'echo "kind v0.30.0 go1.24.6 linux/amd64"\n')
+    facts = probe_tool("kind", (), 10, binary="kind")
+    assert facts.machine == platform.machine().lower()
+    assert facts.target == InstallTarget(str(bindir / "kind"), True, True)  # the kind found on PATH is replaced
+
+
+def test_every_kind_fix_parses_with_hostile_names():
+    """Each branch of the node-image check, with a kind_binary and a node_image holding shell syntax: each fix
+    parses, and what is not a command (release notes, lab.yaml edits) is a comment on one line."""
+    dest = "/tmp/a b/`k`;$(x)/kind"
+    images = (PINNED, WORKSHOP_IMAGE, "kindest/node:v1.36.4", "kindest/node:v1.36.9", "kindest/node:v1.38.0",
+              "kindest/node:v1.24.17", "kindest/node:v1.34.0@sha256:" + "0" * 64, "registry.local/my node:dev\n`id`")
+    for printed in (KIND_030, "kind v0.24.0 go1.22.6 linux/amd64", "kind v0.32.0 go1.26.2 linux/amd64",
+                    "kind v0.33.1 go1.26.5 linux/amd64", "kind v0.34.0 go1.26.5 linux/amd64"):
+        facts = ToolFacts("kind", dest, CmdResult(("kind", "version"), 0, printed + "\n"), dest, "x86_64",
+                          InstallTarget(dest, True, False))
+        for image in images:
+            fix = kind_supports_node_image(facts, image).remediation
+            assert parses(fix) and "\n" not in fix, (printed, image, fix)
+            mv = [c for c in commands(fix) if "mv" in c]
+            assert mv in ([], [["sudo", "mv", "./kind", dest]]), fix

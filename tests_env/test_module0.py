@@ -7,6 +7,7 @@ is marked ``@pytest.mark.optional(reason=...)``.
 
 import pytest
 
+from labcheck.clis import Clis
 from labcheck.verdicts import docker as docker_verdicts
 from labcheck.verdicts import host
 
@@ -37,7 +38,7 @@ def test_docker_engine_reachable(check, docker_engine, docker_cli, lab_config, f
 
 
 def test_docker_engine_version(check, docker_engine, lab_config, fix_shell):
-    check(docker_verdicts.engine_version(docker_engine, lab_config.min_docker, fix_shell))
+    check(docker_verdicts.engine_version(docker_engine, lab_config.min_docker, fix_shell, cli=Clis.of(lab_config)))
 
 
 @pytest.mark.optional(reason="daemon.json is not required: without one the engine runs with its defaults, and "
@@ -56,7 +57,7 @@ def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, doc
 def test_nvidia_runtime_usable(check, docker_engine, nvidia_runtime_probe, host_gpu_count, ctk_facts, lab_config,
                                dockerd_process, fix_shell):
     check(docker_verdicts.runtime_usable(docker_engine, nvidia_runtime_probe, host_gpu_count, fix_shell, ctk_facts,
-                                         lab_config.docker_daemon_json, dockerd_process))
+                                         lab_config.docker_daemon_json, dockerd_process, cli=Clis.of(lab_config)))
 
 
 # ---------------------------------------------------------------------------------------------------

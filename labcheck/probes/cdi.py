@@ -23,6 +23,7 @@ class SpecFile:
     problem: cdi.Problem | None  # the file could not be read as a spec at all
     missing_paths: tuple[str, ...] = ()
     unreadable: bool = False  # not even its bytes could be read (not a regular file, permissions, size, encoding)
+    backup: str = ""  # a name no file has, for the copy a fix keeps of it (labcheck.fsio.backup_name; "": none made)
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,16 @@ class CdiFacts:
     notes: tuple[str, ...] = field(default=())
     spec_path: str = cdi.DEFAULT_SPEC_PATH  # where the fix writes the NVIDIA spec (lab config cdi_spec_path)
     shell: Shell = DEFAULT_SHELL  # who pastes the fixes (no sudo for root)
+    ctk: str | None = None  # the nvidia-ctk found (PATH, then extra_bin_dirs); None: not installed
 
     @property
     def generate_command(self) -> str:
-        return cdi.generate_command(self.spec_path, self.shell)
+        return cdi.generate_command(self.spec_path, self.shell, self.ctk)
+
+    def backup_of(self, path: str) -> str:
+        """The name a fix copies the spec file ``path`` to: the one its probe chose (no file had it), so a second
+        fix never overwrites the first one's copy, which may be the user's only one."""
+        return next((f.backup for f in self.files if f.path == path and f.backup), "") or fsio.backup_name(path)
 
     @property
     def nvidia_specs(self) -> list[SpecFile]:
@@ -81,18 +88,20 @@ def _denied(p: Path) -> bool:
 
 
 def read_spec_file(path: Path) -> SpecFile:
+    backup = fsio.backup_name(path)
     try:
         text = fsio.read_text(path)  # a FIFO named nvidia.yaml is refused, never opened for a blocking read
     except fsio.FileProblem as exc:
-        return SpecFile(str(path), None, cdi.Problem(str(path), exc.line, exc.message), unreadable=True)
+        return SpecFile(str(path), None, cdi.Problem(str(path), exc.line, exc.message), unreadable=True,
+                        backup=backup)
     except OSError as exc:
         return SpecFile(str(path), None, cdi.Problem(str(path), None, f"cannot read: {exc.strerror or exc}"),
-                        unreadable=True)
+                        unreadable=True, backup=backup)
     parsed = cdi.parse_spec(text, str(path))
     if isinstance(parsed, cdi.Problem):
-        return SpecFile(str(path), None, parsed)
+        return SpecFile(str(path), None, parsed, backup=backup)
     missing = tuple(p for p in parsed.host_paths if not os.path.exists(p))
-    return SpecFile(str(path), parsed, None, missing)
+    return SpecFile(str(path), parsed, None, missing, backup=backup)
 
 
 def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, timeout: float = 30.0,
@@ -137,4 +146,4 @@ def probe_cdi(dirs: tuple[str, ...] | list[str], ctk_path: str | None = None, ti
         if result.ok:
             listed = cdi.parse_cdi_list(result.output)
     return CdiFacts(tuple(dirs), tuple(files), tuple(unreadable), result, listed, spec_path=spec_path,
-                    shell=this_host())
+                    shell=this_host(), ctk=ctk_path)

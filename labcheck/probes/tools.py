@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
 
 from labcheck import cmd, versions
+from labcheck.probes.driver_files import host_machine
 
 # What each tool is asked: the plain forms the tools document (no shell, no string-built commands).
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
@@ -41,12 +43,49 @@ def version_field(name: str, output: str) -> str:
     return found if versions.parse(found) is not None else ""  # a part past 18 digits: no version to compare
 
 
+# Where kind's install guide puts kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installing-from-release-binaries)
+# and so where a configured bare name (kind_binary: kind-v0.30) is installed when no such program is on PATH.
+INSTALL_DIR = "/usr/local/bin"
+
+
+@dataclass(frozen=True)
+class InstallTarget:
+    """Where an install or upgrade of the configured program must put it, so that the program module 1 runs is
+    the new one, and what this user may do there.
+
+    ``path``: the program that was found (its old version is the one to replace), else the configured path, else
+    :data:`INSTALL_DIR`/<name>. ``folder_exists``: its folder is there (else the fix makes it). ``writable``: this
+    user may create files in that folder (or, when it is missing, in the nearest folder above that exists):
+    the fix then needs no sudo.
+    """
+
+    path: str
+    folder_exists: bool
+    writable: bool
+
+
+def install_target(binary: str, found: str | None) -> InstallTarget:
+    """The :class:`InstallTarget` of the configured ``binary`` that the probe found at ``found`` (None: not)."""
+    if found:
+        path = os.path.abspath(found)
+    else:
+        path = binary if os.sep in binary else os.path.join(INSTALL_DIR, binary)
+    folder = os.path.dirname(path) or os.sep
+    above = folder
+    while not os.path.isdir(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    return InstallTarget(path, os.path.isdir(folder), os.access(above, os.W_OK | os.X_OK))
+
+
 @dataclass(frozen=True)
 class ToolFacts:
     name: str
     path: str | None
     result: cmd.CmdResult | None
     binary: str = ""  # the lab config's program for it (kind_binary) when one was asked for, as written there
+    # this host's `uname -m` (x86_64, aarch64): which of a project's release binaries fits ("": not probed)
+    machine: str = ""
+    target: InstallTarget | None = None  # where an install of the program goes (None: not probed)
 
     @property
     def version(self) -> str:
@@ -61,7 +100,8 @@ def probe_tool(name: str, extra_dirs: tuple[str, ...] = (), timeout: float = 30.
     """Ask tool ``name`` its version. ``binary``: the lab config's program for it (kind_binary), found as module 1
     runs it (a path as written, a bare name on PATH only): module 0 must judge the kind module 1 will drive."""
     path = shutil.which(binary) if binary else cmd.which(name, extra_dirs)
+    machine, target = host_machine(), install_target(binary or name, path)
     if path is None:
-        return ToolFacts(name, None, None, binary)
+        return ToolFacts(name, None, None, binary, machine, target)
     return ToolFacts(name, path, cmd.run([path, *(args if args is not None else VERSION_ARGS[name])],
-                                         timeout=timeout), binary)
+                                         timeout=timeout), binary, machine, target)

@@ -13,6 +13,7 @@ from shlex import quote as sh
 from labcheck import cdi, versions
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
+from labcheck.remedy import with_note
 from labcheck.verdict import Verdict, failed, passed, skipped
 
 
@@ -20,7 +21,7 @@ def _backup_then_generate(facts: CdiFacts, path: str) -> str:
     """Keep a copy of the bad spec, then generate at the configured path: copy when it is that path (generating
     replaces it), move it aside otherwise (a second spec would conflict with the generated one)."""
     keep = "cp -p" if os.path.abspath(path) == os.path.abspath(facts.spec_path) else "mv"
-    backup = sh(path + ".bak")
+    backup = sh(facts.backup_of(path))
     return f"{facts.shell.sudo(f'{keep} {sh(path)} {backup}')} && {facts.generate_command}"
 
 
@@ -166,11 +167,12 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
                 aside = f.path if _in_mounted_dir(facts, first) or not _in_mounted_dir(facts, f.path) else first
                 return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
                               f"{', '.join(clash)}",
-                              facts.shell.sudo(f"mv {sh(aside)} {sh(aside + '.bak')}")
-                              + f"   # keeps {_mounted_dir(facts)}'s spec, the one the kind node mounts; toolkit "
-                              ">= 1.18 rewrites /var/run/cdi/nvidia.yaml at boot and on driver changes: stop that "
-                              "with " + facts.shell.sudo("systemctl disable --now nvidia-cdi-refresh.path "
-                                                         "nvidia-cdi-refresh.service"))
+                              with_note(facts.shell.sudo(f"mv {sh(aside)} {sh(facts.backup_of(aside))}"),
+                                        f"keeps {_mounted_dir(facts)}'s spec, the one the kind node mounts; toolkit "
+                                        ">= 1.18 rewrites /var/run/cdi/nvidia.yaml at boot and on driver changes: "
+                                        "stop that with " + facts.shell.sudo("systemctl disable --now "
+                                                                             "nvidia-cdi-refresh.path "
+                                                                             "nvidia-cdi-refresh.service")))
     return passed(f"one spec per device name ({len(specs)} spec file{'s' * (len(specs) != 1)} of kind "
                   f"{cdi.NVIDIA_KIND})")
 

@@ -13,11 +13,13 @@ import sys
 from shlex import quote as sh
 
 from labcheck import ctk_configure, docker_endpoint, versions
+from labcheck.clis import DEFAULT as DEFAULT_CLIS
+from labcheck.clis import Clis
 from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
 from labcheck.probes.tools import ToolFacts
-from labcheck.remedy import DEFAULT, OTHER, Shell
+from labcheck.remedy import DEFAULT, OTHER, Shell, program, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
-from labcheck.verdicts.tools import TOOLKIT_GUIDE, install_command
+from labcheck.verdicts.tools import TOOLKIT_GUIDE, install_command, toolkit_guide_note
 
 INSTALL_GUIDE = "https://docs.docker.com/engine/install/"
 
@@ -53,26 +55,38 @@ def reload_runtimes(shell: Shell = DEFAULT, dockerd: Dockerd | None = None,
     configuration file on SIGHUP, and ``runtimes`` ("the list of available OCI runtimes") is one of the options a
     reload applies (Docker's dockerd reference, "Configuration reload behavior",
     https://docs.docker.com/reference/cli/dockerd/#configuration-reload-behavior); running containers keep running.
-    No dockerd pid known (another host's engine, none found): say so, and give the ways to restart it.
+    No dockerd pid known (another host's engine, none found): the restart, and the other ways in a note.
     """
+    return with_note(*_reload(shell, dockerd, daemon_json))
+
+
+def _reload(shell: Shell, dockerd: Dockerd | None, daemon_json: str) -> tuple[str, str]:
+    """:func:`reload_runtimes` as (command, note): callers chain the command and gather the notes after one ``#``."""
     if dockerd is None:
-        return restart_docker(shell)
+        return restart_docker(shell), ""
     if dockerd.unit:
-        return restart_docker(shell) if dockerd.unit == "docker.service" else \
-            shell.sudo(f"systemctl restart {sh(dockerd.unit)}")
+        return (restart_docker(shell) if dockerd.unit == "docker.service" else
+                shell.sudo(f"systemctl restart {sh(dockerd.unit)}")), ""
     if dockerd.pid is not None:
-        return (f"{shell.sudo(f'kill -HUP {dockerd.pid}')}  (dockerd, pid {dockerd.pid} from {dockerd.found_by}: "
-                "SIGHUP makes it re-read the runtimes in daemon.json; no systemd runs it here)")
-    return (f"reload dockerd: `{shell.sudo('kill -HUP <pid of dockerd>')}` (no dockerd pid is known here: "
-            f"{dockerd.problem}), or {restart_dockerd(shell, daemon_json)}")
+        return (shell.sudo(f"kill -HUP {dockerd.pid}"),
+                f"dockerd, pid {dockerd.pid} from {dockerd.found_by}: SIGHUP makes it re-read the runtimes in "
+                "daemon.json; no systemd runs it here")
+    return (restart_docker(shell),
+            f"no dockerd pid is known here ({dockerd.problem}); where systemd does not run Docker, send dockerd "
+            f"SIGHUP instead ({shell.sudo('kill -HUP <pid of dockerd>')}), or stop it and start it again "
+            f"({shell.sudo(_hand_start(daemon_json))} &)")
+
+
+def _hand_start(daemon_json: str) -> str:
+    """dockerd started by hand with the lab config's daemon.json."""
+    return "dockerd" if daemon_json == ctk_configure.DAEMON_JSON else f"dockerd {sh(f'--config-file={daemon_json}')}"
 
 
 def restart_dockerd(shell: Shell = DEFAULT, daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
     """The two ways to restart dockerd when the suite cannot tell what runs it (or a reload was not enough), the
-    hand start with the lab config's daemon.json."""
-    start = "dockerd" if daemon_json == ctk_configure.DAEMON_JSON else f"dockerd {sh(f'--config-file={daemon_json}')}"
+    hand start with the lab config's daemon.json: words for a message, not a remediation."""
     return (f"restart it: `{restart_docker(shell)}` where systemd runs Docker, else stop dockerd and start it "
-            f"again: `{shell.sudo(start)} &`")
+            f"again: `{shell.sudo(_hand_start(daemon_json))} &`")
 
 
 def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name: str = ctk_configure.RUNTIME,
@@ -81,38 +95,46 @@ def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name
     """Register runtime ``name`` in ``daemon_json`` (the lab config's names) with the nvidia-ctk that was found
     (by its path: one in extra_bin_dirs is not on sudo's PATH); installing the toolkit first when it is missing;
     then make the engine load it (:func:`reload_runtimes`, after ``dockerd``).
-    ``endpoint``: the engine checked; one on another host is configured there, not here."""
-    found = ctk.path if ctk is not None and ctk.path else "nvidia-ctk"
-    if os.path.dirname(found) in SECURE_PATH:
-        found = os.path.basename(found)
+    ``endpoint``: the engine checked; one on another host is configured there, not here.
+
+    One shell line: ``<install> && <configure> && <reload>``, what is not a command after ``#`` (a ``then:``
+    between them became arguments of ``apt-get install``)."""
+    return with_note(*_configure(shell, ctk, name, daemon_json, endpoint, dockerd))
+
+
+def _configure(shell: Shell, ctk: ToolFacts | None, name: str, daemon_json: str, endpoint: str,
+               dockerd: Dockerd | None) -> tuple[str, ...]:
+    """:func:`configure_runtime` as (command, *notes)."""
+    found = program(ctk.path if ctk is not None else None, "nvidia-ctk")
     configure = shell.sudo(ctk_configure.command(name, daemon_json, found))
-    reload = reload_runtimes(shell, dockerd, daemon_json)
-    known = dockerd is None or dockerd.unit or dockerd.pid is not None  # a command, not a sentence
-    steps = f"{configure} && {reload}" if known else f"{configure}, then {reload}"
-    steps += _elsewhere(endpoint)
+    reload, note = _reload(shell, dockerd, daemon_json)
+    steps, notes = f"{configure} && {reload}", (note, _elsewhere(endpoint))
     if ctk is not None and ctk.path is None:
-        return f"{install_command('nvidia-ctk', shell)}  then: {steps}"
-    return steps
+        if shell.family == OTHER:  # no package commands known here: the guide's, first (a note)
+            return steps, "first " + toolkit_guide_note(shell), *notes
+        return f"{install_command('nvidia-ctk', shell)} && {steps}", *notes
+    return steps, *notes
 
 
 def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
                       daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "",
                       dockerd: Dockerd | None = None) -> str:
-    configure = configure_runtime(shell, None, name, daemon_json, endpoint, dockerd)
+    return with_note(*_reinstall(shell, name, daemon_json, endpoint, dockerd))
+
+
+def _reinstall(shell: Shell, name: str, daemon_json: str, endpoint: str, dockerd: Dockerd | None) -> tuple[str, ...]:
+    """:func:`reinstall_toolkit` as (command, *notes)."""
+    configure, *notes = _configure(shell, None, name, daemon_json, endpoint, dockerd)
     if shell.family == OTHER:
-        return f"reinstall the NVIDIA Container Toolkit ({TOOLKIT_GUIDE}), then {configure}"
-    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure
-
-
-# sudo's default secure_path (Debian, Ubuntu): a tool there is found by name, with or without sudo
-SECURE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+        return configure, f"first reinstall the NVIDIA Container Toolkit as its guide says: {TOOLKIT_GUIDE}", *notes
+    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure, *notes
 
 
 def _elsewhere(endpoint: str) -> str:
     """A note when the engine is on another host (tcp:// or ssh:// to a remote name): its daemon.json is there."""
     host = docker_endpoint.remote_host(endpoint)
     if host:
-        return f"  (on {host}, the host of the engine at {endpoint}: the runtime is registered in its daemon.json)"
+        return f"on {host}, the host of the engine at {endpoint}: the runtime is registered in its daemon.json"
     return ""
 
 
@@ -202,14 +224,16 @@ def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verd
     return failed(what, fix)
 
 
-def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
+def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    """``cli``: the docker prefix of the fixes (:class:`labcheck.clis.Clis`: the engine the lab config names)."""
     if not _answers(engine):
         return unreachable(engine)
     found = engine.server_version
     ok = versions.at_least(found, minimum)
     if ok is None:
         return failed(f"cannot read the Docker engine version (found {found!r}); the workshop needs >= {minimum}",
-                      "check `docker version`; upgrade to Docker CE: " + install_docker(shell))
+                      with_note(f"{cli.docker} version; {install_docker(shell)}", "the first command shows what "
+                                "the engine says it is; the rest installs Docker CE"))
     if not ok:
         distro = any(s in found for s in ("dfsg", "ubuntu", "deb"))
         fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}" if distro
@@ -275,10 +299,12 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
                    ctk: ToolFacts | None = None, daemon_json: str = ctk_configure.DAEMON_JSON,
-                   dockerd: Dockerd | None = None) -> Verdict:
+                   dockerd: Dockerd | None = None, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     """Pass only when a container started with the runtime ran, and (on a GPU host) saw a GPU. ``daemon_json``:
-    the lab config's, where the fixes register the runtime; ``dockerd``: how they reload the engine."""
-    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk, daemon_json, dockerd)
+    the lab config's, where the fixes register the runtime; ``dockerd``: how they reload the engine; ``cli``: the
+    docker prefix of every ``docker run``/``rm`` they print (:class:`labcheck.clis.Clis`: the engine the lab
+    config's docker_host names, which the probe used; a bare ``docker`` would act on the default engine)."""
+    verdict = _runtime_usable(engine, probe, host_gpus, shell, ctk, daemon_json, dockerd, cli)
     if probe.leftovers_removed:  # an earlier run was killed before it could remove its probe container
         note = (f"removed {len(probe.leftovers_removed)} probe container(s) left by an interrupted run: "
                 f"{', '.join(probe.leftovers_removed)}")
@@ -286,18 +312,20 @@ def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, she
                           "\n".join(x for x in (verdict.details, note) if x))
     if probe.cleanup_error:  # a hung runtime can keep our probe container alive: say how to remove it
         note = (f"the probe container {probe.container} could not be removed ({probe.cleanup_error}); "
-                f"remove it with `docker rm -f {probe.container}`")
+                f"remove it with `{cli.docker} rm -f {sh(probe.container)}`")
         verdict = Verdict(verdict.status, verdict.message, verdict.remediation,
                           "\n".join(x for x in (verdict.details, note) if x))
     return verdict
 
 
 def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell,
-                    ctk: ToolFacts | None, daemon_json: str, dockerd: Dockerd | None) -> Verdict:
+                    ctk: ToolFacts | None, daemon_json: str, dockerd: Dockerd | None, cli: Clis) -> Verdict:
     name = probe.runtime
     if not _answers(engine):
         return unreachable(engine)
-    reinstall = reinstall_toolkit(shell, name, daemon_json, engine.endpoint, dockerd)
+    reinstall, *reinstall_notes = _reinstall(shell, name, daemon_json, engine.endpoint, dockerd)
+    # one container with the runtime, by hand, on the engine the probe used
+    run = f"{cli.docker} run --rm --runtime={sh(name)} -e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image or 'busybox')}"
     if not probe.attempted:
         return failed(f"cannot start a container with runtime {name!r}: the engine does not list it "
                       f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})",
@@ -309,22 +337,21 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
     if probe.timed_out:
         return failed(f"{probe.hung_step} hung: no answer within {engine.timeout:g}s "
                       f"(runtime {name!r}, container {probe.container or '-'}): {probe.error or probe.image_error}",
-                      f"look at `{journal(shell)}`; try `docker run --rm --runtime={sh(name)} "
-                      f"-e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image or 'busybox')} true`; "
-                      f"then {restart_docker(shell)}")
+                      with_note(f"{restart_docker(shell)} && {run} true", "restarts the engine, then starts one "
+                                f"container by hand; if that hangs too, read {journal(shell)}"))
     if probe.image_error:
         return failed(f"cannot test runtime {name!r}: {probe.image_error}",
-                      shell.sudo("apt-get install -y busybox-static") + "  (the suite builds its probe image from "
-                      "/bin/busybox), or `docker pull busybox`, or set probe_image in lab.yaml to a local image "
-                      "with /bin/sh")
+                      with_note(shell.sudo("apt-get install -y busybox-static"), "the suite builds its probe "
+                                f"image from /bin/busybox; or {cli.docker} pull busybox, or set probe_image in "
+                                "lab.yaml to a local image with /bin/sh"))
     if probe.error:
         return _start_error(name, engine, probe, shell, ctk, daemon_json, dockerd)
     out = probe.output
     if probe.exit_code != 0 or not out.complete:
         return failed(f"a container with runtime {name!r} started but its probe exited {probe.exit_code} "
                       f"(expected 0): {probe.logs.strip()[-300:] or 'no output'}",
-                      f"try `docker run --rm --runtime={sh(name)} -e NVIDIA_VISIBLE_DEVICES=all {sh(probe.image)} "
-                      f"/bin/sh -c 'ls /dev'` and read its error; {reinstall}")
+                      with_note(f"{run} /bin/sh -c 'ls /dev'; {reinstall}", "the first command shows the "
+                                "container's error", *reinstall_notes))
     smi = ""
     if out.smi_rc == 0:
         smi = "; nvidia-smi -L inside: " + ("; ".join(out.smi_lines) or "no output")
@@ -337,8 +364,9 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
             return failed(f"runtime {name!r} starts containers but gives them no GPU: no /dev/nvidiaN inside with "
                           f"NVIDIA_VISIBLE_DEVICES=all (found: {devices or 'no /dev/nvidia*'}), although this host "
                           f"has {host_gpus} GPU(s){smi}",
-                          f"check `nvidia-container-cli -k -d /dev/tty info` and `docker info | grep -i runtime`; "
-                          f"then {reinstall}")
+                          with_note(f"nvidia-container-cli -k -d /dev/tty info; {cli.docker} info | grep -i "
+                                    f"runtime; {reinstall}", "the first two show what the runtime sees",
+                                    *reinstall_notes))
         return passed(f"runtime {name!r} starts containers with the GPU: {devices}{smi}")
     if out.devices:
         return warned(f"runtime {name!r} starts containers and injected {devices}, but this host shows no GPU "
