@@ -75,21 +75,56 @@ def _is_private(path: str | os.PathLike) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not _open_to_others(st.st_mode)
 
 
-def _temp_root_fix(folder: Path) -> str:
-    """The command that moves the suite's temp folder (``folder``) where no other user can reach it: TMPDIR.
+def _by_root() -> bool:
+    """This run is root's (a root shell, or sudo): the fixes differ (see :func:`_temp_root_fix`)."""
+    return os.geteuid() == 0
 
-    WHY TMPDIR: it is the one fix that works for everyone, also for a user without sudo in a sticky /tmp, who can
-    neither remove nor rename a folder another user made there. ``tempfile.gettempdir()`` (hence
-    labcheck.state.temp_dir()) honours TMPDIR only when it names a folder it can write to, and silently falls back
-    to /tmp otherwise, so the command makes the folder first (0700). $XDG_RUNTIME_DIR is preferred when it is this
-    user's private folder (/run/user/UID): a tmpfs emptied at reboot, as /tmp is, which the MPS daemon's record
-    relies on (setup_actions.mps_daemon.state_dir); else a folder under the home.
+
+def _aside(folder: Path) -> str:
+    """A new name beside ``folder`` to move it to (nothing is deleted: its owner may want what is in it)."""
+    return f"{folder}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _temp_root_fix(folder: Path) -> str:
+    """The command that gets the suite's temp folder (``folder``) out of another user's reach.
+
+    As root: move the refused folder aside (root may rename anything in a sticky /tmp). WHY not TMPDIR for root:
+    a root run is mostly ``sudo pytest ...``, and sudo, a setuid program, never passes TMPDIR on (the dynamic
+    loader strips it from setuid programs' environment), so an exported TMPDIR would not reach the suite and
+    the same refusal would come back on every rerun.
+
+    Otherwise TMPDIR: the one fix that works for a user without sudo in a sticky /tmp, who can neither remove nor
+    rename a folder another user made there. ``tempfile.gettempdir()`` (hence labcheck.state.temp_dir()) honours
+    TMPDIR only when it names a folder it can write to, and silently falls back to /tmp otherwise, so the command
+    makes the folder first (0700). $XDG_RUNTIME_DIR is preferred when it is this user's private folder
+    (/run/user/UID): a tmpfs emptied at reboot, as /tmp is; else a folder under the home (the MPS daemon's record
+    carries the boot id, so one kept across a reboot is not taken for this boot's).
     """
+    if _by_root():
+        return (f"mv -- {shlex.quote(str(folder))} {shlex.quote(_aside(folder))}"
+                "   # as root; nothing in it is deleted: look at it, then remove it")
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and Path(runtime) != folder.parent and _is_private(runtime):
         return f"export TMPDIR={shlex.quote(runtime)}   # then rerun in this shell"
     root = shlex.quote(os.path.join(os.path.expanduser("~"), *TEMP_ROOT_IN_HOME))
     return f"mkdir -p -m 700 {root} && export TMPDIR={root}   # then rerun in this shell"
+
+
+def _open_folder_fix(folder: Path) -> str:
+    """The fix for this user's own temp folder left open to others: ``chmod 700`` when everything in it is this
+    user's; when anything in it is not, move the folder aside (its owner may rename it in a sticky /tmp) and let
+    the next run make a new one. WHY not delete what others put there: a user cannot delete files inside another
+    user's subfolder, so such a fix would fail half-way, and what was planted is evidence worth a look."""
+    me = os.geteuid()
+    try:
+        foreign = any(entry.stat(follow_symlinks=False).st_uid != me for entry in os.scandir(folder))
+    except OSError:
+        foreign = True
+    quoted = shlex.quote(str(folder))
+    if not foreign:
+        return f"chmod 700 {quoted}"
+    return (f"mv -- {quoted} {shlex.quote(_aside(folder))}   # others put files in it while it was open: the next "
+            "run makes a new folder; look at the old one, then remove it")
 
 
 def _tmpdir_unused(folder: Path) -> str:
@@ -194,8 +229,7 @@ def private_folder(folder: Path, path: Path) -> None:
         raise LockProblem(f"the suite's temp folder {folder} is writable by others (mode "
                           f"{stat.S_IMODE(st.st_mode):04o}): anyone could hold or delete the suite's locks there or "
                           f"plant its records; it is not used until it is closed to others", path, timed_out=False,
-                          fix=f"chmod 700 {shlex.quote(str(folder))} && find {shlex.quote(str(folder))} -mindepth 1 "
-                              f"! -user {me} -delete   # and what others put there while it was open is removed")
+                          fix=_open_folder_fix(folder))
 
 
 def _holder_file(path: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shlex
 import stat
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import state
+from tests import needs
 
 OTHER_UID = pwd.getpwnam("nobody").pw_uid
 
@@ -48,7 +50,9 @@ def snapshot(folder: Path) -> dict:
 
 def plant(folder: Path, uid: int = OTHER_UID, mode: int = 0o777) -> dict:
     """Another user's folder at ``folder``, made first, open to its maker, with a lock and an MPS record of theirs in
-    it (as they would leave it to hold the suite's lock or plant a record); its snapshot."""
+    it (as they would leave it to hold the suite's lock or plant a record); its snapshot. Skips where this test is
+    not root (making a file another user's needs CAP_CHOWN)."""
+    needs.skip_unless("root")
     folder.mkdir()
     (folder / "docker-runtime.lock").write_text("")
     (folder / "mps-daemon-0123456789ab.json").write_text('{"phase": "started", "pid": 1, "users": []}')
@@ -59,6 +63,23 @@ def plant(folder: Path, uid: int = OTHER_UID, mode: int = 0o777) -> dict:
 
 
 def home_fix(home: Path) -> str:
-    """The fix labcheck.lock gives for a refused temp folder when the home is ``home`` (no XDG_RUNTIME_DIR)."""
+    """The fix labcheck.lock gives a user without root for a refused temp folder when the home is ``home`` (no
+    XDG_RUNTIME_DIR)."""
     root = shlex.quote(str(home / ".cache" / "dra-labcheck-tmp"))
     return f"mkdir -p -m 700 {root} && export TMPDIR={root}   # then rerun in this shell"
+
+
+def aside_fix_pattern(folder: Path) -> str:
+    """The fix labcheck.lock gives root (or this user's own folder left open with others' files in it): the folder
+    moved aside to a new name beside it, nothing deleted; a regex (for a ``folder`` that needs no shell quoting, as
+    the test folders here do)."""
+    return rf"mv -- {re.escape(str(folder))} {re.escape(str(folder))}\.set-aside-\d{{8}}-\d{{6}}   # "
+
+
+def assert_refused_fix(fix: str, folder: Path, home: Path) -> None:
+    """The fix for a temp folder another user made: as root, moving it aside (TMPDIR would not pass through
+    sudo); otherwise TMPDIR to a folder under the home."""
+    if os.geteuid() == 0:
+        assert re.match(aside_fix_pattern(folder), fix), fix
+    else:
+        assert fix == home_fix(home), fix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import re
 import shlex
 import shutil
 import stat
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from labcheck import lock, state
+from tests import needs
 from tests.other_user import run_as_nobody
-from tests.planted import OTHER_UID, home_fix, plant, snapshot
+from tests.planted import OTHER_UID, aside_fix_pattern, home_fix, plant, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
@@ -165,7 +167,9 @@ def test_another_users_temp_folder_is_refused_with_the_tmpdir_fix_that_works_and
     """/tmp/dra-labcheck-UID made first by another local user (this test runs as root: /tmp/dra-labcheck-0, the
     name a root run uses). Its owner could hold or delete the suite's locks there and plant its records: refused,
     nothing in it touched, and the fix (TMPDIR to a folder of the user's own, made first because gettempdir()
-    ignores a TMPDIR that does not exist) works when pasted, then the suite's folder there is 0700."""
+    ignores a TMPDIR that does not exist) works when pasted, then the suite's folder there is 0700. The fix a user
+    without root gets (root's: test_as_root_the_refused_temp_folder_is_moved_aside_not_deleted)."""
+    monkeypatch.setattr(lock, "_by_root", lambda: False)
     folder = state.temp_dir()
     before = plant(folder)
     with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "docker-runtime.lock", 1, private=True):
@@ -193,7 +197,8 @@ def test_another_users_temp_folder_is_refused_with_the_tmpdir_fix_that_works_and
 
 
 @pytest.mark.needs("root")
-def test_a_link_or_a_file_at_the_temp_folders_name_is_refused_and_never_followed(sticky_tmp, tmp_path):
+def test_a_link_or_a_file_at_the_temp_folders_name_is_refused_and_never_followed(sticky_tmp, tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "_by_root", lambda: False)  # the fix a user without root gets
     folder = state.temp_dir()
     target = tmp_path / "target"
     target.mkdir(mode=0o700)
@@ -219,31 +224,72 @@ def test_a_link_or_a_file_at_the_temp_folders_name_is_refused_and_never_followed
 
 @pytest.mark.needs("root")
 def test_the_users_own_temp_folder_left_open_is_refused_with_the_chmod_fix_which_closes_it(sticky_tmp):
-    """Theirs, but mode 0777: anyone could have put a lock or record there. ``chmod 700`` closes it (only the
-    owner may, so only then is it the fix) and what others put there while it was open is removed."""
+    """Theirs, but mode 0777, with nothing of anyone else in it: ``chmod 700`` closes it (only the owner may, so only
+    then is it the fix), and pasted it makes the folder usable."""
     folder = state.temp_dir()
     folder.mkdir()
     os.chmod(folder, 0o777)
-    planted = folder / "docker-runtime.lock"
-    planted.write_text("")
-    os.chown(planted, OTHER_UID, OTHER_UID)
+    (folder / "docker-runtime.lock").write_text("")  # the user's own
     before = snapshot(folder)
     with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "docker-runtime.lock", 1, private=True):
         pytest.fail("the block ran in a folder open to everyone")
     assert f"{folder} is writable by others (mode 0777)" in str(caught.value), caught.value
-    assert caught.value.fix.startswith(f"chmod 700 {folder} && find {folder} -mindepth 1 ! -user {os.geteuid()} "
-                                       "-delete"), caught.value.fix
+    assert caught.value.fix == f"chmod 700 {folder}", caught.value.fix
     assert snapshot(folder) == before
     res = run_fix_then(caught.value.fix, TEMP_CHILD)
     assert res.returncode == 0, res.stderr
     assert res.stdout.rstrip("\n").rsplit(" ", 1) == [str(sticky_tmp), "0o700"], res.stdout
-    assert not planted.exists() or planted.stat().st_uid == os.geteuid()
+
+
+@pytest.mark.needs("root")
+def test_the_users_own_open_temp_folder_with_others_files_in_it_is_moved_aside_not_emptied(sticky_tmp):
+    """Open, and another user put a folder with a file of theirs in it: a user cannot delete inside another's
+    folder (so a "delete what is not mine" fix fails half-way and leaves the folder to be used), so the fix moves
+    the whole folder aside, deletes nothing, and the rerun makes a new 0700 one."""
+    folder = state.temp_dir()
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    theirs = folder / "theirs"
+    theirs.mkdir()
+    (theirs / "f").write_text("planted\n")
+    for path in (theirs / "f", theirs):
+        os.chown(path, OTHER_UID, OTHER_UID)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "docker-runtime.lock", 1, private=True):
+        pytest.fail("the block ran in a folder open to everyone")
+    assert re.match(aside_fix_pattern(folder), caught.value.fix), caught.value.fix
+    res = run_fix_then(caught.value.fix, TEMP_CHILD)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.rstrip("\n").rsplit(" ", 1) == [str(sticky_tmp), "0o700"], res.stdout
+    aside = caught.value.fix.split()[3]
+    assert (Path(aside) / "theirs" / "f").read_text() == "planted\n"  # nothing deleted
+
+
+@pytest.mark.needs("root")
+def test_as_root_the_refused_temp_folder_is_moved_aside_not_deleted(sticky_tmp, tmp_path, monkeypatch):
+    """A root run is mostly ``sudo pytest``: sudo (setuid) never passes TMPDIR on, so the TMPDIR fix would bring
+    the same refusal back on every rerun. Root can rename anything in a sticky /tmp: the fix moves the other
+    user's folder aside, with everything in it as it was, and the rerun makes its own 0700 folder."""
+    monkeypatch.setattr(lock, "_by_root", lambda: True)
+    folder = state.temp_dir()
+    before = plant(folder)
+    with pytest.raises(lock.LockProblem) as caught, lock.held(folder, "x.lock", 1, private=True):
+        pytest.fail("the block ran in another user's folder")
+    assert re.match(aside_fix_pattern(folder), caught.value.fix), caught.value.fix
+    assert "TMPDIR" not in caught.value.fix
+    assert snapshot(folder) == before
+    res = run_fix_then(caught.value.fix, TEMP_CHILD)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.rstrip("\n").rsplit(" ", 1) == [str(sticky_tmp), "0o700"], res.stdout
+    aside = Path(caught.value.fix.split()[3])
+    moved = {k.replace(str(aside), str(folder), 1): v for k, v in snapshot(aside).items()}
+    assert moved == before  # the same inodes, owners, modes and bytes, only renamed
 
 
 @pytest.mark.needs("root")
 def test_the_tmpdir_fix_prefers_the_users_own_runtime_folder(sticky_tmp, tmp_path, monkeypatch):
     """/run/user/UID (XDG_RUNTIME_DIR) is emptied at reboot, as /tmp is (the MPS record must not outlive the
-    daemon): the fix names it when it is the user's alone, else a folder under the home."""
+    daemon): the fix names it when it is the user's alone, else a folder under the home (a user without root)."""
+    monkeypatch.setattr(lock, "_by_root", lambda: False)
     plant(state.temp_dir())
     runtime = tmp_path / "run user"
     runtime.mkdir(mode=0o700)
@@ -297,6 +343,7 @@ def test_a_user_without_root_is_refused_a_temp_folder_root_made_and_the_tmpdir_f
     """A user without sudo cannot remove or rename another user's folder (here root's: an earlier sudo run, or
     any other user) in a sticky /tmp: only moving TMPDIR works, and it does, run as that user. (The rerun is the
     system's python3: the venv's interpreter may lie under a home that user cannot enter.)"""
+    needs.skip_unless("other_user")  # chown to nobody and running as nobody need root
     python = shutil.which("python3", path="/usr/bin:/bin")
     if python is None:
         pytest.skip("no /usr/bin/python3 for the rerun as nobody")

@@ -37,7 +37,7 @@ from labcheck.verdicts import mps as mps_v
 from setup_actions import cluster as cluster_action
 from setup_actions.mps_daemon import MpsDaemon, StateFileProblem, _alive
 from setup_actions.outcome import Outcome
-from tests.planted import OTHER_UID, home_fix, plant, snapshot
+from tests.planted import OTHER_UID, assert_refused_fix, plant, snapshot
 from tests.test_mps_probe import FAKE_CONTROL, _script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,7 +301,7 @@ def test_another_users_temp_folder_fails_the_mps_start_with_the_tmpdir_fix_and_i
         assert not outcome.ok and not outcome.changed, outcome
         assert f"the suite's temp folder {state.temp_dir()} is a folder that belongs to uid {OTHER_UID} (" \
                in outcome.message and outcome.message.endswith("the MPS daemon was not started by this run"), outcome
-        assert outcome.remediation == home_fix(tmp_path / "my home")
+        assert_refused_fix(outcome.remediation, state.temp_dir(), tmp_path / "my home")
         verdict = mps_v.daemon(probe_mps(str(pipe), (str(tmp_path / "bin"),), 10), str(pipe), str(log), True,
                                outcome.message, outcome.remediation, "", Shell())
         assert verdict.status == "fail" and outcome.message in verdict.message, verdict
@@ -350,7 +350,7 @@ def test_another_users_temp_folder_fails_the_docker_runtime_setup_with_the_tmpdi
     assert not outcome.ok and outcome.action == "failed", outcome
     assert f"the suite's temp folder {state.temp_dir()} is a folder that belongs to uid {OTHER_UID} (" \
            in outcome.message and outcome.message.endswith("; nothing was changed"), outcome
-    assert outcome.remediation == home_fix(tmp_path / "my home")
+    assert_refused_fix(outcome.remediation, state.temp_dir(), tmp_path / "my home")
     engine = EngineFacts("unix:///run/docker.sock", 5, client=object(), server_version="24.0.7",
                          runtimes={"runc": {"path": "runc"}}, default_runtime="runc")
     verdict = docker_v.runtime_registered(engine, DaemonJson(str(tmp_path / "daemon.json"), False), "nvidia",
@@ -371,7 +371,7 @@ def test_another_users_temp_folder_fails_the_cdi_generation_with_the_tmpdir_fix(
            in outcome.message and outcome.message.endswith("the CDI spec was not generated"), outcome
     verdict = cdi_v.with_generation(cdi_v.spec_present(probe_cdi(cfg.cdi_dirs, None, 5, cfg.cdi_spec_path)), outcome)
     assert verdict.status == "fail" and outcome.message in verdict.message, verdict
-    assert verdict.remediation == home_fix(tmp_path / "my home")
+    assert_refused_fix(verdict.remediation, state.temp_dir(), tmp_path / "my home")
     assert snapshot(state.temp_dir()) == before and not cdi_dir.exists()
 
 
