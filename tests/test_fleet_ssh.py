@@ -186,6 +186,10 @@ def test_fleet_over_ssh_reports_every_host(lab, silent_port):
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "the victim host never started its slow check"
             time.sleep(0.1)
+        # The victim's reports of the checks before the slow one may still be on their way through ssh (on a
+        # loaded machine); killing now would lose them, and the controller would rightly name the first check it
+        # has no report of. Give them time to arrive: the victim waits in its slow check for minutes.
+        time.sleep(2)
         servers["victim"].kill()
         stdout, _ = proc.communicate(timeout=120)
     finally:

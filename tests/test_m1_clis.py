@@ -4,10 +4,7 @@ configured ``kind_binary`` must be the kind that is run. Pure: verdicts and comm
 
 from __future__ import annotations
 
-import ast
-import inspect
 import re
-from pathlib import Path
 
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
@@ -17,6 +14,7 @@ from labcheck.probes.kube import ApiFacts
 from labcheck.probes.node import NodeState
 from labcheck.verdicts import node as v
 from setup_actions import cluster, node_mps
+from tests.module1_calls import verdict_calls_without
 
 ROOTLESS = "unix:///run/user/1000/docker.sock"
 CFG = LabConfig(docker_host=ROOTLESS, kind_binary="/opt/kind bin/kind", kind_config_path="/srv/lab/kc.yaml")
@@ -72,13 +70,4 @@ def test_the_regenerate_fix_names_the_configured_kind_config():
 
 def test_module1_checks_pass_the_prefixes_to_every_verdict_that_takes_them():
     """tests_env/test_module1.py: a verdict called without ``cli=`` would fall back to the plain commands."""
-    source = Path(__file__).resolve().parent.parent / "tests_env" / "test_module1.py"
-    missing = []
-    for call in ast.walk(ast.parse(source.read_text())):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name) and call.func.value.id == "v"):
-            continue
-        if "cli" in inspect.signature(getattr(v, call.func.attr)).parameters and \
-                "cli" not in {k.arg for k in call.keywords}:
-            missing.append(f"line {call.lineno}: v.{call.func.attr}")
-    assert not missing
+    assert not verdict_calls_without(("cli",))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-import inspect
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -26,6 +23,7 @@ from labcheck.verdicts import node as v
 from setup_actions import node_mps
 from tests import needs
 from tests.captures import blocks, first
+from tests.module1_calls import verdict_calls_without
 from tests.shell_fix import HOSTILE_NAMES, marked_words, parses, words
 
 NODE = "workshop-dra-control-plane"
@@ -357,14 +355,4 @@ def test_shared_pipe_fix_stops_the_host_daemon_by_full_path_and_starts_the_node_
 def test_module1_passes_the_configured_mps_settings_to_every_verdict_that_takes_them():
     """tests_env/test_module1.py: a node MPS verdict called without log_dir, start_cmd or control would fall back to
     the defaults (the bug: /var/log/nvidia-mps, the seed's start command, a bare binary name)."""
-    source = Path(__file__).resolve().parent.parent / "tests_env" / "test_module1.py"
-    missing = []
-    for call in ast.walk(ast.parse(source.read_text())):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name) and call.func.value.id == "v"):
-            continue
-        params = list(inspect.signature(getattr(v, call.func.attr)).parameters)
-        given = set(params[:len(call.args)]) | {k.arg for k in call.keywords}
-        missing += [f"line {call.lineno}: v.{call.func.attr} without {p}"
-                    for p in ("log_dir", "start_cmd", "control") if p in params and p not in given]
-    assert not missing
+    assert not verdict_calls_without(("log_dir", "start_cmd", "control"))
