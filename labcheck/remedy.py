@@ -57,8 +57,9 @@ class Shell:
         """Create the folder ``path`` as root, owned by whoever pastes the line (``$(id -un)`` expands in their own
         shell, before sudo). WHY: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
         folder ``sudo mkdir`` made root's. A folder already there is given to them too, so a fix never names a shared
-        one with it (labcheck.config refuses such folders for the MPS settings)."""
-        return self.sudo(f'install -d -o "$(id -un)" {shlex.quote(path)}')
+        one with it (labcheck.config refuses such folders for the MPS settings). ``--``: a relative hostPath of a kind
+        config may start with '-'."""
+        return self.sudo(f'install -d -o "$(id -un)" -- {shlex.quote(path)}')
 
 
 DEFAULT = Shell()

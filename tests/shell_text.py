@@ -3,7 +3,9 @@
 WHY bash itself: a fix that "looks like" a command can still be prose that bash accepts (``then: nvidia-ctk ...``
 became arguments of ``apt-get install``) or a syntax error (``kill -HUP 1  (dockerd ...)``). ``bash -n`` says
 whether it parses; :func:`commands` says which words each simple command gets (shlex with bash's operators, the
-comment dropped), so a test can check that a configured path is one word where it belongs.
+comment dropped), so a test can check that a configured path is one word where it belongs. :func:`ran` asks
+bash itself which commands a fix runs (a dry run: nothing runs for real), for hostile values that must stay in
+their quotes or notes; :func:`unquoted_controls` finds control characters a terminal could act on.
 """
 
 from __future__ import annotations

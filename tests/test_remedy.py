@@ -125,7 +125,7 @@ def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
     v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
     assert v.status == "fail" and "is not a directory" in v.message
     fix = v.remediation
-    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" {pipe}") and "sudo" not in fix
+    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" -- {pipe}") and "sudo" not in fix
 
 
 def test_a_note_shows_every_control_character_as_its_escape_and_nothing_else_changes():

@@ -320,6 +320,31 @@ def test_the_kind_config_problems_rerun_this_suite(tmp_path):
         assert parses(fix) and SUITE in fix and "pytest" not in fix.replace(SUITE, ""), fix
 
 
+@pytest.mark.parametrize("what", HOSTILE)
+def test_no_hostile_value_gets_out_of_the_kind_config_problems(what, tmp_path):
+    """labcheck.kindconfig's fixes (a bad or missing config, a layout the workshop cannot use, a hostPath gone)
+    from a run whose folder and lab config hold the value, and a config whose hostPaths hold it: the "load the
+    driver, then rerun" fix used to put the rerun, the run's folder and all, after '#' raw."""
+    value = HOSTILE[what]
+    _, rerun = _hostile(value)
+    kc = str(tmp_path / "kind.yaml")
+    bad = kindconfig.parse("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: 5\n", kc, rerun)
+    missing = kindconfig.load(tmp_path / "none.yaml", rerun)
+    mounts = "".join(f"  - hostPath: {json.dumps(host)}\n    containerPath: {node}\n" for host, node in (
+        (f"/nonexistent/{value}/libcuda.so.1", "/usr/lib/libcuda.so.1"), (f"/nonexistent/{value}/cdi", "/etc/cdi"),
+        (f"{value}/pipe", "/tmp/nvidia-mps"), (f"/tmp/{value}/x", "/x"), (f"{value}/y", "/y")))
+    layout = kindconfig.parse(f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+                              f"  extraMounts:\n{mounts}", kc, rerun)
+    assert not layout.problems, layout.problems
+    files, dirs = kindconfig.missing_host_paths(layout, "/tmp/nvidia-mps")
+    problems = [*bad.problems, *missing.problems, *kindconfig.layout_problems(layout), *files, *dirs]
+    assert len(problems) >= 10 and len(dirs) == 4, problems
+    out = tmp_path / "out"
+    out.mkdir()
+    for problem in problems:
+        assert_contained(problem.fix, value, out)
+
+
 def test_the_cluster_steps_fixes_rerun_this_suite_and_warn_before_deleting_a_cluster_not_ours(tmp_path, monkeypatch):
     cfg = LabConfig(cluster_name=CLUSTER, kind_binary=CFG.kind_binary, state_dir=str(tmp_path / "state"))
     for action, expected in (("error", SUITE), ("blocked", v.NOT_OURS)):
@@ -403,6 +428,17 @@ def _answer(**info) -> CmdResult:
 def _remote(fix: str) -> str:
     """The command the fix runs on the host: the last word of the ssh command line."""
     return shlex.split(fix, comments=True)[-1]
+
+
+@pytest.mark.parametrize("what", ["hash", "quotes", "unicode"])  # the inventory refuses white space in python:
+def test_the_venv_fixes_note_the_inventorys_python_without_letting_it_out(what, tmp_path):
+    value = HOSTILE[what].replace(" ", "")
+    host = Host(name="h1", ssh="ubuntu@10.0.0.5", python=f"python3{value}")
+    for info in ({"ensurepip": True}, {"apt": True}, {}):
+        answer = _answer(managed=True, pip=False, home="/home/ubuntu", **info)
+        fix = fleet_probe.classify(host, answer).remediation
+        records = assert_contained(fix, value, tmp_path)
+        assert records[0][0] == "ssh" and len(records) == 1, records
 
 
 def test_missing_packages_on_a_managed_system_python_go_into_a_venv_named_in_the_inventory():
