@@ -164,7 +164,7 @@ def _refuse_link(path: str, mode: int, verb: str) -> None:
             target = os.readlink(path)
         raise FileProblem(path, f"is a symlink (to {target!r}), not a regular file: refusing to {verb} through it "
                                 "(the suite never makes this file a link: someone else put it there)",
-                          fix=f"rm {shlex.quote(path)}   # only a link: the suite writes a new file in its place")
+                          fix=f"rm -- {shlex.quote(path)}   # only a link: the suite writes a new file in its place")
 
 
 def _require_regular(path: str, mode: int, verb: str) -> None:

@@ -320,6 +320,9 @@ def _host(entry: dict, where: str) -> Host:
             raise InventoryError(f"{where}: {label} value {value!r} contains whitespace or '//', which the "
                                  f"SSH gateway spec cannot carry; put such settings in ~/.ssh/config and use "
                                  f"the Host alias as `ssh`")
+    if host.ssh.startswith("-"):  # ssh (and execnet's spec) would read it as an option: -oProxyCommand=... runs
+        raise InventoryError(f"{where}: ssh target {host.ssh!r} starts with '-', which ssh reads as an option, not "
+                             f"a host; write it as user@host (options go in ssh_options)")
     if os.path.normpath(host.workdir) in ("/", "."):  # "/", "/.", "/..": the host's root; ".": the login folder
         raise InventoryError(f"{where}: workdir {host.workdir!r} is the root or the login folder itself; give a "
                              f"folder of the suite's own, e.g. workdir: {DEFAULT_WORKDIR}")

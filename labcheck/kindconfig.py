@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from labcheck import fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
-from labcheck.remedy import this_host
+from labcheck.remedy import this_host, with_note
 from labcheck.rerun import DEFAULT as DEFAULT_RERUN
 from labcheck.rerun import Rerun
 
@@ -64,7 +64,7 @@ _TAG = re.compile(r":v([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:@|$)")
 def regenerate(rerun: Rerun, why: str = "regenerates it (a changed file is backed up first)") -> str:
     """The fix that lets the suite rewrite the kind config: this run's suite again (labcheck.rerun), which reads
     the same lab config and so writes the same kind_config_path."""
-    return f"{rerun.provision()}   # {why}"
+    return with_note(rerun.provision(), why)
 
 
 # The v1alpha4 keys kind knows, from kubernetes-sigs/kind pkg/apis/config/v1alpha4/types.go (read 2026-12 at
@@ -442,9 +442,9 @@ def create_folder_command(path: str, pipe_folder: bool = False) -> str:
     """How to create a mount source folder before the node starts. Under /tmp as the invoking user, never with sudo;
     elsewhere with sudo, and the MPS pipe folder (``pipe_folder``) then given to that user (remedy.Shell.user_folder).
     WHY: a root-owned pipe folder stops a non-root user's MPS daemon creating its pipes."""
-    mkdir = "mkdir -p " + shlex.quote(path)
+    mkdir = "mkdir -p -- " + shlex.quote(path)  # '--': a relative hostPath may start with '-'
     if _under_tmp(path):
-        return f"{mkdir}   # as yourself, not root: your MPS daemon creates its pipes there"
+        return with_note(mkdir, "as yourself, not root: your MPS daemon creates its pipes there")
     return this_host().user_folder(path) if pipe_folder else this_host().sudo(mkdir)
 
 
@@ -489,7 +489,8 @@ def layout_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
     for m in parsed.mounts:
         by_dest.setdefault(os.path.normpath(m.container_path), m)
     load = this_host().sudo("modprobe nvidia")  # no sudo for root
-    devices_fix = f"ls -l /dev/nvidia*   # none? load the driver ({load} && nvidia-smi), then " + again
+    # the rerun after '#' holds the run's folder and lab config path, which may hold a newline: with_note escapes it
+    devices_fix = with_note("ls -l /dev/nvidia*", f"none? load the driver ({load} && nvidia-smi), then {again}")
     if not any(GPU_DEVICE.match(d) for d in by_dest):
         add(where, "mounts no GPU device node (/dev/nvidia0, /dev/nvidia1, ...): the node would see no GPU",
             devices_fix)

@@ -57,8 +57,9 @@ class Shell:
         """Create the folder ``path`` as root, owned by whoever pastes the line (``$(id -un)`` expands in their own
         shell, before sudo). WHY: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
         folder ``sudo mkdir`` made root's. A folder already there is given to them too, so a fix never names a shared
-        one with it (labcheck.config refuses such folders for the MPS settings)."""
-        return self.sudo(f'install -d -o "$(id -un)" {shlex.quote(path)}')
+        one with it (labcheck.config refuses such folders for the MPS settings). ``--``: a relative hostPath of a kind
+        config may start with '-'."""
+        return self.sudo(f'install -d -o "$(id -un)" -- {shlex.quote(path)}')
 
 
 DEFAULT = Shell()
@@ -81,14 +82,28 @@ def program(found: str | None, name: str) -> str:
     return os.path.basename(found) if os.path.dirname(found) in SECURE_PATH else found
 
 
+def note_text(text: str) -> str:
+    """``text`` (a configured value, a path, a tool's words, a whole fix) as it may stand after ``#``: every
+    character that is not printable shown as its escape (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028``), the rest as
+    it is (spaces, quotes, ``$(...)`` and accented letters are harmless in a comment).
+
+    WHY: a remediation is pasted into a shell, and only a newline ends a comment there, but a terminal turns more
+    than ``\\n`` into "run this line" (``\\r``; Ctrl-O in readline) or into escape sequences that end a bracketed
+    paste; a Unicode line separator or bidi control makes the printed line read otherwise than it runs. A value in
+    lab.yaml can hold any of them (kind_config_path is any string; cluster_name is kept as written even when invalid).
+    """
+    # repr of one non-printable character is its escape in quotes: '\\n', '\\x1b', '\\u2028'
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def with_note(command: str, *notes: str) -> str:
     """A remediation: ``command`` (shell text; "" for none), then the non-empty ``notes`` after one ``#``.
 
     WHY: a remediation is pasted into a shell; what is not a command must be a comment, and one line of it: a
-    newline in a note (a configured path can hold one) would end the comment and run the rest. So every run of
-    white space in a note becomes one space.
+    newline in a note (a configured path can hold one) would end the comment and run the rest. So every note goes
+    through :func:`note_text`: the ONE way to put a value (or another fix) after ``#``.
     """
-    text = "; ".join(" ".join(n.split()) for n in notes if n and n.strip())
+    text = "; ".join(note_text(n.strip()) for n in notes if n and n.strip())
     if not text:
         return command
     return f"{command}   # {text}" if command else f"# {text}"

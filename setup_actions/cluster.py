@@ -29,9 +29,10 @@ from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
 from labcheck.progress import step
+from labcheck.remedy import with_note
 from labcheck.rerun import DEFAULT as DEFAULT_RERUN
 from labcheck.rerun import Rerun
-from labcheck.verdicts.node import NOT_OURS
+from labcheck.verdicts.node import replace_cluster
 from setup_actions.outcome import Outcome
 
 NODE_WATCH_INTERVAL = 1.0  # seconds between looks at the node container while `kind create` runs
@@ -106,8 +107,9 @@ def plan(cfg: LabConfig, config_path: str, rerun: Rerun = DEFAULT_RERUN) -> Clus
         return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)
     clusters, res = kindcli.get_clusters(cfg.kind_binary, cfg.command_timeout, docker_host=cfg.docker_host)
     if not res.ok:
-        fix = ("install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set kind_binary in "
-               "lab.yaml)") if res.missing else f"{Clis.of(cfg).docker} info   # kind needs a running Docker engine"
+        fix = with_note("", "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or set "
+                        "kind_binary in lab.yaml)") if res.missing else \
+            with_note(f"{Clis.of(cfg).docker} info", "kind needs a running Docker engine")
         return ClusterPlan(name, "error", f"cannot list kind clusters: {kindcli.safe_error(res)}", fix=fix)
     rec = state.read(state.state_dir(cfg.state_dir), name)
     node = nodeprobe.inspect(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
@@ -142,14 +144,15 @@ def apply(cfg: LabConfig, config_path: str, *, provision: bool = True, run_id: s
     ``rerun``: how this run's suite runs again (labcheck.rerun.of), for the fixes that say so.
     """
     directory = state.state_dir(cfg.state_dir)
-    unusable = f"mkdir -p {shlex.quote(str(directory))}   # or set state_dir in lab.yaml to a writable folder"
+    unusable = with_note(f"mkdir -p -- {shlex.quote(str(directory))}",
+                         "or set state_dir in lab.yaml to a writable folder")
     timeout = cfg.cluster_create_timeout + 120
     try:
         with lock.held(directory, state.lock_path(directory, cfg.cluster_name).name, timeout):
             return _apply_locked(cfg, config_path, provision, run_id, rerun)
     except lock.LockProblem as exc:
-        fix = f"rm {shlex.quote(str(exc.path))}   # only if no other run is alive" if exc.timed_out else \
-            exc.fix or unusable
+        fix = with_note(f"rm -- {shlex.quote(str(exc.path))}", "only if no other run is alive") if exc.timed_out \
+            else exc.fix or unusable
         return Outcome(False, "error", str(exc), fix)
     except OSError as exc:  # the state folder's record cannot be written
         return Outcome(False, "error", f"cannot use the state folder {directory}: {exc}", unusable)
@@ -168,7 +171,7 @@ def _apply_locked(cfg: LabConfig, config_path: str, provision: bool, run_id: str
         return Outcome(False, "error", p.reason, p.fix or rerun.provision())
     if p.action == "blocked":
         return Outcome(False, "blocked", p.reason + " (not created by this suite: left alone)",
-                              f"{_delete_cmd(cfg)} && {create_cmd}   # {NOT_OURS}")
+                       replace_cluster(cfg.cluster_name, create_cmd, cli=Clis.of(cfg, rerun), ours=False))
     if not provision:
         return Outcome(False, p.action, f"{p.reason}; --no-provision: not changed", create_cmd)
     directory = state.state_dir(cfg.state_dir)

@@ -88,6 +88,7 @@ CHECKS: dict[str, Callable[[], str | None]] = {
     "docker_engine": _docker_engine,
     "private_dockerd": _private_dockerd,
     "ps": lambda: _tool("ps", "procps"),
+    "kubectl": lambda: _tool("kubectl", "kubernetes-client"),
     "chromium": lambda: None if find_chromium() else "Chromium not installed (apt-get install chromium)",
     "sshd": _sshd,
     "gcc_static": _static_gcc,

@@ -156,6 +156,8 @@ def test_a_port_in_a_yaml_ssh_target_is_the_hosts_port(tmp_path):
     (b"hosts:\n  - {name: a, ssh: u@h, workdir: /.}\n", r"workdir '/\.' is the root or the login folder"),
     (b"hosts:\n  - {name: a, ssh: u@h, workdir: /..}\n", r"workdir '/\.\.' is the root"),
     (b"hosts:\n  - name: a\n   ssh: u@h\n", r"hosts\.yaml:3: not valid YAML"),
+    (b"hosts:\n  - {name: a, ssh: \"-oProxyCommand=touch${IFS}/tmp/x\"}\n", r"starts with '-', which ssh reads"),
+    (b"a -oProxyCommand=id\n", r"ssh target '-oProxyCommand=id' starts with '-'"),
 ])
 def test_a_bad_inventory_is_an_inventory_error_that_says_what_to_write(tmp_path, text, expected):
     """Each of these was an INTERNALERROR (UnicodeDecodeError, shlex's ValueError, TypeError), a silent

@@ -423,8 +423,8 @@ def test_a_missing_folder_docker_creates_passes_with_a_note_and_no_sudo_under_tm
             f"  - hostPath: {pipe}\n    containerPath: /tmp/nvidia-mps\n")
     verdict = kv.host_paths_exist(kc.parse(text, "k.yaml"))
     assert verdict.status == "pass" and f"k.yaml:6: hostPath {pipe} does not exist" in verdict.message, verdict
-    assert f"mkdir -p {pipe}" in verdict.message and "sudo" not in verdict.message
-    assert kc.create_folder_command("/opt/x y").endswith("mkdir -p '/opt/x y'")
+    assert f"mkdir -p -- {pipe}" in verdict.message and "sudo" not in verdict.message
+    assert kc.create_folder_command("/opt/x y").endswith("mkdir -p -- '/opt/x y'")
     gone = text + f"  - hostPath: {tmp_path}/libcuda.so.580.1\n    containerPath: /l\n"
     assert kv.host_paths_exist(kc.parse(gone, "k.yaml")).status == "fail"
 
@@ -513,8 +513,8 @@ def test_a_missing_pipe_folder_outside_tmp_is_made_for_the_user_and_other_folder
     parsed = kc.parse(text, "k.yaml")
     _, dirs = kc.missing_host_paths(parsed, "/run/lab mps")
     assert [d.fix for d in dirs] == [this_host().user_folder("/srv/no such/gone/pipe"),
-                                     this_host().sudo("mkdir -p '/srv/no such/gone/cdi'")]
-    assert dirs[0].fix.endswith('install -d -o "$(id -un)" \'/srv/no such/gone/pipe\'')
-    assert kc.missing_host_paths(parsed)[1][0].fix == this_host().sudo("mkdir -p '/srv/no such/gone/pipe'")
+                                     this_host().sudo("mkdir -p -- '/srv/no such/gone/cdi'")]
+    assert dirs[0].fix.endswith('install -d -o "$(id -un)" -- \'/srv/no such/gone/pipe\'')
+    assert kc.missing_host_paths(parsed)[1][0].fix == this_host().sudo("mkdir -p -- '/srv/no such/gone/pipe'")
     verdict = kv.host_paths_exist(parsed, "/run/lab mps")
     assert verdict.status == "pass" and dirs[0].fix in verdict.message

@@ -4,7 +4,13 @@ configured ``kind_binary`` must be the kind that is run. Pure: verdicts and comm
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
+import subprocess
+
+import pytest
 
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
@@ -71,3 +77,58 @@ def test_the_regenerate_fix_names_the_configured_kind_config():
 def test_module1_checks_pass_the_prefixes_to_every_verdict_that_takes_them():
     """tests_env/test_module1.py: a verdict called without ``cli=`` would fall back to the plain commands."""
     assert not verdict_calls_without(("cli",))
+
+
+FAKE_KIND = """#!/bin/sh
+# kind get kubeconfig --name NAME, for the one cluster this kind knows (like kind: an error for any other)
+if [ "$1 $2 $3" = "get kubeconfig --name" ] && [ "$4" = "$LABCHECK_TEST_CLUSTER" ]; then
+  cat "$LABCHECK_TEST_KUBECONFIG"
+else
+  echo "ERROR: could not locate any control plane nodes for cluster named '$4'" >&2; exit 1
+fi
+"""
+KUBECONFIG_OF = """apiVersion: v1
+kind: Config
+clusters:
+- cluster: {{server: "https://127.0.0.1:43210"}}
+  name: {context}
+contexts:
+- context: {{cluster: {context}, user: {context}}}
+  name: {context}
+current-context: {context}
+users:
+- name: {context}
+  user: {{token: vacuous-token-not-a-secret}}
+"""
+
+
+@pytest.mark.needs("kubectl")
+def test_the_kubectl_fixes_work_when_the_users_kubeconfig_lacks_the_clusters_context(tmp_path):
+    """kind writes the kind-<name> context only at `kind create`, into the kubeconfig of that moment; with another
+    KUBECONFIG (or a kubeconfig cleaned since) `kubectl --context kind-<name>` fails. The fix hands kubectl what the
+    configured kind prints, through a 0600 temporary file that is gone afterwards (`<(...)` would not do: client-go
+    reads a kubeconfig twice, the second read of a pipe is empty, and kubectl falls back to localhost:8080)."""
+    name = "lab 'one' $(x)"
+    kind = tmp_path / "kind bin" / "kind"
+    kind.parent.mkdir()
+    kind.write_text(FAKE_KIND)
+    kind.chmod(0o755)
+    config = tmp_path / "kind.kubeconfig"
+    config.write_text(KUBECONFIG_OF.format(context=json.dumps(f"kind-{name}")))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "users-own-kubeconfig"), "HOME": str(tmp_path),
+           "TMPDIR": str(temp), "LABCHECK_TEST_CLUSTER": name, "LABCHECK_TEST_KUBECONFIG": str(config)}
+    cli = Clis.of(LabConfig(cluster_name=name, kind_binary=str(kind)))
+
+    def bash(fix: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", fix], env=env, capture_output=True, text=True, timeout=60)
+
+    server = bash(cli.kubectl(name, "config view --minify -o 'jsonpath={.clusters[0].cluster.server}'"))
+    assert server.returncode == 0 and server.stdout == "https://127.0.0.1:43210", server
+    assert not list(temp.iterdir())  # the kubeconfig (the cluster's credentials) is removed
+    other = bash(cli.kubectl("another", "config view --minify"))
+    assert other.returncode != 0 and "could not locate any control plane" in other.stderr, other
+    assert not list(temp.iterdir())  # also when kind fails
+    old = bash(f"kubectl --context {shlex.quote('kind-' + name)} config view --minify")
+    assert old.returncode != 0, old  # what the fixes said before: the context is not in the user's kubeconfig

@@ -27,7 +27,7 @@ def run(rc, out="", err="", argv=("docker", "exec")) -> CmdResult:
 def test_workshop_nvidia_smi_passes_on_0_and_14_and_fails_with_the_fix_otherwise():
     assert v.workshop_nvidia_smi(run(0, "NVIDIA-SMI 580.159.04"), NODE, CLUSTER, CFG).status == "pass"
     assert v.workshop_nvidia_smi(run(14, "", "WARNING: infoROM is corrupted"), NODE, CLUSTER, CFG).status == "pass"
-    off_path = v.workshop_nvidia_smi(run(126, "", NOT_ON_PATH), NODE, CLUSTER, CFG)
+    off_path = v.workshop_nvidia_smi(run(126, "", NOT_ON_PATH), NODE, CLUSTER, CFG, ours=True)
     assert off_path.status == "fail" and "not on the node's default PATH" in off_path.message
     assert off_path.remediation.startswith("kind delete cluster --name 'lab one' && python3 -m pytest tests_env "
                                            "-m module1")
@@ -98,8 +98,9 @@ def test_gpu_present_label_is_read_from_the_kubernetes_node():
     unlabelled = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, True, "", ("v1",), node_labels={})
     verdict = v.gpu_present_label(unlabelled, NODE, CLUSTER, CFG)
     assert verdict.status == "fail" and "no nvidia.com/gpu.present label" in verdict.message
-    assert ("kubectl --context 'kind-lab one' label node 'lab one-control-plane' nvidia.com/gpu.present=true"
-            in verdict.remediation)
+    assert verdict.remediation.startswith("(kc=$(mktemp) && trap 'rm -f -- \"$kc\"' EXIT && kind get kubeconfig "
+                                          "--name 'lab one' >\"$kc\" && kubectl --kubeconfig \"$kc\" label node "
+                                          "'lab one-control-plane' nvidia.com/gpu.present=true --overwrite)   # ")
     down = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
     assert v.gpu_present_label(down, NODE, CLUSTER, CFG).status == "fail"  # no API: not verified, never a pass
 

@@ -282,5 +282,5 @@ def test_a_pipe_folder_that_cannot_be_made_is_made_for_the_user_not_root():
     pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"`."""
     f = facts("", None, PipeDir("/var/run/mps", False, False, False, False, False), env="/var/run/mps")
     verdict = v.pipe_dir(f, "/var/run/mps", LOG)
-    assert verdict.status == "fail" and verdict.remediation == 'sudo install -d -o "$(id -un)" /var/run/mps'
+    assert verdict.status == "fail" and verdict.remediation == 'sudo install -d -o "$(id -un)" -- /var/run/mps'
     assert verdict.remediation == v.make_dir_command("/var/run/mps")

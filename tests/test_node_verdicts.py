@@ -160,11 +160,12 @@ def test_kubernetes_verdicts_fail_when_the_node_runs_without_an_api_and_judge_wi
     no_kubeconfig = v.k8s_node_ready(kube.ApiFacts(kubeconfig_error="could not locate any control plane"), NODE,
                                      CLUSTER)
     assert no_kubeconfig.status == "fail" and "kind gives no kubeconfig" in no_kubeconfig.message
-    assert no_kubeconfig.remediation.startswith(f"kind get kubeconfig --name {CLUSTER} ")
+    assert no_kubeconfig.remediation.startswith(f"(kc=$(mktemp) && trap 'rm -f -- \"$kc\"' EXIT && kind get "
+                                                f"kubeconfig --name {CLUSTER} >")
     up = kube.ApiFacts("https://127.0.0.1:6443", True, "", True, False, "KubeletNotReady: cni plugin not initialized",
                        ("v1beta1",))
     assert "cni plugin" in v.k8s_node_ready(up, NODE, CLUSTER).message
-    verdict = v.resource_api(up, "v1", NODE, CLUSTER, "my dir/kind.yaml")
+    verdict = v.resource_api(up, "v1", NODE, CLUSTER, "my dir/kind.yaml", ours=True)
     assert verdict.status == "fail" and "v1beta1" in verdict.message
     # G: the fix names the configured cluster and config, shell-quoted (it used to say workshop-dra always)
     assert f"kind delete cluster --name {CLUSTER}" in verdict.remediation
@@ -257,7 +258,7 @@ def test_node_loader_judges_the_node_loaders_answer():
     assert ok.status == "pass" and "libcuda.so.1 -> /usr/lib/x86_64-linux-gnu/libcuda.so.1" in ok.message
     missing = v.node_loader({"libnvidia-ml.so.1": "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", "libcuda.so.1": ""},
                             {"libcuda.so.1": "ERROR: ld.so: object 'libcuda.so.1' from LD_PRELOAD cannot be preloaded"},
-                            False, "the node has no ldconfig", libs, NODE, CLUSTER, "k.yaml")
+                            False, "the node has no ldconfig", libs, NODE, CLUSTER, "k.yaml", ours=True)
     assert missing.status == "fail" and "does not find libcuda.so.1" in missing.message
     assert "cannot be preloaded" in missing.message and "setup: the node has no ldconfig" in missing.message
     assert missing.remediation.startswith(f"kind delete cluster --name {CLUSTER} && python3 -m pytest tests_env "
@@ -267,7 +268,7 @@ def test_node_loader_judges_the_node_loaders_answer():
 def test_a_locked_or_unusable_node_setup_step_fails():
     verdict = v.setup_locked("another labcheck run held /s/node-mps.lock for over 120s", "/my state")
     assert verdict.status == "fail" and "node setup blocked" in verdict.message
-    assert "ls -ld '/my state'" in verdict.remediation
+    assert "ls -ld -- '/my state'" in verdict.remediation
 
 
 def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
@@ -297,7 +298,7 @@ def test_api_server_that_answers_with_errors_fails_the_kubernetes_checks():
     assert not facts.reachable and facts.api_error, facts
     ready = v.k8s_node_ready(facts, NODE, CLUSTER)
     assert ready.status == "fail" and "accepts connections but its requests fail" in ready.message
-    assert "readyz" in ready.remediation and f"kind-{CLUSTER}" in ready.remediation
+    assert "get --raw /readyz" in ready.remediation and f"kind get kubeconfig --name {CLUSTER} " in ready.remediation
     assert v.resource_api(facts, "v1", NODE, CLUSTER, "k.yaml").status == "fail"
     refused = kube.ApiFacts("https://127.0.0.1:9", False, "no API server answers at 127.0.0.1:9")
     assert v.k8s_node_ready(refused, NODE, CLUSTER).status == "fail"

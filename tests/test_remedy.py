@@ -16,12 +16,13 @@ from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
 from labcheck.probes.mps import MpsFacts, probe_pipe_dir
 from labcheck.probes.tools import ToolFacts
-from labcheck.remedy import OTHER, Shell, this_host
+from labcheck.remedy import OTHER, Shell, note_text, this_host, with_note
 from labcheck.verdicts import docker as dv
 from labcheck.verdicts import gpu as gv
 from labcheck.verdicts import host as hv
 from labcheck.verdicts import mps as mv
 from labcheck.verdicts import tools as tv
+from tests import shell_text
 from tests.other_user import run_as_nobody
 
 ROOT = Shell(root=True, distro="ubuntu")
@@ -124,7 +125,20 @@ def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
     v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
     assert v.status == "fail" and "is not a directory" in v.message
     fix = v.remediation
-    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" {pipe}") and "sudo" not in fix
+    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" -- {pipe}") and "sudo" not in fix
+
+
+def test_a_note_shows_every_control_character_as_its_escape_and_nothing_else_changes():
+    """Only a newline ends a comment in bash; a terminal also acts on a carriage return, Ctrl-O or an escape
+    sequence as they are pasted, and a line separator or bidi control makes the line read otherwise than it runs."""
+    assert note_text("a\nb\rc\td\x0fe\x1b[201~f\x7fg\x85h\u2028i\u202ej\u00a0k") == \
+        "a\\nb\\rc\\td\\x0fe\\x1b[201~f\\x7fg\\x85h\\u2028i\\u202ej\\xa0k"
+    kept = "it's \"q\" $(id) `id` ; && | # d\u00e9j\u00e0 \u4e2d\u6587 \\ -x"
+    assert note_text(kept) == kept  # harmless after '#': shown as they are
+    fix = with_note("ls -ld -- '/a\nb'", "then: rm -- '/a\nb' #\nid", "", "  ")
+    assert fix == "ls -ld -- '/a\nb'   # then: rm -- '/a\\nb' #\\nid"
+    assert shell_text.ran(fix) == [["ls", "-ld", "--", "/a\nb"]]
+    assert with_note("", "x\ny") == "# x\\ny" and with_note("cmd") == "cmd"
 
 
 def test_remediations_quote_configured_values(tmp_path: Path):

@@ -11,6 +11,7 @@ bash parses and that carries them as single words.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
 import os
@@ -25,7 +26,7 @@ from types import SimpleNamespace
 import pytest
 
 from labcheck import fleet_plugin, kindconfig, mps, rerun
-from labcheck.clis import Clis, kubectl
+from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.inventory import Host
@@ -40,6 +41,7 @@ from labcheck.verdicts import node as v
 from reports import results
 from setup_actions import cluster as cluster_action
 from setup_actions.outcome import Outcome
+from tests import shell_text
 
 ROOT = Path(__file__).resolve().parents[1]
 NASTY = "it's $HOME; x"  # a quote, a parameter expansion and a command separator, with spaces
@@ -116,71 +118,192 @@ API = "https://127.0.0.1:6443"
 SERVER_PS = "  121    61 Sl   nvidia-cuda-mps nvidia-cuda-mps-server\n"  # ps -eo pid,ppid,stat,comm,args
 
 
-def _node_fixes(ours: bool) -> dict[str, str]:
-    """Every module 1 fix that reruns the suite, deletes the cluster or runs kubectl, from hostile names."""
-    kw = {"cli": CLI, "ours": ours}
+def _node_fixes(ours: bool, cfg: LabConfig = CFG, rerun: Rerun = RERUN) -> dict[str, str]:
+    """Every module 1 fix that reruns the suite, deletes the cluster, runs kubectl or names a configured value in
+    its note, from the names of ``cfg`` (hostile) and this ``rerun``."""
+    cli = Clis.of(cfg, rerun)
+    cluster, node, kc = cfg.cluster_name, cfg.node_name, cfg.kind_config_path
+    kw = {"cli": cli, "ours": ours}
     dangling = {"/usr/lib/x86_64-linux-gnu/libcuda.so.1": NodeFile("/usr/lib/x86_64-linux-gnu/libcuda.so.1", "",
                                                                    False, "missing")}
     dirs = {f"{d}/libnvidia-ml.so.1": NodeFile(f"{d}/libnvidia-ml.so.1", "", False, "dir") for d in v.DRA_LIB_DIRS}
     unlabelled = ApiFacts(API, True, "", True, True, "", ("v1",), node_labels={})
     gpu = Gpu(0, f"GPU-{'1' * 8}-1111-1111-1111-{'1' * 12}", "H100", (9, 0), "Default")
+    ok, boom = CmdResult(("docker",), 0), CmdResult(("docker",), 9, "boom")
+    replaced = Outcome(True, "replace", "your config was backed up", backup=kc + ".bak")
     fixes = {
-        "regenerate": v.regenerate(KC, cli=CLI),
-        "recreate": v.recreate_cluster(CLUSTER, KC, **kw),
-        "rebuild": v.rebuild(CLUSTER, KC, **kw),
-        "node file": v.node_file("libcuda.so.1", ["/usr/lib/x86_64-linux-gnu/libcuda.so.1"], dangling,
-                                 CmdResult(("docker",), 0), NODE, CLUSTER, KC, **kw).remediation,
-        "no mount": v.node_file("libcuda.so.1", [], {}, CmdResult(("docker",), 0), NODE, CLUSTER, KC,
-                                **kw).remediation,
-        "gpus": v.gpus_in_node(CmdResult(("docker",), 0, ""), [gpu], NODE, CLUSTER, KC, **kw).remediation,
-        "smi off path": v.workshop_nvidia_smi(CmdResult(("docker",), 127, ""), NODE, CLUSTER, KC, **kw).remediation,
-        "smi libs": v.workshop_nvidia_smi(CmdResult(("docker",), 9, "boom"), NODE, CLUSTER, KC, **kw).remediation,
-        "mps path": v.mps_control_on_path(CmdResult(("docker",), 1), NODE, CLUSTER, KC, **kw).remediation,
-        "dra lib": v.dra_library(dirs, CmdResult(("docker",), 0), NODE, CLUSTER, KC, **kw).remediation,
-        "dra bin": v.dra_binary({}, CmdResult(("docker",), 0), NODE, CLUSTER, KC, **kw).remediation,
-        "cdi dir": v.cdi_dir_writable(CmdResult(("docker",), 1), NodeState(NODE, True, True), NODE, CLUSTER, KC,
+        "regenerate": v.regenerate(kc, cli=cli),
+        "recreate": v.recreate_cluster(cluster, kc, **kw),
+        "rebuild": v.rebuild(cluster, kc, **kw),
+        "node inspect": v.node_running(NodeState(node, False, error="boom"), cluster, kc, cli=cli).remediation,
+        "node create": v.node_running(NodeState(node, False), cluster, kc, cli=cli).remediation,
+        "node file": v.node_file("libcuda.so.1", ["/usr/lib/x86_64-linux-gnu/libcuda.so.1"], dangling, ok, node,
+                                 cluster, kc, **kw).remediation,
+        "no mount": v.node_file("libcuda.so.1", [], {}, ok, node, cluster, kc, **kw).remediation,
+        "smi": v.nvidia_smi(boom, node, "/usr/bin/nvidia-smi", kc, cli=cli).remediation,
+        "gpus": v.gpus_in_node(CmdResult(("docker",), 0, ""), [gpu], node, cluster, kc, **kw).remediation,
+        "smi off path": v.workshop_nvidia_smi(CmdResult(("docker",), 127, ""), node, cluster, kc, **kw).remediation,
+        "smi libs": v.workshop_nvidia_smi(boom, node, cluster, kc, **kw).remediation,
+        "mps path": v.mps_control_on_path(CmdResult(("docker",), 1), node, cluster, kc, **kw).remediation,
+        "dra lib": v.dra_library(dirs, ok, node, cluster, kc, **kw).remediation,
+        "dra bin": v.dra_binary({}, ok, node, cluster, kc, **kw).remediation,
+        "cdi dir": v.cdi_dir_writable(CmdResult(("docker",), 1), NodeState(node, True, True), node, cluster, kc,
                                       **kw).remediation,
-        "label": v.gpu_present_label(unlabelled, NODE, CLUSTER, KC, **kw).remediation,
-        "no node": v.gpu_present_label(ApiFacts(API, True, "", False), NODE, CLUSTER, KC, **kw).remediation,
-        "devices": v.node_devices({}, CmdResult(("docker",), 0), [], NODE, CLUSTER, KC, **kw).remediation,
-        "loader": v.node_loader({}, {}, True, "", ["libcuda.so.1"], NODE, CLUSTER, KC, **kw).remediation,
-        "ready": v.k8s_node_ready(ApiFacts(API, True, "", True, False, "NotReady"), NODE, CLUSTER,
+        "label": v.gpu_present_label(unlabelled, node, cluster, kc, **kw).remediation,
+        "no node": v.gpu_present_label(ApiFacts(API, True, "", False), node, cluster, kc, **kw).remediation,
+        "devices": v.node_devices({}, ok, [], node, cluster, kc, **kw).remediation,
+        "bad devices": v.node_devices({}, ok, ["/dev/nvidia0"], node, cluster, kc, **kw).remediation,
+        "loader": v.node_loader({}, {}, True, "", ["libcuda.so.1"], node, cluster, kc, **kw).remediation,
+        "ready": v.k8s_node_ready(ApiFacts(API, True, "", True, False, "NotReady"), node, cluster,
                                   **kw).remediation,
-        "api broken": v.k8s_node_ready(ApiFacts(API, False, "500", api_error=True), NODE, CLUSTER,
+        "api broken": v.k8s_node_ready(ApiFacts(API, False, "500", api_error=True), node, cluster,
                                        **kw).remediation,
-        "api down": v.k8s_node_ready(ApiFacts(API, False, "refused"), NODE, CLUSTER, **kw).remediation,
-        "kubeconfig": v.k8s_node_ready(ApiFacts(API, kubeconfig_unusable="no server"), NODE, CLUSTER,
+        "api down": v.k8s_node_ready(ApiFacts(API, False, "refused"), node, cluster, **kw).remediation,
+        "no kubeconfig": v.k8s_node_ready(ApiFacts(kubeconfig_error="no control plane"), node, cluster,
+                                          **kw).remediation,
+        "kubeconfig": v.k8s_node_ready(ApiFacts(API, kubeconfig_unusable="no server"), node, cluster,
                                        **kw).remediation,
-        "resource api": v.resource_api(ApiFacts(API, True, "", True, True, "", ()), "v1", NODE, CLUSTER, KC,
+        "resource api": v.resource_api(ApiFacts(API, True, "", True, True, "", ()), "v1", node, cluster, kc,
                                        **kw).remediation,
-        "locked": v.setup_locked("held", f"/tmp/state {NASTY}", cli=CLI).remediation,
-        "server clients": v.mps_server([], [], "no python3", NODE, "x", True, cli=CLI).remediation,
-        "server per gpu": v.mps_server(mps.parse_ps(SERVER_PS), [], "", NODE, "x", True, cli=CLI,
+        "locked": v.setup_locked("held", cfg.state_dir, cli=cli).remediation,
+        "seed ps": v.seed_ps_aux(CmdResult(("docker",), 0, "1 nvidia-cuda-mps-control -d\n"), node, "x", cli=cli,
+                                 log_dir=cfg.mps_log_dir).remediation,
+        "server logs": v.mps_server([], [], "", node, "x", True, cli=cli, log_dir=cfg.mps_log_dir).remediation,
+        "server clients": v.mps_server([], [], "no python3", node, "x", True, cli=cli).remediation,
+        "server per gpu": v.mps_server(mps.parse_ps(SERVER_PS), [], "", node, "x", True, cli=cli,
                                        gpus=[gpu, gpu]).remediation,
-        "generated": kv.config_generated(Outcome(True, "create", "would write"), [], True, KC, cli=CLI).remediation,
-        "provisioned": kv.cluster_provisioned(False, "failed", "", cli=CLI).remediation,
+        "pipe conflict": v.shared_pipe_conflict([4242], cfg.mps_pipe_dir, node, cli=cli).remediation,
+        "generated": kv.config_generated(Outcome(True, "create", "would write"), [], True, kc, cli=cli).remediation,
+        "replaced": kv.config_generated(replaced, [], False, kc, cli=cli).remediation,
+        "provisioned": kv.cluster_provisioned(False, "failed", "", cli=cli).remediation,
     }
     return fixes
 
 
+def _kubectl(cluster: str) -> str:
+    """What every kubectl of a module 1 fix starts with (CLI's, up to its arguments)."""
+    return CLI.kubectl(cluster, "ARGS").split("ARGS")[0]
+
+
+def _command(fix: str) -> str:
+    """The part of ``fix`` before its note (these fixes have no ``#`` in a command word: names are hostile only in
+    the hostile tests below)."""
+    return fix.split("#", 1)[0]
+
+
 @pytest.mark.parametrize("ours", [True, False], ids=["ours", "not-ours"])
-def test_every_module1_fix_is_one_command_line_with_this_suite_and_the_clusters_context(ours):
+def test_every_module1_fix_is_one_command_line_with_this_suite_and_the_clusters_kubeconfig(ours):
     for what, fix in _node_fixes(ours).items():
         assert parses(fix), (what, fix)
         rest = fix.replace(SUITE, "")
         assert "pytest" not in rest, f"{what}: a pytest that is not this run's: {fix}"
-        assert "kubectl" not in fix.replace(kubectl(CLUSTER), ""), f"{what}: kubectl without --context: {fix}"
-        if "delete cluster" in fix:  # the suite did not create it: the fix says so, after '#'
-            assert (v.NOT_OURS in fix.split("#", 1)[-1]) != ours, (what, fix)
+        assert "kubectl" not in fix.replace(_kubectl(CLUSTER), ""), f"{what}: kubectl not with kind's kubeconfig: {fix}"
+        if "delete cluster" in fix and ours:
+            assert v.NOT_OURS not in fix, (what, fix)
+        elif "delete cluster" in fix:  # not the suite's: only after '#', after what keeps it, as the user's choice
+            note = fix.split("#", 1)[1]
+            assert "delete" not in _command(fix), (what, fix)
+            assert note.index(v.NOT_OURS) < note.index("set another cluster_name") < note.index(v.LOST) \
+                < note.index("delete cluster"), (what, fix)
+    for what in ("recreate", "rebuild", "smi off path", "loader", "resource api"):  # deleting is the whole fix
+        fix = _node_fixes(ours)[what]
+        looks = f"{CLI.docker} ps -a --filter {shlex.quote('label=io.x-k8s.kind.cluster=' + CLUSTER)}   # "
+        deletes = f"{CLI.kind} delete cluster --name {shlex.quote(CLUSTER)} && "
+        assert fix.startswith(deletes if ours else looks), (what, fix)
     reruns = [w for w, f in _node_fixes(False).items() if SUITE in f]
     assert len(reruns) >= 15, reruns
-    assert shlex.quote(f"kind-{CLUSTER}") in kubectl(CLUSTER)
 
 
 def test_the_gpu_label_fix_labels_the_node_of_the_configured_cluster():
     """The audit's case: `kubectl label node ... --overwrite` went to the current context, whatever cluster that is."""
     fix = _node_fixes(True)["label"]
-    assert fix.startswith(f"kubectl --context {shlex.quote('kind-' + CLUSTER)} label node {shlex.quote(NODE)} ")
+    assert fix.startswith(f"{_kubectl(CLUSTER)}label node {shlex.quote(NODE)} ")
+
+
+# A program that exists nowhere: a fix runs it (or hands it over as a word of its own) only if a value got out of
+# its quotes or its note. Each value is one a lab.yaml or a run's folder can hold (cluster_name is kept as written
+# even when invalid; kind_config_path and state_dir may be any path, relative ones may start with '-').
+PWNED = "labcheck-pwned"
+HOSTILE = {
+    "newline": f"lab\n{PWNED} newline",
+    "newline, rest commented": f"lab\n{PWNED} hidden #\n",  # main ran this one: the # shuts the quote left open
+    "carriage return": f"lab\r{PWNED} cr",
+    "hash": f"lab #{PWNED} hash",
+    "leading dash": f"-lab --{PWNED}",
+    "quotes": f"it's \"q\" \\ $({PWNED} subst) `{PWNED} tick` ${{HOME}}",
+    "separators": f"a; {PWNED} semi && {PWNED} and | {PWNED} pipe & {PWNED} bg",
+    "unicode": "d\u00e9j\u00e0 vu\u2028\u202e\x1b[201~\x7f\u00a0",
+}
+PATH_TOOLS = {"ls", "diff", "mkdir", "rm", "mv", "cat", "tail", "install", "chmod", "cp", "ln"}
+
+
+def _hostile(value: str) -> tuple[LabConfig, Rerun]:
+    """A lab config and a run whose names all hold ``value``. The programs (kind_binary, the rerun's python) are
+    named without '/', so that the dry run (tests.shell_text.ran) records them."""
+    cfg = LabConfig(cluster_name=value, kind_binary=f"kind {value}", kind_config_path=value + ".yaml",
+                    state_dir=value + "-state", mps_pipe_dir=f"/tmp/{value}", mps_log_dir=f"/var/log/{value}")
+    return cfg, Rerun(cwd=f"/tmp/{value}", python=f"python3 {value}", root=f"/srv/{value}",
+                      lab_config=f"/tmp/{value}/lab.yaml")
+
+
+def assert_contained(fix: str, value: str, tmp_path: Path, kind: str = "") -> list[list[str]]:
+    """``fix``, made from the hostile ``value``, is one line bash parses whose every control character is quoted,
+    and bash, walking both sides of each && and ||, runs nothing of the value (labcheck-pwned is never a command nor
+    a word of its own); each path tool gets a leading-dash value after ``--``; each kubectl the kubeconfig that
+    ``kind`` (the configured binary) printed for the cluster. Returns the commands of the && walk."""
+    assert parses(fix), fix
+    assert not shell_text.unquoted_controls(fix), (shell_text.unquoted_controls(fix), fix)
+    walks = [shell_text.ran(fix, rc, str(tmp_path)) for rc in (0, 1)]
+    for records in walks:
+        assert records, fix
+        for r in records:
+            assert not any(w == PWNED or w.startswith(PWNED + " ") for w in r), (r, fix)
+            if r[0] in PATH_TOOLS:
+                dashed = [i for i, w in enumerate(r) if w.startswith("-") and "lab" in w]
+                assert all("--" in r[:i] for i in dashed), (r, fix)
+            if r[0] == "kubectl":
+                assert "--kubeconfig" in r and [kind, "get", "kubeconfig", "--name", value] in records, (r, fix)
+    assert not list(tmp_path.iterdir()), fix  # no output redirection landed in the folder it ran in
+    return walks[0]
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["ours", "not-ours"])
+@pytest.mark.parametrize("what", HOSTILE)
+def test_no_hostile_value_gets_out_of_a_module1_fix(what, ours, tmp_path):
+    """Every module 1 fix (labcheck.verdicts.node, kindconfig, the cluster step), built from a lab config and a run
+    folder that hold the value: the value stays in its quotes or, after '#', escaped (labcheck.remedy.note_text);
+    a cluster the suite did not create is never deleted, one it did is deleted by its own name."""
+    value = HOSTILE[what]
+    cfg, rerun = _hostile(value)
+    kind = cfg.kind_binary
+    fixes = _node_fixes(ours, cfg, rerun)
+    for name, fix in fixes.items():
+        records = assert_contained(fix, value, tmp_path, kind)
+        deletes = [r for r in records if r[1:3] == ["delete", "cluster"]]
+        assert not deletes if not ours else all(r == [kind, "delete", "cluster", "--name", value] for r in deletes), \
+            (name, deletes, fix)
+    for name in ("recreate", "rebuild"):  # the suite's own cluster: deleted, then made again from the same names
+        deleted = [r for r in shell_text.ran(fixes[name]) if r[1:3] == ["delete", "cluster"]]
+        assert deleted == ([[kind, "delete", "cluster", "--name", value]] if ours else []), (name, fixes[name])
+    rebuilt = shell_text.ran(fixes["rebuild"])
+    assert rebuilt[-1][:4] == [rerun.python, "-m", "pytest", f"/srv/{value}/tests_env"] if ours else \
+        rebuilt == [["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={value}"]], rebuilt
+
+
+@pytest.mark.parametrize("what", HOSTILE)
+def test_no_hostile_value_gets_out_of_the_cluster_steps_fixes(what, tmp_path, monkeypatch):
+    value = HOSTILE[what]
+    cfg, rerun = _hostile(value)
+    cfg = dataclasses.replace(cfg, state_dir=str(tmp_path / "state"))
+    out = tmp_path / "out"
+    for action in ("error", "blocked"):
+        out.mkdir()
+        monkeypatch.setattr(cluster_action, "plan", lambda *a, _act=action: cluster_action.ClusterPlan(
+            value, _act, "why"))
+        fix = cluster_action.apply(cfg, cfg.kind_config_path, rerun=rerun).remediation
+        records = assert_contained(fix, value, out, cfg.kind_binary)
+        assert not [r for r in records if "delete" in r], fix
+        out.rmdir()
 
 
 def test_the_kind_config_problems_rerun_this_suite(tmp_path):
@@ -197,6 +320,31 @@ def test_the_kind_config_problems_rerun_this_suite(tmp_path):
         assert parses(fix) and SUITE in fix and "pytest" not in fix.replace(SUITE, ""), fix
 
 
+@pytest.mark.parametrize("what", HOSTILE)
+def test_no_hostile_value_gets_out_of_the_kind_config_problems(what, tmp_path):
+    """labcheck.kindconfig's fixes (a bad or missing config, a layout the workshop cannot use, a hostPath gone)
+    from a run whose folder and lab config hold the value, and a config whose hostPaths hold it: the "load the
+    driver, then rerun" fix used to put the rerun, the run's folder and all, after '#' raw."""
+    value = HOSTILE[what]
+    _, rerun = _hostile(value)
+    kc = str(tmp_path / "kind.yaml")
+    bad = kindconfig.parse("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: 5\n", kc, rerun)
+    missing = kindconfig.load(tmp_path / "none.yaml", rerun)
+    mounts = "".join(f"  - hostPath: {json.dumps(host)}\n    containerPath: {node}\n" for host, node in (
+        (f"/nonexistent/{value}/libcuda.so.1", "/usr/lib/libcuda.so.1"), (f"/nonexistent/{value}/cdi", "/etc/cdi"),
+        (f"{value}/pipe", "/tmp/nvidia-mps"), (f"/tmp/{value}/x", "/x"), (f"{value}/y", "/y")))
+    layout = kindconfig.parse(f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+                              f"  extraMounts:\n{mounts}", kc, rerun)
+    assert not layout.problems, layout.problems
+    files, dirs = kindconfig.missing_host_paths(layout, "/tmp/nvidia-mps")
+    problems = [*bad.problems, *missing.problems, *kindconfig.layout_problems(layout), *files, *dirs]
+    assert len(problems) >= 10 and len(dirs) == 4, problems
+    out = tmp_path / "out"
+    out.mkdir()
+    for problem in problems:
+        assert_contained(problem.fix, value, out)
+
+
 def test_the_cluster_steps_fixes_rerun_this_suite_and_warn_before_deleting_a_cluster_not_ours(tmp_path, monkeypatch):
     cfg = LabConfig(cluster_name=CLUSTER, kind_binary=CFG.kind_binary, state_dir=str(tmp_path / "state"))
     for action, expected in (("error", SUITE), ("blocked", v.NOT_OURS)):
@@ -204,8 +352,11 @@ def test_the_cluster_steps_fixes_rerun_this_suite_and_warn_before_deleting_a_clu
             CLUSTER, _act, "why"))
         out = cluster_action.apply(cfg, KC, rerun=RERUN)
         assert not out.ok and parses(out.remediation) and expected in out.remediation, out
-        if action == "blocked":
-            assert out.remediation.index("#") < out.remediation.index(v.NOT_OURS)
+        if action == "blocked":  # never the suite's: a look first, the delete only after '#', as the user's choice
+            command, note = out.remediation.split("#", 1)
+            assert "delete" not in command and command.startswith(f"{Clis.of(cfg).docker} ps -a "), out
+            assert note.index(v.NOT_OURS) < note.index(v.LOST) < note.index("delete cluster"), out
+            assert SUITE in note  # keeping it: another cluster_name, then this suite again
 
 
 def test_module1_checks_pass_the_suite_and_the_ownership_to_every_verdict():
@@ -277,6 +428,17 @@ def _answer(**info) -> CmdResult:
 def _remote(fix: str) -> str:
     """The command the fix runs on the host: the last word of the ssh command line."""
     return shlex.split(fix, comments=True)[-1]
+
+
+@pytest.mark.parametrize("what", ["hash", "quotes", "unicode"])  # the inventory refuses white space in python:
+def test_the_venv_fixes_note_the_inventorys_python_without_letting_it_out(what, tmp_path):
+    value = HOSTILE[what].replace(" ", "")
+    host = Host(name="h1", ssh="ubuntu@10.0.0.5", python=f"python3{value}")
+    for info in ({"ensurepip": True}, {"apt": True}, {}):
+        answer = _answer(managed=True, pip=False, home="/home/ubuntu", **info)
+        fix = fleet_probe.classify(host, answer).remediation
+        records = assert_contained(fix, value, tmp_path)
+        assert records[0][0] == "ssh" and len(records) == 1, records
 
 
 def test_missing_packages_on_a_managed_system_python_go_into_a_venv_named_in_the_inventory():

@@ -56,7 +56,7 @@ def test_missing_kind_config_folder_fix_is_quoted_and_fits_the_user(tmp_path):
     _, dirs = kindconfig.missing_host_paths(kindconfig.load(str(path)))
     assert len(dirs) == 1
     sudo = "" if this_host().root else "sudo "
-    assert dirs[0].fix.startswith(f"{sudo}mkdir -p '{gone}'")
+    assert dirs[0].fix.startswith(f"{sudo}mkdir -p -- '{gone}'")
 
 
 def test_module1_host_side_fixes_have_no_sudo_for_root():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from labcheck import cmd, fleet_ship, fsio
 from labcheck.inventory import DEFAULT_WORKDIR, Host
-from labcheck.remedy import DEBIAN, UBUNTU, Shell, this_host
+from labcheck.remedy import DEBIAN, UBUNTU, Shell, this_host, with_note
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
 
 MIN_PYTHON = (3, 10)
@@ -142,15 +142,15 @@ def _packages_fix(host: Host, info: dict, missing: list[str]) -> str:
     python = f"{venv}/bin/python"
     make = (f"{shlex.join([host.python, '-m', 'venv', venv])} && "
             f"{shlex.join([python, '-m', 'pip', 'install', *sorted(REMOTE_MODULES.values())])}")
-    note = f"   # then set python: {python} for host {host.name} in the inventory"
+    note = f"then set python: {python} for host {host.name} in the inventory"
     if info.get("ensurepip"):
-        return host.manual_ssh(make) + note
+        return with_note(host.manual_ssh(make), note)
     if info.get("apt"):  # Debian's and Ubuntu's Python has no venv (ensurepip) without python3-venv
         root = bool(info.get("root"))
         install = "apt-get install -y python3-venv"
-        return host.manual_ssh(f"{install if root else 'sudo ' + install} && {make}", tty=not root) + note
-    return (host.manual_ssh(make) + note + f"; {host.python} -m venv needs ensurepip: install your distribution's "
-            "venv package for that Python first")
+        return with_note(host.manual_ssh(f"{install if root else 'sudo ' + install} && {make}", tty=not root), note)
+    return with_note(host.manual_ssh(make), note, f"{host.python} -m venv needs ensurepip: install your "
+                     "distribution's venv package for that Python first")
 
 
 def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> ProbeResult:
@@ -189,7 +189,7 @@ def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> Pr
                            f"# or point `python:` in the inventory at a newer interpreter", version)
     if info.get("error"):
         return ProbeResult(host, UNREACHABLE, info["error"],
-                           host.manual_ssh("mkdir -p " + shlex.quote(host.remote_dir)), version)
+                           host.manual_ssh("mkdir -p -- " + shlex.quote(host.remote_dir)), version)
     foreign = info.get("foreign") or []
     if foreign:
         folder = str(info.get("workdir") or host.remote_dir)

@@ -14,7 +14,7 @@ from labcheck import kindconfig
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.kindconfig import ParsedConfig
-from labcheck.remedy import DEFAULT, Shell
+from labcheck.remedy import DEFAULT, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.node import kind_config  # problems with file:line as one verdict (shared with node checks)
 
@@ -44,18 +44,20 @@ def config_generated(written: Outcome, host_problems: Sequence[str], no_provisio
         return failed(w.message, w.remediation, details=w.details)
     if host_problems:
         return failed("host inspection: " + "; ".join(host_problems),
-                      "nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'   "
-                      "# is the NVIDIA driver installed? else set extra_lib_dirs / extra_bin_dirs in lab.yaml")
+                      with_note("nvidia-smi && ldconfig -p | grep -E 'libcuda|libnvidia-ml|ptxjit'",
+                                "is the NVIDIA driver installed? else set extra_lib_dirs / extra_bin_dirs in lab.yaml"))
     if w.action != "none" and no_provision:
         what = "does not exist" if w.action == "create" else "differs from what this host needs (diff in details)"
         if w.action == "replace":
             what += "; it was not written by this suite (your own config): a run without --no-provision backs it " \
                     "up next to it and replaces it"
-        return failed(f"{path} {what}; --no-provision: not written", f"{cli.rerun.provision()}   "
-                      "# without --no-provision: writes it (a changed file is backed up first)", details=w.details)
+        return failed(f"{path} {what}; --no-provision: not written", with_note(
+            cli.rerun.provision(), "without --no-provision: writes it (a changed file is backed up first)"),
+            details=w.details)
     if w.action == "replace":
-        return warned(w.message, f"diff -u {_q(w.backup)} {_q(path)}   # move what you need into lab.yaml "
-                      "(extra_lib_dirs, cdi_dirs, ...) or set kind_config_path to another file", details=w.details)
+        # '--': a relative kind_config_path (and so its backup) may start with '-', which diff would take as options
+        return warned(w.message, with_note(f"diff -u -- {_q(w.backup)} {_q(path)}", "move what you need into lab.yaml "
+                      "(extra_lib_dirs, cdi_dirs, ...) or set kind_config_path to another file"), details=w.details)
     return passed(w.message, details=w.details)
 
 
@@ -121,14 +123,14 @@ def inotify_limits(values: Mapping[str, int | None], errors: Mapping[str, str], 
     unreadable = [f"{n}: {errors.get(n, 'unreadable')}" for n in INOTIFY_MINIMUMS if values.get(n) is None]
     if unreadable:
         return failed("cannot read the inotify limits kind needs: " + "; ".join(unreadable),
-                      "sysctl " + " ".join(INOTIFY_MINIMUMS) + "   # a Linux host with /proc mounted is needed")
+                      with_note("sysctl " + " ".join(INOTIFY_MINIMUMS), "a Linux host with /proc mounted is needed"))
     low = {n: need for n, need in INOTIFY_MINIMUMS.items() if (values.get(n) or 0) < need}
     shown = ", ".join(f"{n} = {values.get(n)}" for n in INOTIFY_MINIMUMS)
     if not low:
         return passed(f"inotify limits are enough for kind: {shown}")
     settings = " ".join(f"{n}={need}" for n, need in low.items())
     lines = "".join(f"{n} = {need}\\n" for n, need in low.items())
-    fix = (f"{shell.sudo(f'sysctl -w {settings}')} && printf {_q(lines)} | {shell.sudo(f'tee {INOTIFY_PERSIST_FILE}')}"
-           "   # the file keeps the limits after a reboot")
+    fix = with_note(f"{shell.sudo(f'sysctl -w {settings}')} && printf {_q(lines)} | "
+                    f"{shell.sudo(f'tee {INOTIFY_PERSIST_FILE}')}", "the file keeps the limits after a reboot")
     return failed(f"inotify limits too low for kind ({shown}; needs "
                   + ", ".join(f"{n} >= {need}" for n, need in low.items()) + ")", fix)

@@ -15,7 +15,7 @@ from shlex import quote as sh
 
 from labcheck import mps
 from labcheck.probes.mps import ClientRun, MpsFacts
-from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.gpu import DRIVER_GUIDE
 
@@ -57,13 +57,9 @@ def install_mps(driver_version: str, shell: Shell = DEFAULT) -> str:
             return (shell.sudo(f"apt-get install -y nvidia-compute-utils-{sh(branch)}")
                     + "   # ships nvidia-cuda-mps-control/-server")
         return shell.sudo("ubuntu-drivers install") + "   # the driver's compute utilities ship nvidia-cuda-mps-control"
-    return (f"# install the NVIDIA driver's compute utilities (nvidia-cuda-mps-control) for {_one_line(shell.distro)}: "
-            f"{DRIVER_GUIDE}")
-
-
-def _one_line(text: str) -> str:
-    """``text`` fit for a note after ``#``: a newline there would end the comment and run what follows."""
-    return "".join(c if c.isprintable() else "?" for c in text)
+    # the distribution's name comes from /etc/os-release: with_note escapes what is not printable
+    return with_note("", f"install the NVIDIA driver's compute utilities (nvidia-cuda-mps-control) for "
+                     f"{shell.distro}: {DRIVER_GUIDE}")
 
 
 def log_files(log_dir: str, *names: str) -> str:
@@ -143,8 +139,8 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     if env and env.rstrip("/") != configured.rstrip("/"):
         return failed(f"CUDA_MPS_PIPE_DIRECTORY={env} but the lab uses {configured}: daemon, server and clients "
                       "must agree on one pipe directory",
-                      f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}   # or set mps_pipe_dir: {json.dumps(env)} in "
-                      "lab.yaml")
+                      with_note(f"export CUDA_MPS_PIPE_DIRECTORY={sh(configured)}",
+                                f"or set mps_pipe_dir: {json.dumps(env)} in lab.yaml"))
     if not env and configured.rstrip("/") != DEFAULT_PIPE_DIR:
         return failed(f"the lab uses MPS pipe dir {configured} but CUDA_MPS_PIPE_DIRECTORY is unset, so CUDA clients "
                       f"look in {DEFAULT_PIPE_DIR} and miss the daemon",

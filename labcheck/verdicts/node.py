@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from labcheck import mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
-from labcheck.clis import Clis, kubectl
+from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.cdi import CdiFacts
@@ -17,7 +17,7 @@ from labcheck.probes.kube import ApiFacts
 from labcheck.probes.mps import ClientRun
 from labcheck.probes.node import DRA_BIN_DIRS, DRA_LIB_DIRS, NodeFile, NodeState
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
-from labcheck.remedy import Shell
+from labcheck.remedy import Shell, with_note
 from labcheck.verdict import Verdict, failed, passed
 from labcheck.verdicts import cdi as cdi_verdicts
 from labcheck.verdicts import mps as mps_verdicts
@@ -28,41 +28,55 @@ MPS_LOG_DIR = LabConfig.mps_log_dir  # the node's daemon logs where lab.yaml's m
 
 def regenerate(config_path: str, *, cli: Clis = DEFAULT_CLIS) -> str:
     """Let the suite rewrite the configured kind config (lab.yaml's kind_config_path), touching no cluster."""
-    return f"{cli.rerun.provision()}   # regenerates {_q(config_path)} and re-creates nothing else"
+    return with_note(cli.rerun.provision(), f"regenerates {_q(config_path)} and re-creates nothing else")
 
 
 def _q(s: str) -> str:
     return shlex.quote(s)
 
 
-NOT_OURS = ("NOT created by this suite (no ownership record of the suite names its node): deleting it loses "
-            "everything that runs in it; to keep it, set another cluster_name in the lab config instead and rerun")
+NOT_OURS = ("NOT created by this suite (no ownership record of the suite names its node), so the suite never "
+            "deletes it")
+LOST = "everything that runs in it is lost"
 
 
-def _owner_note(ours: bool, lead: str = "; ") -> str:
-    """What a fix that deletes the cluster must add when the suite did not create it (labcheck.state's record).
+def replace_cluster(cluster: str, then: str, *notes: str, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
+    """Delete ``cluster``, then ``then`` (shell text that creates it again), with ``notes`` on what that does.
 
-    WHY: the suite reuses a matching cluster it did not create and never deletes one (setup_actions.cluster);
-    a fix that deletes it must not do so silently either."""
-    return "" if ours else lead + NOT_OURS
+    ``ours``: the suite created it (labcheck.state's record names its node). WHY the difference: the suite reuses
+    a matching cluster it did not create and never deletes one (setup_actions.cluster), so a fix must not lead
+    with a runnable delete of it either: it leads with a look at the cluster's containers, and names the two
+    choices after ``#``: another cluster_name (the user's cluster stays), or the delete, as the user's own choice.
+    """
+    delete = f"{cli.kind} delete cluster --name {_q(cluster)} && {then}"
+    if ours:
+        return with_note(delete, *notes)
+    return with_note(f"{cli.docker} ps -a --filter {_q('label=io.x-k8s.kind.cluster=' + cluster)}",
+                     f"cluster {cluster} was {NOT_OURS}: keep it, and set another cluster_name in {_lab_config(cli)}, "
+                     f"then run: {cli.rerun.provision()}",
+                     f"or, if it is yours to lose ({LOST}), replace it: {delete}", *notes)
 
 
-def recreate_cluster(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
+def _lab_config(cli: Clis) -> str:
+    """Where the user sets cluster_name for the run the fix reruns: the lab config it read, or a new ./lab.yaml
+    (the rerun's ``cd`` folder: labcheck.plugin.config_path reads lab.yaml there when no --lab-config is given)."""
+    r = cli.rerun
+    if r.lab_config is not None:
+        return r.lab_config
+    return f"lab.yaml in {r.cwd}" if r.cwd else "lab.yaml in the folder you run the suite from"
+
+
+def recreate_cluster(cluster: str, config_path: str, *notes: str, cli: Clis = DEFAULT_CLIS, ours: bool = False
+                     ) -> str:
     """Delete the cluster and create it again from the kind config. ``ours``: the suite created it."""
-    return (f"{cli.kind} delete cluster --name {_q(cluster)} && "
-            f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}"
-            + _owner_note(ours, "   # "))
+    return replace_cluster(cluster, f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}",
+                           *notes, cli=cli, ours=ours)
 
 
-def rebuild(cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
-    """Delete the cluster, then let the suite regenerate the config and create the cluster from it."""
-    return _delete_then_suite(cluster, f"regenerates {_q(config_path)} and creates the cluster from it", cli, ours)
-
-
-def _delete_then_suite(cluster: str, what: str, cli: Clis, ours: bool) -> str:
-    """``kind delete cluster`` and this run's suite again (labcheck.rerun), which creates it; ``what``: the note."""
-    return (f"{cli.kind} delete cluster --name {_q(cluster)} && {cli.rerun.provision()}   # {what}"
-            + _owner_note(ours))
+def rebuild(cluster: str, config_path: str, *notes: str, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> str:
+    """Delete the cluster, then let the suite regenerate the config and create the cluster from it (labcheck.rerun)."""
+    return replace_cluster(cluster, cli.rerun.provision(), f"the suite regenerates {_q(config_path)} and creates the "
+                           "cluster from it", *notes, cli=cli, ours=ours)
 
 
 def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
@@ -76,7 +90,7 @@ def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
 def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if state.error:
         return failed(f"cannot inspect node container {state.name}: {state.error}",
-                      f"{cli.docker} inspect {_q(state.name)}   # is the Docker engine up?")
+                      with_note(f"{cli.docker} inspect {_q(state.name)}", "is the Docker engine up?"))
     if not state.exists:
         return failed(f"node container {state.name} does not exist (expected the Kind cluster {cluster!r})",
                       f"{cli.kind} create cluster --name {_q(cluster)} --config {_q(config_path)}")
@@ -112,8 +126,9 @@ def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str, *, cli: Clis = DEFAU
         return failed(f"could not list CDI specs in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
     present = cdi_verdicts.spec_present(facts)
     if present.status != "pass":
-        return failed(f"in the node {node}: {present.message}", present.remediation + "   # /etc/cdi is mounted "
-                      "into the node; re-create the cluster if it was created before /etc/cdi existed")
+        return failed(f"in the node {node}: {present.message}", with_note(
+            present.remediation, "/etc/cdi is mounted into the node; re-create the cluster if it was created before "
+            "/etc/cdi existed"))
     valid = cdi_verdicts.spec_valid(facts)
     if valid.status == "fail":
         return failed(f"in the node {node}: {valid.message}", valid.remediation, details=valid.details)
@@ -132,7 +147,8 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the
         return passed(f"nvidia-smi works in the node (exit 14: infoROM warning, counted as working like the "
                       f"workshop does: {res.describe()})")
     return failed(f"nvidia-smi does not work in {node}: {res.describe()}",
-                  f"{cli.docker} exec {_q(node)} {_q(smi_path)}   # libraries or device nodes missing in the node?")
+                  with_note(f"{cli.docker} exec {_q(node)} {_q(smi_path)}",
+                            "libraries or device nodes missing in the node?"))
 
 
 def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: str, config_path: str,
@@ -145,7 +161,7 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
                       "nvidia-smi -L")
     if res.rc is None or not res.ok:
         return failed(f"nvidia-smi in {node} cannot list GPUs: {res.describe()}",
-                      f"{cli.docker} exec {_q(node)} nvidia-smi -L   # see the nvidia-smi in the node check")
+                      with_note(f"{cli.docker} exec {_q(node)} nvidia-smi -L", "see the nvidia-smi in the node check"))
     listed, _driver = parse_query_csv(res.stdout)
     have, host_uuids = {g.uuid.lower() for g in listed}, {h.uuid.lower() for h in host_gpus}
     missing = [g for g in host_gpus if g.uuid.lower() not in have]
@@ -158,8 +174,9 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
             f"{len(listed)} lines for {len(host_gpus)} host GPUs" if not missing and not extra else ""]))
         return failed(f"nvidia-smi in {node} lists {len(listed)} GPU(s), the host {len(host_gpus)}: {what} "
                       f"(node lists: {shown})",
-                      f"{cli.docker} exec {_q(node)} ls -la /dev/ | grep nvidia   # each host /dev/nvidiaN must be "
-                      f"there; then: {rebuild(cluster, config_path, cli=cli, ours=ours)}", details=res.stdout[-2000:])
+                      with_note(f"{cli.docker} exec {_q(node)} ls -la /dev/ | grep nvidia",
+                                "each host /dev/nvidiaN must be there; then: "
+                                + rebuild(cluster, config_path, cli=cli, ours=ours)), details=res.stdout[-2000:])
     return passed(f"nvidia-smi in {node} lists all {len(listed)} host GPU(s): {shown}")
 
 
@@ -179,8 +196,9 @@ def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: st
                       f"{cli.docker} start {_q(node)}")
     return failed(f"`docker exec {node} nvidia-smi` fails ({res.describe()}): the binary runs but the driver "
                   "libraries or device nodes it needs are missing in the node",
-                  f"{cli.docker} exec {_q(node)} ls -la /dev/nvidiactl /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1   "
-                  f"# then: {recreate_cluster(cluster, config_path, cli=cli, ours=ours)}")
+                  with_note(f"{cli.docker} exec {_q(node)} ls -la /dev/nvidiactl "
+                            "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
+                            "then: " + recreate_cluster(cluster, config_path, cli=cli, ours=ours)))
 
 
 def mps_control_on_path(res: CmdResult, node: str, cluster: str, config_path: str,
@@ -211,8 +229,9 @@ def seed_ps_aux(res: CmdResult, node: str, start_cmd: str, *, cli: Clis = DEFAUL
                       details="\n".join(daemon + server))
     missing = " and ".join(w for w, got in (("`nvidia-cuda-mps-control -d`", daemon),
                                              ("nvidia-cuda-mps-server", server)) if not got)
-    fix = start_cmd if not daemon else (f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}"
-                                        "   # why the daemon started no server")
+    fix = start_cmd if not daemon else with_note(
+        f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}",
+        "why the daemon started no server")
     return failed(f"`docker exec {node} ps aux` does not show {missing} (the seed's success output lists both)",
                   fix, details=res.stdout[-2000:])
 
@@ -282,15 +301,15 @@ def gpu_present_label(facts: ApiFacts, node: str, cluster: str, config_path: str
         return down
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}, so it has no {key} label",
-                      f"{kubectl(cluster)} get nodes -o wide   # the control-plane node did not register")
+                      with_note(cli.kubectl(cluster, "get nodes -o wide"), "the control-plane node did not register"))
     got = facts.node_labels.get(key)
     if got == value:
         return passed(f"Kubernetes node {node} has {key}={value} (the DRA driver's kubelet plugin schedules there)")
     found = f"{key}={got}" if got is not None else f"no {key} label"
     return failed(f"Kubernetes node {node} has {found}; NVIDIA's DRA kubelet plugin only runs on nodes labelled "
                   f"{key}={value}",
-                  f"{kubectl(cluster)} label node {_q(node)} {_q(key + '=' + value)} --overwrite   # to keep it across "
-                  f"re-creation: {rebuild(cluster, config_path, cli=cli, ours=ours)}")
+                  with_note(cli.kubectl(cluster, f"label node {_q(node)} {_q(key + '=' + value)} --overwrite"),
+                            "to keep it across re-creation: " + rebuild(cluster, config_path, cli=cli, ours=ours)))
 
 
 _REQUIRED_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm")
@@ -307,8 +326,9 @@ def host_devices(devices: Sequence[HostFile], shell: Shell = DEFAULT_SHELL) -> V
         found = ", ".join(paths) or "none"
         return failed(f"GPU device nodes missing on the host: {', '.join(missing)} (found: {found}); a node "
                       "created now gets no GPU",
-                      f"{shell.sudo('nvidia-modprobe -u -c=0')} || {shell.sudo('modprobe nvidia nvidia-uvm')}   "
-                      "# loads the driver and creates the device nodes; nvidia-smi must work on the host first")
+                      with_note(f"{shell.sudo('nvidia-modprobe -u -c=0')} || "
+                                f"{shell.sudo('modprobe nvidia nvidia-uvm')}", "loads the driver and creates the "
+                                "device nodes; nvidia-smi must work on the host first"))
     return passed(f"GPU device nodes on the host: {', '.join(paths)}")
 
 
@@ -333,8 +353,8 @@ def setup_locked(message: str, state_dir: str, *, cli: Clis = DEFAULT_CLIS) -> V
     """A node setup step that could not take its lock (another run holds it) or use the state folder: the node
     was left as it was, so what the check would report is not this run's result -- a failure, not a warning."""
     return failed(f"node setup blocked: {message}",
-                  f"ls -ld {_q(state_dir)}   # must be a writable folder; if another labcheck run holds the lock, "
-                  f"wait for it to end, then: {cli.rerun.provision()}")
+                  with_note(f"ls -ld -- {_q(state_dir)}", "must be a writable folder; if another labcheck run holds "
+                            f"the lock, wait for it to end, then: {cli.rerun.provision()}"))
 
 
 def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool, setup_message: str,
@@ -355,8 +375,8 @@ def node_loader(resolved: dict[str, str], errors: dict[str, str], setup_ok: bool
         return passed(f"the node's loader resolves {', '.join(f'{k} -> {v}' for k, v in resolved.items())}{setup}")
     why = "; ".join(f"{lib}: {errors.get(lib) or 'not found'}" for lib in missing)
     return failed(f"the node's loader in {node} does not find {', '.join(missing)} ({why}){setup}",
-                  rebuild(cluster, config_path, cli=cli, ours=ours) + "   (the generated config puts the libraries in "
-                  "/usr/lib/<triplet>, where the loader looks without ldconfig)")
+                  rebuild(cluster, config_path, "the generated config puts the libraries in /usr/lib/<triplet>, "
+                          "where the loader looks without ldconfig", cli=cli, ours=ours))
 
 
 def mps_control(procs: list[mps.Proc], ps_res: CmdResult, node: str, start_cmd: str, setup_failure: str = "",
@@ -388,8 +408,8 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     if not daemon_running:
         orphan = f" (an orphaned server, PID {servers[0].pid}, still runs: clients cannot reach it)" if servers else ""
         return failed(f"no MPS control daemon in {node}, so no client can get an MPS server{orphan}", start_cmd)
-    logs = (f"{cli.docker} exec {_q(node)} tail -20 {mps_verdicts.log_files(log_dir, 'control', 'server')}"
-            "   # the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
+    logs = with_note(f"{cli.docker} exec {_q(node)} tail -20 {mps_verdicts.log_files(log_dir, 'control', 'server')}",
+                     "the daemon's and server's reasons; device nodes and /dev/shm must be mounted")
     if clients:
         bad = [(r, why) for r in clients if (why := _node_client_problem(r, len(clients) == 1))]
         if bad:
@@ -404,7 +424,7 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
     elif len(gpus) > 1 and servers:
         return failed(f"an MPS server runs in {node}, but no CUDA client was run on each of the host's {len(gpus)} "
                       f"GPUs ({client_reason or 'none ran'}), so MPS service on every GPU is unproven",
-                      f"{cli.rerun.provision()}   # without --no-provision the suite runs one client per GPU")
+                      with_note(cli.rerun.provision(), "without --no-provision the suite runs one client per GPU"))
     if servers:
         listed = f", get_server_list: {' '.join(map(str, server_pids))}" if server_pids else ""
         how = f" (started for the suite's CUDA client, run {client_where})" if client_where else ""
@@ -414,12 +434,12 @@ def mps_server(procs: list[mps.Proc], server_pids: list[int], client_reason: str
                       f"{listed}{how}{per_gpu}")
     if client_reason:
         return failed(f"no MPS server in {node}, and the suite started no CUDA client to make the daemon start one: "
-                      f"{client_reason}", f"{cli.rerun.provision()}   # without --no-provision the suite runs "
-                      "its CUDA client against the node's daemon")
+                      f"{client_reason}", with_note(cli.rerun.provision(), "without --no-provision the suite runs "
+                                                    "its CUDA client against the node's daemon"))
     return failed(f"no nvidia-cuda-mps-server in {node} after the suite's CUDA client connected (get_server_list: "
                   f"{' '.join(map(str, server_pids)) or 'empty'}): the daemon could not start a server",
-                  f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}"
-                  "   # the daemon's reason")
+                  with_note(f"{cli.docker} exec {_q(node)} cat {mps_verdicts.log_files(log_dir, 'control')}",
+                            "the daemon's reason"))
 
 
 def _gpu(run: ClientRun) -> str:
@@ -460,8 +480,8 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell 
     if size >= minimum:
         return passed(f"/dev/shm in the node is {size / GiB:.1f} GiB (at least {minimum / GiB:.1f} GiB)")
     return failed(f"/dev/shm in the node is {size / GiB:.2f} GiB, expected at least {minimum / GiB:.1f} GiB",
-                  shell.sudo(f"mount -o remount,size={-(-minimum // GiB)}G /dev/shm")
-                  + "   # the node mounts host /dev/shm (see kind-config.yaml)")
+                  with_note(shell.sudo(f"mount -o remount,size={-(-minimum // GiB)}G /dev/shm"),
+                            "the node mounts host /dev/shm (see kind-config.yaml)"))
 
 
 def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
@@ -479,51 +499,59 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
     if not host_pids and ps_res is not None and not ps_res.ok:
         return failed(f"cannot list host processes to look for an MPS daemon on the node's pipe directory "
                       f"{pipe_dir}: {ps_res.describe()}",
-                      "ps -eo pid,args | grep nvidia-cuda-mps-control   # a host daemon on the node's pipe folder "
-                      "conflicts with the node's")
+                      with_note("ps -eo pid,args | grep nvidia-cuda-mps-control",
+                                "a host daemon on the node's pipe folder conflicts with the node's"))
     if not host_pids:
         return passed(f"no host MPS daemon uses the node's pipe directory {pipe_dir}")
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
                   f"the pipe directory {pipe_dir}: only one of them can own it, and clients reach whichever answers",
-                  f"echo quit | {shell.sudo(f'env CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} {_q(control)}')} && "
-                  f"{start_cmd or f'{cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d'}"
-                  "   # stop the host daemon, then start the node's")
+                  with_note(f"echo quit | {shell.sudo(f'env CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} {_q(control)}')} && "
+                            f"{start_cmd or f'{cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d'}",
+                            "stop the host daemon, then start the node's"))
 
 
-def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS,
+                ours: bool = False) -> Verdict:
     """The API server's port answered but its requests failed: a failure, not a skip (the cluster is broken)."""
     return failed(f"the Kubernetes API at {facts.server} accepts connections but its requests fail, so {what}: "
                   f"{facts.error}",
-                  f"{kubectl(cluster)} get --raw /readyz   # then: {cli.docker} logs {_q(node)} "
-                  "2>&1 | tail; re-create the cluster if the API server does not recover")
+                  with_note(cli.kubectl(cluster, "get --raw /readyz"), f"then: {cli.docker} logs {_q(node)} 2>&1 | "
+                            "tail", "if the API server does not recover: " + _recreate(cluster, cli, ours)))
 
 
-def _api_down(node: str, what: str, why: str, cluster: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+def _recreate(cluster: str, cli: Clis, ours: bool) -> str:
+    """The last resort for a broken API server: the cluster again from this suite (labcheck.rerun)."""
+    return replace_cluster(cluster, cli.rerun.provision(), "the suite re-creates it", cli=cli, ours=ours)
+
+
+def _api_down(node: str, what: str, why: str, cluster: str, *, cli: Clis = DEFAULT_CLIS, ours: bool = False
+             ) -> Verdict:
     """The node container runs (the checks require it) but Kubernetes does not answer: the cluster is broken.
 
     WHY not a skip: a running node with no API server is exactly the state a readiness report must not call
     READY. (The kind test double has no Kubernetes, so these checks fail against it, as they should.)
     """
     return failed(f"node container {node} runs but {what}: {why}",
-                  f"{cli.kind} get kubeconfig --name {_q(cluster)} >/dev/null && {kubectl(cluster)} cluster-info   "
-                  f"# then: {cli.docker} logs {_q(node)} 2>&1 | tail -50; "
-                  "re-create the cluster if the API server does not come up")
+                  with_note(cli.kubectl(cluster, "cluster-info"), f"then: {cli.docker} logs {_q(node)} 2>&1 | tail -50",
+                            "if the API server does not come up: " + _recreate(cluster, cli, ours)))
 
 
 def _api_unusable(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS,
                   ours: bool = False) -> Verdict | None:
     if facts.kubeconfig_error:
-        return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster, cli=cli)
+        return _api_down(node, f"kind gives no kubeconfig for it, so {what}", facts.kubeconfig_error, cluster, cli=cli,
+                         ours=ours)
     if facts.kubeconfig_unusable:
         return failed(f"node container {node} runs but the kubeconfig kind gives for it is not usable, so {what}: "
                       f"{facts.kubeconfig_unusable}",
-                      f"{cli.kind} get kubeconfig --name {_q(cluster)} | grep 'server:'   # kind should print "
-                      "https://127.0.0.1:<port> (the node's API port); if not: "
-                      + _delete_then_suite(cluster, "re-creates it", cli, ours))
+                      with_note(f"{cli.kind} get kubeconfig --name {_q(cluster)} | grep 'server:'",
+                                "kind should print https://127.0.0.1:<port> (the node's API port); if not: "
+                                + _recreate(cluster, cli, ours)))
     if not facts.reachable and facts.api_error:
-        return _api_broken(facts, what, node, cluster, cli=cli)
+        return _api_broken(facts, what, node, cluster, cli=cli, ours=ours)
     if not facts.reachable:
-        return _api_down(node, f"its Kubernetes API does not answer, so {what}", facts.error, cluster, cli=cli)
+        return _api_down(node, f"its Kubernetes API does not answer, so {what}", facts.error, cluster, cli=cli,
+                         ours=ours)
     return None
 
 
@@ -534,11 +562,12 @@ def k8s_node_ready(facts: ApiFacts, node: str, cluster: str, *, cli: Clis = DEFA
         return down
     if not facts.node_found:
         return failed(f"the API server ({facts.server}) lists no node {node}",
-                      f"{kubectl(cluster)} get nodes -o wide   # the control-plane node did not register")
+                      with_note(cli.kubectl(cluster, "get nodes -o wide"), "the control-plane node did not register"))
     if facts.node_ready:
         return passed(f"Kubernetes node {node} is Ready")
     return failed(f"Kubernetes node {node} is not Ready ({facts.ready_message})",
-                  f"{kubectl(cluster)} describe node {_q(node)}   # see Conditions; often the CNI or kubelet")
+                  with_note(cli.kubectl(cluster, f"describe node {_q(node)}"),
+                            "see Conditions; often the CNI or kubelet"))
 
 
 def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_path: str,
@@ -550,5 +579,5 @@ def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_p
         return passed(f"resource.k8s.io/{wanted} is served (versions: {', '.join(facts.resource_versions)})")
     found = ", ".join(facts.resource_versions) or "none"
     return failed(f"resource.k8s.io/{wanted} is not served (served versions: {found})",
-                  rebuild(cluster, config_path, cli=cli, ours=ours) + "   (the generated config sets the DRA feature "
-                  "gate and runtimeConfig for the node image's Kubernetes version)")
+                  rebuild(cluster, config_path, "the generated config sets the DRA feature gate and runtimeConfig for "
+                          "the node image's Kubernetes version", cli=cli, ours=ours))
