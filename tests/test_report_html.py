@@ -90,6 +90,13 @@ def test_environment_in_tile_order_gpus_by_index():
     assert list(html_parts.facts_in_order(facts)) == ["OS", "Docker", "GPUs", "GPU 2", "GPU 10", "Something new"]
 
 
+def test_the_lab_config_and_its_settings_follow_the_probed_facts_together():
+    facts = {"Lab config: min_docker": "25.0", "Something new": "z", "Docker": "x", "Lab config": "/lab/lab.yaml",
+             "Lab config: cluster_name": "lab-a"}
+    assert list(html_parts.facts_in_order(facts)) == ["Docker", "Lab config", "Lab config: min_docker",
+                                                      "Lab config: cluster_name", "Something new"]
+
+
 def test_fleet_hosts_link_to_their_own_sections_in_inventory_order():
     recs = [_rec("docker_engine_version", "fail", host="gpu-02"), _rec("docker_engine_version", "pass", host="gpu-01"),
             _rec("host_connection", "fail", host="gpu-03")]
