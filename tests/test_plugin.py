@@ -171,7 +171,7 @@ def test_optional_checks_do_not_block_ready(pytester, args):
     assert by_check["driver"]["criterion"] is True and by_check["driver"]["optional_reason"] == ""
     assert by_check["daemon_json"]["criterion"] is False
     assert by_check["compute_mode"]["optional_reason"] == "advisory: EXCLUSIVE_PROCESS is recommended, not required"
-    result.stdout.fnmatch_lines(["READY: 3 checks of module0 (1 warning) (1 skipped)"])
+    result.stdout.fnmatch_lines(["READY (module 0 only; module 1 not run): 3 checks (1 warning) (1 skipped)"])
 
     result, doc = _run_checks(pytester, MIXED, *args)
     assert result.ret == EXIT_NOT_VERIFIED

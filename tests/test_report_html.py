@@ -122,7 +122,7 @@ def test_summary_names_hosts_only_when_there_are_several():
 def test_ready_summary_has_no_fix_section():
     ok = {**REC, "verdict": "pass", "message": "ok", "remediation": ""}
     blocks = "".join(html_parts.summary_blocks([ok]))
-    assert 'labcheck-summary ready">READY: 1 checks of module0<' in blocks
+    assert 'labcheck-summary ready">READY (module 0 only; module 1 not run): 1 checks<' in blocks
     assert '<span class="verdict verdict-fail zero">0 failed</span>' in blocks
     assert '<span class="verdict verdict-pass">1 passed</span>' in blocks
     assert "labcheck-attention" not in blocks
