@@ -1,7 +1,9 @@
 """Lab configuration: documented thresholds and paths, optionally overridden by a YAML file.
 
 A bad file never stops the run: :func:`load` returns the defaults plus a list of problems, and the
-``lab_config_valid`` check turns those problems into a failing verdict with file, line and fix.
+``lab_config_valid`` check turns those problems into a failing verdict with file, line and fix. A threshold set
+below the workshop's minimum (THRESHOLDS) is such a problem: the minimum stands, and the check, a criterion of
+READY whenever a lab config was read, fails.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labcheck import cdi, docker_endpoint, fsio, versions
+from labcheck.remedy import DEFAULT as SUDO  # a user who may need sudo: the lab config can be root's
+from labcheck.remedy import with_note
 
 GiB = 1024**3
 
@@ -79,10 +83,16 @@ _FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 MAX_BYTES = 256 * 1024  # a lab config is a few dozen lines
 VERSION_FIELDS = ("min_kernel", "min_docker", "min_kind", "min_helm", "min_driver", "min_compute_capability",
                   "min_ctk")
+# The workshop's minimums: each one's default is the seed's value (../shared/seeds/module0-prerequisites.md: kernel
+# 5.15, Docker 24.0, kind 0.24.0, Helm 3.10, driver 535, compute capability 6.0, toolkit 1.14; module1-kind-setup.md:
+# an 8 GiB /dev/shm). A lab config may raise one (a stricter lab), never lower it: `min_docker: "20.10"` made
+# Debian's engine 20.10 pass and the run print READY on a host the workshop does not support (:func:`_threshold`).
+THRESHOLDS = (*VERSION_FIELDS, "shm_min_bytes")
 MAX_SECONDS = 86400.0  # a timeout beyond a day is a typo (here and in a fleet inventory)
 # Sane ranges (inclusive). WHY an upper bound: the timeout becomes a deadline the selectors module must convert
 # (1e10 s raised OverflowError in 9 checks); a command that may take more than a day is a hang. shm: a node's
-# /dev/shm is RAM-backed, so more than 64 TiB is a typo; less than 1 MiB checks nothing the workshop needs.
+# /dev/shm is RAM-backed, so more than 64 TiB is a typo; a value in range below the workshop's 8 GiB is refused
+# as a lowered minimum (THRESHOLDS).
 NUMBER_RANGES: dict[str, tuple[float, float, str]] = {
     "command_timeout": (1.0, MAX_SECONDS, "seconds"),
     "cluster_create_timeout": (1.0, MAX_SECONDS, "seconds"),
@@ -191,10 +201,29 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
                 # The default stands in for a value that cannot be used. Not for cluster_name: the default would
                 # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
                 continue
+        lowered = _threshold(f.name, coerced, default, _Where(source, text, key_node, value_node))
+        if lowered:  # the workshop's minimum stands: no check may pass on a lowered bar
+            problems.append(lowered)
+            continue
         values[f.name] = coerced
     cfg = LabConfig(**values)
     lines = {name: fsio.line_of(node) for name, (node, _) in nodes.items()}
     return cfg, problems + _cross_problems(cfg, source, lines)
+
+
+MAX_SHOWN = 200  # characters of one setting in the report's environment (a list of paths can be long)
+
+
+def changed_settings(cfg: LabConfig) -> dict[str, str]:
+    """Each setting of ``cfg`` that differs from the documented default, as text for the report (a list joined
+    with ", ", a long value cut), in the order lab.example.yaml lists them."""
+    out = {}
+    for f in dataclasses.fields(LabConfig):
+        value = getattr(cfg, f.name)
+        if value != f.default:
+            text = ", ".join(value) if isinstance(value, tuple) else str(value)
+            out[f.name] = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+    return out
 
 
 def _duplicate_keys(root, source: str) -> list[ConfigProblem]:
@@ -209,6 +238,83 @@ def _duplicate_keys(root, source: str) -> list[ConfigProblem]:
                 f"keep one {key} line in {source}", f"the last one (line {line}) is used"))
         seen.setdefault(key, line)
     return problems
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a setting is written: the file (as named) and its text, and the setting's YAML key and value nodes."""
+
+    source: str
+    text: str
+    key: object
+    value: object
+
+    @property
+    def line(self) -> int | None:
+        return fsio.line_of(self.key)
+
+    def alone_on_its_line(self) -> bool:
+        """The setting is the only thing on its line (a comment aside), and YAML and sed count lines alike, so
+        ``sed -i '<line>d'`` removes exactly it. Not so in a flow mapping (``{min_docker: "20.10", ...}``), for
+        a value over several lines, or with a line break sed does not know (a lone CR, NEL, U+2028/U+2029)."""
+        key, value = getattr(self.key, "start_mark", None), getattr(self.value, "end_mark", None)
+        if key is None or value is None or key.line != value.line:
+            return False
+        if any(c in self.text.replace("\r\n", "\n") for c in "\r\x85\u2028\u2029"):
+            return False
+        lines = self.text.split("\n")
+        if key.line >= len(lines):
+            return False
+        row = lines[key.line].rstrip("\r")
+        rest = row[value.column:].strip()
+        return not row[:key.column].strip() and (not rest or rest.startswith("#"))
+
+
+def _threshold(name: str, value, default, where: _Where) -> ConfigProblem | None:
+    """A workshop minimum (THRESHOLDS) set below the workshop's value, as a problem with its fix; else None."""
+    if name not in THRESHOLDS:
+        return None
+    if name in VERSION_FIELDS:
+        below = versions.at_least(value, default) is False
+        shown, minimum = repr(value), repr(default)
+    else:
+        below = value < default
+        shown, minimum = f"{value} ({_bytes(value)})", f"{default} ({_bytes(default)})"
+    if not below:
+        return None
+    return ConfigProblem(
+        where.source, where.line,
+        f"{name}: {shown} is below the workshop's minimum {minimum}: a lab config may raise a minimum, never lower "
+        "it (a host the workshop does not support would pass)", _raise_fix(name, default, where),
+        f"the workshop's minimum {minimum} is used instead")
+
+
+def _bytes(n: int) -> str:
+    """A size as people write it: 8 GiB, 1 MiB, 1536 KiB."""
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def _raise_fix(name: str, default, where: _Where) -> str:
+    """Remove the setting from the file read (a copy kept first), so the workshop's minimum applies; or, where
+    that cannot be one exact command, open the file at its line. Raising it instead stays allowed (the note)."""
+    path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
+    # sed -i writes a new file next to it, and the copy goes there too: sudo only where this user may not
+    mine = os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK | os.X_OK)
+    wanted = f'"{default}"' if name in VERSION_FIELDS else str(default)
+    raise_it = f"a stricter lab may set {name}: {wanted} or higher there instead"
+    if where.line and where.alone_on_its_line():
+        steps = (f"cp -p {shlex.quote(path)} {shlex.quote(fsio.backup_name(path))}",
+                 f"sed -i {where.line}d {shlex.quote(path)}")
+        return with_note(" && ".join(steps) if mine else SUDO.sudo(*steps),
+                         f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so the "
+                         f"workshop's minimum {wanted} applies", raise_it)
+    at = f"+{where.line} " if where.line else ""
+    editor = f"${{EDITOR:-vi}} {at}{shlex.quote(path)}" if mine else f"sudoedit {shlex.quote(path)}"
+    return with_note(editor, f"remove {name}{f' (line {where.line})' if where.line else ''}, so the workshop's "
+                             f"minimum {wanted} applies", raise_it)
 
 
 WHOLE_FILE_DEFAULTS = "the file is not used: the documented defaults apply"

@@ -25,11 +25,14 @@ VERDICT_PROP = "labcheck_verdict"
 HOST_PROP = "labcheck_host"
 OPTIONAL_PROP = "labcheck_optional"  # the reason a check is optional (absent: a criterion)
 OPTIONAL_MARK = "optional"
+# The lab config check: a criterion when a lab config was read, optional (for its reason) when none was.
+IF_NO_LAB_CONFIG_MARK = "optional_without_lab_config"
 SUITE_ERROR = "suite error:"  # how a fault of the suite itself (not of the lab) starts its message
 DELIVERED_KEY = pytest.StashKey[object]()  # the verdict a check delivered (on its item)
 ENV_KEY = pytest.StashKey[dict]()
 SIGTERM_KEY = pytest.StashKey[bool]()
 HOST_ENV = "LABCHECK_HOST_NAME"
+LAB_CONFIG_ENV = "Lab config"  # the environment fact naming the lab config read ("Lab config: <key>": its settings)
 MARKERS = {
     "module0": "module 0: host prerequisites",
     "module1": "module 1: Kind cluster with in-cluster MPS",
@@ -37,6 +40,8 @@ MARKERS = {
     "docker": "needs a reachable Docker engine; skips cleanly elsewhere",
     OPTIONAL_MARK: "optional(reason): not a documented success criterion; READY does not wait for it to pass "
                    "(a failure still counts). Checks without it are criteria.",
+    IF_NO_LAB_CONFIG_MARK: "optional_without_lab_config(reason): optional, for reason, only when no lab config "
+                           "was read (--lab-config, ./lab.yaml); a criterion when one was",
 }
 
 
@@ -74,6 +79,8 @@ def host_name() -> str:
 
 
 MODULE_MARK = re.compile(r"^module[0-9]+$")
+# The workshop's modules this suite checks (a marker each): what a run that covers only some of them leaves out.
+WORKSHOP_MODULES = tuple(name for name in MARKERS if MODULE_MARK.match(name))
 MODULE_FILE = re.compile(r"(?:^|/)test_(module[0-9]+)\.py$")  # the check file of a workshop module
 
 
@@ -98,18 +105,32 @@ def is_check(item: pytest.Item) -> bool:
 
 
 def optional_reason(item: pytest.Item) -> str | None:
+    """Why the check is not a criterion of READY (its ``optional`` marker's reason), None for a criterion.
+
+    ``optional_without_lab_config``: the lab config check. WHY not always optional: the lab config sets the
+    thresholds every other check judges by, so a file that was read and is wrong (a lowered minimum, a bad value)
+    must stop READY like any criterion; with no file there is nothing to validate and the defaults apply.
+    """
     mark = item.get_closest_marker(OPTIONAL_MARK)
-    if mark is None:
-        return None
+    if mark is not None:
+        return _reason(mark)
+    mark = item.get_closest_marker(IF_NO_LAB_CONFIG_MARK)
+    if mark is not None and config_path(item.config) is None:
+        return _reason(mark)
+    return None
+
+
+def _reason(mark: pytest.Mark) -> str:
     return str(mark.kwargs.get("reason") or (mark.args[0] if mark.args else ""))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse an ``optional`` marker without a reason: the report must say why READY does not wait for it."""
-    bare = [i.nodeid for i in items if optional_reason(i) == ""]
-    if bare:
-        raise pytest.UsageError(f"@pytest.mark.{OPTIONAL_MARK} needs reason=... (why the check is not a "
-                                f"criterion); missing on: {', '.join(bare)}")
+    for name in (OPTIONAL_MARK, IF_NO_LAB_CONFIG_MARK):
+        bare = [i.nodeid for i in items if (mark := i.get_closest_marker(name)) is not None and _reason(mark) == ""]
+        if bare:
+            raise pytest.UsageError(f"@pytest.mark.{name} needs reason=... (why the check is not a criterion); "
+                                    f"missing on: {', '.join(bare)}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -153,8 +174,16 @@ def config_path(config: pytest.Config) -> str | None:
 
 @pytest.fixture(scope="session")
 def lab_config_loaded(pytestconfig: pytest.Config) -> tuple[labconfig.LabConfig, list[labconfig.ConfigProblem]]:
-    """The lab config and the problems found reading it (defaults are used where it is bad)."""
-    return labconfig.load(config_path(pytestconfig))
+    """The lab config and the problems found reading it (defaults are used where it is bad). The report's
+    environment names the file read and every setting that differs from the documented defaults, so a reader
+    sees what the checks were judged against."""
+    path = config_path(pytestconfig)
+    loaded = labconfig.load(path)
+    if path is not None:
+        record_env(pytestconfig, LAB_CONFIG_ENV, os.path.abspath(path))
+        for name, value in labconfig.changed_settings(loaded[0]).items():
+            record_env(pytestconfig, f"{LAB_CONFIG_ENV}: {name}", value)
+    return loaded
 
 
 @pytest.fixture(scope="session")

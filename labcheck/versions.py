@@ -1,11 +1,19 @@
 """Numbers and version strings as tools print them ("v0.24.0", "24.0.7", "20.10.24+dfsg1", "580.159.04", a pid),
-pre-releases included ("v0.31.0-alpha.12+0123abcd", "v3.17.0-rc.1", "28.0.0-rc.1")."""
+pre-releases included ("v0.31.0-alpha.12+0123abcd", "v3.17.0-rc.1", "28.0.0-rc.1").
+
+A version is read from the start of its text only: the caller hands over the tool's own version field (the
+engine's ``Version``, ``uname -r``, the ``kind v...`` word: labcheck.probes.tools.VERSION_FIELD), never a
+sentence to search. WHY: the first number anywhere read Docker's dev build "master-dockerproject-2019-07-17"
+as version 2019 (at least 24.0: the engine check passed); what has no version at its start is no version, and
+each caller turns that into a failing check that shows the text found."""
 
 from __future__ import annotations
 
 import re
 
-_NUM = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)")
+# At the start (an optional "v"), ASCII digits, and ending there: at the end or before a separator ("-", "+", "~",
+# "_", a blank...), never inside a word ("24abc", "24٢", "1.2.3.dev0" are no versions, not 24 and 1.2.3).
+_NUM = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)(?![^\W_]|\.)")
 _ASCII_INT = re.compile(r"[0-9]{1,18}")
 # A pre-release, right after a version's numbers, as the tools this suite judges print one (their sources: kind's
 # pkg/cmd/kind/version "0.31.0-alpha.12+0123456789abcd" (pre-release alpha.12, build 0123...); helm's release tags
@@ -37,21 +45,23 @@ def ascii_int(text: str, signed: bool = False) -> int | None:
 
 
 def parse(text: str) -> tuple[int, ...] | None:
-    """The first dotted number in ``text`` as a tuple, or None if there is none (or a part of it is absurdly long).
-    Only the numbers: "0.31.0-alpha" is (0, 31, 0); what ranks versions is :func:`at_least` and :func:`same`."""
+    """The dotted number ``text`` starts with (an optional leading "v") as a tuple, or None when it does not start
+    with one ("master-dockerproject-2019-07-17", "kind v0.24.0": the caller picks the tool's version field first)
+    or a part is absurdly long. Only the numbers: "0.31.0-alpha" is (0, 31, 0); what ranks versions is
+    :func:`at_least` and :func:`same`."""
     split = _split(text)
     return split[0] if split else None
 
 
 def prerelease(text: str) -> str:
-    """The pre-release of the first version in ``text`` ("alpha.12" of "v0.31.0-alpha.12+0123abcd", "rc.1" of
+    """The pre-release of the version ``text`` starts with ("alpha.12" of "v0.31.0-alpha.12+0123abcd", "rc.1" of
     "28.0.0-rc.1"), "" for a release (and for no version)."""
     split = _split(text)
     return split[1] if split else ""
 
 
 def _split(text: str) -> tuple[tuple[int, ...], str] | None:
-    m = _NUM.search(text or "")
+    m = _NUM.match(text or "")
     if not m:
         return None
     parts = [ascii_int(p) for p in m.group(1).split(".")]
@@ -77,8 +87,8 @@ def _rank(text: str, width: int) -> tuple | None:
 
 
 def at_least(found: str, minimum: str) -> bool | None:
-    """True/False when both parse; None when ``found`` has no version in it. A pre-release is below its release:
-    "0.31.0-alpha" is not at least "0.31.0" (and is above "0.30.x")."""
+    """True/False when both parse; None when ``found`` (or ``minimum``) does not start with a version. A
+    pre-release is below its release: "0.31.0-alpha" is not at least "0.31.0" (and is above "0.30.x")."""
     f, m = parse(found), parse(minimum)
     if f is None or m is None:
         return None

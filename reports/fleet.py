@@ -116,8 +116,9 @@ def build(records: Iterable[dict], hosts: Sequence[dict], rerun: str = "") -> di
     n_ready = sum(r["ready"] for r in rows)
     all_ready = bool(rows) and n_ready == len(rows)
     n_unverified = sum(r["state"] == results.NOT_VERIFIED for r in rows)
-    if all_ready:
-        state, line = results.READY, f"FLEET READY: all {len(rows)} hosts ready"
+    scope = results.coverage(r["module"] for r in recs if r.get("module"))
+    if all_ready:  # what it covers, as a host's READY says it (results.coverage)
+        state, line = results.READY, f"FLEET READY{f' ({scope})' if scope else ''}: all {len(rows)} hosts ready"
     elif rows and n_unverified + n_ready == len(rows):
         state = results.NOT_VERIFIED
         line = f"FLEET NOT VERIFIED: {n_ready} of {len(rows)} hosts ready, {n_unverified} not verified"

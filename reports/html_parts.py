@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from html import escape
 
 from labcheck import versions
+from labcheck.plugin import LAB_CONFIG_ENV
 from labcheck.progress import format_duration
 from reports import areas, results
 
@@ -251,9 +252,11 @@ def check_outcomes(outcomes: dict, warned: int) -> None:
 
 
 # The Environment section in the order of the tiles (fixtures record facts in whatever order they run,
-# concurrently too); facts not named here follow in their recorded order, GPU 0..N after "GPUs".
+# concurrently too); facts not named here follow in their recorded order, GPU 0..N after "GPUs", the lab config's
+# settings ("Lab config: <key>", labcheck.plugin) after the file's path.
 FACT_ORDER = ("OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker runtimes", "Docker default runtime",
-              "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ", "NVIDIA Container Toolkit")
+              "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ", "NVIDIA Container Toolkit", LAB_CONFIG_ENV,
+              f"{LAB_CONFIG_ENV}: ")
 
 
 def facts_in_order(facts: dict[str, str]) -> dict[str, str]:
@@ -261,6 +264,8 @@ def facts_in_order(facts: dict[str, str]) -> dict[str, str]:
         pos, key = item
         for i, name in enumerate(FACT_ORDER):
             n = versions.ascii_int(key[len(name):]) if name.endswith(" ") and key.startswith(name) else None
+            if name.endswith(": ") and key.startswith(name):  # a group kept in its recorded order
+                return i, 0, pos
             if key == name or n is not None:  # "GPU ²" / "GPU ١٢" (a fleet host's facts) is no GPU N: kept last
                 return i, n or 0, pos
         return len(FACT_ORDER), 0, pos

@@ -17,6 +17,7 @@ from labcheck.plugin import (
     OPTIONAL_PROP,
     SUITE_ERROR,
     VERDICT_PROP,
+    WORKSHOP_MODULES,
     is_phase_report,
     no_verdict_message,
 )
@@ -176,6 +177,33 @@ NOT_READY = "NOT READY"
 NOT_VERIFIED = "NOT VERIFIED"
 
 
+def coverage(modules: Iterable[str]) -> str:
+    """What a READY covers when it is not the whole workshop: "module 0 only; module 1 not run" ("" when
+    ``modules`` holds every workshop module, or none).
+
+    WHY: ``pytest tests_env -m module0`` (or test_module0.py alone, or -k narrowing to one module) printed "READY:
+    20 checks of module0", which reads as "the lab is ready" while module 1 was never run.
+    """
+    covered = sorted(set(modules), key=_module_number)
+    missing = [m for m in WORKSHOP_MODULES if m not in covered]
+    if not covered or not missing:
+        return ""
+    return f"{_module_words(covered)} only; {_module_words(missing)} not run"
+
+
+def _module_number(module: str) -> tuple[int, str]:
+    digits = module.removeprefix("module")
+    return (int(digits), "") if digits.isascii() and digits.isdigit() else (1 << 30, module)
+
+
+def _module_words(modules: list[str]) -> str:
+    """module 0; modules 0 and 2; modules 0, 1 and 2 (the marker names without "module")."""
+    names = [m.removeprefix("module") for m in modules]
+    if len(names) == 1:
+        return f"module {names[0]}"
+    return f"modules {', '.join(names[:-1])} and {names[-1]}"
+
+
 def unverified_reason(rec: dict) -> str:
     """Why a criterion's record is no proof: it skipped, only warned, or was not run (deselected, never reached)."""
     what = {"skip": "skipped", NOT_RUN: NOT_RUN}.get(rec["verdict"], "only warned")
@@ -192,6 +220,8 @@ class Summary:
     stopped before it), or no criterion passed.
     ``total`` counts the checks that ran (a check not run is only among ``unverified``); ``modules``: those the
     records are about, i.e. the modules the run makes a claim on; ``none_ran``: why no check ran, if none did.
+    ``line`` is for people: a READY over part of the workshop says which part before its colon (:func:`coverage`);
+    what programs read (``state``, ``ready``, ``modules``, the counts) is in :meth:`as_dict`.
     """
 
     total: int
@@ -231,6 +261,9 @@ class Summary:
             return f"{NOT_VERIFIED}: none of {checks} failed, but {unv}"
         extra = f" ({self.warned} warning{'s' * (self.warned != 1)})" if self.warned else ""
         extra += f" ({self.skipped} skipped)" if self.skipped else ""
+        scope = coverage(self.modules)
+        if scope:  # said before the colon: a READY of part of the workshop must not read as the whole lab's
+            return f"{READY} ({scope}): {self.total} checks{extra}"
         return f"{READY}: {checks}{extra}"
 
     def as_dict(self) -> dict:

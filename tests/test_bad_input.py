@@ -271,11 +271,21 @@ def test_a_state_dir_linked_to_a_system_folder_is_refused(tmp_path):
     assert "(/etc) is a system or shared folder" in problems[0].message
 
 
-@pytest.mark.parametrize("written,expected", [("3.10", "3.10"), ("'3.10'", "3.10"), ("3.1", "3.1"),
-                                              ("3", "3"), ("v3.10.0", "v3.10.0")])
+@pytest.mark.parametrize("written,expected", [("3.10", "3.10"), ("'3.10'", "3.10"), ("3.11", "3.11"),
+                                              ("4", "4"), ("v3.10.0", "v3.10.0")])
 def test_version_thresholds_are_read_as_written(written, expected):
     cfg, problems = config.parse(f"min_helm: {written}\nmin_driver: 535\n", "lab.yaml")
     assert problems == [] and cfg.min_helm == expected and cfg.min_driver == "535"
+
+
+@pytest.mark.parametrize("written,expected", [("3.1", "3.1"), ("3", "3"), ("'3.9'", "3.9")])
+def test_a_version_threshold_read_as_written_below_the_workshop_s_is_refused(written, expected):
+    """`min_helm: 3.1` is read as "3.1" (not the float 3.1 of "3.10"), and 3.1 is below the workshop's 3.10."""
+    cfg, problems = config.parse(f"min_helm: {written}\nmin_driver: 535\n", "lab.yaml")
+    assert [p.message for p in problems] == [
+        f"min_helm: {expected!r} is below the workshop's minimum '3.10': a lab config may raise a minimum, never "
+        "lower it (a host the workshop does not support would pass)"]
+    assert cfg.min_helm == "3.10"
 
 
 def test_unquoted_min_helm_3_10_fails_helm_3_9_in_a_real_run(tmp_path):

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labcheck import config
+from labcheck import config, versions
 from labcheck.verdicts import host
+from tests import shell_fix
 
 
 def test_defaults_are_the_documented_thresholds():
@@ -99,17 +101,20 @@ def test_lab_config_check_says_what_happens_to_each_problem(tmp_path):
 
 def test_a_key_written_twice_is_a_problem_on_its_second_line():
     """YAML keeps the last of two equal keys silently: a weakened threshold below the real one passed (m0-5)."""
-    cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.1.0\n", "lab.yaml")
+    cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.30.0\n", "lab.yaml")
     assert [(p.line, p.message) for p in problems] == [
         (3, "min_kind is set twice (line 1 and line 3): YAML keeps only the last")]
-    assert problems[0].fix == "keep one min_kind line in lab.yaml" and cfg.min_kind == "0.1.0"
+    assert problems[0].fix == "keep one min_kind line in lab.yaml" and cfg.min_kind == "0.30.0"
+    cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.1.0\n", "lab.yaml")
+    assert [p.line for p in problems] == [3, 3] and "is below the workshop's minimum" in problems[1].message
+    assert cfg.min_kind == "0.24.0"  # the weakened last one is not used
 
 
 def test_numbers_yaml_reads_as_strings_are_numbers():
     """YAML 1.1 reads 1e2 or 8.5e9 (no dot or no '+' in the exponent) as strings; they are numbers here."""
-    cfg, problems = config.parse("command_timeout: 1e2\nshm_min_bytes: 8.5e9\ncluster_create_timeout: '900'\n")
+    cfg, problems = config.parse("command_timeout: 1e2\nshm_min_bytes: 9.5e9\ncluster_create_timeout: '900'\n")
     assert problems == []
-    assert (cfg.command_timeout, cfg.shm_min_bytes, cfg.cluster_create_timeout) == (100.0, 8_500_000_000, 900.0)
+    assert (cfg.command_timeout, cfg.shm_min_bytes, cfg.cluster_create_timeout) == (100.0, 9_500_000_000, 900.0)
     _, problems = config.parse("shm_min_bytes: 8.5e0\n")
     assert "expected a whole number, found '8.5e0'" in problems[0].message
 
@@ -183,3 +188,180 @@ def test_an_mps_folder_linked_to_a_system_folder_is_refused_and_a_folder_of_its_
     assert "(/tmp) is a system or shared folder" in problems[0].message
     cfg, problems = config.parse("mps_pipe_dir: /tmp/lab mps\nmps_log_dir: /var/log/lab-mps\n", "lab.yaml")
     assert problems == [] and (cfg.mps_pipe_dir, cfg.mps_log_dir) == ("/tmp/lab mps", "/var/log/lab-mps")
+
+
+# --- the workshop's minimums: a lab config may raise them, never lower them -------------------------------------
+
+GIB = 1024**3
+LOWERED = [  # (setting, as written, as the message shows it, the workshop's minimum as shown)
+    ("min_docker", '"20.10"', "'20.10'", "'24.0'"),  # Debian's engine then passed and the run said READY
+    ("min_docker", '"v23.0.99"', "'v23.0.99'", "'24.0'"),
+    ("min_kernel", '"2.6"', "'2.6'", "'5.15'"),
+    ("min_kind", "0.23.9", "'0.23.9'", "'0.24.0'"),
+    ("min_helm", "3.9", "'3.9'", "'3.10'"),
+    ("min_driver", '"1"', "'1'", "'535'"),
+    ("min_driver", "534.99", "'534.99'", "'535'"),
+    ("min_compute_capability", '"0.0"', "'0.0'", "'6.0'"),
+    ("min_ctk", '"1.13.5"', "'1.13.5'", "'1.14'"),
+    ("shm_min_bytes", "1048576", "1048576 (1 MiB)", f"{8 * GIB} (8 GiB)"),
+    ("shm_min_bytes", str(8 * GIB - 1), f"{8 * GIB - 1} ({8 * GIB - 1} bytes)", f"{8 * GIB} (8 GiB)"),
+]
+
+
+@pytest.mark.parametrize(("key", "written", "shown", "minimum"), LOWERED)
+def test_a_minimum_below_the_workshop_s_is_a_problem_naming_key_value_minimum_and_fix(tmp_path, key, written, shown,
+                                                                                     minimum):
+    """config.parse('min_docker: "20.10"\\nshm_min_bytes: 1048576\\n') reported nothing, and engine 20.10 passed."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"cluster_name: lab-a\n{key}: {written}\n")
+    cfg, problems = config.load(lab)
+    assert [(p.line, p.message) for p in problems] == [(2, (
+        f"{key}: {shown} is below the workshop's minimum {minimum}: a lab config may raise a minimum, never lower it "
+        "(a host the workshop does not support would pass)"))]
+    assert getattr(cfg, key) == getattr(config.LabConfig(), key) and cfg.cluster_name == "lab-a"
+    assert problems[0].outcome == f"the workshop's minimum {minimum} is used instead"
+    assert f"sed -i 2d {lab}" in problems[0].fix and shell_fix.parses(problems[0].fix) == ""
+    verdict = host.lab_config(problems, str(lab))
+    assert verdict.status == "fail" and verdict.message.startswith(f"{lab}:2: {key}: {shown} is below")
+    assert verdict.remediation == problems[0].fix
+
+
+@pytest.mark.parametrize(("key", "written", "expected"), [
+    ("min_docker", '"24.0"', "24.0"), ("min_docker", "25.0", "25.0"), ("min_docker", '"24"', "24"),
+    ("min_kernel", "'6.1'", "6.1"), ("min_kind", "v0.30.0", "v0.30.0"), ("min_helm", "3.10", "3.10"),
+    ("min_helm", "'3.16'", "3.16"), ("min_driver", "580", "580"), ("min_compute_capability", "'7.0'", "7.0"),
+    ("min_ctk", "'1.17.8'", "1.17.8"), ("shm_min_bytes", str(8 * GIB), 8 * GIB), ("shm_min_bytes", "16e9", 16 * 10**9),
+])
+def test_a_minimum_at_or_above_the_workshop_s_is_kept(key, written, expected):
+    cfg, problems = config.parse(f"{key}: {written}\n", "lab.yaml")
+    assert problems == [] and getattr(cfg, key) == expected
+
+
+def test_every_workshop_minimum_is_guarded():
+    """Each threshold the checks compare with is one of config.THRESHOLDS (a new min_* would be unguarded)."""
+    thresholds = {f.name for f in dataclasses.fields(config.LabConfig) if f.name.startswith(("min_", "shm_min"))}
+    assert thresholds == set(config.THRESHOLDS)
+
+
+HOSTILE_FOLDER = "lab dir; it's $(touch PWNED) \"q\""
+
+
+def test_the_fix_for_a_lowered_minimum_removes_only_that_line_and_keeps_a_copy(tmp_path):
+    """Pasted from another folder, through a link to the file, in a folder whose name is a trap for the shell."""
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    real = folder / "real lab.yaml"
+    text = 'cluster_name: lab-a\nmin_docker: "20.10"   # Debian has 20.10\nmin_kind: 0.30.0\r\n'
+    real.write_bytes(text.encode())
+    link = folder / "lab.yaml"
+    link.symlink_to(real.name)
+    _, problems = config.load(link)
+    assert [p.line for p in problems] == [2]
+    fix = problems[0].fix
+    assert fix.startswith(f"cp -p {shlex.quote(str(real))} ") and f"sed -i 2d {shlex.quote(str(real))}" in fix
+    res = subprocess.run(["bash", "-c", fix], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert real.read_bytes() == b"cluster_name: lab-a\nmin_kind: 0.30.0\r\n" and link.is_symlink()
+    assert config.load(link) == (config.LabConfig(cluster_name="lab-a", min_kind="0.30.0"), [])
+    (backup,) = [p for p in folder.iterdir() if p.name.endswith(".bak")]
+    assert backup.name.startswith("real lab.yaml.labcheck-") and backup.read_bytes() == text.encode()
+    assert not list(tmp_path.parent.rglob("PWNED"))
+
+
+@pytest.mark.parametrize("text,line", [
+    ('{cluster_name: lab-a, min_docker: "20.10"}\n', 1),  # a flow mapping: the line holds other settings
+    ("min_docker: >-\n  20.10\n", 1),  # a value over two lines
+    ('cluster_name: lab-a\rmin_docker: "20.10"\n', 2),  # a lone CR: YAML's line 2 is not sed's
+])
+def test_a_lowered_minimum_sed_cannot_remove_exactly_opens_the_file_at_its_line(tmp_path, text, line):
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    lab = folder / "lab.yaml"
+    lab.write_bytes(text.encode())
+    _, problems = config.load(lab)
+    (fix,) = [p.fix for p in problems if "below the workshop's minimum" in p.message]
+    assert fix.startswith(f"${{EDITOR:-vi}} +{line} {shlex.quote(str(lab))}   # remove min_docker"), fix
+    editor = tmp_path / "editor"
+    editor.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$EDITOR_ARGS"\n')
+    editor.chmod(0o755)
+    env = {**os.environ, "EDITOR": str(editor), "EDITOR_ARGS": str(tmp_path / "args")}
+    res = subprocess.run(["bash", "-c", fix], env=env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "args").read_text() == f"+{line}\n{lab}\n" and lab.read_bytes() == text.encode()
+
+
+def test_a_lab_config_this_user_may_not_change_gets_the_fix_with_sudo(tmp_path, monkeypatch):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text('min_docker: "20.10"\n')
+    monkeypatch.setattr(config.os, "access", lambda path, mode: False)  # as a user, for root's /etc/lab.yaml
+    (p,) = config.load(lab)[1]
+    assert p.fix.startswith(f"sudo cp -p {lab} ") and f"&& sudo sed -i 1d {lab}" in p.fix
+    lab.write_text('{min_docker: "20.10"}\n')
+    (p,) = config.load(lab)[1]
+    assert p.fix.startswith(f"sudoedit {lab}   # remove min_docker (line 1)")
+
+
+def _run_lab_checks(tmp_path, lab_text: str | None, *keywords: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Module 0 in a folder of its own with ``lab_text`` as ./lab.yaml (read without being asked for), or none."""
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "run"
+    run.mkdir(parents=True)
+    if lab_text is not None:
+        (run / "lab.yaml").write_text(lab_text)
+    out = run / "r.json"
+    res = subprocess.run([sys.executable, "-m", "pytest", str(root / "tests_env"), "-m", "module0", "-k",
+                          " or ".join(keywords), "--no-provision", f"--results-json={out}", "-p", "no:cacheprovider",
+                          f"--rootdir={root}", "-q"], cwd=run, capture_output=True, text=True, timeout=120)
+    return res, json.loads(out.read_text())
+
+
+def test_a_lab_config_that_was_read_is_a_criterion_and_a_lowered_minimum_stops_ready(tmp_path):
+    """The lab config check was optional: a ./lab.yaml read without being asked for could lower the minimums and
+    the run still said READY. Now a file that was read makes it a criterion, and a lowered minimum fails it."""
+    res, doc = _run_lab_checks(tmp_path, 'min_docker: "20.10"\nshm_min_bytes: 1048576\n', "lab_config_valid")
+    (rec,) = doc["records"]
+    assert rec["verdict"] == "fail" and rec["criterion"] is True and rec["optional_reason"] == "", rec
+    lab = tmp_path / "run" / "lab.yaml"
+    assert rec["message"].startswith("lab.yaml:1: min_docker: '20.10' is below the workshop's minimum '24.0'")
+    assert f"sed -i 1d {lab}" in rec["remediation"]
+    assert "lab.yaml:2: shm_min_bytes: 1048576 (1 MiB) is below" in rec["details"]
+    assert doc["summary"]["state"] == "NOT READY" and res.returncode == 1
+
+
+def test_a_valid_lab_config_passes_as_a_criterion_and_none_skips_as_optional(tmp_path):
+    """A valid lab config passes as a criterion; without a lab config the check skips and stays optional."""
+    _, doc = _run_lab_checks(tmp_path, 'min_docker: "25.0"\ncluster_name: lab-a\n', "lab_config_valid")
+    (rec,) = doc["records"]
+    assert rec["verdict"] == "pass" and rec["criterion"] is True, rec
+    _, doc = _run_lab_checks(tmp_path / "none", None, "lab_config_valid")
+    (rec,) = doc["records"]
+    assert rec["verdict"] == "skip" and rec["criterion"] is False, rec
+    assert rec["optional_reason"].startswith("no lab config was read (--lab-config, ./lab.yaml)")
+    assert "lab_config_valid" not in [u["check"] for u in doc["summary"]["unverified"]]
+
+
+def test_the_report_environment_names_the_lab_config_and_its_settings(tmp_path):
+    _, doc = _run_lab_checks(tmp_path, 'min_docker: "25.0"\ncluster_name: lab-a\nmin_kind: "0.1"\n'
+                             "cdi_dirs: [/etc/cdi, /var/run/cdi]\n", "lab_config_valid")
+    (facts,) = doc["environment"].values()
+    assert facts["Lab config"] == str(tmp_path / "run" / "lab.yaml")
+    lab = {k: v for k, v in facts.items() if k.startswith("Lab config: ")}
+    # what differs from the defaults, as the checks used it: the lowered min_kind is not (the minimum stands)
+    assert lab == {"Lab config: min_docker": "25.0", "Lab config: cluster_name": "lab-a"}, facts
+    _, doc = _run_lab_checks(tmp_path / "none", None, "lab_config_valid")
+    assert not [k for facts in doc["environment"].values() for k in facts if k.startswith("Lab config")]
+
+
+@pytest.mark.needs("docker_engine")
+def test_a_lowered_min_docker_no_longer_passes_an_older_engine(tmp_path):
+    """The audit's reproduction: min_docker "20.10" in ./lab.yaml passed this machine's Docker 20.10 engine."""
+    from labcheck.probes.docker_client import connect  # lazy: the docker SDK (documented lazy import)
+
+    engine = connect(10.0).client.version().get("Version", "")
+    if versions.at_least(engine, "24.0") is not False:
+        pytest.skip(f"this engine ({engine}) is not older than the workshop's 24.0")
+    _, doc = _run_lab_checks(tmp_path, 'min_docker: "20.10"\n', "lab_config_valid", "docker_engine_version")
+    recs = {r["check"]: r for r in doc["records"]}
+    assert recs["docker_engine_version"]["verdict"] == "fail", recs
+    assert "is older than the required 24.0" in recs["docker_engine_version"]["message"]
+    assert recs["lab_config_valid"]["verdict"] == "fail" and doc["summary"]["state"] == "NOT READY"

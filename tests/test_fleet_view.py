@@ -54,7 +54,9 @@ def test_ready_and_first_remediation_per_host():
 def test_fleet_line():
     assert fleet.build(RECORDS, HOSTS)["line"] == "FLEET NOT READY: 1 of 4 hosts ready"
     good = fleet.build([rec("a", "docker", "pass")], HOSTS[:1])
-    assert good["ready"] and good["line"] == "FLEET READY: all 1 hosts ready"
+    assert good["ready"] and good["line"] == "FLEET READY (module 0 only; module 1 not run): all 1 hosts ready"
+    whole = fleet.build([rec("a", "docker", "pass"), rec("a", "node", "pass", module="module1")], HOSTS[:1])
+    assert whole["ready"] and whole["line"] == "FLEET READY: all 1 hosts ready"
     nothing = fleet.build([], HOSTS[:1])
     assert not nothing["ready"] and nothing["hosts"][0]["message"] == "no check ran"
     assert fleet.build([], [])["ready"] is False

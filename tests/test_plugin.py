@@ -171,7 +171,7 @@ def test_optional_checks_do_not_block_ready(pytester, args):
     assert by_check["driver"]["criterion"] is True and by_check["driver"]["optional_reason"] == ""
     assert by_check["daemon_json"]["criterion"] is False
     assert by_check["compute_mode"]["optional_reason"] == "advisory: EXCLUSIVE_PROCESS is recommended, not required"
-    result.stdout.fnmatch_lines(["READY: 3 checks of module0 (1 warning) (1 skipped)"])
+    result.stdout.fnmatch_lines(["READY (module 0 only; module 1 not run): 3 checks (1 warning) (1 skipped)"])
 
     result, doc = _run_checks(pytester, MIXED, *args)
     assert result.ret == EXIT_NOT_VERIFIED
@@ -231,6 +231,44 @@ def test_optional_needs_a_reason(pytester):
     result, _ = _run_checks(pytester, "@pytest.mark.optional\ndef test_x(check):\n    check(passed('x'))\n")
     assert result.ret == 4  # pytest's usage error
     result.stderr.fnmatch_lines(["*optional needs reason=*test_x*"])
+    pytester.path.joinpath("lab.yaml").write_text("min_docker: '25.0'\n")  # a criterion here: still refused
+    result, _ = _run_checks(pytester, "@pytest.mark.optional_without_lab_config\ndef test_x(check):\n"
+                                      "    check(passed('x'))\n")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*optional_without_lab_config needs reason=*test_x*"])
+
+
+LAB_CONFIG_CHECK = """
+def test_kernel(check):
+    check(passed("kernel 6.8"))
+
+@pytest.mark.optional_without_lab_config(reason="no lab config was read")
+def test_lab_config(check, pytestconfig):
+    from labcheck.plugin import config_path
+    check(skipped("nothing to validate") if config_path(pytestconfig) is None else failed("lowered", "fix it"))
+"""
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["plain", "xdist"])
+def test_the_lab_config_check_is_a_criterion_only_when_a_lab_config_was_read(pytester, args):
+    """Without a lab config it skips as an optional check (READY); with ./lab.yaml, or --lab-config, it is a
+    criterion: failing, and deselected (-k), it stops READY."""
+    result, doc = _run_checks(pytester, LAB_CONFIG_CHECK, *args)
+    assert doc["summary"]["state"] == "READY" and result.ret == 0, result.stdout.str()
+    rec = {r["check"]: r for r in doc["records"]}["lab_config"]
+    assert rec["criterion"] is False and rec["optional_reason"] == "no lab config was read"
+    result, doc = _run_checks(pytester, LAB_CONFIG_CHECK, "-k", "kernel", *args)
+    assert doc["summary"]["state"] == "READY", result.stdout.str()  # an optional check left out makes no claim
+    for given in ((), ("--lab-config=other.yaml",)):
+        (pytester.path / ("other.yaml" if given else "lab.yaml")).write_text("min_docker: '25.0'\n")
+        result, doc = _run_checks(pytester, LAB_CONFIG_CHECK, *given, *args)
+        rec = {r["check"]: r for r in doc["records"]}["lab_config"]
+        assert rec["criterion"] is True and rec["optional_reason"] == "" and rec["verdict"] == "fail", rec
+        assert doc["summary"]["state"] == "NOT READY" and result.ret == EXIT_NOT_READY
+        result, doc = _run_checks(pytester, LAB_CONFIG_CHECK, "-k", "kernel", *given, *args)
+        assert [(u["check"], u["verdict"]) for u in doc["summary"]["unverified"]] == [("lab_config", "not run")]
+        assert doc["summary"]["state"] == "NOT VERIFIED", result.stdout.str()
+        (pytester.path / ("other.yaml" if given else "lab.yaml")).unlink()
 
 
 def test_usage_error_keeps_pytests_code(pytester):

@@ -75,7 +75,7 @@ def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]
 def _last_line(result: pytest.RunResult) -> str:
     """The terminal's summary line: the one after the lab readiness section's listed checks."""
     section = result.stdout.str().split(" lab readiness ", 1)[1].splitlines()[1:]
-    return next(line for line in section if line.startswith(("READY:", "NOT READY:", "NOT VERIFIED:")))
+    return next(line for line in section if line.startswith(("READY:", "READY (", "NOT READY:", "NOT VERIFIED:")))
 
 
 def _agree(result: pytest.RunResult, summary: dict) -> None:
@@ -231,7 +231,7 @@ def test_a_module_left_out_by_m_or_by_its_path_makes_no_claim_and_ready_names_th
     result = pytester.runpytest_subprocess(*args, f"--results-json={out}", timeout=120)
     summary = json.loads(out.read_text())["summary"]
     assert result.ret == 0 and summary["state"] == results.READY, result.stdout.str()
-    assert summary["modules"] == ["module0"] and summary["line"] == "READY: 3 checks of module0"
+    assert summary["modules"] == ["module0"] and summary["line"] == "READY (module 0 only; module 1 not run): 3 checks"
     _agree(result, summary)
 
 
@@ -285,4 +285,4 @@ def test_a_test_under_tests_env_that_is_no_check_is_not_counted_as_one_not_run(p
     _lab(pytester, {"test_module0.py": MODULE0, "test_helper.py": "def test_helper():\n    pass\n"})
     result, summary = _run(pytester, "-n", "2")
     assert result.ret == 0 and summary["state"] == results.READY, result.stdout.str()
-    assert summary["line"] == "READY: 3 checks of module0"
+    assert summary["line"] == "READY (module 0 only; module 1 not run): 3 checks"

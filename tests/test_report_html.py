@@ -90,6 +90,13 @@ def test_environment_in_tile_order_gpus_by_index():
     assert list(html_parts.facts_in_order(facts)) == ["OS", "Docker", "GPUs", "GPU 2", "GPU 10", "Something new"]
 
 
+def test_the_lab_config_and_its_settings_follow_the_probed_facts_together():
+    facts = {"Lab config: min_docker": "25.0", "Something new": "z", "Docker": "x", "Lab config": "/lab/lab.yaml",
+             "Lab config: cluster_name": "lab-a"}
+    assert list(html_parts.facts_in_order(facts)) == ["Docker", "Lab config", "Lab config: min_docker",
+                                                      "Lab config: cluster_name", "Something new"]
+
+
 def test_fleet_hosts_link_to_their_own_sections_in_inventory_order():
     recs = [_rec("docker_engine_version", "fail", host="gpu-02"), _rec("docker_engine_version", "pass", host="gpu-01"),
             _rec("host_connection", "fail", host="gpu-03")]
@@ -115,7 +122,7 @@ def test_summary_names_hosts_only_when_there_are_several():
 def test_ready_summary_has_no_fix_section():
     ok = {**REC, "verdict": "pass", "message": "ok", "remediation": ""}
     blocks = "".join(html_parts.summary_blocks([ok]))
-    assert 'labcheck-summary ready">READY: 1 checks of module0<' in blocks
+    assert 'labcheck-summary ready">READY (module 0 only; module 1 not run): 1 checks<' in blocks
     assert '<span class="verdict verdict-fail zero">0 failed</span>' in blocks
     assert '<span class="verdict verdict-pass">1 passed</span>' in blocks
     assert "labcheck-attention" not in blocks

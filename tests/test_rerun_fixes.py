@@ -402,7 +402,7 @@ def test_the_fleet_rerun_is_parsed_by_pytest_from_any_folder(tmp_path):
     elsewhere.mkdir()
     inventory = start / f"hosts {NASTY}.yaml"
     inventory.write_text("hosts:\n  - name: h1\n    ssh: root@127.0.0.1\n")
-    (start / "lab.yaml").write_text("min_kernel: '5.4'\n")
+    (start / "lab.yaml").write_text("min_kernel: '6.1'\n")
     config = fake_config(start, {"--lab-config": "lab.yaml"}, markexpr="module0 and not gpu")
     fix = fleet_plugin.for_host(fleet_plugin.rerun_command(config, inventory.name), "h1")
     assert f"--hosts={shlex.quote(str(inventory))}" in fix and fix.endswith("--fleet-host=h1"), fix

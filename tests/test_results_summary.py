@@ -22,7 +22,23 @@ def test_one_failure_makes_the_run_not_ready():
 
 def test_all_passed_is_ready():
     s = results.summarize([_rec("a", "pass"), _rec("b", "pass")])
-    assert s.ready is True and s.line == "READY: 2 checks of module0"
+    assert s.ready is True and s.line == "READY (module 0 only; module 1 not run): 2 checks"
+
+
+def test_a_ready_line_says_what_it_covers_when_it_is_not_the_whole_workshop():
+    """`pytest tests_env -m module0` printed "READY: 20 checks of module0", read as the whole lab; the line now
+    says before its colon which module it covers and which was not run. The JSON fields stay as they were."""
+    m0, m1 = _rec("a", "pass"), {**_rec("b", "pass"), "module": "module1"}
+    s = results.summarize([m0, m1])
+    assert s.line == "READY: 2 checks of module0, module1"  # the whole workshop: nothing to qualify
+    s = results.summarize([m1, {**_rec("w", "warn"), "module": "module1", "criterion": False}])
+    assert s.line == "READY (module 1 only; module 0 not run): 2 checks (1 warning)"
+    doc = results.summarize([m0]).as_dict()
+    assert {k: doc[k] for k in ("state", "ready", "modules", "total")} == {
+        "state": "READY", "ready": True, "modules": ["module0"], "total": 1}
+    assert doc["line"].startswith("READY (module 0 only; module 1 not run): ")
+    assert results.coverage(["module0", "module1"]) == "" and results.coverage([]) == ""
+    assert results.coverage(["module7"]) == "module 7 only; modules 0 and 1 not run"
 
 
 def test_a_deselected_criterion_is_not_verified_and_not_counted_as_a_check():

@@ -92,8 +92,8 @@ def test_module0_code_imports_neither_the_docker_sdk_nor_pyyaml():
 
 def test_pyyaml_is_imported_when_there_is_a_lab_config_to_read(tmp_path):
     lab = tmp_path / "lab.yaml"
-    lab.write_text("min_kernel: '5.4'\n")
-    code = f"from labcheck import config; c, p = config.load({str(lab)!r}); assert c.min_kernel == '5.4', (c, p)"
+    lab.write_text("min_kernel: '6.1'\n")
+    code = f"from labcheck import config; c, p = config.load({str(lab)!r}); assert c.min_kernel == '6.1', (c, p)"
     assert _imported(code, ("yaml",)) == ["yaml"]
 
 

@@ -2,7 +2,8 @@
 
 Each test names the criterion it checks; the logic lives in labcheck.verdicts, the facts come
 from session fixtures in fixtures/. Every check is a criterion (READY waits for it to pass) unless it
-is marked ``@pytest.mark.optional(reason=...)``.
+is marked ``@pytest.mark.optional(reason=...)``; the lab config check is one only when a lab config was read
+(``optional_without_lab_config``).
 """
 
 import pytest
@@ -14,7 +15,8 @@ from labcheck.verdicts import host
 pytestmark = pytest.mark.module0
 
 
-@pytest.mark.optional(reason="a lab config is not required: without one the documented defaults apply")
+@pytest.mark.optional_without_lab_config(reason="no lab config was read (--lab-config, ./lab.yaml): nothing to "
+                                                "validate, the documented defaults apply")
 def test_lab_config_valid(check, lab_config_loaded, pytestconfig):
     from labcheck.plugin import config_path
 

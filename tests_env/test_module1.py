@@ -183,6 +183,7 @@ from labcheck.plugin import config_path  # noqa: E402  (imports per section keep
 from labcheck.verdicts import host as host_v  # noqa: E402
 
 
-@pytest.mark.optional(reason="a lab config is not required: without one the documented defaults apply")
+@pytest.mark.optional_without_lab_config(reason="no lab config was read (--lab-config, ./lab.yaml): nothing to "
+                                                "validate, the documented defaults apply")
 def test_lab_config_valid(check, lab_config_loaded, pytestconfig):
     check(host_v.lab_config(lab_config_loaded[1], config_path(pytestconfig)))

@@ -58,13 +58,18 @@ class CliFacts:
     version: str
 
 
+def cli_version(stdout: str) -> str:
+    """The version field of ``docker --version`` ("Docker version 20.10.24+dfsg1, build 297e128": "20.10.24+dfsg1";
+    "v24.0.7" as printed), or "" when that field is not there or is no version (:func:`labcheck.versions.parse`
+    reads it from its start: "Docker version ???" is none). Its own field, not "api version" or the build."""
+    m = re.search(r"\bDocker version\s+(v?[0-9][^\s,]*)", stdout or "", re.IGNORECASE)
+    return m.group(1) if m and versions.parse(m.group(1)) is not None else ""
+
+
 def probe_cli(cfg: LabConfig) -> CliFacts:
-    """The CLI's version as it prints it ("20.10.24+dfsg1", "v24.0.7"): only a word that is a version
-    (:func:`labcheck.versions.parse` reads it from its start), so "Docker version ???" is no version."""
+    """The CLI's version as it prints it (:func:`cli_version`)."""
     res = cmd.run(["docker", "--version"], timeout=cfg.command_timeout)
-    m = re.search(r"\bDocker version\s+(v?[0-9][^\s,]*)", res.stdout, re.IGNORECASE)  # its own field, not "api version"
-    version = m.group(1) if m and res.ok and versions.parse(m.group(1)) is not None else ""
-    return CliFacts(res, cmd.which("docker"), version)
+    return CliFacts(res, cmd.which("docker"), cli_version(res.stdout) if res.ok else "")
 
 
 # --- Engine ----------------------------------------------------------------------------------------
