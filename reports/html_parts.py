@@ -252,8 +252,9 @@ def check_outcomes(outcomes: dict, warned: int) -> None:
 
 # The Environment section in the order of the tiles (fixtures record facts in whatever order they run,
 # concurrently too); facts not named here follow in their recorded order, GPU 0..N after "GPUs".
-FACT_ORDER = ("OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker runtimes", "Docker default runtime",
-              "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ", "NVIDIA Container Toolkit")
+FACT_ORDER = ("OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker engine endpoint", "Docker runtimes",
+              "Docker default runtime", "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ",
+              "NVIDIA Container Toolkit")
 
 
 def facts_in_order(facts: dict[str, str]) -> dict[str, str]:

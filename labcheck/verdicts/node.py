@@ -10,6 +10,7 @@ from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis, kubectl
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem, LabConfig
+from labcheck.docker_endpoint import remote_host
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.driver_files import HostFile
 from labcheck.probes.gpu import Gpu, parse_query_csv
@@ -21,6 +22,7 @@ from labcheck.remedy import Shell
 from labcheck.verdict import Verdict, failed, passed
 from labcheck.verdicts import cdi as cdi_verdicts
 from labcheck.verdicts import mps as mps_verdicts
+from labcheck.verdicts.docker import engine_elsewhere
 
 GiB = 1024**3
 MPS_LOG_DIR = LabConfig.mps_log_dir  # the node's daemon logs where lab.yaml's mps_log_dir says (node_mps.node_env)
@@ -73,7 +75,11 @@ def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
     return failed(f"kind config {first}{more}", first.fix, details="\n".join(str(p) for p in problems))
 
 
-def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS,
+                 docker_host: str = "") -> Verdict:
+    """``docker_host``: the lab config's (where the fix for an engine on another machine points)."""
+    if state.remote:
+        return engine_elsewhere(state.remote, remote_host(state.remote), docker_host, cli.rerun)
     if state.error:
         return failed(f"cannot inspect node container {state.name}: {state.error}",
                       f"{cli.docker} inspect {_q(state.name)}   # is the Docker engine up?")
