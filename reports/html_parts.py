@@ -254,9 +254,9 @@ def check_outcomes(outcomes: dict, warned: int) -> None:
 # The Environment section in the order of the tiles (fixtures record facts in whatever order they run,
 # concurrently too); facts not named here follow in their recorded order, GPU 0..N after "GPUs", the lab config's
 # settings ("Lab config: <key>", labcheck.plugin) after the file's path.
-FACT_ORDER = ("OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker runtimes", "Docker default runtime",
-              "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ", "NVIDIA Container Toolkit", LAB_CONFIG_ENV,
-              f"{LAB_CONFIG_ENV}: ")
+FACT_ORDER = ("OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker engine endpoint", "Docker runtimes",
+              "Docker default runtime", "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU ",
+              "NVIDIA Container Toolkit", LAB_CONFIG_ENV, f"{LAB_CONFIG_ENV}: ")
 
 
 def facts_in_order(facts: dict[str, str]) -> dict[str, str]:

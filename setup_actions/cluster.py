@@ -25,6 +25,7 @@ from pathlib import Path
 from labcheck import cmd, kindconfig, lock, state
 from labcheck.clis import Clis
 from labcheck.config import LabConfig
+from labcheck.probes import docker as docker_probe
 from labcheck.probes import kind as kindcli
 from labcheck.probes import node as nodeprobe
 from labcheck.probes.driver_files import BINARIES, LIBRARIES
@@ -32,6 +33,7 @@ from labcheck.progress import step
 from labcheck.remedy import with_note
 from labcheck.rerun import DEFAULT as DEFAULT_RERUN
 from labcheck.rerun import Rerun
+from labcheck.verdicts.docker import engine_elsewhere
 from labcheck.verdicts.node import replace_cluster
 from setup_actions.outcome import Outcome
 
@@ -100,8 +102,14 @@ def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> li
 
 
 def plan(cfg: LabConfig, config_path: str, rerun: Rerun = DEFAULT_RERUN) -> ClusterPlan:
-    """What :func:`apply` would do. ``rerun``: this run's (labcheck.rerun.of), for the fixes that rerun the suite."""
+    """What :func:`apply` would do. ``rerun``: this run's (labcheck.rerun.of), for the fixes that rerun the suite.
+
+    An engine on another machine gets no cluster: the kind config mounts this host's driver files and devices."""
     name = cfg.cluster_name
+    elsewhere = docker_probe.engine_elsewhere(cfg)
+    if elsewhere:
+        refused = engine_elsewhere(docker_probe.endpoint(cfg), elsewhere, cfg.docker_host, rerun)
+        return ClusterPlan(name, "error", f"no cluster made or looked for: {refused.message}", fix=refused.remediation)
     parsed = kindconfig.load(config_path, rerun)
     if parsed.problems:
         return ClusterPlan(name, "error", f"kind config unusable: {parsed.problems[0]}", fix=parsed.problems[0].fix)

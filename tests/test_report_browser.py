@@ -386,8 +386,9 @@ def test_environment_lists_every_probed_fact_before_python(browser, m0_report):
                            "[...tr.querySelectorAll('td')].map(td => td.innerText))")
     keys = [row[0] for row in env]
     facts = dict(env)
-    probed = ["OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker runtimes", "Docker default runtime",
-              "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU 0", "NVIDIA Container Toolkit"]
+    probed = ["OS", "Kernel", "Kind", "Helm", "Docker CLI", "Docker", "Docker engine endpoint", "Docker runtimes",
+              "Docker default runtime", "NVIDIA driver", "CUDA (driver API)", "GPUs", "GPU 0",
+              "NVIDIA Container Toolkit"]
     if "Docker runtimes" not in facts:  # the engine did not answer: nothing to say about its runtimes
         probed = [k for k in probed if k not in ("Docker runtimes", "Docker default runtime")]
     # in the order of the tiles, all before pytest-metadata's Python and plugins

@@ -8,6 +8,7 @@ is marked ``@pytest.mark.optional(reason=...)``; the lab config check is one onl
 
 import pytest
 
+from labcheck import rerun
 from labcheck.clis import Clis
 from labcheck.verdicts import docker as docker_verdicts
 from labcheck.verdicts import host
@@ -35,8 +36,9 @@ def test_docker_cli_present(check, docker_cli, fix_shell):
     check(docker_verdicts.cli_present(docker_cli, fix_shell))
 
 
-def test_docker_engine_reachable(check, docker_engine, docker_cli, lab_config, fix_shell):
-    check(docker_verdicts.engine_reachable(docker_engine, fix_shell, docker_cli, lab_config.docker_host))
+def test_docker_engine_reachable(check, docker_engine, docker_cli, lab_config, fix_shell, pytestconfig):
+    check(docker_verdicts.engine_reachable(docker_engine, fix_shell, docker_cli, lab_config.docker_host,
+                                           rerun.of(pytestconfig)))
 
 
 def test_docker_engine_version(check, docker_engine, lab_config, fix_shell):

@@ -48,7 +48,8 @@ def test_cluster_provisioned(cluster_outcome, m1_clis, check):
 # Below: fixtures (fixtures/node.py) gather the facts, labcheck.verdicts.node decides; each test only binds them.
 
 def test_node_container_running(node_state, lab_config, m1_clis, check):
-    check(v.node_running(node_state, lab_config.cluster_name, lab_config.kind_config_path, cli=m1_clis))
+    check(v.node_running(node_state, lab_config.cluster_name, lab_config.kind_config_path, cli=m1_clis,
+                         docker_host=lab_config.docker_host))
 
 
 def test_gpu_device_nodes_on_host(m1_host_inspection, fix_shell, check):

@@ -23,10 +23,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from labcheck import cmd
 from labcheck.probes import mps as mps_probe
 from labcheck.probes.gpu import Gpu
-from labcheck.probes.node import engine_env, exec_argv
+from labcheck.probes.node import docker_run, elsewhere, engine_env, exec_argv
 
 # The same client the host's MPS check runs (labcheck/cuda_client.py, stdlib only), sent as a
 # ``python3 -c`` program because the node has no copy of this tree.
@@ -39,8 +38,8 @@ def node_python(container: str, env: Mapping[str, str], *, timeout: float = 60.0
                 docker_host: str = "") -> tuple[bool, str]:
     """Can the node run python3 (to run the client in the node)? (True, ""); (False, "") when the node has none,
     like kindest/node; (False, why) when ``docker exec`` itself failed."""
-    probe = cmd.run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout,
-                    extra_env=engine_env(docker_host))
+    probe = docker_run(exec_argv(container, ["python3", "-c", "print(1)"], env, docker=docker), timeout=timeout,
+                       docker_host=docker_host)
     if probe.ok:
         return True, ""
     if probe.rc in (126, 127) or "not found" in probe.output:  # "executable file not found in $PATH"
@@ -48,21 +47,18 @@ def node_python(container: str, env: Mapping[str, str], *, timeout: float = 60.0
     return False, f"CUDA client {IN_NODE}: {probe.describe()}"
 
 
-def _local_engine(docker_host: str) -> bool:
-    """The engine (so the node and its mounts) is on this host: no DOCKER_HOST, or a unix socket."""
-    host = docker_host or os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
 
 
-def host_reach(pipe_dir_host: str, docker_host: str = "") -> str:
-    """Why a client started on this host cannot reach the node's daemon through the shared pipe directory, or ""."""
+def host_reach(pipe_dir_host: str, docker_host: str = "", timeout: float = 30.0) -> str:
+    """Why a client started on this host cannot reach the node's daemon through the shared pipe directory, or "".
+    ``timeout``: for resolving the engine's host name (labcheck.probes.node.elsewhere)."""
     if not pipe_dir_host:
         return ("the node has no python3, and the kind config mounts no host folder as the MPS pipe directory to "
                 "reach its daemon from here")
-    if not _local_engine(docker_host):
+    if elsewhere(docker_host, timeout):
         # docker_host itself is not shown: a URL may carry credentials
-        return ("the node has no python3, and its Docker engine (docker_host in the lab config) is not on this host, "
-                "so the shared pipe directory is out of reach")
+        return ("the node has no python3, and its Docker engine (docker_host in the lab config, or DOCKER_HOST) is "
+                "not on this host, so the shared pipe directory is out of reach")
     return ""
 
 
@@ -97,7 +93,7 @@ def run_per_gpu(container: str, env: Mapping[str, str], node_lib_dirs: Sequence[
                                                       docker=docker)), base, g) for g in gpus]
         return NodeClients(mps_probe.run_cuda_clients(env.get("CUDA_MPS_PIPE_DIRECTORY", ""), specs, ask, None,
                                                       timeout), IN_NODE)
-    why = host_reach(pipe_dir_host, docker_host)
+    why = host_reach(pipe_dir_host, docker_host, timeout)
     if why:
         return NodeClients(reason=why)
     base = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}

@@ -76,7 +76,11 @@ def probe_cli(cfg: LabConfig) -> CliFacts:
 
 @dataclass
 class EngineFacts:
-    """What the engine said (or why it said nothing). ``client`` is live; keep it out of reports."""
+    """What the engine said (or why it said nothing). ``client`` is live; keep it out of reports.
+
+    ``remote``: the host of the engine when it runs on another machine ("" on this one). Left out, it is read from
+    ``endpoint`` alone (:func:`labcheck.docker_endpoint.remote_host`); the probe also resolves the host's name.
+    """
 
     endpoint: str
     timeout: float
@@ -90,6 +94,11 @@ class EngineFacts:
     info_error: str = ""
     # Only asked when the SDK could not connect: does the CLI (docker contexts!) reach an engine?
     cli_server_version: str = ""
+    remote: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.remote is None:
+            self.remote = docker_endpoint.remote_host(self.endpoint)
 
     @property
     def reachable(self) -> bool:
@@ -97,7 +106,13 @@ class EngineFacts:
 
 
 def endpoint(cfg: LabConfig) -> str:
-    return cfg.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
+    return docker_endpoint.chosen(cfg.docker_host)
+
+
+def engine_elsewhere(cfg: LabConfig) -> str:
+    """The host of the engine the lab config (or DOCKER_HOST) names when it is another machine, "" when it is this
+    one; its name resolved as the SDK's connect resolves it, within the lab config's command_timeout."""
+    return docker_endpoint.remote_host(endpoint(cfg), docker_endpoint.resolver(cfg.command_timeout))
 
 
 def is_timeout(text: str) -> bool:
@@ -106,8 +121,9 @@ def is_timeout(text: str) -> bool:
 
 
 def probe_engine(cfg: LabConfig) -> EngineFacts:
-    """Ping the engine, then read its version and runtimes (``info``)."""
-    facts = EngineFacts(endpoint(cfg), cfg.command_timeout)
+    """Ping the engine, then read its version and runtimes (``info``). An engine on another machine is asked too:
+    its version shows in the report, and the checks say it is not this host's."""
+    facts = EngineFacts(endpoint(cfg), cfg.command_timeout, remote=engine_elsewhere(cfg))
     conn = docker_client.connect(timeout=cfg.command_timeout, base_url=cfg.docker_host or None)
     if not conn.ok:
         facts.error = conn.error
@@ -223,7 +239,7 @@ def probe_dockerd(endpoint: str, pidfile: str, timeout: float, proc: str = "/pro
     checks examined. Each candidate counts only when /proc says it runs ``dockerd`` (a stale pidfile names a pid
     that may belong to another program by now).
     """
-    host = docker_endpoint.remote_host(endpoint)
+    host = docker_endpoint.remote_host(endpoint, docker_endpoint.resolver(timeout))
     if host:
         return Dockerd(problem=f"the engine at {endpoint} runs on {host}, not on this machine", remote=host)
     tried = []
@@ -471,10 +487,11 @@ class RuntimeProbe:
 def probe_runtime(engine: EngineFacts, cfg: LabConfig) -> RuntimeProbe:
     """Start ``PROBE_SCRIPT`` in a container with ``runtime=cfg.docker_runtime_name``; always remove it.
 
-    Not attempted when the engine is unreachable or does not list the runtime (the verdict says why).
+    Not attempted when the engine is unreachable, on another machine (a container there proves nothing about this
+    host's GPUs) or does not list the runtime (the verdict says why).
     """
     name = cfg.docker_runtime_name
-    if not engine.reachable or name not in engine.runtimes:
+    if not engine.reachable or engine.remote or name not in engine.runtimes:
         return RuntimeProbe(name, attempted=False)
     start = time.monotonic()
     image, note, image_error = ensure_probe_image(engine.client, cfg)

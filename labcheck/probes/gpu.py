@@ -1,9 +1,11 @@
-"""Probe the NVIDIA driver and GPUs: ``nvidia-smi`` first, NVML (nvidia-ml-py) as fallback and cross-check.
+"""Probe the NVIDIA driver and GPUs: ``nvidia-smi``, cross-checked with NVML (nvidia-ml-py).
 
-``nvidia-smi`` is what attendees know and what the workshop runs; NVML reads the same driver through
-``libnvidia-ml.so.1`` without a subprocess, so it still answers when nvidia-smi is not on PATH, and two
-sources that disagree point at a half-upgraded driver. nvidia-smi is also looked for in the configured
-extra folders (/usr/local/nvidia/bin), where GPU hosts and containers often keep it.
+``nvidia-smi`` is what attendees know and what the workshop runs, so it must work on the host: its answer is the
+driver version and the GPU list. NVML reads the same driver through ``libnvidia-ml.so.1`` without a subprocess; it is
+a cross-check (two sources that disagree point at a half-upgraded driver) and fills in what an old nvidia-smi cannot
+say (compute_cap), never a substitute: a host where nvidia-smi is missing or fails while NVML answers is not ready.
+nvidia-smi is also looked for in the configured extra folders (/usr/local/nvidia/bin), where GPU hosts and
+containers often keep it. :func:`smi_exit` is the one reading of its exit status, on the host and in the node.
 """
 
 from __future__ import annotations
@@ -43,6 +45,43 @@ class Gpu:
 
 
 @dataclass(frozen=True)
+class SmiExit:
+    """How one nvidia-smi run ended: ``works`` (its answer counts) and ``how`` ("exit 0", the infoROM exit, or
+    what went wrong: :meth:`labcheck.cmd.CmdResult.describe`)."""
+
+    works: bool
+    how: str
+
+
+# nvidia-smi(1), RETURN VALUE: "14 - infoROM is corrupted": the board's infoROM failed its checksum; nvidia-smi still
+# answers in full, and the workshop counts 0 or 14 as success (../shared/FIELD-NOTES.md).
+INFOROM_RC = 14
+INFOROM_OK = "exit 14: infoROM warning, counted as working like the workshop does"
+
+
+def smi_exit(res: cmd.CmdResult) -> SmiExit:
+    """The one reading of nvidia-smi's exit, on the host (module 0) and in the node (module 1): it worked when it
+    exited 0, or 14 while printing its infoROM warning; any other end (another code, 14 without that warning, no
+    exit at all: missing, hung) is a failure."""
+    if res.ok:
+        return SmiExit(True, "exit 0")
+    if res.rc == INFOROM_RC and "inforom" in res.output.lower():
+        return SmiExit(True, INFOROM_OK)
+    return SmiExit(False, res.describe())
+
+
+def smi_failure(res: cmd.CmdResult, lines: int = 3) -> str:
+    """What a failed nvidia-smi run printed, for a message: its exit and first ``lines`` lines (and the last, when
+    there are more): the first says what it could not do ("Failed to initialize NVML: Driver/library version
+    mismatch"), while describe() shows only the last. Each line cut at 200 characters."""
+    if res.rc is None:  # missing, hung, could not start, printed too much: describe() says which
+        return res.describe()
+    out = [ln.strip()[:200] for ln in res.output.splitlines() if ln.strip()]
+    shown = out[:lines] + ([f"... {out[-1]}"] if len(out) > lines else [])
+    return f"`{res.cmdline}` exited {res.rc}: " + (" | ".join(shown) or "no output")
+
+
+@dataclass(frozen=True)
 class SmiQuery:
     """One ``nvidia-smi --query-gpu`` run and what it parsed into."""
 
@@ -52,6 +91,11 @@ class SmiQuery:
     driver: str = ""
     error: str = ""  # why nothing could be read (missing, hung, exit code, unparsable)
     strays: tuple[str, ...] = ()  # lines that are no GPU row (query_csv_strays): a GPU nvidia-smi could not read
+    warnings: tuple[str, ...] = ()  # the infoROM warning of an exit 14 (smi_exit), said in the driver check
+
+    @property
+    def exit(self) -> SmiExit:
+        return smi_exit(self.result) if self.result is not None else SmiExit(False, self.error)
 
 
 @dataclass(frozen=True)
@@ -72,23 +116,18 @@ class GpuFacts:
 
     @property
     def driver(self) -> str:
-        return self.smi.driver or self.nvml.driver
-
-    @property
-    def source(self) -> str:
-        return "nvidia-smi" if self.smi.driver else ("NVML" if self.nvml.driver else "")
+        """The driver version nvidia-smi reports; "" when nvidia-smi did not work (NVML's alone is no evidence)."""
+        return self.smi.driver
 
     @property
     def answered(self) -> bool:
-        """Some driver interface answered (so an empty GPU list means: no GPU)."""
-        return bool(self.smi.driver or self.nvml.driver) or (
-            self.smi.result is not None and self.smi.result.ok and not self.smi.error)
+        """nvidia-smi answered (so an empty GPU list means: no GPU)."""
+        return bool(self.smi.driver) or (self.smi.result is not None and self.smi.exit.works and not self.smi.error)
 
     @property
     def gpus(self) -> tuple[Gpu, ...]:
-        """nvidia-smi's list, with NVML filling in what nvidia-smi could not say (old drivers lack compute_cap)."""
-        if not self.smi.gpus:
-            return self.nvml.gpus
+        """nvidia-smi's list, with NVML filling in what nvidia-smi could not say (old drivers lack compute_cap); none
+        when nvidia-smi gave none, whatever NVML lists."""
         by_uuid = {g.uuid: g for g in self.nvml.gpus}
         out = []
         for g in self.smi.gpus:
@@ -216,22 +255,26 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
         return SmiQuery(None, None, error="nvidia-smi not found on PATH or in the extra driver folders")
     fields = QUERY_FIELDS
     r = cmd.run([smi_path, *QUERY_ARGS], timeout=timeout)
-    if not r.ok and "not a valid field" in r.output:
+    if not smi_exit(r).works and "not a valid field" in r.output:
         # Drivers before compute_cap existed reject the whole query: ask again without it (NVML fills it in).
         fields = tuple(f for f in QUERY_FIELDS if f != "compute_cap")
         r = cmd.run([smi_path, f"--query-gpu={','.join(fields)}", QUERY_ARGS[1]], timeout=timeout)
-    if not r.ok:
-        return SmiQuery(smi_path, r, error=r.describe())
+    ended = smi_exit(r)
+    if not ended.works:  # whatever it printed: a row before "Failed to initialize NVML" is no answer
+        return SmiQuery(smi_path, r, error=smi_failure(r))
     gpus, driver = parse_query_csv(r.stdout, fields)
     if not gpus:
         # Exit 0 with no GPU line is not "no GPU": without GPUs nvidia-smi exits non-zero ("No devices were found").
         shown = f"printed nothing parsable: {r.stdout.strip()[:200]!r}" if r.stdout.strip() else "printed nothing"
-        return SmiQuery(smi_path, r, error=f"nvidia-smi exited 0 but {shown} (`{r.cmdline}`; expected one CSV line "
-                                           f"per GPU: {', '.join(fields)})")
+        return SmiQuery(smi_path, r, error=f"nvidia-smi ended with {ended.how} but {shown} (`{r.cmdline}`; expected "
+                                           f"one CSV line per GPU: {', '.join(fields)})")
     if not _DRIVER.match(driver) or versions.parse(driver) is None:  # None: a part past 18 digits
         return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
                                            f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
-    return SmiQuery(smi_path, r, tuple(gpus), driver, strays=tuple(query_csv_strays(r.stdout, fields)))
+    # exit 14's warning line (stdout or stderr) is no GPU row: said by the driver check, not taken for a lost GPU
+    warnings = tuple(ln.strip() for ln in r.output.splitlines() if r.rc == INFOROM_RC and "inforom" in ln.lower())
+    strays = tuple(ln for ln in query_csv_strays(r.stdout, fields) if ln not in warnings)
+    return SmiQuery(smi_path, r, tuple(gpus), driver, strays=strays, warnings=warnings)
 
 
 def _text(value) -> str:

@@ -7,14 +7,15 @@ put into a message (CmdResult.describe() of a failed call shows stderr's last li
 from __future__ import annotations
 
 from labcheck import cmd
-from labcheck.probes.node import engine_env
+from labcheck.probes.node import docker_run
 
-# Every call takes ``docker_host`` (the lab config's): kind drives the docker CLI, which reads DOCKER_HOST.
+# Every call takes ``docker_host`` (the lab config's): kind drives the docker CLI, which reads DOCKER_HOST; each goes
+# through docker_run, which runs none against an engine on another machine.
 
 
 def get_clusters(kind: str = "kind", timeout: float = 30.0, *, docker_host: str = ""
                  ) -> tuple[list[str], cmd.CmdResult]:
-    res = cmd.run([kind, "get", "clusters"], timeout=timeout, extra_env=engine_env(docker_host))
+    res = docker_run([kind, "get", "clusters"], timeout=timeout, docker_host=docker_host)
     names = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()] if res.ok else []
     return names, res
 
@@ -22,16 +23,16 @@ def get_clusters(kind: str = "kind", timeout: float = 30.0, *, docker_host: str 
 def create(name: str, config: str, image: str, *, kind: str = "kind", timeout: float = 600.0,
            docker_host: str = "") -> cmd.CmdResult:
     wait = max(int(timeout) - 30, 30)
-    return cmd.run([kind, "create", "cluster", "--name", name, "--config", config, "--image", image,
-                    "--wait", f"{wait}s"], timeout=timeout, extra_env=engine_env(docker_host))
+    return docker_run([kind, "create", "cluster", "--name", name, "--config", config, "--image", image,
+                       "--wait", f"{wait}s"], timeout=timeout, docker_host=docker_host)
 
 
 def delete(name: str, *, kind: str = "kind", timeout: float = 120.0, docker_host: str = "") -> cmd.CmdResult:
-    return cmd.run([kind, "delete", "cluster", "--name", name], timeout=timeout, extra_env=engine_env(docker_host))
+    return docker_run([kind, "delete", "cluster", "--name", name], timeout=timeout, docker_host=docker_host)
 
 
 def kubeconfig(name: str, *, kind: str = "kind", timeout: float = 30.0, docker_host: str = "") -> cmd.CmdResult:
-    return cmd.run([kind, "get", "kubeconfig", "--name", name], timeout=timeout, extra_env=engine_env(docker_host))
+    return docker_run([kind, "get", "kubeconfig", "--name", name], timeout=timeout, docker_host=docker_host)
 
 
 def safe_error(res: cmd.CmdResult) -> str:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labcheck import cdi, cmd, fsio, mps, versions
+from labcheck import cdi, cmd, docker_endpoint, fsio, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir, unless_busy
 from labcheck.remedy import this_host
@@ -33,8 +33,22 @@ def engine_env(docker_host: str) -> dict[str, str] | None:
 
 def docker_run(argv: Sequence[str], *, timeout: float, docker_host: str = "", input: str | None = None  # noqa: A002
                ) -> cmd.CmdResult:
-    """One docker CLI call (``argv`` starts with the docker binary) against the configured engine."""
+    """One docker or kind CLI call (``argv`` starts with the binary) against the configured engine: the one way
+    module 1 reaches the engine, so none of its calls reaches an engine on another machine (:func:`elsewhere`):
+    such a call is not run, and its result says why."""
+    remote = elsewhere(docker_host, timeout)
+    if remote:
+        return cmd.CmdResult(tuple(argv), None, error=f"not run: the engine at {remote} is on another machine, and "
+                                                      "the lab must run on this host", timeout=timeout)
     return cmd.run(argv, timeout=timeout, input=input, extra_env=engine_env(docker_host))
+
+
+def elsewhere(docker_host: str, timeout: float) -> str:
+    """The URL of the engine ``docker_host`` (else DOCKER_HOST, else the default socket) names when it runs on
+    another machine, "" when it runs on this one. WHY module 1 asks: the kind config mounts this host's driver
+    files and devices, and the node checks compare the node with this host's GPUs."""
+    endpoint = docker_endpoint.chosen(docker_host)
+    return endpoint if docker_endpoint.remote_host(endpoint, docker_endpoint.resolver(timeout)) else ""
 
 
 def exec_argv(container: str, argv: Sequence[str], env: Mapping[str, str] | None = None, *,
@@ -68,9 +82,18 @@ class NodeState:
     error: str = ""
     devices: tuple[tuple[str, str], ...] = ()  # (host path, container path) given with --device
     privileged: bool = False
+    remote: str = ""  # the engine's URL when it runs on another machine: nothing was inspected
 
 
 def inspect(container: str, timeout: float = 30.0, docker: str = DOCKER, *, docker_host: str = "") -> NodeState:
+    """The node container as the engine ``docker_host`` (else DOCKER_HOST, else the default socket) sees it.
+
+    An engine on another machine is not asked: a node there has that machine's GPUs and files, not this host's
+    (:func:`labcheck.docker_endpoint.remote_host`); every node check then says why it saw no node."""
+    remote = elsewhere(docker_host, timeout)
+    if remote:
+        return NodeState(container, False, error=f"not looked for: the engine at {remote} is on another machine",
+                         remote=remote)
     res = docker_run([docker, "inspect", "--type", "container", container], timeout=timeout, docker_host=docker_host)
     if not res.ok:
         if res.rc is not None and ("No such" in res.output or "no such" in res.output):

@@ -18,6 +18,8 @@ from labcheck.clis import Clis
 from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import DEFAULT, OTHER, Shell, program, with_note
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.tools import TOOLKIT_GUIDE, install_command, toolkit_guide_note
 
@@ -139,12 +141,17 @@ def _elsewhere(endpoint: str) -> str:
 
 
 def unreachable(engine: EngineFacts) -> Verdict:
-    """The skip every engine-dependent check gives when the engine does not answer."""
+    """The skip every engine-dependent check gives when the engine does not answer, or answers from another
+    machine (what that engine runs says nothing about this host)."""
+    if engine.remote:
+        return skipped(f"not verified on this host: the Docker engine at {engine.endpoint} runs on {engine.remote}, "
+                       "another machine (see docker_engine_reachable)")
     return skipped(f"Docker engine not reachable: {engine.error or engine.info_error}")
 
 
 def _answers(engine: EngineFacts) -> bool:
-    return engine.reachable and not engine.info_error
+    """The engine answered, on this machine: what the engine-dependent checks need to judge this host."""
+    return engine.reachable and not engine.info_error and not engine.remote
 
 
 # --- CLI and engine --------------------------------------------------------------------------------
@@ -161,10 +168,14 @@ def cli_present(cli: CliFacts, shell: Shell = DEFAULT) -> Verdict:
 
 
 def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts | None = None,
-                     configured: str = "") -> Verdict:
+                     configured: str = "", rerun: Rerun = DEFAULT_RERUN) -> Verdict:
     """``cli``: the docker CLI probe; when it is missing too, Docker is not installed (install, not start).
-    ``configured``: the lab config's docker_host ("" when the endpoint came from DOCKER_HOST or the default)."""
+    ``configured``: the lab config's docker_host ("" when the endpoint came from DOCKER_HOST or the default).
+    ``rerun``: this run's suite again (labcheck.rerun.of), after the fix of an engine on another machine."""
     where = engine.endpoint
+    bad_url = docker_endpoint.problem(where)
+    if engine.remote and not bad_url:  # a URL the SDK refuses is that first (its own fix)
+        return engine_elsewhere(where, engine.remote, configured, rerun)
     if engine.reachable and not engine.info_error:
         return passed(f"Docker engine {engine.server_version or '(version unknown)'} answers at {where}")
     if engine.reachable:
@@ -173,7 +184,6 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       f"{restart_docker(shell)}  (then look at `{journal(shell)}`)")
     err = engine.error
     low = err.lower()
-    bad_url = docker_endpoint.problem(where)
     if bad_url or "install paramiko" in low or any(s in low for s in NOT_AN_ENGINE):
         return _wrong_endpoint(where, configured, bad_url, err)
     if engine.timed_out:
@@ -196,6 +206,25 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       f"{start_docker(shell)}  ({no_systemd})")
     return failed(f"expected a Docker engine answering at {where}, found none: {err}",
                   f"{start_docker(shell)}  ({no_systemd}; if it runs but you are not root: {join_group(shell)})")
+
+
+def engine_elsewhere(endpoint: str, host: str, configured: str, rerun: Rerun = DEFAULT_RERUN) -> Verdict:
+    """The failure of an engine on another machine (``host``), whether it answers or not: module 0 reads this host's
+    driver, GPUs and files, module 1 mounts them into the Kind node, so containers and the node must run here; a
+    READY made of this host's driver and another machine's containers would be false.
+
+    The fix undoes the setting that chose the endpoint: the lab config's docker_host (``configured``) or DOCKER_HOST;
+    the URL itself stays out of the fix (it may carry credentials) and the host goes after ``#`` as one line."""
+    message = (f"the engine at {endpoint} is on another machine ({host}); the lab must run on this host: its driver, "
+               "GPUs and files are checked here, so its containers and the Kind node must run here too")
+    there = f"to check {host} itself, run the suite there (or from here with --hosts: docs/instructors.md)"
+    if configured and configured == endpoint:
+        lab = sh(rerun.lab_config) if rerun.lab_config else "the lab config"
+        then = f"the suite then uses DOCKER_HOST if it is set, else {docker_endpoint.DEFAULT}"
+        return failed(message, with_note(f"remove docker_host from {lab}, then: {rerun.again()}", then, there))
+    return failed(message, with_note(f"unset DOCKER_HOST && {rerun.again()}",
+                                     f"this host's engine at {docker_endpoint.DEFAULT}; rootless Docker: export "
+                                     "DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock instead of the unset", there))
 
 
 # What the SDK says when something answers at the endpoint, but not as a Docker engine (its /version is not the

@@ -8,7 +8,7 @@ import shlex
 
 from labcheck import versions
 from labcheck.probes.gpu import GpuFacts, missing_indexes
-from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
@@ -65,36 +65,93 @@ def _no_driver_reason(facts: GpuFacts) -> str:
     return "; ".join(parts) or "no answer from nvidia-smi or NVML"
 
 
+def install_utilities(shell: Shell = DEFAULT, nvml_driver: str = "") -> str:
+    """nvidia-smi for a driver that is installed without it (NVML answers, so the driver's libraries are there): the
+    utilities package of the driver's branch (``nvml_driver``: the version NVML reports, "" unknown).
+
+    WHY a note on which package: Ubuntu ships nvidia-smi in nvidia-utils-<branch>, and in nvidia-utils-<branch>-server
+    for the -server drivers; Debian in nvidia-smi; a driver from NVIDIA's .run installer or another distribution
+    brings its own: the right command depends on how the driver was installed, so the fix says what to check."""
+    parsed = versions.parse(nvml_driver)
+    elsewhere = "nvidia-smi installed in another folder: add that folder to extra_bin_dirs in the lab config"
+    if shell.family == UBUNTU:
+        if not parsed:
+            return with_note("dpkg -l 'nvidia-driver-*'", "names the installed driver's branch; then "
+                             + shell.sudo("apt-get install -y nvidia-utils-BRANCH") + " (-server too for a -server "
+                             "driver)", elsewhere)
+        branch = parsed[0]
+        server = f"a -server driver (dpkg -l 'nvidia-driver-*' lists it) needs nvidia-utils-{branch}-server instead"
+        return with_note(shell.sudo(f"apt-get install -y nvidia-utils-{branch}"),
+                         f"the branch of the installed driver (NVML reports {nvml_driver})", server, elsewhere)
+    if shell.family == DEBIAN:
+        return with_note(shell.sudo("apt-get install -y nvidia-smi"), DEBIAN_COMPONENTS,
+                         "a driver from NVIDIA's .run installer brings its own: run that installer again", elsewhere)
+    return with_note("", f"install nvidia-smi from where the driver came from (the {shell.distro} driver packages, or "
+                         f"NVIDIA's .run installer again: {DRIVER_GUIDE})", elsewhere)
+
+
+def _smi_fix(facts: GpuFacts, shell: Shell) -> str:
+    """The fix for an nvidia-smi that ran and failed, after what it printed."""
+    out = facts.smi.result.output.lower() if facts.smi.result is not None else ""
+    if "version mismatch" in out:  # "Failed to initialize NVML: Driver/library version mismatch"
+        return (shell.sudo("reboot") + "   # the loaded kernel module is not the version of the driver libraries (a "
+                "driver upgrade or downgrade without a reboot; cat /proc/driver/nvidia/version shows the loaded one); "
+                "without a reboot, once no process uses a GPU: "
+                + shell.sudo("rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia", "modprobe nvidia"))
+    if "couldn't communicate with the nvidia driver" in out:  # the kernel module is not loaded
+        return (shell.sudo("modprobe nvidia") + " && nvidia-smi   # if modprobe fails, no module is built for this "
+                f"kernel (uname -r) or Secure Boot refuses it: {shell.sudo('dmesg')} | grep -i nvidia says which; "
+                f"then reinstall the driver: {install_driver(shell)}")
+    return (f"nvidia-smi; {shell.sudo('dmesg')} | grep -iE 'nvrm|xid' | tail   # what nvidia-smi says and what the "
+            "driver logged (its exit codes: man nvidia-smi, RETURN VALUE); a broken installation is repaired by "
+            f"reinstalling the driver ({install_driver(shell)})")
+
+
+def _smi_not_working(facts: GpuFacts, minimum: str, shell: Shell) -> Verdict:
+    """The driver check when nvidia-smi gave no answer: missing, hung, or ran and failed. NVML answering does not
+    make it pass (the workshop runs nvidia-smi itself); it only says the driver is there."""
+    smi, nvml = facts.smi, facts.nvml
+    want = (f"expected `nvidia-smi` to work on this host and report a driver >= {minimum} (exit 0, or 14 with an "
+            "infoROM warning; the workshop runs it)")
+    also = f"; NVML answers (driver {nvml.driver}, {len(nvml.gpus)} GPU(s)), so the driver is there" \
+        if nvml.driver else ""
+    r = smi.result
+    if r is None or r.missing:
+        if not nvml.driver:
+            return failed(f"expected an NVIDIA driver >= {minimum}; none answered: {_no_driver_reason(facts)}",
+                          install_driver(shell))
+        return failed(f"{want}: {smi.error}{also}, but not its nvidia-smi", install_utilities(shell, nvml.driver))
+    if r.timed_out:
+        return failed(f"expected an NVIDIA driver >= {minimum} answering; {smi.error} "
+                      "(the driver or a GPU is stuck)", reload_driver(shell))
+    return failed(f"{want}: {smi.error}{also}", _smi_fix(facts, shell),
+                  details=r.output[-2000:])
+
+
 def driver(facts: GpuFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
-    """The driver answers and is >= minimum; nvidia-smi, NVML and the kernel module agree."""
+    """nvidia-smi works and reports a driver >= minimum; NVML (a cross-check) and the kernel module agree."""
     found = facts.driver
     if not found:
-        r = facts.smi.result
-        if r is not None and r.timed_out:
-            return failed(f"expected an NVIDIA driver >= {minimum} answering; {facts.smi.error} "
-                          "(the driver or a GPU is stuck)", reload_driver(shell))
-        return failed(f"expected an NVIDIA driver >= {minimum}; none answered: {_no_driver_reason(facts)}",
-                      install_driver(shell))
+        return _smi_not_working(facts, minimum, shell)
     ok = versions.at_least(found, minimum)
     if ok is None:
-        return failed(f"cannot read a version from driver {found!r} ({facts.source})",
+        return failed(f"cannot read a version from driver {found!r} (nvidia-smi)",
                       "check `nvidia-smi --version`; the workshop needs driver >= " + minimum)
     if not ok:
         return failed(f"NVIDIA driver {found} is older than {minimum}", upgrade_driver(minimum, shell))
     if facts.kernel_module and versions.parse(facts.kernel_module) != versions.parse(found):
         return failed(f"driver library {found} does not match the loaded kernel module {facts.kernel_module} "
                       "(a driver upgrade without a reboot)", shell.sudo("reboot"))
-    if facts.smi.driver and facts.nvml.driver and facts.smi.driver != facts.nvml.driver:
+    if facts.nvml.driver and facts.smi.driver != facts.nvml.driver:
         return warned(f"NVIDIA driver {found} >= {minimum}, but NVML reports {facts.nvml.driver}",
                       shell.sudo("reboot") + "   # after a driver upgrade, so every component reports the same version")
-    extra = []
-    if facts.smi.driver and facts.nvml.driver:
+    extra = [] if facts.smi.exit.how == "exit 0" else [f"nvidia-smi {facts.smi.exit.how}: "
+                                                       + "; ".join(facts.smi.warnings)]
+    if facts.nvml.driver:
         extra.append("NVML agrees")
-    elif facts.smi.error:
-        extra.append(f"nvidia-smi unusable: {facts.smi.error}")
     if facts.kernel_module:
         extra.append(f"kernel module {facts.kernel_module}")
-    return passed(f"NVIDIA driver {found} >= {minimum} (from {facts.source}"
+    return passed(f"NVIDIA driver {found} >= {minimum} (from nvidia-smi"
                   + (f"; {', '.join(extra)}" if extra else "") + ")")
 
 
@@ -108,9 +165,9 @@ def driver_for_dra(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     want = versions.show(DRA_GUIDE_DRIVER)
     found = facts.driver
     if not found:
-        return skipped(f"no NVIDIA driver answered, so its version cannot be compared with {want} (see the driver "
+        return skipped(f"nvidia-smi reported no driver, so its version cannot be compared with {want} (see the driver "
                        f"check): {_no_driver_reason(facts)}")
-    seen = {f"driver {found} ({facts.source})": found}
+    seen = {f"driver {found} (nvidia-smi)": found}
     if facts.kernel_module:
         seen[f"kernel module {facts.kernel_module}"] = facts.kernel_module
     unreadable = [what for what, v in seen.items() if versions.parse(v) is None]
@@ -135,8 +192,8 @@ def _unreadable_gpus(facts: GpuFacts) -> str:
 
 
 def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
-    if not facts.answered:
-        return skipped(f"no NVIDIA driver answered, so GPUs cannot be listed (see the driver check): "
+    if not facts.answered:  # NVML's list is a cross-check, not the host's GPUs
+        return skipped(f"nvidia-smi did not answer, so GPUs cannot be listed (see the driver check): "
                        f"{_no_driver_reason(facts)}")
     gpus = facts.gpus
     if not gpus:

@@ -10,9 +10,10 @@ from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
 from labcheck.config import ConfigProblem, LabConfig
+from labcheck.docker_endpoint import remote_host
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.driver_files import HostFile
-from labcheck.probes.gpu import Gpu, parse_query_csv
+from labcheck.probes.gpu import Gpu, parse_query_csv, smi_exit
 from labcheck.probes.kube import ApiFacts
 from labcheck.probes.mps import ClientRun
 from labcheck.probes.node import DRA_BIN_DIRS, DRA_LIB_DIRS, NodeFile, NodeState
@@ -21,6 +22,7 @@ from labcheck.remedy import Shell, with_note
 from labcheck.verdict import Verdict, failed, passed
 from labcheck.verdicts import cdi as cdi_verdicts
 from labcheck.verdicts import mps as mps_verdicts
+from labcheck.verdicts.docker import engine_elsewhere
 
 GiB = 1024**3
 MPS_LOG_DIR = LabConfig.mps_log_dir  # the node's daemon logs where lab.yaml's mps_log_dir says (node_mps.node_env)
@@ -87,7 +89,11 @@ def kind_config(problems: Sequence[ConfigProblem], path: str) -> Verdict:
     return failed(f"kind config {first}{more}", first.fix, details="\n".join(str(p) for p in problems))
 
 
-def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+def node_running(state: NodeState, cluster: str, config_path: str, *, cli: Clis = DEFAULT_CLIS,
+                 docker_host: str = "") -> Verdict:
+    """``docker_host``: the lab config's (where the fix for an engine on another machine points)."""
+    if state.remote:
+        return engine_elsewhere(state.remote, remote_host(state.remote), docker_host, cli.rerun)
     if state.error:
         return failed(f"cannot inspect node container {state.name}: {state.error}",
                       with_note(f"{cli.docker} inspect {_q(state.name)}", "is the Docker engine up?"))
@@ -139,13 +145,12 @@ def nvidia_smi(res: CmdResult, node: str, smi_path: str, config_path: str = "the
                *, cli: Clis = DEFAULT_CLIS) -> Verdict:
     if not smi_path:
         return failed(f"{config_path} mounts no nvidia-smi into the node", regenerate(config_path, cli=cli))
+    ended = smi_exit(res)
     if res.ok:
         first = next((ln for ln in res.stdout.splitlines() if "NVIDIA-SMI" in ln or "GPU" in ln), "")
         return passed(f"nvidia-smi works in the node ({first.strip(' |') or 'exit 0'})")
-    if res.rc == 14 and "inforom" in res.output.lower():
-        # the workshop counts 0 or 14 as working (FIELD-NOTES): a pass, with the board's warning said
-        return passed(f"nvidia-smi works in the node (exit 14: infoROM warning, counted as working like the "
-                      f"workshop does: {res.describe()})")
+    if ended.works:  # the workshop counts 0 or 14 as working (FIELD-NOTES): a pass, with the board's warning said
+        return passed(f"nvidia-smi works in the node ({ended.how}: {res.describe()})")
     return failed(f"nvidia-smi does not work in {node}: {res.describe()}",
                   with_note(f"{cli.docker} exec {_q(node)} {_q(smi_path)}",
                             "libraries or device nodes missing in the node?"))
@@ -159,7 +164,7 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
     if not host_gpus:
         return failed("the host lists no GPU (see module 0's GPU check), so the node's GPUs cannot be compared",
                       "nvidia-smi -L")
-    if res.rc is None or not res.ok:
+    if not smi_exit(res).works:
         return failed(f"nvidia-smi in {node} cannot list GPUs: {res.describe()}",
                       with_note(f"{cli.docker} exec {_q(node)} nvidia-smi -L", "see the nvidia-smi in the node check"))
     listed, _driver = parse_query_csv(res.stdout)
@@ -183,10 +188,11 @@ def gpus_in_node(res: CmdResult, host_gpus: Sequence[Gpu], node: str, cluster: s
 def workshop_nvidia_smi(res: CmdResult, node: str, cluster: str, config_path: str,
                         *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
     """The workshop's literal ``docker exec NODE nvidia-smi`` (no PATH or LD_LIBRARY_PATH help): exit 0 or 14
-    (an infoROM warning) passes, as the workshop counts it; anything else fails with the fix for that case."""
-    if res.ok or res.rc == 14:
-        how = "exit 0" if res.ok else "exit 14: infoROM warning, counted as working like the workshop does"
-        return passed(f"`docker exec {node} nvidia-smi` works ({how})")
+    (an infoROM warning) passes, as the workshop counts it (labcheck.probes.gpu.smi_exit, as on the host); anything
+    else fails with the fix for that case."""
+    ended = smi_exit(res)
+    if ended.works:
+        return passed(f"`docker exec {node} nvidia-smi` works ({ended.how})")
     if res.rc in (126, 127) or "executable file not found" in res.output:
         return failed(f"`docker exec {node} nvidia-smi` cannot run nvidia-smi ({res.describe()}): it is not on "
                       "the node's default PATH; the DRA driver and the workshop expect it in /usr/bin",
