@@ -54,11 +54,27 @@ class Shell:
         return " && ".join(c if self.root else f"sudo {c}" for c in commands)
 
     def user_folder(self, path: str) -> str:
-        """Create the folder ``path`` as root, owned by whoever pastes the line (``$(id -un)`` expands in their own
-        shell, before sudo). WHY: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
-        folder ``sudo mkdir`` made root's. A folder already there is given to them too, so a fix never names a shared
-        one with it (labcheck.config refuses such folders for the MPS settings)."""
-        return self.sudo(f'install -d -o "$(id -un)" {shlex.quote(path)}')
+        """Make the folder ``path`` when it is missing, owned by whoever pastes the line (``$(id -un)`` expands in
+        their own shell, before sudo); a folder already there is left exactly as it is, and used when they can
+        write in it, else the line stops (false) and says why. Missing parents are made too (root's).
+
+        WHY a new folder is theirs: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
+        folder ``sudo mkdir`` made root's. WHY nothing existing is changed: ``install -d -o`` also re-owns and
+        re-modes a folder that exists (``chmod 700`` undone to 755, given to another user), and the folder is
+        whatever the lab config names, possibly shared or someone else's. ``[ -w ]``/``[ -x ]`` are asked as the
+        user, who runs the daemon. Each path is one quoted word, also in the messages (printf ``%s``)."""
+        p = shlex.quote(path)
+        make = self.sudo(f'install -d -o "$(id -un)" {p}')
+        return (f"if [ -d {p} ]; then [ -w {p} ] && [ -x {p} ] || {{ printf '%s %s\\n' {p} {_NOT_WRITABLE} >&2; "
+                f"false; }}; elif [ -e {p} ] || [ -L {p} ]; then printf '%s %s\\n' {p} {_NOT_A_FOLDER} >&2; false; "
+                f"else {make}; fi")
+
+
+# What Shell.user_folder prints after the path when it leaves an existing one alone (each one quoted word there).
+NOT_WRITABLE = ("is a folder you cannot write in: left as it is (the suite never changes the owner or mode of a "
+                "folder it did not make); name a folder of your own in the lab config")
+NOT_A_FOLDER = "exists and is not a folder: left as it is; move it aside or name another folder in the lab config"
+_NOT_WRITABLE, _NOT_A_FOLDER = shlex.quote(NOT_WRITABLE), shlex.quote(NOT_A_FOLDER)
 
 
 DEFAULT = Shell()

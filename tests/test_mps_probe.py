@@ -287,7 +287,8 @@ def test_log_dir_that_cannot_be_created_says_so(control, tmp_path):
     out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s",
                     shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && sudo install -d"), out.remediation
+    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && if [ -d "), out.remediation
+    assert 'else sudo install -d -o "$(id -un)" ' in out.remediation
 
 
 def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path):
@@ -296,7 +297,8 @@ def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path
     pipe.write_text("not a folder")
     out = MpsDaemon(control, str(pipe), str(tmp_path / "log"), 10, state_root=tmp_path / "s", shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && sudo install -d -o"), out.remediation
+    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && if [ -d {pipe} ]"), out.remediation
+    assert f'else sudo install -d -o "$(id -un)" {pipe}; fi' in out.remediation
     assert "mkdir" not in out.remediation
 
 
@@ -307,7 +309,8 @@ def test_start_fixes_carry_no_sudo_for_root(tmp_path):
                                     'echo "Cannot find MPS control daemon process"; exit 1\n')
     root = Shell(root=True)
     out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s", shell=root).apply()
-    assert not out.ok and out.remediation.startswith("install -d -o") and "sudo " not in out.remediation
+    assert not out.ok and out.remediation.startswith("if [ -d ") and "sudo " not in out.remediation
+    assert 'else install -d -o "$(id -un)" ' in out.remediation
     hung = _script(tmp_path / "hung", "#!/bin/sh\nsleep 60\n")
     out = MpsDaemon(hung, str(tmp_path / "p"), str(tmp_path / "l"), 0.5, state_root=tmp_path / "s", shell=root).apply()
     assert not out.ok and out.remediation.startswith(f"pgrep -ax {mps.COMM} || {{ rm -f -- ")

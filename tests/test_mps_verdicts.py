@@ -279,8 +279,9 @@ def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_only_with_no_mp
 
 def test_a_pipe_folder_that_cannot_be_made_is_made_for_the_user_not_root():
     """`sudo mkdir -p` made a root-owned folder, where the daemon the start fix runs as the user cannot create its
-    pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"`."""
+    pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"` (when the folder is missing)."""
     f = facts("", None, PipeDir("/var/run/mps", False, False, False, False, False), env="/var/run/mps")
     verdict = v.pipe_dir(f, "/var/run/mps", LOG)
-    assert verdict.status == "fail" and verdict.remediation == 'sudo install -d -o "$(id -un)" /var/run/mps'
+    assert verdict.status == "fail" and verdict.remediation.endswith('else sudo install -d -o "$(id -un)" '
+                                                                     '/var/run/mps; fi')
     assert verdict.remediation == v.make_dir_command("/var/run/mps")

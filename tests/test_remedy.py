@@ -3,18 +3,22 @@
 Each test builds the situation that calls for a different fix and checks the words of that fix.
 """
 
+import dataclasses
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from labcheck import cmd
+from labcheck import cmd, remedy
 from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts
 from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
-from labcheck.probes.mps import MpsFacts, probe_pipe_dir
+from labcheck.probes.mps import MpsFacts, PipeDir, probe_pipe_dir
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import OTHER, Shell, this_host
 from labcheck.verdicts import docker as dv
@@ -22,7 +26,8 @@ from labcheck.verdicts import gpu as gv
 from labcheck.verdicts import host as hv
 from labcheck.verdicts import mps as mv
 from labcheck.verdicts import tools as tv
-from tests.other_user import run_as_nobody
+from tests import needs
+from tests.other_user import SETPRIV, run_as_nobody
 
 ROOT = Shell(root=True, distro="ubuntu")
 USER = Shell(root=False, distro="ubuntu")
@@ -124,14 +129,15 @@ def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
     v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
     assert v.status == "fail" and "is not a directory" in v.message
     fix = v.remediation
-    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" {pipe}") and "sudo" not in fix
+    assert fix.startswith(f"mv {blocker} {blocker}.bak && if [ -d {pipe} ]") and "sudo" not in fix
+    assert f'else install -d -o "$(id -un)" {pipe}; fi' in fix
 
 
 def test_remediations_quote_configured_values(tmp_path: Path):
     odd = str(tmp_path / "pipe dir; rm -rf ~")
     cmdline = mv.start_command(odd, odd + "/log", shell=ROOT)
     assert "'" + odd + "'" in cmdline and not cmdline.startswith("sudo")
-    assert mv.start_command(odd, odd + "/log").startswith("sudo install -d")
+    assert 'else sudo install -d -o "$(id -un)" ' in mv.start_command(odd, odd + "/log")
     kind = tv.ToolFacts("kind", None, None, "kind", "x86_64", tv.InstallTarget("/usr/local/bin/kind", True, False))
     assert tv.kind_install(kind, shell=ROOT).count("sudo") == 0 and "sudo mv" in tv.kind_install(kind)
     assert tv.install_command("nvidia-ctk", ROOT).count("sudo") == 0 and "sudo " in tv.install_command("nvidia-ctk")
@@ -279,3 +285,71 @@ def test_the_kernel_check_takes_the_runs_shell_not_one_made_from_the_host_facts(
     assert rec["remediation"] == hv.upgrade_kernel("5.15", this_host()), rec
     prefix = "" if this_host().root else "sudo "
     assert _prefixes(rec["remediation"]) == {prefix}, rec
+
+
+# --- Shell.user_folder: creates what is missing, never re-owns or re-modes what is there -------------------------
+
+def _paste_folder_fix(path: Path, *prefix: str) -> subprocess.CompletedProcess:
+    """Shell.user_folder's line for ``path``, pasted in bash (as root: no sudo in it), by ``prefix`` (setpriv ...)."""
+    return subprocess.run([*prefix, "bash", "-c", ROOT.user_folder(str(path))], capture_output=True, text=True,
+                          timeout=30, cwd="/")
+
+
+def test_the_folder_fix_leaves_an_existing_folder_as_it_is(tmp_path):
+    """`install -d -o "$(id -un)" P` re-owned and re-moded a folder already there (a user's 0700 folder came back
+    0755, and another user's was given away): the fix makes only a missing folder and uses one it can write in
+    as it is."""
+    mine = tmp_path / "it's mine"
+    mine.mkdir(mode=0o700)
+    os.chmod(mine, 0o700)
+    before = os.stat(mine)
+    res = _paste_folder_fix(mine)
+    assert res.returncode == 0, res.stderr
+    after = os.stat(mine)
+    assert (after.st_uid, after.st_gid, oct(after.st_mode)) == (before.st_uid, before.st_gid, oct(before.st_mode))
+
+
+def test_the_folder_fix_makes_a_missing_folder_and_its_parents_for_the_user(tmp_path):
+    target = tmp_path / "no such" / "new\nline" / "mps"
+    res = _paste_folder_fix(target)
+    assert res.returncode == 0, res.stderr
+    assert target.is_dir() and os.stat(target).st_uid == os.geteuid()
+
+
+def test_the_folder_fix_stops_at_a_file_in_the_way_and_changes_nothing(tmp_path):
+    blocker = tmp_path / "pipe"
+    blocker.write_text("not a folder")
+    res = _paste_folder_fix(blocker)
+    assert res.returncode != 0 and f"{blocker} {remedy.NOT_A_FOLDER}" in res.stderr, res
+    assert blocker.read_text() == "not a folder"
+
+
+def test_the_folder_fix_refuses_another_users_folder_it_cannot_write_in():
+    """As nobody, a root-owned 0755 folder (e.g. one a root MPS daemon made): the line says why and fails, and the
+    folder keeps its owner and mode (no sudo chown/chmod of a folder the suite did not make)."""
+    needs.skip_unless("other_user")
+    seen = Path(tempfile.mkdtemp(prefix="lc-folder-", dir="/tmp"))  # pytest's tmp_path is root's 0700
+    try:
+        os.chmod(seen, 0o755)
+        theirs = seen / "root's"
+        theirs.mkdir(mode=0o755)
+        before = os.stat(theirs)
+        res = _paste_folder_fix(theirs, *SETPRIV)
+        assert res.returncode != 0 and f"{theirs} {remedy.NOT_WRITABLE}" in res.stderr, res
+        after = os.stat(theirs)
+        assert (after.st_uid, oct(after.st_mode)) == (before.st_uid, oct(before.st_mode))
+    finally:
+        shutil.rmtree(seen)
+
+
+def test_a_pipe_folder_this_user_cannot_use_is_not_chmodded_unless_it_is_theirs():
+    """The pipe-dir check's fix was `sudo chmod a+rx <mps_pipe_dir>` on any folder (and a+rx never gave the write
+    the check asks for): the user's own folder gets `chmod u+rwx`, anyone else's is left as it is."""
+    pipe = "/srv/lab mps"
+    theirs = MpsFacts(control_path=None, server_path=None, ps=cmd.run(["true"], timeout=5), procs=(),
+                      pipe=PipeDir(pipe, True, True, False, False, False, owner=0, mine=False), env_pipe_dir=pipe)
+    verdict = mv.pipe_dir(theirs, pipe, "/var/log/nvidia-mps", USER)
+    assert verdict.status == "fail" and "uid 0's" in verdict.message
+    assert "chmod" not in verdict.remediation and verdict.remediation.startswith("ls -ld -- '/srv/lab mps'   # ")
+    mine = dataclasses.replace(theirs, pipe=PipeDir(pipe, True, True, False, False, False, owner=1000, mine=True))
+    assert mv.pipe_dir(mine, pipe, "/var/log/nvidia-mps", USER).remediation == "chmod u+rwx '/srv/lab mps'"

@@ -38,6 +38,8 @@ class PipeDir:
     control_socket: bool  # the daemon's "control" socket is there
     pid_file_pid: int | None = None
     blocking_file: str = ""  # an ancestor that exists but is not a directory: mkdir -p would fail on it
+    owner: int | None = None  # the folder's owner (uid), None when it does not exist
+    mine: bool = False  # owned by the user the suite runs as: the only folder a fix may change the mode of
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,18 @@ def probe_pipe_dir(path: str) -> PipeDir:
     creatable = not exists and os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
     control = False
     pid = None
+    try:
+        owner = os.stat(p).st_uid if exists else None
+    except OSError:
+        owner = None
     if is_dir:
         try:
             control = (p / "control").is_socket()
         except OSError:
             control = False
         pid = fsio.read_pid(p / "nvidia-cuda-mps-control.pid")
-    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p))
+    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p), owner,
+                   owner == os.geteuid())
 
 
 def _blocking_file(path: Path) -> str:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from shlex import quote as sh
 
 from labcheck import mps
-from labcheck.probes.mps import ClientRun, MpsFacts
-from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell
+from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
+from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.gpu import DRIVER_GUIDE
 
@@ -161,8 +161,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
                       f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(next(iter(other.values())))} {sh(ctl)}; "
                       + start_command(configured, log_dir, ctl, shell))
     if p.is_dir and not p.accessible:
-        return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
-                      shell.sudo(f"chmod a+rx {sh(configured)}"))
+        return _not_accessible(p, configured)
     if not p.exists:
         if p.creatable:
             return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
@@ -174,6 +173,20 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
     return passed(f"MPS pipe dir {configured} usable; {sock}"
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
+
+
+def _not_accessible(p: PipeDir, configured: str) -> Verdict:
+    """The pipe folder exists and this user cannot enter or write it. Their own folder: ``chmod u+rwx`` (their bits
+    only). Anyone else's is left as it is (WHY: a fix once ran ``sudo chmod a+rx`` on whatever folder lab.yaml named,
+    and a+rx did not even give the write the check asks for): the fix shows it and says what to choose instead."""
+    what = (f"MPS pipe dir {configured} is not accessible to this user (the daemon creates its pipes in it, clients "
+            "connect to sockets in it)")
+    if p.mine:
+        return failed(f"{what}; it is yours", f"chmod u+rwx {sh(configured)}")
+    owner = f"uid {p.owner}'s" if p.owner is not None else "another user's"
+    return failed(f"{what}; it is {owner}, and the suite changes no folder it did not make",
+                  with_note(f"ls -ld -- {sh(configured)}", "ask its owner to let you in, or set mps_pipe_dir in the "
+                                                           "lab config to a folder of your own (it is made for you)"))
 
 
 def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell = DEFAULT) -> str:
