@@ -127,7 +127,7 @@ def test_mps_setup_remediations_quote_the_pipe_dir(tmp_path, evil):
     pipe = str(evil / "pipe")
     out = MpsDaemon(ctl, pipe, str(evil / "log"), 0.5, state_root=tmp_path / "s", shell=Shell()).apply()  # sudo user
     assert not out.ok and "hung" in out.message
-    rm = out.remediation.split(" || { ", 1)[1].split(" && ")[0]
+    rm = out.remediation.split(" && { ", 1)[1].split(" && ")[0]
     assert shlex.split(rm) == ["sudo", "rm", "-f", "--", *(f"{pipe}/{e}" for e in mps.PIPE_ENTRIES)]
 
 

@@ -10,6 +10,7 @@ merely ran proves nothing: without a daemon on its pipe directory CUDA silently 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from shlex import quote as sh
 
@@ -83,17 +84,27 @@ def binary(facts: MpsFacts, driver_version: str = "", shell: Shell = DEFAULT) ->
 
 
 def stale_pipe_fix(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
-                   shell: Shell = DEFAULT) -> str:
-    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process runs (``pgrep -x``
-    on the comm: lists them, and then nothing is removed), remove the daemon's own entries in the pipe folder
-    (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f`` without ``-r``: never the folder, nor anything else in it, which
-    may be the user's), then start a daemon.
+                   shell: Shell = DEFAULT, python: str = sys.executable) -> str:
+    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process of this host uses the
+    folder (:mod:`labcheck.mps_idle`, the probe's own test, run by ``python``: it lists them, and then nothing is
+    removed), remove the daemon's own entries in the pipe folder (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f``
+    without ``-r``: never the folder, nor anything else in it, which may be the user's), then start a daemon.
 
-    WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``)."""
+    WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``). WHY
+    not ``pgrep -x nvidia-cuda-mps``: it also lists the kind node's daemon (a container's, visible on the host) and
+    every other pipe folder's, so the fix refused to act, or the check took another daemon for this folder's."""
     entries = " ".join(sh(f"{pipe_dir.rstrip('/')}/{name}") for name in mps.PIPE_ENTRIES)
-    return (f"pgrep -ax {mps.COMM} || {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
+    return (f"{sh(python)} -m labcheck.mps_idle {sh(pipe_dir)} && {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
             + start_command(pipe_dir, log_dir, control, shell) + "; }"
-            "   # a process listed is a stuck MPS daemon or server: kill it, then run this again")
+            "   # a process listed is an MPS process of this host on that folder (a stuck daemon or server): stop "
+            "it, then run this again")
+
+
+def _in_containers(facts: MpsFacts) -> str:
+    """A note on MPS control daemons of other pid namespaces ("" when none): the kind node's is not the host's."""
+    pids = ", ".join(str(p.pid) for p in facts.container_daemons)
+    return (f"; an MPS control daemon of a container runs (pid {pids}, e.g. the kind node's): not this host's, "
+            "left alone") if pids else ""
 
 
 def _hung(r) -> bool:
@@ -109,14 +120,16 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
                       "or one that is stuck", stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
-    pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
+    on_it = [p.pid for p in facts.daemons
+             if (facts.host_pipe_dirs.get(p.pid) or pipe_dir).rstrip("/") == pipe_dir.rstrip("/")]
+    pids = ", ".join(map(str, on_it)) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
         srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
                                                                                 "first CUDA client)"
         note = f" ({started_note})" if started_note else ""
         return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
-    elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
+    elsewhere = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
     if elsewhere:
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
@@ -126,15 +139,16 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
                       f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl, shell))
+    others = _in_containers(facts)
     if start_failure:
-        return failed(f"MPS control daemon not running; starting it failed: {start_failure}",
+        return failed(f"MPS control daemon not running; starting it failed: {start_failure}{others}",
                       start_fix or start_command(pipe_dir, log_dir, ctl, shell))
     if not provisioning and (facts.pipe.accessible or facts.pipe.creatable):
         return warned(f"MPS control daemon not running, ready to start (binary {facts.control_path}, "
-                      f"pipe dir {pipe_dir} usable); --no-provision left it stopped",
+                      f"pipe dir {pipe_dir} usable); --no-provision left it stopped{others}",
                       start_command(pipe_dir, log_dir, ctl, shell))
     return failed(f"expected an MPS control daemon answering on {pipe_dir}; none runs "
-                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl, shell))
+                  f"({q.describe() if q else 'not asked'}){others}", start_command(pipe_dir, log_dir, ctl, shell))
 
 
 def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFAULT) -> Verdict:
@@ -154,7 +168,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
                       shell.sudo(f"mv {sh(configured)} {sh(configured + '.bak')}") + " && "
                       + start_command(configured, log_dir, ctl, shell))
-    other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
+    other = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
