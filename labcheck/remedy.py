@@ -17,11 +17,30 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from labcheck.probes.host import HostFacts, probe_host
+from labcheck.probes.host import PACKAGE_TOOLS, HostFacts, probe_host
 
 UBUNTU = "ubuntu"
 DEBIAN = "debian"
 OTHER = "other"
+
+# Which package manager a distribution's os-release ID (or ID_LIKE) names. WHY from os-release first: a tool on
+# PATH can be a stray (apt-get on a Fedora for cross-building); the tools found only decide among the candidates
+# (yum where an old RHEL has no dnf) or where os-release names nothing known.
+DISTRO_TOOLS = {
+    "debian": ("apt-get",), "ubuntu": ("apt-get",),
+    "fedora": ("dnf", "yum"), "rhel": ("dnf", "yum"), "centos": ("dnf", "yum"), "rocky": ("dnf", "yum"),
+    "almalinux": ("dnf", "yum"), "ol": ("dnf", "yum"), "amzn": ("dnf", "yum"),
+    "suse": ("zypper",), "opensuse": ("zypper",), "sles": ("zypper",), "opensuse-leap": ("zypper",),
+    "opensuse-tumbleweed": ("zypper",),
+    "alpine": ("apk",), "arch": ("pacman",), "manjaro": ("pacman",),
+}
+# How each installs (and reinstalls) packages without asking: "{}" is the package names, already quoted.
+INSTALL_LINE = {"apt-get": "apt-get install -y {}", "dnf": "dnf install -y {}", "yum": "yum install -y {}",
+                "zypper": "zypper --non-interactive install {}", "apk": "apk add {}",
+                "pacman": "pacman -S --noconfirm {}"}
+REINSTALL_LINE = {"apt-get": "apt-get install --reinstall -y {}", "dnf": "dnf reinstall -y {}",
+                  "yum": "yum reinstall -y {}", "zypper": "zypper --non-interactive install --force {}",
+                  "apk": "apk fix {}", "pacman": "pacman -S --noconfirm {}"}
 
 
 @dataclass(frozen=True)
@@ -35,10 +54,35 @@ class Shell:
     root: bool = False
     distro: str = UBUNTU
     like: tuple[str, ...] = ()
+    tools: tuple[str, ...] | None = None  # the package managers on PATH (None: not probed, os-release decides)
 
     @classmethod
     def of(cls, host: HostFacts) -> Shell:
-        return cls(host.is_root, host.os_id or OTHER, host.os_like)
+        return cls(host.is_root, host.os_id or OTHER, host.os_like, host.package_tools)
+
+    @property
+    def package_manager(self) -> str:
+        """The package manager the fixes install with ("apt-get", "dnf", ...), "" when none is known here: the
+        first one os-release's ID, then ID_LIKE, names that is on PATH (any of them when PATH was not probed),
+        else the first found on PATH."""
+        for name in (self.distro, *self.like):
+            for tool in DISTRO_TOOLS.get(name, ()):
+                if self.tools is None or tool in self.tools:
+                    return tool
+        return next((t for t in PACKAGE_TOOLS if t in (self.tools or ())), "")
+
+    def install(self, packages: dict[str, str], what: str, reinstall: bool = False) -> str:
+        """Install ``packages[<this host's package manager>]`` (one or more package names) as root, without
+        asking; where the manager, or its package for ``what``, is not known, say plainly which package it is
+        (a note: a comment, never a guessed command)."""
+        tool = self.package_manager
+        wanted = packages.get(tool) or (packages.get("dnf", "") if tool == "yum" else "")  # yum: dnf's names
+        if tool and wanted:
+            names = " ".join(shlex.quote(n) for n in wanted.split())
+            return self.sudo((REINSTALL_LINE if reinstall else INSTALL_LINE)[tool].format(names))
+        known = ", ".join(f"{name} ({t})" for t, name in packages.items())
+        seen = f"with {tool}" if tool else "with this host's package manager"
+        return with_note("", f"{'reinstall' if reinstall else 'install'} {what} {seen}; its package is {known}")
 
     @property
     def family(self) -> str:

@@ -100,7 +100,7 @@ def test_toolkit_missing_installs_it_before_nvidia_ctk():
         "nvidia-ctk runtime configure")
     installed = ToolFacts(name="nvidia-ctk", path="/usr/bin/nvidia-ctk", result=None)
     v = dv.runtime_registered(_engine_without_nvidia(), dj, "nvidia", "", ROOT, installed)
-    assert v.remediation.startswith("nvidia-ctk runtime configure --runtime=docker && systemctl restart docker")
+    assert v.remediation.startswith("nvidia-ctk runtime configure --runtime=docker && systemctl reload docker   # ")
 
 
 def test_no_ubuntu_drivers_on_debian():
