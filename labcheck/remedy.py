@@ -76,9 +76,8 @@ class Shell:
         asking; where the manager, or its package for ``what``, is not known, say plainly which package it is
         (a note: a comment, never a guessed command)."""
         tool = self.package_manager
-        wanted = packages.get(tool) or (packages.get("dnf", "") if tool == "yum" else "")  # yum: dnf's names
-        if tool and wanted:
-            names = " ".join(shlex.quote(n) for n in wanted.split())
+        names = _package_words(packages, tool)
+        if tool and names:
             return self.sudo((REINSTALL_LINE if reinstall else INSTALL_LINE)[tool].format(names))
         known = ", ".join(f"{name} ({t})" for t, name in packages.items())
         seen = f"with {tool}" if tool else "with this host's package manager"
@@ -119,6 +118,24 @@ NOT_WRITABLE = ("is a folder you cannot write in: left as it is (the suite never
                 "folder it did not make); name a folder of your own in the lab config")
 NOT_A_FOLDER = "exists and is not a folder: left as it is; move it aside or name another folder in the lab config"
 _NOT_WRITABLE, _NOT_A_FOLDER = shlex.quote(NOT_WRITABLE), shlex.quote(NOT_A_FOLDER)
+
+
+def _package_words(packages: dict[str, str], tool: str) -> str:
+    """The package names ``tool`` installs, quoted ("" for none): yum takes dnf's (the same repositories)."""
+    names = packages.get(tool) or (packages.get("dnf", "") if tool == "yum" else "")
+    return " ".join(shlex.quote(n) for n in names.split())
+
+
+def install_with_any(packages: dict[str, str], what: str) -> str:
+    """Shell text (to run as root) that installs ``packages[<manager>]`` with the first package manager it finds
+    where it runs, else fails saying which package it is. WHY: for a host whose distribution nobody could ask
+    (another machine, whose Python is missing), the manager is chosen there, when it runs, in :data:`PACKAGE_TOOLS`
+    order; one ``sh -c`` word, so ``sudo`` or ``ssh`` can run it whole."""
+    branches = [f"command -v {tool} >/dev/null 2>&1; then {INSTALL_LINE[tool].format(_package_words(packages, tool))}"
+                for tool in PACKAGE_TOOLS if _package_words(packages, tool)]
+    known = ", ".join(f"{name} ({t})" for t, name in packages.items())
+    chain = "if " + "; elif ".join(branches) + f"; else echo {shlex.quote(f'install {what}: {known}')} >&2; false; fi"
+    return f"sh -c {shlex.quote(chain)}"
 
 
 DEFAULT = Shell()

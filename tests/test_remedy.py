@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from labcheck import cmd, remedy
-from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts
+from labcheck.inventory import Host
+from labcheck.probes import fleet as fleet_probe
+from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
 from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
 from labcheck.probes.mps import MpsFacts, PipeDir, probe_pipe_dir
@@ -28,6 +30,7 @@ from labcheck.verdicts import mps as mv
 from labcheck.verdicts import tools as tv
 from tests import needs
 from tests.other_user import SETPRIV, run_as_nobody
+from tests.shell_text import parses
 
 ROOT = Shell(root=True, distro="ubuntu")
 USER = Shell(root=False, distro="ubuntu")
@@ -87,6 +90,12 @@ def test_root_gets_no_sudo_in_docker_fixes():
 def _engine_without_nvidia() -> EngineFacts:
     return EngineFacts("unix:///var/run/docker.sock", 2.0, client=object(), server_version="20.10.24",
                        runtimes={"runc": {"path": "runc"}}, default_runtime="runc")
+
+
+def _engine_with_nvidia() -> EngineFacts:
+    return EngineFacts("unix:///var/run/docker.sock", 2.0, client=object(), server_version="20.10.24",
+                       runtimes={"runc": {"path": "runc"}, "nvidia": {"path": "nvidia-container-runtime"}},
+                       default_runtime="runc")
 
 
 def test_toolkit_missing_installs_it_before_nvidia_ctk():
@@ -353,3 +362,78 @@ def test_a_pipe_folder_this_user_cannot_use_is_not_chmodded_unless_it_is_theirs(
     assert "chmod" not in verdict.remediation and verdict.remediation.startswith("ls -ld -- '/srv/lab mps'   # ")
     mine = dataclasses.replace(theirs, pipe=PipeDir(pipe, True, True, False, False, False, owner=1000, mine=True))
     assert mv.pipe_dir(mine, pipe, "/var/log/nvidia-mps", USER).remediation == "chmod u+rwx '/srv/lab mps'"
+
+
+# --- the host's package manager: its install line, or the package named plainly --------------------------------
+
+@pytest.mark.parametrize("distro,like,tools,expected", [
+    ("ubuntu", (), None, "apt-get"), ("linuxmint", ("ubuntu", "debian"), ("apt-get",), "apt-get"),
+    ("fedora", (), ("dnf", "yum"), "dnf"), ("rhel", ("fedora",), ("yum",), "yum"),  # an old RHEL: yum only
+    ("rocky", ("rhel", "centos", "fedora"), None, "dnf"), ("opensuse-leap", ("suse", "opensuse"), None, "zypper"),
+    ("alpine", (), ("apk",), "apk"), ("arch", (), None, "pacman"),
+    ("fedora", (), ("apt-get", "dnf"), "dnf"),  # a stray apt-get on a Fedora: os-release decides
+    ("gentoo", (), ("dnf",), "dnf"),  # os-release names none known: the one on PATH
+    ("gentoo", (), (), ""), (OTHER, (), (), ""),
+])
+def test_the_package_manager_follows_os_release_then_the_tools_there(distro, like, tools, expected):
+    assert Shell(distro=distro, like=like, tools=tools).package_manager == expected
+
+
+def test_the_host_probe_records_the_package_tools_on_path():
+    host = probe_host()
+    assert set(host.package_tools) <= {"apt-get", "dnf", "yum", "zypper", "apk", "pacman"}
+    assert Shell.of(host).tools == host.package_tools
+    assert ("apt-get" in host.package_tools) == (shutil.which("apt-get") is not None)
+
+
+@pytest.mark.parametrize("shell,expected", [
+    (Shell(distro="debian"), "sudo apt-get install -y busybox-static"),
+    (Shell(distro="fedora", root=True), "dnf install -y busybox"),
+    (Shell(distro="rhel", tools=("yum",)), "sudo yum install -y busybox"),  # yum takes dnf's package names
+    (Shell(distro="alpine", root=True), "apk add busybox-static"),
+])
+def test_the_busybox_fix_installs_with_the_hosts_package_manager(shell, expected):
+    """The probe image's busybox fix said `sudo apt-get install -y busybox-static` on every host (review): on a
+    dnf, yum or apk host that line fails at once."""
+    verdict = dv.runtime_usable(_engine_with_nvidia(), RuntimeProbe("nvidia", True, image_error="no busybox"), 1,
+                                shell)
+    assert verdict.status == "fail" and verdict.remediation.startswith(expected + "   # "), verdict.remediation
+
+
+@pytest.mark.parametrize("shell", [Shell(distro="opensuse-leap"), Shell(distro="gentoo", tools=())])
+def test_where_the_package_is_not_known_the_fix_names_it_plainly(shell):
+    fix = dv.runtime_usable(_engine_with_nvidia(), RuntimeProbe("nvidia", True, image_error="no busybox"), 1,
+                            shell).remediation
+    assert fix.startswith("# install a static busybox with ") and "busybox-static (apt-get), busybox (dnf)" in fix
+    assert "apt-get install" not in fix and parses(fix)
+
+
+def test_install_with_any_picks_the_manager_where_it_runs(tmp_path):
+    """For another host that cannot be asked (no Python there), the line picks its package manager when it runs:
+    with only dnf there it runs dnf; with none it fails and names the packages."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sh").symlink_to(shutil.which("sh"))
+    (bindir / "dnf").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/dnf-args\n")
+    (bindir / "dnf").chmod(0o755)
+    line = remedy.install_with_any({"apt-get": "python3 python3-venv", "dnf": "python3"}, "Python 3")
+    res = subprocess.run(["/bin/sh", "-c", line], env={"PATH": str(bindir)}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0 and (tmp_path / "dnf-args").read_text() == "install -y python3\n", res
+    (bindir / "dnf").unlink()
+    res = subprocess.run(["/bin/sh", "-c", line], env={"PATH": str(bindir)}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode != 0 and "install Python 3: python3 python3-venv (apt-get), python3 (dnf)" in res.stderr
+
+
+def test_the_fleet_fixes_install_with_the_package_manager_there():
+    """No Python on a host: `ssh host sudo apt-get install ...` failed on every non-Debian host; the line picks the
+    manager there. The controller's own ssh client: its package manager's package."""
+    host = Host(name="a", ssh="u@a")
+    fix = fleet_probe.classify(host, cmd.CmdResult(("ssh",), 127, stderr="python3: not found")).remediation
+    assert "command -v dnf" in fix and "apt-get install -y python3 python3-venv" in fix, fix
+    missing = cmd.CmdResult(("ssh",), None, missing=True)
+    assert fleet_probe.classify(host, missing, Shell(distro="fedora")).remediation == \
+        "sudo dnf install -y openssh-clients"
+    unknown = fleet_probe.classify(host, missing, Shell(distro="gentoo", tools=())).remediation
+    assert unknown.startswith("# install an OpenSSH client with this host's package manager; its package is "), unknown
