@@ -133,8 +133,9 @@ def install_with_any(packages: dict[str, str], what: str) -> str:
     order; one ``sh -c`` word, so ``sudo`` or ``ssh`` can run it whole."""
     branches = [f"command -v {tool} >/dev/null 2>&1; then {INSTALL_LINE[tool].format(_package_words(packages, tool))}"
                 for tool in PACKAGE_TOOLS if _package_words(packages, tool)]
-    known = ", ".join(f"{name} ({t})" for t, name in packages.items())
-    chain = "if " + "; elif ".join(branches) + f"; else echo {shlex.quote(f'install {what}: {known}')} >&2; false; fi"
+    # the message in double quotes, so that the line stays readable once ssh quotes it again; nothing in it expands
+    known = "".join(c for c in ", ".join(f"{name} ({t})" for t, name in packages.items()) if c not in '"$`\\!')
+    chain = "if " + "; elif ".join(branches) + f'; else echo "install {what}: {known}" >&2; false; fi'
     return f"sh -c {shlex.quote(chain)}"
 
 
