@@ -305,6 +305,34 @@ def process_start(pid: int) -> float | None:
         return None
 
 
+def in_own_pid_namespace(pid: int, proc: str = "/proc") -> bool | None:
+    """Whether process ``pid`` is in this process's pid namespace (the host's, when the suite runs on the host);
+    False for a process of a container (the kind node's MPS daemon, visible on the host with a host pid); None when
+    it cannot be told (gone, or a kernel before 4.1 without NSpid).
+
+    WHY: ``ps`` and ``pgrep`` on the host list every container's processes too, so "an MPS daemon runs" was true of
+    the kind node's. The namespace links (``/proc/PID/ns/pid``) say it exactly, but only to root or the process's
+    owner; ``NSpid`` in ``/proc/PID/status`` (readable by all) lists the pid in each namespace from the one /proc
+    belongs to down to the process's own, so a process of our namespace has as many entries as we do.
+    """
+    try:
+        return os.readlink(f"{proc}/{pid}/ns/pid") == os.readlink(f"{proc}/self/ns/pid")
+    except OSError:
+        pass
+    theirs, ours = _nspid_depth(f"{proc}/{pid}/status"), _nspid_depth(f"{proc}/self/status")
+    return None if theirs is None or ours is None else theirs == ours
+
+
+def _nspid_depth(status: str) -> int | None:
+    """How many pid namespaces the NSpid line of a /proc/PID/status names (None: no such line or file)."""
+    try:
+        text = fsio.read_text(status, 64 * 1024, errors="replace")
+    except (OSError, fsio.FileProblem):
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith("NSpid:")), "")
+    return len(line.split()) - 1 if line else None
+
+
 def boot_clock() -> float:
     """Now, on the clock of :func:`process_start`."""
     return time.clock_gettime(time.CLOCK_BOOTTIME)

@@ -111,21 +111,31 @@ NAME_FIELDS = ("docker_runtime_name", "probe_image", "node_image")
 # characters, so the cluster name is lowercase letters, digits and '-' and at most 63 - 14 characters.
 _KIND_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,47}[a-z0-9])?$")
 _VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+)*$")  # ASCII digits: "0.٢٤.0" would be read as version 0
-# System and shared folders, which no setting may name as a folder of the suite's own (OWN_FOLDERS): the suite and
-# its fixes create, chown (``install -d -o``) and clear entries in such a folder as if it were theirs.
-SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/dev/shm", "/etc", "/home", "/lib", "/lib32", "/lib64",
-                         "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
-                         "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run",
-                         "/var/tmp", "/var/log"})
-# Each setting that names a folder of its own, and why it must be one (not SYSTEM_DIRS nor the home folder).
+# Folders no setting may name as a folder of the suite's own (OWN_FOLDERS), since the suite and its fixes create,
+# write and clear entries in it as if it were theirs. Two kinds, both compared after realpath (``/tmp/``,
+# ``/var/run`` -> ``/run``, ``//etc/.``, a link to one):
+# - SYSTEM_TREES: the system's own files, and everything under them (/etc/ssh, /usr/local/bin, /var/lib/docker are
+#   where the OS, its packages and its daemons keep what they need; no workshop folder belongs there);
+# - SHARED_DIRS: folders many users or programs share, refused themselves while a folder below them is fine
+#   (/tmp/nvidia-mps, the default pipe folder; /var/log/nvidia-mps, the default log folder; ~/.local/state/...);
+#   every home folder of /home counts too, and the user's own (HOME).
+# Under /run only the users' own runtime folders (/run/user/UID/...) may be named: the rest of it holds the system's
+# daemons' sockets and pid files (/run/docker.sock, /run/systemd).
+SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/efi", "/proc",
+                "/sys", "/dev", "/run", "/snap", "/lost+found", "/var/lib", "/var/cache", "/var/spool", "/var/mail",
+                "/var/backups", "/var/db", "/var/empty")
+SHARED_DIRS = frozenset({"/", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/log",
+                         "/var/tmp", "/var/opt", "/var/local"})
+USER_RUNTIME = re.compile(r"^/run/user/[0-9]+/.")  # a folder below a user's own runtime folder (XDG_RUNTIME_DIR)
+OWN_FOLDER_PLACES = "e.g. under /tmp, /var/tmp or your home folder"
+# Each setting that names a folder of its own, and why it must be one.
 OWN_FOLDERS = {
     # a record there is the proof of ownership --teardown acts on (a world-writable /tmp would let anyone forge one)
     "state_dir": "the suite keeps its lock and ownership records there",
     # the stale-pipe fix removes the daemon's entries (control, log, ...) there, which in /tmp may be anyone's
-    "mps_pipe_dir": "the MPS control daemon creates its pipes there (control, log, ...), and the MPS fixes give the "
-                    "folder to you (install -d -o) and remove those entries",
-    # the start fix runs `install -d -o "$(id -un)"` on it: on /var/log that gives the system's log folder to you
-    "mps_log_dir": "the MPS start fix gives the folder to you (install -d -o) for control.log and server.log",
+    "mps_pipe_dir": "the MPS control daemon creates its pipes there (control, log, ...), and the MPS fixes create "
+                    "the folder for you when it is missing and remove those entries",
+    "mps_log_dir": "the MPS start fix creates the folder for you when it is missing, for control.log and server.log",
 }
 
 
@@ -360,6 +370,11 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
     elif name == "kind_config_path":
         if not value:
             return ("expected a path to the kind config file, found ''", f"set kind_config_path: {default}")
+        why = system_place(value, shared=False)
+        if why:  # the suite writes the file and its backups there
+            return (f"{value!r} {why}: the suite writes the kind config and its backups there; expected a file "
+                    f"of the lab's own ({OWN_FOLDER_PLACES}, or the project folder)",
+                    f"set kind_config_path: {default}")
     elif name == "docker_host":
         bad = docker_endpoint.problem(value) if value else ""
         if bad:
@@ -381,15 +396,39 @@ def _value_problem(name: str, value, default) -> tuple[str, str] | None:
 
 
 def _own_folder_problem(name: str, value: str, default: str) -> tuple[str, str] | None:
-    """For an OWN_FOLDERS setting: '' or a system or shared folder (SYSTEM_DIRS, the home folder), by any name
-    (``/tmp/``, ``/var/run`` -> ``/run``, ``//etc/.``: compared after realpath), is a problem; else None."""
+    """For an OWN_FOLDERS setting: '' or a system or shared folder, by any name (:func:`system_place`), is a
+    problem; else None."""
     if name not in OWN_FOLDERS:
         return None
-    real = os.path.realpath(os.path.expanduser(value)) if value else ""
-    if not value or real in SYSTEM_DIRS or real == os.path.realpath(os.path.expanduser("~")):
-        return (f"{value!r} ({real or 'empty'}) is a system or shared folder: {OWN_FOLDERS[name]}; expected a "
-                "folder of its own", f"set {name}: {default}")
+    if not value:
+        return (f"'' is no folder: {OWN_FOLDERS[name]}; expected a folder of its own ({OWN_FOLDER_PLACES})",
+                f"set {name}: {default}")
+    why = system_place(value)
+    if why:
+        return (f"{value!r} {why}: {OWN_FOLDERS[name]}; expected a folder of its own ({OWN_FOLDER_PLACES})",
+                f"set {name}: {default}")
     return None
+
+
+def system_place(value: str, shared: bool = True) -> str:
+    """Why the folder ``value`` (``~`` expanded) is a system folder, or with ``shared`` a shared one ("" when it is
+    neither): how it is written (normalised) and where it leads (realpath) are both judged, so neither a ``..`` nor
+    a link gets past."""
+    written = os.path.normpath(os.path.expanduser(value))
+    written = "/" + written.lstrip("/") if written.startswith("/") else written  # POSIX keeps a leading "//"
+    for path in dict.fromkeys((written, os.path.realpath(written))):
+        shown = "" if path == value else f"({path}) "
+        tree = next((t for t in SYSTEM_TREES if path == t or path.startswith(t + "/")), "")
+        if tree and not USER_RUNTIME.match(path):
+            return f"{shown}is {'' if path == tree else 'under '}{tree}, a system folder"
+        if shared and (path in SHARED_DIRS or _home_folder(path)):
+            return f"{shown}is a shared folder (a folder of its own below it is fine)"
+    return ""
+
+
+def _home_folder(path: str) -> bool:
+    """A user's home folder: the user's own, or any folder right under /home."""
+    return path == os.path.realpath(os.path.expanduser("~")) or os.path.dirname(path) == "/home"
 
 
 def _amount(x: float) -> str:

@@ -440,7 +440,8 @@ def _under_tmp(path: str) -> bool:
 
 def create_folder_command(path: str, pipe_folder: bool = False) -> str:
     """How to create a mount source folder before the node starts. Under /tmp as the invoking user, never with sudo;
-    elsewhere with sudo, and the MPS pipe folder (``pipe_folder``) then given to that user (remedy.Shell.user_folder).
+    elsewhere with sudo, and the MPS pipe folder (``pipe_folder``) then made owned by that user when missing, an
+    existing one left as it is (remedy.Shell.user_folder).
     WHY: a root-owned pipe folder stops a non-root user's MPS daemon creating its pipes."""
     mkdir = "mkdir -p -- " + shlex.quote(path)  # '--': a relative hostPath may start with '-'
     if _under_tmp(path):

@@ -79,6 +79,11 @@ def _args_after(p: Proc, name: str) -> list[str] | None:
     return p.args[m.end():].split() if m else None
 
 
+def mps_processes(procs: list[Proc]) -> list[Proc]:
+    """Live processes whose comm is :data:`COMM` (control daemon, server, a control client), as ``pgrep -x`` matched."""
+    return [p for p in procs if not p.zombie and p.comm == COMM]
+
+
 def control_daemons(procs: list[Proc]) -> list[Proc]:
     """Live ``nvidia-cuda-mps-control -d`` processes (a client invocation without -d is not a daemon)."""
     return [p for p in procs if not p.zombie and "-d" in (_args_after(p, "nvidia-cuda-mps-control") or [])]

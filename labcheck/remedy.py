@@ -17,11 +17,30 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from labcheck.probes.host import HostFacts, probe_host
+from labcheck.probes.host import PACKAGE_TOOLS, HostFacts, probe_host
 
 UBUNTU = "ubuntu"
 DEBIAN = "debian"
 OTHER = "other"
+
+# Which package manager a distribution's os-release ID (or ID_LIKE) names. WHY from os-release first: a tool on
+# PATH can be a stray (apt-get on a Fedora for cross-building); the tools found only decide among the candidates
+# (yum where an old RHEL has no dnf) or where os-release names nothing known.
+DISTRO_TOOLS = {
+    "debian": ("apt-get",), "ubuntu": ("apt-get",),
+    "fedora": ("dnf", "yum"), "rhel": ("dnf", "yum"), "centos": ("dnf", "yum"), "rocky": ("dnf", "yum"),
+    "almalinux": ("dnf", "yum"), "ol": ("dnf", "yum"), "amzn": ("dnf", "yum"),
+    "suse": ("zypper",), "opensuse": ("zypper",), "sles": ("zypper",), "opensuse-leap": ("zypper",),
+    "opensuse-tumbleweed": ("zypper",),
+    "alpine": ("apk",), "arch": ("pacman",), "manjaro": ("pacman",),
+}
+# How each installs (and reinstalls) packages without asking: "{}" is the package names, already quoted.
+INSTALL_LINE = {"apt-get": "apt-get install -y {}", "dnf": "dnf install -y {}", "yum": "yum install -y {}",
+                "zypper": "zypper --non-interactive install {}", "apk": "apk add {}",
+                "pacman": "pacman -S --noconfirm {}"}
+REINSTALL_LINE = {"apt-get": "apt-get install --reinstall -y {}", "dnf": "dnf reinstall -y {}",
+                  "yum": "yum reinstall -y {}", "zypper": "zypper --non-interactive install --force {}",
+                  "apk": "apk fix {}", "pacman": "pacman -S --noconfirm {}"}
 
 
 @dataclass(frozen=True)
@@ -35,10 +54,34 @@ class Shell:
     root: bool = False
     distro: str = UBUNTU
     like: tuple[str, ...] = ()
+    tools: tuple[str, ...] | None = None  # the package managers on PATH (None: not probed, os-release decides)
 
     @classmethod
     def of(cls, host: HostFacts) -> Shell:
-        return cls(host.is_root, host.os_id or OTHER, host.os_like)
+        return cls(host.is_root, host.os_id or OTHER, host.os_like, host.package_tools)
+
+    @property
+    def package_manager(self) -> str:
+        """The package manager the fixes install with ("apt-get", "dnf", ...), "" when none is known here: the
+        first one os-release's ID, then ID_LIKE, names that is on PATH (any of them when PATH was not probed),
+        else the first found on PATH."""
+        for name in (self.distro, *self.like):
+            for tool in DISTRO_TOOLS.get(name, ()):
+                if self.tools is None or tool in self.tools:
+                    return tool
+        return next((t for t in PACKAGE_TOOLS if t in (self.tools or ())), "")
+
+    def install(self, packages: dict[str, str], what: str, reinstall: bool = False) -> str:
+        """Install ``packages[<this host's package manager>]`` (one or more package names) as root, without
+        asking; where the manager, or its package for ``what``, is not known, say plainly which package it is
+        (a note: a comment, never a guessed command)."""
+        tool = self.package_manager
+        names = _package_words(packages, tool)
+        if tool and names:
+            return self.sudo((REINSTALL_LINE if reinstall else INSTALL_LINE)[tool].format(names))
+        known = ", ".join(f"{name} ({t})" for t, name in packages.items())
+        seen = f"with {tool}" if tool else "with this host's package manager"
+        return with_note("", f"{'reinstall' if reinstall else 'install'} {what} {seen}; its package is {known}")
 
     @property
     def family(self) -> str:
@@ -54,12 +97,47 @@ class Shell:
         return " && ".join(c if self.root else f"sudo {c}" for c in commands)
 
     def user_folder(self, path: str) -> str:
-        """Create the folder ``path`` as root, owned by whoever pastes the line (``$(id -un)`` expands in their own
-        shell, before sudo). WHY: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
-        folder ``sudo mkdir`` made root's. A folder already there is given to them too, so a fix never names a shared
-        one with it (labcheck.config refuses such folders for the MPS settings). ``--``: a relative hostPath of a kind
-        config may start with '-'."""
-        return self.sudo(f'install -d -o "$(id -un)" -- {shlex.quote(path)}')
+        """Make the folder ``path`` when it is missing, owned by whoever pastes the line (``$(id -un)`` expands in
+        their own shell, before sudo); a folder already there is left exactly as it is, and used when they can
+        write in it, else the line stops (false) and says why. Missing parents are made too (root's).
+
+        WHY a new folder is theirs: a daemon run as that user (MPS) creates its pipes and logs there, and cannot in a
+        folder ``sudo mkdir`` made root's. WHY nothing existing is changed: ``install -d -o`` also re-owns and
+        re-modes a folder that exists (``chmod 700`` undone to 755, given to another user), and the folder is
+        whatever the lab config names, possibly shared or someone else's. ``[ -w ]``/``[ -x ]`` are asked as the
+        user, who runs the daemon. Each path is one quoted word, also in the messages (printf ``%s``); ``--``: a
+        relative hostPath of a kind config may start with '-'."""
+        p = shlex.quote(path)
+        make = self.sudo(f'install -d -o "$(id -un)" -- {p}')
+        return (f"if [ -d {p} ]; then [ -w {p} ] && [ -x {p} ] || {{ printf '%s %s\\n' {p} {_NOT_WRITABLE} >&2; "
+                f"false; }}; elif [ -e {p} ] || [ -L {p} ]; then printf '%s %s\\n' {p} {_NOT_A_FOLDER} >&2; false; "
+                f"else {make}; fi")
+
+
+# What Shell.user_folder prints after the path when it leaves an existing one alone (each one quoted word there).
+NOT_WRITABLE = ("is a folder you cannot write in: left as it is (the suite never changes the owner or mode of a "
+                "folder it did not make); name a folder of your own in the lab config")
+NOT_A_FOLDER = "exists and is not a folder: left as it is; move it aside or name another folder in the lab config"
+_NOT_WRITABLE, _NOT_A_FOLDER = shlex.quote(NOT_WRITABLE), shlex.quote(NOT_A_FOLDER)
+
+
+def _package_words(packages: dict[str, str], tool: str) -> str:
+    """The package names ``tool`` installs, quoted ("" for none): yum takes dnf's (the same repositories)."""
+    names = packages.get(tool) or (packages.get("dnf", "") if tool == "yum" else "")
+    return " ".join(shlex.quote(n) for n in names.split())
+
+
+def install_with_any(packages: dict[str, str], what: str) -> str:
+    """Shell text (to run as root) that installs ``packages[<manager>]`` with the first package manager it finds
+    where it runs, else fails saying which package it is. WHY: for a host whose distribution nobody could ask
+    (another machine, whose Python is missing), the manager is chosen there, when it runs, in :data:`PACKAGE_TOOLS`
+    order; one ``sh -c`` word, so ``sudo`` or ``ssh`` can run it whole."""
+    branches = [f"command -v {tool} >/dev/null 2>&1; then {INSTALL_LINE[tool].format(_package_words(packages, tool))}"
+                for tool in PACKAGE_TOOLS if _package_words(packages, tool)]
+    # the message in double quotes, so that the line stays readable once ssh quotes it again; nothing in it expands
+    known = "".join(c for c in ", ".join(f"{name} ({t})" for t, name in packages.items()) if c not in '"$`\\!')
+    chain = "if " + "; elif ".join(branches) + f'; else echo "install {what}: {known}" >&2; false; fi'
+    return f"sh -c {shlex.quote(chain)}"
 
 
 DEFAULT = Shell()

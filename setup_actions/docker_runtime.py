@@ -30,12 +30,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from shlex import quote as sh
 from typing import Literal
 
 from labcheck import cmd, ctk_configure, fsio
 from labcheck.probes.docker import DaemonJson, Dockerd, probe_dockerd, read_daemon_json
-from labcheck.remedy import Shell, this_host
-from labcheck.verdicts.docker import configure_runtime, reload_runtimes, restart_dockerd
+from labcheck.probes.tools import ToolFacts
+from labcheck.remedy import Shell, this_host, with_note
+from labcheck.verdicts.docker import configure_runtime, configure_steps, reload_runtimes, restart_dockerd
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
@@ -43,18 +45,31 @@ RUNTIME_BINARY = "nvidia-container-runtime"
 
 
 def configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
-                      daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None) -> str:
+                      daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None,
+                      endpoint: str = "", *first: str) -> str:
     """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted) and
-    reload ``dockerd`` (None: not probed, NVIDIA's restart line); no ``sudo`` for root (--fix-host's notes run
-    as root)."""
-    return configure_runtime(shell or this_host(), None, runtime, daemon_json, dockerd=dockerd)
+    reload ``dockerd`` (None: not probed) the way :func:`reload_engine` does, on the engine at ``endpoint`` (one
+    on another host: there, over ssh); no ``sudo`` for root (--fix-host's notes run as root). ``first``: (command,
+    note) of a step that must come before it (e.g. mend the file), "" for none: one shell line, notes after ``#``."""
+    command, *notes = configure_steps(shell or this_host(), None, runtime, daemon_json, endpoint, dockerd)
+    before, why = first if first else ("", "")
+    return with_note(f"{before} && {command}" if before else command, why, *notes)
 
 
 def install_and_configure_command(shell: Shell | None = None, runtime: str = ctk_configure.RUNTIME,
-                                  daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None) -> str:
-    shell = shell or this_host()
-    return (f"{shell.sudo('apt-get install -y nvidia-container-toolkit')} && "
-            f"{configure_command(shell, runtime, daemon_json, dockerd)}")
+                                  daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None,
+                                  endpoint: str = "") -> str:
+    """Install the toolkit with this host's package commands (labcheck.verdicts.tools.install_command), then
+    :func:`configure_command`: the verdicts' own line for a missing nvidia-ctk."""
+    missing = ToolFacts("nvidia-ctk", None, None)
+    return configure_runtime(shell or this_host(), missing, runtime, daemon_json, endpoint, dockerd)
+
+
+def _mend_first(path: str) -> tuple[str, str]:
+    """The step before configuring when ``path`` cannot be parsed: json.tool fails (and says where) until it is
+    mended by hand, so the rest of the line runs only on a valid file."""
+    return (f"python3 -m json.tool {sh(path)} >/dev/null",
+            "first fix the JSON by hand: the suite never overwrites a file it cannot parse")
 
 
 @dataclass(frozen=True)
@@ -143,14 +158,15 @@ def apply(
     """
     shell = shell or this_host()
     dockerd = probe_dockerd(endpoint, pidfile, timeout)
-    configure = configure_command(shell, p.runtime, p.path, dockerd)
+    configure = configure_command(shell, p.runtime, p.path, dockerd, endpoint)
     if no_provision or not fix_host:
         why = "--no-provision: only checking" if no_provision else "--fix-host not given"
         if p.nothing_to_do:
             return outcome("nothing to do", p.describe())
         return outcome("not run", f"{why}; would: {p.describe()}", "" if p.problem else configure)
     if p.problem:
-        return outcome("failed", p.describe(), f"fix {p.path} by hand, then {configure}")
+        return outcome("failed", p.describe(),
+                       configure_command(shell, p.runtime, p.path, dockerd, endpoint, *_mend_first(p.path)))
     if p.nothing_to_do:
         return outcome("nothing to do", p.describe())
     if prefix == "auto":
@@ -166,14 +182,18 @@ def apply(
             return outcome("failed", "the NVIDIA Container Toolkit is not installed (no nvidia-ctk, no "
                                      f"{RUNTIME_BINARY}): registering the runtime now would break every container "
                                      "started with it; nothing was changed",
-                           install_and_configure_command(shell, p.runtime, p.path, dockerd))
+                           install_and_configure_command(shell, p.runtime, p.path, dockerd, endpoint))
         before = read_daemon_json(p.path)
         if before.error:  # changed since the plan was made
-            return outcome("failed", f"{p.path} became unreadable: {before.error}", f"fix {p.path}, then {configure}")
+            return outcome("failed", f"{p.path} became unreadable: {before.error}",
+                           configure_command(shell, p.runtime, p.path, dockerd, endpoint, *_mend_first(p.path)))
         try:
             fsio.write_target(p.path)  # a FIFO, device, folder or dangling link is never replaced
         except fsio.FileProblem as exc:
-            return outcome("failed", f"{exc}: nothing was changed", f"{exc.fix}, then {configure}")
+            first = (f"test -f {sh(p.path)} || test ! -e {sh(p.path)}",  # a regular file, or none: then it can go on
+                     f"first: {exc.fix or 'make it a regular file'}")
+            return outcome("failed", f"{exc}: nothing was changed",
+                           configure_command(shell, p.runtime, p.path, dockerd, endpoint, *first))
         if before.exists:
             try:
                 backup = _backup(p.path, prefix, timeout)
@@ -186,7 +206,7 @@ def apply(
         problem = verify(before.data or {}, read_daemon_json(p.path), p.runtime)
         if problem:
             return outcome("failed", f"{problem}{_restore(backup, p.path, prefix, timeout)}", configure, backup)
-    reload_note = reload_engine(dockerd, p.path, prefix, timeout, shell)
+    reload_note = reload_engine(dockerd, p.path, prefix, timeout, shell, endpoint)
     status_note = ""
     if loaded is not None:
         deadline = time.monotonic() + timeout
@@ -195,7 +215,7 @@ def apply(
             time.sleep(0.2)
             ok = loaded()
         status_note = "; the engine now lists it" if ok else \
-            f"; the engine still does not list it: {_restart(shell, dockerd, p.path)}"
+            f"; the engine still does not list it: {restart_dockerd(shell, p.path, endpoint, dockerd)}"
     wrote = f"registered runtime {p.runtime!r} in {p.path}" if p.needs_write else f"{p.path} already had it"
     saved = f" (backup: {backup})" if backup else ""
     return outcome("changed", f"{wrote}{saved}; {reload_note}{status_note}", backup=backup)
@@ -216,34 +236,29 @@ def verify(before: dict, after: DaemonJson, runtime: str) -> str:
 
 
 def reload_engine(dockerd: Dockerd, daemon_json: str, prefix: list[str], timeout: float,
-                  shell: Shell | None = None) -> str:
-    """Make ``dockerd`` re-read ``daemon_json``; say how (or that it could not), in ``shell``'s words."""
+                  shell: Shell | None = None, endpoint: str = "") -> str:
+    """Make ``dockerd`` re-read ``daemon_json``; say how (or that it could not), in ``shell``'s words: the very
+    reload the checks' fixes print (labcheck.verdicts.docker.reload_runtimes), a restart only when it failed."""
     shell = shell or this_host()
     if dockerd.unit:
         res = cmd.run([*prefix, "systemctl", "reload", dockerd.unit], timeout=timeout)
         if res.ok:
             return f"reloaded Docker (systemctl reload {dockerd.unit})"
-        return f"could not reload Docker: {res.describe()}; {_restart(shell, dockerd, daemon_json)}"
+        return f"could not reload Docker: {res.describe()}; {restart_dockerd(shell, daemon_json, endpoint, dockerd)}"
     pid = dockerd.pid
     if pid is None:
-        return f"no running dockerd found: {reload_runtimes(shell, dockerd, daemon_json)}"
+        return f"no running dockerd found: {reload_runtimes(shell, dockerd, daemon_json, endpoint)}"
+    by_hand = reload_runtimes(shell, dockerd, daemon_json, endpoint)
     if prefix:
         res = cmd.run([*prefix, "kill", "-HUP", str(pid)], timeout=timeout)
         if not res.ok:
-            return f"could not signal dockerd {pid}: {res.describe()}; run: {shell.sudo(f'kill -HUP {pid}')}"
+            return f"could not signal dockerd {pid}: {res.describe()}; run: {by_hand}"
     else:
         try:
             os.kill(pid, signal.SIGHUP)
         except OSError as exc:
-            return f"could not signal dockerd {pid}: {exc}; run: {shell.sudo(f'kill -HUP {pid}')}"
+            return f"could not signal dockerd {pid}: {exc}; run: {by_hand}"
     return f"sent SIGHUP to dockerd (pid {pid}, {dockerd.found_by}) to reload its runtimes"
-
-
-def _restart(shell: Shell, dockerd: Dockerd, daemon_json: str) -> str:
-    """A restart, for when a reload did not do it: systemd's when it runs dockerd, else both ways."""
-    if dockerd.unit:
-        return f"restart it: `{reload_runtimes(shell, dockerd, daemon_json)}`"
-    return restart_dockerd(shell, daemon_json)
 
 
 def _runtime_path(binary: str | None) -> str:

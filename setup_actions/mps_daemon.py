@@ -372,10 +372,9 @@ class MpsDaemon:
         pid = fsio.read_pid(Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid")
         if pid is not None:
             return pid
-        for p in mps.control_daemons(mps.parse_ps(mps_probe.cmd.run(mps_probe.PS_ARGV, timeout=self.timeout).stdout)):
-            if mps_probe.read_proc_pipe_dir(p.pid) in (self.pipe_dir, None):
-                return p.pid
-        return None
+        procs = mps.parse_ps(mps_probe.cmd.run(mps_probe.PS_ARGV, timeout=self.timeout).stdout)
+        found = mps_probe.host_mps_on(procs, self.pipe_dir, daemons_only=True)  # never the kind node's daemon
+        return found[0].proc.pid if found else None
 
     def stop(self) -> Outcome:
         """Quit the daemon if, and only if, this suite started it, in this boot, and it is still that daemon."""

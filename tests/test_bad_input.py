@@ -216,11 +216,12 @@ def test_a_900_byte_alias_bomb_lab_config_fails_fast():
     ("cluster_name: Workshop_DRA", "not a valid kind cluster name"),
     ("cluster_name: -workshop", "not a valid kind cluster name"),
     ("cluster_name: " + "a" * 50, "not a valid kind cluster name"),
-    ("state_dir: /", "is a system or shared folder"),
-    ("state_dir: /etc", "is a system or shared folder"),
-    ("state_dir: /tmp/", "is a system or shared folder"),
-    ("state_dir: '~'", "is a system or shared folder"),
-    ("state_dir: ''", "is a system or shared folder"),
+    ("state_dir: /", "'/' is a shared folder"),
+    ("state_dir: /etc", "'/etc' is /etc, a system folder"),
+    ("state_dir: /etc/ssh", "'/etc/ssh' is under /etc, a system folder"),
+    ("state_dir: /tmp/", "'/tmp/' (/tmp) is a shared folder"),
+    ("state_dir: '~'", "is a shared folder"),
+    ("state_dir: ''", "'' is no folder"),
     ("shm_min_bytes: -1", "expected a finite number of bytes from 1048576 to 70368744177664, found -1"),
     ("shm_min_bytes: 1e99", "to 70368744177664, found 1e+99"),
     ("cdi_dirs: {a: 1}", "expected a list of strings"),
@@ -268,7 +269,7 @@ def test_lab_config_values_the_suite_cannot_use_are_problems_with_their_line(tmp
 def test_a_state_dir_linked_to_a_system_folder_is_refused(tmp_path):
     (tmp_path / "state").symlink_to("/etc")
     _, problems = config.parse(f"state_dir: {tmp_path / 'state'}\n", "lab.yaml")
-    assert "(/etc) is a system or shared folder" in problems[0].message
+    assert "(/etc) is /etc, a system folder" in problems[0].message
 
 
 @pytest.mark.parametrize("written,expected", [("3.10", "3.10"), ("'3.10'", "3.10"), ("3.11", "3.11"),

@@ -169,23 +169,73 @@ def test_a_dangling_lab_yaml_link_in_the_run_folder_is_named_not_ignored(tmp_pat
 @pytest.mark.parametrize("value", ["/", "/tmp", "/home", "/var/run", "/etc", "/tmp/", "//etc/.", "/var/log",
                                    "/dev/shm", "HOME"])
 def test_an_mps_folder_that_is_a_system_or_shared_one_is_refused(tmp_path, name, value):
-    """The MPS fixes give these folders to the user (install -d -o) and the stale-pipe fix removes the daemon's
-    entries (control, log, ...) in the pipe folder: `mps_pipe_dir: /tmp` once printed `rm -rf /tmp`. The state_dir
-    guard (one guard, labcheck.config.OWN_FOLDERS) refuses them for both MPS folders, saying why and what to set."""
+    """The MPS fixes create these folders for the user and the stale-pipe fix removes the daemon's entries (control,
+    log, ...) in the pipe folder: `mps_pipe_dir: /tmp` once printed `rm -rf /tmp`. The state_dir guard (one guard,
+    labcheck.config.OWN_FOLDERS) refuses them for both MPS folders, saying why and what to set."""
     value = os.path.expanduser("~") if value == "HOME" else value
     cfg, problems = config.parse(f"{name}: {json.dumps(value)}\n", "lab.yaml")
     assert len(problems) == 1 and problems[0].line == 1, problems
     p = problems[0]
-    assert p.message.startswith(f"{name}: {value!r} (") and "is a system or shared folder" in p.message, p.message
-    assert "install -d -o" in p.message and "expected a folder of its own" in p.message
+    assert p.message.startswith(f"{name}: {value!r} "), p.message
+    assert ", a system folder: " in p.message or " is a shared folder " in p.message, p.message
+    assert "expected a folder of its own" in p.message
     assert p.fix == f"set {name}: {getattr(config.LabConfig(), name)}"
     assert getattr(cfg, name) == getattr(config.LabConfig(), name)  # the default stands in
+
+
+SYSTEM_PLACES = ["/etc/ssh", "/etc/docker", "/usr/local/bin", "/usr/share/x", "/bin/x", "/sbin/x", "/lib/x",
+                 "/lib64/x", "/boot/efi", "/proc/1", "/sys/fs/x", "/dev/shm/mps", "/dev/x", "/var/lib/docker",
+                 "/var/lib/kubelet/mps", "/var/cache/apt", "/var/spool/cron", "/run/docker", "/var/run/nvidia-mps",
+                 "/run/systemd/x", "/tmp/../etc/ssh", "/etc/../usr/bin", "/home/alice", "/root"]
+
+
+@pytest.mark.parametrize("name", ["mps_pipe_dir", "mps_log_dir", "state_dir"])
+@pytest.mark.parametrize("value", SYSTEM_PLACES)
+def test_a_folder_of_its_own_under_a_system_folder_is_refused_as_a_class(name, value):
+    """An exact list of system folders let /etc/ssh, /usr/local/bin and /var/lib/docker through (review): the
+    system's trees are refused with everything under them, by any spelling, as a failing lab_config_valid (a
+    problem with its line and the default standing in), never a crash."""
+    cfg, problems = config.parse(f"{name}: {json.dumps(value)}\n", "lab.yaml")
+    assert len(problems) == 1 and problems[0].line == 1, problems
+    assert "a system folder" in problems[0].message or "a shared folder" in problems[0].message, problems[0].message
+    assert problems[0].fix == f"set {name}: {getattr(config.LabConfig(), name)}"
+    assert getattr(cfg, name) == getattr(config.LabConfig(), name)
+
+
+def test_a_system_folder_behind_a_link_is_refused(tmp_path):
+    (tmp_path / "ssh").symlink_to("/etc/ssh")
+    _, problems = config.parse(f"mps_log_dir: {tmp_path / 'ssh' / 'mps'}\n", "lab.yaml")
+    assert "(/etc/ssh/mps) is under /etc, a system folder" in problems[0].message, problems
+
+
+@pytest.mark.parametrize("value", ["/tmp/nvidia-mps", "/tmp/lab mps", "/var/tmp/mps", "/var/log/nvidia-mps",
+                                   "/run/user/1000/mps", "/var/run/user/1000/mps", "/opt/lab/mps", "/srv/lab/mps",
+                                   "/home/alice/mps", "/scratch/mps", "~/mps"])
+def test_the_places_a_user_configures_stay_allowed(value):
+    """/tmp/..., /var/tmp/..., the home folder, /run/user/UID/... (XDG_RUNTIME_DIR), /var/log/... and the default
+    pipe folder /tmp/nvidia-mps are where a user legitimately puts the MPS folders and the state."""
+    for name in ("mps_pipe_dir", "mps_log_dir", "state_dir"):
+        if name != "state_dir" and value.startswith("~"):
+            continue  # the MPS folders are absolute paths (labcheck.config._path_problem)
+        cfg, problems = config.parse(f"{name}: {json.dumps(value)}\n", "lab.yaml")
+        assert problems == [] and getattr(cfg, name) == value, problems
+
+
+@pytest.mark.parametrize("value", ["/etc/ssh/ssh_config", "/usr/local/bin/kind-config.yaml", "/var/lib/docker/k.yaml"])
+def test_a_kind_config_path_in_a_system_folder_is_refused(value):
+    """The suite writes the kind config (and backups next to it): never into /etc/ssh and the like; /tmp/k.yaml and
+    the project's own manifests/ stay allowed."""
+    cfg, problems = config.parse(f"kind_config_path: {value}\n", "lab.yaml")
+    assert len(problems) == 1 and "a system folder" in problems[0].message, problems
+    assert cfg.kind_config_path == config.LabConfig().kind_config_path
+    for ok in ("/tmp/k.yaml", "manifests/kind-config.yaml", "/home/alice/lab/kind.yaml"):
+        assert config.parse(f"kind_config_path: {ok}\n", "lab.yaml")[1] == []
 
 
 def test_an_mps_folder_linked_to_a_system_folder_is_refused_and_a_folder_of_its_own_is_kept(tmp_path):
     (tmp_path / "mps").symlink_to("/tmp")
     _, problems = config.parse(f"mps_pipe_dir: {tmp_path / 'mps'}\n", "lab.yaml")
-    assert "(/tmp) is a system or shared folder" in problems[0].message
+    assert "(/tmp) is a shared folder" in problems[0].message
     cfg, problems = config.parse("mps_pipe_dir: /tmp/lab mps\nmps_log_dir: /var/log/lab-mps\n", "lab.yaml")
     assert problems == [] and (cfg.mps_pipe_dir, cfg.mps_log_dir) == ("/tmp/lab mps", "/var/log/lab-mps")
 

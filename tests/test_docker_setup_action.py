@@ -102,10 +102,23 @@ def test_malformed_file_is_a_clear_failure_and_left_untouched(tmp_path, runtime_
     before = path.read_bytes()
     plan = dr.plan(read_daemon_json(path), None)
     assert plan.problem and f"{path}, line 5, column 1" in plan.problem
-    out = apply(plan, tmp_path, runtime_binary)
+    out = apply(plan, tmp_path, runtime_binary, shell=Shell(root=True))
     assert out.action == "failed" and f"{path}, line 5, column 1: not valid JSON" in out.message
-    assert out.remediation.startswith(f"fix {path} by hand")
+    # one runnable line (it was the prose "fix PATH by hand, then ..."): json.tool stops it until the file is mended
+    assert out.remediation.startswith(f"python3 -m json.tool {path} >/dev/null && nvidia-ctk runtime configure")
+    assert "# first fix the JSON by hand: the suite never overwrites a file it cannot parse" in out.remediation
+    bindir = tmp_path / "stand-ins"
+    bindir.mkdir()
+    for tool in ("nvidia-ctk", "systemctl", "kill"):  # stand-ins: what runs after json.tool leaves a mark
+        (bindir / tool).write_text(f"#!/bin/sh\ntouch {tmp_path}/ran-{tool}\n")
+        (bindir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    pasted = subprocess.run(["bash", "-c", out.remediation], env=env, capture_output=True, text=True, timeout=30)
+    assert pasted.returncode != 0 and "line 5" in pasted.stderr and not list(tmp_path.glob("ran-*")), pasted
     assert path.read_bytes() == before and backups(path) == []
+    path.write_text('{"log-level": "warn"}')  # mended: now the rest of the line runs
+    pasted = subprocess.run(["bash", "-c", out.remediation], env=env, capture_output=True, text=True, timeout=30)
+    assert pasted.returncode == 0 and (tmp_path / "ran-nvidia-ctk").exists(), pasted
 
 
 def test_without_fix_host_or_with_no_provision_nothing_changes(tmp_path, runtime_binary):
@@ -134,10 +147,14 @@ def test_fixes_shown_to_root_carry_no_sudo(tmp_path):
     path.write_text("{}")
     plan = dr.plan(read_daemon_json(path), None)
     root, user = Shell(root=True), Shell(root=False)
-    assert dr.configure_command(root) == "nvidia-ctk runtime configure --runtime=docker && systemctl restart docker"
-    assert dr.configure_command(user) == \
-        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"
-    assert dr.install_and_configure_command(root).startswith("apt-get install -y nvidia-container-toolkit && ")
+    assert dr.configure_command(root).startswith(
+        "nvidia-ctk runtime configure --runtime=docker && systemctl reload docker   # ")
+    assert dr.configure_command(user).startswith(
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl reload docker   # ")
+    install = dr.install_and_configure_command(root)
+    assert install.startswith("curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey | gpg ") and \
+        "&& apt-get install -y nvidia-container-toolkit && nvidia-ctk runtime configure" in install, install
+    assert "sudo" not in dr.install_and_configure_command(Shell(root=True, distro="fedora"))
     for out in (dr.apply(plan, fix_host=False, shell=root),
                 dr.apply(plan, fix_host=True, nvidia_ctk="", runtime_binary="", prefix=[], shell=root)):
         assert out.remediation and "sudo" not in out.remediation, out
@@ -193,7 +210,7 @@ def test_fix_host_without_root_or_sudo_says_what_needs_root_and_never_hangs(requ
     assert status == "failed", proc.stdout + proc.stderr
     assert "needs root" in message and "nothing was changed" in message
     assert command == (f"sudo nvidia-ctk runtime configure --runtime=docker --config={path} && sudo systemctl "
-                       "restart docker   # no dockerd pid is known here (pidfile /nonexistent: absent); where systemd "
+                       "reload docker   # no dockerd pid is known here (pidfile /nonexistent: absent); where systemd "
                        "does not run Docker, send dockerd SIGHUP instead (sudo kill -HUP <pid of dockerd>), or stop "
                        f"it and start it again (sudo dockerd --config-file={path} &)")
     assert path.read_bytes() == before and backups(path) == []

@@ -188,15 +188,18 @@ def test_runtime_absent_fails_with_nvidia_ctk_configure():
     verdict = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False))
     assert verdict.status == "fail" and "found only: runc" in verdict.message
     assert verdict.remediation.startswith(
-        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
+        "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl reload docker   # ")
 
 
-def test_runtime_in_file_but_not_loaded_asks_for_a_restart():
+def test_runtime_in_file_but_not_loaded_asks_for_a_reload():
+    """The runtime is in daemon.json: a reload loads it (--fix-host reloads too); a restart only if that fails."""
     e = engine_from_capture()
     del e.runtimes["nvidia"]
     dj = probe.parse_daemon_json('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}', "/d.json")
     verdict = v.runtime_registered(e, dj)
-    assert "has not loaded it" in verdict.message and verdict.remediation == "sudo systemctl restart docker"
+    assert "has not loaded it" in verdict.message
+    assert verdict.remediation.startswith("sudo systemctl reload docker   # only if the reload is refused"), verdict
+    assert "restart: sudo systemctl restart docker (a restart stops every running container" in verdict.remediation
 
 
 # --- runtime usable --------------------------------------------------------------------------------
@@ -428,7 +431,8 @@ def test_an_engine_on_another_host_is_configured_there():
     del e.runtimes["nvidia"]
     e.endpoint = "tcp://gpu-7:2376"
     fix = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
-    assert "   # on gpu-7, the host of the engine at tcp://gpu-7:2376" in fix
+    assert fix.startswith("ssh -- gpu-7 'sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl "
+                          "reload docker'   # runs on gpu-7, the host of the engine at tcp://gpu-7:2376, over ssh"), fix
     e.endpoint = "tcp://127.0.0.1:2375"
     assert "on 127.0.0.1" not in v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
 
@@ -498,10 +502,76 @@ def test_the_runtime_configure_fix_is_one_shell_line():
             assert steps[i + 1] == [*sudo, "nvidia-ctk", "runtime", "configure", "--runtime=docker",
                                     "--config=/srv/my docker/daemon.json", "--nvidia-runtime-name=nv rt"], fix
             assert len(steps) == i + 3, fix  # then the reload, and nothing after it but the note
-    other = v.configure_runtime(Shell(distro="fedora"), missing, "nvidia", dj.path, e.endpoint, hup)
+    other = v.configure_runtime(Shell(distro="arch"), missing, "nvidia", dj.path, e.endpoint, hup)
     assert parses(other) and commands(other)[0][:3] == ["sudo", "nvidia-ctk", "runtime"], other
-    assert "# first install the NVIDIA Container Toolkit for fedora as its guide says: https://" in other
+    assert "# first install the NVIDIA Container Toolkit for arch as its guide says: https://" in other
+    fedora = v.configure_runtime(Shell(distro="fedora"), missing, "nvidia", dj.path, e.endpoint, hup)
+    assert parses(fedora) and ["sudo", "dnf", "install", "-y", "nvidia-container-toolkit"] in commands(fedora)
+    assert "apt-get" not in fedora, fedora
     for fix in (v.reinstall_toolkit(Shell(), "nvidia", dj.path, e.endpoint, hup),
                 v.reinstall_toolkit(Shell(distro="fedora"), "nvidia", dj.path, e.endpoint, hup),
+                v.reinstall_toolkit(Shell(distro="arch"), "nvidia", dj.path, e.endpoint, hup),
                 v.runtime_registered(e, dj, "nv rt", dockerd=hup).remediation):
         assert parses(fix) and "\n" not in fix, fix
+
+
+# --- every docker fix is one runnable shell line, on every kind of engine (review: prose in parentheses) ---------
+
+ENDPOINTS = ("unix:///var/run/docker.sock", "unix:///run/user/1000/docker.sock", "tcp://gpu-7.lab:2376",
+             "ssh://bob@gpu-7.lab:2222")
+
+
+def _every_docker_fix(endpoint: str, shell: Shell) -> dict[str, str]:
+    """The remediation of each failing docker verdict on the engine at ``endpoint``."""
+    up = engine_from_capture()
+    up.endpoint = endpoint
+    bare = engine_from_capture()
+    bare.endpoint = endpoint
+    del bare.runtimes["nvidia"]
+    old = engine_from_capture()
+    old.endpoint, old.server_version = endpoint, "20.10.5+dfsg1"
+    hung = probe.RuntimeProbe("nvidia", True, timed_out=True, hung_step="starting the container")
+    lost = probe.RuntimeProbe("nvidia", True, engine_lost=True, error="connection refused")
+    verdicts = {
+        "down": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="connection refused"), shell),
+        "hung ping": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="timed out", timed_out=True), shell),
+        "info failed": v.engine_reachable(probe.EngineFacts(endpoint, 5, client=object(), info_error="boom"), shell),
+        "no cli": v.cli_present(probe.CliFacts(CmdResult(("docker",), None, missing=True), None, ""), shell),
+        "old": v.engine_version(old, "24.0", shell),
+        "bad json": v.daemon_json_valid(probe.DaemonJson("/etc/docker/daemon.json", True, error="x", line=2,
+                                                         column=3), shell, None, endpoint),
+        "absent": v.runtime_registered(bare, probe.DaemonJson("/etc/docker/daemon.json", False), shell=shell),
+        "not loaded": v.runtime_registered(bare, probe.parse_daemon_json(
+            '{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}', "/etc/docker/daemon.json"), shell=shell),
+        "hung": v.runtime_usable(up, hung, 1, shell),
+        "lost": v.runtime_usable(up, lost, 1, shell),
+        "no image": v.runtime_usable(up, probe.RuntimeProbe("nvidia", True, image_error="no busybox"), 1, shell),
+        "hook": v.runtime_usable(up, probe.RuntimeProbe("nvidia", True, error=HOOK_NOT_FOUND), 1, shell),
+        "other binary": v.runtime_usable(up, probe.RuntimeProbe(
+            "nvidia", True, error='exec: "crun-helper": executable file not found in $PATH'), 1, shell),
+    }
+    for name, verdict in verdicts.items():
+        assert verdict.status == "fail", (name, verdict)
+    return {name: verdict.remediation for name, verdict in verdicts.items()}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("shell", [Shell(), Shell(root=True), Shell(distro="fedora")], ids=["user", "root", "dnf"])
+def test_every_docker_fix_is_a_shell_line_for_the_engine_it_names(endpoint, shell):
+    """Prose such as `sudo systemctl restart docker  (then look at ...)` or `fix X by hand, then ...` is a bash
+    syntax error when pasted. Every fix parses, keeps what is not a command after '#', runs its systemctl on the
+    engine's own manager (rootless: --user, never sudo; remote: over ssh, never here) and reloads rather than
+    restarts for a daemon.json change."""
+    for name, fix in _every_docker_fix(endpoint, shell).items():
+        assert parses(fix), (name, fix)
+        steps = commands(fix)
+        local = [c for c in steps if c and c[0] != "ssh"]
+        if endpoint.startswith(("tcp:", "ssh:")):
+            assert not any("systemctl" in c or "journalctl" in c for c in local), (name, fix)
+        if "/run/user/" in endpoint:
+            assert not any(c[:2] == ["sudo", "systemctl"] for c in steps), (name, fix)
+            assert all("--user" in c for c in steps if "systemctl" in c), (name, fix)
+        if name in ("bad json", "absent", "not loaded", "other binary"):
+            assert not any("restart" in c for c in steps for c in [" ".join(c)]), (name, fix)
+        if shell.distro == "fedora":
+            assert not any("apt-get" in c for c in steps), (name, fix)

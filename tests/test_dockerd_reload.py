@@ -24,6 +24,7 @@ from labcheck.verdicts import docker as v
 from setup_actions import docker_runtime as dr
 from tests import captures, needs, private_dockerd
 from tests.child_signals import default_signals
+from tests.shell_text import commands
 from tests.test_docker_verdicts import engine_from_capture
 
 CAPTURE = "dockerd-by-hand/dockerd-process.txt"
@@ -62,13 +63,21 @@ BY_HAND = probe.Dockerd(2777, "the process listening on /var/run/docker.sock")
 UNDER_SYSTEMD = probe.Dockerd(812, "pidfile /var/run/docker.pid", "docker.service")
 
 
-def test_systemd_runs_dockerd_gets_nvidias_restart_line():
+RELOAD_NOTE = ("only if the reload is refused, or the engine still does not list the runtime after it, restart: "
+               "sudo systemctl restart docker (a restart stops every running container (an attendee's Kind "
+               "cluster too))")
+
+
+def test_systemd_runs_dockerd_gets_the_reload_fix_host_does():
+    """NVIDIA's guide says `systemctl restart docker`, which stops every running container (an attendee's kind
+    cluster), while --fix-host reloads (systemctl reload: Docker's unit sends SIGHUP, and runtimes are reloadable).
+    The printed fix is the same reload; the note says when a restart is really needed, and what it costs."""
     fix = v.runtime_registered(no_nvidia(), probe.DaemonJson("/etc/docker/daemon.json", False),
                                dockerd=UNDER_SYSTEMD).remediation
-    assert fix.startswith(f"{CONFIGURE} && sudo systemctl restart docker  (or rerun"), fix
-    assert "kill" not in fix
+    assert fix.startswith(f"{CONFIGURE} && sudo systemctl reload docker   # {RELOAD_NOTE}; or rerun"), fix
+    assert "kill" not in fix and "&& sudo systemctl restart" not in fix
     snap = probe.Dockerd(812, "pidfile /var/run/docker.pid", "snap.docker.dockerd.service")
-    assert v.reload_runtimes(USER, snap) == "sudo systemctl restart snap.docker.dockerd.service"
+    assert v.reload_runtimes(USER, snap).startswith("sudo systemctl reload snap.docker.dockerd.service   # ")
 
 
 def test_no_systemd_gets_a_sighup_to_the_dockerd_pid():
@@ -83,7 +92,8 @@ def test_no_systemd_gets_a_sighup_to_the_dockerd_pid():
 def test_runtime_in_file_not_loaded_and_runtime_usable_reload_the_same_way():
     dj = probe.parse_daemon_json('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}', "/d.json")
     assert v.runtime_registered(no_nvidia(), dj, dockerd=BY_HAND).remediation.startswith("sudo kill -HUP 2777   # ")
-    assert v.runtime_registered(no_nvidia(), dj, dockerd=UNDER_SYSTEMD).remediation == "sudo systemctl restart docker"
+    assert v.runtime_registered(no_nvidia(), dj, dockerd=UNDER_SYSTEMD).remediation == \
+        f"sudo systemctl reload docker   # {RELOAD_NOTE}"
     usable = v.runtime_usable(no_nvidia(), probe.RuntimeProbe("nvidia", False), 1, USER, dockerd=BY_HAND)
     assert usable.status == "fail" and " && sudo kill -HUP 2777   # " in usable.remediation
     refused = v.runtime_usable(engine_from_capture(), probe.RuntimeProbe(
@@ -98,7 +108,7 @@ def test_no_pid_known_says_so_and_gives_both_restarts_with_the_configured_file()
     fix = v.runtime_registered(no_nvidia(), dj, "nv rt", dockerd=nowhere).remediation
     # one command line (configure && restart), the other ways after '#' (a ", then reload dockerd: `...`" was prose)
     assert fix.startswith(f"{CONFIGURE} '--config=/srv/my docker/daemon.json' '--nvidia-runtime-name=nv rt' && "
-                          "sudo systemctl restart docker   # no dockerd pid is known here (socket "
+                          "sudo systemctl reload docker   # no dockerd pid is known here (socket "
                           "/var/run/docker.sock: cannot connect (No such file or directory); pidfile "
                           "/var/run/docker.pid: absent); where systemd does not run Docker, send dockerd SIGHUP "
                           "instead (sudo kill -HUP <pid of dockerd>), or stop it and start it again "
@@ -110,9 +120,9 @@ def test_an_engine_on_another_host_names_no_local_pid():
     assert remote == probe.Dockerd(problem="the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab, not on this "
                                            "machine", remote="gpu-7.lab")
     fix = v.configure_runtime(USER, None, "nvidia", "/etc/docker/daemon.json", "tcp://gpu-7.lab:2376", remote)
-    assert "   # no dockerd pid is known here (the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab" in fix
-    assert fix.endswith("; on gpu-7.lab, the host of the engine at tcp://gpu-7.lab:2376: the runtime is registered "
-                        "in its daemon.json")
+    assert fix.startswith("ssh -- gpu-7.lab 'sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl "
+                          "reload docker'   # runs on gpu-7.lab, the host of the engine at tcp://gpu-7.lab:2376, over "
+                          "ssh: the runtime is registered in that host's daemon.json"), fix
 
 
 # --- the probe on the captured process and on derived systemd cgroups ---------------------------------
@@ -143,6 +153,25 @@ SYSTEMD_CGROUPS = {
     "0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker.service": "",  # rootless: user manager
     "0::/system.slice/docker.service/nested": "",  # not the unit's own cgroup
 }
+
+
+USER_CGROUPS = {
+    # rootless Docker (dockerd-rootless-setuptool.sh installs ~/.config/systemd/user/docker.service)
+    "0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker.service": "docker.service",
+    "1:name=systemd:/user.slice/user-1000.slice/user@1000.service/docker.service": "docker.service",
+    "0::/user.slice/user-1000.slice/session-3.scope": "",  # by hand from a login: no service
+    "0::/system.slice/docker.service": "",  # the system's engine
+    "0::/user.slice/user-1000.slice/user@1000.service/app.slice/ci.service": "",  # not Docker's
+}
+
+
+@pytest.mark.parametrize("cgroup", USER_CGROUPS)
+def test_a_rootless_dockerd_is_found_in_its_users_manager(tmp_path, cgroup):
+    proc = fake_proc(tmp_path, 1777, "dockerd", cgroup)
+    (tmp_path / "booted").mkdir()
+    found = probe.probe_dockerd("", pidfile(tmp_path, 1777), 5, proc=proc, booted=str(tmp_path / "booted"))
+    assert (found.pid, found.user_unit) == (1777, USER_CGROUPS[cgroup])
+    assert not (found.unit and found.user_unit)  # never both: sudo systemctl and systemctl --user
 
 
 @pytest.mark.parametrize("cgroup", SYSTEMD_CGROUPS)
@@ -194,7 +223,7 @@ def test_the_running_engine_here_gets_the_fix_that_works_here():
         assert found.unit == ""
         assert verdict.remediation.startswith(f"{configure}{sudo}kill -HUP {found.pid}   # "), verdict.remediation
     elif found.unit:
-        assert verdict.remediation.startswith(f"{configure}{sudo}systemctl restart"), verdict.remediation
+        assert verdict.remediation.startswith(f"{configure}{sudo}systemctl reload"), verdict.remediation
 
 
 @pytest.fixture
@@ -252,3 +281,65 @@ def test_fix_host_reloads_the_same_dockerd_the_fixes_name(tmp_path, monkeypatch)
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+# --- the engine's own service: a rootless engine is the user's, a remote one is on its host ---------------------
+
+ROOTLESS = "unix:///run/user/1000/docker.sock"
+
+
+def test_the_reload_fix_and_fix_host_reload_the_same_way_and_restart_only_when_reload_fails(tmp_path, monkeypatch):
+    """The printed fix (systemctl reload) is what --fix-host runs; a restart (which stops every container) is only
+    --fix-host's answer to a reload systemd refused, and then it says what a restart costs."""
+    calls = tmp_path / "calls"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    refuse = f'[ "$1" != reload ] || [ ! -e {tmp_path}/no ]'  # refuses the reload once "no" exists
+    (bindir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n{refuse}\n')
+    (bindir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    printed = commands(v.reload_runtimes(ROOT, UNDER_SYSTEMD))
+    dr.reload_engine(UNDER_SYSTEMD, "/etc/docker/daemon.json", [], 5, ROOT)
+    assert printed == [["systemctl", "reload", "docker"]] and calls.read_text() == "reload docker.service\n"
+    (tmp_path / "no").touch()  # now systemd refuses the reload
+    note = dr.reload_engine(UNDER_SYSTEMD, "/etc/docker/daemon.json", [], 5, ROOT)
+    assert "could not reload Docker" in note and "restart it: `systemctl restart docker`" in note, note
+    assert "a restart stops every running container" in note
+
+
+def test_a_rootless_engine_is_driven_by_its_users_manager_never_sudo():
+    """DOCKER_HOST=unix:///run/user/1000/docker.sock: `sudo systemctl start docker` starts the system's engine (or
+    none), not this one; rootless Docker's service is the user's (systemctl --user)."""
+    down = probe.EngineFacts(ROOTLESS, 5, error="connection refused")
+    fix = v.engine_reachable(down, USER).remediation
+    assert commands(fix)[0] == ["systemctl", "--user", "start", "docker"], fix
+    assert "sudo" not in fix.partition("#")[0] and "dockerd-rootless.sh" in fix
+    assert v.restart_docker(USER, ROOTLESS) == "systemctl --user restart docker"
+    assert v.journal(USER, ROOTLESS) == "journalctl --user -u docker -n 50"
+    assert "as the user whose rootless engine it is (uid 1000), not as root" in v.restart_docker(ROOT, ROOTLESS)
+    mine = probe.Dockerd(1777, "the process listening on /run/user/1000/docker.sock", user_unit="docker.service")
+    assert v.reload_runtimes(USER, mine, endpoint=ROOTLESS).startswith("kill -HUP 1777   # ")  # its own process
+    unknown = probe.Dockerd(problem="socket: its listener is in another pid namespace")
+    assert v.reload_runtimes(USER, unknown, endpoint=ROOTLESS).startswith(
+        "systemctl --user reload docker   # only if the reload is refused, or the engine still does not list the "
+        "runtime after it, restart: systemctl --user restart docker (a restart stops")
+
+
+@pytest.mark.parametrize("url,login", [
+    ("tcp://gpu-7.lab:2376", ["ssh", "--", "gpu-7.lab"]),
+    ("ssh://bob@gpu-7.lab:2222", ["ssh", "-p", "2222", "--", "bob@gpu-7.lab"]),
+    # a host, never an option
+    ("ssh://-oProxyCommand=touch${IFS}pwned", ["ssh", "--", "-oproxycommand=touch${ifs}pwned"]),
+])
+def test_a_remote_engine_is_started_reloaded_and_restarted_on_its_host(url, login):
+    """A local `sudo systemctl ...` acts on this machine's engine: the line runs on the engine's host, over ssh."""
+    down = probe.EngineFacts(url, 5, error="connection refused")
+    remote = probe.probe_dockerd(url, "/var/run/docker.pid", 5)
+    for fix, there in ((v.engine_reachable(down, USER).remediation, "sudo systemctl start docker"),
+                       (v.restart_docker(USER, url), "sudo systemctl restart docker"),
+                       (v.reload_runtimes(USER, remote, endpoint=url), "sudo systemctl reload docker"),
+                       (v.journal(USER, url), "sudo journalctl -u docker -n 50")):
+        assert commands(fix) == [[*login, there]], fix
+        assert "over ssh" in fix or fix.startswith("ssh ")
+    assert commands(v.restart_docker(USER, "ssh://root@gpu-7.lab")) == [
+        ["ssh", "--", "root@gpu-7.lab", "systemctl restart docker"]]  # root's login: no sudo there

@@ -514,7 +514,7 @@ def test_a_missing_pipe_folder_outside_tmp_is_made_for_the_user_and_other_folder
     _, dirs = kc.missing_host_paths(parsed, "/run/lab mps")
     assert [d.fix for d in dirs] == [this_host().user_folder("/srv/no such/gone/pipe"),
                                      this_host().sudo("mkdir -p -- '/srv/no such/gone/cdi'")]
-    assert dirs[0].fix.endswith('install -d -o "$(id -un)" -- \'/srv/no such/gone/pipe\'')
+    assert dirs[0].fix.endswith('install -d -o "$(id -un)" -- \'/srv/no such/gone/pipe\'; fi')
     assert kc.missing_host_paths(parsed)[1][0].fix == this_host().sudo("mkdir -p -- '/srv/no such/gone/pipe'")
     verdict = kv.host_paths_exist(parsed, "/run/lab mps")
     assert verdict.status == "pass" and dirs[0].fix in verdict.message

@@ -10,6 +10,7 @@ the ctypes CUDA client, printing the same ``call rc`` lines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ from labcheck.probes import mps as probe
 from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
+from tests import needs
 from tests.mps_client import H100_GPU, run_one
 from tests.shell_fix import HOSTILE_NAMES, parses
 from tests.standins import executable
@@ -287,7 +289,8 @@ def test_log_dir_that_cannot_be_created_says_so(control, tmp_path):
     out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s",
                     shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && sudo install -d"), out.remediation
+    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && if [ -d "), out.remediation
+    assert 'else sudo install -d -o "$(id -un)" ' in out.remediation
 
 
 def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path):
@@ -296,7 +299,8 @@ def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path
     pipe.write_text("not a folder")
     out = MpsDaemon(control, str(pipe), str(tmp_path / "log"), 10, state_root=tmp_path / "s", shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && sudo install -d -o"), out.remediation
+    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && if [ -d {pipe} ]"), out.remediation
+    assert f'else sudo install -d -o "$(id -un)" {pipe}; fi' in out.remediation
     assert "mkdir" not in out.remediation
 
 
@@ -307,10 +311,11 @@ def test_start_fixes_carry_no_sudo_for_root(tmp_path):
                                     'echo "Cannot find MPS control daemon process"; exit 1\n')
     root = Shell(root=True)
     out = MpsDaemon(ctl, str(tmp_path / "p"), str(tmp_path / "l"), 10, state_root=tmp_path / "s", shell=root).apply()
-    assert not out.ok and out.remediation.startswith("install -d -o") and "sudo " not in out.remediation
+    assert not out.ok and out.remediation.startswith("if [ -d ") and "sudo " not in out.remediation
+    assert 'else install -d -o "$(id -un)" ' in out.remediation
     hung = _script(tmp_path / "hung", "#!/bin/sh\nsleep 60\n")
     out = MpsDaemon(hung, str(tmp_path / "p"), str(tmp_path / "l"), 0.5, state_root=tmp_path / "s", shell=root).apply()
-    assert not out.ok and out.remediation.startswith(f"pgrep -ax {mps.COMM} || {{ rm -f -- ")
+    assert not out.ok and f" -m labcheck.mps_idle {tmp_path / 'p'} && {{ rm -f -- " in out.remediation
     assert "sudo " not in out.remediation
     out = MpsDaemon(None, str(tmp_path / "p"), str(tmp_path / "l"), 1, state_root=tmp_path / "s", shell=root).apply()
     assert not out.ok and "sudo " not in out.remediation
@@ -452,15 +457,39 @@ def _dead_daemons_leftovers(pipe: Path) -> list[str]:
     return sorted(mps.PIPE_ENTRIES)
 
 
-def _paste(fix: str, tmp_path: Path, pgrep: str) -> subprocess.CompletedProcess:
-    """Run ``fix`` as the user pastes it, in bash, with a stand-in ``pgrep`` (WHY: other tests on this machine run
-    MPS control doubles whose comm is nvidia-cuda-mps, which the real pgrep would list)."""
-    bindir = tmp_path / "pgrep-bin"
-    executable(bindir / "pgrep", pgrep)
+def _paste(fix: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``fix`` as the user pastes it, in bash, from a folder of its own (nothing may appear there)."""
     cwd = tmp_path / "cwd"
     cwd.mkdir(exist_ok=True)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-c", fix], cwd=cwd, env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(["bash", "-c", fix], cwd=cwd, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=60)
+
+
+# A process the kernel names nvidia-cuda-mps (a script's comm is its file name, cut to 15 characters) that stays
+# until killed: what ps shows for a stuck daemon; with -d it counts as a control daemon (labcheck.mps).
+STUCK_MPS = "#!/bin/sh\nsleep 60\n"
+
+
+@contextlib.contextmanager
+def _mps_process(tmp_path: Path, pipe: Path, *prefix: str):
+    """A stuck MPS control daemon on ``pipe`` (its environment names it), started by ``prefix`` (unshare ...)."""
+    script = _script(Path(tempfile.mkdtemp(prefix="stuck", dir=tmp_path)) / "nvidia-cuda-mps-control", STUCK_MPS)
+    proc = subprocess.Popen([*prefix, script, "-d"], env={**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(pipe)},
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _daemons_of(script) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _daemons_of(script), "the stand-in MPS process did not start"
+        yield _daemons_of(script)[0]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _daemons_of(script: str) -> list[mps.Proc]:
+    procs = mps.parse_ps(cmd.run(list(probe.PS_ARGV), timeout=10).stdout)
+    return [p for p in mps.control_daemons(procs) if script in p.args]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
@@ -476,7 +505,7 @@ def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_starts_a_daemon
     fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))  # root: no sudo in a test
     assert not parses(fix), fix
     try:
-        res = _paste(fix, tmp_path, "#!/bin/sh\nexit 1\n")  # no MPS process runs
+        res = _paste(fix, tmp_path)  # no MPS process uses this folder
         assert res.returncode == 0, res.stderr
         assert sorted(os.listdir(pipe)) == ["keep", "notes.txt", "nvidia-cuda-mps-control.pid"]
         assert (pipe / "notes.txt").read_text() == "mine" and log.is_dir()
@@ -486,14 +515,48 @@ def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_starts_a_daemon
         probe.control_query(control, "quit", str(pipe), 5)
 
 
-def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_runs(tmp_path, control):
-    """pgrep lists a daemon or server (stuck, or another pipe folder's): nothing is removed, none is started."""
+def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_of_this_host_uses_the_folder(tmp_path, control):
+    """A stuck daemon of this host on the folder: the guard lists it, nothing is removed, none is started."""
     pipe, log = tmp_path / "pipe", tmp_path / "log"
     entries = _dead_daemons_leftovers(pipe)
     fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))
-    res = _paste(fix, tmp_path, '#!/bin/sh\necho "425 nvidia-cuda-mps-control -d"\n')
-    assert res.returncode == 0 and "425 nvidia-cuda-mps-control -d" in res.stdout
+    with _mps_process(tmp_path, pipe) as stuck:
+        res = _paste(fix, tmp_path)
+    assert res.returncode == 1 and f"{stuck.pid} {stuck.args}" in res.stdout, res
     assert sorted(os.listdir(pipe)) == entries and not log.exists()
+
+
+def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_or_a_containers_mps_daemon(tmp_path, control):
+    """`pgrep -ax nvidia-cuda-mps` listed every MPS process: the kind node's daemon (another pid namespace, seen on
+    the host) and another pipe folder's stopped the fix for good. Only this host's processes on this folder count,
+    the same test the probe makes (labcheck.probes.mps.host_mps_on)."""
+    needs.skip_unless("root")  # unshare --pid
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    _dead_daemons_leftovers(pipe)
+    fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))
+    try:
+        with _mps_process(tmp_path, tmp_path / "other pipe"), \
+                _mps_process(tmp_path, pipe, "unshare", "--pid", "--fork") as node:
+            assert cmd.in_own_pid_namespace(node.pid) is False
+            facts = probe.probe_mps(str(pipe), (), 10)
+            assert node.pid in [p.pid for p in facts.container_daemons]
+            assert node.pid not in [p.pid for p in facts.daemons]
+            res = _paste(fix, tmp_path)
+            assert res.returncode == 0, (res.stdout, res.stderr)
+        assert sorted(os.listdir(pipe)) == ["nvidia-cuda-mps-control.pid"] and log.is_dir()
+        assert probe.control_query(control, "get_server_list", str(pipe), 5).ok
+    finally:
+        probe.control_query(control, "quit", str(pipe), 5)
+
+
+def test_the_guard_refuses_when_it_cannot_tell(tmp_path):
+    """Anything but "no MPS process here" is a non-zero exit, so the fix's `&&` removes nothing: a relative path,
+    no argument, and an interpreter that cannot import the guard."""
+    from labcheck import mps_idle
+    assert mps_idle.main(["relative/pipe"]) == mps_idle.UNUSABLE and mps_idle.main([]) == mps_idle.UNUSABLE
+    res = subprocess.run([sys.executable, "-S", "-I", "-m", "labcheck.mps_idle", str(tmp_path)], capture_output=True,
+                         text=True, timeout=30, cwd=tmp_path)
+    assert res.returncode != 0
 
 
 def test_the_setup_step_removes_nothing_from_the_pipe_folder_of_a_hung_daemon(tmp_path):

@@ -269,18 +269,38 @@ def test_every_mps_fix_parses_quotes_the_configured_folders_and_removes_no_folde
 
 
 def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_only_with_no_mps_process():
-    fix = v.stale_pipe_fix("/tmp", LOG, CONTROL, Shell())
-    assert fix.startswith(f"pgrep -ax {mps.COMM} || {{ sudo rm -f -- /tmp/control /tmp/control_lock "), fix
+    fix = v.stale_pipe_fix("/tmp", LOG, CONTROL, Shell(), python="/opt/py 3/python")
+    assert fix.startswith("'/opt/py 3/python' -m labcheck.mps_idle /tmp && { sudo rm -f -- /tmp/control "
+                          "/tmp/control_lock "), fix
     assert [args for args in removed(fix)] == [("-f", "--", *(f"/tmp/{e}" for e in mps.PIPE_ENTRIES))]
-    assert "rm -rf" not in fix and "if no daemon" not in fix and not parses(fix)
-    assert v.stale_pipe_fix(PIPE + "/", LOG, CONTROL, Shell(root=True)).startswith(
-        f"pgrep -ax {mps.COMM} || {{ rm -f -- {PIPE}/control ")
+    assert "rm -rf" not in fix and "if no daemon" not in fix and "pgrep" not in fix and not parses(fix)
+    assert v.stale_pipe_fix(PIPE + "/", LOG, CONTROL, Shell(root=True), python="python3").startswith(
+        f"python3 -m labcheck.mps_idle {PIPE}/ && {{ rm -f -- {PIPE}/control ")
+
+
+def test_the_kind_nodes_daemon_is_not_taken_for_the_hosts():
+    """ps on the host lists the kind node's MPS daemon too (a container's process, another pid namespace), with the
+    same pipe path in its environment: it was "an MPS control daemon runs (pid N) but does not answer", and the fix
+    quit-and-restarted on the host's folder. It is not the host's daemon: the host has none, start one; a
+    container daemon's pipe folder (a path in its own mounts) is no "daemon on another pipe dir" either."""
+    ps = ("    PID    PPID STAT COMMAND         COMMAND\n"
+          "   4242       1 Ssl  nvidia-cuda-mps nvidia-cuda-mps-control -d\n")
+    missing = cmd.CmdResult((CONTROL,), 1, mps.NO_DAEMON)
+    node = dataclasses.replace(facts(ps, missing, daemon_dirs={4242: "/run/elsewhere"}), daemon_in_host={4242: False})
+    verdict = v.daemon(node, PIPE, LOG, provisioning=True)
+    assert verdict.status == "fail" and "none runs" in verdict.message, verdict
+    assert "pid 4242, e.g. the kind node's): not this host's, left alone" in verdict.message
+    assert verdict.remediation == v.start_command(PIPE, LOG, CONTROL) and "quit" not in verdict.remediation
+    assert v.pipe_dir(dataclasses.replace(node, env_pipe_dir=PIPE), PIPE, LOG).status == "pass"
+    host = dataclasses.replace(node, daemon_in_host={4242: True})  # the same daemon, of the host: it is one
+    assert "runs (pid 4242 on /run/elsewhere) but none answers" in v.daemon(host, PIPE, LOG, True).message
 
 
 def test_a_pipe_folder_that_cannot_be_made_is_made_for_the_user_not_root():
     """`sudo mkdir -p` made a root-owned folder, where the daemon the start fix runs as the user cannot create its
-    pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"`."""
+    pipes: the fix is make_dir_command's `sudo install -d -o "$(id -un)"` (when the folder is missing)."""
     f = facts("", None, PipeDir("/var/run/mps", False, False, False, False, False), env="/var/run/mps")
     verdict = v.pipe_dir(f, "/var/run/mps", LOG)
-    assert verdict.status == "fail" and verdict.remediation == 'sudo install -d -o "$(id -un)" -- /var/run/mps'
+    assert verdict.status == "fail" and verdict.remediation.endswith('else sudo install -d -o "$(id -un)" -- '
+                                                                     '/var/run/mps; fi')
     assert verdict.remediation == v.make_dir_command("/var/run/mps")

@@ -3,18 +3,24 @@
 Each test builds the situation that calls for a different fix and checks the words of that fix.
 """
 
+import dataclasses
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from labcheck import cmd
-from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts
+from labcheck import cmd, remedy
+from labcheck.inventory import Host
+from labcheck.probes import fleet as fleet_probe
+from labcheck.probes.docker import CliFacts, DaemonJson, EngineFacts, RuntimeProbe
 from labcheck.probes.gpu import GpuFacts, NvmlFacts, SmiQuery
 from labcheck.probes.host import HostFacts, probe_host
-from labcheck.probes.mps import MpsFacts, probe_pipe_dir
+from labcheck.probes.mps import MpsFacts, PipeDir, probe_pipe_dir
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import OTHER, Shell, note_text, this_host, with_note
 from labcheck.verdicts import docker as dv
@@ -22,8 +28,9 @@ from labcheck.verdicts import gpu as gv
 from labcheck.verdicts import host as hv
 from labcheck.verdicts import mps as mv
 from labcheck.verdicts import tools as tv
-from tests import shell_text
-from tests.other_user import run_as_nobody
+from tests import needs, shell_text
+from tests.other_user import SETPRIV, run_as_nobody
+from tests.shell_text import parses
 
 ROOT = Shell(root=True, distro="ubuntu")
 USER = Shell(root=False, distro="ubuntu")
@@ -85,6 +92,12 @@ def _engine_without_nvidia() -> EngineFacts:
                        runtimes={"runc": {"path": "runc"}}, default_runtime="runc")
 
 
+def _engine_with_nvidia() -> EngineFacts:
+    return EngineFacts("unix:///var/run/docker.sock", 2.0, client=object(), server_version="20.10.24",
+                       runtimes={"runc": {"path": "runc"}, "nvidia": {"path": "nvidia-container-runtime"}},
+                       default_runtime="runc")
+
+
 def test_toolkit_missing_installs_it_before_nvidia_ctk():
     ctk = ToolFacts(name="nvidia-ctk", path=None, result=None)
     dj = DaemonJson(path="/etc/docker/daemon.json", exists=False)
@@ -96,7 +109,7 @@ def test_toolkit_missing_installs_it_before_nvidia_ctk():
         "nvidia-ctk runtime configure")
     installed = ToolFacts(name="nvidia-ctk", path="/usr/bin/nvidia-ctk", result=None)
     v = dv.runtime_registered(_engine_without_nvidia(), dj, "nvidia", "", ROOT, installed)
-    assert v.remediation.startswith("nvidia-ctk runtime configure --runtime=docker && systemctl restart docker")
+    assert v.remediation.startswith("nvidia-ctk runtime configure --runtime=docker && systemctl reload docker   # ")
 
 
 def test_no_ubuntu_drivers_on_debian():
@@ -125,7 +138,9 @@ def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
     v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
     assert v.status == "fail" and "is not a directory" in v.message
     fix = v.remediation
-    assert fix.startswith(f"mv {blocker} {blocker}.bak && install -d -o \"$(id -un)\" -- {pipe}") and "sudo" not in fix
+    assert fix.startswith(f"mv {blocker} {blocker}.bak && if [ -d {pipe} ]") and "sudo" not in fix
+    assert f'else install -d -o "$(id -un)" -- {pipe}; fi' in fix
+
 
 
 def test_a_note_shows_every_control_character_as_its_escape_and_nothing_else_changes():
@@ -145,7 +160,7 @@ def test_remediations_quote_configured_values(tmp_path: Path):
     odd = str(tmp_path / "pipe dir; rm -rf ~")
     cmdline = mv.start_command(odd, odd + "/log", shell=ROOT)
     assert "'" + odd + "'" in cmdline and not cmdline.startswith("sudo")
-    assert mv.start_command(odd, odd + "/log").startswith("sudo install -d")
+    assert 'else sudo install -d -o "$(id -un)" ' in mv.start_command(odd, odd + "/log")
     kind = tv.ToolFacts("kind", None, None, "kind", "x86_64", tv.InstallTarget("/usr/local/bin/kind", True, False))
     assert tv.kind_install(kind, shell=ROOT).count("sudo") == 0 and "sudo mv" in tv.kind_install(kind)
     assert tv.install_command("nvidia-ctk", ROOT).count("sudo") == 0 and "sudo " in tv.install_command("nvidia-ctk")
@@ -293,3 +308,146 @@ def test_the_kernel_check_takes_the_runs_shell_not_one_made_from_the_host_facts(
     assert rec["remediation"] == hv.upgrade_kernel("5.15", this_host()), rec
     prefix = "" if this_host().root else "sudo "
     assert _prefixes(rec["remediation"]) == {prefix}, rec
+
+
+# --- Shell.user_folder: creates what is missing, never re-owns or re-modes what is there -------------------------
+
+def _paste_folder_fix(path: Path, *prefix: str) -> subprocess.CompletedProcess:
+    """Shell.user_folder's line for ``path``, pasted in bash (as root: no sudo in it), by ``prefix`` (setpriv ...)."""
+    return subprocess.run([*prefix, "bash", "-c", ROOT.user_folder(str(path))], capture_output=True, text=True,
+                          timeout=30, cwd="/")
+
+
+def test_the_folder_fix_leaves_an_existing_folder_as_it_is(tmp_path):
+    """`install -d -o "$(id -un)" P` re-owned and re-moded a folder already there (a user's 0700 folder came back
+    0755, and another user's was given away): the fix makes only a missing folder and uses one it can write in
+    as it is."""
+    mine = tmp_path / "it's mine"
+    mine.mkdir(mode=0o700)
+    os.chmod(mine, 0o700)
+    before = os.stat(mine)
+    res = _paste_folder_fix(mine)
+    assert res.returncode == 0, res.stderr
+    after = os.stat(mine)
+    assert (after.st_uid, after.st_gid, oct(after.st_mode)) == (before.st_uid, before.st_gid, oct(before.st_mode))
+
+
+def test_the_folder_fix_makes_a_missing_folder_and_its_parents_for_the_user(tmp_path):
+    target = tmp_path / "no such" / "new\nline" / "mps"
+    res = _paste_folder_fix(target)
+    assert res.returncode == 0, res.stderr
+    assert target.is_dir() and os.stat(target).st_uid == os.geteuid()
+
+
+def test_the_folder_fix_stops_at_a_file_in_the_way_and_changes_nothing(tmp_path):
+    blocker = tmp_path / "pipe"
+    blocker.write_text("not a folder")
+    res = _paste_folder_fix(blocker)
+    assert res.returncode != 0 and f"{blocker} {remedy.NOT_A_FOLDER}" in res.stderr, res
+    assert blocker.read_text() == "not a folder"
+
+
+def test_the_folder_fix_refuses_another_users_folder_it_cannot_write_in():
+    """As nobody, a root-owned 0755 folder (e.g. one a root MPS daemon made): the line says why and fails, and the
+    folder keeps its owner and mode (no sudo chown/chmod of a folder the suite did not make)."""
+    needs.skip_unless("other_user")
+    seen = Path(tempfile.mkdtemp(prefix="lc-folder-", dir="/tmp"))  # pytest's tmp_path is root's 0700
+    try:
+        os.chmod(seen, 0o755)
+        theirs = seen / "root's"
+        theirs.mkdir(mode=0o755)
+        before = os.stat(theirs)
+        res = _paste_folder_fix(theirs, *SETPRIV)
+        assert res.returncode != 0 and f"{theirs} {remedy.NOT_WRITABLE}" in res.stderr, res
+        after = os.stat(theirs)
+        assert (after.st_uid, oct(after.st_mode)) == (before.st_uid, oct(before.st_mode))
+    finally:
+        shutil.rmtree(seen)
+
+
+def test_a_pipe_folder_this_user_cannot_use_is_not_chmodded_unless_it_is_theirs():
+    """The pipe-dir check's fix was `sudo chmod a+rx <mps_pipe_dir>` on any folder (and a+rx never gave the write
+    the check asks for): the user's own folder gets `chmod u+rwx`, anyone else's is left as it is."""
+    pipe = "/srv/lab mps"
+    theirs = MpsFacts(control_path=None, server_path=None, ps=cmd.run(["true"], timeout=5), procs=(),
+                      pipe=PipeDir(pipe, True, True, False, False, False, owner=0, mine=False), env_pipe_dir=pipe)
+    verdict = mv.pipe_dir(theirs, pipe, "/var/log/nvidia-mps", USER)
+    assert verdict.status == "fail" and "uid 0's" in verdict.message
+    assert "chmod" not in verdict.remediation and verdict.remediation.startswith("ls -ld -- '/srv/lab mps'   # ")
+    mine = dataclasses.replace(theirs, pipe=PipeDir(pipe, True, True, False, False, False, owner=1000, mine=True))
+    assert mv.pipe_dir(mine, pipe, "/var/log/nvidia-mps", USER).remediation == "chmod u+rwx '/srv/lab mps'"
+
+
+# --- the host's package manager: its install line, or the package named plainly --------------------------------
+
+@pytest.mark.parametrize("distro,like,tools,expected", [
+    ("ubuntu", (), None, "apt-get"), ("linuxmint", ("ubuntu", "debian"), ("apt-get",), "apt-get"),
+    ("fedora", (), ("dnf", "yum"), "dnf"), ("rhel", ("fedora",), ("yum",), "yum"),  # an old RHEL: yum only
+    ("rocky", ("rhel", "centos", "fedora"), None, "dnf"), ("opensuse-leap", ("suse", "opensuse"), None, "zypper"),
+    ("alpine", (), ("apk",), "apk"), ("arch", (), None, "pacman"),
+    ("fedora", (), ("apt-get", "dnf"), "dnf"),  # a stray apt-get on a Fedora: os-release decides
+    ("gentoo", (), ("dnf",), "dnf"),  # os-release names none known: the one on PATH
+    ("gentoo", (), (), ""), (OTHER, (), (), ""),
+])
+def test_the_package_manager_follows_os_release_then_the_tools_there(distro, like, tools, expected):
+    assert Shell(distro=distro, like=like, tools=tools).package_manager == expected
+
+
+def test_the_host_probe_records_the_package_tools_on_path():
+    host = probe_host()
+    assert set(host.package_tools) <= {"apt-get", "dnf", "yum", "zypper", "apk", "pacman"}
+    assert Shell.of(host).tools == host.package_tools
+    assert ("apt-get" in host.package_tools) == (shutil.which("apt-get") is not None)
+
+
+@pytest.mark.parametrize("shell,expected", [
+    (Shell(distro="debian"), "sudo apt-get install -y busybox-static"),
+    (Shell(distro="fedora", root=True), "dnf install -y busybox"),
+    (Shell(distro="rhel", tools=("yum",)), "sudo yum install -y busybox"),  # yum takes dnf's package names
+    (Shell(distro="alpine", root=True), "apk add busybox-static"),
+])
+def test_the_busybox_fix_installs_with_the_hosts_package_manager(shell, expected):
+    """The probe image's busybox fix said `sudo apt-get install -y busybox-static` on every host (review): on a
+    dnf, yum or apk host that line fails at once."""
+    verdict = dv.runtime_usable(_engine_with_nvidia(), RuntimeProbe("nvidia", True, image_error="no busybox"), 1,
+                                shell)
+    assert verdict.status == "fail" and verdict.remediation.startswith(expected + "   # "), verdict.remediation
+
+
+@pytest.mark.parametrize("shell", [Shell(distro="opensuse-leap"), Shell(distro="gentoo", tools=())])
+def test_where_the_package_is_not_known_the_fix_names_it_plainly(shell):
+    fix = dv.runtime_usable(_engine_with_nvidia(), RuntimeProbe("nvidia", True, image_error="no busybox"), 1,
+                            shell).remediation
+    assert fix.startswith("# install a static busybox with ") and "busybox-static (apt-get), busybox (dnf)" in fix
+    assert "apt-get install" not in fix and parses(fix)
+
+
+def test_install_with_any_picks_the_manager_where_it_runs(tmp_path):
+    """For another host that cannot be asked (no Python there), the line picks its package manager when it runs:
+    with only dnf there it runs dnf; with none it fails and names the packages."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sh").symlink_to(shutil.which("sh"))
+    (bindir / "dnf").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/dnf-args\n")
+    (bindir / "dnf").chmod(0o755)
+    line = remedy.install_with_any({"apt-get": "python3 python3-venv", "dnf": "python3"}, "Python 3")
+    res = subprocess.run(["/bin/sh", "-c", line], env={"PATH": str(bindir)}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0 and (tmp_path / "dnf-args").read_text() == "install -y python3\n", res
+    (bindir / "dnf").unlink()
+    res = subprocess.run(["/bin/sh", "-c", line], env={"PATH": str(bindir)}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode != 0 and "install Python 3: python3 python3-venv (apt-get), python3 (dnf)" in res.stderr
+
+
+def test_the_fleet_fixes_install_with_the_package_manager_there():
+    """No Python on a host: `ssh host sudo apt-get install ...` failed on every non-Debian host; the line picks the
+    manager there. The controller's own ssh client: its package manager's package."""
+    host = Host(name="a", ssh="u@a")
+    fix = fleet_probe.classify(host, cmd.CmdResult(("ssh",), 127, stderr="python3: not found")).remediation
+    assert "command -v dnf" in fix and "apt-get install -y python3 python3-venv" in fix, fix
+    missing = cmd.CmdResult(("ssh",), None, missing=True)
+    assert fleet_probe.classify(host, missing, Shell(distro="fedora")).remediation == \
+        "sudo dnf install -y openssh-clients"
+    unknown = fleet_probe.classify(host, missing, Shell(distro="gentoo", tools=())).remediation
+    assert unknown.startswith("# install an OpenSSH client with this host's package manager; its package is "), unknown

@@ -38,6 +38,7 @@ from setup_actions import cluster as cluster_action
 from setup_actions.mps_daemon import MpsDaemon, StateFileProblem, _alive
 from setup_actions.outcome import Outcome
 from tests.planted import OTHER_UID, assert_refused_fix, plant, snapshot
+from tests.shell_text import commands, parses
 from tests.test_mps_probe import FAKE_CONTROL, _script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -390,3 +391,41 @@ def test_a_configured_state_dir_another_user_made_in_a_shared_folder_fails_the_c
                                       f"{OTHER_UID} ("), verdict.message
     assert verdict.remediation == f"set state_dir in the lab config to a folder of your own, not in {sticky_tmp}"
     assert snapshot(theirs) == before
+
+
+# --- the start fact's own fixes are commands, the folder one quoted word (review: prose with paths) ---------------
+
+def test_the_mps_start_held_up_by_another_run_prints_the_start_command_not_prose(tmp_path):
+    """Another run holds the MPS lock past the wait: the fix was "wait for the other run to end, then rerun; or
+    <start>", which bash runs as `wait for ...` (a builtin) and `or ...`. Now the start command, the rest after '#'."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    action = MpsDaemon(ctl, str(pipe), str(log), 0.2, state_root=tmp_path / "s", shell=Shell(root=True))
+    with lock.held(action.state_file.parent, action.state_file.name + ".lock", 5, private=True):
+        outcome = _provision(action)
+    assert not outcome.ok and "held the lock" in outcome.message, outcome
+    command, _, note = outcome.remediation.partition("   # ")
+    assert command == mps_v.start_command(str(pipe), str(log), ctl, Shell(root=True)), outcome.remediation
+    assert note == "starts it by hand; or wait for the other run to end, then rerun"
+    assert parses(outcome.remediation) and commands(outcome.remediation)[0][0] != "wait"
+
+
+def test_the_mps_record_folder_fix_is_one_quoted_word_and_runs_nothing_else(tmp_path, monkeypatch):
+    """The record cannot be written: the fix was f"check that {folder} is writable, then rerun", the folder as it
+    was: a state folder with a newline ran the rest of its name as a command when pasted. Now Shell.user_folder
+    (quoted), which leaves a usable folder as it is."""
+    ctl = _script(tmp_path / "bin" / "nvidia-cuda-mps-control", FAKE_CONTROL)
+    folder = tmp_path / "state\ntouch pwned\n"
+    action = MpsDaemon(ctl, str(tmp_path / "pipe"), str(tmp_path / "log"), 5, state_root=folder,
+                       shell=Shell(root=True))
+
+    def no_record():
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(action, "apply", no_record)
+    outcome = _provision(action)
+    assert not outcome.ok and "cannot record the MPS daemon" in outcome.message, outcome
+    assert outcome.remediation.startswith(Shell(root=True).user_folder(str(folder)) + "   # "), outcome.remediation
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    res = subprocess.run(["bash", "-c", outcome.remediation], cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0 and os.listdir(cwd) == [], (res, os.listdir(cwd))

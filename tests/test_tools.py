@@ -24,7 +24,7 @@ from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.probes.tools import VERSION_ARGS, InstallTarget, ToolFacts, probe_tool
 from labcheck.remedy import Shell
-from labcheck.verdicts.tools import INSTALL, LABEL, kind_supports_node_image, tool_version
+from labcheck.verdicts.tools import INSTALL, LABEL, TOOLKIT_INSTALL, kind_supports_node_image, tool_version
 from tests.shell_text import commands, parses
 from tests.standins import executable
 
@@ -46,6 +46,8 @@ def guide(release: str = "0.30.0", arch: str = "amd64", dest: str = "/usr/local/
 def expected_install(facts: ToolFacts) -> str:
     """The install line for a probed tool: kind's goes where that kind is (a temp folder this user writes), or
     where its guide puts it when none was found."""
+    if facts.name == "nvidia-ctk":
+        return TOOLKIT_INSTALL["apt-get"]  # NVIDIA's apt recipe: the default Shell is Ubuntu's
     if facts.name != "kind":
         return INSTALL[facts.name]
     if facts.path:

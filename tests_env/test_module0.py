@@ -47,8 +47,8 @@ def test_docker_engine_version(check, docker_engine, lab_config, fix_shell):
 
 @pytest.mark.optional(reason="daemon.json is not required: without one the engine runs with its defaults, and "
                               "the NVIDIA runtime checks judge what it runs")
-def test_docker_daemon_json_valid(check, docker_daemon_json, fix_shell):
-    check(docker_verdicts.daemon_json_valid(docker_daemon_json, fix_shell))
+def test_docker_daemon_json_valid(check, docker_daemon_json, docker_engine, dockerd_process, fix_shell):
+    check(docker_verdicts.daemon_json_valid(docker_daemon_json, fix_shell, dockerd_process, docker_engine.endpoint))
 
 
 def test_nvidia_runtime_registered(check, docker_engine, docker_daemon_json, docker_runtime_setup, lab_config,

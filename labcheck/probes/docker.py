@@ -217,6 +217,8 @@ class Dockerd:
     ``pid``: the dockerd process, None when none is known. ``found_by``: where the pid came from. ``unit``: the
     systemd service it runs in ("docker.service"), "" when systemd does not run it. ``problem``: why no pid is
     known (what was tried). ``remote``: the engine's host when it is another machine (nothing here to signal).
+    ``user_unit``: the service of a user's own systemd manager it runs in (rootless Docker's "docker.service",
+    driven with ``systemctl --user``), "" for none.
     """
 
     pid: int | None = None
@@ -224,6 +226,7 @@ class Dockerd:
     unit: str = ""
     problem: str = ""
     remote: str = ""
+    user_unit: str = ""
 
 
 def probe_dockerd(endpoint: str, pidfile: str, timeout: float, proc: str = "/proc",
@@ -249,12 +252,14 @@ def probe_dockerd(endpoint: str, pidfile: str, timeout: float, proc: str = "/pro
         if pid is not None:
             why = _not_dockerd(pid, proc)
             if not why:
-                return Dockerd(pid, f"the process listening on {sock}", systemd_unit(pid, proc, booted))
+                return Dockerd(pid, f"the process listening on {sock}", systemd_unit(pid, proc, booted),
+                               user_unit=user_unit(pid, proc, booted))
         tried.append(f"socket {sock}: {why}")
     pid = fsio.read_pid(pidfile)  # docker_pidfile comes from the lab config: a FIFO there must not block
     why = _pidfile_problem(pidfile) if pid is None else _not_dockerd(pid, proc)
     if not why:
-        return Dockerd(pid, f"pidfile {pidfile}", systemd_unit(pid, proc, booted))
+        return Dockerd(pid, f"pidfile {pidfile}", systemd_unit(pid, proc, booted),
+                       user_unit=user_unit(pid, proc, booted))
     tried.append(f"pidfile {pidfile}: {why}")
     return Dockerd(problem="; ".join(tried))
 
@@ -313,12 +318,32 @@ def systemd_unit(pid: int, proc: str = "/proc", booted: str = SYSTEMD_BOOTED) ->
     (user@UID.service: rootless Docker, `systemctl --user`). All else gets the SIGHUP, which works whatever runs
     dockerd.
     """
+    parts = _systemd_cgroup(pid, proc, booted)
+    if parts and parts[-1].endswith(".service") and "docker" in parts[-1] and \
+            not any(p.startswith("user@") for p in parts):
+        return parts[-1]
+    return ""
+
+
+def user_unit(pid: int, proc: str = "/proc", booted: str = SYSTEMD_BOOTED) -> str:
+    """The service of a user's systemd manager (``user@UID.service``) process ``pid`` runs in when it is Docker's:
+    rootless Docker's docker.service (``systemctl --user``, not the system's ``sudo systemctl``); "" otherwise."""
+    parts = _systemd_cgroup(pid, proc, booted)
+    if parts and parts[-1].endswith(".service") and "docker" in parts[-1] and \
+            any(p.startswith("user@") and p.endswith(".service") for p in parts[:-1]):
+        return parts[-1]
+    return ""
+
+
+def _systemd_cgroup(pid: int, proc: str, booted: str) -> list[str]:
+    """The parts of the systemd cgroup path of process ``pid`` ([] when systemd is not the init or it is unreadable):
+    its systemd line ("name=systemd" on cgroup v1 and hybrid hosts, the only line "0::" on v2)."""
     if not os.path.isdir(booted):
-        return ""
+        return []
     try:
         text = fsio.read_text(f"{proc}/{pid}/cgroup", 64 * 1024, errors="replace")
     except (OSError, ValueError, fsio.FileProblem):
-        return ""
+        return []
     paths = {}
     for line in text.splitlines():
         hid, _, rest = line.partition(":")
@@ -326,11 +351,7 @@ def systemd_unit(pid: int, proc: str = "/proc", booted: str = SYSTEMD_BOOTED) ->
         if controllers == "name=systemd" or (hid == "0" and controllers == ""):
             paths[controllers] = path
     # hybrid hosts have both: the v1 systemd tree follows a container's processes, the unified one may not
-    parts = [p for p in paths.get("name=systemd", paths.get("", "")).split("/") if p]
-    if parts and parts[-1].endswith(".service") and "docker" in parts[-1] and \
-            not any(p.startswith("user@") for p in parts):
-        return parts[-1]
-    return ""
+    return [p for p in paths.get("name=systemd", paths.get("", "")).split("/") if p]
 
 
 # --- daemon.json -----------------------------------------------------------------------------------

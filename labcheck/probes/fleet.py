@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from labcheck import cmd, fleet_ship, fsio
 from labcheck.inventory import DEFAULT_WORKDIR, Host
-from labcheck.remedy import DEBIAN, UBUNTU, Shell, this_host, with_note
 from labcheck.remedy import DEFAULT as DEFAULT_SHELL
+from labcheck.remedy import Shell, install_with_any, this_host, with_note
 
 MIN_PYTHON = (3, 10)
 # Import name -> pip name of what a worker imports: pytest and its deps (xdist ships pytest itself,
@@ -114,11 +114,18 @@ def probe(host: Host, run: Callable[..., cmd.CmdResult] = cmd.run) -> ProbeResul
     return classify(host, run(argv, timeout=host.connect_timeout + 10), this_host())
 
 
+# Each package manager's names (labcheck.remedy.Shell.install): the OpenSSH client, and a Python 3 with venv
+# (Debian's and Ubuntu's python3 has no venv module without python3-venv; the others ship it with python3).
+SSH_CLIENT = {"apt-get": "openssh-client", "dnf": "openssh-clients", "zypper": "openssh-clients",
+              "apk": "openssh-client", "pacman": "openssh"}
+PYTHON = {"apt-get": "python3 python3-venv", "dnf": "python3", "zypper": "python3", "apk": "python3",
+          "pacman": "python"}
+
+
 def _ssh_client_fix(shell: Shell) -> str:
-    """How this machine (the controller) gets an ``ssh`` client: as root or with sudo (labcheck.remedy)."""
-    if shell.family in (DEBIAN, UBUNTU):
-        return shell.sudo("apt-get install -y openssh-client")
-    return "command -v ssh   # none: install your distribution's OpenSSH client package (openssh-clients, openssh)"
+    """How this machine (the controller) gets an ``ssh`` client: as root or with sudo, with its package manager
+    (labcheck.remedy)."""
+    return shell.install(SSH_CLIENT, "an OpenSSH client")
 
 
 def _as_root_on(host: Host, command: str, root: bool | None = None) -> str:
@@ -171,7 +178,7 @@ def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> Pr
     if res.rc in (126, 127):
         return ProbeResult(host, NO_PYTHON,
                            f"no Python at `{host.python}` ({_last_line(res.stderr) or f'exit {res.rc}'})",
-                           f"{_as_root_on(host, 'apt-get install -y python3 python3-venv')}   "
+                           f"{_as_root_on(host, install_with_any(PYTHON, 'Python 3'))}   "
                            f"# or set `python:` for this host in the inventory")
     info = _parse(res.stdout)
     if info is None:
@@ -185,7 +192,7 @@ def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> Pr
         return ProbeResult(host, NO_PYTHON,
                            f"`{host.python}` is Python {version}; the suite needs "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
-                           f"{_as_root_on(host, 'apt-get install -y python3', info.get('root'))}   "
+                           f"{_as_root_on(host, install_with_any(PYTHON, 'Python 3'), info.get('root'))}   "
                            f"# or point `python:` in the inventory at a newer interpreter", version)
     if info.get("error"):
         return ProbeResult(host, UNREACHABLE, info["error"],

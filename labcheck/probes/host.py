@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class HostFacts:
     os_id: str = ""  # os-release ID: "ubuntu", "debian", "rhel"...
     os_like: tuple[str, ...] = ()  # os-release ID_LIKE
     is_root: bool = False
+    package_tools: tuple[str, ...] = ()  # the package managers found on PATH (labcheck.remedy.PACKAGE_TOOLS)
 
 
 def os_release_fields(text: str) -> dict[str, str]:
@@ -35,6 +37,9 @@ def os_release_name(text: str) -> str:
 
 
 MAX_OS_RELEASE = 64 * 1024  # a real os-release is under 1 KB
+# The package managers a fix may use, in the order they are preferred when several are there (dnf before yum:
+# yum is dnf's alias on current Fedora and RHEL).
+PACKAGE_TOOLS = ("apt-get", "dnf", "yum", "zypper", "apk", "pacman")
 
 
 def probe_host(os_release: Path = Path("/etc/os-release")) -> HostFacts:
@@ -47,4 +52,4 @@ def probe_host(os_release: Path = Path("/etc/os-release")) -> HostFacts:
     fields = os_release_fields(text)
     return HostFacts(platform.system(), platform.release(), fields.get("PRETTY_NAME", ""),
                      fields.get("ID", "").lower(), tuple(fields.get("ID_LIKE", "").lower().split()),
-                     os.geteuid() == 0)
+                     os.geteuid() == 0, tuple(t for t in PACKAGE_TOOLS if shutil.which(t)))

@@ -38,6 +38,8 @@ class PipeDir:
     control_socket: bool  # the daemon's "control" socket is there
     pid_file_pid: int | None = None
     blocking_file: str = ""  # an ancestor that exists but is not a directory: mkdir -p would fail on it
+    owner: int | None = None  # the folder's owner (uid), None when it does not exist
+    mine: bool = False  # owned by the user the suite runs as: the only folder a fix may change the mode of
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,24 @@ class MpsFacts:
     env_pipe_dir: str | None  # CUDA_MPS_PIPE_DIRECTORY of this process, if set
     daemon_pipe_dirs: dict[int, str | None] = field(default_factory=dict)  # None: environ not readable
     server_list: cmd.CmdResult | None = None  # get_server_list through the configured pipe dir
+    # pid -> whether that daemon is in this host's pid namespace (cmd.in_own_pid_namespace); False: a container's,
+    # e.g. the kind node's daemon, which ps on the host lists too. A pid not here counts as the host's.
+    daemon_in_host: dict[int, bool | None] = field(default_factory=dict)
 
     @property
     def daemons(self) -> list[mps.Proc]:
-        return mps.control_daemons(list(self.procs))
+        """The host's MPS control daemons: a container's (the kind node's) is not one (:attr:`container_daemons`)."""
+        return [p for p in mps.control_daemons(list(self.procs)) if self.daemon_in_host.get(p.pid) is not False]
+
+    @property
+    def host_pipe_dirs(self) -> dict[int, str | None]:
+        """:attr:`daemon_pipe_dirs` of the host's daemons only (a container's path names a folder in its own mounts)."""
+        return {pid: d for pid, d in self.daemon_pipe_dirs.items() if self.daemon_in_host.get(pid) is not False}
+
+    @property
+    def container_daemons(self) -> list[mps.Proc]:
+        """Control daemons in another pid namespace (a container): neither the host's daemon nor the fixes'."""
+        return [p for p in mps.control_daemons(list(self.procs)) if self.daemon_in_host.get(p.pid) is False]
 
     @property
     def servers(self) -> list[mps.Proc]:
@@ -75,13 +91,18 @@ def probe_pipe_dir(path: str) -> PipeDir:
     creatable = not exists and os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
     control = False
     pid = None
+    try:
+        owner = os.stat(p).st_uid if exists else None
+    except OSError:
+        owner = None
     if is_dir:
         try:
             control = (p / "control").is_socket()
         except OSError:
             control = False
         pid = fsio.read_pid(p / "nvidia-cuda-mps-control.pid")
-    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p))
+    return PipeDir(str(p), exists, is_dir, accessible, creatable, control, pid, _blocking_file(p), owner,
+                   owner == os.geteuid())
 
 
 def _blocking_file(path: Path) -> str:
@@ -134,10 +155,39 @@ def probe_mps(pipe_dir: str, extra_bin_dirs: tuple[str, ...] = (), timeout: floa
     ps = cmd.run(PS_ARGV, timeout=timeout)
     procs = tuple(mps.parse_ps(ps.stdout))  # parse even on a non-zero exit: ps can warn and still list
     daemons = mps.control_daemons(list(procs))
-    pipes = {p.pid: read_proc_pipe_dir(p.pid) for p in daemons}
+    in_host = {p.pid: cmd.in_own_pid_namespace(p.pid) for p in daemons}
+    pipes = {p.pid: read_proc_pipe_dir(p.pid) for p in daemons if in_host[p.pid] is not False}
     query = control_query(control, "get_server_list", pipe_dir, timeout) if control else None
     return MpsFacts(control, server, ps, procs, probe_pipe_dir(pipe_dir),
-                    os.environ.get("CUDA_MPS_PIPE_DIRECTORY"), pipes, query)
+                    os.environ.get("CUDA_MPS_PIPE_DIRECTORY"), pipes, query, in_host)
+
+
+@dataclass(frozen=True)
+class HostMps:
+    """An MPS process of this host (control daemon, server or control client) that may use a pipe folder."""
+
+    proc: mps.Proc
+    pipe_dir: str | None  # its CUDA_MPS_PIPE_DIRECTORY (the default when unset); None: its environment is unreadable
+
+
+def host_mps_on(procs: Sequence[mps.Proc], pipe_dir: str, proc_root: str = "/proc",
+                daemons_only: bool = False) -> list[HostMps]:
+    """The MPS processes (comm ``nvidia-cuda-mps``; with ``daemons_only`` the control daemons) of this host's pid
+    namespace whose pipe folder is ``pipe_dir`` (same folder after realpath), or may be: one whose environment this
+    user cannot read (another user's) is counted, as one whose namespace cannot be told.
+
+    WHY one test for the probe and the stale-pipe fix (:mod:`labcheck.mps_idle`): ``pgrep -x nvidia-cuda-mps`` also
+    listed the kind node's daemon (a container's process, visible on the host) and the daemons of other pipe
+    folders, so the fix refused to act, or a check took another daemon for the lab's."""
+    want = os.path.realpath(pipe_dir)
+    found = []
+    for p in mps.control_daemons(list(procs)) if daemons_only else mps.mps_processes(list(procs)):
+        if cmd.in_own_pid_namespace(p.pid, proc_root) is False:
+            continue
+        pd = read_proc_pipe_dir(p.pid, proc_root)
+        if pd is None or os.path.realpath(pd) == want:
+            found.append(HostMps(p, pd))
+    return found
 
 
 # --- functional check: a real CUDA client, served (or not) by MPS ---------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from labcheck import cdi, cmd, docker_endpoint, fsio, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
-from labcheck.probes.mps import PS_ARGV, read_proc_pipe_dir, unless_busy
+from labcheck.probes.mps import PS_ARGV, host_mps_on, unless_busy
 from labcheck.remedy import this_host
 
 DOCKER = "docker"
@@ -312,16 +312,10 @@ def host_daemon_scan(pipe_dir_host: str, node_id: str, timeout: float = 30.0
                      ) -> tuple[list[HostDaemon], cmd.CmdResult]:
     """MPS control daemons on the host (not inside the node) whose pipe dir is ``pipe_dir_host``, and the
     ``ps`` result they were read from (WHY: a ``ps`` that failed lists no daemon, which proves nothing)."""
-    out = []
-    want = os.path.realpath(pipe_dir_host)
     procs, res = host_process_list(timeout)
-    for p in mps.control_daemons(procs):
-        if in_container(p.pid, node_id):
-            continue
-        pd = read_proc_pipe_dir(p.pid)
-        if pd is None or os.path.realpath(pd) == want:
-            out.append(HostDaemon(p.pid, pd or ""))
-    return out, res
+    # the host's own (labcheck.probes.mps.host_mps_on: not another pid namespace's), and not the node's by its cgroup
+    found = [h for h in host_mps_on(procs, pipe_dir_host, daemons_only=True) if not in_container(h.proc.pid, node_id)]
+    return [HostDaemon(h.proc.pid, h.pipe_dir or "") for h in found], res
 
 
 def host_daemons_on(pipe_dir_host: str, node_id: str, timeout: float = 30.0) -> list[HostDaemon]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 from shlex import quote as sh
 
@@ -17,28 +18,90 @@ from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
 from labcheck.probes.tools import ToolFacts
-from labcheck.remedy import DEFAULT, OTHER, Shell, program, with_note
+from labcheck.redact import scrub
+from labcheck.remedy import DEFAULT, Shell, program, with_note
 from labcheck.rerun import DEFAULT as DEFAULT_RERUN
 from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
-from labcheck.verdicts.tools import TOOLKIT_GUIDE, install_command, toolkit_guide_note
+from labcheck.verdicts.tools import TOOLKIT_GUIDE, TOOLKIT_PACKAGE, toolkit_guide_note, toolkit_recipe
 
 INSTALL_GUIDE = "https://docs.docker.com/engine/install/"
+# A statically linked busybox (the probe image is built from it alone), by package manager: Debian's and Alpine's
+# static build is a package of its own; Fedora's busybox is static.
+BUSYBOX = {"apt-get": "busybox-static", "dnf": "busybox", "apk": "busybox-static"}
 
 
 def install_docker(shell: Shell = DEFAULT) -> str:
     return "curl -fsSL https://get.docker.com -o get-docker.sh && " + shell.sudo("sh get-docker.sh")
 
 
-def start_docker(shell: Shell = DEFAULT) -> str:
-    return shell.sudo("systemctl start docker")
+# --- the engine's service: start, reload, restart, its log, where it runs ------------------------------------------
+#
+# Which line works depends on what runs the engine the checks talk to (the endpoint; the probe's Dockerd):
+# - systemd's system service here (docker.service, or the unit the probe found): `sudo systemctl VERB UNIT`;
+# - a user's rootless engine (its socket in /run/user/UID/, or its dockerd in user@UID.service): `systemctl --user
+#   VERB docker`, as that user, never sudo (the system's docker.service is another engine, or none);
+# - an engine on another host (tcp://HOST, ssh://[USER@]HOST): the same line run there, `ssh -- HOST '...'`; a
+#   local `sudo systemctl` would act on this machine's engine, or fail.
+
+RESTART_STOPS = "a restart stops every running container (an attendee's Kind cluster too)"
 
 
-def restart_docker(shell: Shell = DEFAULT) -> str:
-    return shell.sudo("systemctl restart docker")
+def _remote(login: tuple[str, ...], *commands: str) -> str:
+    """``commands`` (shell text, joined with ``&&``) run on the engine's host over ``login``
+    (docker_endpoint.ssh_login), each as root there (``sudo`` unless the login is root's)."""
+    root = login[-1].startswith("root@")
+    return shlex.join([*login, " && ".join(c if root else f"sudo {c}" for c in commands)])
 
 
-def journal(shell: Shell = DEFAULT) -> str:
+def _where(endpoint: str) -> str:
+    """The note that says a line runs on the engine's own host."""
+    host = docker_endpoint.remote_host(endpoint)
+    return f"runs on {host}, the host of the engine at {scrub(endpoint)}, over ssh" if host else ""
+
+
+def _rootless(endpoint: str, dockerd: Dockerd | None) -> str:
+    """The user service of a rootless engine ("docker" when only its socket says so), "" for any other."""
+    if dockerd is not None and dockerd.user_unit:
+        return dockerd.user_unit.removesuffix(".service") if dockerd.user_unit == "docker.service" else \
+            dockerd.user_unit
+    return "docker" if docker_endpoint.rootless_uid(endpoint) is not None else ""
+
+
+def _as_owner(shell: Shell, endpoint: str) -> str:
+    """A note for root pasting a ``systemctl --user`` line: it drives the manager of whoever runs it."""
+    uid = docker_endpoint.rootless_uid(endpoint)
+    return (f"as the user whose rootless engine it is{f' (uid {uid})' if uid is not None else ''}, not as root"
+            if shell.root else "")
+
+
+def _service(shell: Shell, verb: str, endpoint: str = "", dockerd: Dockerd | None = None) -> tuple[str, str]:
+    """``systemctl VERB`` of the engine's service, where it runs, as (command, note)."""
+    login = docker_endpoint.ssh_login(endpoint)
+    if login:
+        return _remote(login, f"systemctl {verb} docker"), _where(endpoint)
+    user = _rootless(endpoint, dockerd)
+    if user:
+        return f"systemctl --user {verb} {sh(user)}", _as_owner(shell, endpoint)
+    unit = dockerd.unit if dockerd is not None and dockerd.unit else "docker.service"
+    return shell.sudo(f"systemctl {verb} {'docker' if unit == 'docker.service' else sh(unit)}"), ""
+
+
+def start_docker(shell: Shell = DEFAULT, endpoint: str = "", dockerd: Dockerd | None = None) -> str:
+    return with_note(*_service(shell, "start", endpoint, dockerd))
+
+
+def restart_docker(shell: Shell = DEFAULT, endpoint: str = "", dockerd: Dockerd | None = None) -> str:
+    return with_note(*_service(shell, "restart", endpoint, dockerd))
+
+
+def journal(shell: Shell = DEFAULT, endpoint: str = "", dockerd: Dockerd | None = None) -> str:
+    """The engine's last log lines, from the journal of the manager that runs it."""
+    login = docker_endpoint.ssh_login(endpoint)
+    if login:
+        return _remote(login, "journalctl -u docker -n 50")
+    if _rootless(endpoint, dockerd):
+        return "journalctl --user -u docker -n 50"
     return shell.sudo("journalctl -u docker -n 50")
 
 
@@ -47,33 +110,50 @@ def join_group(shell: Shell = DEFAULT) -> str:
 
 
 def reload_runtimes(shell: Shell = DEFAULT, dockerd: Dockerd | None = None,
-                    daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
+                    daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "") -> str:
     """What makes the running engine load the runtimes in ``daemon_json``, in this host's situation (``dockerd``:
-    the probe's :class:`~labcheck.probes.docker.Dockerd`; None when nobody probed: NVIDIA's documented restart).
+    the probe's :class:`~labcheck.probes.docker.Dockerd`, None when nobody probed; ``endpoint``: the engine's URL).
 
-    systemd runs the dockerd (its cgroup is Docker's service and systemd is the init): `systemctl restart docker`,
-    the line of NVIDIA's guide. Anywhere else (a container, WSL without systemd, another init, a dockerd started by
-    hand) that line fails, there is no systemd to ask, while a SIGHUP to the dockerd works: dockerd re-reads its
+    A reload, never a restart, as --fix-host does (setup_actions.docker_runtime.reload_engine): dockerd re-reads its
     configuration file on SIGHUP, and ``runtimes`` ("the list of available OCI runtimes") is one of the options a
     reload applies (Docker's dockerd reference, "Configuration reload behavior",
-    https://docs.docker.com/reference/cli/dockerd/#configuration-reload-behavior); running containers keep running.
-    No dockerd pid known (another host's engine, none found): the restart, and the other ways in a note.
+    https://docs.docker.com/reference/cli/dockerd/#configuration-reload-behavior); running containers keep running,
+    while `systemctl restart docker` (NVIDIA's guide) stops them all. systemd runs the dockerd (its cgroup is
+    Docker's service and systemd is the init): `systemctl reload UNIT` (Docker's unit reloads with SIGHUP). Anywhere
+    else (a container, WSL without systemd, another init, a dockerd started by hand, a rootless one) the SIGHUP to
+    its pid. An engine on another host: the reload there, over ssh. The note says when a restart is really needed.
     """
-    return with_note(*_reload(shell, dockerd, daemon_json))
+    return with_note(*_reload(shell, dockerd, daemon_json, endpoint))
 
 
-def _reload(shell: Shell, dockerd: Dockerd | None, daemon_json: str) -> tuple[str, str]:
+def _restart_needed(restart: str) -> str:
+    """When the reload is not enough, and what the restart costs."""
+    return (f"only if the reload is refused, or the engine still does not list the runtime after it, restart: "
+            f"{restart} ({RESTART_STOPS})")
+
+
+def _reload(shell: Shell, dockerd: Dockerd | None, daemon_json: str, endpoint: str = "") -> tuple[str, str]:
     """:func:`reload_runtimes` as (command, note): callers chain the command and gather the notes after one ``#``."""
-    if dockerd is None:
-        return restart_docker(shell), ""
-    if dockerd.unit:
-        return (restart_docker(shell) if dockerd.unit == "docker.service" else
-                shell.sudo(f"systemctl restart {sh(dockerd.unit)}")), ""
-    if dockerd.pid is not None:
-        return (shell.sudo(f"kill -HUP {dockerd.pid}"),
+    login = docker_endpoint.ssh_login(endpoint)
+    if login:
+        return (_remote(login, "systemctl reload docker"),
+                f"{_where(endpoint)}; where systemd does not run Docker there, send its dockerd SIGHUP instead")
+    restart, _ = _service(shell, "restart", endpoint, dockerd)
+    if dockerd is not None and dockerd.unit:
+        unit = "docker" if dockerd.unit == "docker.service" else sh(dockerd.unit)
+        return shell.sudo(f"systemctl reload {unit}"), _restart_needed(restart)
+    user = _rootless(endpoint, dockerd)
+    if dockerd is not None and dockerd.pid is not None:
+        hup = f"kill -HUP {dockerd.pid}"
+        return (hup if user else shell.sudo(hup),
                 f"dockerd, pid {dockerd.pid} from {dockerd.found_by}: SIGHUP makes it re-read the runtimes in "
-                "daemon.json; no systemd runs it here")
-    return (restart_docker(shell),
+                f"daemon.json; {'your rootless engine' if user else 'no systemd runs it here'}")
+    if user:  # the unit dockerd-rootless-setuptool.sh installs reloads with SIGHUP (ExecReload), as the system's
+        return f"systemctl --user reload {sh(user)}", "; ".join(filter(None, (_as_owner(shell, endpoint),
+                                                                             _restart_needed(restart))))
+    if dockerd is None:
+        return shell.sudo("systemctl reload docker"), _restart_needed(restart)
+    return (shell.sudo("systemctl reload docker"),
             f"no dockerd pid is known here ({dockerd.problem}); where systemd does not run Docker, send dockerd "
             f"SIGHUP instead ({shell.sudo('kill -HUP <pid of dockerd>')}), or stop it and start it again "
             f"({shell.sudo(_hand_start(daemon_json))} &)")
@@ -84,11 +164,16 @@ def _hand_start(daemon_json: str) -> str:
     return "dockerd" if daemon_json == ctk_configure.DAEMON_JSON else f"dockerd {sh(f'--config-file={daemon_json}')}"
 
 
-def restart_dockerd(shell: Shell = DEFAULT, daemon_json: str = ctk_configure.DAEMON_JSON) -> str:
-    """The two ways to restart dockerd when the suite cannot tell what runs it (or a reload was not enough), the
-    hand start with the lab config's daemon.json: words for a message, not a remediation."""
-    return (f"restart it: `{restart_docker(shell)}` where systemd runs Docker, else stop dockerd and start it "
-            f"again: `{shell.sudo(_hand_start(daemon_json))} &`")
+def restart_dockerd(shell: Shell = DEFAULT, daemon_json: str = ctk_configure.DAEMON_JSON, endpoint: str = "",
+                    dockerd: Dockerd | None = None) -> str:
+    """How to restart the engine when a reload was not enough, words for a message (not a remediation): its
+    service's restart where it runs; for a dockerd of no service known here, also the hand start with the lab
+    config's daemon.json."""
+    restart = restart_docker(shell, endpoint, dockerd)
+    if docker_endpoint.remote_host(endpoint) or _rootless(endpoint, dockerd) or (dockerd and dockerd.unit):
+        return f"restart it: `{restart}` ({RESTART_STOPS})"
+    return (f"restart it: `{restart}` where systemd runs Docker, else stop dockerd and start it again: "
+            f"`{shell.sudo(_hand_start(daemon_json))} &` ({RESTART_STOPS})")
 
 
 def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name: str = ctk_configure.RUNTIME,
@@ -101,20 +186,28 @@ def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name
 
     One shell line: ``<install> && <configure> && <reload>``, what is not a command after ``#`` (a ``then:``
     between them became arguments of ``apt-get install``)."""
-    return with_note(*_configure(shell, ctk, name, daemon_json, endpoint, dockerd))
+    return with_note(*configure_steps(shell, ctk, name, daemon_json, endpoint, dockerd))
 
 
-def _configure(shell: Shell, ctk: ToolFacts | None, name: str, daemon_json: str, endpoint: str,
+def configure_steps(shell: Shell, ctk: ToolFacts | None, name: str, daemon_json: str, endpoint: str,
                dockerd: Dockerd | None) -> tuple[str, ...]:
-    """:func:`configure_runtime` as (command, *notes)."""
+    """:func:`configure_runtime` as (command, *notes), for callers that put a step before it or add notes (one
+    comment at the end of the line). An engine on another host: the line runs there, over ssh
+    (its daemon.json, its nvidia-ctk by name: this host's toolkit says nothing about that one)."""
+    login = docker_endpoint.ssh_login(endpoint)
+    if login:
+        return (_remote(login, ctk_configure.command(name, daemon_json), "systemctl reload docker"),
+                f"{_where(endpoint)}: the runtime is registered in that host's daemon.json, and the engine there "
+                "reloaded (install the NVIDIA Container Toolkit there first if it has none)")
     found = program(ctk.path if ctk is not None else None, "nvidia-ctk")
     configure = shell.sudo(ctk_configure.command(name, daemon_json, found))
-    reload, note = _reload(shell, dockerd, daemon_json)
-    steps, notes = f"{configure} && {reload}", (note, _elsewhere(endpoint))
+    reload, note = _reload(shell, dockerd, daemon_json, endpoint)
+    steps, notes = f"{configure} && {reload}", (note,)
     if ctk is not None and ctk.path is None:
-        if shell.family == OTHER:  # no package commands known here: the guide's, first (a note)
+        recipe = toolkit_recipe(shell)
+        if not recipe:  # NVIDIA publishes no recipe for this package manager: the guide's, first (a note)
             return steps, "first " + toolkit_guide_note(shell), *notes
-        return f"{install_command('nvidia-ctk', shell)} && {steps}", *notes
+        return f"{recipe} && {steps}", *notes
     return steps, *notes
 
 
@@ -126,18 +219,14 @@ def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
 
 def _reinstall(shell: Shell, name: str, daemon_json: str, endpoint: str, dockerd: Dockerd | None) -> tuple[str, ...]:
     """:func:`reinstall_toolkit` as (command, *notes)."""
-    configure, *notes = _configure(shell, None, name, daemon_json, endpoint, dockerd)
-    if shell.family == OTHER:
+    configure, *notes = configure_steps(shell, None, name, daemon_json, endpoint, dockerd)
+    if docker_endpoint.remote_host(endpoint):
+        return configure, *notes
+    tool = shell.package_manager
+    if not (TOOLKIT_PACKAGE.get(tool) or tool == "yum"):
         return configure, f"first reinstall the NVIDIA Container Toolkit as its guide says: {TOOLKIT_GUIDE}", *notes
-    return shell.sudo("apt-get install --reinstall -y nvidia-container-toolkit") + " && " + configure, *notes
-
-
-def _elsewhere(endpoint: str) -> str:
-    """A note when the engine is on another host (tcp:// or ssh:// to a remote name): its daemon.json is there."""
-    host = docker_endpoint.remote_host(endpoint)
-    if host:
-        return f"on {host}, the host of the engine at {endpoint}: the runtime is registered in its daemon.json"
-    return ""
+    reinstall = shell.install(TOOLKIT_PACKAGE, "the NVIDIA Container Toolkit", reinstall=True)
+    return f"{reinstall} && {configure}", *notes
 
 
 def unreachable(engine: EngineFacts) -> Verdict:
@@ -160,10 +249,10 @@ def cli_present(cli: CliFacts, shell: Shell = DEFAULT) -> Verdict:
     res = cli.result
     if res.missing:
         return failed("expected the `docker` CLI on PATH, found none",
-                      f"{install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
+                      with_note(install_docker(shell), f"official guide: {INSTALL_GUIDE}"))
     if not res.ok or not cli.version:
         return failed(f"expected `docker --version` to print a version, but {res.describe()}",
-                      f"reinstall the Docker CLI: {install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
+                      with_note(install_docker(shell), "reinstalls the Docker CLI", f"official guide: {INSTALL_GUIDE}"))
     return passed(f"docker CLI {cli.version} at {cli.path or 'PATH'}")
 
 
@@ -180,17 +269,19 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
         return passed(f"Docker engine {engine.server_version or '(version unknown)'} answers at {where}")
     if engine.reachable:
         what = "hung" if "time" in engine.info_error.lower() else "failed"
+        restart, note = _service(shell, "restart", where)
         return failed(f"Docker engine at {where} answered ping but `version`/`info` {what}: {engine.info_error}",
-                      f"{restart_docker(shell)}  (then look at `{journal(shell)}`)")
+                      with_note(restart, note, f"then read why in {journal(shell, where)}", RESTART_STOPS))
     err = engine.error
     low = err.lower()
     if bad_url or "install paramiko" in low or any(s in low for s in NOT_AN_ENGINE):
         return _wrong_endpoint(where, configured, bad_url, err)
     if engine.timed_out:
+        restart, note = _service(shell, "restart", where)
         return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
                       f"{engine.timeout:g}s (hung): {err}",
-                      f"{restart_docker(shell)}  (if DOCKER_HOST={where} is not your engine's socket: "
-                      "unset DOCKER_HOST)")
+                      with_note(restart, note, RESTART_STOPS, f"if DOCKER_HOST={scrub(where)} is not your engine's "
+                                                              "socket: unset DOCKER_HOST"))
     if "permission denied" in low:
         return failed(f"no permission to talk to the Docker engine at {where}: {err}", join_group(shell))
     if engine.cli_server_version:
@@ -199,13 +290,18 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       "export DOCKER_HOST=$(docker context inspect --format '{{.Endpoints.docker.Host}}')")
     if cli is not None and cli.result.missing:
         return failed(f"expected a Docker engine answering at {where}, found none, and no `docker` CLI on PATH: "
-                      f"Docker is not installed ({err})", f"{install_docker(shell)}  (official guide: {INSTALL_GUIDE})")
-    no_systemd = f"no systemd: `{shell.sudo('dockerd')} &`"
-    if shell.root:
-        return failed(f"expected a Docker engine answering at {where}, found none: {err}",
-                      f"{start_docker(shell)}  ({no_systemd})")
+                      f"Docker is not installed ({err})",
+                      with_note(install_docker(shell), f"official guide: {INSTALL_GUIDE}"))
+    start, note = _service(shell, "start", where)
+    if docker_endpoint.remote_host(where):
+        others: tuple[str, ...] = ()
+    elif _rootless(where, None):
+        others = ("without a systemd user manager: dockerd-rootless.sh &",)
+    else:
+        others = (f"no systemd: {shell.sudo('dockerd')} &",
+                  *(() if shell.root else (f"if it runs but you are not root: {join_group(shell)}",)))
     return failed(f"expected a Docker engine answering at {where}, found none: {err}",
-                  f"{start_docker(shell)}  ({no_systemd}; if it runs but you are not root: {join_group(shell)})")
+                  with_note(start, note, *others))
 
 
 def engine_elsewhere(endpoint: str, host: str, configured: str, rerun: Rerun = DEFAULT_RERUN) -> Verdict:
@@ -240,16 +336,17 @@ def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verd
     elif "install paramiko" in err.lower():
         return failed(f"the Docker endpoint {where} is ssh://, which the docker SDK reaches only through the paramiko "
                       f"package, not installed for {sys.executable}: {err}",
-                      f"{sh(sys.executable)} -m pip install paramiko  (or point "
-                      f"{'docker_host in the lab config' if configured else 'DOCKER_HOST'} at a unix:// socket)")
+                      with_note(f"{sh(sys.executable)} -m pip install paramiko", "or point "
+                                f"{'docker_host in the lab config' if configured else 'DOCKER_HOST'} at a unix:// "
+                                "socket"))
     else:
         what = f"something answers at {where}, but not as a Docker engine: {err}"
     if configured and configured == where:
         fix = (f"set docker_host in the lab config to your engine's address (e.g. {docker_endpoint.EXAMPLE}), or "
                "remove it to use DOCKER_HOST or the default socket (see lab_config_valid)")
     else:
-        fix = (f"unset DOCKER_HOST  (the default socket {docker_endpoint.DEFAULT}; or export DOCKER_HOST=<your "
-               f"engine's address>, e.g. {docker_endpoint.EXAMPLE})")
+        fix = with_note("unset DOCKER_HOST", f"the default socket {docker_endpoint.DEFAULT}; or export "
+                                             f"DOCKER_HOST=<your engine's address>, e.g. {docker_endpoint.EXAMPLE}")
     return failed(what, fix)
 
 
@@ -265,12 +362,13 @@ def engine_version(engine: EngineFacts, minimum: str, shell: Shell = DEFAULT, *,
                                 "the engine says it is; the rest installs Docker CE"))
     if not ok:
         distro = any(s in found for s in ("dfsg", "ubuntu", "deb"))
-        fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}" if distro
+        fix = (f"{shell.sudo('apt-get remove -y docker.io')} && {install_docker(shell)}"
+               if distro and shell.package_manager == "apt-get"
                else install_docker(shell))
         why = " (a distribution package: replace it with Docker CE)" if distro else ""
         why = versions.below_as_prerelease(found, minimum) or why
         return failed(f"Docker engine {found} is older than the required {minimum}{why}",
-                      f"{fix}  (official guide: {INSTALL_GUIDE})")
+                      with_note(fix, f"official guide: {INSTALL_GUIDE}"))
     return passed(f"Docker engine {found} >= {minimum}")
 
 
@@ -282,16 +380,21 @@ def daemon_json_location(dj: DaemonJson) -> str:
     return dj.path
 
 
-def daemon_json_valid(dj: DaemonJson, shell: Shell = DEFAULT) -> Verdict:
+def daemon_json_valid(dj: DaemonJson, shell: Shell = DEFAULT, dockerd: Dockerd | None = None,
+                      endpoint: str = "") -> Verdict:
+    """``dockerd``/``endpoint``: the engine's process and URL, how the fix makes it read the mended file (a reload,
+    as the runtime fixes: :func:`reload_runtimes`)."""
     if not dj.exists:  # nothing read is not "valid": say so (the runtime checks judge what the engine runs)
         return skipped(f"no {dj.path} to validate: the engine runs with its defaults (see the NVIDIA runtime checks)")
     if dj.error:
         if dj.line:
-            fix = (f"fix the JSON in {dj.path} at line {dj.line}, column {dj.column} (check it with "
-                   f"`python3 -m json.tool {sh(dj.path)}`), then `{restart_docker(shell)}`; dockerd refuses to start "
-                   "with an invalid daemon.json")
+            reload, note = _reload(shell, dockerd, dj.path, endpoint)
+            # json.tool fails (and says where) until the file is mended; then the engine reloads it
+            fix = with_note(f"python3 -m json.tool {sh(dj.path)} >/dev/null && {reload}",
+                            f"first fix the JSON at line {dj.line}, column {dj.column} (dockerd refuses to start "
+                            "with an invalid daemon.json, and a reload keeps the settings it had)", note)
         else:
-            fix = f"make {dj.path} readable (`{shell.sudo('ls -l ' + sh(dj.path))}`) and valid JSON"
+            fix = with_note(shell.sudo(f"ls -l -- {sh(dj.path)}"), "make it readable and valid JSON")
         return failed(f"{daemon_json_location(dj)}: {dj.error}", fix)
     keys = ", ".join(sorted(dj.data or {})) or "no settings"
     return passed(f"{dj.path} is valid JSON ({keys})")
@@ -313,17 +416,18 @@ def runtime_registered(engine: EngineFacts, dj: DaemonJson, name: str = "nvidia"
             f"default runtime: {default}; containers use it with --runtime={name} or --gpus"
         return passed(f"runtime {name!r} registered in the Docker engine (path {path}); {note}", setup_note)
     details = setup_note
-    configure = configure_runtime(shell, ctk, name, dj.path, engine.endpoint, dockerd)
+    configure, *notes = configure_steps(shell, ctk, name, dj.path, engine.endpoint, dockerd)
     if dj.error:
         return failed(f"runtime {name!r} is not registered (engine lists: {listed}) and {daemon_json_location(dj)} "
                       f"is invalid: {dj.error}",
-                      f"fix {dj.path} first (see daemon_json_valid), then {configure}", details)
+                      with_note(f"python3 -m json.tool {sh(dj.path)} >/dev/null && {configure}",
+                                "first fix the JSON (see daemon_json_valid)", *notes), details)
     if name in dj.runtimes:
         return failed(f"runtime {name!r} is in {dj.path} but the running engine has not loaded it "
-                      f"(engine lists: {listed})", reload_runtimes(shell, dockerd, dj.path), details)
+                      f"(engine lists: {listed})", reload_runtimes(shell, dockerd, dj.path, engine.endpoint), details)
     rerun = "rerun this suite with --fix-host" if shell.root else "rerun this suite as root with --fix-host"
     return failed(f"expected runtime {name!r} registered in the Docker engine, found only: {listed}",
-                  f"{configure}  (or {rerun})", details)
+                  with_note(configure, *notes, f"or {rerun}"), details)
 
 
 def runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, shell: Shell = DEFAULT,
@@ -360,19 +464,26 @@ def _runtime_usable(engine: EngineFacts, probe: RuntimeProbe, host_gpus: int, sh
                       f"(engine lists: {', '.join(sorted(engine.runtimes)) or 'none'})",
                       configure_runtime(shell, ctk, name, daemon_json, engine.endpoint, dockerd))
     if probe.engine_lost:
+        start, note = _service(shell, "start", engine.endpoint, dockerd)
         return failed(f"the Docker engine at {engine.endpoint} stopped answering while {probe.hung_step or 'probing'}"
                       f": {probe.error or probe.image_error}",
-                      f"{start_docker(shell)}  (then rerun; `{journal(shell)}` says why it stopped)")
+                      with_note(start, note, f"then rerun; {journal(shell, engine.endpoint, dockerd)} says why it "
+                                             "stopped"))
     if probe.timed_out:
         return failed(f"{probe.hung_step} hung: no answer within {engine.timeout:g}s "
                       f"(runtime {name!r}, container {probe.container or '-'}): {probe.error or probe.image_error}",
-                      with_note(f"{restart_docker(shell)} && {run} true", "restarts the engine, then starts one "
-                                f"container by hand; if that hangs too, read {journal(shell)}"))
+                      with_note(f"{_service(shell, 'restart', engine.endpoint, dockerd)[0]} && {run} true",
+                                "restarts the engine (a hung runtime needs it; it stops every running container), "
+                                "then starts one container by hand; if that hangs too, read "
+                                f"{journal(shell, engine.endpoint, dockerd)}",
+                                _service(shell, "restart", engine.endpoint, dockerd)[1]))
     if probe.image_error:
         return failed(f"cannot test runtime {name!r}: {probe.image_error}",
-                      with_note(shell.sudo("apt-get install -y busybox-static"), "the suite builds its probe "
-                                f"image from /bin/busybox; or {cli.docker} pull busybox, or set probe_image in "
-                                "lab.yaml to a local image with /bin/sh"))
+                      with_note(shell.install(BUSYBOX, "a static busybox"), "the suite builds its probe image from "
+                                "the first static busybox in busybox_paths (lab.yaml; default /bin/busybox, "
+                                "/usr/bin/busybox): add the path this package puts it at when it is another "
+                                f"(e.g. /usr/sbin/busybox, /bin/busybox.static); or {cli.docker} pull busybox, or "
+                                "set probe_image in lab.yaml to a local image with /bin/sh"))
     if probe.error:
         return _start_error(name, engine, probe, shell, ctk, daemon_json, dockerd)
     out = probe.output
@@ -430,12 +541,13 @@ def _start_error(name: str, engine: EngineFacts, probe: RuntimeProbe, shell: She
         else:
             what = f"runtime {name!r} ({path}) runs but needs {missing}, which is missing"
         if os.path.basename(missing).startswith("nvidia-container"):
-            fix = (install_command("nvidia-ctk", shell) if shell.family == OTHER else
-                   shell.sudo("apt-get install -y nvidia-container-toolkit")
-                   + f"  (after adding NVIDIA's apt repository: {TOOLKIT_GUIDE})")
-        else:
-            fix = (f"install {missing} or point runtimes.{name}.path in daemon.json at the real binary, "
-                   f"then {restart_docker(shell)}")
+            fix = with_note(shell.install(TOOLKIT_PACKAGE, "the NVIDIA Container Toolkit"),
+                            "from NVIDIA's repository, which its guide adds first where it is missing: "
+                            f"{TOOLKIT_GUIDE}")
+        else:  # a runtime's path is a daemon.json setting: a reload applies it
+            reload, note = _reload(shell, dockerd, daemon_json, engine.endpoint)
+            fix = with_note(reload, f"first install {missing}, or point runtimes.{name}.path in daemon.json at the "
+                                    "real binary; then this makes the engine read it", note)
         return failed(f"{what}; starting a container failed: {err}", fix)
     if "permission denied" in low:
         return failed(f"runtime {name!r} ({path}) cannot be executed: {err}",

@@ -10,11 +10,12 @@ merely ran proves nothing: without a daemon on its pipe directory CUDA silently 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from shlex import quote as sh
 
 from labcheck import mps
-from labcheck.probes.mps import ClientRun, MpsFacts
+from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 from labcheck.verdicts.gpu import DRIVER_GUIDE
@@ -79,17 +80,27 @@ def binary(facts: MpsFacts, driver_version: str = "", shell: Shell = DEFAULT) ->
 
 
 def stale_pipe_fix(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
-                   shell: Shell = DEFAULT) -> str:
-    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process runs (``pgrep -x``
-    on the comm: lists them, and then nothing is removed), remove the daemon's own entries in the pipe folder
-    (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f`` without ``-r``: never the folder, nor anything else in it, which
-    may be the user's), then start a daemon.
+                   shell: Shell = DEFAULT, python: str = sys.executable) -> str:
+    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process of this host uses the
+    folder (:mod:`labcheck.mps_idle`, the probe's own test, run by ``python``: it lists them, and then nothing is
+    removed), remove the daemon's own entries in the pipe folder (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f``
+    without ``-r``: never the folder, nor anything else in it, which may be the user's), then start a daemon.
 
-    WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``)."""
+    WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``). WHY
+    not ``pgrep -x nvidia-cuda-mps``: it also lists the kind node's daemon (a container's, visible on the host) and
+    every other pipe folder's, so the fix refused to act, or the check took another daemon for this folder's."""
     entries = " ".join(sh(f"{pipe_dir.rstrip('/')}/{name}") for name in mps.PIPE_ENTRIES)
-    return (f"pgrep -ax {mps.COMM} || {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
+    return (f"{sh(python)} -m labcheck.mps_idle {sh(pipe_dir)} && {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
             + start_command(pipe_dir, log_dir, control, shell) + "; }"
-            "   # a process listed is a stuck MPS daemon or server: kill it, then run this again")
+            "   # a process listed is an MPS process of this host on that folder (a stuck daemon or server): stop "
+            "it, then run this again")
+
+
+def _in_containers(facts: MpsFacts) -> str:
+    """A note on MPS control daemons of other pid namespaces ("" when none): the kind node's is not the host's."""
+    pids = ", ".join(str(p.pid) for p in facts.container_daemons)
+    return (f"; an MPS control daemon of a container runs (pid {pids}, e.g. the kind node's): not this host's, "
+            "left alone") if pids else ""
 
 
 def _hung(r) -> bool:
@@ -105,14 +116,16 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
                       "or one that is stuck", stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
-    pids = ", ".join(str(p.pid) for p in facts.daemons) or "not visible in ps"
+    on_it = [p.pid for p in facts.daemons
+             if (facts.host_pipe_dirs.get(p.pid) or pipe_dir).rstrip("/") == pipe_dir.rstrip("/")]
+    pids = ", ".join(map(str, on_it)) or "not visible in ps"
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
         srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
                                                                                 "first CUDA client)"
         note = f" ({started_note})" if started_note else ""
         return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
-    elsewhere = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
+    elsewhere = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
     if elsewhere:
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
@@ -122,15 +135,16 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
                       f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl, shell))
+    others = _in_containers(facts)
     if start_failure:
-        return failed(f"MPS control daemon not running; starting it failed: {start_failure}",
+        return failed(f"MPS control daemon not running; starting it failed: {start_failure}{others}",
                       start_fix or start_command(pipe_dir, log_dir, ctl, shell))
     if not provisioning and (facts.pipe.accessible or facts.pipe.creatable):
         return warned(f"MPS control daemon not running, ready to start (binary {facts.control_path}, "
-                      f"pipe dir {pipe_dir} usable); --no-provision left it stopped",
+                      f"pipe dir {pipe_dir} usable); --no-provision left it stopped{others}",
                       start_command(pipe_dir, log_dir, ctl, shell))
     return failed(f"expected an MPS control daemon answering on {pipe_dir}; none runs "
-                  f"({q.describe() if q else 'not asked'})", start_command(pipe_dir, log_dir, ctl, shell))
+                  f"({q.describe() if q else 'not asked'}){others}", start_command(pipe_dir, log_dir, ctl, shell))
 
 
 def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFAULT) -> Verdict:
@@ -150,15 +164,14 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
                       shell.sudo(f"mv {sh(configured)} {sh(configured + '.bak')}") + " && "
                       + start_command(configured, log_dir, ctl, shell))
-    other = {pid: d for pid, d in facts.daemon_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
+    other = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
                       f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(next(iter(other.values())))} {sh(ctl)}; "
                       + start_command(configured, log_dir, ctl, shell))
     if p.is_dir and not p.accessible:
-        return failed(f"MPS pipe dir {configured} is not accessible to this user (clients connect to sockets in it)",
-                      shell.sudo(f"chmod a+rx {sh(configured)}"))
+        return _not_accessible(p, configured)
     if not p.exists:
         if p.creatable:
             return passed(f"MPS pipe dir {configured} does not exist yet; `nvidia-cuda-mps-control -d` will create it")
@@ -170,6 +183,20 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     sock = "control socket present" if p.control_socket else "no control socket (no daemon on it yet)"
     return passed(f"MPS pipe dir {configured} usable; {sock}"
                   + ("; CUDA_MPS_PIPE_DIRECTORY agrees" if env else "; CUDA_MPS_PIPE_DIRECTORY unset (default)"))
+
+
+def _not_accessible(p: PipeDir, configured: str) -> Verdict:
+    """The pipe folder exists and this user cannot enter or write it. Their own folder: ``chmod u+rwx`` (their bits
+    only). Anyone else's is left as it is (WHY: a fix once ran ``sudo chmod a+rx`` on whatever folder lab.yaml named,
+    and a+rx did not even give the write the check asks for): the fix shows it and says what to choose instead."""
+    what = (f"MPS pipe dir {configured} is not accessible to this user (the daemon creates its pipes in it, clients "
+            "connect to sockets in it)")
+    if p.mine:
+        return failed(f"{what}; it is yours", f"chmod u+rwx {sh(configured)}")
+    owner = f"uid {p.owner}'s" if p.owner is not None else "another user's"
+    return failed(f"{what}; it is {owner}, and the suite changes no folder it did not make",
+                  with_note(f"ls -ld -- {sh(configured)}", "ask its owner to let you in, or set mps_pipe_dir in the "
+                                                           "lab config to a folder of your own (it is made for you)"))
 
 
 def _client_fix(rc: int, pipe_dir: str, log_dir: str, control: str, shell: Shell = DEFAULT) -> str:

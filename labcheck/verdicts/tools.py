@@ -8,21 +8,35 @@ import shlex
 from labcheck import kind_releases as kr
 from labcheck import versions
 from labcheck.probes.tools import INSTALL_DIR, InstallTarget, ToolFacts
-from labcheck.remedy import DEFAULT, OTHER, Shell, with_note
+from labcheck.remedy import DEFAULT, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 # The exact install commands from each project's install guide.
 INSTALL = {
     "helm": "curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash",
-    "nvidia-ctk": (
+}
+TOOLKIT_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+TOOLKIT_RPM_REPO = "https://nvidia.github.io/libnvidia-container/stable/rpm/nvidia-container-toolkit.repo"
+# NVIDIA's install guide, one recipe per package manager (its "With apt", "With dnf", "With zypper" sections):
+# add NVIDIA's repository, then install the package.
+TOOLKIT_INSTALL = {
+    "apt-get": (
         "curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey | sudo gpg --dearmor -o "
         "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg && curl -s -L "
         "https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list | sed "
         "'s#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] https://#g' | "
         "sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list && sudo apt-get update && "
         "sudo apt-get install -y nvidia-container-toolkit"),
+    "dnf": (f"curl -s -L {TOOLKIT_RPM_REPO} | sudo tee /etc/yum.repos.d/nvidia-container-toolkit.repo && "
+            "sudo dnf install -y nvidia-container-toolkit"),
+    "yum": (f"curl -s -L {TOOLKIT_RPM_REPO} | sudo tee /etc/yum.repos.d/nvidia-container-toolkit.repo && "
+            "sudo yum install -y nvidia-container-toolkit"),
+    "zypper": (f"sudo zypper ar {TOOLKIT_RPM_REPO} && "
+               "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit"),
 }
-TOOLKIT_GUIDE = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
+# The toolkit's package where NVIDIA's repository is already there (the toolkit was installed once from it).
+TOOLKIT_PACKAGE = {"apt-get": "nvidia-container-toolkit", "dnf": "nvidia-container-toolkit",
+                   "zypper": "nvidia-container-toolkit"}
 
 # kind's own install lines (kind quick start, "Installing From Release Binaries"; "Installing With go install"),
 # one template each: the release, kind's name of this host's architecture, and the step that puts ./kind where
@@ -37,19 +51,30 @@ KIND_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "
 
 
 def toolkit_guide_note(shell: Shell) -> str:
-    """Where a host whose package commands this suite does not know (dnf, zypper...) installs the toolkit."""
-    return f"install the NVIDIA Container Toolkit for {shell.distro} as its guide says: {TOOLKIT_GUIDE}"
+    """Where a host whose package commands this suite does not know (apk, pacman, none found) installs the
+    toolkit."""
+    distro = "".join(c if c.isprintable() else "?" for c in shell.distro)
+    return f"install the NVIDIA Container Toolkit for {distro} as its guide says: {TOOLKIT_GUIDE}"
+
+
+def toolkit_recipe(shell: Shell = DEFAULT) -> str:
+    """NVIDIA's install recipe of the toolkit for this host's package manager (root: no sudo); "" where NVIDIA
+    publishes none for it (then :func:`toolkit_guide_note`)."""
+    text = TOOLKIT_INSTALL.get(shell.package_manager, "")
+    return text.replace("sudo ", "") if shell.root else text
 
 
 def install_command(name: str, shell: Shell = DEFAULT, *notes: str) -> str:
     """The install command of ``name`` (helm, nvidia-ctk) for this user (root or sudo) and distribution; kind's
     depends on where kind must go: :func:`kind_install`. ``notes``: what the caller adds, after ``#``.
 
-    WHY the guide on other distributions: the toolkit recipe above is NVIDIA's apt one (Ubuntu and
-    Debian); dnf/zypper hosts follow the guide's own section instead (a note: a comment, not a command).
+    WHY by package manager: NVIDIA's recipe is apt's on Debian and Ubuntu, dnf's (yum's) on Fedora and RHEL,
+    zypper's on SUSE; elsewhere (apk, pacman, none found) the guide, in a note: a comment, not a command. An apt
+    recipe on a dnf host failed at its first `sudo apt-get`.
     """
-    if name == "nvidia-ctk" and shell.family == OTHER:
-        return with_note("", toolkit_guide_note(shell), *notes)
+    if name == "nvidia-ctk":
+        recipe = toolkit_recipe(shell)
+        return with_note(recipe, *notes) if recipe else with_note("", toolkit_guide_note(shell), *notes)
     text = INSTALL.get(name)
     if text is None:
         return with_note("", f"install {name}", *notes)
@@ -88,7 +113,7 @@ LABEL = {"kind": "Kind", "helm": "Helm", "nvidia-ctk": "NVIDIA Container Toolkit
 def _install(facts: ToolFacts, minimum: str, shell: Shell, *notes: str) -> str:
     if facts.name == "kind":
         return kind_install(facts, KIND_RELEASE, shell, *notes)
-    if facts.name in INSTALL:
+    if facts.name in INSTALL or facts.name == "nvidia-ctk":
         return install_command(facts.name, shell, *notes)
     return with_note("", f"install {facts.name} >= {minimum}", *notes)
 
