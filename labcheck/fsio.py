@@ -24,6 +24,7 @@ has one answer:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -334,15 +335,63 @@ def construct_yaml(node: yaml.Node | None, source: str) -> Any:
         return None
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
-    loader = yaml.SafeLoader("")
+    loader = _checked_loader()("")
     try:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source, line_of(node)) from None
     except RecursionError:
         raise YamlError(source, line_of(node), "not valid YAML: nested too deeply") from None
+    except _CONSTRUCT_ERRORS as exc:  # a safety net: _checked_loader turns these into ConstructorErrors with a line
+        raise YamlError(source, line_of(node), f"not valid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+# What PyYAML's SafeConstructor raises, besides its own errors, for a tagged value it cannot read: ``!!int 1e3``
+# (ValueError), ``!!bool maybe`` (KeyError), ``!!timestamp x`` (AttributeError), ``!!timestamp 2001-13-40``
+# (ValueError), an integer of 5000 digits (ValueError), a plain date that is none (``2001-13-40``: ValueError).
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
+_TAG_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "timestamp": "a date or time"}
+
+
+def _bad_tagged_value(node: yaml.Node) -> str:
+    """Why a scalar could not be read: its value and the type its tag asks for, written (``!!int 1e3``) or implied
+    by the value's form (an integer of 5000 digits)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    tag = str(getattr(node, "tag", ""))
+    text = str(getattr(node, "value", ""))
+    shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
+    short = tag.removeprefix("tag:yaml.org,2002:")
+    words = _TAG_WORDS.get(short, f"a value of type {tag}")
+    implied = isinstance(node, yaml.ScalarNode) and yaml.resolver.Resolver().resolve(
+        yaml.ScalarNode, text, (True, False)) == tag
+    if implied:
+        return f"{shown} reads as {words} but is not one the suite can read: quote it if it is text, or fix it"
+    return f"{shown} is not {words}, which its tag !!{short} says it is: fix the value or remove the tag"
+
+
+@functools.cache
+def _checked_loader() -> type:
+    """PyYAML's SafeLoader, except that a value its constructors cannot read is a ConstructorError at the value's
+    line (a YAMLError like any other), never the ValueError, KeyError or AttributeError they raise.
+
+    WHY here: ``construct_object`` is where every node, however deep, is made into a value, so the node that failed
+    (and so its line) is known; the constructors themselves raise plain Python errors without a mark."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    class CheckedLoader(yaml.SafeLoader):
+        def construct_object(self, node, deep=False):
+            try:
+                return super().construct_object(node, deep)
+            except yaml.YAMLError:
+                raise
+            except _CONSTRUCT_ERRORS:
+                raise yaml.constructor.ConstructorError(None, None, _bad_tagged_value(node),
+                                                        node.start_mark) from None
+
+    return CheckedLoader
 
 
 def load_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> Any:
