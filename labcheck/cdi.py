@@ -339,10 +339,7 @@ def _go_scalar(kind: str, value) -> tuple[Any, str]:
     return number, ""
 
 
-def _q(value) -> str:
-    """``value`` quoted for a message, bounded: a spec's value can be a line of megabytes."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:45]}... ({len(str(value))} characters)"
+_q = fsio.shown  # a value quoted for a message, bounded: a spec's value can be a line of megabytes
 
 
 def _shown(value) -> str:
@@ -459,6 +456,7 @@ def parse_spec(text: str, path: str) -> Spec | Problem:
     """
     data = None
     if path.endswith(".json"):
+        text = text.removeprefix("\ufeff")  # the runtime reads a .json spec as YAML, which skips a byte order mark
         try:
             data = fsio.parse_json(text, path)  # as strict as Go's decoder: no NaN, no crash on deep nesting
         except fsio.FileProblem as exc:
@@ -672,10 +670,7 @@ def _env_problem(value) -> str:
 
 
 def _type_name(value) -> str:
-    if isinstance(value, _Obj):
-        return "a mapping"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
-            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return "a mapping" if isinstance(value, _Obj) else fsio.value_kind(value)
 
 
 def _host_path_problem(value: str | None) -> str:

@@ -75,6 +75,24 @@ def where(path: str | Path, line: int | None = None, column: int | None = None) 
     return f"{path}:{line}:{column}" if column else f"{path}:{line}"
 
 
+def value_kind(value: Any) -> str:
+    """What a value read from YAML or JSON is, in a message's words ("nothing" for null or an empty document)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    for types, words in ((str, "a string"), (int | float, "a number"), (list | tuple, "a list"), (dict, "a mapping")):
+        if isinstance(value, types):
+            return words
+    return type(value).__name__
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message, bounded: a value read from a file can be a line of megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 15]}... ({len(text)} characters)"
+
+
 def kind_of(mode: int) -> str:
     """What a non-regular file is, in words ("a FIFO (named pipe)"); "a regular file" otherwise."""
     for test, words in _KINDS:
@@ -315,7 +333,13 @@ def compose_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> yam
     """
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses a NUL or another control character here, at once
+    except yaml.reader.ReaderError as exc:
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise YamlError(source, text.count("\n", 0, exc.position) + 1,
+                        f"not valid YAML: character #x{code:04x} (a control character) is not allowed in YAML "
+                        f"text: remove it") from None
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
@@ -481,6 +505,9 @@ def parse_json(text: str | bytes, source: str, max_depth: int = MAX_JSON_DEPTH) 
         except UnicodeDecodeError as exc:
             raise FileProblem(source, f"not valid JSON: not UTF-8 text (byte 0x{text[exc.start]:02x} at offset "
                                       f"{exc.start})", text.count(b"\n", 0, exc.start) + 1) from None
+    if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)", Python's advice
+        raise FileProblem(source, "not valid JSON: it starts with a byte order mark (BOM), which Go's JSON decoder "
+                                  "(dockerd) refuses: save the file as UTF-8 without a BOM", 1, column=1)
     too_deep = f"not valid JSON here: nested more than {max_depth} levels deep (an object in a list in ...)"
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
