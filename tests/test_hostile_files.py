@@ -2,7 +2,8 @@
 its fixture calls: the lab config (labcheck.config.load), the kind config (labcheck.kindconfig.load and the kind
 config step's plan), a CDI spec in a spec folder (labcheck.probes.cdi.probe_cdi), Docker's daemon.json
 (labcheck.probes.docker.read_daemon_json and the --fix-host runtime plan), the suite's state records
-(labcheck.state.read / read_json, the MPS record's check).
+(labcheck.state.read / read_json, the MPS record's check), and the answer each host of a fleet gives the
+controller's probe (labcheck.probes.fleet.classify).
 
 Each case must end in verdicts (one failing, naming the file, where the file cannot be used), never an exception:
 an exception here is a traceback or a pytest error in a real run instead of a failed check. Slow cases (alias
@@ -11,6 +12,7 @@ bombs, nesting thousands deep, megabytes on one line) must also stay fast.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -20,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from labcheck import cmd, fsio, kindconfig, state
 from labcheck import config as labconfig
-from labcheck import fsio, kindconfig, state
+from labcheck.inventory import Host
+from labcheck.probes import fleet as fleet_probe
 from labcheck.probes.cdi import probe_cdi
 from labcheck.probes.docker import read_daemon_json
 from labcheck.verdict import Verdict
@@ -299,3 +303,28 @@ def test_a_cdi_spec_with_a_byte_order_mark_reads_as_the_runtime_reads_it(tmp_pat
     (etc / name).write_bytes(("\ufeff" + text).encode())
     facts = probe_cdi((str(etc),), None, 10, spec_path=str(etc / "nvidia.yaml"))
     assert cdi_v.spec_valid(facts).status == "pass", cdi_v.spec_valid(facts)
+
+
+# --- the answer a fleet host gives the controller's probe ---------------------------------------------------------
+
+ANSWER = {"version": [3, 11, 2], "executable": "/usr/bin/python3", "missing": [], "error": "", "foreign": [],
+          "workdir": "/home/u/.dra-labcheck-fleet/h", "venv": False, "managed": True, "pip": True,
+          "ensurepip": True, "home": "/home/u", "root": False, "apt": True}
+WRONG_ANSWERS = [
+    *[("version", v) for v in ("3.11", 5, [3], [None], [[1]], {"a": 1}, "x" * 5000)],
+    *[(f, v) for f in ("missing", "foreign") for v in (5, "xdist", [None], [[1]], {"a": 1})],
+    *[(f, v) for f in ("executable", "workdir", "home") for v in (5, [], {}, True)],
+    *[("root", v) for v in ("yes", 5, [])],
+]
+
+
+@pytest.mark.parametrize("field, value", WRONG_ANSWERS, ids=[f"{f}={fsio.shown(v, 20)}" for f, v in WRONG_ANSWERS])
+def test_a_fleet_host_answer_of_the_wrong_shape_is_a_host_state_never_a_crash(field, value):
+    """The answer is JSON from another machine's Python: `"version": "3.11"` was a TypeError in the controller
+    (compared with a tuple of ints), `"missing": 5` another. Now the host cannot run, and the message says which
+    field of its answer is wrong."""
+    res = cmd.CmdResult(("ssh",), 0, fleet_probe.MARK + json.dumps({**ANSWER, field: value}) + "\n")
+    result = fleet_probe.classify(Host("h1", "u@h1"), res)
+    assert result.status == fleet_probe.NO_PYTHON and not result.ok, result
+    assert f"answered the probe with what the fleet cannot use (its {field!r} is " in result.message, result
+    assert len(result.message) < 300 and result.remediation
