@@ -175,7 +175,7 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         return LabConfig(), []
     if not isinstance(data, dict):
         return LabConfig(), [
-            ConfigProblem(source, 1, f"expected a mapping of settings, found {type(data).__name__}",
+            ConfigProblem(source, 1, f"expected a mapping of settings, found {fsio.value_kind(data)}",
                           f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'",
                           WHOLE_FILE_DEFAULTS)
         ]
@@ -478,8 +478,7 @@ def _kind(default) -> str:
 
 def _shown(value) -> str:
     """A value for a message, bounded: a long list (or an alias-built one) is never printed whole."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return fsio.shown(value, 80)
 
 
 def _coerce(value, default):

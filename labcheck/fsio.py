@@ -24,6 +24,7 @@ has one answer:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -72,6 +73,24 @@ def where(path: str | Path, line: int | None = None, column: int | None = None) 
     if not line:
         return str(path)
     return f"{path}:{line}:{column}" if column else f"{path}:{line}"
+
+
+def value_kind(value: Any) -> str:
+    """What a value read from YAML or JSON is, in a message's words ("nothing" for null or an empty document)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    for types, words in ((str, "a string"), (int | float, "a number"), (list | tuple, "a list"), (dict, "a mapping")):
+        if isinstance(value, types):
+            return words
+    return type(value).__name__
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message, bounded: a value read from a file can be a line of megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 15]}... ({len(text)} characters)"
 
 
 def kind_of(mode: int) -> str:
@@ -314,7 +333,13 @@ def compose_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> yam
     """
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses a NUL or another control character here, at once
+    except yaml.reader.ReaderError as exc:
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise YamlError(source, text.count("\n", 0, exc.position) + 1,
+                        f"not valid YAML: character #x{code:04x} (a control character) is not allowed in YAML "
+                        f"text: remove it") from None
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
@@ -334,15 +359,63 @@ def construct_yaml(node: yaml.Node | None, source: str) -> Any:
         return None
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
-    loader = yaml.SafeLoader("")
+    loader = _checked_loader()("")
     try:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source, line_of(node)) from None
     except RecursionError:
         raise YamlError(source, line_of(node), "not valid YAML: nested too deeply") from None
+    except _CONSTRUCT_ERRORS as exc:  # a safety net: _checked_loader turns these into ConstructorErrors with a line
+        raise YamlError(source, line_of(node), f"not valid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+# What PyYAML's SafeConstructor raises, besides its own errors, for a tagged value it cannot read: ``!!int 1e3``
+# (ValueError), ``!!bool maybe`` (KeyError), ``!!timestamp x`` (AttributeError), ``!!timestamp 2001-13-40``
+# (ValueError), an integer of 5000 digits (ValueError), a plain date that is none (``2001-13-40``: ValueError).
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
+_TAG_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "timestamp": "a date or time"}
+
+
+def _bad_tagged_value(node: yaml.Node) -> str:
+    """Why a scalar could not be read: its value and the type its tag asks for, written (``!!int 1e3``) or implied
+    by the value's form (an integer of 5000 digits)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    tag = str(getattr(node, "tag", ""))
+    text = str(getattr(node, "value", ""))
+    shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
+    short = tag.removeprefix("tag:yaml.org,2002:")
+    words = _TAG_WORDS.get(short, f"a value of type {tag}")
+    implied = isinstance(node, yaml.ScalarNode) and yaml.resolver.Resolver().resolve(
+        yaml.ScalarNode, text, (True, False)) == tag
+    if implied:
+        return f"{shown} reads as {words} but is not one the suite can read: quote it if it is text, or fix it"
+    return f"{shown} is not {words}, which its tag !!{short} says it is: fix the value or remove the tag"
+
+
+@functools.cache
+def _checked_loader() -> type:
+    """PyYAML's SafeLoader, except that a value its constructors cannot read is a ConstructorError at the value's
+    line (a YAMLError like any other), never the ValueError, KeyError or AttributeError they raise.
+
+    WHY here: ``construct_object`` is where every node, however deep, is made into a value, so the node that failed
+    (and so its line) is known; the constructors themselves raise plain Python errors without a mark."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    class CheckedLoader(yaml.SafeLoader):
+        def construct_object(self, node, deep=False):
+            try:
+                return super().construct_object(node, deep)
+            except yaml.YAMLError:
+                raise
+            except _CONSTRUCT_ERRORS:
+                raise yaml.constructor.ConstructorError(None, None, _bad_tagged_value(node),
+                                                        node.start_mark) from None
+
+    return CheckedLoader
 
 
 def load_yaml(text: str, source: str, max_nodes: int = MAX_YAML_NODES) -> Any:
@@ -432,6 +505,9 @@ def parse_json(text: str | bytes, source: str, max_depth: int = MAX_JSON_DEPTH) 
         except UnicodeDecodeError as exc:
             raise FileProblem(source, f"not valid JSON: not UTF-8 text (byte 0x{text[exc.start]:02x} at offset "
                                       f"{exc.start})", text.count(b"\n", 0, exc.start) + 1) from None
+    if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)", Python's advice
+        raise FileProblem(source, "not valid JSON: it starts with a byte order mark (BOM), which Go's JSON decoder "
+                                  "(dockerd) refuses: save the file as UTF-8 without a BOM", 1, column=1)
     too_deep = f"not valid JSON here: nested more than {max_depth} levels deep (an object in a list in ...)"
     try:
         value = json.loads(text, parse_constant=_refuse_constant)

@@ -285,7 +285,8 @@ class _Reader:
         if value is None or (isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))):
             return value
         self.problem(_line(_get(node, key)) or fallback_line,
-                     f"{where}{key}: expected {_TYPE_NAMES[kind]}, found {type(value).__name__} {value!r}")
+                     f"{where}{key}: expected {_TYPE_NAMES[kind]}, found {fsio.value_kind(value)} "
+                     f"{fsio.shown(value)}")
         return None
 
     def unknown_keys(self, node: yaml.Node | None, allowed: frozenset[str], where: str) -> None:
@@ -305,6 +306,33 @@ class _Reader:
             self.problem(_line(k), f"{where}{key}: unknown key in a kind config ({API_VERSION}){hint}; kind decodes "
                                    f"strictly and `kind create` fails on it (known here: {', '.join(sorted(allowed))})")
 
+    def duplicate_keys(self, root: yaml.Node) -> None:
+        """One problem per key written twice in one mapping, anywhere: kind reads its config with yaml.v3, which
+        refuses that ("mapping key already defined") where PyYAML keeps the last. A key a merge key (<<) brought
+        may be set again (yaml.v3 lets the mapping's own key win): PyYAML puts merged keys in front, from outside
+        the mapping."""
+        import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+        stack, done = [root], set()
+        while stack:
+            node = stack.pop()
+            if id(node) in done:
+                continue
+            done.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            seen: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                stack.append(value)
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                first = seen.setdefault(name, key) if name is not None else key
+                if first is not key and node.start_mark.index <= first.start_mark.index <= node.end_mark.index:
+                    self.problem(_line(key), f"{fsio.shown(name)} is written twice in one mapping (line "
+                                             f"{_line(first)} and line {_line(key)}): kind refuses the file "
+                                             f"(\"mapping key already defined\"); keep one")
+
     def string_list(self, doc: dict, node: yaml.Node | None, key: str, where: str, fallback_line: int | None) -> None:
         """A list of strings (patches): each other item is a problem with its line."""
         import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
@@ -314,7 +342,7 @@ class _Reader:
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 self.problem(_line(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else fallback_line,
-                             f"{where}{key}[{i}]: expected a string, found {type(item).__name__}")
+                             f"{where}{key}[{i}]: expected a string, found {fsio.value_kind(item)}")
 
     def entries(self, doc: dict, node: yaml.Node | None, key: str, allowed: frozenset[str], where: str,
                 fallback_line: int | None) -> None:
@@ -339,7 +367,8 @@ class _Reader:
                 out[k] = v
                 continue
             self.problem(_line(_get(node, str(k))) or _line(node),
-                         f"{what}: expected {k!r}: {_TYPE_NAMES[item]}, found {type(v).__name__} {v!r}"
+                         f"{what}: expected {fsio.shown(k)}: {_TYPE_NAMES[item]}, found {fsio.value_kind(v)} "
+                         f"{fsio.shown(v)}"
                          + (' (quote it: "true")' if item is str and isinstance(v, bool) else ""))
         return out
 
@@ -358,14 +387,15 @@ def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
                             rerun=rerun)
     r = _Reader(source, rerun)
     if not isinstance(doc, dict) or root is None:
-        r.problem(1, f"expected a kind Cluster mapping, found {type(doc).__name__}")
+        r.problem(1, f"expected a kind Cluster mapping, found {fsio.value_kind(doc)}")
         return ParsedConfig(source, None, (), "", tuple(r.problems), rerun=rerun)
     if doc.get("kind") != "Cluster":
-        r.problem(_line(_get(root, "kind")) or 1, f"kind: expected 'Cluster', found {doc.get('kind')!r}")
+        r.problem(_line(_get(root, "kind")) or 1, f"kind: expected 'Cluster', found {fsio.shown(doc.get('kind'))}")
     if doc.get("apiVersion") != API_VERSION:
         r.problem(_line(_get(root, "apiVersion")) or 1,
-                  f"apiVersion: expected {API_VERSION!r}, found {doc.get('apiVersion')!r}")
+                  f"apiVersion: expected {API_VERSION!r}, found {fsio.shown(doc.get('apiVersion'))}")
     r.unknown_keys(root, CLUSTER_KEYS, "")
+    r.duplicate_keys(root)
     r.field(doc, root, "name", str, "", 1)
     if r.field(doc, root, "networking", dict, "", 1) is not None:
         r.unknown_keys(_get(root, "networking"), NETWORKING_KEYS, "networking.")
@@ -386,7 +416,7 @@ def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
         where = f"nodes[{i}]."
         if not isinstance(n_doc, dict):
             r.problem(_line(n_node), f"nodes[{i}]: expected a mapping (role, image, extraMounts), found "
-                                     f"{type(n_doc).__name__} {n_doc!r}")
+                                     f"{fsio.value_kind(n_doc)} {fsio.shown(n_doc)}")
             continue
         r.unknown_keys(n_node, NODE_KEYS, where)
         r.string_list(n_doc, n_node, "kubeadmConfigPatches", where, _line(n_node))
@@ -405,7 +435,7 @@ def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
             line = _line(m_node)
             r.unknown_keys(m_node, MOUNT_KEYS, f"{where}extraMounts[{j}].")
             if not isinstance(m_doc, dict) or not m_doc.get("hostPath") or not m_doc.get("containerPath"):
-                r.problem(line, f"extraMount needs hostPath and containerPath, found {m_doc!r}")
+                r.problem(line, f"extraMount needs hostPath and containerPath, found {fsio.shown(m_doc)}")
                 continue
             host = r.field(m_doc, m_node, "hostPath", str, "", line)
             cont = r.field(m_doc, m_node, "containerPath", str, "", line)

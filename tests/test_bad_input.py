@@ -505,12 +505,14 @@ BAD_EDITS = [
     ("containerEdits:\n  mounts: 5", "containerEdits.mounts: expected a list, found a number"),
     ("containerEdits:\n  deviceNodes: nvidia0", "containerEdits.deviceNodes: expected a list, found a string"),
     ("containerEdits:\n  mounts: [5]", "mounts[0]: expected a mapping"),
-    ("containerEdits:\n  mounts:\n  - hostPath: [a]\n    containerPath: /x", "mounts[0].hostPath: expected an abs"),
+    ("containerEdits:\n  mounts:\n  - hostPath: [a]\n    containerPath: /x",
+     "mounts[0].hostPath: expected a string, found a list"),
     ("containerEdits:\n  hooks:\n  - hookName: createContainer\n    path: /usr/bin/true\n    args: 7",
      "hooks[0].args: expected a list of strings, found a number"),
     ("containerEdits:\n  hooks:\n  - hookName: whenever\n    path: /usr/bin/true", "hooks[0].hookName: expected one"),
     ("containerEdits:\n  hooks: [x]", "hooks[0]: expected a mapping"),
-    ("containerEdits:\n  env: [1]", "env[0]: expected a string KEY=VALUE"),
+    # sigs.k8s.io/yaml makes the number 1 bound for a string the string "1", which ValidateEnv then refuses
+    ("containerEdits:\n  env: [1]", "env[0]: '1' is not KEY=VALUE"),
 ]
 
 

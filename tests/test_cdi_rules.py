@@ -289,3 +289,183 @@ def test_a_dot_in_the_kinds_class_needs_0_6_0():
     assert any("a '.' in the class of kind 'nvidia.com/gpu.mig'" in p.message and "0.6.0" in p.message
                for p in spec.problems), spec.problems
     assert not cdi.parse_spec(text.replace("cdiVersion: 0.5.0", "cdiVersion: 0.6.0"), "nvidia.yaml").problems
+
+
+# --- 3. every field's Go type ----------------------------------------------------------------------------------
+# specs-go/config.go's types, written out here (not taken from labcheck.cdi): what encoding/json refuses for each
+# ("cannot unmarshal string into Go struct field ... of type []specs.Device"), after sigs.k8s.io/yaml has made a
+# number or true/false bound for a string that string.
+
+def _at(*where):
+    """A change that puts a value at the path ``where`` of the spec (after making every optional object exist)."""
+    def change(doc: dict, value) -> dict:
+        edits = doc["containerEdits"]
+        edits["intelRdt"] = {"closID": "gpu"}
+        edits["netDevices"] = [{"hostInterfaceName": "eth1", "name": "gpu-net"}]
+        edits["additionalGids"] = [44]
+        edits["hooks"][0]["env"] = ["A=1"]
+        edits["deviceNodes"][0].update(type="c", major=195, minor=255, fileMode=438, uid=0, gid=0)
+        doc["cdiVersion"] = "1.1.0"
+        target = doc
+        for key in where[:-1]:
+            target = target[key]
+        target[where[-1]] = value
+        return doc
+    return change
+
+
+WRONG_TYPES = [
+    # (where, value, the words of the failing check: the field as written, and what was expected and found)
+    (("devices",), "abc", "devices: expected a list, found a string"),
+    (("devices",), {"name": "0"}, "devices: expected a list, found a mapping"),
+    (("devices", 0), "gpu0", "devices[0]: expected a mapping with name and containerEdits, found a string"),
+    (("devices", 0, "name"), ["0"], "devices[0].name: expected a string, found a list"),
+    (("devices", 0, "containerEdits"), [], "devices[0].containerEdits: expected a mapping (env, deviceNodes, "
+                                           "mounts, hooks), found a list"),
+    (("containerEdits",), [], "containerEdits: expected a mapping (env, deviceNodes, mounts, hooks), found a list"),
+    (("devices", 0, "containerEdits", "deviceNodes"), {}, "devices[0].containerEdits.deviceNodes: expected a list, "
+                                                          "found a mapping"),
+    (("devices", 0, "containerEdits", "deviceNodes"), [None], "devices[0].containerEdits.deviceNodes[0]: expected "
+                                                              "a mapping with path, found nothing (null)"),
+    (("containerEdits", "env"), "A=1", "containerEdits.env: expected a list of strings, found a string"),
+    (("containerEdits", "env"), [["A=1"]], "containerEdits.env[0]: expected a string, found a list"),
+    (("containerEdits", "env"), [1], "containerEdits.env[0]: '1' is not KEY=VALUE"),  # 1 is "1" to Go
+    (("containerEdits", "env"), [None], "containerEdits.env[0]: '' is not KEY=VALUE"),  # null is "" in a []string
+    (("containerEdits", "mounts", 0, "options"), "ro", "containerEdits.mounts[0].options: expected a list of "
+                                                       "strings, found a string"),
+    (("containerEdits", "hooks", 0, "args"), [{}], "containerEdits.hooks[0].args[0]: expected a string, found a "
+                                                   "mapping"),
+    (("containerEdits", "hooks", 0, "timeout"), "5s", "containerEdits.hooks[0].timeout: expected a whole number "
+                                                      "from -9223372036854775808 to 9223372036854775807, found '5s'"),
+    (("containerEdits", "hooks", 0, "timeout"), 1.5, "containerEdits.hooks[0].timeout: expected a whole number"),
+    (("containerEdits", "deviceNodes", 0, "major"), "195", "containerEdits.deviceNodes[0].major: expected a whole "
+                                                           "number"),
+    (("containerEdits", "deviceNodes", 0, "minor"), True, "containerEdits.deviceNodes[0].minor: expected a whole "
+                                                          "number"),
+    (("containerEdits", "deviceNodes", 0, "major"), 2**63, "containerEdits.deviceNodes[0].major: expected a whole "
+                                                           "number from -9223372036854775808"),
+    (("containerEdits", "deviceNodes", 0, "fileMode"), -1, "containerEdits.deviceNodes[0].fileMode: expected a "
+                                                           "whole number from 0 to 4294967295, found -1"),
+    (("containerEdits", "deviceNodes", 0, "uid"), 2**32, "containerEdits.deviceNodes[0].uid: expected a whole "
+                                                         "number from 0 to 4294967295, found 4294967296"),
+    (("containerEdits", "deviceNodes", 0, "gid"), [0], "containerEdits.deviceNodes[0].gid: expected a whole "
+                                                       "number from 0 to 4294967295, found a list"),
+    (("containerEdits", "deviceNodes", 0, "path"), {"a": 1}, "containerEdits.deviceNodes[0].path: expected a "
+                                                             "string, found a mapping"),
+    (("containerEdits", "additionalGids"), 44, "containerEdits.additionalGids: expected a list of whole numbers "
+                                               "from 0 to 4294967295, found a number"),
+    (("containerEdits", "additionalGids"), ["44"], "containerEdits.additionalGids[0]: expected a whole number from "
+                                                   "0 to 4294967295, found '44'"),
+    (("containerEdits", "intelRdt"), "gpu", "containerEdits.intelRdt: expected a mapping (closID, schemata, ...), "
+                                            "found a string"),
+    (("containerEdits", "intelRdt", "enableMonitoring"), "true", "containerEdits.intelRdt.enableMonitoring: "
+                                                                 "expected true or false, found 'true'"),
+    (("containerEdits", "intelRdt", "schemata"), [[]], "containerEdits.intelRdt.schemata[0]: expected a string, "
+                                                       "found a list"),
+    (("containerEdits", "intelRdt", "closID"), "a/b", "containerEdits.intelRdt.closID: 'a/b' is not a file name"),
+    (("containerEdits", "netDevices"), {}, "containerEdits.netDevices: expected a list, found a mapping"),
+    (("containerEdits", "netDevices"), [7], "containerEdits.netDevices[0]: expected a mapping with "
+                                            "hostInterfaceName and name, found a number"),
+    (("containerEdits", "netDevices", 0, "name"), "", "containerEdits.netDevices[0].name: expected a name, found "
+                                                      "nothing"),
+    (("containerEdits", "netDevices"), [{"hostInterfaceName": "eth1", "name": "a"}] * 2,
+     "containerEdits.netDevices[1].hostInterfaceName: 'eth1' is netDevices[0]'s already"),
+    (("annotations",), ["a"], "annotations: expected a mapping of names to strings, found a list"),
+    (("annotations",), {"cdi.k8s.io/a": {"b": "c"}}, "annotations.cdi.k8s.io/a: expected a string, found a mapping"),
+    (("cdiVersion",), ["1.1.0"], "cdiVersion: expected a string, found a list"),
+    (("kind",), {"nvidia.com": "gpu"}, "kind: expected a string, found a mapping"),
+]
+
+
+@pytest.mark.parametrize("name", ["nvidia.yaml", "nvidia.json"])
+@pytest.mark.parametrize("where, value, words", WRONG_TYPES,
+                         ids=[f"{'.'.join(map(str, w))}={json.dumps(x)[:12]}" for w, x, _ in WRONG_TYPES])
+def test_a_field_of_the_wrong_type_fails_the_valid_check_naming_file_line_and_field(tmp_path, where, value, words,
+                                                                                    name):
+    """Every field, at every level, of a YAML or a JSON spec: the runtime refuses the spec, so the valid check fails
+    with the file, a line and the field as written; no check raises (they used to skip what they did not read, or
+    pass: intelRdt: gpu, fileMode: -1, annotations: [a], enableMonitoring: "true" were called valid)."""
+    facts, path = _write(tmp_path, _at(*where)(_doc(tmp_path), value), name)
+    checks = {**_checks(facts), "conflicts": v.no_conflicts(facts)}  # every CDI check: none raises
+    valid = checks["valid"]
+    assert valid.status == "fail" and words in valid.message + valid.details, valid
+    assert re.search(rf"{re.escape(str(path))}:\d+: ", valid.message), valid.message
+    assert "nvidia-ctk cdi generate" in valid.remediation
+
+
+ACCEPTED_BY_GO = [
+    # (where, value, the device names then): sigs.k8s.io/yaml turns a number or true/false bound for a string into
+    # strconv's text of it (FormatFloat(v, 'g', -1, 32) for a float); a whole float reaches an integer field as an
+    # integer; a number in annotations is a string
+    (("devices", 0, "name"), 7, ("7",)),
+    (("devices", 0, "name"), 1.0, ("1",)),
+    (("devices", 0, "name"), True, ("true",)),
+    (("containerEdits", "deviceNodes", 0, "major"), 195.0, ("0",)),
+    (("containerEdits", "deviceNodes", 0, "fileMode"), 0, ("0",)),
+    (("annotations",), {"cdi.k8s.io/gpus": 1}, ("0",)),
+    (("containerEdits", "intelRdt", "closID"), "/", ("0",)),
+]
+
+
+@pytest.mark.parametrize("where, value, names", ACCEPTED_BY_GO,
+                         ids=[f"{'.'.join(map(str, w))}={json.dumps(x)}" for w, x, _ in ACCEPTED_BY_GO])
+def test_what_the_runtime_accepts_for_a_field_is_valid(tmp_path, where, value, names):
+    doc = _at(*where)(_doc(tmp_path), value)
+    doc["devices"] = doc["devices"][:1]
+    facts = _write(tmp_path, doc)[0]
+    assert v.spec_valid(facts).status == "pass", v.spec_valid(facts)
+    assert facts.files[0].spec.device_names == names
+
+
+def test_plain_scalars_are_read_by_go_yamls_rules_so_mig_names_stay_names(tmp_path):
+    """go-yaml v2 has no base-60 numbers, where PyYAML reads an unquoted `1:0` (MIG device 0 of GPU 1, as
+    nvidia-ctk names it) as the number 60: that made a GPU index "60" of it, and the device count check compared
+    a GPU that does not exist. Unquoted, the names stay names, and are no GPU index."""
+    text = materialize(SPEC, tmp_path / "host")
+    mig = ("- name: 1:0\n  containerEdits:\n    env: [MIG=1]\n- name: 0:1\n  containerEdits:\n    env: [MIG=2]\n"
+           "- name: 1_0\n  containerEdits:\n    env: [N=1]\n")
+    text = text.replace("devices:\n", "devices:\n" + mig, 1)
+    facts = _write(tmp_path, text)[0]
+    spec = facts.files[0].spec
+    assert spec.problems == ()
+    assert spec.device_names[:3] == ("1:0", "0:1", "10")  # 1_0 is the number 10 to go-yaml too
+    assert spec.gpu_indices == ("10", "0")
+    assert v.device_count(facts, gpu_facts()).status == "fail"  # "10" is a GPU index this host lacks
+
+
+MERGED = """cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: "0"
+  containerEdits: &gpu
+    deviceNodes:
+    - path: {dev}
+- name: all
+  containerEdits:
+    <<: *gpu
+    env: ["ALL=1"]
+"""
+
+
+def test_a_merge_key_is_read_as_the_runtime_reads_it(tmp_path):
+    """go-yaml v2 supports merge keys (<<): the merged keys are the mapping's own."""
+    dev = tmp_path / "nvidia0"
+    dev.touch()
+    facts = _write(tmp_path, MERGED.format(dev=dev))[0]
+    spec = facts.files[0].spec
+    assert spec.problems == () and [d.device_nodes for d in spec.devices] == [(str(dev),), (str(dev),)]
+    assert v.spec_valid(facts).status == "pass"
+
+
+def test_a_key_a_merge_key_has_set_already_fails_as_the_strict_decoder_refuses_it(tmp_path):
+    """go-yaml v2's strict mode (sigs.k8s.io/yaml UnmarshalStrict, which CDI uses) refuses a key a merge has set
+    already, "key already set in map" (kubernetes-sigs/yaml#46; go-yaml/yaml#410 is still open for v2), where YAML
+    itself lets the mapping's own key win: the check says it is the merge, and where the merged key comes from."""
+    dev = tmp_path / "nvidia0"
+    dev.touch()
+    text = MERGED.format(dev=dev).replace('    env: ["ALL=1"]\n', f"    deviceNodes: [{{path: {dev}}}]\n")
+    facts, path = _write(tmp_path, text)
+    verdict = v.spec_valid(facts)
+    assert verdict.status == "fail", verdict
+    assert (f"{path}:11: devices[1].containerEdits: 'deviceNodes' is set twice, by a merge key (<<, from line 6) "
+            f"and again here") in verdict.message, verdict.message

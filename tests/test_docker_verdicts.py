@@ -171,7 +171,7 @@ def test_malformed_daemon_json_names_file_line_and_column():
 
 def test_daemon_json_that_is_not_an_object_fails():
     verdict = v.daemon_json_valid(probe.parse_daemon_json("[]", "/x/daemon.json"))
-    assert verdict.status == "fail" and "expected a JSON object, found list" in verdict.message
+    assert verdict.status == "fail" and "expected a JSON object, found a list" in verdict.message
 
 
 # --- runtime registered ----------------------------------------------------------------------------

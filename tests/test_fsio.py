@@ -189,6 +189,30 @@ def test_yaml_errors_name_file_and_line_and_ordinary_aliases_still_work():
     assert fsio.load_yaml("a: &x [1, 2]\nb: *x\n", "s") == {"a": [1, 2], "b": [1, 2]}
 
 
+BAD_TAGGED_VALUES = [
+    ("!!int 1e3", "'1e3' is not a whole number, which its tag !!int says it is"),
+    ("!!int 0x", "'0x' is not a whole number"),
+    ("!!float abc", "'abc' is not a number, which its tag !!float says it is"),
+    ("!!bool maybe", "'maybe' is not true or false, which its tag !!bool says it is"),
+    ("!!timestamp x", "'x' is not a date or time"),
+    ("2001-13-40", "'2001-13-40' reads as a date or time but is not one the suite can read: quote it"),
+    ("!!timestamp 2001-01-01T99:00:00", "'2001-01-01T99:00:00' reads as a date or time"),
+    ("!!binary 'x'", "failed to decode base64 data"),  # PyYAML's own error already; kept as evidence
+    ("9" * 5000, "(5000 characters) reads as a whole number but is not one the suite can read: quote it"),
+    ("!!int " + "9" * 5000, "(5000 characters) reads as a whole number"),
+]
+
+
+@pytest.mark.parametrize("value,words", BAD_TAGGED_VALUES, ids=[v[:24] for v, _ in BAD_TAGGED_VALUES])
+def test_a_value_its_tag_cannot_read_is_a_yaml_error_at_its_line(value, words):
+    """PyYAML's constructors raise ValueError, KeyError or AttributeError (no line) for these: each was a crash of
+    the lab config and kind config checks. Now a YamlError at the value's own line, however deep."""
+    with pytest.raises(fsio.YamlError) as exc:
+        fsio.load_yaml(f"a: 1\nb:\n  c:\n  - {value}\n", "cfg.yaml")
+    assert exc.value.line == 4 and words in exc.value.problem, exc.value
+    assert str(exc.value).startswith("cfg.yaml:4: not valid YAML: ")
+
+
 def test_compose_keeps_the_source_text_of_scalars():
     node = fsio.compose_yaml("min_helm: 3.10\n", "lab.yaml")
     assert node.value[0][1].value == "3.10"

@@ -347,14 +347,14 @@ def test_malformed_kind_config_is_a_problem_with_file_and_line(tmp_path, text, l
 HEAD = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
 CP = HEAD + "nodes:\n- role: control-plane\n"
 WRONG_TYPES = [
-    (CP + "  extraMounts: 5\n", 5, "extraMounts: expected a list, found int"),
+    (CP + "  extraMounts: 5\n", 5, "extraMounts: expected a list, found a number"),
     (HEAD + "nodes: [x]\n", 3, "nodes[0]: expected a mapping"),
-    (CP + "  labels: [1]\n", 5, "labels: expected a mapping, found list"),
+    (CP + "  labels: [1]\n", 5, "labels: expected a mapping, found a list"),
     (CP + "  labels:\n    nvidia.com/gpu.present: true\n", 6, 'quote it: "true"'),
     (CP + "  labels:\n    1: x\n", 6, "labels: expected 1: a string"),
-    (CP + "  image: [a]\n", 5, "image: expected a string, found list"),
+    (CP + "  image: [a]\n", 5, "image: expected a string, found a list"),
     (HEAD + "nodes:\n- role: 5\n", 4, "role: expected a string"),
-    (CP + "  extraMounts:\n  - hostPath: 5\n    containerPath: /x\n", 6, "hostPath: expected a string, found int"),
+    (CP + "  extraMounts:\n  - hostPath: 5\n    containerPath: /x\n", 6, "hostPath: expected a string, found a number"),
     (CP + "  extraMounts:\n  - hostPath: /x\n    containerPath: {a: 1}\n", 7, "containerPath: expected a string"),
     (CP + "  extraMounts:\n  - 7\n", 6, "extraMount needs hostPath and containerPath"),
     (CP + "  extraMounts:\n  - hostPath: /x\n    containerPath: /x\n    propagation: [1]\n", 8, "propagation"),

@@ -390,8 +390,11 @@ def parse_daemon_json(text: str, path: str) -> DaemonJson:
         data = fsio.parse_json(text, path)
     except fsio.FileProblem as exc:
         return DaemonJson(path, True, error=exc.message, line=exc.line or 1, column=exc.column or 1)
+    if data is None:  # `null`: dockerd decodes it to no settings and starts (checked with dockerd 20.10)
+        data = {}
     if not isinstance(data, dict):
-        return DaemonJson(path, True, error=f"expected a JSON object, found {type(data).__name__}", line=1, column=1)
+        return DaemonJson(path, True, error=f"expected a JSON object, found {fsio.value_kind(data)}", line=1,
+                          column=1)
     problem = daemon_json_type_problem(data)
     if problem:
         key, message = problem

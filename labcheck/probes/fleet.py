@@ -181,10 +181,11 @@ def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> Pr
                            f"{_as_root_on(host, install_with_any(PYTHON, 'Python 3'))}   "
                            f"# or set `python:` for this host in the inventory")
     info = _parse(res.stdout)
-    if info is None:
-        return ProbeResult(host, NO_PYTHON,
-                           f"`{host.python}` did not run the probe (exit {res.rc}: "
-                           f"{_last_line(res.output) or 'no output'})",
+    wrong = _answer_problem(info) if info is not None else ""
+    if info is None or wrong:
+        said = f"answered the probe with what the fleet cannot use ({wrong})" if wrong else \
+            f"did not run the probe (exit {res.rc}: {_last_line(res.output) or 'no output'})"
+        return ProbeResult(host, NO_PYTHON, f"`{host.python}` {said}",
                            f"{host.manual_ssh(shlex.quote(host.python) + ' --version')}   # must be Python "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
     version = ".".join(str(v) for v in info.get("version", []))
@@ -214,6 +215,26 @@ def classify(host: Host, res: cmd.CmdResult, shell: Shell = DEFAULT_SHELL) -> Pr
                            f"Python {version} at `{host.python}` lacks {', '.join(pips)}",
                            _packages_fix(host, info, pips), version)
     return ProbeResult(host, OK, f"Python {version} at {info.get('executable') or host.python}", "", version)
+
+
+# The probe answer's fields and the type each must have (absent is fine): what _SCRIPT prints. WHY checked: the
+# answer comes from another machine's Python (a broken or tampered one, another version of the suite), and
+# classify compares and slices these ("version": "3.11" compared with a tuple of ints was a TypeError).
+_ANSWER_FIELDS: dict[str, Callable[[object], bool]] = {
+    "version": lambda v: isinstance(v, list) and len(v) >= 2 and all(type(n) is int for n in v),
+    "missing": lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
+    "foreign": lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
+    **dict.fromkeys(("executable", "error", "workdir", "home"), lambda v: isinstance(v, str)),
+    **dict.fromkeys(("venv", "managed", "pip", "ensurepip", "root", "apt"), lambda v: isinstance(v, bool)),
+}
+
+
+def _answer_problem(info: dict) -> str:
+    """Which field of the probe answer is not of the type the probe script prints ("" when all are)."""
+    for name, fits in _ANSWER_FIELDS.items():
+        if name in info and info[name] is not None and not fits(info[name]):
+            return f"its {name!r} is {fsio.shown(info[name])}"
+    return "" if info.get("version") is not None else "it has no 'version'"
 
 
 def _parse(stdout: str) -> dict | None:
