@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcheck import fsio, versions
+from labcheck import cdi, fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
 from labcheck.remedy import this_host
@@ -48,8 +48,8 @@ NODE_BIN_DIR = "/usr/bin"
 # The node's own CDI folders: NVIDIA's DRA driver writes one spec per claim there (CDI_ROOT=/var/run/cdi). kind
 # runs every node with --tmpfs /run, so they are writable in the node; mounting the host's would let the
 # driver's per-claim specs land on the host, and a read-only mount would stop the driver.
-NODE_CDI_DIRS = ("/var/run/cdi", "/run/cdi")
-NODE_STATIC_CDI_DIR = "/etc/cdi"  # read-only in the node: the host's specs, which the node must not change
+NODE_CDI_DIRS = cdi.NODE_OWN_DIRS
+NODE_STATIC_CDI_DIR = cdi.NODE_STATIC_DIR  # read-only in the node: the host's specs, which the node must not change
 # Where the DRA driver's kubelet plugin looks for libnvidia-ml.so.1 and nvidia-smi under its driver root
 # (k8s-dra-driver-gpu cmd/gpu-kubelet-plugin/root.go, v25.8.1: ../shared/FIELD-NOTES.md).
 DRA_LIB_DIRS = ("/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64",
@@ -172,12 +172,11 @@ def mounts(inspection: Inspection, cfg: LabConfig, machine: str = "") -> list[di
             add(_mount(f.path, f"{NODE_BIN_DIR}/{f.name}", read_only=True))
     for dev in inspection.devices:
         add(_mount(dev.path))
-    # The host's first static CDI folder (normally /etc/cdi) is always mounted read-only at the node's /etc/cdi,
-    # where the node's containerd reads specs: a spec written after the cluster exists must be visible there.
-    # Docker creates a missing host folder (empty); the check then says no spec is there. Further static folders
-    # that exist keep their path. The node's own /var/run/cdi is never the host's (NODE_CDI_DIRS).
-    static = [d for d in cfg.cdi_dirs if os.path.normpath(d) not in NODE_CDI_DIRS]
-    for i, d in enumerate(static):
+    # The host's first static CDI folder (labcheck.cdi.mounted_dir: normally /etc/cdi) is always mounted read-only
+    # at the node's /etc/cdi, where the node's containerd reads specs: a spec written after the cluster exists must
+    # be visible there. Docker creates a missing host folder (empty); the check then says no spec is there. Further
+    # static folders that exist keep their path. The node's own /var/run/cdi is never the host's (NODE_CDI_DIRS).
+    for i, d in enumerate(cdi.static_dirs(cfg.cdi_dirs)):
         if i == 0 or os.path.isdir(d):
             add(_mount(d, NODE_STATIC_CDI_DIR if i == 0 else d, read_only=True))
     add(_mount(cfg.mps_pipe_dir))
