@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcheck import cdi, fsio, versions
+from labcheck import cdi, containerd, fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
 from labcheck.remedy import this_host
@@ -243,6 +243,7 @@ class ParsedConfig:
     labels: tuple[tuple[str, str], ...] = ()  # the control-plane (GPU) node's labels
     node_line: int | None = None  # line of the control-plane node entry
     rerun: Rerun = DEFAULT_RERUN  # how this run's suite is run again: the "regenerate it" fix of every problem
+    patches: tuple[tuple[str, int | None], ...] = ()  # containerdConfigPatches (the strings) with their lines
 
 
 def _line(node: yaml.Node | None) -> int | None:
@@ -414,7 +415,18 @@ def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
             if host and cont:
                 found.append(Mount(host, cont, bool(ro), line))
     return ParsedConfig(source, doc, tuple(found), image, tuple(r.problems), tuple(sorted(labels.items())), node_line,
-                        rerun)
+                        rerun, _patches(doc, root))
+
+
+def _patches(doc: dict, root: yaml.Node) -> tuple[tuple[str, int | None], ...]:
+    """The containerdConfigPatches that are strings, each with its line (others are parse problems already)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    items = doc.get("containerdConfigPatches")
+    seq = _get(root, "containerdConfigPatches")
+    if not isinstance(items, list) or not isinstance(seq, yaml.SequenceNode):
+        return ()
+    return tuple((item, _line(node)) for item, node in zip(items, seq.value, strict=False) if isinstance(item, str))
 
 
 def load(path: str | Path, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
@@ -516,6 +528,49 @@ def layout_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
         if os.path.normpath(m.host_path) in NODE_CDI_DIRS or os.path.normpath(m.container_path) in NODE_CDI_DIRS:
             add(m.line, f"mounts {m.host_path} at {m.container_path}: the node's /var/run/cdi must be its own "
                 "writable folder (the DRA driver writes a CDI spec per claim there), not the host's")
+    out += cdi_patch_problems(parsed)
+    return out
+
+
+CDI_PATCH_WHY = ("NVIDIA's DRA driver gives the kubelet CDI device names, which the node's containerd resolves only "
+                 "with CDI on (containerd 1.7, in kindest/node images of kind v0.26 and earlier, has it off)")
+
+
+def patches_turn_cdi_on(parsed: ParsedConfig) -> bool:
+    """Whether the config's containerdConfigPatches, as kind applies them, leave CDI on in the node's containerd
+    with its spec folders (the setup step's reuse test: setup_actions.cluster.mismatches)."""
+    return parsed.doc is not None and not cdi_patch_problems(parsed)
+
+
+def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
+    """The containerdConfigPatches must turn CDI on in the node's containerd, as kind merges them into the node's
+    version-2 config (labcheck.containerd.patches_cdi): ``enable_cdi = true`` in the CRI plugin's table, with no
+    later patch turning it off, and any cdi_spec_dirs they set naming /etc/cdi and /var/run/cdi."""
+    if parsed.doc is None:
+        return []
+    again = regenerate(parsed.rerun)
+    first = parsed.patches[0][1] if parsed.patches else None
+    result = containerd.patches_cdi([p for p, _ in parsed.patches])
+    out = [ConfigProblem(parsed.path, parsed.patches[i][1], f"containerdConfigPatches[{i}] cannot be read as the TOML "
+                         f"kind merges into the node's containerd config: {why}", again + ", or fix the line shown")
+           for i, why in result.problems]
+    table = containerd.LAYOUTS[containerd.NODE_CONFIG_VERSION].shown
+    if result.enabled is not True:
+        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {containerd.shown(v)}, which kind does "
+                          f"not apply to the node's version-{containerd.NODE_CONFIG_VERSION} containerd config"
+                          for i, v in result.skipped)
+        found = (f"containerdConfigPatches[{result.enabled_by}] turns it off (enable_cdi = false)"
+                 if result.enabled is False else "no containerdConfigPatches entry kind applies sets enable_cdi")
+        line = parsed.patches[result.enabled_by][1] if result.enabled_by is not None else first
+        out.append(ConfigProblem(parsed.path, line, f"does not turn CDI on in the node's containerd (expected "
+                                 f"enable_cdi = true under {table} in containerdConfigPatches; {found}{skipped}): "
+                                 f"{CDI_PATCH_WHY}", again))
+    missing = containerd.missing_dirs(result.spec_dirs) if result.spec_dirs is not None else ()
+    if missing:
+        listed = ", ".join(map(containerd.shown, result.spec_dirs)) or "none"
+        out.append(ConfigProblem(parsed.path, first, f"containerdConfigPatches set cdi_spec_dirs to {listed}, without "
+                                 f"{', '.join(missing)}: the node's containerd would not read the host's specs "
+                                 "(/etc/cdi) or the DRA driver's per-claim ones (/var/run/cdi)", again))
     return out
 
 
