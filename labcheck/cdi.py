@@ -9,6 +9,7 @@ attendee has to look at rather than only the file.
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 import string
@@ -39,6 +40,23 @@ _FW_VERSION = re.compile(r"/nvidia/([0-9]{3}\.[0-9]+(?:\.[0-9]+)?)/")
 _HOOK_VERSION = re.compile(r"(?:--host-driver-version=|\.so\.)([0-9]{3}\.[0-9]+(?:\.[0-9]+)?)(?:$|::)")
 _CDI_LIST_COUNT = re.compile(r"Found ([0-9]+) CDI devices?")
 _CDI_LIST_NAME = re.compile(r"^([a-z0-9.-]+/[\w.-]+)=(\S+)$")
+# The Kind node's own CDI folders (NVIDIA's DRA driver writes one spec per claim there: CDI_ROOT=/var/run/cdi): never
+# the host's, so a host folder by these names is never mounted into the node (labcheck.kindconfig.mounts).
+NODE_OWN_DIRS = ("/var/run/cdi", "/run/cdi")
+NODE_STATIC_DIR = "/etc/cdi"  # where the node's containerd reads the host's specs: the kind config mounts one there
+
+
+def static_dirs(cdi_dirs: tuple[str, ...] | list[str]) -> list[str]:
+    """The host's CDI folders (lab.yaml cdi_dirs) that the kind config may mount into the node: all but the node's
+    own (NODE_OWN_DIRS, by normalised name), in their order."""
+    return [d for d in cdi_dirs if os.path.normpath(d) not in NODE_OWN_DIRS]
+
+
+def mounted_dir(cdi_dirs: tuple[str, ...] | list[str]) -> str:
+    """The host folder the kind config mounts read-only at the node's /etc/cdi: the first of :func:`static_dirs`
+    ('' when cdi_dirs lists only the node's own folders). The one answer for the config generator
+    (labcheck.kindconfig.mounts), the lab config's cross-check and module 0's "CDI spec found"."""
+    return next(iter(static_dirs(cdi_dirs)), "")
 
 
 def generate_command(spec_path: str = DEFAULT_SPEC_PATH, shell: Shell = DEFAULT_SHELL, ctk: str | None = None) -> str:

@@ -446,20 +446,41 @@ def _path_problem(name: str, value: str, default) -> tuple[str, str] | None:
     return None
 
 
+def _cdi_folder_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -> list[ConfigProblem]:
+    """cdi_spec_path must be in the one host folder the kind config mounts into the node (labcheck.cdi.mounted_dir:
+    the first of cdi_dirs that is not the node's own /var/run/cdi), or the spec --fix-host writes never reaches
+    the node. The same folder by another name counts (/var/run is a link to /run on current distributions), as
+    the CDI verdicts compare them (realpath)."""
+    spec_dir = os.path.normpath(os.path.dirname(cfg.cdi_spec_path))
+    mounted = cdi.mounted_dir(cfg.cdi_dirs)
+    line = lines.get("cdi_spec_path") or lines.get("cdi_dirs")
+    kept = "kept as written: the CDI checks fail until they agree"
+    listed = ", ".join(map(repr, cfg.cdi_dirs))
+    if not mounted:
+        return [ConfigProblem(
+            source, lines.get("cdi_dirs") or line,
+            f"cdi_dirs ({listed}) lists only the node's own CDI folders ({', '.join(cdi.NODE_OWN_DIRS)}): the kind "
+            f"config mounts no host folder at the node's {cdi.NODE_STATIC_DIR}, so no host spec reaches the node",
+            f"set cdi_dirs: {[cdi.NODE_STATIC_DIR, *cfg.cdi_dirs]!r}", kept)]
+    if os.path.realpath(spec_dir) == os.path.realpath(mounted):
+        return []
+    searched = {os.path.realpath(d) for d in cfg.cdi_dirs}
+    where = (f"which cdi_dirs ({listed}) does not list: the spec --fix-host writes there is never searched"
+             if os.path.realpath(spec_dir) not in searched else
+             f"but the kind config mounts only {mounted!r} (the first of cdi_dirs that is not the node's own "
+             f"{' or '.join(cdi.NODE_OWN_DIRS)}) at the node's {cdi.NODE_STATIC_DIR}: the spec --fix-host writes "
+             "there never reaches the node")
+    movable = os.path.normpath(spec_dir) not in cdi.NODE_OWN_DIRS
+    first = [spec_dir, *(d for d in cfg.cdi_dirs if os.path.realpath(d) != os.path.realpath(spec_dir))]
+    return [ConfigProblem(
+        source, line, f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir!r}, {where}",
+        f"set cdi_spec_path: {os.path.join(mounted, 'nvidia.yaml')!r}"
+        + (f", or set cdi_dirs: {first!r} (the first is the one mounted)" if movable else ""), kept)]
+
+
 def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -> list[ConfigProblem]:
     """Settings each valid alone that cannot work together."""
-    problems = []
-    spec_dir = os.path.normpath(os.path.dirname(cfg.cdi_spec_path))
-    # The same folder by another name counts (/var/run is a link to /run on current distributions), as the CDI
-    # probe compares them (labcheck.verdicts.cdi: realpath).
-    searched = {os.path.realpath(d) for d in cfg.cdi_dirs}
-    if os.path.realpath(spec_dir) not in searched:
-        problems.append(ConfigProblem(
-            source, lines.get("cdi_spec_path") or lines.get("cdi_dirs"),
-            f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir}, which cdi_dirs ({', '.join(cfg.cdi_dirs)}) "
-            "does not list: the spec --fix-host writes there is never searched, so the CDI check can never pass",
-            f"add {spec_dir} to cdi_dirs, or set cdi_spec_path: {os.path.join(cfg.cdi_dirs[0], 'nvidia.yaml')}",
-            "kept as written: the CDI checks fail until they agree"))
+    problems = _cdi_folder_problems(cfg, source, lines)
     if not cfg.cdi_spec_path.endswith(cdi.SPEC_SUFFIXES):
         problems.append(ConfigProblem(
             source, lines.get("cdi_spec_path"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labcheck import fsio, versions
+from labcheck import cdi, containerd, fsio, versions
 from labcheck.config import ConfigProblem, LabConfig
 from labcheck.probes.driver_files import BINARIES, LIBRARIES, Inspection, triplet
 from labcheck.remedy import this_host, with_note
@@ -48,8 +48,8 @@ NODE_BIN_DIR = "/usr/bin"
 # The node's own CDI folders: NVIDIA's DRA driver writes one spec per claim there (CDI_ROOT=/var/run/cdi). kind
 # runs every node with --tmpfs /run, so they are writable in the node; mounting the host's would let the
 # driver's per-claim specs land on the host, and a read-only mount would stop the driver.
-NODE_CDI_DIRS = ("/var/run/cdi", "/run/cdi")
-NODE_STATIC_CDI_DIR = "/etc/cdi"  # read-only in the node: the host's specs, which the node must not change
+NODE_CDI_DIRS = cdi.NODE_OWN_DIRS
+NODE_STATIC_CDI_DIR = cdi.NODE_STATIC_DIR  # read-only in the node: the host's specs, which the node must not change
 # Where the DRA driver's kubelet plugin looks for libnvidia-ml.so.1 and nvidia-smi under its driver root
 # (k8s-dra-driver-gpu cmd/gpu-kubelet-plugin/root.go, v25.8.1: ../shared/FIELD-NOTES.md).
 DRA_LIB_DIRS = ("/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64",
@@ -172,12 +172,11 @@ def mounts(inspection: Inspection, cfg: LabConfig, machine: str = "") -> list[di
             add(_mount(f.path, f"{NODE_BIN_DIR}/{f.name}", read_only=True))
     for dev in inspection.devices:
         add(_mount(dev.path))
-    # The host's first static CDI folder (normally /etc/cdi) is always mounted read-only at the node's /etc/cdi,
-    # where the node's containerd reads specs: a spec written after the cluster exists must be visible there.
-    # Docker creates a missing host folder (empty); the check then says no spec is there. Further static folders
-    # that exist keep their path. The node's own /var/run/cdi is never the host's (NODE_CDI_DIRS).
-    static = [d for d in cfg.cdi_dirs if os.path.normpath(d) not in NODE_CDI_DIRS]
-    for i, d in enumerate(static):
+    # The host's first static CDI folder (labcheck.cdi.mounted_dir: normally /etc/cdi) is always mounted read-only
+    # at the node's /etc/cdi, where the node's containerd reads specs: a spec written after the cluster exists must
+    # be visible there. Docker creates a missing host folder (empty); the check then says no spec is there. Further
+    # static folders that exist keep their path. The node's own /var/run/cdi is never the host's (NODE_CDI_DIRS).
+    for i, d in enumerate(cdi.static_dirs(cfg.cdi_dirs)):
         if i == 0 or os.path.isdir(d):
             add(_mount(d, NODE_STATIC_CDI_DIR if i == 0 else d, read_only=True))
     add(_mount(cfg.mps_pipe_dir))
@@ -244,6 +243,7 @@ class ParsedConfig:
     labels: tuple[tuple[str, str], ...] = ()  # the control-plane (GPU) node's labels
     node_line: int | None = None  # line of the control-plane node entry
     rerun: Rerun = DEFAULT_RERUN  # how this run's suite is run again: the "regenerate it" fix of every problem
+    patches: tuple[tuple[str, int | None], ...] = ()  # containerdConfigPatches (the strings) with their lines
 
 
 def _line(node: yaml.Node | None) -> int | None:
@@ -445,7 +445,18 @@ def parse(text: str, source: str, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
             if host and cont:
                 found.append(Mount(host, cont, bool(ro), line))
     return ParsedConfig(source, doc, tuple(found), image, tuple(r.problems), tuple(sorted(labels.items())), node_line,
-                        rerun)
+                        rerun, _patches(doc, root))
+
+
+def _patches(doc: dict, root: yaml.Node) -> tuple[tuple[str, int | None], ...]:
+    """The containerdConfigPatches that are strings, each with its line (others are parse problems already)."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    items = doc.get("containerdConfigPatches")
+    seq = _get(root, "containerdConfigPatches")
+    if not isinstance(items, list) or not isinstance(seq, yaml.SequenceNode):
+        return ()
+    return tuple((item, _line(node)) for item, node in zip(items, seq.value, strict=False) if isinstance(item, str))
 
 
 def load(path: str | Path, rerun: Rerun = DEFAULT_RERUN) -> ParsedConfig:
@@ -549,6 +560,49 @@ def layout_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
         if os.path.normpath(m.host_path) in NODE_CDI_DIRS or os.path.normpath(m.container_path) in NODE_CDI_DIRS:
             add(m.line, f"mounts {m.host_path} at {m.container_path}: the node's /var/run/cdi must be its own "
                 "writable folder (the DRA driver writes a CDI spec per claim there), not the host's")
+    out += cdi_patch_problems(parsed)
+    return out
+
+
+CDI_PATCH_WHY = ("NVIDIA's DRA driver gives the kubelet CDI device names, which the node's containerd resolves only "
+                 "with CDI on (containerd 1.7, in kindest/node images of kind v0.26 and earlier, has it off)")
+
+
+def patches_turn_cdi_on(parsed: ParsedConfig) -> bool:
+    """Whether the config's containerdConfigPatches, as kind applies them, leave CDI on in the node's containerd
+    with its spec folders (the setup step's reuse test: setup_actions.cluster.mismatches)."""
+    return parsed.doc is not None and not cdi_patch_problems(parsed)
+
+
+def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
+    """The containerdConfigPatches must turn CDI on in the node's containerd, as kind merges them into the node's
+    version-2 config (labcheck.containerd.patches_cdi): ``enable_cdi = true`` in the CRI plugin's table, with no
+    later patch turning it off, and any cdi_spec_dirs they set naming /etc/cdi and /var/run/cdi."""
+    if parsed.doc is None:
+        return []
+    again = regenerate(parsed.rerun)
+    first = parsed.patches[0][1] if parsed.patches else None
+    result = containerd.patches_cdi([p for p, _ in parsed.patches])
+    out = [ConfigProblem(parsed.path, parsed.patches[i][1], f"containerdConfigPatches[{i}] cannot be read as the TOML "
+                         f"kind merges into the node's containerd config: {why}", again + ", or fix the line shown")
+           for i, why in result.problems]
+    table = containerd.LAYOUTS[containerd.NODE_CONFIG_VERSION].shown
+    if result.enabled is not True:
+        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {containerd.shown(v)}, which kind does "
+                          f"not apply to the node's version-{containerd.NODE_CONFIG_VERSION} containerd config"
+                          for i, v in result.skipped)
+        found = (f"containerdConfigPatches[{result.enabled_by}] turns it off (enable_cdi = false)"
+                 if result.enabled is False else "no containerdConfigPatches entry kind applies sets enable_cdi")
+        line = parsed.patches[result.enabled_by][1] if result.enabled_by is not None else first
+        out.append(ConfigProblem(parsed.path, line, f"does not turn CDI on in the node's containerd (expected "
+                                 f"enable_cdi = true under {table} in containerdConfigPatches; {found}{skipped}): "
+                                 f"{CDI_PATCH_WHY}", again))
+    missing = containerd.missing_dirs(result.spec_dirs) if result.spec_dirs is not None else ()
+    if missing:
+        listed = ", ".join(map(containerd.shown, result.spec_dirs)) or "none"
+        out.append(ConfigProblem(parsed.path, first, f"containerdConfigPatches set cdi_spec_dirs to {listed}, without "
+                                 f"{', '.join(missing)}: the node's containerd would not read the host's specs "
+                                 "(/etc/cdi) or the DRA driver's per-claim ones (/var/run/cdi)", again))
     return out
 
 

@@ -43,9 +43,9 @@ AREAS: tuple[Area, ...] = (
           "module1::cdi_spec", "module1::nvidia_smi", "module1::workshop_", "module1::mps_", "module1::seed_",
           "module1::shm_")),
     Area("dra", "DRA-driver preflight", "what the DRA driver install needs: its library and binary folders, a writable "
-         "/var/run/cdi, the gpu.present label, node Ready, resource API served",
-         ("module1::dra_driver_", "module1::cdi_dir_writable", "module1::gpu_present_label", "module1::kubernetes_",
-          "module1::resource_api")),
+         "/var/run/cdi, CDI on in the node's containerd, the gpu.present label, node Ready, resource API served",
+         ("module1::dra_driver_", "module1::cdi_dir_writable", "module1::containerd_cdi", "module1::gpu_present_label",
+          "module1::kubernetes_", "module1::resource_api")),
 )
 OTHER = Area("other", "Other", "checks no area claims yet (reports/areas.py)", ())
 

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcheck import cmd, kindconfig, lock, state
+from labcheck import cmd, containerd, kindconfig, lock, state
 from labcheck.clis import Clis
 from labcheck.config import LabConfig
 from labcheck.probes import docker as docker_probe
@@ -70,10 +70,12 @@ def _driver_file(path: str) -> bool:
     return base in BINARIES or base.startswith(stems)
 
 
-def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> list[str]:
-    """What differs between the running node and the config: mounts by node path and source, image, and mounts
+def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig, cri: containerd.CriCdi | None = None
+               ) -> list[str]:
+    """What differs between the running node and the config: mounts by node path and source, image, mounts
     the config no longer has (a node made with the old layout, driver files at their host paths, or the host's
-    /var/run/cdi).
+    /var/run/cdi), and CDI (``cri``: the node's ``containerd config dump``, when it could be read) off or without
+    its spec folders in the node's containerd while the config's containerdConfigPatches turn it on.
 
     A device node may reach the node as a bind mount (kind: privileged node) or as ``--device``. Sources are
     compared after resolving symlinks on this host, since Docker may record a bound link or its target.
@@ -98,7 +100,21 @@ def mismatches(node: nodeprobe.NodeState, parsed: kindconfig.ParsedConfig) -> li
             out.append(f"the host's {src} is mounted at {dst}: the node's /var/run/cdi must be its own")
     if parsed.image and node.image and node.image != parsed.image:
         out.append(f"image {node.image} instead of {parsed.image}")
-    return out
+    return out + _cdi_mismatch(parsed, cri)
+
+
+def _cdi_mismatch(parsed: kindconfig.ParsedConfig, cri: containerd.CriCdi | None) -> list[str]:
+    """WHY here: kind applies containerdConfigPatches only when it creates the node, so a node made from a config
+    without them (or another cluster) keeps CDI off whatever the config says now; no docker inspect shows it.
+    A dump that could not be read proves nothing either way: module 1's containerd check reports it."""
+    if cri is None or cri.problem or cri.layout is None or not kindconfig.patches_turn_cdi_on(parsed):
+        return []
+    if not cri.enabled:
+        return [f"CDI is off in the node's containerd ({cri.where}), while the config's containerdConfigPatches "
+                "turn it on: the node was made without them"]
+    if cri.missing_dirs:
+        return [f"the node's containerd does not read CDI specs from {', '.join(cri.missing_dirs)}"]
+    return []
 
 
 def plan(cfg: LabConfig, config_path: str, rerun: Rerun = DEFAULT_RERUN) -> ClusterPlan:
@@ -136,7 +152,8 @@ def plan(cfg: LabConfig, config_path: str, rerun: Rerun = DEFAULT_RERUN) -> Clus
         what = "has no node container" if not node.exists else f"node container is {node.status}"
         return ClusterPlan(name, "repair" if owned else "blocked", _not_ours(f"cluster {name!r} {what}", owned, rec,
                                                                              node), owned, node)
-    diff = mismatches(node, parsed)
+    cri, _ = nodeprobe.containerd_cdi(cfg.node_name, cfg.command_timeout, docker_host=cfg.docker_host)
+    diff = mismatches(node, parsed, cri)
     if diff:
         reason = _not_ours(f"cluster {name!r} does not match {config_path}: {'; '.join(diff)}", owned, rec, node)
         return ClusterPlan(name, "repair" if owned else "blocked", reason, owned, node, tuple(diff))

@@ -471,7 +471,8 @@ def test_the_fix_uses_the_configured_spec_path_shell_quoted(tmp_path):
     configured = str(tmp_path / "my cdi; x" / "nvidia.yaml")
     etc = tmp_path / "etc"
     etc.mkdir()
-    facts = cdi_probe.probe_cdi((str(etc),), None, 10, spec_path=configured)
+    # the spec's folder first in cdi_dirs: the folder the kind config mounts (the lab config refuses any other)
+    facts = cdi_probe.probe_cdi((os.path.dirname(configured), str(etc)), None, 10, spec_path=configured)
     fix = cdi_v.spec_present(facts).remediation
     assert shlex.split(fix) == [*(["sudo"] if SUDO else []), "nvidia-ctk", "cdi", "generate", f"--output={configured}"]
     (etc / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n")

@@ -383,7 +383,8 @@ def test_the_generate_fix_runs_the_nvidia_ctk_found_as_the_runtime_fix_does(lab,
     root, etc, run = lab
     ctk = _fake_ctk(root / folder, 'echo "NVIDIA Container Toolkit CLI version 1.17.8"\n')
     spec = str(root / folder / "my spec.yaml")
-    facts = probe_cdi((str(etc), str(run)), ctk, timeout=10, spec_path=spec)
+    # the spec's folder first in cdi_dirs: the folder the kind config mounts (the lab config refuses any other)
+    facts = probe_cdi((str(root / folder), str(etc), str(run)), ctk, timeout=10, spec_path=spec)
     fix = v.spec_present(facts).remediation
     sudo = [] if this_host().root else ["sudo"]
     assert parses(fix) and commands(fix) == [[*sudo, ctk, "cdi", "generate", f"--output={spec}"]], fix

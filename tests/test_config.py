@@ -121,10 +121,11 @@ def test_numbers_yaml_reads_as_strings_are_numbers():
 
 def test_a_cdi_spec_path_outside_cdi_dirs_is_a_problem():
     """The spec --fix-host writes must land in a folder the CDI probe searches, as a file CDI reads (m0-4)."""
-    _, problems = config.parse("cdi_dirs: [/var/run/cdi]\ncdi_spec_path: /etc/cdi/nvidia.yaml\n", "lab.yaml")
+    _, problems = config.parse("cdi_dirs: [/opt/cdi]\ncdi_spec_path: /etc/cdi/nvidia.yaml\n", "lab.yaml")
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [(2, "cdi_spec_path")]
-    assert "/etc/cdi, which cdi_dirs (/var/run/cdi) does not list" in problems[0].message
-    assert problems[0].fix == "add /etc/cdi to cdi_dirs, or set cdi_spec_path: /var/run/cdi/nvidia.yaml"
+    assert "'/etc/cdi', which cdi_dirs ('/opt/cdi') does not list" in problems[0].message
+    assert problems[0].fix == ("set cdi_spec_path: '/opt/cdi/nvidia.yaml', or set cdi_dirs: ['/etc/cdi', '/opt/cdi'] "
+                               "(the first is the one mounted)")
     _, problems = config.parse("cdi_dirs: [/etc/cdi/]\ncdi_spec_path: /etc/cdi/nvidia.yml\n")
     assert problems == []  # a trailing '/' is the same folder
     _, problems = config.parse("cdi_spec_path: /etc/cdi/nvidia\n")

@@ -85,6 +85,13 @@ def test_cdi_dir_writable_in_node(running_node, node_facts, lab_config, m1_clis,
                              lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
 
 
+def test_containerd_cdi_enabled_in_node(running_node, node_containerd, lab_config, m1_clis, cluster_owned, check):
+    """"Having CDI enabled is a prerequisite for DRA": CDI on in the node's containerd (`containerd config dump`),
+    reading /etc/cdi and /var/run/cdi."""
+    check(v.containerd_cdi(node_containerd.cri, node_containerd.res, lab_config.node_name, lab_config.cluster_name,
+                           lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))
+
+
 def test_gpu_present_label_on_node(running_node, kube_facts, lab_config, m1_clis, cluster_owned, check):
     check(v.gpu_present_label(kube_facts, lab_config.node_name, lab_config.cluster_name,
                               lab_config.kind_config_path, cli=m1_clis, ours=cluster_owned))

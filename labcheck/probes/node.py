@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labcheck import cdi, cmd, docker_endpoint, fsio, mps, versions
+from labcheck import cdi, cmd, containerd, docker_endpoint, fsio, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
 from labcheck.probes.mps import PS_ARGV, host_mps_on, unless_busy
 from labcheck.remedy import this_host
@@ -173,6 +173,18 @@ def cdi_facts(container: str, dirs: Sequence[str], timeout: float = 30.0, *, doc
         parsed = cdi.parse_spec(r.stdout, path)
         files.append(SpecFile(path, None, parsed) if isinstance(parsed, cdi.Problem) else SpecFile(path, parsed, None))
     return CdiFacts(tuple(dirs), tuple(files), shell=this_host()), res  # the fixes run on the host
+
+
+CONTAINERD_DUMP = ("containerd", "config", "dump")
+
+
+def containerd_cdi(container: str, timeout: float = 30.0, *, docker_host: str = ""
+                   ) -> tuple[containerd.CriCdi | None, cmd.CmdResult]:
+    """``containerd config dump`` in the node, and what it says about CDI (labcheck.containerd.dump_cdi; None when the
+    command failed: the result says why). WHY the dump: it is the node's own containerd merging its defaults (CDI
+    off in 1.7, on in 2.x) with /etc/containerd/config.toml as kind patched it, with no daemon to ask."""
+    res = node_exec(container, list(CONTAINERD_DUMP), timeout=timeout, docker_host=docker_host)
+    return (containerd.dump_cdi(res.stdout) if res.ok else None), res
 
 
 def read_file(container: str, path: str, timeout: float = 30.0, docker: str = DOCKER,

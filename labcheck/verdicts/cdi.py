@@ -17,12 +17,12 @@ from labcheck.remedy import with_note
 from labcheck.verdict import Verdict, failed, passed, skipped
 
 
-def _backup_then_generate(facts: CdiFacts, path: str) -> str:
-    """Keep a copy of the bad spec, then generate at the configured path: copy when it is that path (generating
-    replaces it), move it aside otherwise (a second spec would conflict with the generated one)."""
+def _backup_then_generate(facts: CdiFacts, path: str, generate: str = "") -> str:
+    """Keep a copy of the bad spec, then generate at the configured path (or run ``generate``): copy when it is that
+    path (generating replaces it), move it aside otherwise (a second spec would conflict with the generated one)."""
     keep = "cp -p" if os.path.abspath(path) == os.path.abspath(facts.spec_path) else "mv"
     backup = sh(facts.backup_of(path))
-    return f"{facts.shell.sudo(f'{keep} {sh(path)} {backup}')} && {facts.generate_command}"
+    return f"{facts.shell.sudo(f'{keep} {sh(path)} {backup}')} && {generate or facts.generate_command}"
 
 
 def _where(facts: CdiFacts) -> str:
@@ -30,22 +30,30 @@ def _where(facts: CdiFacts) -> str:
 
 
 def _mounted_dir(facts: CdiFacts) -> str:
-    """The folder of the configured spec path (/etc/cdi by default, the workshop's): the kind config mounts it
-    read-only at the node's /etc/cdi. The host's /var/run/cdi is never mounted (the node's is the DRA driver's),
-    so a spec only there is invisible in the node."""
-    return os.path.dirname(os.path.abspath(facts.spec_path))
+    """The host folder the kind config mounts read-only at the node's /etc/cdi, worked out as the config generator
+    does (labcheck.cdi.mounted_dir: the first of cdi_dirs that is not the node's own /var/run/cdi; '' none). The
+    host's /var/run/cdi is never mounted (the node's is the DRA driver's), so a spec only there is invisible in
+    the node; the lab config refuses a cdi_spec_path outside this folder (labcheck.config)."""
+    return cdi.mounted_dir(facts.dirs)
 
 
 def _in_mounted_dir(facts: CdiFacts, path: str) -> bool:
-    return os.path.realpath(os.path.dirname(path)) == os.path.realpath(_mounted_dir(facts))
+    mounted = _mounted_dir(facts)
+    return bool(mounted) and os.path.realpath(os.path.dirname(path)) == os.path.realpath(mounted)
 
 
 def spec_present(facts: CdiFacts) -> Verdict:
-    """A spec of kind nvidia.com/gpu in the folder the kind config mounts into the node (the configured
-    cdi_spec_path's folder): one only in /var/run/cdi (toolkit >= 1.18's nvidia-cdi-refresh) passes the host but
+    """A spec of kind nvidia.com/gpu in the folder the kind config mounts into the node (:func:`_mounted_dir`): one
+    only in /var/run/cdi (toolkit >= 1.18's nvidia-cdi-refresh) or in a later folder of cdi_dirs passes the host but
     never reaches the node, so module 1's "CDI spec visible in the node" would fail."""
     specs = facts.nvidia_specs
     mounted = _mounted_dir(facts)
+    if not mounted:
+        return failed(f"cdi_dirs ({_where(facts)}) lists only the node's own CDI folders: the kind config mounts no "
+                      f"host folder at the node's {cdi.NODE_STATIC_DIR}, so no spec of kind {cdi.NVIDIA_KIND} "
+                      "reaches the node (see the lab config check)",
+                      f"set cdi_dirs: [{cdi.NODE_STATIC_DIR}, {cdi.NODE_OWN_DIRS[0]}] in the lab config (the first "
+                      "folder is the one the kind config mounts into the node)")
     here = [f for f in specs if _in_mounted_dir(facts, f.path)]
     if here:
         shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in here)
@@ -54,17 +62,28 @@ def spec_present(facts: CdiFacts) -> Verdict:
     problems = facts.problems()
     if problems:
         return failed(f"expected a usable CDI spec of kind {cdi.NVIDIA_KIND} in {mounted}; the only NVIDIA "
-                      f"spec is unusable: {problems[0]}", _backup_then_generate(facts, problems[0].path))
+                      f"spec is unusable: {problems[0]}",
+                      _backup_then_generate(facts, problems[0].path, _generate_mounted(facts, mounted)))
     if specs:
         elsewhere = ", ".join(f.path for f in specs)
         return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {mounted} (the folder the kind config "
                       f"mounts into the node); found one only in {elsewhere}, which the node never sees",
-                      facts.generate_command)
+                      _generate_mounted(facts, mounted))
     seen = [f.path for f in facts.files]
     found = f"; found only: {', '.join(seen)}" if seen else ""
     unreadable = f"; cannot list {', '.join(facts.unreadable_dirs)}" if facts.unreadable_dirs else ""
     return failed(f"expected a CDI spec of kind {cdi.NVIDIA_KIND} in {mounted} (searched {_where(facts)}), found "
-                  f"none{found}{unreadable} (without it the DRA driver sees 0 GPUs)", facts.generate_command)
+                  f"none{found}{unreadable} (without it the DRA driver sees 0 GPUs)", _generate_mounted(facts, mounted))
+
+
+def _generate_mounted(facts: CdiFacts, mounted: str) -> str:
+    """Generate the spec where the node sees it: at cdi_spec_path when that is in the mounted folder (the lab
+    config refuses one that is not), else in the mounted folder itself, saying to set cdi_spec_path there."""
+    if _in_mounted_dir(facts, facts.spec_path):
+        return facts.generate_command
+    target = os.path.join(mounted, "nvidia.yaml")
+    return with_note(cdi.generate_command(target, facts.shell, facts.ctk),
+                     f"and set cdi_spec_path: {target} in the lab config (the folder the kind config mounts)")
 
 
 def spec_valid(facts: CdiFacts) -> Verdict:

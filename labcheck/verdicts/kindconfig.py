@@ -66,7 +66,8 @@ def config_valid(parsed: ParsedConfig) -> Verdict:
     found = [*parsed.problems, *kindconfig.layout_problems(parsed)]
     if not found:
         return passed(f"{parsed.path} is a valid kind config: GPU device nodes, driver files under /usr/lib/<triplet> "
-                      "and /usr/bin, label nvidia.com/gpu.present, /etc/cdi read-only, the node's own /var/run/cdi")
+                      "and /usr/bin, label nvidia.com/gpu.present, /etc/cdi read-only, the node's own /var/run/cdi, "
+                      "CDI turned on in the node's containerd (containerdConfigPatches)")
     return kind_config(found, parsed.path)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from labcheck import mps, versions
+from labcheck import containerd, mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
@@ -587,3 +587,42 @@ def resource_api(facts: ApiFacts, wanted: str, node: str, cluster: str, config_p
     return failed(f"resource.k8s.io/{wanted} is not served (served versions: {found})",
                   rebuild(cluster, config_path, "the generated config sets the DRA feature gate and runtimeConfig for "
                           "the node image's Kubernetes version", cli=cli, ours=ours))
+
+
+def containerd_cdi(cri: containerd.CriCdi | None, res: CmdResult, node: str, cluster: str, config_path: str,
+                   *, cli: Clis = DEFAULT_CLIS, ours: bool = False) -> Verdict:
+    """CDI must be on in the node's containerd, reading /etc/cdi and /var/run/cdi: NVIDIA's DRA driver hands the
+    kubelet CDI device names (one spec per claim in the node's /var/run/cdi) that only a CDI-enabled containerd
+    resolves ("Having CDI enabled is a prerequisite for DRA", driver issue #426). ``cri``: what the node's
+    ``containerd config dump`` says (labcheck.probes.node.containerd_cdi), None when ``res`` failed. The fix
+    re-creates the cluster from the generated config, whose containerdConfigPatches turn CDI on (``ours``: the
+    suite created the cluster; otherwise the fix says what deleting it loses)."""
+    dump = f"{cli.docker} exec {_q(node)} containerd config dump"
+    fix = rebuild(cluster, config_path, cli=cli, ours=ours)
+    if res.rc is None:
+        return failed(f"could not ask {node}'s containerd for its config: {res.describe()}",
+                      f"{cli.docker} start {_q(node)}")
+    if res.rc in (126, 127) or "executable file not found" in res.output:
+        return failed(f"{node} has no containerd on its default PATH ({res.describe()}): every kindest/node image has "
+                      "one, so the node was not made from a kind node image",
+                      rebuild(cluster, config_path, "first set node_image in the lab config to a kindest/node image "
+                              "built for your kind release", cli=cli, ours=ours))
+    if cri is None:
+        return failed(f"`{dump}` fails ({res.describe()}): the node's containerd cannot read its config "
+                      "(/etc/containerd/config.toml, with kind's containerdConfigPatches merged in)", fix,
+                      details=res.output[-3000:])
+    if cri.problem or cri.layout is None:
+        return failed(f"cannot tell whether CDI is on in {node}'s containerd: `{dump}` printed text that "
+                      f"{cri.problem or 'names no known config version'} (what it printed: details)", fix,
+                      details=res.stdout[-3000:] or "(no output)")
+    if not cri.enabled:
+        return failed(f"CDI is off in {node}'s containerd ({cri.where}): the CDI devices of NVIDIA's DRA driver "
+                      "cannot be resolved there (the generated kind config's containerdConfigPatches set "
+                      "enable_cdi = true; this node was made without them)", fix)
+    listed = ", ".join(map(containerd.shown, cri.spec_dirs)) or "no folder"
+    if cri.missing_dirs:
+        return failed(f"{node}'s containerd reads CDI specs only from {listed} (cdi_spec_dirs in {cri.layout.shown}); "
+                      f"missing {', '.join(cri.missing_dirs)}: /etc/cdi holds the host's specs (mounted read-only) "
+                      "and /var/run/cdi the DRA driver's per-claim ones", fix)
+    dirs = " (containerd's default)" if "cdi_spec_dirs" in cri.defaulted else ""
+    return passed(f"CDI is on in {node}'s containerd: {cri.where}; spec dirs {listed}{dirs}")
