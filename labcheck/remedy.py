@@ -17,6 +17,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
+from labcheck import fsio
 from labcheck.probes.host import PACKAGE_TOOLS, HostFacts, probe_host
 
 UBUNTU = "ubuntu"
@@ -112,6 +113,13 @@ class Shell:
         return (f"if [ -d {p} ]; then [ -w {p} ] && [ -x {p} ] || {{ printf '%s %s\\n' {p} {_NOT_WRITABLE} >&2; "
                 f"false; }}; elif [ -e {p} ] || [ -L {p} ]; then printf '%s %s\\n' {p} {_NOT_A_FOLDER} >&2; false; "
                 f"else {make}; fi")
+
+    def move_aside(self, path: str, to: str = "") -> str:
+        """Move ``path`` out of the way, to ``to`` or a backup name that no file has (fsio.backup_name).
+
+        WHY not ``mv X X.bak``: an ``X.bak`` already there (the user's, or an earlier fix's) would be overwritten.
+        ``-n`` keeps one made between the check and the paste; ``--``: a path may start with '-'."""
+        return self.sudo(f"mv -n -- {shlex.quote(path)} {shlex.quote(to or fsio.backup_name(path))}")
 
 
 # What Shell.user_folder prints after the path when it leaves an existing one alone (each one quoted word there).

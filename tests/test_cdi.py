@@ -234,8 +234,9 @@ def test_two_specs_for_the_same_devices_conflict(lab):
     assert verdict.status == "fail"
     assert str(etc / "nvidia.yaml") in verdict.message and str(run / "nvidia.yaml") in verdict.message
     command = verdict.remediation.split("   #")[0]
-    *sudo, mv, moved, aside = shlex.split(command)
-    assert [*sudo, mv, moved] == [*(["sudo"] if SUDO else []), "mv", str(run / "nvidia.yaml")]
+    *sudo, mv, no_clobber, end, moved, aside = shlex.split(command)
+    assert [*sudo, mv, no_clobber, end, moved] == [*(["sudo"] if SUDO else []), "mv", "-n", "--",
+                                                   str(run / "nvidia.yaml")]
     assert re.fullmatch(rf"{run}/nvidia\.yaml\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak", aside), aside
     assert f"{SUDO}systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service" in verdict.remediation
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -289,7 +290,8 @@ def test_log_dir_that_cannot_be_created_says_so(control, tmp_path):
     out = MpsDaemon(control, str(tmp_path / "pipe"), str(blocker / "log"), 10, state_root=tmp_path / "s",
                     shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {blocker} {blocker}.bak && if [ -d "), out.remediation
+    assert re.match(rf"sudo mv -n -- {blocker} {blocker}\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak && if \[ -d ",
+                    out.remediation), out.remediation
     assert 'else sudo install -d -o "$(id -un)" ' in out.remediation
 
 
@@ -299,8 +301,9 @@ def test_a_pipe_dir_that_is_a_file_is_moved_aside_not_mkdir_ed(control, tmp_path
     pipe.write_text("not a folder")
     out = MpsDaemon(control, str(pipe), str(tmp_path / "log"), 10, state_root=tmp_path / "s", shell=Shell()).apply()
     assert not out.ok and "cannot create" in out.message
-    assert out.remediation.startswith(f"sudo mv {pipe} {pipe}.bak && if [ -d {pipe} ]"), out.remediation
-    assert f'else sudo install -d -o "$(id -un)" {pipe}; fi' in out.remediation
+    assert re.match(rf"sudo mv -n -- {pipe} {pipe}\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak && if \[ -d {pipe} \]",
+                    out.remediation), out.remediation
+    assert f'else sudo install -d -o "$(id -un)" -- {pipe}; fi' in out.remediation
     assert "mkdir" not in out.remediation
 
 

@@ -138,7 +138,8 @@ def test_no_mkdir_on_a_path_that_exists_as_a_file(tmp_path: Path):
     v = mv.pipe_dir(facts, pipe, str(tmp_path / "log"), ROOT)
     assert v.status == "fail" and "is not a directory" in v.message
     fix = v.remediation
-    assert fix.startswith(f"mv {blocker} {blocker}.bak && if [ -d {pipe} ]") and "sudo" not in fix
+    assert re.match(rf"mv -n -- {blocker} {blocker}\.labcheck-[0-9]{{14}}(-[0-9]+)?\.bak && if \[ -d {pipe} \]",
+                    fix) and "sudo" not in fix, fix
     assert f'else install -d -o "$(id -un)" -- {pipe}; fi' in fix
 
 
@@ -451,3 +452,19 @@ def test_the_fleet_fixes_install_with_the_package_manager_there():
         "sudo dnf install -y openssh-clients"
     unknown = fleet_probe.classify(host, missing, Shell(distro="gentoo", tools=())).remediation
     assert unknown.startswith("# install an OpenSSH client with this host's package manager; its package is "), unknown
+
+
+def test_moving_a_file_aside_never_overwrites_one_there(tmp_path):
+    """`mv X X.bak` (the MPS and CDI fixes before) overwrote an X.bak already there, maybe the user's only copy."""
+    blocker = tmp_path / "-pipe dir"
+    blocker.write_text("mine")
+    (tmp_path / "-pipe dir.bak").write_text("the user's older copy")
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    subprocess.run(["bash", "-c", ROOT.move_aside(str(blocker))], cwd=tmp_path, check=True, timeout=30)
+    assert not blocker.exists() and (tmp_path / "-pipe dir.bak").read_text() == "the user's older copy"
+    [moved] = tmp_path.glob("-pipe dir.labcheck-*.bak")
+    assert moved.read_text() == "mine"
+    moved.rename(blocker)
+    subprocess.run(["bash", "-c", ROOT.move_aside(str(blocker), str(taken))], cwd=tmp_path, timeout=30)
+    assert taken.read_text() == "keep me" and blocker.read_text() == "mine"

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from labcheck import versions
+from labcheck.cmd import CmdResult
 from labcheck.probes import docker as docker_probe
 from labcheck.probes import gpu as gpu_probe
 from labcheck.probes.docker import cli_version
@@ -192,6 +193,8 @@ def test_a_kernel_release_that_does_not_start_with_a_version_fails_the_check_sho
 
 @pytest.mark.parametrize("driver", ["master-2019-07-17", "r580.159.04"])
 def test_a_driver_that_does_not_start_with_a_version_fails_the_check_showing_it(driver):
-    facts = gpu_probe.GpuFacts(gpu_probe.SmiQuery(None, None), gpu_probe.NvmlFacts(driver))
+    # nvidia-smi itself works (exit 0) and prints that driver field; NVML reports the same
+    smi = gpu_probe.SmiQuery("nvidia-smi", CmdResult(("nvidia-smi",), 0, ""), driver=driver)
+    facts = gpu_probe.GpuFacts(smi, gpu_probe.NvmlFacts(driver))
     verdict = gpu_verdicts.driver(facts, "535")
     assert verdict.status == "fail" and f"cannot read a version from driver {driver!r}" in verdict.message

@@ -186,7 +186,7 @@ def no_conflicts(facts: CdiFacts) -> Verdict:
                 aside = f.path if _in_mounted_dir(facts, first) or not _in_mounted_dir(facts, f.path) else first
                 return failed(f"conflicting CDI specs: {first} and {f.path} both define {cdi.NVIDIA_KIND} devices "
                               f"{', '.join(clash)}",
-                              with_note(facts.shell.sudo(f"mv {sh(aside)} {sh(facts.backup_of(aside))}"),
+                              with_note(facts.shell.move_aside(aside, facts.backup_of(aside)),
                                         f"keeps {_mounted_dir(facts)}'s spec, the one the kind node mounts; toolkit "
                                         ">= 1.18 rewrites /var/run/cdi/nvidia.yaml at boot and on driver changes: "
                                         "stop that with " + facts.shell.sudo("systemctl disable --now "

@@ -37,9 +37,8 @@ def make_dir_command(path: str, blocking_file: str = "", shell: Shell = DEFAULT)
     made = shell.user_folder(path)
     if not blocking_file:
         return made
-    moved = sh(blocking_file + ".bak")
     # no path in the note: a path may hold a newline, which would end the comment and run the rest
-    return shell.sudo(f"mv {sh(blocking_file)} {moved}") + f" && {made}   # then look at what was moved aside"
+    return f"{shell.move_aside(blocking_file)} && {made}   # then look at what was moved aside"
 
 
 def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
@@ -162,7 +161,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     p = facts.pipe
     if p.exists and not p.is_dir:
         return failed(f"MPS pipe dir {configured} exists but is not a directory",
-                      shell.sudo(f"mv {sh(configured)} {sh(configured + '.bak')}") + " && "
+                      shell.move_aside(configured) + " && "
                       + start_command(configured, log_dir, ctl, shell))
     other = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != configured.rstrip("/")}
     if other:
