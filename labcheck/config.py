@@ -416,14 +416,33 @@ def system_place(value: str, shared: bool = True) -> str:
     a link gets past."""
     written = os.path.normpath(os.path.expanduser(value))
     written = "/" + written.lstrip("/") if written.startswith("/") else written  # POSIX keeps a leading "//"
+    homes = _own_homes()
     for path in dict.fromkeys((written, os.path.realpath(written))):
         shown = "" if path == value else f"({path}) "
+        if any(path.startswith(h + "/") for h in homes):
+            continue  # below the user's own home, wherever that is (a service account's /var/lib/jenkins)
         tree = next((t for t in SYSTEM_TREES if path == t or path.startswith(t + "/")), "")
         if tree and not USER_RUNTIME.match(path):
             return f"{shown}is {'' if path == tree else 'under '}{tree}, a system folder"
         if shared and (path in SHARED_DIRS or _home_folder(path)):
             return f"{shown}is a shared folder (a folder of its own below it is fine)"
     return ""
+
+
+def _own_homes() -> tuple[str, ...]:
+    """The running user's home, as written in $HOME and where it leads, when it is a folder of its own.
+
+    WHY: the documented defaults (state_dir ~/.local/state/dra-labcheck) live below the home, and a service
+    account's home is often under a system tree (/var/lib/jenkins): refusing them would fail the lab config check
+    with a fix that names the same value. Not when the home is "/", a system tree or above one (HOME=/, /etc or
+    /var for a daemon user): then "below the home" would admit system folders."""
+    home = os.path.normpath(os.path.expanduser("~"))
+    homes = tuple(dict.fromkeys((home, os.path.realpath(home))))
+    if not all(os.path.isabs(h) for h in homes):
+        return ()
+    if any(h == "/" or t == h or t.startswith(h + "/") for h in homes for t in SYSTEM_TREES):
+        return ()  # HOME=/, /etc or /var: below it lie system folders
+    return homes
 
 
 def _home_folder(path: str) -> bool:

@@ -222,6 +222,29 @@ def test_the_places_a_user_configures_stay_allowed(value):
         assert problems == [] and getattr(cfg, name) == value, problems
 
 
+@pytest.mark.parametrize("home", ["/var/lib/jenkins", "/usr/local/builder", "/run/user/0/home"])
+def test_below_a_home_under_a_system_tree_the_documented_defaults_stay_allowed(monkeypatch, home):
+    """A service account's home under /var/lib (jenkins, gitlab-runner): lab.example.yaml's state_dir
+    ~/.local/state/dra-labcheck was refused as "under /var/lib", with a fix naming the same value and the same path
+    standing in: a lab config check that could never pass (review). Below the home is the user's own; the rest of
+    the tree is still refused."""
+    monkeypatch.setenv("HOME", home)
+    for text in ("state_dir: ~/.local/state/dra-labcheck\n", f"mps_log_dir: {home}/mps-log\n",
+                 f"kind_config_path: {home}/lab/kind.yaml\n"):
+        assert config.parse(text, "lab.yaml")[1] == [], text
+    tree = next(t for t in config.SYSTEM_TREES if home.startswith(t + "/"))
+    _, problems = config.parse(f"mps_log_dir: {tree}/other\n", "lab.yaml")
+    assert len(problems) == 1 and "a system folder" in problems[0].message, problems
+
+
+@pytest.mark.parametrize("home", ["/", "/etc", "/var", "/usr"])
+def test_a_home_at_or_above_a_system_tree_admits_nothing_below_it(monkeypatch, home):
+    """HOME=/ or /var (daemon users): "below the home" would be the whole system."""
+    monkeypatch.setenv("HOME", home)
+    for value in ("/var/lib/docker", "/etc/ssh", "/usr/local/bin"):
+        assert config.parse(f"state_dir: {value}\n", "lab.yaml")[1], (home, value)
+
+
 @pytest.mark.parametrize("value", ["/etc/ssh/ssh_config", "/usr/local/bin/kind-config.yaml", "/var/lib/docker/k.yaml"])
 def test_a_kind_config_path_in_a_system_folder_is_refused(value):
     """The suite writes the kind config (and backups next to it): never into /etc/ssh and the like; /tmp/k.yaml and
