@@ -319,18 +319,20 @@ def in_own_pid_namespace(pid: int, proc: str = "/proc") -> bool | None:
         return os.readlink(f"{proc}/{pid}/ns/pid") == os.readlink(f"{proc}/self/ns/pid")
     except OSError:
         pass
-    theirs, ours = _nspid_depth(f"{proc}/{pid}/status"), _nspid_depth(f"{proc}/self/status")
-    return None if theirs is None or ours is None else theirs == ours
+    theirs, ours = ns_pids(str(pid), proc), ns_pids("self", proc)
+    return None if theirs is None or ours is None else len(theirs) == len(ours)
 
 
-def _nspid_depth(status: str) -> int | None:
-    """How many pid namespaces the NSpid line of a /proc/PID/status names (None: no such line or file)."""
+def ns_pids(pid: str, proc: str = "/proc") -> list[str] | None:
+    """The NSpid line of ``/proc/PID/status``: the process's pid in each pid namespace, from the one /proc belongs to
+    down to its own (None: no such line or file). The last is the pid the process itself sees (and writes into a pid
+    file: the kind node's MPS daemon into the pipe folder it shares with the host)."""
     try:
-        text = fsio.read_text(status, 64 * 1024, errors="replace")
+        text = fsio.read_text(f"{proc}/{pid}/status", 64 * 1024, errors="replace")
     except (OSError, fsio.FileProblem):
         return None
     line = next((ln for ln in text.splitlines() if ln.startswith("NSpid:")), "")
-    return len(line.split()) - 1 if line else None
+    return line.split()[1:] if line else None
 
 
 def boot_clock() -> float:

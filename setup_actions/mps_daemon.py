@@ -25,7 +25,7 @@ from labcheck import state as labstate
 from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
 from labcheck.remedy import Shell
-from labcheck.verdicts.mps import install_mps, make_dir_command, stale_pipe_fix, start_command
+from labcheck.verdicts.mps import containers_in_the_way, install_mps, make_dir_command, stale_pipe_fix, start_command
 from setup_actions.outcome import Outcome
 
 TICK = 0.02  # /proc start times count clock ticks (1/100 s): a process started right after a record can read earlier
@@ -339,6 +339,9 @@ class MpsDaemon:
         if q.timed_out:
             return Outcome(False, "failed", f"{q.describe()}: a stuck daemon or a dead one's pipe on {self.pipe_dir}",
                            stale_pipe_fix(self.pipe_dir, self.log_dir, self.control, self.shell))
+        in_the_way = self._containers_on_folder()
+        if in_the_way:
+            return Outcome(False, "failed", *containers_in_the_way(in_the_way, self.pipe_dir, q.describe(), self.shell))
         for d in (self.pipe_dir, self.log_dir):
             try:
                 os.makedirs(d, exist_ok=True)
@@ -367,6 +370,17 @@ class MpsDaemon:
         self._save({**record, "phase": "started", "pid": pid})
         return Outcome(True, "start", f"started the MPS control daemon (pid {pid}) on {self.pipe_dir}, "
                                       f"logs in {self.log_dir}", changed=True)
+
+    def _containers_on_folder(self) -> list[int]:
+        """The MPS control daemons of containers whose pipe folder is this one (the kind node's: its folder is mounted
+        from the host), seen when the folder holds a daemon's socket or pid file ([] when it holds neither: then no
+        daemon uses it, and no ``ps`` is spent on module 0's longest chain of facts)."""
+        pipe = mps_probe.probe_pipe_dir(self.pipe_dir)
+        if not (pipe.control_socket or pipe.pid_file_pid is not None):
+            return []
+        procs = mps.parse_ps(mps_probe.cmd.run(mps_probe.PS_ARGV, timeout=self.timeout).stdout)
+        found = mps_probe.container_daemons_on(procs, self.pipe_dir, pipe.pid_file_pid)
+        return [pid for pid, on in found.items() if on]
 
     def _daemon_pid(self) -> int | None:
         pid = fsio.read_pid(Path(self.pipe_dir) / "nvidia-cuda-mps-control.pid")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import fixtures.mps  # noqa: F401 - registers the module 0 MPS facts (prefetch.REGISTRY)
-from labcheck import cmd, mps, prefetch
+from labcheck import cmd, mps, mps_idle, prefetch
 from labcheck.probes import mps as probe
 from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
@@ -318,7 +319,7 @@ def test_start_fixes_carry_no_sudo_for_root(tmp_path):
     assert 'else install -d -o "$(id -un)" ' in out.remediation
     hung = _script(tmp_path / "hung", "#!/bin/sh\nsleep 60\n")
     out = MpsDaemon(hung, str(tmp_path / "p"), str(tmp_path / "l"), 0.5, state_root=tmp_path / "s", shell=root).apply()
-    assert not out.ok and f" -m labcheck.mps_idle {tmp_path / 'p'} && {{ rm -f -- " in out.remediation
+    assert not out.ok and f" -m labcheck.mps_idle {tmp_path / 'p'}) && {{ rm -f -- " in out.remediation
     assert "sudo " not in out.remediation
     out = MpsDaemon(None, str(tmp_path / "p"), str(tmp_path / "l"), 1, state_root=tmp_path / "s", shell=root).apply()
     assert not out.ok and "sudo " not in out.remediation
@@ -440,6 +441,96 @@ def test_a_busy_daemon_is_asked_again_and_only_a_busy_one(tmp_path, busy, messag
     assert time.monotonic() - start < 5
 
 
+# --- who uses a pipe folder, on a fake /proc: this host's processes and containers' -----------------------------
+
+NODE_PS = ("    PID    PPID STAT COMMAND         COMMAND\n"
+           "   4242       1 Ssl  nvidia-cuda-mps nvidia-cuda-mps-control -d\n")
+
+
+def _fake_proc(tmp_path: Path, root: str | None, environ: bytes | None = b"CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps\0",
+               nspid: str | None = "4242\t77") -> str:
+    """A /proc holding this process (NSpid one deep: the host's namespace) and the kind node's daemon, host pid 4242
+    (NSpid "4242 77": another pid namespace; None: no NSpid line), with ``environ`` (None: unreadable) and its root
+    folder a link to ``root`` (None: none)."""
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "status").write_text("Name:\tpython\nNSpid:\t100\n")
+    node = proc / "4242"
+    node.mkdir()
+    (node / "status").write_text("Name:\tnvidia-cuda-mps\n" + (f"NSpid:\t{nspid}\n" if nspid is not None else ""))
+    if environ is not None:
+        (node / "environ").write_bytes(environ)
+    if root is not None:
+        (node / "root").symlink_to(root)
+    return str(proc)
+
+
+def _node_root(tmp_path: Path) -> tuple[Path, Path]:
+    """(the node's root folder, the host's pipe folder): the node's /tmp/nvidia-mps IS the host's folder."""
+    root = tmp_path / "node-root"
+    pipe = root / "tmp" / "nvidia-mps"
+    pipe.mkdir(parents=True)
+    return root, pipe
+
+
+def test_a_containers_daemon_whose_folder_is_the_hosts_uses_it_but_is_not_the_hosts_daemon(tmp_path):
+    """The reviewer's case: the node's daemon (another pid namespace), CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps in its
+    mounts, which is the host's pipe folder. host_mps_on (the host's daemon) leaves it out, as it must; mps_users
+    (the stale-pipe guard) lists it, sure: its folder seen through /proc/4242/root is the host's (st_dev, st_ino)."""
+    root, pipe = _node_root(tmp_path)
+    procs = mps.parse_ps(NODE_PS)
+    proc = _fake_proc(tmp_path, str(root))
+    assert cmd.in_own_pid_namespace(4242, proc) is False
+    assert probe.host_mps_on(procs, str(pipe), proc_root=proc) == []
+    assert probe.mps_users(procs, str(pipe), proc_root=proc) == [probe.MpsUser(procs[0], "/tmp/nvidia-mps", False)]
+    assert probe.container_daemons_on(procs, str(pipe), None, proc) == {4242: True}
+    other = tmp_path / "host-tmp" / "nvidia-mps"  # the same path names another folder on the host
+    other.mkdir(parents=True)
+    assert probe.mps_users(procs, str(other), proc_root=proc) == []
+    assert probe.container_daemons_on(procs, str(other), None, proc) == {4242: False}
+
+
+@pytest.mark.parametrize("case", ["environ unreadable", "root unreadable", "a link on the way", "relative path",
+                                  "undecodable path", "namespace unknown"])
+def test_a_process_whose_folder_cannot_be_told_may_use_it(tmp_path, case):
+    """Where it cannot be read whether a container's process uses the folder (a user cannot read root's environment
+    nor root folder in the node), it counts as "may use": the guard then refuses, and nothing is removed."""
+    root, pipe = _node_root(tmp_path)
+    environ, nspid, where = b"CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps\0", "4242\t77", str(root)
+    if case in ("root unreadable", "namespace unknown"):  # not a "no such folder": an error (EACCES for a user)
+        where = str(tmp_path / "loop")
+        os.symlink(where, where)
+    if case == "namespace unknown":  # no NSpid line (a kernel before 4.1), no readable ns link: and its path
+        nspid = None  # names no folder of this host by name either
+    elif case == "environ unreadable":
+        environ = None
+    elif case == "a link on the way":  # the kernel would resolve an absolute link from OUR root
+        (root / "srv").symlink_to("/tmp")
+        environ = b"CUDA_MPS_PIPE_DIRECTORY=/srv/nvidia-mps\0"
+    elif case == "relative path":
+        environ = b"CUDA_MPS_PIPE_DIRECTORY=nvidia-mps\0"
+    elif case == "undecodable path":
+        environ = b"CUDA_MPS_PIPE_DIRECTORY=/tmp/\xff\0"
+    procs = mps.parse_ps(NODE_PS)
+    proc = _fake_proc(tmp_path, where, environ, nspid)
+    found = probe.mps_users(procs, str(pipe), proc_root=proc)
+    assert [(u.proc.pid, u.sure) for u in found] == [(4242, False)], found
+    assert "may be this one" in found[0].why and "run this as root to tell" in found[0].why
+    assert probe.container_daemons_on(procs, str(pipe), None, proc) == ({} if case == "namespace unknown"
+                                                                         else {4242: None})
+
+
+def test_the_pid_in_the_folders_pid_file_tells_a_root_daemon_of_the_node_uses_it(tmp_path):
+    """A user cannot read the node daemon's environment (it runs as root); the pid it wrote into the shared folder's
+    pid file is its pid in the node (77), which NSpid (readable by all) shows: that tells it is on the folder."""
+    _root, pipe = _node_root(tmp_path)
+    procs = mps.parse_ps(NODE_PS)
+    proc = _fake_proc(tmp_path, None, environ=None)
+    assert probe.container_daemons_on(procs, str(pipe), 77, proc) == {4242: True}
+    assert probe.container_daemons_on(procs, str(pipe), 78, proc) == {4242: None}
+    assert probe.container_daemons_on(procs, str(pipe), 4242, proc) == {4242: None}  # the host's number is not it
+
+
 # --- the stale-pipe fix, run on a real folder ------------------------------------------------------------------
 
 def _dead_daemons_leftovers(pipe: Path) -> list[str]:
@@ -529,21 +620,25 @@ def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_of_this_host_us
     assert sorted(os.listdir(pipe)) == entries and not log.exists()
 
 
-def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_or_a_containers_mps_daemon(tmp_path, control):
-    """`pgrep -ax nvidia-cuda-mps` listed every MPS process: the kind node's daemon (another pid namespace, seen on
-    the host) and another pipe folder's stopped the fix for good. Only this host's processes on this folder count,
-    the same test the probe makes (labcheck.probes.mps.host_mps_on)."""
-    needs.skip_unless("root")  # unshare --pid
-    pipe, log = tmp_path / "pipe", tmp_path / "log"
+def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_daemon_nor_by_a_container_on_another_folder(
+        tmp_path, control):
+    """`pgrep -ax nvidia-cuda-mps` listed every MPS process, so another pipe folder's daemon and a container's daemon
+    on its own folder stopped the fix for good. Neither uses this folder: the container's (another pid and mount
+    namespace, as a kind node of another cluster) names the same path, which in its mounts is a folder of its own
+    (a tmpfs over the parent), and /proc/PID/root shows it is not this one."""
+    needs.skip_unless("root")  # unshare --pid --mount, mount
+    pipe, log = tmp_path / "node" / "pipe", tmp_path / "log"
     _dead_daemons_leftovers(pipe)
     fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))
+    own_folder = ["unshare", "--pid", "--fork", "--mount-proc", "--propagation", "private", "sh", "-c",
+                  'mount -t tmpfs none "$0" && mkdir -p "$1" && shift && exec "$@"', str(pipe.parent), str(pipe)]
     try:
-        with _mps_process(tmp_path, tmp_path / "other pipe"), \
-                _mps_process(tmp_path, pipe, "unshare", "--pid", "--fork") as node:
+        with _mps_process(tmp_path, tmp_path / "other pipe"), _mps_process(tmp_path, pipe, *own_folder) as node:
             assert cmd.in_own_pid_namespace(node.pid) is False
+            assert probe.read_proc_pipe_dir(node.pid) == str(pipe)  # the same path, in its own mounts
             facts = probe.probe_mps(str(pipe), (), 10)
             assert node.pid in [p.pid for p in facts.container_daemons]
-            assert node.pid not in [p.pid for p in facts.daemons]
+            assert node.pid not in [p.pid for p in facts.daemons] and facts.containers_on_pipe == []
             res = _paste(fix, tmp_path)
             assert res.returncode == 0, (res.stdout, res.stderr)
         assert sorted(os.listdir(pipe)) == ["nvidia-cuda-mps-control.pid"] and log.is_dir()
@@ -552,10 +647,130 @@ def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_or_a_containers_mp
         probe.control_query(control, "quit", str(pipe), 5)
 
 
+def test_the_stale_pipe_fix_touches_nothing_while_a_containers_daemon_uses_the_folder(tmp_path, control):
+    """The kind node mounts the host's pipe folder at the same path (labcheck.kindconfig), so its daemon keeps its
+    socket and pid file in the host's folder. The guard skipped every process of another pid namespace: it let the
+    fix remove the live node daemon's control socket and pid file, then start a second daemon on its folder. A
+    daemon in another pid namespace whose folder, seen through /proc/PID/root, is this one stops the fix; the
+    setup step starts no daemon there either; the probe names it as a container's on the folder."""
+    needs.skip_unless("root")  # unshare --pid
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    entries = _dead_daemons_leftovers(pipe)
+    fix = v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True))
+    with _mps_process(tmp_path, pipe, "unshare", "--pid", "--fork", "--mount-proc") as node:
+        assert cmd.in_own_pid_namespace(node.pid) is False
+        res = _paste(fix, tmp_path)
+        assert res.returncode == 1 and f"{node.pid} {node.args}" in res.stdout, res
+        assert "a container's process" in res.stdout and "whose pipe folder is this one" in res.stdout
+        assert sorted(os.listdir(pipe)) == entries and not log.exists()
+        facts = probe.probe_mps(str(pipe), (str(Path(control).parent),), 10)
+        assert [p.pid for p in facts.containers_on_pipe] == [node.pid] and facts.daemons == []
+        out = MpsDaemon(control, str(pipe), str(log), 5, state_root=tmp_path / "s", shell=Shell(root=True)).apply()
+        assert not out.ok and f"pid {node.pid} on this host" in out.message and "would share" in out.message
+        assert out.remediation.startswith(f"kill {node.pid}   # ")
+        verdict = v.daemon(facts, str(pipe), str(log), True, out.message, out.remediation, shell=Shell(root=True))
+        assert verdict.status == "fail" and (verdict.message, verdict.remediation) == (out.message, out.remediation)
+    assert sorted(os.listdir(pipe)) == entries and not log.exists()
+
+
+# The kind node's daemon, as the node runs it in its own pid namespace on the folder mounted from the host: it
+# writes ITS pid (1, in the namespace unshare makes) into the pid file and stays until the FAKE_CONTROL "quit".
+NODE_DAEMON = r"""#!/bin/sh
+P="$CUDA_MPS_PIPE_DIRECTORY"
+rm -f "$P/quit"
+echo $$ > "$P/nvidia-cuda-mps-control.pid"
+while [ ! -f "$P/quit" ]; do sleep 0.05; done
+rm -f "$P/nvidia-cuda-mps-control.pid" "$P/quit"
+"""
+
+
+class _OneGpu:
+    gpus = (H100_GPU,)
+
+    @staticmethod
+    def list_problems() -> list[str]:
+        return []
+
+
+def test_a_container_daemon_answering_on_the_hosts_folder_is_named_not_taken_for_the_hosts(tmp_path, control):
+    """Module 0 checks the HOST's daemon. The kind node's, answering on the host's folder through the node's mount,
+    passed as "MPS control daemon (pid not visible in ps) answers". Now it fails naming the container's pid, its
+    client check does not run (it would test the node's daemon), the setup step starts nothing, the stale-pipe guard
+    refuses, and the fix, pasted, quits the node's daemon through the folder (it removes its own files)."""
+    needs.skip_unless("root")  # unshare --pid
+    pipe, log = tmp_path / "pipe", tmp_path / "log"
+    pipe.mkdir()
+    script = _script(tmp_path / "node" / "nvidia-cuda-mps-control", NODE_DAEMON)
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", script, "-d"],
+                            env={**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(pipe)}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _daemons_of(script) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        node = _daemons_of(script)[0]
+        facts = probe.probe_mps(str(pipe), (str(Path(control).parent),), 10)
+        while not facts.answers and time.monotonic() < deadline:
+            time.sleep(0.05)
+            facts = probe.probe_mps(str(pipe), (str(Path(control).parent),), 10)
+        assert facts.answers and facts.daemons == [] and [p.pid for p in facts.containers_on_pipe] == [node.pid]
+        action = MpsDaemon(control, str(pipe), str(log), 5, state_root=tmp_path / "s", shell=Shell(root=True))
+        assert action.apply().action == "none" and not log.exists()
+        verdict = v.daemon(facts, str(pipe), str(log), True, shell=Shell(root=True))
+        assert verdict.status == "fail" and f"a container's, not this host's: pid {node.pid}" in verdict.message
+        assert "not visible in ps" not in verdict.message
+        lab = type("Lab", (), {"mps_pipe_dir": str(pipe), "extra_bin_dirs": (), "extra_lib_dirs": (),
+                               "command_timeout": 5})
+        skip = fixtures.mps._client_runs(lab, _OneGpu, facts)
+        assert isinstance(skip, str) and f"a container's (pid {node.pid}" in skip
+        guard = _paste(v.stale_pipe_fix(str(pipe), str(log), control, Shell(root=True)), tmp_path)
+        assert guard.returncode == 1 and str(node.pid) in guard.stdout and os.listdir(pipe) != []
+        assert verdict.remediation.startswith(v.quit_command(str(pipe), control, Shell(root=True)) + "   # ")
+        res = _paste(verdict.remediation, tmp_path)
+        assert res.returncode == 0, res
+        proc.wait(timeout=10)  # the node's daemon quit, as asked through the folder
+        assert os.listdir(pipe) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _without_labcheck(tmp_path: Path) -> str:
+    """A Python of this machine that cannot import labcheck outside the project (skip when there is none)."""
+    env = {k: val for k, val in os.environ.items() if k != "PYTHONPATH"}
+    for python in dict.fromkeys(["/usr/bin/python3", shutil.which("python3") or "", sys.executable]):
+        if python and subprocess.run([python, "-c", "import labcheck"], cwd=tmp_path, env=env,
+                                     capture_output=True, timeout=30).returncode != 0:
+            return python
+    pytest.skip("every Python here imports labcheck from anywhere")
+
+
+def test_the_guard_runs_from_any_folder_and_runs_the_suites_own_module(tmp_path):
+    """The fix is pasted in any folder. `python -m labcheck.mps_idle` there found no labcheck (it failed safely, but
+    the fix never worked) or, in a folder holding another labcheck, ran that one. The guard runs from the folder
+    this labcheck is imported from: with a Python that has no labcheck installed, from an empty folder, it answers;
+    beside a stand-in labcheck whose guard says "idle", it still lists the stuck daemon on the folder."""
+    pipe = tmp_path / "pipe"
+    pipe.mkdir()
+    env = {k: val for k, val in os.environ.items() if k != "PYTHONPATH"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = subprocess.run(["bash", "-c", mps_idle.guard_command(str(pipe), _without_labcheck(tmp_path))], cwd=empty,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and os.listdir(empty) == [], res
+    decoy = tmp_path / "decoy"
+    (decoy / "labcheck").mkdir(parents=True)
+    (decoy / "labcheck" / "__init__.py").write_text("")
+    (decoy / "labcheck" / "mps_idle.py").write_text("import sys\nsys.exit(0)\n")
+    with _mps_process(tmp_path, pipe) as stuck:
+        res = subprocess.run(["bash", "-c", mps_idle.guard_command(str(pipe))], cwd=decoy, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert res.returncode == mps_idle.BUSY and f"{stuck.pid} {stuck.args}" in res.stdout, res
+
+
 def test_the_guard_refuses_when_it_cannot_tell(tmp_path):
     """Anything but "no MPS process here" is a non-zero exit, so the fix's `&&` removes nothing: a relative path,
     no argument, and an interpreter that cannot import the guard."""
-    from labcheck import mps_idle
     assert mps_idle.main(["relative/pipe"]) == mps_idle.UNUSABLE and mps_idle.main([]) == mps_idle.UNUSABLE
     res = subprocess.run([sys.executable, "-S", "-I", "-m", "labcheck.mps_idle", str(tmp_path)], capture_output=True,
                          text=True, timeout=30, cwd=tmp_path)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 
 import pytest
 
-from labcheck import cmd, mps
+from labcheck import cmd, mps, mps_idle
 from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
 from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
@@ -244,6 +245,10 @@ def _every_fix(pipe: str, log: str, shell: Shell) -> dict[str, str]:
                                     control=CONTROL, shell=shell),
         "not served": v.functional(dataclasses.replace(run, servers_during=(), smi_mps_on=()), log, control=CONTROL,
                                    shell=shell),
+        "container answers": v.daemon(_node(True, answer=True, pipe=here), pipe, log, True, shell=shell),
+        "container may answer": v.daemon(_node(None, answer=True, pipe=here), pipe, log, True, shell=shell),
+        "two daemons": v.daemon(_node(True, answer=True, pipe=here, host_dir=pipe), pipe, log, True, shell=shell),
+        "container deaf": v.daemon(_node(True, answer=False, pipe=here), pipe, log, True, shell=shell),
     }
     for name, verdict in fixes.items():
         assert verdict.status in ("fail", "warn"), (name, verdict)
@@ -276,12 +281,12 @@ def test_every_mps_fix_parses_quotes_the_configured_folders_and_removes_no_folde
 
 def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_only_with_no_mps_process():
     fix = v.stale_pipe_fix("/tmp", LOG, CONTROL, Shell(), python="/opt/py 3/python")
-    assert fix.startswith("'/opt/py 3/python' -m labcheck.mps_idle /tmp && { sudo rm -f -- /tmp/control "
-                          "/tmp/control_lock "), fix
+    assert fix.startswith(f"(cd {mps_idle.IMPORT_ROOT} && '/opt/py 3/python' -m labcheck.mps_idle /tmp) && "
+                          "{ sudo rm -f -- /tmp/control /tmp/control_lock "), fix
     assert [args for args in removed(fix)] == [("-f", "--", *(f"/tmp/{e}" for e in mps.PIPE_ENTRIES))]
     assert "rm -rf" not in fix and "if no daemon" not in fix and "pgrep" not in fix and not parses(fix)
     assert v.stale_pipe_fix(PIPE + "/", LOG, CONTROL, Shell(root=True), python="python3").startswith(
-        f"python3 -m labcheck.mps_idle {PIPE}/ && {{ rm -f -- {PIPE}/control ")
+        f"(cd {mps_idle.IMPORT_ROOT} && python3 -m labcheck.mps_idle {PIPE}/) && {{ rm -f -- {PIPE}/control ")
 
 
 def test_the_kind_nodes_daemon_is_not_taken_for_the_hosts():
@@ -300,6 +305,59 @@ def test_the_kind_nodes_daemon_is_not_taken_for_the_hosts():
     assert v.pipe_dir(dataclasses.replace(node, env_pipe_dir=PIPE), PIPE, LOG).status == "pass"
     host = dataclasses.replace(node, daemon_in_host={4242: True})  # the same daemon, of the host: it is one
     assert "runs (pid 4242 on /run/elsewhere) but none answers" in v.daemon(host, PIPE, LOG, True).message
+
+
+NODE_PS = "   4242       1 Ssl  nvidia-cuda-mps nvidia-cuda-mps-control -d\n"  # the kind node's, on the host
+HOST_PS = "    425       1 Ssl  nvidia-cuda-mps nvidia-cuda-mps-control -d\n"
+
+
+def _node(on_pipe: bool | None, answer: bool, pipe: PipeDir | None = None, host_dir: str = "") -> MpsFacts:
+    """The kind node's daemon (host pid 4242, another pid namespace) whose pipe folder is the lab's (``on_pipe``;
+    None: cannot be told), a daemon answering on the folder or not, and (``host_dir``) a host daemon 425 there."""
+    query = cmd.CmdResult((CONTROL,), 0, "") if answer else cmd.CmdResult((CONTROL,), 1, mps.NO_DAEMON)
+    ps = "    PID    PPID STAT COMMAND         COMMAND\n" + NODE_PS + (HOST_PS if host_dir else "")
+    f = facts(ps, query, pipe, daemon_dirs={425: host_dir} if host_dir else None)
+    return dataclasses.replace(f, daemon_in_host={4242: False, **({425: True} if host_dir else {})},
+                               container_on_pipe={4242: on_pipe})
+
+
+def test_a_containers_daemon_answering_on_the_hosts_folder_is_not_the_hosts():
+    """Module 0 checks the HOST's daemon. The kind node's answers on the host's folder (the node mounts it at the same
+    path): the check passed as "MPS control daemon (pid not visible in ps) answers". It fails, naming it, and the fix
+    quits it through the folder (it removes its own files: nothing of its is removed by hand)."""
+    verdict = v.daemon(_node(True, answer=True), PIPE, LOG, True)
+    assert verdict.status == "fail" and "answering on /tmp/nvidia-mps is a container's, not this host's: pid 4242" \
+        in verdict.message and "not visible in ps" not in verdict.message
+    assert verdict.remediation.startswith(f"echo quit | sudo env CUDA_MPS_PIPE_DIRECTORY={PIPE} {CONTROL}   # ")
+    assert "then rerun module 0" in verdict.remediation and "rm " not in verdict.remediation
+    assert v.daemon(_node(True, answer=True), PIPE, LOG, False).status == "fail"  # --no-provision: the same
+    assert v.daemon(_node(False, answer=True), PIPE, LOG, True).status == "pass"  # its folder is another one
+
+
+def test_a_containers_daemon_that_may_be_the_one_answering_is_not_verified():
+    """Its folder cannot be read (a user, root's daemon in the node) and no host daemon is on the folder in ps: who
+    answers cannot be told, so the check warns (NOT VERIFIED), with the guard, as root, that tells."""
+    verdict = v.daemon(_node(None, answer=True), PIPE, LOG, True)
+    assert verdict.status == "warn" and "pid 4242 (another pid namespace) may be the one" in verdict.message
+    assert verdict.remediation.startswith(mps_idle.guard_command(PIPE, sys.executable, Shell()) + "   # ")
+    assert "&& sudo " in verdict.remediation.split("#")[0]
+    served = v.daemon(_node(None, answer=True, host_dir=PIPE), PIPE, LOG, True)  # this host's on it: its answer
+    assert served.status == "pass" and "pid 425" in served.message
+
+
+def test_a_host_and_a_containers_daemon_on_one_folder_fail_and_both_are_named():
+    verdict = v.daemon(_node(True, answer=True, host_dir=PIPE), PIPE, LOG, True)
+    assert verdict.status == "fail" and "this host's (pid 425) and a container's (pid 4242" in verdict.message
+    assert verdict.remediation.startswith("sudo kill 425 4242   # ")
+
+
+def test_a_containers_daemon_on_the_folder_that_does_not_answer_gets_no_host_daemon_beside_it():
+    """Starting the host's daemon on a folder whose socket the node's daemon holds would make two daemons share it
+    (the stale-pipe fix once did that too): the fix stops the container's by its pid, and starts nothing."""
+    verdict = v.daemon(_node(True, answer=False), PIPE, LOG, True)
+    assert verdict.status == "fail" and "pid 4242 on this host" in verdict.message and "would share" in verdict.message
+    assert verdict.remediation.startswith("sudo kill 4242   # ") and " -d" not in verdict.remediation
+    assert v.daemon(_node(None, answer=False), PIPE, LOG, True).remediation == v.start_command(PIPE, LOG, CONTROL)
 
 
 def test_a_pipe_folder_that_cannot_be_made_is_made_for_the_user_not_root():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import stat
 import subprocess
 import sys
 import time
@@ -55,6 +56,8 @@ class MpsFacts:
     # pid -> whether that daemon is in this host's pid namespace (cmd.in_own_pid_namespace); False: a container's,
     # e.g. the kind node's daemon, which ps on the host lists too. A pid not here counts as the host's.
     daemon_in_host: dict[int, bool | None] = field(default_factory=dict)
+    # pid of a container's daemon -> whether its pipe folder is the lab's (container_daemons_on); not here: not known
+    container_on_pipe: dict[int, bool | None] = field(default_factory=dict)
 
     @property
     def daemons(self) -> list[mps.Proc]:
@@ -70,6 +73,16 @@ class MpsFacts:
     def container_daemons(self) -> list[mps.Proc]:
         """Control daemons in another pid namespace (a container): neither the host's daemon nor the fixes'."""
         return [p for p in mps.control_daemons(list(self.procs)) if self.daemon_in_host.get(p.pid) is False]
+
+    @property
+    def containers_on_pipe(self) -> list[mps.Proc]:
+        """:attr:`container_daemons` whose pipe folder is the lab's: through a mount, as the kind node's is."""
+        return [p for p in self.container_daemons if self.container_on_pipe.get(p.pid) is True]
+
+    @property
+    def containers_maybe_on_pipe(self) -> list[mps.Proc]:
+        """:attr:`container_daemons` of which it cannot be told whether their pipe folder is the lab's."""
+        return [p for p in self.container_daemons if self.container_on_pipe.get(p.pid) is None]
 
     @property
     def servers(self) -> list[mps.Proc]:
@@ -157,37 +170,148 @@ def probe_mps(pipe_dir: str, extra_bin_dirs: tuple[str, ...] = (), timeout: floa
     daemons = mps.control_daemons(list(procs))
     in_host = {p.pid: cmd.in_own_pid_namespace(p.pid) for p in daemons}
     pipes = {p.pid: read_proc_pipe_dir(p.pid) for p in daemons if in_host[p.pid] is not False}
+    pipe = probe_pipe_dir(pipe_dir)
+    theirs = container_daemons_on([p for p in daemons if in_host[p.pid] is False], pipe_dir, pipe.pid_file_pid)
     query = control_query(control, "get_server_list", pipe_dir, timeout) if control else None
-    return MpsFacts(control, server, ps, procs, probe_pipe_dir(pipe_dir),
-                    os.environ.get("CUDA_MPS_PIPE_DIRECTORY"), pipes, query, in_host)
+    return MpsFacts(control, server, ps, procs, pipe, os.environ.get("CUDA_MPS_PIPE_DIRECTORY"), pipes, query,
+                    in_host, theirs)
+
+
+def container_daemons_on(procs: Sequence[mps.Proc], pipe_dir: str, pid_file_pid: int | None,
+                         proc_root: str = "/proc") -> dict[int, bool | None]:
+    """For each MPS control daemon of another pid namespace in ``procs``: whether its pipe folder is ``pipe_dir``
+    (:func:`mps_users`), or, where that cannot be read, whether its own pid (the last of NSpid, readable by all) is
+    the one in the folder's pid file ``pid_file_pid``; None: it cannot be told.
+
+    WHY the pid file: the kind node's daemon runs as root, and a user cannot read a root process's environment or
+    root folder; the pid it writes into the shared folder is its pid in the node, which NSpid shows."""
+    users = {u.proc.pid: u for u in mps_users(procs, pipe_dir, proc_root, daemons_only=True)}
+    found: dict[int, bool | None] = {}
+    for p in mps.control_daemons(list(procs)):
+        if cmd.in_own_pid_namespace(p.pid, proc_root) is not False:
+            continue
+        u = users.get(p.pid)
+        own = (cmd.ns_pids(str(p.pid), proc_root) or [""])[-1]
+        in_pid_file = pid_file_pid is not None and own == str(pid_file_pid)
+        found[p.pid] = False if u is None else True if u.sure or in_pid_file else None
+    return found
+
+
+CONTAINER_PROCESS = "a container's process (another pid namespace, e.g. the kind node's)"
 
 
 @dataclass(frozen=True)
-class HostMps:
-    """An MPS process of this host (control daemon, server or control client) that may use a pipe folder."""
+class MpsUser:
+    """An MPS process (control daemon, server or control client), of this host or of a container, that uses a pipe
+    folder, or may."""
 
     proc: mps.Proc
-    pipe_dir: str | None  # its CUDA_MPS_PIPE_DIRECTORY (the default when unset); None: its environment is unreadable
+    pipe_dir: str | None  # its CUDA_MPS_PIPE_DIRECTORY (the default when unset), a path in ITS mounts; None: unreadable
+    in_host: bool | None = True  # in this host's pid namespace (cmd.in_own_pid_namespace); False: a container's
+    sure: bool = True  # its folder was seen to be this one; False: it cannot be told (it may be)
+
+    @property
+    def why(self) -> str:
+        """What is known of it, for a listing ("" for a process of this host seen on the folder)."""
+        whose = CONTAINER_PROCESS + ", whose pipe folder " if self.in_host is False else "its pipe folder "
+        if self.sure:
+            return f"{whose}is this one" if self.in_host is False else ""
+        return f"{whose}may be this one (its environment or its root is not readable: run this as root to tell)"
+
+
+def _folder_id(path: str) -> tuple[int, int] | None | bool:
+    """(st_dev, st_ino) of the folder ``path``; False when it does not exist; None when it cannot be told."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def seen_from(pid: int, path: str, want: tuple[int, int] | None | bool, proc_root: str = "/proc") -> bool | None:
+    """Whether ``path`` as process ``pid`` names it (in its own mounts: its CUDA_MPS_PIPE_DIRECTORY) is the folder
+    whose :func:`_folder_id` is ``want``: the same (st_dev, st_ino) seen through ``/proc/PID/root``. None: it cannot
+    be told (the process's root is closed to this user, a relative or undecodable path, a symbolic link on the way).
+
+    WHY through /proc/PID/root: the kind node mounts the host's pipe folder at the same path (labcheck.kindconfig),
+    so its daemon keeps its control socket in the host's folder; the same path in another container names a folder
+    of its own. WHY not past a symbolic link: the kernel resolves an absolute link under /proc/PID/root from OUR root,
+    so the answer would be about another folder. ``..`` is resolved by name (no link on the way: the same)."""
+    if want is False:  # no such folder here: nobody uses it
+        return False
+    if want is None or not path.startswith("/") or "\ufffd" in path:
+        return None
+    cur = os.path.join(proc_root, str(pid), "root")
+    st = None
+    for part in os.path.normpath(path).split("/"):
+        if not part:
+            continue
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+        except (FileNotFoundError, NotADirectoryError):  # not in its mounts (or the process is gone): not its folder
+            return False
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return None
+    if st is None:  # the process's root folder itself
+        try:
+            st = os.stat(cur)
+        except OSError:
+            return None
+    return (st.st_dev, st.st_ino) == want if stat.S_ISDIR(st.st_mode) else False
+
+
+def mps_users(procs: Sequence[mps.Proc], pipe_dir: str, proc_root: str = "/proc",
+              daemons_only: bool = False) -> list[MpsUser]:
+    """The MPS processes (comm ``nvidia-cuda-mps``; with ``daemons_only`` the control daemons) of ANY pid namespace
+    whose pipe folder is ``pipe_dir``, or may be: the guard of the stale-pipe fix (:mod:`labcheck.mps_idle`).
+
+    One of this host's counts when its folder is ``pipe_dir`` by name (after realpath) or by :func:`seen_from`; a
+    container's when :func:`seen_from` says it is. Either counts, as "may use" (``sure`` False), when it cannot be
+    told: its environment or root is another user's, or its namespace cannot be told.
+
+    WHY containers too: the kind node's daemon keeps its control socket and pid file in the host's folder (the
+    folder is mounted into the node, FIELD-NOTES "MPS across namespaces"); the fix once skipped every process of
+    another pid namespace, then removed the live node daemon's socket and started a second daemon on its folder."""
+    want_name, want = os.path.realpath(pipe_dir), _folder_id(pipe_dir)
+    found = []
+    for p in mps.control_daemons(list(procs)) if daemons_only else mps.mps_processes(list(procs)):
+        in_host = cmd.in_own_pid_namespace(p.pid, proc_root)
+        pd = read_proc_pipe_dir(p.pid, proc_root)
+        uses = _uses(p.pid, pd, in_host, want_name, want, proc_root)
+        if uses is not False:
+            found.append(MpsUser(p, pd, in_host, sure=uses is True))
+    return found
+
+
+def _uses(pid: int, pd: str | None, in_host: bool | None, want_name: str, want: tuple[int, int] | None | bool,
+          proc_root: str) -> bool | None:
+    """Whether process ``pid``, whose pipe folder is ``pd`` in its mounts, uses the folder named ``want_name`` (after
+    realpath) whose :func:`_folder_id` is ``want`` (None: it cannot be told, see :func:`mps_users`)."""
+    if pd is None:
+        return None
+    absolute = pd.startswith("/") and "\ufffd" not in pd
+    if in_host is not False and absolute and os.path.realpath(pd) == want_name:
+        return True
+    same = seen_from(pid, pd, want, proc_root)
+    if same is not None:
+        return same
+    # this host's process with another absolute path names another folder; anything else cannot be told
+    return False if in_host is True and absolute else None
 
 
 def host_mps_on(procs: Sequence[mps.Proc], pipe_dir: str, proc_root: str = "/proc",
-                daemons_only: bool = False) -> list[HostMps]:
-    """The MPS processes (comm ``nvidia-cuda-mps``; with ``daemons_only`` the control daemons) of this host's pid
-    namespace whose pipe folder is ``pipe_dir`` (same folder after realpath), or may be: one whose environment this
-    user cannot read (another user's) is counted, as one whose namespace cannot be told.
+                daemons_only: bool = False) -> list[MpsUser]:
+    """:func:`mps_users` of this host's pid namespace only (one whose namespace cannot be told counts): the host's
+    daemon on ``pipe_dir`` (the setup step's pid, module 1's conflict check), never the kind node's.
 
-    WHY one test for the probe and the stale-pipe fix (:mod:`labcheck.mps_idle`): ``pgrep -x nvidia-cuda-mps`` also
-    listed the kind node's daemon (a container's process, visible on the host) and the daemons of other pipe
-    folders, so the fix refused to act, or a check took another daemon for the lab's."""
-    want = os.path.realpath(pipe_dir)
-    found = []
-    for p in mps.control_daemons(list(procs)) if daemons_only else mps.mps_processes(list(procs)):
-        if cmd.in_own_pid_namespace(p.pid, proc_root) is False:
-            continue
-        pd = read_proc_pipe_dir(p.pid, proc_root)
-        if pd is None or os.path.realpath(pd) == want:
-            found.append(HostMps(p, pd))
-    return found
+    WHY: ``pgrep -x nvidia-cuda-mps`` also listed the kind node's daemon and the daemons of other pipe folders, so a
+    check took another daemon for the lab's host daemon."""
+    return [u for u in mps_users(procs, pipe_dir, proc_root, daemons_only) if u.in_host is not False]
 
 
 # --- functional check: a real CUDA client, served (or not) by MPS ---------------------------------

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from shlex import quote as sh
 
-from labcheck import mps
+from labcheck import mps, mps_idle
 from labcheck.probes.mps import ClientRun, MpsFacts, PipeDir
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
@@ -80,26 +80,83 @@ def binary(facts: MpsFacts, driver_version: str = "", shell: Shell = DEFAULT) ->
 
 def stale_pipe_fix(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
                    shell: Shell = DEFAULT, python: str = sys.executable) -> str:
-    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process of this host uses the
-    folder (:mod:`labcheck.mps_idle`, the probe's own test, run by ``python``: it lists them, and then nothing is
-    removed), remove the daemon's own entries in the pipe folder (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f``
-    without ``-r``: never the folder, nor anything else in it, which may be the user's), then start a daemon.
+    """A control client hung on the pipe: a dead daemon's leftovers. Only when no MPS process uses the folder, of this
+    host or of a container (:func:`labcheck.mps_idle.guard_command`: it lists them, and then nothing is removed),
+    remove the daemon's own entries in the pipe folder (:data:`labcheck.mps.PIPE_ENTRIES`, ``rm -f`` without ``-r``:
+    never the folder, nor anything else in it, which may be the user's), then start a daemon.
 
     WHY not ``rm -rf`` of the folder: the folder is whatever lab.yaml names (it once printed ``rm -rf /tmp``). WHY
-    not ``pgrep -x nvidia-cuda-mps``: it also lists the kind node's daemon (a container's, visible on the host) and
-    every other pipe folder's, so the fix refused to act, or the check took another daemon for this folder's."""
+    the containers' processes too: the kind node's daemon keeps its live socket in this very folder (it is mounted
+    into the node); a guard that skipped it removed that socket and started a second daemon on the folder."""
     entries = " ".join(sh(f"{pipe_dir.rstrip('/')}/{name}") for name in mps.PIPE_ENTRIES)
-    return (f"{sh(python)} -m labcheck.mps_idle {sh(pipe_dir)} && {{ " + shell.sudo(f"rm -f -- {entries}") + " && "
+    return (mps_idle.guard_command(pipe_dir, python) + " && { " + shell.sudo(f"rm -f -- {entries}") + " && "
             + start_command(pipe_dir, log_dir, control, shell) + "; }"
-            "   # a process listed is an MPS process of this host on that folder (a stuck daemon or server): stop "
-            "it, then run this again")
+            "   # a process listed is an MPS process on that folder, of this host or of a container (the kind "
+            "node's daemon): stop it, then run this again")
+
+
+def quit_command(pipe_dir: str, control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT) -> str:
+    """Ask the daemon answering on ``pipe_dir`` to quit, as root (WHY: the kind node's runs as root; a daemon quits
+    cleanly, removing its own socket and pid file)."""
+    return "echo quit | " + shell.sudo(f"env CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}")
+
+
+def _pids(procs: Sequence[mps.Proc]) -> str:
+    return ", ".join(str(p.pid) for p in procs)
 
 
 def _in_containers(facts: MpsFacts) -> str:
     """A note on MPS control daemons of other pid namespaces ("" when none): the kind node's is not the host's."""
-    pids = ", ".join(str(p.pid) for p in facts.container_daemons)
+    pids = _pids(facts.container_daemons)
     return (f"; an MPS control daemon of a container runs (pid {pids}, e.g. the kind node's): not this host's, "
             "left alone") if pids else ""
+
+
+AFTER_MODULE0 = ("module 1 starts the kind node's daemon on the folder again, after module 0 has checked and "
+                 "stopped the host's")
+
+
+def containers_in_the_way(pids: Sequence[int], pipe_dir: str, why: str, shell: Shell = DEFAULT) -> tuple[str, str]:
+    """(message, fix) when an MPS control daemon of a container (``pids``, as this host numbers them) uses the pipe
+    folder but does not answer there: a host daemon started there would share the folder with it (two daemons, one
+    socket path), so none is started and none of its files is touched. The fix stops it by its pid."""
+    shown = ", ".join(map(str, pids))
+    return (f"an MPS control daemon of a container (pid {shown} on this host: another pid namespace, e.g. the kind "
+            f"node's) uses the pipe folder {pipe_dir} but does not answer there ({why}): a daemon of this host "
+            "started there would share the folder with it",
+            with_note(shell.sudo("kill " + " ".join(map(str, pids))), "stops the container's daemon, which does not "
+                      "answer on the folder", f"then rerun module 0; {AFTER_MODULE0}"))
+
+
+def _container_answers(facts: MpsFacts, pipe_dir: str, host_pids: list[int], control: str,
+                       shell: Shell) -> Verdict | None:
+    """The verdict when a container's daemon uses the lab's pipe folder while a daemon answers there (None: none
+    does). Module 0 checks the host's daemon; the kind node's, which answers on the host's folder through the
+    node's mount (FIELD-NOTES "MPS across namespaces"), is not it, and two on one folder cannot be told apart."""
+    theirs = facts.containers_on_pipe
+    if theirs and not host_pids:
+        return failed(f"the MPS control daemon answering on {pipe_dir} is a container's, not this host's: pid "
+                      f"{_pids(theirs)} (another pid namespace, e.g. the kind node's, whose pipe folder is this one "
+                      "through its mount); module 0 checks this host's daemon, which cannot share the folder with it",
+                      with_note(quit_command(pipe_dir, control, shell), "stops the container's daemon (it removes "
+                                "its own files)", f"then rerun module 0; {AFTER_MODULE0}"))
+    if theirs:
+        both = " ".join(map(str, [*host_pids, *(p.pid for p in theirs)]))
+        return failed(f"two MPS control daemons use {pipe_dir}: this host's (pid {', '.join(map(str, host_pids))}) "
+                      f"and a container's (pid {_pids(theirs)}, e.g. the kind node's): clients reach whichever holds "
+                      "the socket, so it cannot be told that the host's answers",
+                      with_note(shell.sudo(f"kill {both}"), "stops both",
+                                f"then rerun module 0, which starts this host's; {AFTER_MODULE0}"))
+    maybe = facts.containers_maybe_on_pipe
+    if maybe and not host_pids:
+        return warned(f"an MPS control daemon answers on {pipe_dir}, but none of this host's is on it in ps, and the "
+                      f"container's daemon pid {_pids(maybe)} (another pid namespace) may be the one: its pipe folder "
+                      "cannot be read as this user, so it cannot be told that the host's answers",
+                      with_note(mps_idle.guard_command(pipe_dir, sys.executable, shell),
+                                "as root, lists each MPS process on the folder: a container's listed is the one "
+                                "answering (then stop it: " + quit_command(pipe_dir, control, shell)
+                                + ", and rerun module 0)"))
+    return None
 
 
 def _hung(r) -> bool:
@@ -118,6 +175,9 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     on_it = [p.pid for p in facts.daemons
              if (facts.host_pipe_dirs.get(p.pid) or pipe_dir).rstrip("/") == pipe_dir.rstrip("/")]
     pids = ", ".join(map(str, on_it)) or "not visible in ps"
+    theirs = _container_answers(facts, pipe_dir, on_it, ctl, shell) if facts.answers else None
+    if theirs is not None:
+        return theirs
     if facts.answers:
         servers = mps.parse_server_list(q.stdout)
         srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
@@ -134,6 +194,10 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
                       f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl, shell))
+    if facts.containers_on_pipe:  # not answering, yet on the folder: no second daemon there
+        message, fix = containers_in_the_way([p.pid for p in facts.containers_on_pipe], pipe_dir,
+                                             q.describe() if q else "not asked", shell)
+        return failed(message, fix)
     others = _in_containers(facts)
     if start_failure:
         return failed(f"MPS control daemon not running; starting it failed: {start_failure}{others}",
