@@ -310,21 +310,81 @@ def _bytes(n: int) -> str:
 def _raise_fix(name: str, default, where: _Where) -> str:
     """Remove the setting from the file read (a copy kept first), so the workshop's minimum applies; or, where
     that cannot be one exact command, open the file at its line. Raising it instead stays allowed (the note)."""
-    path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
-    # sed -i writes a new file next to it, and the copy goes there too: sudo only where this user may not
-    mine = os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK | os.X_OK)
     wanted = f'"{default}"' if name in VERSION_FIELDS else str(default)
-    raise_it = f"a stricter lab may set {name}: {wanted} or higher there instead"
+    return with_note(*_removal_steps(name, where, f"the workshop's minimum {wanted} applies"),
+                     f"a stricter lab may set {name}: {wanted} or higher there instead")
+
+
+# --- the one way a fix changes the lab config: remove a setting (cp + sed), or open the file at its line ----------
+
+def _mine(path: str) -> bool:
+    """This user may change ``path`` (an absolute path, links resolved) without sudo: sed -i writes a new file next
+    to it, and the copy goes there too, so its folder counts as well; a file not there yet, its folder alone."""
+    folder = os.access(os.path.dirname(path), os.W_OK | os.X_OK)
+    return folder and (os.access(path, os.W_OK) or not os.path.lexists(path))
+
+
+def edit_command(source: str, line: int | None = None) -> str:
+    """The user's editor on the lab config ``source`` at ``line`` (``${EDITOR:-vi} +LINE PATH``; ``sudoedit PATH``
+    where this user may not change it): what a fix runs where no exact command can make the change. The file it
+    names is the one the link ``source`` leads to (sed -i would replace a link with a file; editors vary)."""
+    path = os.path.realpath(source)
+    if not _mine(path):
+        return f"sudoedit {shlex.quote(path)}"
+    return f"${{EDITOR:-vi}} {f'+{line} ' if line else ''}{shlex.quote(path)}"
+
+
+def edit_fix(source: str, line: int | None, *notes: str) -> str:
+    """:func:`edit_command`, what to change there after ``#`` (e.g. ``set node_image: ...``)."""
+    return with_note(edit_command(source, line), *notes)
+
+
+def edit_setting(source: str, name: str, *notes: str) -> str:
+    """The editor on the lab config ``source`` at the line that sets ``name`` (read now; none when it is not
+    written there once, e.g. a file still to be made), what to change after ``#``: for a verdict whose fix is a
+    setting of the lab config (``set node_image: ...``)."""
+    where = _written(source, name)
+    return edit_fix(source, where.line if where else None, *notes)
+
+
+def _removal_steps(name: str, where: _Where, applies: str) -> tuple[str, ...]:
+    """(command, *notes) that remove setting ``name`` from the file (a copy kept first), so that ``applies`` (what
+    the suite uses then); the editor at its line where sed cannot remove exactly it (:meth:`_Where.alone_on_its_line`).
+    As a tuple: callers chain a rerun after the command and gather notes after one ``#``."""
+    path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
     if where.line and where.alone_on_its_line():
         steps = (f"cp -p {shlex.quote(path)} {shlex.quote(fsio.backup_name(path))}",
                  f"sed -i {where.line}d {shlex.quote(path)}")
-        return with_note(" && ".join(steps) if mine else SUDO.sudo(*steps),
-                         f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so the "
-                         f"workshop's minimum {wanted} applies", raise_it)
-    at = f"+{where.line} " if where.line else ""
-    editor = f"${{EDITOR:-vi}} {at}{shlex.quote(path)}" if mine else f"sudoedit {shlex.quote(path)}"
-    return with_note(editor, f"remove {name}{f' (line {where.line})' if where.line else ''}, so the workshop's "
-                             f"minimum {wanted} applies", raise_it)
+        return (" && ".join(steps) if _mine(path) else SUDO.sudo(*steps),
+                f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so {applies}")
+    return edit_command(where.source, where.line), f"remove {name}{f' (line {where.line})' if where.line else ''}, " \
+                                                   f"so {applies}"
+
+
+def removal_steps(source: str, name: str, applies: str) -> tuple[str, ...]:
+    """(command, *notes) that remove setting ``name`` from the lab config ``source`` as it is now
+    (:func:`_removal_steps`; its line read when the fix is made, so it is the line the file has): for a verdict
+    whose fix undoes a setting (docker_host naming an engine on another machine). A file that cannot be read or
+    parsed, or that sets ``name`` more than once: the editor, with what to remove."""
+    where = _written(source, name)
+    if where is None:
+        return edit_command(source), f"remove every {name} line, so {applies}"
+    return _removal_steps(name, where, applies)
+
+
+def _written(source: str, name: str) -> _Where | None:
+    """Where the lab config ``source`` sets ``name`` (a top-level key, written once), or None."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    try:
+        text = fsio.read_text(source, MAX_BYTES)
+        root = fsio.compose_yaml(text, source)
+    except (OSError, fsio.FileProblem, fsio.YamlError):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    pairs = [(k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode) and str(k.value) == name]
+    return _Where(source, text, *pairs[0]) if len(pairs) == 1 else None
 
 
 WHOLE_FILE_DEFAULTS = "the file is not used: the documented defaults apply"

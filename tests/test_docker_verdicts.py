@@ -18,6 +18,7 @@ from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import Shell
+from labcheck.rerun import Rerun
 from labcheck.verdicts import docker as v
 from tests import captures
 from tests.shell_text import commands, parses
@@ -341,7 +342,8 @@ def test_a_malformed_docker_host_says_unset_it_not_start_docker(monkeypatch, url
     assert "systemctl" not in verdict.remediation
     configured = probe.probe_engine(LabConfig(command_timeout=5, docker_host=url))
     verdict = v.engine_reachable(configured, configured=url)
-    assert verdict.remediation.startswith("set docker_host in the lab config to your engine's address")
+    assert verdict.remediation.startswith(("${EDITOR:-vi} ", "sudoedit ")), verdict.remediation
+    assert "# set docker_host to your engine's address" in verdict.remediation and parses(verdict.remediation)
 
 
 def test_ssh_without_paramiko_says_install_it(monkeypatch):
@@ -389,7 +391,12 @@ def test_something_that_is_not_a_docker_engine_is_named_as_such(tmp_path, answer
         server.shutdown()
         server.server_close()
     assert verdict.status == "fail" and "not as a Docker engine" in verdict.message, verdict
-    assert verdict.remediation.startswith("set docker_host in the lab config")
+    assert verdict.remediation.startswith(("${EDITOR:-vi} ", "sudoedit ")), verdict.remediation
+    lab = tmp_path / "lab.yaml"  # the lab config that set it: the editor opens at its line
+    lab.write_text(f"cluster_name: lab-a\ndocker_host: {url}\n")
+    fix = v.engine_reachable(engine, configured=url, rerun=Rerun(lab_config=str(lab))).remediation
+    assert fix.startswith(f"${{EDITOR:-vi}} +2 {lab}   # set docker_host to your engine's address"), fix
+    assert parses(fix) and not fix.startswith("set ")
 
 
 # --- runtime fixes use the configured names (audit m0-13b) -------------------------------------------

@@ -12,7 +12,7 @@ import re
 import sys
 from shlex import quote as sh
 
-from labcheck import ctk_configure, docker_endpoint, versions
+from labcheck import config, ctk_configure, docker_endpoint, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
@@ -245,7 +245,7 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
     err = engine.error
     low = err.lower()
     if bad_url or "install paramiko" in low or any(s in low for s in NOT_AN_ENGINE):
-        return _wrong_endpoint(where, configured, bad_url, err)
+        return _wrong_endpoint(where, configured, bad_url, err, rerun)
     if engine.timed_out:
         restart, note = _service(shell, "restart", where)
         return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
@@ -277,15 +277,17 @@ def engine_elsewhere(endpoint: str, host: str, configured: str, rerun: Rerun = D
     driver, GPUs and files, module 1 mounts them into the Kind node, so containers and the node must run here; a
     READY made of this host's driver and another machine's containers would be false.
 
-    The fix undoes the setting that chose the endpoint: the lab config's docker_host (``configured``) or DOCKER_HOST;
-    the URL itself stays out of the fix (it may carry credentials) and the host goes after ``#`` as one line."""
+    The fix undoes the setting that chose the endpoint, then runs the suite again: the lab config's docker_host
+    (``configured``; removed the one way a fix removes a setting, labcheck.config.removal_steps: a copy kept, then
+    its line deleted, or the editor at it) or DOCKER_HOST; the URL itself stays out of the fix (it may carry
+    credentials) and the host goes after ``#`` as one line."""
     message = (f"the engine at {endpoint} is on another machine ({host}); the lab must run on this host: its driver, "
                "GPUs and files are checked here, so its containers and the Kind node must run here too")
     there = f"to check {host} itself, run the suite there (or from here with --hosts: docs/instructors.md)"
-    if configured and configured == endpoint:
-        lab = sh(rerun.lab_config) if rerun.lab_config else "the lab config"
-        then = f"the suite then uses DOCKER_HOST if it is set, else {docker_endpoint.DEFAULT}"
-        return failed(message, with_note(f"remove docker_host from {lab}, then: {rerun.again()}", then, there))
+    if configured and configured == endpoint:  # docker_host removed from the lab config (a copy kept), then the rerun
+        remove, *notes = config.removal_steps(rerun.lab_file, "docker_host", "the suite uses DOCKER_HOST if it is "
+                                              f"set, else {docker_endpoint.DEFAULT}")
+        return failed(message, with_note(f"{remove} && {rerun.again()}", *notes, there))
     return failed(message, with_note(f"unset DOCKER_HOST && {rerun.again()}",
                                      f"this host's engine at {docker_endpoint.DEFAULT}; rootless Docker: export "
                                      "DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock instead of the unset", there))
@@ -297,7 +299,7 @@ NOT_AN_ENGINE = ("invalid response from docker daemon", "indices must be integer
                  "is not json", "jsondecodeerror")
 
 
-def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verdict:
+def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str, rerun: Rerun) -> Verdict:
     """The endpoint itself is the problem: a URL the SDK cannot use, ssh:// without paramiko, or no engine there."""
     if bad_url:
         what = f"the Docker endpoint {where!r} cannot be used: {bad_url}"
@@ -310,8 +312,9 @@ def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verd
     else:
         what = f"something answers at {where}, but not as a Docker engine: {err}"
     if configured and configured == where:
-        fix = (f"set docker_host in the lab config to your engine's address (e.g. {docker_endpoint.EXAMPLE}), or "
-               "remove it to use DOCKER_HOST or the default socket (see lab_config_valid)")
+        fix = config.edit_setting(rerun.lab_file, "docker_host", f"set docker_host to your engine's address (e.g. "
+                                  f"{docker_endpoint.EXAMPLE}), or delete the line to use DOCKER_HOST or the default "
+                                  "socket")
     else:
         fix = with_note("unset DOCKER_HOST", f"the default socket {docker_endpoint.DEFAULT}; or export "
                                              f"DOCKER_HOST=<your engine's address>, e.g. {docker_endpoint.EXAMPLE}")
