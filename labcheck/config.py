@@ -9,6 +9,7 @@ READY whenever a lab config was read, fails.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -152,11 +153,13 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
             target = os.readlink(p)
             return LabConfig(), [ConfigProblem(
                 str(p), None, f"lab config file not found: {p} is a symbolic link to {target}, which does not exist",
-                f"point {p} at your lab config (ln -sfn /path/to/lab.yaml {shlex.quote(str(p))}) or remove the link",
+                with_note(f"ls -l -- {shlex.quote(str(p))}", "point the link at your lab config (ln -sfn "
+                          f"/path/to/lab.yaml {shlex.quote(str(p))}) or remove it"),
                 WHOLE_FILE_DEFAULTS)]
         return LabConfig(), [
-            ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config",
-                          WHOLE_FILE_DEFAULTS)
+            ConfigProblem(str(p), None, "lab config file not found",
+                          edit_fix(str(p), None, "create it (lab.example.yaml lists every setting), or drop "
+                                                 "--lab-config"), WHOLE_FILE_DEFAULTS)
         ]
     except fsio.FileProblem as exc:
         return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}", WHOLE_FILE_DEFAULTS)]
@@ -169,28 +172,30 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         data = fsio.construct_yaml(root, source)
     except fsio.YamlError as exc:
         where = fsio.where(source, exc.line)
-        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem, f"fix the YAML at {where}",
-                                             WHOLE_FILE_DEFAULTS)]
+        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem,
+                                           edit_fix(source, exc.line, f"fix the YAML at {where}"), WHOLE_FILE_DEFAULTS)]
     if data is None:
         return LabConfig(), []
     if not isinstance(data, dict):
         return LabConfig(), [
             ConfigProblem(source, 1, f"expected a mapping of settings, found {fsio.value_kind(data)}",
-                          f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'",
+                          edit_fix(source, 1, "write it as 'key: value' lines, e.g. 'min_docker: \"24.0\"'"),
                           WHOLE_FILE_DEFAULTS)
         ]
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
     nodes = {str(k.value): (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
     values: dict = {}
-    problems = _duplicate_keys(root, source)
+    problems = _duplicate_keys(root, source, text)
     for key, value in data.items():
         key_node, value_node = nodes.get(str(key), (None, None))
         line = fsio.line_of(key_node)
         f = _FIELDS.get(str(key))
         if f is None:
-            problems.append(ConfigProblem(source, line, f"unknown setting {key!r}",
-                                          f"remove it; known settings: {', '.join(sorted(_FIELDS))}", "ignored"))
+            problems.append(ConfigProblem(source, line, f"unknown setting {key!r}", with_note(
+                *_removal_steps(str(key), _Where(source, text, key_node, value_node), "the file holds only settings "
+                                "the suite reads"), f"a typo? known settings: {', '.join(sorted(_FIELDS))}"),
+                "ignored"))
             continue
         default = f.default
         if f.name in VERSION_FIELDS and isinstance(value_node, yaml.ScalarNode) and not isinstance(value, bool):
@@ -200,13 +205,13 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         except (TypeError, ValueError):
             problems.append(ConfigProblem(
                 source, line, f"{key}: expected {_kind(default)}, found {_shown(value)}",
-                f"set {key} to a value like {default!r}", _default_used(default)))
+                edit_fix(source, line, f"set {key} to a value like {default!r}"), _default_used(default)))
             continue
         bad = _value_problem(f.name, coerced, default)
         if bad:
             # The default stands in for a value that cannot be used. Not for cluster_name (see below).
             outcome = KEPT_AS_WRITTEN if f.name == "cluster_name" else _default_used(default)
-            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", bad[1], outcome))
+            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", edit_fix(source, line, bad[1]), outcome))
             if f.name != "cluster_name":
                 # The default stands in for a value that cannot be used. Not for cluster_name: the default would
                 # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
@@ -236,17 +241,20 @@ def changed_settings(cfg: LabConfig) -> dict[str, str]:
     return out
 
 
-def _duplicate_keys(root, source: str) -> list[ConfigProblem]:
-    """A key written twice: YAML keeps the last silently, so `min_kind: 0.1.0` below the real threshold won."""
-    seen: dict[str, int | None] = {}
+def _duplicate_keys(root, source: str, text: str) -> list[ConfigProblem]:
+    """A key written twice: YAML keeps the last silently, so `min_kind: 0.1.0` below the real threshold won. The
+    fix removes the first one (what YAML ignores), so what the suite uses does not change."""
+    seen: dict[str, tuple] = {}
     problems = []
-    for key_node, _ in root.value:
+    for key_node, value_node in root.value:
         key, line = str(key_node.value), fsio.line_of(key_node)
         if key in seen:
+            first = _Where(source, text, *seen[key])
             problems.append(ConfigProblem(
-                source, line, f"{key} is set twice (line {seen[key]} and line {line}): YAML keeps only the last",
-                f"keep one {key} line in {source}", f"the last one (line {line}) is used"))
-        seen.setdefault(key, line)
+                source, line, f"{key} is set twice (line {first.line} and line {line}): YAML keeps only the last",
+                with_note(*_removal_steps(key, first, f"the one on line {line}, used now, is the only one")),
+                f"the last one (line {line}) is used"))
+        seen.setdefault(key, (key_node, value_node))
     return problems
 
 
@@ -270,14 +278,21 @@ class _Where:
         key, value = getattr(self.key, "start_mark", None), getattr(self.value, "end_mark", None)
         if key is None or value is None or key.line != value.line:
             return False
-        if any(c in self.text.replace("\r\n", "\n") for c in "\r\x85\u2028\u2029"):
-            return False
-        lines = self.text.split("\n")
-        if key.line >= len(lines):
+        lines = _sed_lines(self.text)
+        if lines is None or key.line >= len(lines):
             return False
         row = lines[key.line].rstrip("\r")
         rest = row[value.column:].strip()
         return not row[:key.column].strip() and (not rest or rest.startswith("#"))
+
+
+@functools.lru_cache(maxsize=4)
+def _sed_lines(text: str) -> tuple[str, ...] | None:
+    """``text``'s lines as sed counts them, or None when it holds a line break sed does not know (a lone CR, NEL,
+    U+2028/U+2029). Cached: a file of 20000 unknown settings asks once per setting (it was quadratic)."""
+    if any(c in text.replace("\r\n", "\n") for c in "\r\x85\u2028\u2029"):
+        return None
+    return tuple(text.split("\n"))
 
 
 def _threshold(name: str, value, default, where: _Where) -> ConfigProblem | None:
@@ -521,7 +536,8 @@ def _cdi_folder_problems(cfg: LabConfig, source: str, lines: dict[str, int | Non
             source, lines.get("cdi_dirs") or line,
             f"cdi_dirs ({listed}) lists only the node's own CDI folders ({', '.join(cdi.NODE_OWN_DIRS)}): the kind "
             f"config mounts no host folder at the node's {cdi.NODE_STATIC_DIR}, so no host spec reaches the node",
-            f"set cdi_dirs: {[cdi.NODE_STATIC_DIR, *cfg.cdi_dirs]!r}", kept)]
+            edit_fix(source, lines.get("cdi_dirs") or line, f"set cdi_dirs: {[cdi.NODE_STATIC_DIR, *cfg.cdi_dirs]!r}"),
+            kept)]
     if os.path.realpath(spec_dir) == os.path.realpath(mounted):
         return []
     searched = {os.path.realpath(d) for d in cfg.cdi_dirs}
@@ -534,8 +550,8 @@ def _cdi_folder_problems(cfg: LabConfig, source: str, lines: dict[str, int | Non
     first = [spec_dir, *(d for d in cfg.cdi_dirs if os.path.realpath(d) != os.path.realpath(spec_dir))]
     return [ConfigProblem(
         source, line, f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir!r}, {where}",
-        f"set cdi_spec_path: {os.path.join(mounted, 'nvidia.yaml')!r}"
-        + (f", or set cdi_dirs: {first!r} (the first is the one mounted)" if movable else ""), kept)]
+        edit_fix(source, line, f"set cdi_spec_path: {os.path.join(mounted, 'nvidia.yaml')!r}"
+                 + (f", or set cdi_dirs: {first!r} (the first is the one mounted)" if movable else "")), kept)]
 
 
 def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -> list[ConfigProblem]:
@@ -546,7 +562,8 @@ def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -
             source, lines.get("cdi_spec_path"),
             f"cdi_spec_path: {cfg.cdi_spec_path!r} does not end in {', '.join(cdi.SPEC_SUFFIXES)}: CDI reads only "
             "such files, so the spec --fix-host writes there would never be used",
-            f"set cdi_spec_path: {os.path.splitext(cfg.cdi_spec_path)[0]}.yaml",
+            edit_fix(source, lines.get("cdi_spec_path"),
+                     f"set cdi_spec_path: {os.path.splitext(cfg.cdi_spec_path)[0]}.yaml"),
             "kept as written: the CDI checks fail until it is fixed"))
     return problems
 
