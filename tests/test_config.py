@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from labcheck import config, versions
+from labcheck.clis import Clis
+from labcheck.probes.cdi import CdiFacts
+from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.rerun import Rerun
+from labcheck.verdicts import cdi as cdi_v
+from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import host
+from labcheck.verdicts import kindconfig as kind_v
 from tests import shell_fix
 
 
@@ -484,3 +491,36 @@ def test_removal_steps_of_a_setting_read_from_the_file_now(tmp_path):
         assert config.removal_steps(str(lab), "docker_host", "x") == (f"${{EDITOR:-vi}} {lab}",
                                                                       "remove every docker_host line, so x")
     assert config.edit_setting(str(lab), "cluster_name", "set it") == f"${{EDITOR:-vi}} +1 {lab}   # set it"
+
+
+def test_every_verdict_fix_that_changes_a_setting_opens_the_run_s_lab_config_at_its_line(tmp_path):
+    """`set node_image in lab.yaml to ...`, `set cdi_dirs: [...] in the lab config`, `set min_compute_capability in
+    lab.yaml ...` were prose at the start of the fix (bash ran its `set` builtin). Each now opens the lab config the
+    run read, at the setting's line (config.edit_setting), with what to write after '#'; pasted with a stand-in
+    editor, that is all it runs."""
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    lab = folder / "lab.yaml"
+    lab.write_text("cluster_name: lab-a\nnode_image: kindest/node:latest\ncdi_dirs: [/var/run/cdi]\n"
+                   "min_compute_capability: '6.0'\n")
+    rerun = Rerun(cwd=str(folder), lab_config=str(lab))
+    gpu = Gpu(0, "GPU-1", "NVIDIA H100", (9, 0), "Default", 81559)
+    fixes = {  # verdict => (its fix, the line of the setting it changes)
+        "image_pinned": (kind_v.image_pinned("kindest/node:latest", cli=Clis(rerun=rerun)), 2),
+        "image_kubernetes_for_dra": (kind_v.image_kubernetes_for_dra("kindest/node:v1.33.1", cli=Clis(rerun=rerun)),
+                                     2),
+        "spec_present": (cdi_v.spec_present(CdiFacts(("/var/run/cdi",), ()), rerun=rerun), 3),
+        "compute_capability": (gpu_v.compute_capability(GpuFacts(SmiQuery("/usr/bin/nvidia-smi", None, (gpu,), "580"),
+                                                                 NvmlFacts()), "x", rerun=rerun), 4),
+    }
+    editor = tmp_path / "editor"
+    editor.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$EDITOR_ARGS"\n')
+    editor.chmod(0o755)
+    env = {**os.environ, "EDITOR": str(editor), "EDITOR_ARGS": str(tmp_path / "args")}
+    for name, (verdict, line) in fixes.items():
+        fix = verdict.remediation
+        assert verdict.status in ("fail", "warn") and fix.startswith(f"${{EDITOR:-vi}} +{line} "), (name, fix)
+        assert "# set " in fix and shell_fix.parses(fix) == "", (name, fix)
+        res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0 and (tmp_path / "args").read_text() == f"+{line}\n{lab}\n", (name, res.stderr)
+    assert not list(tmp_path.rglob("PWNED"))

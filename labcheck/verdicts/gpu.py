@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from labcheck import versions
+from labcheck import config, versions
 from labcheck.probes.gpu import GpuFacts, SmiQuery, missing_indexes
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
@@ -218,14 +220,16 @@ def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
 
 
-def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
+def compute_capability(facts: GpuFacts, minimum: str, *, rerun: Rerun = DEFAULT_RERUN) -> Verdict:
+    """``rerun``: names the lab config the fix of an unreadable minimum opens."""
     gpus = facts.gpus
     if not gpus:
         return skipped("no GPU to check (see the GPU and driver checks)")
     need = versions.parse(minimum)
     if need is None:  # comparing against "no minimum" would pass every GPU
         return failed(f"cannot read a version from the required compute capability {minimum!r}",
-                      "set min_compute_capability in lab.yaml to a version such as \"6.0\" (the workshop's minimum)")
+                      config.edit_setting(rerun.lab_file, "min_compute_capability", "set min_compute_capability "
+                                          "to a version such as \"6.0\" (the workshop's minimum)"))
     unknown = [g for g in gpus if g.compute_cap is None]
     low = [g for g in gpus if g.compute_cap is not None and tuple(g.compute_cap) < need]
     if low:
