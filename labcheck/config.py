@@ -9,6 +9,7 @@ READY whenever a lab config was read, fails.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -152,11 +153,13 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
             target = os.readlink(p)
             return LabConfig(), [ConfigProblem(
                 str(p), None, f"lab config file not found: {p} is a symbolic link to {target}, which does not exist",
-                f"point {p} at your lab config (ln -sfn /path/to/lab.yaml {shlex.quote(str(p))}) or remove the link",
+                with_note(f"ls -l -- {shlex.quote(str(p))}", "point the link at your lab config (ln -sfn "
+                          f"/path/to/lab.yaml {shlex.quote(str(p))}) or remove it"),
                 WHOLE_FILE_DEFAULTS)]
         return LabConfig(), [
-            ConfigProblem(str(p), None, "lab config file not found", f"create {p} or drop --lab-config",
-                          WHOLE_FILE_DEFAULTS)
+            ConfigProblem(str(p), None, "lab config file not found",
+                          edit_fix(str(p), None, "create it (lab.example.yaml lists every setting), or drop "
+                                                 "--lab-config"), WHOLE_FILE_DEFAULTS)
         ]
     except fsio.FileProblem as exc:
         return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}", WHOLE_FILE_DEFAULTS)]
@@ -169,28 +172,30 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         data = fsio.construct_yaml(root, source)
     except fsio.YamlError as exc:
         where = fsio.where(source, exc.line)
-        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem, f"fix the YAML at {where}",
-                                             WHOLE_FILE_DEFAULTS)]
+        return LabConfig(), [ConfigProblem(source, exc.line, exc.problem,
+                                           edit_fix(source, exc.line, f"fix the YAML at {where}"), WHOLE_FILE_DEFAULTS)]
     if data is None:
         return LabConfig(), []
     if not isinstance(data, dict):
         return LabConfig(), [
             ConfigProblem(source, 1, f"expected a mapping of settings, found {fsio.value_kind(data)}",
-                          f"write {source} as 'key: value' lines, e.g. 'min_docker: \"24.0\"'",
+                          edit_fix(source, 1, "write it as 'key: value' lines, e.g. 'min_docker: \"24.0\"'"),
                           WHOLE_FILE_DEFAULTS)
         ]
     import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
 
     nodes = {str(k.value): (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
     values: dict = {}
-    problems = _duplicate_keys(root, source)
+    problems = _duplicate_keys(root, source, text)
     for key, value in data.items():
         key_node, value_node = nodes.get(str(key), (None, None))
         line = fsio.line_of(key_node)
         f = _FIELDS.get(str(key))
         if f is None:
-            problems.append(ConfigProblem(source, line, f"unknown setting {key!r}",
-                                          f"remove it; known settings: {', '.join(sorted(_FIELDS))}", "ignored"))
+            problems.append(ConfigProblem(source, line, f"unknown setting {key!r}", with_note(
+                *_removal_steps(str(key), _Where(source, text, key_node, value_node), "the file holds only settings "
+                                "the suite reads"), f"a typo? known settings: {', '.join(sorted(_FIELDS))}"),
+                "ignored"))
             continue
         default = f.default
         if f.name in VERSION_FIELDS and isinstance(value_node, yaml.ScalarNode) and not isinstance(value, bool):
@@ -200,13 +205,13 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
         except (TypeError, ValueError):
             problems.append(ConfigProblem(
                 source, line, f"{key}: expected {_kind(default)}, found {_shown(value)}",
-                f"set {key} to a value like {default!r}", _default_used(default)))
+                edit_fix(source, line, f"set {key} to a value like {default!r}"), _default_used(default)))
             continue
         bad = _value_problem(f.name, coerced, default)
         if bad:
             # The default stands in for a value that cannot be used. Not for cluster_name (see below).
             outcome = KEPT_AS_WRITTEN if f.name == "cluster_name" else _default_used(default)
-            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", bad[1], outcome))
+            problems.append(ConfigProblem(source, line, f"{key}: {bad[0]}", edit_fix(source, line, bad[1]), outcome))
             if f.name != "cluster_name":
                 # The default stands in for a value that cannot be used. Not for cluster_name: the default would
                 # point the suite at another cluster (possibly someone else's); docker and kind refuse it instead.
@@ -236,17 +241,20 @@ def changed_settings(cfg: LabConfig) -> dict[str, str]:
     return out
 
 
-def _duplicate_keys(root, source: str) -> list[ConfigProblem]:
-    """A key written twice: YAML keeps the last silently, so `min_kind: 0.1.0` below the real threshold won."""
-    seen: dict[str, int | None] = {}
+def _duplicate_keys(root, source: str, text: str) -> list[ConfigProblem]:
+    """A key written twice: YAML keeps the last silently, so `min_kind: 0.1.0` below the real threshold won. The
+    fix removes the first one (what YAML ignores), so what the suite uses does not change."""
+    seen: dict[str, tuple] = {}
     problems = []
-    for key_node, _ in root.value:
+    for key_node, value_node in root.value:
         key, line = str(key_node.value), fsio.line_of(key_node)
         if key in seen:
+            first = _Where(source, text, *seen[key])
             problems.append(ConfigProblem(
-                source, line, f"{key} is set twice (line {seen[key]} and line {line}): YAML keeps only the last",
-                f"keep one {key} line in {source}", f"the last one (line {line}) is used"))
-        seen.setdefault(key, line)
+                source, line, f"{key} is set twice (line {first.line} and line {line}): YAML keeps only the last",
+                with_note(*_removal_steps(key, first, f"the one on line {line}, used now, is the only one")),
+                f"the last one (line {line}) is used"))
+        seen.setdefault(key, (key_node, value_node))
     return problems
 
 
@@ -270,14 +278,21 @@ class _Where:
         key, value = getattr(self.key, "start_mark", None), getattr(self.value, "end_mark", None)
         if key is None or value is None or key.line != value.line:
             return False
-        if any(c in self.text.replace("\r\n", "\n") for c in "\r\x85\u2028\u2029"):
-            return False
-        lines = self.text.split("\n")
-        if key.line >= len(lines):
+        lines = _sed_lines(self.text)
+        if lines is None or key.line >= len(lines):
             return False
         row = lines[key.line].rstrip("\r")
         rest = row[value.column:].strip()
         return not row[:key.column].strip() and (not rest or rest.startswith("#"))
+
+
+@functools.lru_cache(maxsize=4)
+def _sed_lines(text: str) -> tuple[str, ...] | None:
+    """``text``'s lines as sed counts them, or None when it holds a line break sed does not know (a lone CR, NEL,
+    U+2028/U+2029). Cached: a file of 20000 unknown settings asks once per setting (it was quadratic)."""
+    if any(c in text.replace("\r\n", "\n") for c in "\r\x85\u2028\u2029"):
+        return None
+    return tuple(text.split("\n"))
 
 
 def _threshold(name: str, value, default, where: _Where) -> ConfigProblem | None:
@@ -310,21 +325,81 @@ def _bytes(n: int) -> str:
 def _raise_fix(name: str, default, where: _Where) -> str:
     """Remove the setting from the file read (a copy kept first), so the workshop's minimum applies; or, where
     that cannot be one exact command, open the file at its line. Raising it instead stays allowed (the note)."""
-    path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
-    # sed -i writes a new file next to it, and the copy goes there too: sudo only where this user may not
-    mine = os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK | os.X_OK)
     wanted = f'"{default}"' if name in VERSION_FIELDS else str(default)
-    raise_it = f"a stricter lab may set {name}: {wanted} or higher there instead"
+    return with_note(*_removal_steps(name, where, f"the workshop's minimum {wanted} applies"),
+                     f"a stricter lab may set {name}: {wanted} or higher there instead")
+
+
+# --- the one way a fix changes the lab config: remove a setting (cp + sed), or open the file at its line ----------
+
+def _mine(path: str) -> bool:
+    """This user may change ``path`` (an absolute path, links resolved) without sudo: sed -i writes a new file next
+    to it, and the copy goes there too, so its folder counts as well; a file not there yet, its folder alone."""
+    folder = os.access(os.path.dirname(path), os.W_OK | os.X_OK)
+    return folder and (os.access(path, os.W_OK) or not os.path.lexists(path))
+
+
+def edit_command(source: str, line: int | None = None) -> str:
+    """The user's editor on the lab config ``source`` at ``line`` (``${EDITOR:-vi} +LINE PATH``; ``sudoedit PATH``
+    where this user may not change it): what a fix runs where no exact command can make the change. The file it
+    names is the one the link ``source`` leads to (sed -i would replace a link with a file; editors vary)."""
+    path = os.path.realpath(source)
+    if not _mine(path):
+        return f"sudoedit {shlex.quote(path)}"
+    return f"${{EDITOR:-vi}} {f'+{line} ' if line else ''}{shlex.quote(path)}"
+
+
+def edit_fix(source: str, line: int | None, *notes: str) -> str:
+    """:func:`edit_command`, what to change there after ``#`` (e.g. ``set node_image: ...``)."""
+    return with_note(edit_command(source, line), *notes)
+
+
+def edit_setting(source: str, name: str, *notes: str) -> str:
+    """The editor on the lab config ``source`` at the line that sets ``name`` (read now; none when it is not
+    written there once, e.g. a file still to be made), what to change after ``#``: for a verdict whose fix is a
+    setting of the lab config (``set node_image: ...``)."""
+    where = _written(source, name)
+    return edit_fix(source, where.line if where else None, *notes)
+
+
+def _removal_steps(name: str, where: _Where, applies: str) -> tuple[str, ...]:
+    """(command, *notes) that remove setting ``name`` from the file (a copy kept first), so that ``applies`` (what
+    the suite uses then); the editor at its line where sed cannot remove exactly it (:meth:`_Where.alone_on_its_line`).
+    As a tuple: callers chain a rerun after the command and gather notes after one ``#``."""
+    path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
     if where.line and where.alone_on_its_line():
         steps = (f"cp -p {shlex.quote(path)} {shlex.quote(fsio.backup_name(path))}",
                  f"sed -i {where.line}d {shlex.quote(path)}")
-        return with_note(" && ".join(steps) if mine else SUDO.sudo(*steps),
-                         f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so the "
-                         f"workshop's minimum {wanted} applies", raise_it)
-    at = f"+{where.line} " if where.line else ""
-    editor = f"${{EDITOR:-vi}} {at}{shlex.quote(path)}" if mine else f"sudoedit {shlex.quote(path)}"
-    return with_note(editor, f"remove {name}{f' (line {where.line})' if where.line else ''}, so the workshop's "
-                             f"minimum {wanted} applies", raise_it)
+        return (" && ".join(steps) if _mine(path) else SUDO.sudo(*steps),
+                f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so {applies}")
+    return edit_command(where.source, where.line), f"remove {name}{f' (line {where.line})' if where.line else ''}, " \
+                                                   f"so {applies}"
+
+
+def removal_steps(source: str, name: str, applies: str) -> tuple[str, ...]:
+    """(command, *notes) that remove setting ``name`` from the lab config ``source`` as it is now
+    (:func:`_removal_steps`; its line read when the fix is made, so it is the line the file has): for a verdict
+    whose fix undoes a setting (docker_host naming an engine on another machine). A file that cannot be read or
+    parsed, or that sets ``name`` more than once: the editor, with what to remove."""
+    where = _written(source, name)
+    if where is None:
+        return edit_command(source), f"remove every {name} line, so {applies}"
+    return _removal_steps(name, where, applies)
+
+
+def _written(source: str, name: str) -> _Where | None:
+    """Where the lab config ``source`` sets ``name`` (a top-level key, written once), or None."""
+    import yaml  # lazy: PyYAML only where YAML is read or written, not at start-up (tests/test_startup.py)
+
+    try:
+        text = fsio.read_text(source, MAX_BYTES)
+        root = fsio.compose_yaml(text, source)
+    except (OSError, fsio.FileProblem, fsio.YamlError):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    pairs = [(k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode) and str(k.value) == name]
+    return _Where(source, text, *pairs[0]) if len(pairs) == 1 else None
 
 
 WHOLE_FILE_DEFAULTS = "the file is not used: the documented defaults apply"
@@ -480,7 +555,8 @@ def _cdi_folder_problems(cfg: LabConfig, source: str, lines: dict[str, int | Non
             source, lines.get("cdi_dirs") or line,
             f"cdi_dirs ({listed}) lists only the node's own CDI folders ({', '.join(cdi.NODE_OWN_DIRS)}): the kind "
             f"config mounts no host folder at the node's {cdi.NODE_STATIC_DIR}, so no host spec reaches the node",
-            f"set cdi_dirs: {[cdi.NODE_STATIC_DIR, *cfg.cdi_dirs]!r}", kept)]
+            edit_fix(source, lines.get("cdi_dirs") or line, f"set cdi_dirs: {[cdi.NODE_STATIC_DIR, *cfg.cdi_dirs]!r}"),
+            kept)]
     if os.path.realpath(spec_dir) == os.path.realpath(mounted):
         return []
     searched = {os.path.realpath(d) for d in cfg.cdi_dirs}
@@ -493,8 +569,8 @@ def _cdi_folder_problems(cfg: LabConfig, source: str, lines: dict[str, int | Non
     first = [spec_dir, *(d for d in cfg.cdi_dirs if os.path.realpath(d) != os.path.realpath(spec_dir))]
     return [ConfigProblem(
         source, line, f"cdi_spec_path: {cfg.cdi_spec_path!r} is in {spec_dir!r}, {where}",
-        f"set cdi_spec_path: {os.path.join(mounted, 'nvidia.yaml')!r}"
-        + (f", or set cdi_dirs: {first!r} (the first is the one mounted)" if movable else ""), kept)]
+        edit_fix(source, line, f"set cdi_spec_path: {os.path.join(mounted, 'nvidia.yaml')!r}"
+                 + (f", or set cdi_dirs: {first!r} (the first is the one mounted)" if movable else "")), kept)]
 
 
 def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -> list[ConfigProblem]:
@@ -505,7 +581,8 @@ def _cross_problems(cfg: LabConfig, source: str, lines: dict[str, int | None]) -
             source, lines.get("cdi_spec_path"),
             f"cdi_spec_path: {cfg.cdi_spec_path!r} does not end in {', '.join(cdi.SPEC_SUFFIXES)}: CDI reads only "
             "such files, so the spec --fix-host writes there would never be used",
-            f"set cdi_spec_path: {os.path.splitext(cfg.cdi_spec_path)[0]}.yaml",
+            edit_fix(source, lines.get("cdi_spec_path"),
+                     f"set cdi_spec_path: {os.path.splitext(cfg.cdi_spec_path)[0]}.yaml"),
             "kept as written: the CDI checks fail until it is fixed"))
     return problems
 

@@ -173,20 +173,3 @@ def rootless_uid(url: str) -> int | None:
     rootless Docker's, under ``$XDG_RUNTIME_DIR``), None for any other endpoint."""
     m = _USER_RUNTIME_SOCKET.match(unix_socket(url))
     return int(m[1]) if m else None
-
-
-def ssh_login(url: str) -> tuple[str, ...]:
-    """The ``ssh`` words that log in to the host of a remote engine (:func:`remote_host`), before the command to run
-    there; () for an engine here. ``ssh://user@host:port`` gives its user and port; ``tcp://host:2376`` only the
-    host (2376 is Docker's port, not ssh's). ``--`` ends the options: a host named ``-oProxyCommand=...`` stays a
-    host. A password in the URL is never carried (labcheck.redact's rule: the user types their own)."""
-    host = remote_host(url)
-    if not host:
-        return ()
-    parsed = urlparse(url)
-    try:
-        port = parsed.port if parsed.scheme == "ssh" else None
-    except ValueError:
-        port = None
-    user = parsed.username if parsed.scheme == "ssh" else None
-    return ("ssh", *(("-p", str(port)) if port else ()), "--", f"{user}@{host}" if user else host)

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labcheck import fsio
+from labcheck.remedy import with_note
 
 
 class LockProblem(Exception):
@@ -187,7 +188,8 @@ def _squatted(folder: Path, what: str, path: Path, fix: str = "", *, above: bool
                           f"{_where(part.parent)}: whoever made it can hold or delete the suite's locks and plant "
                           f"its records there, so it is not used (nothing in it was changed){note}", path,
                           timed_out=False,
-                          fix=fix or f"set state_dir in the lab config to a folder of your own, not in {part.parent}")
+                          fix=fix or with_note(f"ls -ld -- {shlex.quote(str(part))}", "set state_dir in the lab "
+                                               f"config to a folder of your own, not in {part.parent}"))
 
 
 def private_folder(folder: Path, path: Path) -> None:

@@ -66,6 +66,14 @@ class Rerun:
         return self._command([self.path(p) for p in paths] or [self.tests], markexpr, extra, same_run=True)
 
     @property
+    def lab_file(self) -> str:
+        """The lab config a rerun reads, for the fixes that change it: the one this run read, else ./lab.yaml in the
+        rerun's folder (labcheck.plugin.config_path reads it there when no --lab-config is given)."""
+        if self.lab_config is not None:
+            return self.lab_config
+        return os.path.join(self.cwd, "lab.yaml") if self.cwd else "lab.yaml"
+
+    @property
     def tests(self) -> str:
         return self.path(TESTS)
 

@@ -21,7 +21,7 @@ from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
 from labcheck.remedy import Shell, with_note
 from labcheck.verdicts import cdi as cdi_verdicts
-from labcheck.verdicts.tools import install_command, toolkit_guide_note
+from labcheck.verdicts.tools import toolkit_guide_note, toolkit_recipe
 from setup_actions.outcome import Outcome
 from setup_actions.privilege import privilege_prefix
 
@@ -122,11 +122,17 @@ class CdiSpec:
                        changed=True, backup=backup)
 
     def _after_install(self) -> str:
-        """Install the toolkit (NVIDIA's apt recipe), then generate with the nvidia-ctk it puts on PATH; where
-        this suite knows no package commands, generate after installing as the guide says (a note)."""
-        if self.shell.family == remedy.OTHER:
+        """Install the toolkit (NVIDIA's recipe for this host's package manager), then generate with the nvidia-ctk
+        it puts on PATH; where NVIDIA publishes no recipe for it (apk, pacman, none found: whatever the
+        distribution), generate after installing as the guide says (a note), as the runtime fix does
+        (labcheck.verdicts.docker.configure_steps).
+
+        WHY by package manager, not by distribution: install_command chooses so, and it gives only a comment
+        where it has no recipe; put before ``&&`` (Debian with no apt-get found) the whole line was a comment."""
+        recipe = toolkit_recipe(self.shell)
+        if not recipe:
             return with_note(self.generate_command, "first " + toolkit_guide_note(self.shell))
-        return f"{install_command('nvidia-ctk', self.shell)} && {self.generate_command}"
+        return f"{recipe} && {self.generate_command}"
 
 
 def _same_content(a: Path, b: Path) -> bool:

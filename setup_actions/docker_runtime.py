@@ -48,8 +48,9 @@ def configure_command(shell: Shell | None = None, runtime: str = ctk_configure.R
                       daemon_json: str = ctk_configure.DAEMON_JSON, dockerd: Dockerd | None = None,
                       endpoint: str = "", *first: str) -> str:
     """What to paste to register ``runtime`` in ``daemon_json`` by hand (the lab config's names, quoted) and
-    reload ``dockerd`` (None: not probed) the way :func:`reload_engine` does, on the engine at ``endpoint`` (one
-    on another host: there, over ssh); no ``sudo`` for root (--fix-host's notes run as root). ``first``: (command,
+    reload ``dockerd`` (None: not probed) the way :func:`reload_engine` does, on the engine at ``endpoint`` (a
+    rootless one by its user's manager; an engine on another machine is never configured: fixtures/docker.py
+    refuses it, after the probe's answer); no ``sudo`` for root (--fix-host's notes run as root). ``first``: (command,
     note) of a step that must come before it (e.g. mend the file), "" for none: one shell line, notes after ``#``."""
     command, *notes = configure_steps(shell or this_host(), None, runtime, daemon_json, endpoint, dockerd)
     before, why = first if first else ("", "")

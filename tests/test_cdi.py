@@ -405,17 +405,38 @@ def test_the_setup_steps_fixes_are_commands_for_this_hosts_user(lab):
     assert not no_ctk.ok and parses(fix) and "sudo" not in fix and "then" not in fix, fix
     assert commands(fix)[-2:] == [["apt-get", "install", "-y", "nvidia-container-toolkit"],
                                   ["nvidia-ctk", "cdi", "generate", f"--output={spec}"]], fix
+    generate = ["sudo", "nvidia-ctk", "cdi", "generate", f"--output={spec}"]
     fedora = CdiSpec(None, str(spec), euid=0, shell=Shell(root=False, distro="fedora")).apply(probe(etc, run),
                                                                                              gpu_facts())
-    assert parses(fedora.remediation) and commands(fedora.remediation) == [
-        ["sudo", "nvidia-ctk", "cdi", "generate", f"--output={spec}"]]
-    assert "# first install the NVIDIA Container Toolkit for fedora as its guide says: https://" in fedora.remediation
+    assert parses(fedora.remediation) and commands(fedora.remediation)[-2:] == [
+        ["sudo", "dnf", "install", "-y", "nvidia-container-toolkit"], generate], fedora.remediation
+    for guide in (Shell(False, "debian", (), ()), Shell(False, "arch")):  # no package manager NVIDIA has a recipe for
+        fix = CdiSpec(None, str(spec), euid=0, shell=guide).apply(probe(etc, run), gpu_facts()).remediation
+        assert parses(fix) and commands(fix) == [generate], fix
+        assert f"# first install the NVIDIA Container Toolkit for {guide.distro} as its guide says: https://" in fix
     ctk = _fake_ctk(root / "nv bin", "exit 0\n")
     no_gpu = CdiSpec(ctk, str(spec), euid=0, shell=Shell(root=True)).apply(
         probe(etc, run), GpuFacts(SmiQuery(None, None), NvmlFacts()))
     assert parses(no_gpu.remediation) and commands(no_gpu.remediation) == [
         ["nvidia-smi", "-L"], [ctk, "cdi", "generate", f"--output={spec}"]], no_gpu.remediation
     assert CdiSpec(ctk, str(spec)).shell == this_host()  # by default: the Shell every other fix uses
+
+
+def test_the_cdi_and_runtime_fixes_install_the_toolkit_alike():
+    """Both fixes of a missing nvidia-ctk install it the one way (labcheck.verdicts.tools.toolkit_recipe, by package
+    manager) before their own step, or say to follow the guide (a note) where there is no recipe: the CDI one
+    chose by distribution, so Debian with no apt-get found became `# install ... && sudo nvidia-ctk cdi generate`
+    (the whole line a comment), and Fedora got only the note."""
+    missing = ToolFacts("nvidia-ctk", None, None)
+    for shell in (Shell(), Shell(root=True), Shell(False, "debian", (), ()), Shell(False, "fedora"),
+                  Shell(False, "opensuse-leap", ("suse",)), Shell(False, "arch"), Shell(False, "alpine", (), ("apk",))):
+        cdi_fix = CdiSpec(None, "/etc/cdi/nvidia.yaml", shell=shell)._after_install()
+        runtime = docker_v.configure_runtime(shell, missing)
+        assert parses(cdi_fix) and commands(cdi_fix)[-1][-3:] == ["cdi", "generate", "--output=/etc/cdi/nvidia.yaml"]
+        install = commands(runtime)[:-2]  # before nvidia-ctk runtime configure && the reload
+        assert commands(cdi_fix)[:-1] == install, (shell, cdi_fix, runtime)
+        guide = f"first install the NVIDIA Container Toolkit for {shell.distro} as its guide says"
+        assert (guide in cdi_fix) == (guide in runtime) == (not install), (cdi_fix, runtime)
 
 
 def test_a_second_fix_never_overwrites_the_first_fixs_backup(lab):

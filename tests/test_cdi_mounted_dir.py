@@ -52,8 +52,8 @@ def test_a_spec_path_in_a_listed_folder_the_node_never_gets_is_a_config_problem(
     assert len(found) == 1, found
     assert "the kind config mounts only '/opt/cdi'" in found[0].message and "never reaches the node" in found[0].message
     assert found[0].line == 1
-    assert found[0].fix == ("set cdi_spec_path: '/opt/cdi/nvidia.yaml', or set cdi_dirs: ['/etc/cdi', '/opt/cdi'] "
-                            "(the first is the one mounted)")
+    assert found[0].fix == config.edit_fix("lab.yaml", 1, "set cdi_spec_path: '/opt/cdi/nvidia.yaml', or set "
+                                           "cdi_dirs: ['/etc/cdi', '/opt/cdi'] (the first is the one mounted)")
     assert problems("cdi_dirs: [/etc/cdi, /opt/cdi]\n") == []  # the folder given first is the mounted one
 
 
@@ -62,10 +62,11 @@ def test_a_spec_path_in_the_nodes_own_var_run_cdi_is_a_config_problem():
     found = problems("cdi_spec_path: /var/run/cdi/nvidia.yaml\n")
     assert len(found) == 1 and found[0].line == 1, found
     assert "'/var/run/cdi/nvidia.yaml'" in found[0].message and "mounts only '/etc/cdi'" in found[0].message
-    assert found[0].fix == "set cdi_spec_path: '/etc/cdi/nvidia.yaml'"  # /var/run/cdi can never be the mounted one
+    # /var/run/cdi can never be the mounted one
+    assert found[0].fix == config.edit_fix("lab.yaml", 1, "set cdi_spec_path: '/etc/cdi/nvidia.yaml'")
     only_own = problems("cdi_dirs: [/var/run/cdi]\ncdi_spec_path: /var/run/cdi/nvidia.yaml\n")
     assert len(only_own) == 1 and "lists only the node's own CDI folders" in only_own[0].message
-    assert only_own[0].fix == "set cdi_dirs: ['/etc/cdi', '/var/run/cdi']"
+    assert only_own[0].fix == config.edit_fix("lab.yaml", 1, "set cdi_dirs: ['/etc/cdi', '/var/run/cdi']")
 
 
 def test_hostile_folder_names_stay_one_line_in_the_message_and_fix():

@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from labcheck import config, versions
+from labcheck.clis import Clis
+from labcheck.probes.cdi import CdiFacts
+from labcheck.probes.gpu import Gpu, GpuFacts, NvmlFacts, SmiQuery
+from labcheck.rerun import Rerun
+from labcheck.verdicts import cdi as cdi_v
+from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import host
+from labcheck.verdicts import kindconfig as kind_v
 from tests import shell_fix
 
 
@@ -104,7 +111,9 @@ def test_a_key_written_twice_is_a_problem_on_its_second_line():
     cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.30.0\n", "lab.yaml")
     assert [(p.line, p.message) for p in problems] == [
         (3, "min_kind is set twice (line 1 and line 3): YAML keeps only the last")]
-    assert problems[0].fix == "keep one min_kind line in lab.yaml" and cfg.min_kind == "0.30.0"
+    lab = shlex.quote(os.path.realpath("lab.yaml"))  # the first one (what YAML ignores) goes: nothing else changes
+    assert problems[0].fix.startswith(f"cp -p {lab} ") and f" && sed -i 1d {lab}   # keeps a copy" in problems[0].fix
+    assert "so the one on line 3, used now, is the only one" in problems[0].fix and cfg.min_kind == "0.30.0"
     cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.1.0\n", "lab.yaml")
     assert [p.line for p in problems] == [3, 3] and "is below the workshop's minimum" in problems[1].message
     assert cfg.min_kind == "0.24.0"  # the weakened last one is not used
@@ -124,13 +133,13 @@ def test_a_cdi_spec_path_outside_cdi_dirs_is_a_problem():
     _, problems = config.parse("cdi_dirs: [/opt/cdi]\ncdi_spec_path: /etc/cdi/nvidia.yaml\n", "lab.yaml")
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [(2, "cdi_spec_path")]
     assert "'/etc/cdi', which cdi_dirs ('/opt/cdi') does not list" in problems[0].message
-    assert problems[0].fix == ("set cdi_spec_path: '/opt/cdi/nvidia.yaml', or set cdi_dirs: ['/etc/cdi', '/opt/cdi'] "
-                               "(the first is the one mounted)")
+    assert problems[0].fix == config.edit_fix("lab.yaml", 2, "set cdi_spec_path: '/opt/cdi/nvidia.yaml', or set "
+                                              "cdi_dirs: ['/etc/cdi', '/opt/cdi'] (the first is the one mounted)")
     _, problems = config.parse("cdi_dirs: [/etc/cdi/]\ncdi_spec_path: /etc/cdi/nvidia.yml\n")
     assert problems == []  # a trailing '/' is the same folder
     _, problems = config.parse("cdi_spec_path: /etc/cdi/nvidia\n")
     assert "does not end in .yaml, .yml, .json" in problems[0].message
-    assert problems[0].fix == "set cdi_spec_path: /etc/cdi/nvidia.yaml"
+    assert problems[0].fix == config.edit_fix("lab.yaml", 1, "set cdi_spec_path: /etc/cdi/nvidia.yaml")
 
 
 def test_a_cdi_spec_path_in_a_cdi_dir_by_another_name_is_no_problem(tmp_path):
@@ -180,7 +189,7 @@ def test_an_mps_folder_that_is_a_system_or_shared_one_is_refused(tmp_path, name,
     assert p.message.startswith(f"{name}: {value!r} "), p.message
     assert ", a system folder: " in p.message or " is a shared folder " in p.message, p.message
     assert "expected a folder of its own" in p.message
-    assert p.fix == f"set {name}: {getattr(config.LabConfig(), name)}"
+    assert p.fix == config.edit_fix("lab.yaml", 1, f"set {name}: {getattr(config.LabConfig(), name)}")
     assert getattr(cfg, name) == getattr(config.LabConfig(), name)  # the default stands in
 
 
@@ -199,7 +208,7 @@ def test_a_folder_of_its_own_under_a_system_folder_is_refused_as_a_class(name, v
     cfg, problems = config.parse(f"{name}: {json.dumps(value)}\n", "lab.yaml")
     assert len(problems) == 1 and problems[0].line == 1, problems
     assert "a system folder" in problems[0].message or "a shared folder" in problems[0].message, problems[0].message
-    assert problems[0].fix == f"set {name}: {getattr(config.LabConfig(), name)}"
+    assert problems[0].fix == config.edit_fix("lab.yaml", 1, f"set {name}: {getattr(config.LabConfig(), name)}")
     assert getattr(cfg, name) == getattr(config.LabConfig(), name)
 
 
@@ -439,3 +448,102 @@ def test_a_lowered_min_docker_no_longer_passes_an_older_engine(tmp_path):
     assert recs["docker_engine_version"]["verdict"] == "fail", recs
     assert "is older than the required 24.0" in recs["docker_engine_version"]["message"]
     assert recs["lab_config_valid"]["verdict"] == "fail" and doc["summary"]["state"] == "NOT READY"
+
+
+PROSE_WORDS = {"set", "remove", "keep", "fix", "write", "create", "point", "check"}
+EVERY_KIND_OF_PROBLEM = {  # a lab config with one problem of each kind lab_config_valid reports
+    "unknown setting": "cluster_name: lab-a\nfoo: 1\n",
+    "wrong type": "command_timeout: [1]\n",
+    "bad value": 'kind_binary: "rel/kind\\nrm -rf ~"\n',  # the fix names the value: it must stay in the comment
+    "set twice": "min_kind: 0.30.0\nmin_kind: 0.31.0\n",
+    "bad YAML": "min_kind: [\n",
+    "not a mapping": "- min_kind\n",
+    "cross": "cdi_spec_path: /etc/cdi/nvidia\n",
+    "lowered minimum": 'min_docker: "20.10"\n',
+}
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND_OF_PROBLEM)
+def test_every_lab_config_fix_is_a_command_that_runs_not_prose(tmp_path, kind):
+    """`set kind_binary: ...`, `remove it; known settings: ...`, `keep one min_kind line in lab.yaml`, `fix the YAML
+    at ...`: pasted, bash ran `set` (a builtin: nothing happens), or a command named `remove`/`keep`/`fix`. Each fix
+    now opens the lab config in the editor at the line (what to change after '#') or removes the line exactly (a
+    copy kept): pasted here with a stand-in editor, it runs that and nothing else."""
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    lab = folder / "lab.yaml"
+    lab.write_text(EVERY_KIND_OF_PROBLEM[kind])
+    problems = config.load(lab)[1]
+    assert problems, kind
+    fix = problems[0].fix
+    assert shell_fix.parses(fix) == "" and fix.split()[0] not in PROSE_WORDS, fix
+    assert "\n" not in fix and "rm -rf" not in fix.partition("#")[0], fix
+    editor = tmp_path / "editor"
+    editor.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$EDITOR_ARGS"\n')
+    editor.chmod(0o755)
+    env = {**os.environ, "EDITOR": str(editor), "EDITOR_ARGS": str(tmp_path / "args")}
+    res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    if fix.startswith("${EDITOR"):
+        line = problems[0].line
+        assert (tmp_path / "args").read_text() == (f"+{line}\n" if line else "") + f"{lab}\n"
+    else:  # the removal: the line went, a copy of the file stays
+        (backup,) = [p for p in folder.iterdir() if p.name.endswith(".bak")]
+        assert backup.read_text() == EVERY_KIND_OF_PROBLEM[kind] and len(lab.read_text().splitlines()) == \
+            len(backup.read_text().splitlines()) - 1
+        assert config.load(lab)[1] == []
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_a_missing_lab_config_opens_the_editor_on_it(tmp_path):
+    """`create lab.yaml or drop --lab-config` was prose: the editor makes the file."""
+    (p,) = config.load(tmp_path / "lab.yaml")[1]
+    assert p.fix == f"${{EDITOR:-vi}} {tmp_path / 'lab.yaml'}   # create it (lab.example.yaml lists every setting), " \
+                    "or drop --lab-config"
+
+
+def test_removal_steps_of_a_setting_read_from_the_file_now(tmp_path):
+    """What a verdict uses to undo a setting (docker_host): the line as the file has it when the fix is made."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("cluster_name: lab-a\n# a comment\ndocker_host: tcp://gpu-box:2375\n")
+    command, note = config.removal_steps(str(lab), "docker_host", "the default applies")
+    assert command.endswith(f" && sed -i 3d {lab}") and note.endswith("deletes line 3 (docker_host) of the lab "
+                                                                        "config, so the default applies")
+    for text in ("docker_host: [\n", "- docker_host\n", "cluster_name: lab-a\n"):  # bad YAML, no mapping, not set
+        lab.write_text(text)
+        assert config.removal_steps(str(lab), "docker_host", "x") == (f"${{EDITOR:-vi}} {lab}",
+                                                                      "remove every docker_host line, so x")
+    assert config.edit_setting(str(lab), "cluster_name", "set it") == f"${{EDITOR:-vi}} +1 {lab}   # set it"
+
+
+def test_every_verdict_fix_that_changes_a_setting_opens_the_run_s_lab_config_at_its_line(tmp_path):
+    """`set node_image in lab.yaml to ...`, `set cdi_dirs: [...] in the lab config`, `set min_compute_capability in
+    lab.yaml ...` were prose at the start of the fix (bash ran its `set` builtin). Each now opens the lab config the
+    run read, at the setting's line (config.edit_setting), with what to write after '#'; pasted with a stand-in
+    editor, that is all it runs."""
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    lab = folder / "lab.yaml"
+    lab.write_text("cluster_name: lab-a\nnode_image: kindest/node:latest\ncdi_dirs: [/var/run/cdi]\n"
+                   "min_compute_capability: '6.0'\n")
+    rerun = Rerun(cwd=str(folder), lab_config=str(lab))
+    gpu = Gpu(0, "GPU-1", "NVIDIA H100", (9, 0), "Default", 81559)
+    fixes = {  # verdict => (its fix, the line of the setting it changes)
+        "image_pinned": (kind_v.image_pinned("kindest/node:latest", cli=Clis(rerun=rerun)), 2),
+        "image_kubernetes_for_dra": (kind_v.image_kubernetes_for_dra("kindest/node:v1.33.1", cli=Clis(rerun=rerun)),
+                                     2),
+        "spec_present": (cdi_v.spec_present(CdiFacts(("/var/run/cdi",), ()), rerun=rerun), 3),
+        "compute_capability": (gpu_v.compute_capability(GpuFacts(SmiQuery("/usr/bin/nvidia-smi", None, (gpu,), "580"),
+                                                                 NvmlFacts()), "x", rerun=rerun), 4),
+    }
+    editor = tmp_path / "editor"
+    editor.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$EDITOR_ARGS"\n')
+    editor.chmod(0o755)
+    env = {**os.environ, "EDITOR": str(editor), "EDITOR_ARGS": str(tmp_path / "args")}
+    for name, (verdict, line) in fixes.items():
+        fix = verdict.remediation
+        assert verdict.status in ("fail", "warn") and fix.startswith(f"${{EDITOR:-vi}} +{line} "), (name, fix)
+        assert "# set " in fix and shell_fix.parses(fix) == "", (name, fix)
+        res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0 and (tmp_path / "args").read_text() == f"+{line}\n{lab}\n", (name, res.stderr)
+    assert not list(tmp_path.rglob("PWNED"))

@@ -18,6 +18,7 @@ from labcheck.config import LabConfig
 from labcheck.probes import docker as probe
 from labcheck.probes.tools import ToolFacts
 from labcheck.remedy import Shell
+from labcheck.rerun import Rerun
 from labcheck.verdicts import docker as v
 from tests import captures
 from tests.shell_text import commands, parses
@@ -341,7 +342,8 @@ def test_a_malformed_docker_host_says_unset_it_not_start_docker(monkeypatch, url
     assert "systemctl" not in verdict.remediation
     configured = probe.probe_engine(LabConfig(command_timeout=5, docker_host=url))
     verdict = v.engine_reachable(configured, configured=url)
-    assert verdict.remediation.startswith("set docker_host in the lab config to your engine's address")
+    assert verdict.remediation.startswith(("${EDITOR:-vi} ", "sudoedit ")), verdict.remediation
+    assert "# set docker_host to your engine's address" in verdict.remediation and parses(verdict.remediation)
 
 
 def test_ssh_without_paramiko_says_install_it(monkeypatch):
@@ -389,7 +391,12 @@ def test_something_that_is_not_a_docker_engine_is_named_as_such(tmp_path, answer
         server.shutdown()
         server.server_close()
     assert verdict.status == "fail" and "not as a Docker engine" in verdict.message, verdict
-    assert verdict.remediation.startswith("set docker_host in the lab config")
+    assert verdict.remediation.startswith(("${EDITOR:-vi} ", "sudoedit ")), verdict.remediation
+    lab = tmp_path / "lab.yaml"  # the lab config that set it: the editor opens at its line
+    lab.write_text(f"cluster_name: lab-a\ndocker_host: {url}\n")
+    fix = v.engine_reachable(engine, configured=url, rerun=Rerun(lab_config=str(lab))).remediation
+    assert fix.startswith(f"${{EDITOR:-vi}} +2 {lab}   # set docker_host to your engine's address"), fix
+    assert parses(fix) and not fix.startswith("set ")
 
 
 # --- runtime fixes use the configured names (audit m0-13b) -------------------------------------------
@@ -426,15 +433,21 @@ def test_a_toolkit_outside_sudos_path_is_named_by_its_path():
     assert v.runtime_registered(e, dj, "nvidia", ctk=ctk).remediation.startswith("sudo nvidia-ctk runtime")
 
 
-def test_an_engine_on_another_host_is_configured_there():
+def test_whether_the_engine_is_on_another_host_is_the_probes_answer_not_the_urls():
+    """EngineFacts.remote (the probe looked the name up) decides: an engine there is not this host's (the runtime
+    checks skip; docker_engine_reachable fails with the fix that points back here); a URL naming a host the probe
+    found to be this machine gets this machine's fix, never a line over ssh."""
     e = engine_from_capture()
     del e.runtimes["nvidia"]
-    e.endpoint = "tcp://gpu-7:2376"
-    fix = v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
-    assert fix.startswith("ssh -- gpu-7 'sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl "
-                          "reload docker'   # runs on gpu-7, the host of the engine at tcp://gpu-7:2376, over ssh"), fix
-    e.endpoint = "tcp://127.0.0.1:2375"
-    assert "on 127.0.0.1" not in v.runtime_registered(e, probe.DaemonJson("/etc/docker/daemon.json", False)).remediation
+    dj = probe.DaemonJson("/etc/docker/daemon.json", False)
+    e.endpoint, e.remote = "tcp://gpu-7:2376", "gpu-7"
+    elsewhere = v.runtime_registered(e, dj)
+    assert elsewhere.status == "skip" and "runs on gpu-7, another machine" in elsewhere.message, elsewhere
+    e.remote = ""  # gpu-7 resolved to an address of this machine
+    fix = v.runtime_registered(e, dj).remediation
+    assert commands(fix)[:2] == [["sudo", "nvidia-ctk", "runtime", "configure", "--runtime=docker"],
+                                 ["sudo", "systemctl", "reload", "docker"]], fix
+    assert "gpu-7" not in fix and "ssh" not in fix, fix
 
 
 # --- the docker commands of the fixes talk to the configured engine; the runtime fix is one shell line (fixes-2) ---
@@ -517,12 +530,14 @@ def test_the_runtime_configure_fix_is_one_shell_line():
 
 # --- every docker fix is one runnable shell line, on every kind of engine (review: prose in parentheses) ---------
 
+# Each an engine the probe found on this machine (EngineFacts.remote ""): tcp:// and ssh:// to a name that resolves
+# here too. One on another machine gets no fix of these (test_dockerd_reload: engine_elsewhere, the rest skip).
 ENDPOINTS = ("unix:///var/run/docker.sock", "unix:///run/user/1000/docker.sock", "tcp://gpu-7.lab:2376",
              "ssh://bob@gpu-7.lab:2222")
 
 
 def _every_docker_fix(endpoint: str, shell: Shell) -> dict[str, str]:
-    """The remediation of each failing docker verdict on the engine at ``endpoint``."""
+    """The remediation of each failing docker verdict on the engine at ``endpoint``, found on this machine."""
     up = engine_from_capture()
     up.endpoint = endpoint
     bare = engine_from_capture()
@@ -533,9 +548,11 @@ def _every_docker_fix(endpoint: str, shell: Shell) -> dict[str, str]:
     hung = probe.RuntimeProbe("nvidia", True, timed_out=True, hung_step="starting the container")
     lost = probe.RuntimeProbe("nvidia", True, engine_lost=True, error="connection refused")
     verdicts = {
-        "down": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="connection refused"), shell),
-        "hung ping": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="timed out", timed_out=True), shell),
-        "info failed": v.engine_reachable(probe.EngineFacts(endpoint, 5, client=object(), info_error="boom"), shell),
+        "down": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="connection refused", remote=""), shell),
+        "hung ping": v.engine_reachable(probe.EngineFacts(endpoint, 5, error="timed out", timed_out=True, remote=""),
+                                        shell),
+        "info failed": v.engine_reachable(probe.EngineFacts(endpoint, 5, client=object(), info_error="boom",
+                                                            remote=""), shell),
         "no cli": v.cli_present(probe.CliFacts(CmdResult(("docker",), None, missing=True), None, ""), shell),
         "old": v.engine_version(old, "24.0", shell),
         "bad json": v.daemon_json_valid(probe.DaemonJson("/etc/docker/daemon.json", True, error="x", line=2,
@@ -560,14 +577,12 @@ def _every_docker_fix(endpoint: str, shell: Shell) -> dict[str, str]:
 def test_every_docker_fix_is_a_shell_line_for_the_engine_it_names(endpoint, shell):
     """Prose such as `sudo systemctl restart docker  (then look at ...)` or `fix X by hand, then ...` is a bash
     syntax error when pasted. Every fix parses, keeps what is not a command after '#', runs its systemctl on the
-    engine's own manager (rootless: --user, never sudo; remote: over ssh, never here) and reloads rather than
+    engine's own manager (rootless: --user, never sudo; this machine's: never over ssh) and reloads rather than
     restarts for a daemon.json change."""
     for name, fix in _every_docker_fix(endpoint, shell).items():
         assert parses(fix), (name, fix)
         steps = commands(fix)
-        local = [c for c in steps if c and c[0] != "ssh"]
-        if endpoint.startswith(("tcp:", "ssh:")):
-            assert not any("systemctl" in c or "journalctl" in c for c in local), (name, fix)
+        assert not any(c[0] == "ssh" for c in steps), (name, fix)
         if "/run/user/" in endpoint:
             assert not any(c[:2] == ["sudo", "systemctl"] for c in steps), (name, fix)
             assert all("--user" in c for c in steps if "systemctl" in c), (name, fix)

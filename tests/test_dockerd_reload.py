@@ -115,14 +115,14 @@ def test_no_pid_known_says_so_and_gives_both_restarts_with_the_configured_file()
                           "(sudo dockerd '--config-file=/srv/my docker/daemon.json' &)"), fix
 
 
-def test_an_engine_on_another_host_names_no_local_pid():
+def test_an_engine_on_another_host_names_no_local_pid_and_its_fix_runs_nothing_over_ssh():
+    """The probe's answer (Dockerd.remote) is the one rule: no fix re-reads the URL to send a line over ssh."""
     remote = probe.probe_dockerd("tcp://gpu-7.lab:2376", "/var/run/docker.pid", 5)
     assert remote == probe.Dockerd(problem="the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab, not on this "
                                            "machine", remote="gpu-7.lab")
     fix = v.configure_runtime(USER, None, "nvidia", "/etc/docker/daemon.json", "tcp://gpu-7.lab:2376", remote)
-    assert fix.startswith("ssh -- gpu-7.lab 'sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl "
-                          "reload docker'   # runs on gpu-7.lab, the host of the engine at tcp://gpu-7.lab:2376, over "
-                          "ssh: the runtime is registered in that host's daemon.json"), fix
+    assert commands(fix) == [CONFIGURE.split(), ["sudo", "systemctl", "reload", "docker"]], fix
+    assert "no dockerd pid is known here (the engine at tcp://gpu-7.lab:2376 runs on gpu-7.lab" in fix, fix
 
 
 # --- the probe on the captured process and on derived systemd cgroups ---------------------------------
@@ -283,7 +283,7 @@ def test_fix_host_reloads_the_same_dockerd_the_fixes_name(tmp_path, monkeypatch)
         sleeper.wait()
 
 
-# --- the engine's own service: a rootless engine is the user's, a remote one is on its host ---------------------
+# --- the engine's own service: a rootless engine is the user's; a remote one gets none (engine_elsewhere) --------
 
 ROOTLESS = "unix:///run/user/1000/docker.sock"
 
@@ -325,21 +325,55 @@ def test_a_rootless_engine_is_driven_by_its_users_manager_never_sudo():
         "runtime after it, restart: systemctl --user restart docker (a restart stops")
 
 
-@pytest.mark.parametrize("url,login", [
-    ("tcp://gpu-7.lab:2376", ["ssh", "--", "gpu-7.lab"]),
-    ("ssh://bob@gpu-7.lab:2222", ["ssh", "-p", "2222", "--", "bob@gpu-7.lab"]),
-    # a host, never an option
-    ("ssh://-oProxyCommand=touch${IFS}pwned", ["ssh", "--", "-oproxycommand=touch${ifs}pwned"]),
-])
-def test_a_remote_engine_is_started_reloaded_and_restarted_on_its_host(url, login):
-    """A local `sudo systemctl ...` acts on this machine's engine: the line runs on the engine's host, over ssh."""
-    down = probe.EngineFacts(url, 5, error="connection refused")
-    remote = probe.probe_dockerd(url, "/var/run/docker.pid", 5)
-    for fix, there in ((v.engine_reachable(down, USER).remediation, "sudo systemctl start docker"),
-                       (v.restart_docker(USER, url), "sudo systemctl restart docker"),
-                       (v.reload_runtimes(USER, remote, endpoint=url), "sudo systemctl reload docker"),
-                       (v.journal(USER, url), "sudo journalctl -u docker -n 50")):
-        assert commands(fix) == [[*login, there]], fix
-        assert "over ssh" in fix or fix.startswith("ssh ")
-    assert commands(v.restart_docker(USER, "ssh://root@gpu-7.lab")) == [
-        ["ssh", "--", "root@gpu-7.lab", "systemctl restart docker"]]  # root's login: no sudo there
+@pytest.mark.parametrize("url", ["tcp://gpu-7.lab:2376", "ssh://bob@gpu-7.lab:2222",
+                                 "ssh://-oProxyCommand=touch${IFS}pwned"])  # a host, never an ssh option
+def test_a_remote_engine_fails_with_the_fix_that_points_back_here_and_no_ssh_fix(url):
+    """One rule for an engine on another machine (engine-gpu's): it never passes, docker_engine_reachable fails with
+    the fix that undoes the setting (unset DOCKER_HOST, or docker_host removed from the lab config), the
+    engine-dependent checks skip, and no fix runs a line there over ssh (host-fixes' ssh lines were unreachable
+    where right, and wrong where reached: they re-read "remote" from the URL without the probe's name lookup)."""
+    host = docker_endpoint.target_host(url)
+    down = probe.EngineFacts(url, 5, error="connection refused", remote=host)  # the probe's looked-up answer
+    there = probe.probe_dockerd(url, "/var/run/docker.pid", 5)
+    assert there.remote == host and there.pid is None
+    reachable = v.engine_reachable(down, USER)
+    assert reachable.status == "fail" and "on another machine" in reachable.message, reachable
+    assert commands(reachable.remediation) == [["unset", "DOCKER_HOST"], ["python3", "-m", "pytest", "tests_env"]]
+    up = engine_from_capture()
+    up.endpoint, up.remote = url, host
+    for skipped in (v.engine_version(up, "24.0", USER),
+                    v.runtime_registered(up, probe.DaemonJson("/etc/docker/daemon.json", False), shell=USER,
+                                         dockerd=there),
+                    v.runtime_usable(up, probe.RuntimeProbe("nvidia", False), 1, USER, dockerd=there)):
+        assert skipped.status == "skip" and "not verified on this host" in skipped.message, skipped
+    for fix in (reachable.remediation, v.reload_runtimes(USER, there, endpoint=url),
+                v.configure_runtime(USER, None, "nvidia", "/etc/docker/daemon.json", url, there)):
+        assert not any(c[0] == "ssh" for c in commands(fix)) and host not in fix.partition("#")[0], fix
+    words = v.restart_dockerd(USER, "/etc/docker/daemon.json", url, there)  # words for a message, not a fix
+    assert "ssh" not in words and host not in words, words
+
+
+@pytest.mark.parametrize("url", ["http://127.1:2375", "tcp://127.1:1"])
+def test_an_engine_the_probe_finds_on_this_machine_gets_this_machines_fixes(url):
+    """http://127.1:2375 is this machine (the lookup says 127.0.0.1; the URL alone does not): the probe calls it
+    local, and so does every fix (it said `ssh -- 127.1 'sudo systemctl start docker'`)."""
+    engine = probe.probe_engine(LabConfig(command_timeout=5, docker_host=url))
+    assert engine.remote == "" and not engine.reachable, engine
+    assert docker_endpoint.remote_host(url) == "127.1"  # the URL alone would say another machine
+    fix = v.engine_reachable(engine, USER, configured=url).remediation
+    assert commands(fix)[0] == ["sudo", "systemctl", "start", "docker"] and "ssh" not in fix, fix
+    dockerd = probe.probe_dockerd(url, "/nonexistent/docker.pid", 5)
+    assert dockerd.remote == ""
+    assert commands(v.reload_runtimes(USER, dockerd, endpoint=url))[0] == ["sudo", "systemctl", "reload", "docker"]
+
+
+def test_a_local_dockerd_found_for_a_url_naming_another_host_is_restarted_here():
+    """tcp://localhost6.localdomain6:2375 (Red Hat's /etc/hosts name for ::1): the probe resolved it here and
+    found its dockerd under systemd; the restart is this machine's, not `ssh -- localhost6.localdomain6 ...`."""
+    url, found = "tcp://localhost6.localdomain6:2375", probe.Dockerd(pid=77, unit="docker.service")
+    assert v.restart_docker(USER, url, found) == "sudo systemctl restart docker"
+    assert v.start_docker(USER, url, found) == "sudo systemctl start docker"
+    assert v.journal(USER, url, found) == "sudo journalctl -u docker -n 50"
+    assert v.reload_runtimes(USER, found, endpoint=url).startswith("sudo systemctl reload docker   # ")
+    assert v.restart_dockerd(USER, "/etc/docker/daemon.json", url, found) == (
+        f"restart it: `sudo systemctl restart docker` ({v.RESTART_STOPS})")

@@ -28,7 +28,7 @@ from labcheck.verdicts import docker as v
 from labcheck.verdicts import node as node_v
 from setup_actions import cluster as cluster_action
 from tests import captures
-from tests.shell_text import parses
+from tests.shell_text import commands, parses
 
 ROOT = Path(__file__).resolve().parent.parent
 REMOTE = "tcp://gpu-box.example:2375"  # the audit's reproduction
@@ -127,13 +127,55 @@ def test_a_remote_engine_that_answers_fails_reachable_with_the_unset_fix():
     assert parses(verdict.remediation)
 
 
-def test_a_remote_docker_host_in_the_lab_config_says_to_remove_it_from_that_file():
-    rerun = Rerun(cwd="/srv/lab", lab_config="/srv/lab/my lab.yaml")
+HOSTILE_FOLDER = "lab dir; it's $(touch PWNED) \"q\""
+
+
+def _recording_python(tmp_path: Path) -> Path:
+    """A stand-in for the rerun's interpreter: records its arguments, runs nothing."""
+    stub = tmp_path / "python"
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/rerun-args"\n')
+    stub.chmod(0o755)
+    return stub
+
+
+def test_a_remote_docker_host_in_the_lab_config_is_removed_from_that_file_then_the_suite_reruns(tmp_path):
+    """The fix said `remove docker_host from '/srv/lab/my lab.yaml', then: ...`: pasted, bash ran a command named
+    `remove`. Now it removes the line the one way a fix removes a setting (labcheck.config.removal_steps: a copy,
+    then sed deletes exactly that line), then runs the suite again; pasted for real here, in a hostile folder."""
+    folder = tmp_path / HOSTILE_FOLDER
+    folder.mkdir()
+    lab = folder / "my lab.yaml"
+    text = f"cluster_name: lab-a\ndocker_host: {REMOTE}   # the GPU box\nmin_kind: 0.30.0\n"
+    lab.write_text(text)
+    rerun = Rerun(cwd=str(folder), python=str(_recording_python(tmp_path)), lab_config=str(lab))
     verdict = v.engine_reachable(real_engine(REMOTE), configured=REMOTE, rerun=rerun)
     assert verdict.status == "fail" and "another machine (gpu-box.example)" in verdict.message
-    assert verdict.remediation.startswith("remove docker_host from '/srv/lab/my lab.yaml', then: cd /srv/lab && "
-                                          "python3 -m pytest tests_env --lab-config='/srv/lab/my lab.yaml'   # ")
-    assert "unset DOCKER_HOST" not in verdict.remediation
+    fix = verdict.remediation
+    assert fix.startswith(f"cp -p {shlex.quote(str(lab))} ") and f" && sed -i 2d {shlex.quote(str(lab))} && cd " in fix
+    assert "unset DOCKER_HOST" not in fix and "remove docker_host" not in fix.partition("#")[0] and parses(fix)
+    assert "keeps a copy, then deletes line 2 (docker_host) of the lab config, so the suite uses DOCKER_HOST" in fix
+    res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert lab.read_text() == "cluster_name: lab-a\nmin_kind: 0.30.0\n"
+    (backup,) = [p for p in folder.iterdir() if p.name.endswith(".bak")]
+    assert backup.read_text() == text and not list(tmp_path.rglob("PWNED"))
+    assert (tmp_path / "rerun-args").read_text().split("\n")[:4] == ["-m", "pytest", "tests_env",
+                                                                    f"--lab-config={lab}"]
+
+
+@pytest.mark.parametrize("text,line", [(f'{{cluster_name: lab-a, docker_host: "{REMOTE}"}}\n', 1),
+                                       (f"docker_host: >-\n  {REMOTE}\n", 1),
+                                       (f"docker_host: {REMOTE}\ndocker_host: {REMOTE}\n", None)])
+def test_a_docker_host_sed_cannot_remove_exactly_opens_the_lab_config_then_reruns(tmp_path, text, line):
+    """A flow mapping, a value over two lines, the key twice: no one line to delete, so the editor (at its line
+    when there is one), then the rerun."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(text)
+    rerun = Rerun(cwd=str(tmp_path), lab_config=str(lab))
+    fix = v.engine_reachable(real_engine(REMOTE), configured=REMOTE, rerun=rerun).remediation
+    at = f"+{line} " if line else ""
+    assert fix.startswith(f"${{EDITOR:-vi}} {at}{lab} && cd {tmp_path} && python3 -m pytest tests_env "), fix
+    assert "remove " in fix.partition("#")[2] and "docker_host" in fix.partition("#")[2] and parses(fix)
 
 
 def test_a_remote_engine_that_does_not_answer_fails_the_same_way_not_start_docker():
@@ -220,7 +262,9 @@ def test_no_cluster_is_made_on_a_remote_engine(tmp_path):
     outcome = cluster_action.apply(cfg, str(tmp_path / "kc.yaml"))
     assert not outcome.ok and outcome.action == "error"
     assert "another machine (gpu-box.example)" in outcome.message
-    assert outcome.remediation.startswith("remove docker_host from the lab config, then: ")
+    fix = outcome.remediation  # no lab config file: the editor on ./lab.yaml, then the rerun
+    assert parses(fix) and " && python3 -m pytest tests_env" in fix and "remove every docker_host line" in fix, fix
+    assert fix.startswith(("${EDITOR:-vi} ", "sudoedit ")) and not fix.startswith("remove"), fix
     assert not kind_ran.exists()
 
 
@@ -248,8 +292,7 @@ def test_a_run_against_a_remote_docker_host_is_not_ready_and_names_the_endpoint(
 def test_the_fix_keeps_a_hostile_lab_config_path_in_one_word():
     lab = "/srv/HOSTILE new\nline $(touch pwned) it's.yaml"
     fix = v.engine_reachable(real_engine(REMOTE), configured=REMOTE, rerun=Rerun(lab_config=lab)).remediation
-    assert parses(fix)
-    assert f"remove docker_host from {shlex.quote(lab)}, then: " in fix
+    assert parses(fix) and commands(fix)[0] in (["${EDITOR:-vi}", lab], ["sudoedit", lab]), fix  # one word
 
 
 def test_fix_host_changes_nothing_for_a_remote_engine(tmp_path, monkeypatch):

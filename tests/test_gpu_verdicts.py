@@ -310,3 +310,29 @@ def test_probe_of_an_older_driver_feeds_the_dra_advisory(tmp_path, monkeypatch):
     proc_version.write_text(first("h100-host/proc-driver-version.txt").output.replace(REAL_DRIVER, "570.86.15"))
     facts = probe.probe_gpus((str(tmp_path / "nvbin"),), timeout=10, use_nvml=False, proc_version=proc_version)
     assert facts.driver == "570.86.15" and v.driver_for_dra(facts).status == "warn"
+
+
+SMI_RUNS = {  # every way the driver check sees nvidia-smi give no driver: its CmdResult, what the message says of it
+    "not run": (None, "nvidia-smi was not run"),
+    "missing": (cmd.CmdResult(("nvidia-smi",), None, missing=True), "`nvidia-smi` not found on PATH"),
+    "hung": (cmd.CmdResult(("nvidia-smi",), None, timed_out=True, timeout=30), "`nvidia-smi` hung: no answer within "
+                                                                               "30s"),
+    "failed": (cmd.CmdResult(("nvidia-smi",), 9, "NVIDIA-SMI has failed because it couldn't communicate with the "
+                                                "NVIDIA driver.\n"), "`nvidia-smi` exited 9: NVIDIA-SMI has failed"),
+    "exit 0, nothing read": (cmd.CmdResult(("nvidia-smi",), 0, ""), "`nvidia-smi` exited 0 but reported no driver "
+                                                                    "version"),
+}
+
+
+@pytest.mark.parametrize("run", SMI_RUNS)
+@pytest.mark.parametrize("error", ["", "nvidia-smi exited 9"], ids=["no reason", "reason"])
+@pytest.mark.parametrize("nvml", [NvmlFacts(), NvmlFacts("580.159.04", "13.0", ())], ids=["no NVML", "NVML"])
+def test_the_driver_message_reads_right_whatever_nvidia_smi_said(run, error, nvml):
+    """An empty probe reason printed `...(the workshop runs it): ; NVML answers ...`: the message names what
+    nvidia-smi did in every combination, with no empty field between its separators."""
+    result, said = SMI_RUNS[run]
+    message = v.driver(GpuFacts(SmiQuery("/usr/bin/nvidia-smi", result, error=error), nvml), "535").message
+    assert not re.search(r"[:;.]\s*[;:(]|[:;]\s*$|\(\s*\)|\s{2}", message), message
+    assert (error or said) in message, message
+    if nvml.driver and not result or result and not result.timed_out and nvml.driver:
+        assert message.endswith(("so the driver is there", "so the driver is there, but not its nvidia-smi")), message

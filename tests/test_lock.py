@@ -334,7 +334,8 @@ def test_a_configured_state_dir_is_refused_only_where_another_user_owns_a_step_o
             f"{culprit}{kind}, on the way to the state folder {folder},"
         assert text.startswith(f"{named} belongs to uid {OTHER_UID} ("), text
         assert f"and is in {sticky_tmp}, where anyone may create files" in text, text
-        assert caught.value.fix == f"set state_dir in the lab config to a folder of your own, not in {sticky_tmp}"
+        assert caught.value.fix == (f"ls -ld -- {culprit}   # set state_dir in the lab config to a folder of your "
+                                    f"own, not in {sticky_tmp}"), caught.value.fix
     assert snapshot(theirs) == before
     assert sorted(p.name for p in mine.iterdir()) == ["x.lock", "x.lock.holder"]
 

@@ -389,7 +389,8 @@ def test_a_configured_state_dir_another_user_made_in_a_shared_folder_fails_the_c
     assert verdict.status == "fail", verdict
     assert verdict.message.startswith(f"{theirs}, on the way to the state folder {theirs / 'state'}, belongs to uid "
                                       f"{OTHER_UID} ("), verdict.message
-    assert verdict.remediation == f"set state_dir in the lab config to a folder of your own, not in {sticky_tmp}"
+    assert verdict.remediation == (f"ls -ld -- {theirs}   # set state_dir in the lab config to a folder of your own, "
+                                   f"not in {sticky_tmp}")
     assert snapshot(theirs) == before
 
 

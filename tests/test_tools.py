@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from labcheck import kind_releases
+from labcheck import config, kind_releases
 from labcheck.cmd import CmdResult
 from labcheck.config import LabConfig
 from labcheck.probes.tools import VERSION_ARGS, InstallTarget, ToolFacts, probe_tool
 from labcheck.remedy import Shell
+from labcheck.rerun import Rerun
 from labcheck.verdicts.tools import INSTALL, LABEL, TOOLKIT_INSTALL, kind_supports_node_image, tool_version
 from tests.shell_text import commands, parses
 from tests.standins import executable
@@ -201,7 +202,7 @@ def test_an_unknown_kind_release_right_after_the_one_listing_the_image_warns_wit
     assert "github.com/kubernetes-sigs/kind/releases" in verdict.remediation
 
 
-def test_a_digest_no_release_lists_warns_naming_the_digest_the_notes_give():
+def test_a_digest_no_release_lists_warns_naming_the_digest_the_notes_give(tmp_path):
     """A rebuilt or foreign image under the workshop's tag: not the build kind v0.30.0 lists, so no pass."""
     image = "kindest/node:v1.34.0@sha256:" + "0" * 64
     verdict = kind_supports_node_image(_kind(KIND_030), image)
@@ -209,8 +210,13 @@ def test_a_digest_no_release_lists_warns_naming_the_digest_the_notes_give():
     assert verdict.message == (f"node image {image} is in the release notes of no kind release this suite knows "
                                "(v0.24.0 to v0.33.0); kind v0.30.0 lists kindest/node:v1.34.0 with digest "
                                f"{PINNED.partition('@')[2]}: cannot tell whether kind 0.30.0 runs it")
-    assert verdict.remediation == (f"# set node_image in lab.yaml to {PINNED} (the Kubernetes 1.34 image kind "
-                                   "0.30.0 lists)")
+    # the editor on the lab config (a comment alone was no command), what to set after '#'
+    assert verdict.remediation == config.edit_fix("lab.yaml", None, f"set node_image: {PINNED} (the Kubernetes 1.34 "
+                                                                    "image kind 0.30.0 lists)")
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"cluster_name: lab-a\nnode_image: {image}\n")
+    at_line = kind_supports_node_image(_kind(KIND_030), image, rerun=Rerun(lab_config=str(lab))).remediation
+    assert at_line.startswith(f"${{EDITOR:-vi}} +2 {lab}   # set node_image: {PINNED}"), at_line
 
 
 def test_an_unlisted_patch_of_a_known_minor_still_fails_on_a_kind_too_old_for_the_minor():

@@ -74,8 +74,8 @@ def test_kind_version(check, kind_facts, lab_config, fix_shell):
     check(tools_v.tool_version(kind_facts, lab_config.min_kind, fix_shell))
 
 
-def test_kind_supports_the_node_image(check, kind_facts, lab_config, fix_shell):
-    check(tools_v.kind_supports_node_image(kind_facts, lab_config.node_image, fix_shell))
+def test_kind_supports_the_node_image(check, kind_facts, lab_config, fix_shell, pytestconfig):
+    check(tools_v.kind_supports_node_image(kind_facts, lab_config.node_image, fix_shell, rerun=rerun.of(pytestconfig)))
 
 
 def test_helm_version(check, helm_facts, lab_config, fix_shell):
@@ -106,8 +106,8 @@ def test_gpus_present(check, gpu_facts, fix_shell):
     check(gpu_v.gpus_present(gpu_facts, fix_shell))
 
 
-def test_gpu_compute_capability(check, gpu_facts, lab_config):
-    check(gpu_v.compute_capability(gpu_facts, lab_config.min_compute_capability))
+def test_gpu_compute_capability(check, gpu_facts, lab_config, pytestconfig):
+    check(gpu_v.compute_capability(gpu_facts, lab_config.min_compute_capability, rerun=rerun.of(pytestconfig)))
 
 
 @pytest.mark.optional(reason="advisory: MPS thread limits need Volta (7.0); the seed's 6.0 stays the failure line")
@@ -127,8 +127,8 @@ def test_gpu_compute_mode(check, gpu_facts, fix_shell):
 from labcheck.verdicts import cdi as cdi_v  # noqa: E402
 
 
-def test_cdi_spec_present(check, cdi_facts, cdi_provisioned):
-    check(cdi_v.with_generation(cdi_v.spec_present(cdi_facts), cdi_provisioned))
+def test_cdi_spec_present(check, cdi_facts, cdi_provisioned, pytestconfig):
+    check(cdi_v.with_generation(cdi_v.spec_present(cdi_facts, rerun=rerun.of(pytestconfig)), cdi_provisioned))
 
 
 def test_cdi_spec_valid(check, cdi_facts):

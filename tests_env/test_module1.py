@@ -26,13 +26,13 @@ def test_kind_config_host_paths_exist(kind_config_parsed, lab_config, check):
     check(kv.host_paths_exist(kind_config_parsed, lab_config.mps_pipe_dir))
 
 
-def test_node_image_pinned(lab_config, check):
-    check(kv.image_pinned(lab_config.node_image))
+def test_node_image_pinned(lab_config, m1_clis, check):
+    check(kv.image_pinned(lab_config.node_image, cli=m1_clis))
 
 
 @pytest.mark.optional(reason="advisory: NVIDIA's DRA guide asks for Kubernetes 1.34.2; the seed pins v1.34.0")
-def test_node_image_kubernetes_for_dra_driver(lab_config, check):
-    check(kv.image_kubernetes_for_dra(lab_config.node_image))
+def test_node_image_kubernetes_for_dra_driver(lab_config, m1_clis, check):
+    check(kv.image_kubernetes_for_dra(lab_config.node_image, cli=m1_clis))
 
 
 def test_host_inotify_limits_for_kind(inotify_facts, fix_shell, check):

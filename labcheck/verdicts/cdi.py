@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from shlex import quote as sh
 
-from labcheck import cdi, versions
+from labcheck import cdi, config, versions
 from labcheck.probes.cdi import CdiFacts
 from labcheck.probes.gpu import GpuFacts
 from labcheck.remedy import with_note
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped
 
 
@@ -42,18 +44,20 @@ def _in_mounted_dir(facts: CdiFacts, path: str) -> bool:
     return bool(mounted) and os.path.realpath(os.path.dirname(path)) == os.path.realpath(mounted)
 
 
-def spec_present(facts: CdiFacts) -> Verdict:
+def spec_present(facts: CdiFacts, *, rerun: Rerun = DEFAULT_RERUN) -> Verdict:
     """A spec of kind nvidia.com/gpu in the folder the kind config mounts into the node (:func:`_mounted_dir`): one
     only in /var/run/cdi (toolkit >= 1.18's nvidia-cdi-refresh) or in a later folder of cdi_dirs passes the host but
-    never reaches the node, so module 1's "CDI spec visible in the node" would fail."""
+    never reaches the node, so module 1's "CDI spec visible in the node" would fail. ``rerun``: names the lab
+    config the fix of cdi_dirs opens."""
     specs = facts.nvidia_specs
     mounted = _mounted_dir(facts)
     if not mounted:
         return failed(f"cdi_dirs ({_where(facts)}) lists only the node's own CDI folders: the kind config mounts no "
                       f"host folder at the node's {cdi.NODE_STATIC_DIR}, so no spec of kind {cdi.NVIDIA_KIND} "
                       "reaches the node (see the lab config check)",
-                      f"set cdi_dirs: [{cdi.NODE_STATIC_DIR}, {cdi.NODE_OWN_DIRS[0]}] in the lab config (the first "
-                      "folder is the one the kind config mounts into the node)")
+                      config.edit_setting(rerun.lab_file, "cdi_dirs", f"set cdi_dirs: [{cdi.NODE_STATIC_DIR}, "
+                                          f"{cdi.NODE_OWN_DIRS[0]}] (the first folder is the one the kind config "
+                                          "mounts into the node)"))
     here = [f for f in specs if _in_mounted_dir(facts, f.path)]
     if here:
         shown = ", ".join(f"{f.path} ({len(f.spec.devices)} devices)" for f in here)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 from shlex import quote as sh
 
-from labcheck import ctk_configure, docker_endpoint, versions
+from labcheck import config, ctk_configure, docker_endpoint, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.probes.docker import CliFacts, DaemonJson, Dockerd, EngineFacts, RuntimeProbe
@@ -35,29 +34,18 @@ def install_docker(shell: Shell = DEFAULT) -> str:
     return "curl -fsSL https://get.docker.com -o get-docker.sh && " + shell.sudo("sh get-docker.sh")
 
 
-# --- the engine's service: start, reload, restart, its log, where it runs ------------------------------------------
+# --- the engine's service: start, reload, restart, its log ------------------------------------------------------
 #
 # Which line works depends on what runs the engine the checks talk to (the endpoint; the probe's Dockerd):
 # - systemd's system service here (docker.service, or the unit the probe found): `sudo systemctl VERB UNIT`;
 # - a user's rootless engine (its socket in /run/user/UID/, or its dockerd in user@UID.service): `systemctl --user
-#   VERB docker`, as that user, never sudo (the system's docker.service is another engine, or none);
-# - an engine on another host (tcp://HOST, ssh://[USER@]HOST): the same line run there, `ssh -- HOST '...'`; a
-#   local `sudo systemctl` would act on this machine's engine, or fail.
+#   VERB docker`, as that user, never sudo (the system's docker.service is another engine, or none).
+# An engine on another machine gets none of these: whether it is one is the probe's answer (EngineFacts.remote,
+# Dockerd.remote: its host name looked up as the SDK's connect does), never read again here from the URL, and such
+# an engine fails docker_engine_reachable with the fix that points the suite back at this host's engine
+# (engine_elsewhere) while every engine-dependent check skips. So every line below acts on this machine.
 
 RESTART_STOPS = "a restart stops every running container (an attendee's Kind cluster too)"
-
-
-def _remote(login: tuple[str, ...], *commands: str) -> str:
-    """``commands`` (shell text, joined with ``&&``) run on the engine's host over ``login``
-    (docker_endpoint.ssh_login), each as root there (``sudo`` unless the login is root's)."""
-    root = login[-1].startswith("root@")
-    return shlex.join([*login, " && ".join(c if root else f"sudo {c}" for c in commands)])
-
-
-def _where(endpoint: str) -> str:
-    """The note that says a line runs on the engine's own host."""
-    host = docker_endpoint.remote_host(endpoint)
-    return f"runs on {host}, the host of the engine at {scrub(endpoint)}, over ssh" if host else ""
 
 
 def _rootless(endpoint: str, dockerd: Dockerd | None) -> str:
@@ -76,10 +64,7 @@ def _as_owner(shell: Shell, endpoint: str) -> str:
 
 
 def _service(shell: Shell, verb: str, endpoint: str = "", dockerd: Dockerd | None = None) -> tuple[str, str]:
-    """``systemctl VERB`` of the engine's service, where it runs, as (command, note)."""
-    login = docker_endpoint.ssh_login(endpoint)
-    if login:
-        return _remote(login, f"systemctl {verb} docker"), _where(endpoint)
+    """``systemctl VERB`` of the engine's service on this machine, as (command, note)."""
     user = _rootless(endpoint, dockerd)
     if user:
         return f"systemctl --user {verb} {sh(user)}", _as_owner(shell, endpoint)
@@ -97,9 +82,6 @@ def restart_docker(shell: Shell = DEFAULT, endpoint: str = "", dockerd: Dockerd 
 
 def journal(shell: Shell = DEFAULT, endpoint: str = "", dockerd: Dockerd | None = None) -> str:
     """The engine's last log lines, from the journal of the manager that runs it."""
-    login = docker_endpoint.ssh_login(endpoint)
-    if login:
-        return _remote(login, "journalctl -u docker -n 50")
     if _rootless(endpoint, dockerd):
         return "journalctl --user -u docker -n 50"
     return shell.sudo("journalctl -u docker -n 50")
@@ -121,7 +103,7 @@ def reload_runtimes(shell: Shell = DEFAULT, dockerd: Dockerd | None = None,
     while `systemctl restart docker` (NVIDIA's guide) stops them all. systemd runs the dockerd (its cgroup is
     Docker's service and systemd is the init): `systemctl reload UNIT` (Docker's unit reloads with SIGHUP). Anywhere
     else (a container, WSL without systemd, another init, a dockerd started by hand, a rootless one) the SIGHUP to
-    its pid. An engine on another host: the reload there, over ssh. The note says when a restart is really needed.
+    its pid. The note says when a restart is really needed.
     """
     return with_note(*_reload(shell, dockerd, daemon_json, endpoint))
 
@@ -134,10 +116,6 @@ def _restart_needed(restart: str) -> str:
 
 def _reload(shell: Shell, dockerd: Dockerd | None, daemon_json: str, endpoint: str = "") -> tuple[str, str]:
     """:func:`reload_runtimes` as (command, note): callers chain the command and gather the notes after one ``#``."""
-    login = docker_endpoint.ssh_login(endpoint)
-    if login:
-        return (_remote(login, "systemctl reload docker"),
-                f"{_where(endpoint)}; where systemd does not run Docker there, send its dockerd SIGHUP instead")
     restart, _ = _service(shell, "restart", endpoint, dockerd)
     if dockerd is not None and dockerd.unit:
         unit = "docker" if dockerd.unit == "docker.service" else sh(dockerd.unit)
@@ -170,7 +148,7 @@ def restart_dockerd(shell: Shell = DEFAULT, daemon_json: str = ctk_configure.DAE
     service's restart where it runs; for a dockerd of no service known here, also the hand start with the lab
     config's daemon.json."""
     restart = restart_docker(shell, endpoint, dockerd)
-    if docker_endpoint.remote_host(endpoint) or _rootless(endpoint, dockerd) or (dockerd and dockerd.unit):
+    if _rootless(endpoint, dockerd) or (dockerd and dockerd.unit):
         return f"restart it: `{restart}` ({RESTART_STOPS})"
     return (f"restart it: `{restart}` where systemd runs Docker, else stop dockerd and start it again: "
             f"`{shell.sudo(_hand_start(daemon_json))} &` ({RESTART_STOPS})")
@@ -182,7 +160,7 @@ def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name
     """Register runtime ``name`` in ``daemon_json`` (the lab config's names) with the nvidia-ctk that was found
     (by its path: one in extra_bin_dirs is not on sudo's PATH); installing the toolkit first when it is missing;
     then make the engine load it (:func:`reload_runtimes`, after ``dockerd``).
-    ``endpoint``: the engine checked; one on another host is configured there, not here.
+    ``endpoint``: the engine checked (a rootless one is reloaded by its user's manager).
 
     One shell line: ``<install> && <configure> && <reload>``, what is not a command after ``#`` (a ``then:``
     between them became arguments of ``apt-get install``)."""
@@ -192,13 +170,7 @@ def configure_runtime(shell: Shell = DEFAULT, ctk: ToolFacts | None = None, name
 def configure_steps(shell: Shell, ctk: ToolFacts | None, name: str, daemon_json: str, endpoint: str,
                dockerd: Dockerd | None) -> tuple[str, ...]:
     """:func:`configure_runtime` as (command, *notes), for callers that put a step before it or add notes (one
-    comment at the end of the line). An engine on another host: the line runs there, over ssh
-    (its daemon.json, its nvidia-ctk by name: this host's toolkit says nothing about that one)."""
-    login = docker_endpoint.ssh_login(endpoint)
-    if login:
-        return (_remote(login, ctk_configure.command(name, daemon_json), "systemctl reload docker"),
-                f"{_where(endpoint)}: the runtime is registered in that host's daemon.json, and the engine there "
-                "reloaded (install the NVIDIA Container Toolkit there first if it has none)")
+    comment at the end of the line)."""
     found = program(ctk.path if ctk is not None else None, "nvidia-ctk")
     configure = shell.sudo(ctk_configure.command(name, daemon_json, found))
     reload, note = _reload(shell, dockerd, daemon_json, endpoint)
@@ -220,8 +192,6 @@ def reinstall_toolkit(shell: Shell = DEFAULT, name: str = ctk_configure.RUNTIME,
 def _reinstall(shell: Shell, name: str, daemon_json: str, endpoint: str, dockerd: Dockerd | None) -> tuple[str, ...]:
     """:func:`reinstall_toolkit` as (command, *notes)."""
     configure, *notes = configure_steps(shell, None, name, daemon_json, endpoint, dockerd)
-    if docker_endpoint.remote_host(endpoint):
-        return configure, *notes
     tool = shell.package_manager
     if not (TOOLKIT_PACKAGE.get(tool) or tool == "yum"):
         return configure, f"first reinstall the NVIDIA Container Toolkit as its guide says: {TOOLKIT_GUIDE}", *notes
@@ -275,7 +245,7 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
     err = engine.error
     low = err.lower()
     if bad_url or "install paramiko" in low or any(s in low for s in NOT_AN_ENGINE):
-        return _wrong_endpoint(where, configured, bad_url, err)
+        return _wrong_endpoint(where, configured, bad_url, err, rerun)
     if engine.timed_out:
         restart, note = _service(shell, "restart", where)
         return failed(f"Docker engine at {where} accepted the connection but did not answer `ping` within "
@@ -293,9 +263,7 @@ def engine_reachable(engine: EngineFacts, shell: Shell = DEFAULT, cli: CliFacts 
                       f"Docker is not installed ({err})",
                       with_note(install_docker(shell), f"official guide: {INSTALL_GUIDE}"))
     start, note = _service(shell, "start", where)
-    if docker_endpoint.remote_host(where):
-        others: tuple[str, ...] = ()
-    elif _rootless(where, None):
+    if _rootless(where, None):
         others = ("without a systemd user manager: dockerd-rootless.sh &",)
     else:
         others = (f"no systemd: {shell.sudo('dockerd')} &",
@@ -309,15 +277,17 @@ def engine_elsewhere(endpoint: str, host: str, configured: str, rerun: Rerun = D
     driver, GPUs and files, module 1 mounts them into the Kind node, so containers and the node must run here; a
     READY made of this host's driver and another machine's containers would be false.
 
-    The fix undoes the setting that chose the endpoint: the lab config's docker_host (``configured``) or DOCKER_HOST;
-    the URL itself stays out of the fix (it may carry credentials) and the host goes after ``#`` as one line."""
+    The fix undoes the setting that chose the endpoint, then runs the suite again: the lab config's docker_host
+    (``configured``; removed the one way a fix removes a setting, labcheck.config.removal_steps: a copy kept, then
+    its line deleted, or the editor at it) or DOCKER_HOST; the URL itself stays out of the fix (it may carry
+    credentials) and the host goes after ``#`` as one line."""
     message = (f"the engine at {endpoint} is on another machine ({host}); the lab must run on this host: its driver, "
                "GPUs and files are checked here, so its containers and the Kind node must run here too")
     there = f"to check {host} itself, run the suite there (or from here with --hosts: docs/instructors.md)"
-    if configured and configured == endpoint:
-        lab = sh(rerun.lab_config) if rerun.lab_config else "the lab config"
-        then = f"the suite then uses DOCKER_HOST if it is set, else {docker_endpoint.DEFAULT}"
-        return failed(message, with_note(f"remove docker_host from {lab}, then: {rerun.again()}", then, there))
+    if configured and configured == endpoint:  # docker_host removed from the lab config (a copy kept), then the rerun
+        remove, *notes = config.removal_steps(rerun.lab_file, "docker_host", "the suite uses DOCKER_HOST if it is "
+                                              f"set, else {docker_endpoint.DEFAULT}")
+        return failed(message, with_note(f"{remove} && {rerun.again()}", *notes, there))
     return failed(message, with_note(f"unset DOCKER_HOST && {rerun.again()}",
                                      f"this host's engine at {docker_endpoint.DEFAULT}; rootless Docker: export "
                                      "DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock instead of the unset", there))
@@ -329,7 +299,7 @@ NOT_AN_ENGINE = ("invalid response from docker daemon", "indices must be integer
                  "is not json", "jsondecodeerror")
 
 
-def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verdict:
+def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str, rerun: Rerun) -> Verdict:
     """The endpoint itself is the problem: a URL the SDK cannot use, ssh:// without paramiko, or no engine there."""
     if bad_url:
         what = f"the Docker endpoint {where!r} cannot be used: {bad_url}"
@@ -342,8 +312,9 @@ def _wrong_endpoint(where: str, configured: str, bad_url: str, err: str) -> Verd
     else:
         what = f"something answers at {where}, but not as a Docker engine: {err}"
     if configured and configured == where:
-        fix = (f"set docker_host in the lab config to your engine's address (e.g. {docker_endpoint.EXAMPLE}), or "
-               "remove it to use DOCKER_HOST or the default socket (see lab_config_valid)")
+        fix = config.edit_setting(rerun.lab_file, "docker_host", f"set docker_host to your engine's address (e.g. "
+                                  f"{docker_endpoint.EXAMPLE}), or delete the line to use DOCKER_HOST or the default "
+                                  "socket")
     else:
         fix = with_note("unset DOCKER_HOST", f"the default socket {docker_endpoint.DEFAULT}; or export "
                                              f"DOCKER_HOST=<your engine's address>, e.g. {docker_endpoint.EXAMPLE}")

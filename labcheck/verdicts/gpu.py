@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from labcheck import versions
-from labcheck.probes.gpu import GpuFacts, missing_indexes
+from labcheck import config, versions
+from labcheck.probes.gpu import GpuFacts, SmiQuery, missing_indexes
 from labcheck.remedy import DEBIAN, DEFAULT, UBUNTU, Shell, with_note
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
@@ -56,13 +58,20 @@ def upgrade_driver(minimum: str, shell: Shell = DEFAULT) -> str:
     return install_driver(shell)
 
 
+def _smi_said(smi: SmiQuery) -> str:
+    """What nvidia-smi did, for a message; never "" (an empty probe reason printed "(...): ; NVML answers ...")."""
+    if smi.error:
+        return smi.error
+    r = smi.result
+    if r is None:
+        return "nvidia-smi was not run"
+    if r.ok:
+        return f"`{r.cmdline}` exited 0 but reported no driver version"
+    return r.describe().rstrip(". ")  # its last line may end a sentence; the message goes on after it
+
+
 def _no_driver_reason(facts: GpuFacts) -> str:
-    parts = []
-    if facts.smi.error:
-        parts.append(facts.smi.error)
-    if facts.nvml.error:
-        parts.append(facts.nvml.error)
-    return "; ".join(parts) or "no answer from nvidia-smi or NVML"
+    return "; ".join(filter(None, (_smi_said(facts.smi), facts.nvml.error)))
 
 
 def install_utilities(shell: Shell = DEFAULT, nvml_driver: str = "") -> str:
@@ -113,6 +122,7 @@ def _smi_not_working(facts: GpuFacts, minimum: str, shell: Shell) -> Verdict:
     smi, nvml = facts.smi, facts.nvml
     want = (f"expected `nvidia-smi` to work on this host and report a driver >= {minimum} (exit 0, or 14 with an "
             "infoROM warning; the workshop runs it)")
+    said = _smi_said(smi)
     also = f"; NVML answers (driver {nvml.driver}, {len(nvml.gpus)} GPU(s)), so the driver is there" \
         if nvml.driver else ""
     r = smi.result
@@ -120,12 +130,11 @@ def _smi_not_working(facts: GpuFacts, minimum: str, shell: Shell) -> Verdict:
         if not nvml.driver:
             return failed(f"expected an NVIDIA driver >= {minimum}; none answered: {_no_driver_reason(facts)}",
                           install_driver(shell))
-        return failed(f"{want}: {smi.error}{also}, but not its nvidia-smi", install_utilities(shell, nvml.driver))
+        return failed(f"{want}, found: {said}{also}, but not its nvidia-smi", install_utilities(shell, nvml.driver))
     if r.timed_out:
-        return failed(f"expected an NVIDIA driver >= {minimum} answering; {smi.error} "
-                      "(the driver or a GPU is stuck)", reload_driver(shell))
-    return failed(f"{want}: {smi.error}{also}", _smi_fix(facts, shell),
-                  details=r.output[-2000:])
+        return failed(f"expected an NVIDIA driver >= {minimum} answering; {said} (the driver or a GPU is stuck)",
+                      reload_driver(shell))
+    return failed(f"{want}, found: {said}{also}", _smi_fix(facts, shell), details=r.output[-2000:])
 
 
 def driver(facts: GpuFacts, minimum: str, shell: Shell = DEFAULT) -> Verdict:
@@ -211,14 +220,16 @@ def gpus_present(facts: GpuFacts, shell: Shell = DEFAULT) -> Verdict:
     return passed(f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}: {names}")
 
 
-def compute_capability(facts: GpuFacts, minimum: str) -> Verdict:
+def compute_capability(facts: GpuFacts, minimum: str, *, rerun: Rerun = DEFAULT_RERUN) -> Verdict:
+    """``rerun``: names the lab config the fix of an unreadable minimum opens."""
     gpus = facts.gpus
     if not gpus:
         return skipped("no GPU to check (see the GPU and driver checks)")
     need = versions.parse(minimum)
     if need is None:  # comparing against "no minimum" would pass every GPU
         return failed(f"cannot read a version from the required compute capability {minimum!r}",
-                      "set min_compute_capability in lab.yaml to a version such as \"6.0\" (the workshop's minimum)")
+                      config.edit_setting(rerun.lab_file, "min_compute_capability", "set min_compute_capability "
+                                          "to a version such as \"6.0\" (the workshop's minimum)"))
     unknown = [g for g in gpus if g.compute_cap is None]
     low = [g for g in gpus if g.compute_cap is not None and tuple(g.compute_cap) < need]
     if low:

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from labcheck import kindconfig
+from labcheck import config, kindconfig
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.kindconfig import ParsedConfig
@@ -89,16 +89,18 @@ def host_paths_exist(parsed: ParsedConfig, pipe_dir: str = "") -> Verdict:
     return passed(f"every hostPath in {parsed.path} exists")
 
 
-def image_pinned(image: str) -> Verdict:
+def image_pinned(image: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    """``cli``: its rerun names the lab config the fix opens (at node_image's line)."""
     problem = kindconfig.image_problem(image)
     if problem:
-        return failed(problem, "set node_image in lab.yaml to a tag listed in your kind release's notes, e.g. "
-                      + DEFAULT_IMAGE_HINT)
+        return failed(problem, config.edit_setting(cli.rerun.lab_file, "node_image", "set node_image to a tag listed "
+                                                   f"in your kind release's notes, e.g. {DEFAULT_IMAGE_HINT}"))
     return passed(f"node image {image} is pinned")
 
 
-def image_kubernetes_for_dra(image: str) -> Verdict:
-    """Advisory: NVIDIA's DRA install guide asks for Kubernetes >= 1.34.2; the seed's v1.34.0 stays the default."""
+def image_kubernetes_for_dra(image: str, *, cli: Clis = DEFAULT_CLIS) -> Verdict:
+    """Advisory: NVIDIA's DRA install guide asks for Kubernetes >= 1.34.2; the seed's v1.34.0 stays the default.
+    ``cli``: its rerun names the lab config the fix opens."""
     release = kindconfig.k8s_release(image)
     want = ".".join(map(str, kindconfig.DRA_GUIDE_K8S))
     if release is None:
@@ -107,8 +109,8 @@ def image_kubernetes_for_dra(image: str) -> Verdict:
     if release < kindconfig.DRA_GUIDE_K8S:
         return warned(f"node image {image} runs Kubernetes {have}, below {want}, which NVIDIA's DRA install guide "
                       "asks for GPU allocation (the workshop's seed pins v1.34.0; it may work)",
-                      f"set node_image in lab.yaml to kindest/node:v{want} or later built for your kind release "
-                      "(see its release notes)")
+                      config.edit_setting(cli.rerun.lab_file, "node_image", f"set node_image to kindest/node:"
+                                          f"v{want} or later built for your kind release (see its release notes)"))
     return passed(f"node image {image} runs Kubernetes {have} >= {want} (NVIDIA's DRA install guide)")
 
 

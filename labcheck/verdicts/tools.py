@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shlex
 
+from labcheck import config, versions
 from labcheck import kind_releases as kr
-from labcheck import versions
 from labcheck.probes.tools import INSTALL_DIR, InstallTarget, ToolFacts
 from labcheck.remedy import DEFAULT, Shell, with_note
+from labcheck.rerun import DEFAULT as DEFAULT_RERUN
+from labcheck.rerun import Rerun
 from labcheck.verdict import Verdict, failed, passed, skipped, warned
 
 # The exact install commands from each project's install guide.
@@ -156,14 +158,16 @@ def _older(found: str, release: str) -> bool:
     return not versions.at_least(found, release)
 
 
-def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAULT) -> Verdict:
+def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAULT, *,
+                             rerun: Rerun = DEFAULT_RERUN) -> Verdict:
     """Whether the installed kind release lists the lab's node image in its release notes (labcheck.kind_releases).
 
     The exact pair listed: pass. kind older than the first release listing the image: fail (install that release).
     kind newer than the newest release listing it, with a known release in between (or this one) that does not:
     fail (kind supports only images built for its release: ../shared/FIELD-NOTES.md), with both fixes: the kind
     release that lists the image, or the image this kind release lists for the same Kubernetes minor. A kind
-    release or an image this suite does not know: a warning saying what was compared, never a pass.
+    release or an image this suite does not know: a warning saying what was compared, never a pass. ``rerun``:
+    names the lab config a fix that sets node_image opens.
     """
     if facts.path is None or not facts.version:
         return skipped("kind is not installed or did not say its version (see the Kind check)")
@@ -179,7 +183,7 @@ def kind_supports_node_image(facts: ToolFacts, image: str, shell: Shell = DEFAUL
         return passed(f"kind {found}'s release notes list node image {image} (matched by {how})")
     if listed:
         return _listed_elsewhere(facts, image, tag, listed, shell)
-    return _unlisted(facts, image, tag, digest, shell)
+    return _unlisted(facts, image, tag, digest, shell, rerun)
 
 
 def _listed_elsewhere(facts: ToolFacts, image: str, tag: str, listed: tuple[str, ...], shell: Shell) -> Verdict:
@@ -209,7 +213,7 @@ def _listed_elsewhere(facts: ToolFacts, image: str, tag: str, listed: tuple[str,
                   kind_install(facts, upgrade, shell, f"kind v{upgrade} lists it{instead}"))
 
 
-def _unlisted(facts: ToolFacts, image: str, tag: str, digest: str, shell: Shell) -> Verdict:
+def _unlisted(facts: ToolFacts, image: str, tag: str, digest: str, shell: Shell, rerun: Rerun) -> Verdict:
     """An image in no known release's notes: judged by its Kubernetes minor only where that can fail for sure."""
     found = facts.version
     k8s = kr.minor(tag)
@@ -229,8 +233,9 @@ def _unlisted(facts: ToolFacts, image: str, tag: str, digest: str, shell: Shell)
     other = kr.entries(tag) if digest else ()
     compared = "; " + ", ".join(f"kind v{r} lists {kr.REPO}:{tag} with digest {d}" for r, d in other) if other else ""
     alt = next((kr.for_minor(r, k8s) for r in kr.RELEASES if _is(found, r)), "")
-    fix = with_note("", f"set node_image in lab.yaml to {alt} (the Kubernetes {minor} image kind {found} lists)"
-                    if alt else f"check that the release notes of kind {found} list {image} ({kr.RELEASE_NOTES})")
+    fix = config.edit_setting(rerun.lab_file, "node_image", f"set node_image: {alt} (the Kubernetes {minor} image "
+                              f"kind {found} lists)") if alt else \
+        with_note("", f"check that the release notes of kind {found} list {image} ({kr.RELEASE_NOTES})")
     if not kr.MINORS[0] <= k8s <= newest:
         when = "newer than" if k8s > newest else "older than"
         return warned(f"{UNKNOWN_MINOR}: Kubernetes {minor} is {when} the minors it knows ({_show(kr.MINORS[0])} "
