@@ -39,6 +39,9 @@ say "RUN B: bare pytest = module 0 + module 1 (kind double, node without python3
 $P --html=$OUT/report.html --self-contained-html --results-json=$OUT/bare.json > $W/b.txt 2>&1; echo "pytest exit $?"
 tail -25 $W/b.txt; summary $OUT/bare.json
 cp $W/kind-config.yaml $OUT/kind-config.generated.yaml
+say "RUN B2: the same bare pytest again (safe to run twice: module 0 now meets the node's MPS daemon on the shared pipe dir)"
+$P --results-json=$OUT/bare2.json > $W/b2.txt 2>&1; echo "pytest exit $?"; tail -3 $W/b2.txt
+summary $OUT/bare2.json | grep -E "SUMMARY|FAIL|mps"
 say "the workshop's literal commands"
 for c in "python3 -c 1" "nvidia-smi -L" "sh -c 'command -v nvidia-cuda-mps-control'" "ps aux"; do
   echo "\$ docker exec $N $c"; eval timeout 60 docker exec $N $c; echo "[exit $?]"; done
