@@ -8,6 +8,7 @@ READY whenever a lab config was read, fails.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -162,7 +163,10 @@ def load(path: str | Path | None) -> tuple[LabConfig, list[ConfigProblem]]:
                                                  "--lab-config"), WHOLE_FILE_DEFAULTS)
         ]
     except fsio.FileProblem as exc:
-        return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message, exc.fix or f"check {p}", WHOLE_FILE_DEFAULTS)]
+        # fsio's fixes are words for a person ("save X as UTF-8 text"): a command that shows the file leads
+        return LabConfig(), [ConfigProblem(str(p), exc.line, exc.message,
+                                           with_note(f"ls -l -- {shlex.quote(str(p))}", exc.fix or "check the file"),
+                                           WHOLE_FILE_DEFAULTS)]
     return parse(text, str(p))
 
 
@@ -283,7 +287,34 @@ class _Where:
             return False
         row = lines[key.line].rstrip("\r")
         rest = row[value.column:].strip()
+        if _ANCHOR.search(row[key.column:value.column]):
+            return False  # it names an anchor that other settings may use (*t): removing it breaks the whole file
         return not row[:key.column].strip() and (not rest or rest.startswith("#"))
+
+    def sed_delete(self) -> str:
+        """``sed -i`` text that deletes the setting's line by its key: a fix is pasted later, maybe after another
+        fix removed a line above it (two fixes from one file), and a bare ``<line>d`` would then delete the wrong
+        setting. The only line that starts with the key is found wherever it is by then; of a key written twice,
+        the line given, and only while it still starts with the key. "" when the key is not a plain word at the
+        line's start (quoted, or characters sed's pattern would read): then the editor."""
+        name, line = str(getattr(self.key, "value", "")), self.line
+        lines = _sed_lines(self.text)
+        if not line or lines is None or not _PLAIN_KEY.fullmatch(name) or \
+                not re.match(rf"{re.escape(name)}[ \t]*:", lines[line - 1]):
+            return ""
+        if _keys_at_line_start(self.text)[name] == 1:  # the one line with that key: wherever it is by then
+            return f"sed -i {shlex.quote(f'/^{name}[[:space:]]*:/d')}"  # the file: an absolute realpath
+        return f"sed -i {shlex.quote(f'{line}{{/^{name}[[:space:]]*:/d;}}')}"
+
+
+_ANCHOR = re.compile(r"(?:^|[\s:,\[{])&[^\s,\[\]{}]+")  # a YAML anchor (&name) in a setting's line
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")  # a key sed's pattern reads as written
+
+
+@functools.lru_cache(maxsize=4)
+def _keys_at_line_start(text: str) -> collections.Counter:
+    """How many lines of ``text`` start with each plain key and a colon. Cached: once per file, not per setting."""
+    return collections.Counter(m[1] for m in re.finditer(r"^([A-Za-z0-9_][A-Za-z0-9_-]*)[ \t]*:", text, re.M))
 
 
 @functools.lru_cache(maxsize=4)
@@ -367,9 +398,10 @@ def _removal_steps(name: str, where: _Where, applies: str) -> tuple[str, ...]:
     the suite uses then); the editor at its line where sed cannot remove exactly it (:meth:`_Where.alone_on_its_line`).
     As a tuple: callers chain a rerun after the command and gather notes after one ``#``."""
     path = os.path.realpath(where.source)  # sed -i would replace a symlink with a file: edit the file it names
-    if where.line and where.alone_on_its_line():
+    delete = where.sed_delete() if where.line and where.alone_on_its_line() else ""
+    if delete:
         steps = (f"cp -p {shlex.quote(path)} {shlex.quote(fsio.backup_name(path))}",
-                 f"sed -i {where.line}d {shlex.quote(path)}")
+                 f"{delete} {shlex.quote(path)}")
         return (" && ".join(steps) if _mine(path) else SUDO.sudo(*steps),
                 f"keeps a copy, then deletes line {where.line} ({name}) of the lab config, so {applies}")
     return edit_command(where.source, where.line), f"remove {name}{f' (line {where.line})' if where.line else ''}, " \

@@ -32,6 +32,7 @@ import shlex
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,14 +284,24 @@ def backup_name(path: str | Path) -> str:
     """A name next to ``path`` for a copy of the user's file, never one that exists already.
 
     WHY never reuse: a second change in the same second must not overwrite the first backup, which may be the
-    user's original. Matches ``<path>.labcheck-*.bak``.
+    user's original. Nor a name handed out before in this process: two fixes printed for one file (each copies it
+    before its edit) are pasted later, one after the other, and the second copy would replace the original with
+    the first fix's result. Matches ``<path>.labcheck-*.bak``.
     """
     stamp = time.strftime("%Y%m%d%H%M%S")
-    for n in range(1000):
-        cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
-        if not os.path.lexists(cand):
-            return cand
-    return f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+    with _BACKUP_NAMES_LOCK:
+        for n in range(1000):
+            cand = f"{path}.labcheck-{stamp}{f'-{n}' if n else ''}.bak"
+            if cand not in _BACKUP_NAMES and not os.path.lexists(cand):
+                break
+        else:
+            cand = f"{path}.labcheck-{stamp}-{os.getpid()}-{time.monotonic_ns()}.bak"
+        _BACKUP_NAMES.add(cand)
+        return cand
+
+
+_BACKUP_NAMES: set[str] = set()  # every name backup_name handed out in this process
+_BACKUP_NAMES_LOCK = threading.Lock()  # fixes are built in prefetch threads too
 
 
 def backup(path: str | Path) -> str:

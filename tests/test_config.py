@@ -23,6 +23,12 @@ from labcheck.verdicts import kindconfig as kind_v
 from tests import shell_fix
 
 
+def sed_delete(line: int | None, key: str, path) -> str:
+    """How a lab config fix deletes a setting's line: the one line that starts with the key (``line`` None), or,
+    for a key written twice, line ``line`` only while it still starts with the key."""
+    where = f"{line}{{/^{key}[[:space:]]*:/d;}}" if line else f"/^{key}[[:space:]]*:/d"
+    return f"sed -i '{where}' {path}"
+
 def test_defaults_are_the_documented_thresholds():
     cfg, problems = config.load(None)
     assert problems == []
@@ -112,7 +118,8 @@ def test_a_key_written_twice_is_a_problem_on_its_second_line():
     assert [(p.line, p.message) for p in problems] == [
         (3, "min_kind is set twice (line 1 and line 3): YAML keeps only the last")]
     lab = shlex.quote(os.path.realpath("lab.yaml"))  # the first one (what YAML ignores) goes: nothing else changes
-    assert problems[0].fix.startswith(f"cp -p {lab} ") and f" && sed -i 1d {lab}   # keeps a copy" in problems[0].fix
+    assert problems[0].fix.startswith(f"cp -p {lab} ")
+    assert f" && {sed_delete(1, 'min_kind', lab)}   # keeps a copy" in problems[0].fix
     assert "so the one on line 3, used now, is the only one" in problems[0].fix and cfg.min_kind == "0.30.0"
     cfg, problems = config.parse("min_kind: 0.24.0\ncommand_timeout: 5\nmin_kind: 0.1.0\n", "lab.yaml")
     assert [p.line for p in problems] == [3, 3] and "is below the workshop's minimum" in problems[1].message
@@ -303,7 +310,7 @@ def test_a_minimum_below_the_workshop_s_is_a_problem_naming_key_value_minimum_an
         "(a host the workshop does not support would pass)"))]
     assert getattr(cfg, key) == getattr(config.LabConfig(), key) and cfg.cluster_name == "lab-a"
     assert problems[0].outcome == f"the workshop's minimum {minimum} is used instead"
-    assert f"sed -i 2d {lab}" in problems[0].fix and shell_fix.parses(problems[0].fix) == ""
+    assert sed_delete(None, key, lab) in problems[0].fix and shell_fix.parses(problems[0].fix) == ""
     verdict = host.lab_config(problems, str(lab))
     assert verdict.status == "fail" and verdict.message.startswith(f"{lab}:2: {key}: {shown} is below")
     assert verdict.remediation == problems[0].fix
@@ -341,7 +348,8 @@ def test_the_fix_for_a_lowered_minimum_removes_only_that_line_and_keeps_a_copy(t
     _, problems = config.load(link)
     assert [p.line for p in problems] == [2]
     fix = problems[0].fix
-    assert fix.startswith(f"cp -p {shlex.quote(str(real))} ") and f"sed -i 2d {shlex.quote(str(real))}" in fix
+    assert fix.startswith(f"cp -p {shlex.quote(str(real))} ")
+    assert sed_delete(None, "min_docker", shlex.quote(str(real))) in fix
     res = subprocess.run(["bash", "-c", fix], cwd=tmp_path.parent, capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     assert real.read_bytes() == b"cluster_name: lab-a\nmin_kind: 0.30.0\r\n" and link.is_symlink()
@@ -378,7 +386,7 @@ def test_a_lab_config_this_user_may_not_change_gets_the_fix_with_sudo(tmp_path, 
     lab.write_text('min_docker: "20.10"\n')
     monkeypatch.setattr(config.os, "access", lambda path, mode: False)  # as a user, for root's /etc/lab.yaml
     (p,) = config.load(lab)[1]
-    assert p.fix.startswith(f"sudo cp -p {lab} ") and f"&& sudo sed -i 1d {lab}" in p.fix
+    assert p.fix.startswith(f"sudo cp -p {lab} ") and f"&& sudo {sed_delete(None, 'min_docker', lab)}" in p.fix
     lab.write_text('{min_docker: "20.10"}\n')
     (p,) = config.load(lab)[1]
     assert p.fix.startswith(f"sudoedit {lab}   # remove min_docker (line 1)")
@@ -406,7 +414,7 @@ def test_a_lab_config_that_was_read_is_a_criterion_and_a_lowered_minimum_stops_r
     assert rec["verdict"] == "fail" and rec["criterion"] is True and rec["optional_reason"] == "", rec
     lab = tmp_path / "run" / "lab.yaml"
     assert rec["message"].startswith("lab.yaml:1: min_docker: '20.10' is below the workshop's minimum '24.0'")
-    assert f"sed -i 1d {lab}" in rec["remediation"]
+    assert sed_delete(None, "min_docker", lab) in rec["remediation"]
     assert "lab.yaml:2: shm_min_bytes: 1048576 (1 MiB) is below" in rec["details"]
     assert doc["summary"]["state"] == "NOT READY" and res.returncode == 1
 
@@ -507,8 +515,8 @@ def test_removal_steps_of_a_setting_read_from_the_file_now(tmp_path):
     lab = tmp_path / "lab.yaml"
     lab.write_text("cluster_name: lab-a\n# a comment\ndocker_host: tcp://gpu-box:2375\n")
     command, note = config.removal_steps(str(lab), "docker_host", "the default applies")
-    assert command.endswith(f" && sed -i 3d {lab}") and note.endswith("deletes line 3 (docker_host) of the lab "
-                                                                        "config, so the default applies")
+    assert command.endswith(f" && {sed_delete(None, 'docker_host', lab)}")
+    assert note.endswith("deletes line 3 (docker_host) of the lab config, so the default applies")
     for text in ("docker_host: [\n", "- docker_host\n", "cluster_name: lab-a\n"):  # bad YAML, no mapping, not set
         lab.write_text(text)
         assert config.removal_steps(str(lab), "docker_host", "x") == (f"${{EDITOR:-vi}} {lab}",
@@ -547,3 +555,32 @@ def test_every_verdict_fix_that_changes_a_setting_opens_the_run_s_lab_config_at_
         res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
         assert res.returncode == 0 and (tmp_path / "args").read_text() == f"+{line}\n{lab}\n", (name, res.stderr)
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_two_removal_fixes_from_one_file_pasted_one_after_the_other_remove_just_their_settings(tmp_path):
+    """The lab config check's fix (an unknown key on line 1) and the engine check's (docker_host on line 2) are
+    built from the same file: pasted in report order, `sed -i 2d` then hit min_kind, which had moved up, and both
+    copies had one name, so the second cp replaced the user's original with the first fix's result (review)."""
+    lab = tmp_path / "lab.yaml"
+    original = 'min_dockr: "24.0"\ndocker_host: ssh://other\nmin_kind: "0.24.0"\n'
+    lab.write_text(original)
+    (unknown,) = [p for p in config.load(lab)[1] if "min_dockr" in p.message]
+    command, _ = config.removal_steps(str(lab), "docker_host", "the default applies")
+    for fix in (unknown.fix, command):
+        res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+    assert lab.read_text() == 'min_kind: "0.24.0"\n'
+    copies = sorted(tmp_path.glob("lab.yaml.labcheck-*.bak"))
+    assert len(copies) == 2 and original in [c.read_text() for c in copies]
+    lab.write_text(original)  # pasted twice: the second time the lines moved and nothing else goes
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, timeout=30)
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, timeout=30)
+    assert lab.read_text() == 'min_dockr: "24.0"\nmin_kind: "0.24.0"\n'
+
+
+def test_a_setting_that_names_an_anchor_is_edited_not_deleted(tmp_path):
+    """`x-common: &t 120` used by `command_timeout: *t`: deleting line 1 made the whole file invalid YAML."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("x-common: &t 120\ncommand_timeout: *t\n")
+    (p,) = [p for p in config.load(lab)[1] if "x-common" in p.message]
+    assert "sed -i" not in p.fix and p.fix.startswith(config.edit_command(str(lab), 1)), p.fix

@@ -71,6 +71,7 @@ def this_machines_address() -> str:
     "https://docker.localhost:2376", "tcp://localhost.localdomain:2375", "ssh://me@localhost", " tcp://127.0.0.1:1 ",
     "tcp://admin:pa/ss@w0rd:x@127.0.0.1:9",  # a password with '/' and '@': the host is after the last '@'
 ])
+
 def test_endpoints_on_this_machine(url):
     assert docker_endpoint.remote_host(url) == ""
 
@@ -151,7 +152,8 @@ def test_a_remote_docker_host_in_the_lab_config_is_removed_from_that_file_then_t
     verdict = v.engine_reachable(real_engine(REMOTE), configured=REMOTE, rerun=rerun)
     assert verdict.status == "fail" and "another machine (gpu-box.example)" in verdict.message
     fix = verdict.remediation
-    assert fix.startswith(f"cp -p {shlex.quote(str(lab))} ") and f" && sed -i 2d {shlex.quote(str(lab))} && cd " in fix
+    assert fix.startswith(f"cp -p {shlex.quote(str(lab))} ")
+    assert f" && {sed_delete(None, 'docker_host', shlex.quote(str(lab)))} && cd " in fix
     assert "unset DOCKER_HOST" not in fix and "remove docker_host" not in fix.partition("#")[0] and parses(fix)
     assert "keeps a copy, then deletes line 2 (docker_host) of the lab config, so the suite uses DOCKER_HOST" in fix
     res = subprocess.run(["bash", "-c", fix], cwd=tmp_path, capture_output=True, text=True, timeout=30)
@@ -310,3 +312,10 @@ def test_fix_host_changes_nothing_for_a_remote_engine(tmp_path, monkeypatch):
     outcome = docker_fixtures.gather_runtime_setup(facts)
     assert outcome.action == "not run" and "another machine (gpu-box.example)" in outcome.message
     assert not daemon_json.exists()
+
+
+def sed_delete(line: int | None, key: str, path) -> str:
+    """How a lab config fix deletes a setting's line: the one line that starts with the key (``line`` None), or,
+    for a key written twice, line ``line`` only while it still starts with the key."""
+    where = f"{line}{{/^{key}[[:space:]]*:/d;}}" if line else f"/^{key}[[:space:]]*:/d"
+    return f"sed -i '{where}' {path}"

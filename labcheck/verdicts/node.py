@@ -130,7 +130,7 @@ def cdi_in_node(facts: CdiFacts, res: CmdResult, node: str, *, cli: Clis = DEFAU
     (kind nvidia.com/gpu, devices, valid fields), so a spec module 0 refuses is refused in the node too."""
     if res.rc is None or (res.rc != 0 and not facts.files):
         return failed(f"could not list CDI specs in {node}: {res.describe()}", f"{cli.docker} start {_q(node)}")
-    present = cdi_verdicts.spec_present(facts)
+    present = cdi_verdicts.spec_present(facts, rerun=cli.rerun)  # its fix opens this run's lab config
     if present.status != "pass":
         return failed(f"in the node {node}: {present.message}", with_note(
             present.remediation, "/etc/cdi is mounted into the node; re-create the cluster if it was created before "
