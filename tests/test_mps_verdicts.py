@@ -334,6 +334,51 @@ def test_a_containers_daemon_answering_on_the_hosts_folder_is_not_the_hosts():
     assert v.daemon(_node(False, answer=True), PIPE, LOG, True).status == "pass"  # its folder is another one
 
 
+NODE = "workshop-dra-control-plane"
+
+
+def _lab_node(f: MpsFacts, pids: frozenset[int] | None, top_ok: bool = True) -> MpsFacts:
+    """``f`` with the lab's kind node asked (``docker top NODE``): ``pids``, the host pids it lists (None: it could
+    not be told)."""
+    top = cmd.CmdResult(("docker", "top", NODE), 0 if top_ok else 1, "" if top_ok else "",
+                        "" if top_ok else "Cannot connect to the Docker daemon")
+    return dataclasses.replace(f, lab_node=NODE, node_pids=pids, node_top=top)
+
+
+def test_the_lab_nodes_own_daemon_answering_on_the_shared_folder_passes():
+    """Run twice: module 1 of the first run left the kind node's daemon answering on the shared folder, and module 0
+    of the second failed with a fix that quit the daemon module 1 needs. The lab's own node's daemon (its pid among
+    the host pids `docker top NODE` lists) passes, saying whose it is; any other container's keeps failing."""
+    verdict = v.daemon(_lab_node(_node(True, answer=True), frozenset({4100, 4242})), PIPE, LOG, True)
+    assert verdict.status == "pass", verdict
+    assert verdict.message.startswith(f"MPS control daemon on {PIPE} is the kind node {NODE}'s (pid 4242, started "
+                                      "by module 1): it serves this host's CUDA clients through the shared pipe "
+                                      "folder"), verdict.message
+    assert v.daemon(_lab_node(_node(True, answer=True), frozenset({4242})), PIPE, LOG, False).status == "pass"
+    other = v.daemon(_lab_node(_node(True, answer=True), frozenset({4100, 4243})), PIPE, LOG, True)
+    assert other.status == "fail" and "is a container's, not this host's: pid 4242" in other.message
+    assert f"`docker top {NODE}` does not list it" in other.message
+    assert other.remediation.startswith(f"echo quit | sudo env CUDA_MPS_PIPE_DIRECTORY={PIPE} {CONTROL}   # ")
+
+
+@pytest.mark.parametrize("case", ["docker unreachable", "not asked"])
+def test_a_container_daemon_not_told_to_be_the_lab_nodes_keeps_failing(case):
+    """Where it cannot be told (docker not reachable, no such node, an engine elsewhere: no pids), or the node was
+    not asked, the container's daemon is not taken for the lab node's."""
+    f = _node(True, answer=True)
+    f = _lab_node(f, None, top_ok=False) if case == "docker unreachable" else f
+    verdict = v.daemon(f, PIPE, LOG, True)
+    assert verdict.status == "fail" and "is a container's, not this host's: pid 4242" in verdict.message
+    if case == "docker unreachable":
+        assert f"whether it is the lab's kind node {NODE}'s cannot be told" in verdict.message
+
+
+def test_the_lab_nodes_daemon_beside_a_host_daemon_still_fails_naming_both():
+    f = _lab_node(_node(True, answer=True, host_dir=PIPE), frozenset({4242}))
+    verdict = v.daemon(f, PIPE, LOG, True)
+    assert verdict.status == "fail" and verdict.remediation.startswith("sudo kill 425 4242   # ")
+
+
 def test_a_containers_daemon_that_may_be_the_one_answering_is_not_verified():
     """Its folder cannot be read (a user, root's daemon in the node) and no host daemon is on the folder in ps: who
     answers cannot be told, so the check warns (NOT VERIFIED), with the guard, as root, that tells."""

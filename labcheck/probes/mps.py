@@ -58,6 +58,11 @@ class MpsFacts:
     daemon_in_host: dict[int, bool | None] = field(default_factory=dict)
     # pid of a container's daemon -> whether its pipe folder is the lab's (container_daemons_on); not here: not known
     container_on_pipe: dict[int, bool | None] = field(default_factory=dict)
+    # the lab's kind node container (LabConfig.node_name) and the host pids of its processes (``docker top``), asked
+    # only when a container's daemon answers on the folder; None: not asked, or it cannot be told
+    lab_node: str = ""
+    node_pids: frozenset[int] | None = None
+    node_top: cmd.CmdResult | None = None  # the ``docker top`` call, when one was made
 
     @property
     def daemons(self) -> list[mps.Proc]:
@@ -83,6 +88,25 @@ class MpsFacts:
     def containers_maybe_on_pipe(self) -> list[mps.Proc]:
         """:attr:`container_daemons` of which it cannot be told whether their pipe folder is the lab's."""
         return [p for p in self.container_daemons if self.container_on_pipe.get(p.pid) is None]
+
+    @property
+    def node_daemons_on_pipe(self) -> list[mps.Proc]:
+        """:attr:`containers_on_pipe` that are processes of the lab's own kind node (by ``docker top``): module 1
+        starts that daemon on the folder the node shares with the host, and it serves this host's clients there."""
+        pids = self.node_pids or frozenset()
+        return [p for p in self.containers_on_pipe if p.pid in pids]
+
+    @property
+    def foreign_on_pipe(self) -> list[mps.Proc]:
+        """:attr:`containers_on_pipe` not known to be the lab's kind node's (another container's, or not told)."""
+        node = {p.pid for p in self.node_daemons_on_pipe}
+        return [p for p in self.containers_on_pipe if p.pid not in node]
+
+    def host_daemons_on(self, pipe_dir: str) -> list[int]:
+        """The pids of this host's control daemons whose pipe folder is ``pipe_dir`` (one whose folder cannot be read
+        counts: the one answering there may be it)."""
+        return [p.pid for p in self.daemons
+                if (self.host_pipe_dirs.get(p.pid) or pipe_dir).rstrip("/") == pipe_dir.rstrip("/")]
 
     @property
     def servers(self) -> list[mps.Proc]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from labcheck import cdi, cmd, containerd, docker_endpoint, fsio, mps, versions
 from labcheck.probes.cdi import CdiFacts, SpecFile
-from labcheck.probes.mps import PS_ARGV, host_mps_on, unless_busy
+from labcheck.probes.mps import PS_ARGV, MpsFacts, host_mps_on, unless_busy
 from labcheck.remedy import this_host
 
 DOCKER = "docker"
@@ -292,6 +292,43 @@ def ps_aux(container: str, timeout: float = 30.0, *, docker_host: str = "") -> c
 
 
 # --- the host side of a shared pipe directory ---------------------------------------------------------------
+
+TOP_FORMAT = ("-eo", "pid,args")
+
+
+def parse_top_pids(text: str) -> frozenset[int] | None:
+    """The PID column of ``docker top NODE -eo pid,args`` (None when the output is not that table: a header
+    ``PID ...``, then one row per process whose first word is its pid in ASCII digits)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines or lines[0].split()[0] != "PID":
+        return None
+    pids = [versions.ascii_int(ln.split()[0]) for ln in lines[1:]]
+    return None if None in pids else frozenset(p for p in pids if p is not None)
+
+
+def top_pids(container: str, timeout: float = 30.0, docker: str = DOCKER, *, docker_host: str = ""
+             ) -> tuple[frozenset[int] | None, cmd.CmdResult]:
+    """The host pids of the container's processes, as ``docker top`` lists them (None: it cannot be told: no such
+    container, the engine unreachable or on another machine, output not understood), and the call's result.
+
+    WHY ``docker top``: the engine lists them (from the container's cgroup) for any user allowed to use docker; the
+    kind node's MPS daemon runs as root, and a user cannot read a root process's /proc/PID/environ. Through
+    :func:`docker_run`: an engine on another machine is not asked (its pids are another host's)."""
+    res = docker_run([docker, "top", container, *TOP_FORMAT], timeout=timeout, docker_host=docker_host)
+    return (parse_top_pids(res.stdout) if res.ok else None), res
+
+
+
+def with_lab_node(facts: MpsFacts, container: str, timeout: float = 30.0, *, docker_host: str = "") -> MpsFacts:
+    """``facts`` with the lab's kind node (``container``) and the host pids of its processes when a container's
+    daemon answers on the lab's pipe folder (:attr:`MpsFacts.node_daemons_on_pipe`); as they are otherwise (no docker
+    call on a host with no container daemon there). WHY: module 1 starts the node's daemon on the folder it shares
+    with the host, so a second run of the suite finds it answering there in module 0."""
+    if not (facts.answers and facts.containers_on_pipe and container):
+        return facts
+    pids, res = top_pids(container, timeout, docker_host=docker_host)
+    return replace(facts, lab_node=container, node_pids=pids, node_top=res)
+
 
 def host_process_list(timeout: float = 30.0) -> tuple[list[mps.Proc], cmd.CmdResult]:
     """The host's processes and the ``ps`` result: an empty list from a failed ``ps`` is not "no process"."""

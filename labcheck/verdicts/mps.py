@@ -132,15 +132,19 @@ def _container_answers(facts: MpsFacts, pipe_dir: str, host_pids: list[int], con
                        shell: Shell) -> Verdict | None:
     """The verdict when a container's daemon uses the lab's pipe folder while a daemon answers there (None: none
     does). Module 0 checks the host's daemon; the kind node's, which answers on the host's folder through the
-    node's mount (FIELD-NOTES "MPS across namespaces"), is not it, and two on one folder cannot be told apart."""
-    theirs = facts.containers_on_pipe
-    if theirs and not host_pids:
+    node's mount (FIELD-NOTES "MPS across namespaces"), is not it, and two on one folder cannot be told apart.
+    The LAB'S OWN kind node's alone (:attr:`MpsFacts.node_daemons_on_pipe`) passes: module 1 starts it there, so a
+    second run of the suite finds it answering, and it serves this host's clients through the shared folder (the
+    client check proves it); a fix that quit it would break module 1's setup for nothing."""
+    theirs, foreign = facts.containers_on_pipe, facts.foreign_on_pipe
+    if foreign and not host_pids:
         return failed(f"the MPS control daemon answering on {pipe_dir} is a container's, not this host's: pid "
-                      f"{_pids(theirs)} (another pid namespace, e.g. the kind node's, whose pipe folder is this one "
-                      "through its mount); module 0 checks this host's daemon, which cannot share the folder with it",
+                      f"{_pids(foreign)} (another pid namespace, e.g. the kind node's, whose pipe folder is this one "
+                      f"through its mount){_not_the_lab_node(facts)}; module 0 checks this host's daemon, which "
+                      "cannot share the folder with it",
                       with_note(quit_command(pipe_dir, control, shell), "stops the container's daemon (it removes "
                                 "its own files)", f"then rerun module 0; {AFTER_MODULE0}"))
-    if theirs:
+    if theirs and host_pids:
         both = " ".join(map(str, [*host_pids, *(p.pid for p in theirs)]))
         return failed(f"two MPS control daemons use {pipe_dir}: this host's (pid {', '.join(map(str, host_pids))}) "
                       f"and a container's (pid {_pids(theirs)}, e.g. the kind node's): clients reach whichever holds "
@@ -156,7 +160,29 @@ def _container_answers(facts: MpsFacts, pipe_dir: str, host_pids: list[int], con
                                 "as root, lists each MPS process on the folder: a container's listed is the one "
                                 "answering (then stop it: " + quit_command(pipe_dir, control, shell)
                                 + ", and rerun module 0)"))
+    if theirs and not host_pids:  # all of them the lab's kind node's (foreign is empty)
+        return passed(f"MPS control daemon on {pipe_dir} is the kind node {facts.lab_node}'s (pid {_pids(theirs)}, "
+                      "started by module 1): it serves this host's CUDA clients through the shared pipe folder; "
+                      + _servers(facts.server_list))
     return None
+
+
+def _not_the_lab_node(facts: MpsFacts) -> str:
+    """Why a container's daemon on the folder is not taken for the lab's kind node's ("" when the node was not asked:
+    no container daemon answers there)."""
+    if facts.node_top is None:
+        return ""
+    if facts.node_pids is None:
+        return (f"; whether it is the lab's kind node {facts.lab_node}'s cannot be told: "
+                f"{facts.node_top.describe()}")
+    return f"; `docker top {facts.lab_node}` does not list it, so it is not the lab's kind node's"
+
+
+def _servers(q) -> str:
+    """What ``get_server_list`` said of the MPS servers (the daemon answered)."""
+    servers = mps.parse_server_list(q.stdout)
+    return f"MPS server pid {', '.join(map(str, servers))}" if servers else ("no MPS server yet (starts with the "
+                                                                             "first CUDA client)")
 
 
 def _hung(r) -> bool:
@@ -172,18 +198,14 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
     if _hung(q):
         return failed(f"{q.describe()} (pipe dir {pipe_dir}): a daemon that died and left its pipe behind, "
                       "or one that is stuck", stale_pipe_fix(pipe_dir, log_dir, ctl, shell))
-    on_it = [p.pid for p in facts.daemons
-             if (facts.host_pipe_dirs.get(p.pid) or pipe_dir).rstrip("/") == pipe_dir.rstrip("/")]
+    on_it = facts.host_daemons_on(pipe_dir)
     pids = ", ".join(map(str, on_it)) or "not visible in ps"
     theirs = _container_answers(facts, pipe_dir, on_it, ctl, shell) if facts.answers else None
     if theirs is not None:
         return theirs
     if facts.answers:
-        servers = mps.parse_server_list(q.stdout)
-        srv = f"MPS server pid {', '.join(map(str, servers))}" if servers else "no MPS server yet (starts with the " \
-                                                                                "first CUDA client)"
         note = f" ({started_note})" if started_note else ""
-        return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {srv}{note}")
+        return passed(f"MPS control daemon (pid {pids}) answers on {pipe_dir}; {_servers(q)}{note}")
     elsewhere = {pid: d for pid, d in facts.host_pipe_dirs.items() if d and d.rstrip("/") != pipe_dir.rstrip("/")}
     if elsewhere:
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
