@@ -25,7 +25,14 @@ from labcheck import state as labstate
 from labcheck.lock import held
 from labcheck.probes import mps as mps_probe
 from labcheck.remedy import Shell
-from labcheck.verdicts.mps import containers_in_the_way, install_mps, make_dir_command, stale_pipe_fix, start_command
+from labcheck.verdicts.mps import (
+    containers_in_the_way,
+    install_mps,
+    make_dir_command,
+    quit_command,
+    stale_pipe_fix,
+    start_command,
+)
 from setup_actions.outcome import Outcome
 
 TICK = 0.02  # /proc start times count clock ticks (1/100 s): a process started right after a record can read earlier
@@ -308,8 +315,7 @@ class MpsDaemon:
         return [] if problem else [u for u in _live_users(st.get("users", []), user) if u != user]
 
     def _quit_cmd(self) -> str:
-        control = self.control or "nvidia-cuda-mps-control"
-        return f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(self.pipe_dir)} {sh(control)}"
+        return quit_command(self.pipe_dir, self.control or "nvidia-cuda-mps-control", root=False)
 
     def _start_cmd(self) -> str:
         return start_command(self.pipe_dir, self.log_dir, self.control or "nvidia-cuda-mps-control", self.shell)

@@ -43,8 +43,7 @@ def make_dir_command(path: str, blocking_file: str = "", shell: Shell = DEFAULT)
 
 def restart_command(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-control",
                     shell: Shell = DEFAULT) -> str:
-    return (f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}; "
-            + start_command(pipe_dir, log_dir, control, shell))
+    return f"{quit_command(pipe_dir, control, root=False)}; " + start_command(pipe_dir, log_dir, control, shell)
 
 
 def install_mps(driver_version: str, shell: Shell = DEFAULT) -> str:
@@ -95,9 +94,13 @@ def stale_pipe_fix(pipe_dir: str, log_dir: str, control: str = "nvidia-cuda-mps-
             "node's daemon): stop it, then run this again")
 
 
-def quit_command(pipe_dir: str, control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT) -> str:
-    """Ask the daemon answering on ``pipe_dir`` to quit, as root (WHY: the kind node's runs as root; a daemon quits
-    cleanly, removing its own socket and pid file)."""
+def quit_command(pipe_dir: str, control: str = "nvidia-cuda-mps-control", shell: Shell = DEFAULT, *,
+                 root: bool = True) -> str:
+    """Ask the daemon answering on ``pipe_dir`` to quit: the one way the fixes stop a daemon (a daemon quits
+    cleanly, removing its own socket and pid file). ``root``: as root (WHY: the kind node's runs as root); without,
+    as the user, for a host daemon the user started (the suite starts it as the user)."""
+    if not root:
+        return f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}"
     return "echo quit | " + shell.sudo(f"env CUDA_MPS_PIPE_DIRECTORY={sh(pipe_dir)} {sh(control)}")
 
 
@@ -211,8 +214,7 @@ def daemon(facts: MpsFacts, pipe_dir: str, log_dir: str, provisioning: bool,
         shown = ", ".join(f"pid {pid} on {d}" for pid, d in elsewhere.items())
         other = next(iter(elsewhere.values()))
         return failed(f"an MPS control daemon runs ({shown}) but none answers on the lab's pipe dir {pipe_dir}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(other)} {sh(ctl)}; "
-                      + start_command(pipe_dir, log_dir, ctl, shell))
+                      f"{quit_command(other, ctl, root=False)}; " + start_command(pipe_dir, log_dir, ctl, shell))
     if facts.daemons:
         return failed(f"an MPS control daemon runs (pid {pids}) but does not answer on {pipe_dir}: "
                       f"{q.describe() if q else 'not asked'}", restart_command(pipe_dir, log_dir, ctl, shell))
@@ -253,7 +255,7 @@ def pipe_dir(facts: MpsFacts, configured: str, log_dir: str, shell: Shell = DEFA
     if other:
         shown = ", ".join(f"pid {pid} uses {d}" for pid, d in other.items())
         return failed(f"MPS control daemon {shown}, not the lab's pipe dir {configured}",
-                      f"echo quit | CUDA_MPS_PIPE_DIRECTORY={sh(next(iter(other.values())))} {sh(ctl)}; "
+                      f"{quit_command(next(iter(other.values())), ctl, root=False)}; "
                       + start_command(configured, log_dir, ctl, shell))
     if p.is_dir and not p.accessible:
         return _not_accessible(p, configured)

@@ -511,9 +511,10 @@ def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
         return passed(f"no host MPS daemon uses the node's pipe directory {pipe_dir}")
     return failed(f"a host MPS control daemon (PID {', '.join(map(str, host_pids))}) and the node's daemon share "
                   f"the pipe directory {pipe_dir}: only one of them can own it, and clients reach whichever answers",
-                  with_note(f"echo quit | {shell.sudo(f'env CUDA_MPS_PIPE_DIRECTORY={_q(pipe_dir)} {_q(control)}')} && "
+                  with_note(f"{shell.sudo('kill ' + ' '.join(map(str, host_pids)))} && "
                             f"{start_cmd or f'{cli.docker} exec {_q(node)} nvidia-cuda-mps-control -d'}",
-                            "stop the host daemon, then start the node's"))
+                            "stop the host daemon by its pid (a quit through the shared folder may reach the "
+                            "node's), then start the node's"))
 
 
 def _api_broken(facts: ApiFacts, what: str, node: str, cluster: str, *, cli: Clis = DEFAULT_CLIS,
