@@ -68,8 +68,9 @@ def test_module1_host_side_fixes_have_no_sudo_for_root():
     assert "sudo nvidia-modprobe" in v.host_devices([], USER).remediation
     pipe = v.shared_pipe_conflict([42], "/tmp/nvidia-mps", "n-control-plane", CmdResult(("ps",), 0), shell=ROOT)
     assert pipe.status == "fail"
-    assert pipe.remediation.startswith("echo quit | env CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps "
-                                       "nvidia-cuda-mps-control")
+    assert pipe.remediation.startswith("kill 42 && ")  # by pid: a quit through the shared folder may reach the node's
+    user = v.shared_pipe_conflict([42], "/tmp/nvidia-mps", "n-control-plane", CmdResult(("ps",), 0), shell=USER)
+    assert user.remediation.startswith("sudo kill 42 && ")
 
 
 def test_nvidia_smi_exit_14_with_an_inforom_warning_passes_as_the_workshop_counts_it():
