@@ -587,6 +587,7 @@ def _daemons_of(script: str) -> list[mps.Proc]:
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_starts_a_daemon_there(tmp_path, control, name):
     """The fix printed for a hung control client, pasted in bash, in a pipe folder of a hostile but valid name that
     also holds the user's own file and folder: only the dead daemon's entries go (never the folder, nor what else
@@ -609,6 +610,7 @@ def test_the_stale_pipe_fix_removes_only_the_daemons_entries_and_starts_a_daemon
         probe.control_query(control, "quit", str(pipe), 5)
 
 
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_of_this_host_uses_the_folder(tmp_path, control):
     """A stuck daemon of this host on the folder: the guard lists it, nothing is removed, none is started."""
     pipe, log = tmp_path / "pipe", tmp_path / "log"
@@ -620,6 +622,7 @@ def test_the_stale_pipe_fix_touches_nothing_while_an_mps_process_of_this_host_us
     assert sorted(os.listdir(pipe)) == entries and not log.exists()
 
 
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_daemon_nor_by_a_container_on_another_folder(
         tmp_path, control):
     """`pgrep -ax nvidia-cuda-mps` listed every MPS process, so another pipe folder's daemon and a container's daemon
@@ -647,6 +650,7 @@ def test_the_stale_pipe_fix_is_not_stopped_by_another_folders_daemon_nor_by_a_co
         probe.control_query(control, "quit", str(pipe), 5)
 
 
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_the_stale_pipe_fix_touches_nothing_while_a_containers_daemon_uses_the_folder(tmp_path, control):
     """The kind node mounts the host's pipe folder at the same path (labcheck.kindconfig), so its daemon keeps its
     socket and pid file in the host's folder. The guard skipped every process of another pid namespace: it let the
@@ -692,6 +696,7 @@ class _OneGpu:
         return []
 
 
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_a_container_daemon_answering_on_the_hosts_folder_is_named_not_taken_for_the_hosts(tmp_path, control):
     """Module 0 checks the HOST's daemon. The kind node's, answering on the host's folder through the node's mount,
     passed as "MPS control daemon (pid not visible in ps) answers". Now it fails naming the container's pid, its
@@ -745,6 +750,7 @@ def _without_labcheck(tmp_path: Path) -> str:
     pytest.skip("every Python here imports labcheck from anywhere")
 
 
+@pytest.mark.needs("ps")  # the guard lists processes with ps: without it, it refuses (exit 2)
 def test_the_guard_runs_from_any_folder_and_runs_the_suites_own_module(tmp_path):
     """The fix is pasted in any folder. `python -m labcheck.mps_idle` there found no labcheck (it failed safely, but
     the fix never worked) or, in a folder holding another labcheck, ran that one. The guard runs from the folder
