@@ -25,3 +25,14 @@ def run_one(pipe_dir: str, control_path: str | None, smi_path: str | None, timeo
     (run,) = probe.run_cuda_clients(pipe_dir, specs, probe.control_asker(control_path, pipe_dir, timeout), smi_path,
                                     timeout)
     return run
+
+
+# The kind node's MPS daemon, as a stand-in: run in a pid namespace of its own on the folder mounted from the host, it
+# writes ITS pid (as its namespace numbers it) into the pid file and stays until a stand-in control client's "quit".
+NODE_DAEMON = r"""#!/bin/sh
+P="$CUDA_MPS_PIPE_DIRECTORY"
+rm -f "$P/quit"
+echo $$ > "$P/nvidia-cuda-mps-control.pid"
+while [ ! -f "$P/quit" ]; do sleep 0.05; done
+rm -f "$P/nvidia-cuda-mps-control.pid" "$P/quit"
+"""

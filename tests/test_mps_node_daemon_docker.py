@@ -29,17 +29,8 @@ from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon
 from tests import m1_cluster as m1
-from tests.mps_client import H100_GPU
+from tests.mps_client import H100_GPU, NODE_DAEMON
 from tests.standins import executable
-
-# The node's daemon: writes ITS pid (as the node numbers it) into the shared folder's pid file, stays until "quit".
-NODE_DAEMON = r"""#!/bin/sh
-P="$CUDA_MPS_PIPE_DIRECTORY"
-rm -f "$P/quit"
-echo $$ > "$P/nvidia-cuda-mps-control.pid"
-while [ ! -f "$P/quit" ]; do sleep 0.05; done
-rm -f "$P/nvidia-cuda-mps-control.pid" "$P/quit"
-"""
 
 # The host's control client: a daemon answers on the folder while its pid file is there.
 HOST_CONTROL = r"""#!/bin/sh

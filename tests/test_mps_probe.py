@@ -31,7 +31,7 @@ from labcheck.remedy import Shell
 from labcheck.verdicts import mps as v
 from setup_actions.mps_daemon import MpsDaemon, _alive
 from tests import needs
-from tests.mps_client import H100_GPU, run_one
+from tests.mps_client import H100_GPU, NODE_DAEMON, run_one
 from tests.shell_fix import HOSTILE_NAMES, parses
 from tests.standins import executable
 
@@ -677,15 +677,6 @@ def test_the_stale_pipe_fix_touches_nothing_while_a_containers_daemon_uses_the_f
     assert sorted(os.listdir(pipe)) == entries and not log.exists()
 
 
-# The kind node's daemon, as the node runs it in its own pid namespace on the folder mounted from the host: it
-# writes ITS pid (1, in the namespace unshare makes) into the pid file and stays until the FAKE_CONTROL "quit".
-NODE_DAEMON = r"""#!/bin/sh
-P="$CUDA_MPS_PIPE_DIRECTORY"
-rm -f "$P/quit"
-echo $$ > "$P/nvidia-cuda-mps-control.pid"
-while [ ! -f "$P/quit" ]; do sleep 0.05; done
-rm -f "$P/nvidia-cuda-mps-control.pid" "$P/quit"
-"""
 
 
 class _OneGpu:
