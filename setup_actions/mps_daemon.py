@@ -59,6 +59,8 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float,
     the launcher, never the daemon it may have started -- and only ``max_output`` bytes are read back.
     """
     args = tuple(argv)
+    if cmd.stopped():  # the run is ending (labcheck.cmd.stop_threads): start nothing that would outlive it
+        return cmd.CmdResult(args, None, error="not started: the run is ending", timeout=timeout)
     with tempfile.TemporaryFile(mode="w+b") as out:
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -81,12 +83,14 @@ def _run_detaching(argv: list[str], env: dict[str, str], timeout: float,
 
 def _wait_launcher(proc: subprocess.Popen, out_fd: int, timeout: float, max_output: int) -> tuple[int | None, bool]:
     """(exit status, False) once ``proc`` exits; (None, False) past ``timeout``, (None, True) once the file
-    ``out_fd`` holds more than ``max_output`` bytes: the launcher killed in both cases."""
+    ``out_fd`` holds more than ``max_output`` bytes: the launcher killed in both cases. Also killed, (None, False),
+    once the run stops this thread (labcheck.cmd.stop_threads: Ctrl-C while facts are gathered): the launcher is
+    not one of labcheck.cmd.run's children, which that kills, and a hung one outlived the run (test_prefetch)."""
     deadline = time.monotonic() + timeout
     pause = 0.0005  # as Popen.wait(timeout) polls: a launcher that exits at once is seen at once
     while (rc := proc.poll()) is None:
         too_much = os.fstat(out_fd).st_size > max_output
-        if too_much or time.monotonic() >= deadline:
+        if too_much or time.monotonic() >= deadline or cmd.stopped():
             proc.kill()
             proc.wait()
             return None, too_much

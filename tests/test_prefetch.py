@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from labcheck import cmd, prefetch
+from setup_actions import mps_daemon
 from tests.child_signals import default_signals
 from tests.standins import calls, overlap, slow_tools
 
@@ -245,3 +246,31 @@ def test_the_mps_daemon_starts_before_the_probes_that_read_it(tmp_path, slow_hos
     before = [c for c in mps if c[0] < starts[0][1] and c is not starts[0]]
     assert [what for _, _, what in before] == ["nvidia-cuda-mps-control get_server_list"], mps
     assert all(c[0] >= starts[0][1] for c in mps if c not in before and c is not starts[0]), mps
+
+
+def test_a_stopped_fact_thread_starts_no_mps_daemon_launcher_and_kills_a_running_one(tmp_path):
+    """The MPS daemon's launcher is started with Popen, not labcheck.cmd.run (whose children stop_threads kills):
+    after Ctrl-C a fact thread went on to start it and it outlived the run (test above, 1 run in 4 under load)."""
+    def in_a_thread(stop_first: bool) -> tuple[cmd.CmdResult, float]:
+        out = {}
+
+        def body() -> None:
+            if stop_first:
+                cmd.stop_threads({threading.get_ident()})
+            t0 = time.monotonic()
+            out["res"] = mps_daemon._run_detaching(["sleep", "30"], dict(os.environ), 20, 1000)
+            out["took"] = time.monotonic() - t0
+            cmd.forget_thread(threading.get_ident())
+
+        worker = threading.Thread(target=body)
+        worker.start()
+        if not stop_first:
+            time.sleep(0.3)
+            cmd.stop_threads({worker.ident})
+        worker.join(30)
+        return out["res"], out["took"]
+
+    res, took = in_a_thread(True)
+    assert res.rc is None and "not started" in res.error and took < 1, res
+    res, took = in_a_thread(False)
+    assert res.rc is None and took < 5, (res, took)
