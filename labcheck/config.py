@@ -314,7 +314,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")  # a key sed's pattern re
 @functools.lru_cache(maxsize=4)
 def _keys_at_line_start(text: str) -> collections.Counter:
     """How many lines of ``text`` start with each plain key and a colon. Cached: once per file, not per setting."""
-    return collections.Counter(m[1] for m in re.finditer(r"^([A-Za-z0-9_][A-Za-z0-9_-]*)[ \t]*:", text, re.M))
+    return collections.Counter(m[1] for m in re.finditer(rf"^({_PLAIN_KEY.pattern})[ \t]*:", text, re.M))
 
 
 @functools.lru_cache(maxsize=4)

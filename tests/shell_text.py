@@ -107,3 +107,10 @@ def unquoted_controls(fix: str) -> str:
             found.append(c)
         prev = c
     return "".join(found)
+
+
+def sed_delete(line: int | None, key: str, path) -> str:
+    """How a lab config fix deletes a setting's line: the one line that starts with the key (``line`` None), or,
+    for a key written twice, line ``line`` only while it still starts with the key."""
+    where = f"{line}{{/^{key}[[:space:]]*:/d;}}" if line else f"/^{key}[[:space:]]*:/d"
+    return f"sed -i '{where}' {path}"

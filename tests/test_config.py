@@ -21,13 +21,8 @@ from labcheck.verdicts import gpu as gpu_v
 from labcheck.verdicts import host
 from labcheck.verdicts import kindconfig as kind_v
 from tests import shell_fix
+from tests.shell_text import sed_delete
 
-
-def sed_delete(line: int | None, key: str, path) -> str:
-    """How a lab config fix deletes a setting's line: the one line that starts with the key (``line`` None), or,
-    for a key written twice, line ``line`` only while it still starts with the key."""
-    where = f"{line}{{/^{key}[[:space:]]*:/d;}}" if line else f"/^{key}[[:space:]]*:/d"
-    return f"sed -i '{where}' {path}"
 
 def test_defaults_are_the_documented_thresholds():
     cfg, problems = config.load(None)

@@ -28,7 +28,7 @@ from labcheck.verdicts import docker as v
 from labcheck.verdicts import node as node_v
 from setup_actions import cluster as cluster_action
 from tests import captures
-from tests.shell_text import commands, parses
+from tests.shell_text import commands, parses, sed_delete
 
 ROOT = Path(__file__).resolve().parent.parent
 REMOTE = "tcp://gpu-box.example:2375"  # the audit's reproduction
@@ -314,8 +314,3 @@ def test_fix_host_changes_nothing_for_a_remote_engine(tmp_path, monkeypatch):
     assert not daemon_json.exists()
 
 
-def sed_delete(line: int | None, key: str, path) -> str:
-    """How a lab config fix deletes a setting's line: the one line that starts with the key (``line`` None), or,
-    for a key written twice, line ``line`` only while it still starts with the key."""
-    where = f"{line}{{/^{key}[[:space:]]*:/d;}}" if line else f"/^{key}[[:space:]]*:/d"
-    return f"sed -i '{where}' {path}"
