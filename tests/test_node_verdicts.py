@@ -333,17 +333,16 @@ def test_node_mps_fixes_name_the_configured_log_folder_quoted(name):
 def test_shared_pipe_fix_stops_the_host_daemon_by_pid_and_starts_the_node_one_on_its_pipe_folder(name):
     """It printed `sudo ... nvidia-cuda-mps-control` (a bare name: /usr/local/nvidia/bin is not on sudo's
     secure_path) and `then: docker exec NODE nvidia-cuda-mps-control -d` without the -e CUDA_MPS_PIPE_DIRECTORY a
-    non-default pipe folder needs: the node's daemon came up on the wrong pipe. Now: the probe's full path, and
-    node_mps.start_command. The host daemon is stopped by its pid: `echo quit` through the shared folder reaches
-    whichever daemon answers there, maybe the node's (review)."""
+    non-default pipe folder needs: the node's daemon came up on the wrong pipe. Now node_mps.start_command, and the
+    host daemon stopped by its pid (no control binary, so no sudo path problem): `echo quit` through the shared
+    folder reaches whichever daemon answers there, maybe the node's (review)."""
     pipe = f"/srv/{name}/pipe"
     cfg = LabConfig(mps_pipe_dir=pipe, cluster_name=CLUSTER)
     paths = NodePaths({"nvidia-cuda-mps-control": ["/usr/bin/nvidia-cuda-mps-control"]}, (), ("/usr/bin",), pipe)
     start = node_mps.start_command(cfg, paths)
-    control = "/usr/local/nvidia/bin/nvidia-cuda-mps-control"
     for shell in (Shell(), Shell(root=True)):
         verdict = v.shared_pipe_conflict([3793], pipe, cfg.node_name, CmdResult(("ps",), 0), "k.yaml", pipe, shell,
-                                         start_cmd=start, control=control)
+                                         start_cmd=start)
         fix = verdict.remediation
         assert verdict.status == "fail" and not parses(fix), fix
         sudo = [] if shell.root else ["sudo"]

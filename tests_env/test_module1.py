@@ -137,12 +137,11 @@ def test_mps_control_on_node_default_path(running_node, node_facts, lab_config, 
 # --- MPS in the node --------------------------------------------------------------------------------------
 
 def test_mps_pipe_dir_not_shared_with_host_daemon(running_node, host_node_pipe_conflict, node_paths, lab_config,
-                                                  fix_shell, m1_clis, mps_daemon_action, check):
+                                                  fix_shell, m1_clis, check):
     host, ps_res = host_node_pipe_conflict
     check(v.shared_pipe_conflict([d.pid for d in host], node_paths.pipe_dir_host, lab_config.node_name, ps_res,
                                  lab_config.kind_config_path, lab_config.mps_pipe_dir, fix_shell, cli=m1_clis,
-                                 start_cmd=node_mps.start_command(lab_config, node_paths),
-                                 control=mps_daemon_action.control or "nvidia-cuda-mps-control"))
+                                 start_cmd=node_mps.start_command(lab_config, node_paths)))
 
 
 def test_mps_control_running_in_node(running_node, node_mps_outcome, node_mps_server_facts, node_paths, lab_config,

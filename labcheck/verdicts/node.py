@@ -493,12 +493,12 @@ def shm(size: int | None, minimum: int, res: CmdResult, node: str, shell: Shell 
 def shared_pipe_conflict(host_pids: Sequence[int], pipe_dir: str, node: str,
                          ps_res: CmdResult | None = None, config_path: str = "the kind config",
                          node_pipe_dir: str = "", shell: Shell = DEFAULT_SHELL, *, cli: Clis = DEFAULT_CLIS,
-                         start_cmd: str = "", control: str = "nvidia-cuda-mps-control") -> Verdict:
+                         start_cmd: str = "") -> Verdict:
     """``ps_res``: the host ``ps`` the pids were read from; when it failed, "no daemon" is not known.
     ``pipe_dir`` '' means the config mounts no host folder as the node's pipe dir ``node_pipe_dir``.
     ``start_cmd``: how the node's daemon starts (setup_actions.node_mps.start_command: with the ``-e`` pipe folder
-    a non-default one needs). ``control``: the host's nvidia-cuda-mps-control as the probe found it, a full path
-    (WHY: under sudo, secure_path does not hold the driver's bin folder, e.g. /usr/local/nvidia/bin)."""
+    a non-default one needs). The host daemon is stopped by its pid, not by a quit through the shared folder, which
+    reaches whichever daemon answers there."""
     if not pipe_dir:
         return failed(f"{config_path} does not mount the MPS pipe directory {node_pipe_dir} into the node",
                       regenerate(config_path, cli=cli))
