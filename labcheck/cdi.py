@@ -347,23 +347,18 @@ def _go_scalar(kind: str, value) -> tuple[Any, str]:
         text = _go_string(value)
         return (text, "") if text is not None else (None, f"expected a string, found {_type_name(value)}")
     if kind == "bool":
-        return (value, "") if isinstance(value, bool) else (None, f"expected true or false, found {_shown(value)}")
+        return (value, "") if isinstance(value, bool) else \
+            (None, f"expected true or false, found {fsio.shown(value, 40, kinds=True)}")
     low, high = _INT_RANGES[kind]
     number = value if isinstance(value, int) and not isinstance(value, bool) else \
         int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 1e21 else None
     if number is None or not low <= number <= high or (low == 0 and isinstance(value, float)
                                                        and math.copysign(1, value) < 0):
-        return None, f"expected a whole number from {low} to {high}, found {_shown(value)}"
+        return None, f"expected a whole number from {low} to {high}, found {fsio.shown(value, 40, kinds=True)}"
     return number, ""
 
 
 _q = fsio.shown  # a value quoted for a message, bounded: a spec's value can be a line of megabytes
-
-
-def _shown(value) -> str:
-    text = repr(value) if isinstance(value, str) else _type_name(value) if isinstance(value, list | dict) \
-        else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _go_string(value) -> str | None:

@@ -208,7 +208,7 @@ def parse(text: str, source: str = "lab.yaml") -> tuple[LabConfig, list[ConfigPr
             coerced = _coerce(value, default)
         except (TypeError, ValueError):
             problems.append(ConfigProblem(
-                source, line, f"{key}: expected {_kind(default)}, found {_shown(value)}",
+                source, line, f"{key}: expected {_kind(default)}, found {fsio.shown(value, 80)}",
                 edit_fix(source, line, f"set {key} to a value like {default!r}"), _default_used(default)))
             continue
         bad = _value_problem(f.name, coerced, default)
@@ -235,13 +235,14 @@ MAX_SHOWN = 200  # characters of one setting in the report's environment (a list
 
 def changed_settings(cfg: LabConfig) -> dict[str, str]:
     """Each setting of ``cfg`` that differs from the documented default, as text for the report (a list joined
-    with ", ", a long value cut), in the order lab.example.yaml lists them."""
+    with ", ", a long value cut, one with a control character quoted and escaped), in the order lab.example.yaml
+    lists them."""
     out = {}
     for f in dataclasses.fields(LabConfig):
         value = getattr(cfg, f.name)
         if value != f.default:
             text = ", ".join(value) if isinstance(value, tuple) else str(value)
-            out[f.name] = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+            out[f.name] = fsio.shown(text, MAX_SHOWN, bare=True)
     return out
 
 
@@ -446,7 +447,8 @@ def _default_used(default) -> str:
 def _value_problem(name: str, value, default) -> tuple[str, str] | None:
     """(what is wrong, how to fix it) for a well-typed value the suite cannot use, else None."""
     if isinstance(value, str) and "\0" in value or isinstance(value, tuple) and any("\0" in v for v in value):
-        return ("expected no NUL character (no path or name can hold one), found one", f"set {name}: {_shown(default)}")
+        return ("expected no NUL character (no path or name can hold one), found one",
+                f"set {name}: {fsio.shown(default, 80)}")
     if name in NUMBER_RANGES:
         low, high, unit = NUMBER_RANGES[name]
         if not math.isfinite(value) or not low <= value <= high:
@@ -563,7 +565,7 @@ def _amount(x: float) -> str:
 
 def _path_problem(name: str, value: str, default) -> tuple[str, str] | None:
     """An empty, relative or ``~`` path (the suite never expands ``~`` here: tools get the path as written)."""
-    shown = _shown(list(default) if isinstance(default, tuple) else default)
+    shown = fsio.shown(list(default) if isinstance(default, tuple) else default, 80)
     if not value:
         return ("expected an absolute path, found ''", f"set {name}: {shown}")
     if not os.path.isabs(value):
@@ -623,11 +625,6 @@ def _kind(default) -> str:
     if isinstance(default, tuple):
         return "a list of strings"
     return {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "a string")
-
-
-def _shown(value) -> str:
-    """A value for a message, bounded: a long list (or an alias-built one) is never printed whole."""
-    return fsio.shown(value, 80)
 
 
 def _coerce(value, default):

@@ -32,6 +32,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labcheck import fsio
+
 REQUIRED_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")  # the host's specs (read-only) and the DRA driver's per-claim ones
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")  # both containerd 1.7 and 2.x (config_unix.go)
 SAME_DIR = {"/run/cdi": "/var/run/cdi"}  # /var/run is a link to /run in kindest/node (Debian): one folder
@@ -80,12 +82,6 @@ class Entry:
     line: int
 
 
-def shown(value: object, limit: int = 120) -> str:
-    """A value from a tool or a file, for a message: one line (control characters escaped), bounded."""
-    text = value if isinstance(value, str) and value.isprintable() else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b", '"': '"', "\\": "\\"}
@@ -117,8 +113,9 @@ class _Reader:
     def found(self) -> str:
         if self.i >= len(self.s):
             return "the end of the text"
-        rest = self.s[self.i:self.i + 200].split("\n", 1)[0]
-        return shown(rest, 40) if rest else "the end of the line"
+        end = self.s.find("\n", self.i)
+        rest = self.s[self.i:end if end >= 0 else len(self.s)]  # the whole rest of the line: shown says its length
+        return fsio.shown(rest, 40, bare=True) if rest else "the end of the line"
 
     def spaces(self) -> None:
         self.i = _SPACES.match(self.s, self.i).end()
@@ -184,7 +181,7 @@ class _Reader:
             point = int(code[1:], 16)
             if point < 0xD800 or 0xDFFF < point <= 0x10FFFF:
                 return chr(point)
-        raise self.fail(f"unknown escape \\{shown(code[:1], 10)} in a string", at)
+        raise self.fail(f"unknown escape \\{fsio.shown(code[:1], bare=True)} in a string", at)
 
     def literal_string(self) -> str:
         start = self.i
@@ -313,12 +310,14 @@ def read_toml(text: str) -> Toml:
         else:
             key = (*table, *r.key())
             if r.peek() != "=":
-                raise r.fail(f"expected '=' after the key {'.'.join(map(shown, key[len(table):]))}, found {r.found()}")
+                written = ".".join(fsio.shown(k, 120, bare=True) for k in key[len(table):])
+                raise r.fail(f"expected '=' after the key {written}, found {r.found()}")
             r.i += 1
             r.spaces()
             value = r.value()
             if key in out:
-                raise TomlProblem(line, f"{'.'.join(map(shown, key))} is set twice (also on line {out[key].line})")
+                written = ".".join(fsio.shown(k, 120, bare=True) for k in key)
+                raise TomlProblem(line, f"{written} is set twice (also on line {out[key].line})")
             out[key] = Entry(value, line)
         r.end_of_line()
     return Toml(out, tables)
@@ -379,8 +378,8 @@ def dump_cdi(text: str) -> CriCdi:
                               f"config dump? ({len(entries.entries)} keys read)")
     if not isinstance(version.value, int) or isinstance(version.value, bool) or version.value not in LAYOUTS:
         found = version.value.text if isinstance(version.value, Other) else version.value
-        return CriCdi(problem=f"has version = {shown(found)} on line {version.line}: expected 2 (containerd 1.x) or "
-                              "3 (containerd 2.x)")
+        return CriCdi(problem=f"has version = {fsio.shown(found, 120, bare=True)} on line {version.line}: expected 2 "
+                              "(containerd 1.x) or 3 (containerd 2.x)")
     layout = LAYOUTS[version.value]
     table = entries.table(layout.table)
     if table is None:
@@ -395,8 +394,9 @@ def dump_cdi(text: str) -> CriCdi:
     elif isinstance(enabled_entry.value, bool):
         enabled = enabled_entry.value
     else:
-        return CriCdi(version.value, layout=layout, problem=f"has enable_cdi = {shown(_text(enabled_entry.value))} "
-                      f"on line {enabled_entry.line}, in {layout.shown}: expected true or false")
+        return CriCdi(version.value, layout=layout, problem="has enable_cdi = "
+                      f"{fsio.shown(_text(enabled_entry.value), 120, bare=True)} on line {enabled_entry.line}, in "
+                      f"{layout.shown}: expected true or false")
     dirs_entry = table.get("cdi_spec_dirs")
     if dirs_entry is None:
         dirs, defaulted = DEFAULT_SPEC_DIRS, [*defaulted, "cdi_spec_dirs"]
@@ -404,8 +404,8 @@ def dump_cdi(text: str) -> CriCdi:
         dirs = _strings(dirs_entry.value)
         if dirs is None:
             return CriCdi(version.value, enabled, layout=layout, problem=f"has cdi_spec_dirs = "
-                          f"{shown(_text(dirs_entry.value))} on line {dirs_entry.line}, in {layout.shown}: expected a "
-                          "list of folders")
+                          f"{fsio.shown(_text(dirs_entry.value), 120, bare=True)} on line {dirs_entry.line}, in "
+                          f"{layout.shown}: expected a list of folders")
     return CriCdi(version.value, enabled, dirs, layout, tuple(defaulted),
                   enabled_line=enabled_entry.line if enabled_entry else None)
 
@@ -445,20 +445,22 @@ def patches_cdi(patches: Sequence[str], node_version: int = NODE_CONFIG_VERSION)
             continue
         version = entries.get("version")
         if version is not None and (not isinstance(version.value, int) or isinstance(version.value, bool)):
-            problems.append((i, f"line {version.line}: version = {shown(_text(version.value))}: expected a number"))
+            problems.append((i, f"line {version.line}: version = {fsio.shown(_text(version.value), 120, bare=True)}: "
+                                "expected a number"))
             continue
         if version is not None and version.value != node_version:
             skipped.append((i, version.value))
             continue
         on = entries.get(*layout.table, "enable_cdi")
         if on is not None and not isinstance(on.value, bool):
-            problems.append((i, f"line {on.line}: enable_cdi = {shown(_text(on.value))}: expected true or false"))
+            problems.append((i, f"line {on.line}: enable_cdi = {fsio.shown(_text(on.value), 120, bare=True)}: "
+                                "expected true or false"))
         elif on is not None:
             enabled, by = on.value, i
         listed = entries.get(*layout.table, "cdi_spec_dirs")
         if listed is not None:
             dirs = _strings(listed.value)
             if dirs is None:
-                problems.append((i, f"line {listed.line}: cdi_spec_dirs = {shown(_text(listed.value))}: expected a "
-                                    "list of folders"))
+                problems.append((i, f"line {listed.line}: cdi_spec_dirs = "
+                                    f"{fsio.shown(_text(listed.value), 120, bare=True)}: expected a list of folders"))
     return PatchesCdi(enabled, by, dirs, tuple(problems), tuple(skipped))

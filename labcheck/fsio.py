@@ -88,10 +88,22 @@ def value_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` for a message, bounded: a value read from a file can be a line of megabytes."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 15]}... ({len(text)} characters)"
+def shown(value: Any, limit: int = 60, *, bare: bool = False, kinds: bool = False) -> str:
+    """A value read from a file or printed by a tool, for a message: one line, bounded, no control character raw.
+
+    WHY one helper: such a value can be a line of megabytes, or hold a newline or an escape sequence that would
+    break the message (and the terminal showing it). By default its ``repr`` ('1' and 1 stay told apart).
+    ``bare=True``: a printable string as itself (a containerd setting reads as its TOML wrote it); a string with
+    a control character is still its repr. ``kinds=True``: a list or mapping as what it is ("a list", "a mapping":
+    :func:`value_kind`), not its contents (a CDI field that wanted a number). Past ``limit`` characters the text
+    is cut and says how long it was, "... (N characters)": N is the string's own length (the repr's for another
+    value), what a reader can look for in the file."""
+    if kinds and isinstance(value, list | tuple | dict):
+        return value_kind(value)
+    text = value if bare and isinstance(value, str) and value.isprintable() else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 15]}... ({len(value) if isinstance(value, str) else len(text)} characters)"
 
 
 def kind_of(mode: int) -> str:
@@ -397,14 +409,14 @@ def _bad_tagged_value(node: yaml.Node) -> str:
 
     tag = str(getattr(node, "tag", ""))
     text = str(getattr(node, "value", ""))
-    shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
     short = tag.removeprefix("tag:yaml.org,2002:")
     words = _TAG_WORDS.get(short, f"a value of type {tag}")
     implied = isinstance(node, yaml.ScalarNode) and yaml.resolver.Resolver().resolve(
         yaml.ScalarNode, text, (True, False)) == tag
     if implied:
-        return f"{shown} reads as {words} but is not one the suite can read: quote it if it is text, or fix it"
-    return f"{shown} is not {words}, which its tag !!{short} says it is: fix the value or remove the tag"
+        return (f"{shown(text, 40)} reads as {words} but is not one the suite can read: quote it if it is text, or "
+                "fix it")
+    return f"{shown(text, 40)} is not {words}, which its tag !!{short} says it is: fix the value or remove the tag"
 
 
 @functools.cache

@@ -588,8 +588,9 @@ def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
            for i, why in result.problems]
     table = containerd.LAYOUTS[containerd.NODE_CONFIG_VERSION].shown
     if result.enabled is not True:
-        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {containerd.shown(v)}, which kind does "
-                          f"not apply to the node's version-{containerd.NODE_CONFIG_VERSION} containerd config"
+        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {fsio.shown(v, 120, bare=True)}, which "
+                          f"kind does not apply to the node's version-{containerd.NODE_CONFIG_VERSION} containerd "
+                          "config"
                           for i, v in result.skipped)
         found = (f"containerdConfigPatches[{result.enabled_by}] turns it off (enable_cdi = false)"
                  if result.enabled is False else "no containerdConfigPatches entry kind applies sets enable_cdi")
@@ -599,7 +600,7 @@ def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
                                  f"{CDI_PATCH_WHY}", again))
     missing = containerd.missing_dirs(result.spec_dirs) if result.spec_dirs is not None else ()
     if missing:
-        listed = ", ".join(map(containerd.shown, result.spec_dirs)) or "none"
+        listed = ", ".join(fsio.shown(d, 120, bare=True) for d in result.spec_dirs) or "none"
         out.append(ConfigProblem(parsed.path, first, f"containerdConfigPatches set cdi_spec_dirs to {listed}, without "
                                  f"{', '.join(missing)}: the node's containerd would not read the host's specs "
                                  "(/etc/cdi) or the DRA driver's per-claim ones (/var/run/cdi)", again))

@@ -168,7 +168,7 @@ def _other_boot(record: dict) -> str:
         return f"cannot be told to be of this boot ({cmd.BOOT_ID} cannot be read)"
     if "boot_id" not in record:
         return "names no boot (an older suite's, or not this suite's), so it cannot be told to be of this one"
-    return f"is from an earlier boot (boot id {str(record['boot_id'])[:40]!r}; this boot's is {now})"
+    return f"is from an earlier boot (boot id {fsio.shown(str(record['boot_id']), 40)}; this boot's is {now})"
 
 
 class StateFileProblem(OSError):

@@ -275,6 +275,19 @@ def test_probe_container_smi_exit_status_in_hostile_digits_is_no_status(word):
     assert bad.smi_rc is None
 
 
+def test_a_sysctl_value_that_is_no_integer_is_shown_bounded_and_escaped(tmp_path):
+    """What the file holds enters the message through fsio.shown: cut with its length (it used to be cut at 60
+    with no mark), a control character escaped."""
+    (tmp_path / "fs" / "inotify").mkdir(parents=True)
+    setting = tmp_path / "fs" / "inotify" / "max_user_instances"
+    setting.write_text("7" * 100 + "x\n")
+    assert sysctl.read("fs.inotify.max_user_instances", str(tmp_path)) == (
+        None, f"{setting} holds '{'7' * 44}... (101 characters), not an integer")
+    setting.write_text("1\x1b[2J2\n")
+    assert sysctl.read("fs.inotify.max_user_instances", str(tmp_path)) == (
+        None, f"{setting} holds '1\\x1b[2J2', not an integer")
+
+
 @pytest.mark.parametrize("text", ["1_000", "+5", "١٢", "１２", "9" * 5000, "", "12 34", "0x10"])
 def test_sysctl_value_that_the_kernel_would_not_print_is_no_integer(tmp_path, text):
     """/proc/sys values as the kernel writes them (ASCII digits, maybe a minus): int() took '1_000' and '+5'

@@ -360,6 +360,13 @@ WRONG_TYPES = [
                                             "found a string"),
     (("containerEdits", "intelRdt", "enableMonitoring"), "true", "containerEdits.intelRdt.enableMonitoring: "
                                                                  "expected true or false, found 'true'"),
+    # a value from the spec is shown bounded and on one line (fsio.shown: cut, with its length; escaped)
+    (("containerEdits", "intelRdt", "enableMonitoring"), "y" * 300, "containerEdits.intelRdt.enableMonitoring: "
+                                                                    f"expected true or false, found '{'y' * 24}... "
+                                                                    "(300 characters)"),
+    (("containerEdits", "deviceNodes", 0, "major"), "1\n\x1b[2J", "containerEdits.deviceNodes[0].major: expected a "
+                                                                "whole number from -9223372036854775808 to "
+                                                                "9223372036854775807, found '1\\n\\x1b[2J'"),
     (("containerEdits", "intelRdt", "schemata"), [[]], "containerEdits.intelRdt.schemata[0]: expected a string, "
                                                        "found a list"),
     (("containerEdits", "intelRdt", "closID"), "a/b", "containerEdits.intelRdt.closID: 'a/b' is not a file name"),

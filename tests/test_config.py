@@ -438,6 +438,17 @@ def test_the_report_environment_names_the_lab_config_and_its_settings(tmp_path):
     assert not [k for facts in doc["environment"].values() for k in facts if k.startswith("Lab config")]
 
 
+def test_a_changed_setting_in_the_report_environment_is_one_line_and_bounded():
+    """The report shows each changed setting as written (a list joined), through fsio.shown: a long one cut with
+    its length, one with a control character escaped, never raw (it is a line of the report's environment)."""
+    long_path = "/srv/" + "p" * 400
+    got = config.changed_settings(config.LabConfig(cdi_dirs=("/etc/cdi", "/srv/cdi"), mps_log_dir=long_path,
+                                                   cluster_name="lab\x1b[2J\nb"))
+    assert got["cdi_dirs"] == "/etc/cdi, /srv/cdi"
+    assert got["mps_log_dir"] == long_path[:config.MAX_SHOWN - 15] + f"... ({len(long_path)} characters)"
+    assert got["cluster_name"] == "'lab\\x1b[2J\\nb'"
+
+
 @pytest.mark.needs("docker_engine")
 def test_a_lowered_min_docker_no_longer_passes_an_older_engine(tmp_path):
     """The audit's reproduction: min_docker "20.10" in ./lab.yaml passed this machine's Docker 20.10 engine."""

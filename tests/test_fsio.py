@@ -224,3 +224,55 @@ def test_json_error_names_file_line_and_column():
         json.loads('{\n  "a": 1,\n}')
     assert str(fsio.json_error(exc.value, "/etc/docker/daemon.json")).startswith("/etc/docker/daemon.json:3:1: "
                                                                                  "not valid JSON")
+
+
+# --- values in messages ----------------------------------------------------------------------------------------
+# fsio.shown is the one way a value read from a file or printed by a tool enters a message (it replaced
+# containerd.shown, cdi._shown and config._shown, and the ad-hoc cuts of probes, verdicts and setup actions).
+
+HOSTILE_TEXTS = ["a\nb", "a\rb", "\x1b[2J\x1b[31mred", "nul\x00", "tab\there", "line\u2028sep", "next\x85line",
+                 "\x7f", "x\n" * 500]
+
+
+def test_shown_is_the_repr_by_default_so_a_string_and_a_number_stay_told_apart():
+    assert [fsio.shown(v) for v in ("1", 1, None, True, 1.5, ["a", 2], {"k": "v"})] == \
+        ["'1'", "1", "None", "True", "1.5", "['a', 2]", "{'k': 'v'}"]
+
+
+def test_shown_bare_shows_a_printable_string_as_itself_and_anything_else_as_its_repr():
+    """containerd's settings read as their TOML wrote them (enable_cdi = yes); a value with a control character,
+    or one that is no string, is still told by its repr."""
+    assert fsio.shown("/etc/cdi", bare=True) == "/etc/cdi"
+    assert fsio.shown("it's ok é", bare=True) == "it's ok é"
+    assert fsio.shown("a\tb", bare=True) == "'a\\tb'"
+    assert [fsio.shown(v, bare=True) for v in (5, True, ["/etc/cdi"])] == ["5", "True", "['/etc/cdi']"]
+
+
+def test_shown_kinds_names_a_list_or_mapping_instead_of_its_contents():
+    """A CDI field that wanted a number and holds a list says "found a list": its contents are no help there."""
+    assert [fsio.shown(v, kinds=True) for v in ([1, 2], (), {"a": [1]}, {})] == \
+        ["a list", "a list", "a mapping", "a mapping"]
+    assert [fsio.shown(v, kinds=True) for v in ("5s", 1.5, True, None)] == ["'5s'", "1.5", "True", "None"]
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["repr", "bare"])
+@pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=[ascii(t)[:14] for t in HOSTILE_TEXTS])
+def test_shown_never_lets_a_control_character_through_raw(text, bare):
+    """A newline would split the message, an escape sequence would repaint the terminal: every one is escaped,
+    in a string, in a list, cut or not."""
+    for value in (text, [text], {"k": text}):
+        got = fsio.shown(value, 40, bare=bare)
+        assert got.isprintable(), got
+
+
+def test_shown_cuts_a_long_value_and_says_how_long_it_was():
+    """A value read from a file can be a line of megabytes: cut near ``limit``, with the length of the whole (the
+    string's own length, what a reader can look for; the repr's for another value)."""
+    assert fsio.shown("x" * 60) == repr("x" * 60)[:45] + "... (60 characters)"
+    assert fsio.shown("x" * 1000, 60) == "'" + "x" * 44 + "... (1000 characters)"
+    assert fsio.shown("x" * 1000, 60, bare=True) == "x" * 45 + "... (1000 characters)"
+    assert fsio.shown(list(range(500)), 40) == repr(list(range(500)))[:25] + f"... ({len(repr(list(range(500))))} " \
+                                                                              "characters)"
+    assert fsio.shown("x" * 58) == repr("x" * 58)  # exactly the limit: whole
+    for limit in (40, 60, 120, 200):
+        assert len(fsio.shown("y" * 4_000_000, limit)) <= limit + 10

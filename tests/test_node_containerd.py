@@ -138,11 +138,18 @@ def test_the_reader_agrees_with_tomllib_on_what_it_decides(text):
     ("version = 2 trailing\n", "expected the end of the line"),
     ("version = 2\n" + "x = " + "[" * 40 + "]" * 40 + "\n", "nested more than"),
     ("version = 2\n\x00\x01binary\n", "expected a key"),
+    # what was found is shown on one line and bounded (fsio.shown): a printable value as written, cut with the
+    # length of the whole (the whole rest of the line, not the part the reader looked at), else escaped
+    ('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nenable_cdi = "' + "y" * 300 + '"\n',
+     "enable_cdi = " + "y" * 105 + "... (300 characters) on line 3"),
+    ('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nenable_cdi = "a\\tb\\u001b[2J"\n',
+     "enable_cdi = 'a\\tb\\x1b[2J' on line 3"),
+    ("version = 2 " + "z" * 5000 + "\n", "expected the end of the line, found " + "z" * 25 + "... (5000 characters)"),
 ])
 def test_anything_unreadable_is_a_problem_with_what_was_found_never_a_guess_or_a_crash(text, why):
     got = containerd.dump_cdi(text)
     assert got.problem and why in got.problem, got.problem
-    assert "\n" not in got.problem and "\x00" not in got.problem
+    assert "\n" not in got.problem and "\x00" not in got.problem and got.problem.isprintable()
     fail = verdict(text)
     assert fail.status == "fail" and "cannot tell whether CDI is on" in fail.message and why in fail.message
     assert fail.details  # what was printed, for the reader

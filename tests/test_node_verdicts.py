@@ -210,6 +210,15 @@ def test_a_kubeconfig_whose_server_url_is_unusable_fails_the_api_checks_with_a_f
         assert verdict.remediation.startswith("kind get kubeconfig --name 'lab; x' | grep 'server:'"), verdict
 
 
+def test_an_unusable_server_url_is_shown_on_one_line_and_bounded():
+    """The URL is kind's output: fsio.shown quotes it, cuts a long one saying its length, escapes a control
+    character (urlparse keeps an escape sequence; it used to be cut at 120 with no mark, then quoted)."""
+    url = "ftp://" + "h." * 150
+    assert kube.address_of(url) == ("", 0, f"its server URL '{url[:104]}... (306 characters) is not an http(s) URL")
+    host, port, why = kube.address_of("ftp://a/\x1b[2J\nb")
+    assert why == "its server URL 'ftp://a/\\x1b[2J\\nb' is not an http(s) URL" and why.isprintable()
+
+
 @pytest.mark.parametrize("text, why", [
     ("clusters: [", "not valid YAML (line 1)"),
     ("[1, 2]", "no clusters[0].cluster.server"),

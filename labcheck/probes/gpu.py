@@ -142,7 +142,7 @@ class GpuFacts:
         listing that is no GPU row (a GPU it could not read, e.g. the last one, leaves no gap in the indexes) and
         NVML counting other GPUs than nvidia-smi lists."""
         problems = gpu_list_problems(self.gpus)
-        problems += [f"nvidia-smi printed {line[:200]!r} where a GPU line (index, uuid, ...) was expected"
+        problems += [f"nvidia-smi printed {fsio.shown(line, 200)} where a GPU line (index, uuid, ...) was expected"
                      for line in self.smi.strays]
         if self.smi.gpus and self.nvml.gpus and len(self.smi.gpus) != len(self.nvml.gpus):
             problems.append(f"NVML counts {len(self.nvml.gpus)} GPUs, nvidia-smi lists {len(self.smi.gpus)}")
@@ -265,12 +265,13 @@ def query_smi(smi_path: str | None, timeout: float) -> SmiQuery:
     gpus, driver = parse_query_csv(r.stdout, fields)
     if not gpus:
         # Exit 0 with no GPU line is not "no GPU": without GPUs nvidia-smi exits non-zero ("No devices were found").
-        shown = f"printed nothing parsable: {r.stdout.strip()[:200]!r}" if r.stdout.strip() else "printed nothing"
+        printed = r.stdout.strip()
+        shown = f"printed nothing parsable: {fsio.shown(printed, 200)}" if printed else "printed nothing"
         return SmiQuery(smi_path, r, error=f"nvidia-smi ended with {ended.how} but {shown} (`{r.cmdline}`; expected "
                                            f"one CSV line per GPU: {', '.join(fields)})")
     if not _DRIVER.match(driver) or versions.parse(driver) is None:  # None: a part past 18 digits
         return SmiQuery(smi_path, r, error=f"nvidia-smi printed GPU lines without a driver version (found "
-                                           f"{driver[:40]!r}, expected e.g. 580.159.04): `{r.cmdline}`")
+                                           f"{fsio.shown(driver, 40)}, expected e.g. 580.159.04): `{r.cmdline}`")
     # exit 14's warning line (stdout or stderr) is no GPU row: said by the driver check, not taken for a lost GPU
     warnings = tuple(ln.strip() for ln in r.output.splitlines() if r.rc == INFOROM_RC and "inforom" in ln.lower())
     strays = tuple(ln for ln in query_csv_strays(r.stdout, fields) if ln not in warnings)

@@ -55,18 +55,18 @@ def address_of(url: str) -> tuple[str, int, str]:
     """(host, port, '') of an http(s) API server URL, or ('', 0, why it names no address a connection can be made
     to): a bad port, a broken IPv6 literal, a host name that cannot be looked up (IDNA: a label over 63 characters).
     """
-    shown = url if len(url) <= 120 else url[:120] + "..."
+    shown = fsio.shown(url, 120)
     try:
         u = urlparse(url)
         host, port = u.hostname, u.port
         if host:
             host.encode("idna")  # what the socket module does to a name before looking it up
     except ValueError as exc:  # urllib's "Port out of range", "Invalid IPv6 URL"; UnicodeError (idna) is one too
-        return "", 0, f"its server URL {shown!r} is not usable: {exc}"
+        return "", 0, f"its server URL {shown} is not usable: {exc}"
     if u.scheme not in ("https", "http"):
-        return "", 0, f"its server URL {shown!r} is not an http(s) URL"
+        return "", 0, f"its server URL {shown} is not an http(s) URL"
     if not host:
-        return "", 0, f"its server URL {shown!r} names no host"
+        return "", 0, f"its server URL {shown} names no host"
     return host, port if port is not None else (443 if u.scheme == "https" else 80), ""
 
 

@@ -22,7 +22,7 @@ def read(name: str, root: str = PROC_SYS) -> tuple[int | None, str]:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     text = raw.decode("ascii", errors="replace").strip()
     value = versions.ascii_int(text, signed=True)  # as the kernel writes it (some are -1): int() took "1_000", "+5"
-    return (value, "") if value is not None else (None, f"{path} holds {text[:60]!r}, not an integer")
+    return (value, "") if value is not None else (None, f"{path} holds {fsio.shown(text, 60)}, not an integer")
 
 
 def read_all(names: Iterable[str], root: str = PROC_SYS) -> tuple[dict[str, int | None], dict[str, str]]:

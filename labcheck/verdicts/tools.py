@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from labcheck import config, versions
+from labcheck import config, fsio, versions
 from labcheck import kind_releases as kr
 from labcheck.probes.tools import INSTALL_DIR, InstallTarget, ToolFacts
 from labcheck.remedy import DEFAULT, Shell, with_note
@@ -138,7 +138,7 @@ def tool_version(facts: ToolFacts, minimum: str, shell: Shell = DEFAULT) -> Verd
                       _install(facts, minimum, shell, f"reinstall {facts.path}"))
     found = facts.version
     if not found:
-        return failed(f"cannot read a version from `{r.cmdline}`: {r.output[:200]!r}",
+        return failed(f"cannot read a version from `{r.cmdline}`: {fsio.shown(r.output, 200)}",
                       _install(facts, minimum, shell, f"reinstall {facts.path}"))
     if not versions.at_least(found, minimum):
         return failed(f"{label} {found} is older than {minimum}{versions.below_as_prerelease(found, minimum)} "
