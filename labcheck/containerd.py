@@ -82,6 +82,12 @@ class Entry:
     line: int
 
 
+def shown(value: object) -> str:
+    """A key or setting of a containerd config for a message: as the TOML wrote it when printable, else escaped;
+    bounded (:func:`labcheck.fsio.shown` with ``bare=True``, the one helper for values in messages)."""
+    return fsio.shown(value, 120, bare=True)
+
+
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b", '"': '"', "\\": "\\"}
@@ -310,13 +316,13 @@ def read_toml(text: str) -> Toml:
         else:
             key = (*table, *r.key())
             if r.peek() != "=":
-                written = ".".join(fsio.shown(k, 120, bare=True) for k in key[len(table):])
+                written = ".".join(shown(k) for k in key[len(table):])
                 raise r.fail(f"expected '=' after the key {written}, found {r.found()}")
             r.i += 1
             r.spaces()
             value = r.value()
             if key in out:
-                written = ".".join(fsio.shown(k, 120, bare=True) for k in key)
+                written = ".".join(shown(k) for k in key)
                 raise TomlProblem(line, f"{written} is set twice (also on line {out[key].line})")
             out[key] = Entry(value, line)
         r.end_of_line()
@@ -378,7 +384,7 @@ def dump_cdi(text: str) -> CriCdi:
                               f"config dump? ({len(entries.entries)} keys read)")
     if not isinstance(version.value, int) or isinstance(version.value, bool) or version.value not in LAYOUTS:
         found = version.value.text if isinstance(version.value, Other) else version.value
-        return CriCdi(problem=f"has version = {fsio.shown(found, 120, bare=True)} on line {version.line}: expected 2 "
+        return CriCdi(problem=f"has version = {shown(found)} on line {version.line}: expected 2 "
                               "(containerd 1.x) or 3 (containerd 2.x)")
     layout = LAYOUTS[version.value]
     table = entries.table(layout.table)
@@ -395,7 +401,7 @@ def dump_cdi(text: str) -> CriCdi:
         enabled = enabled_entry.value
     else:
         return CriCdi(version.value, layout=layout, problem="has enable_cdi = "
-                      f"{fsio.shown(_text(enabled_entry.value), 120, bare=True)} on line {enabled_entry.line}, in "
+                      f"{shown(_text(enabled_entry.value))} on line {enabled_entry.line}, in "
                       f"{layout.shown}: expected true or false")
     dirs_entry = table.get("cdi_spec_dirs")
     if dirs_entry is None:
@@ -404,7 +410,7 @@ def dump_cdi(text: str) -> CriCdi:
         dirs = _strings(dirs_entry.value)
         if dirs is None:
             return CriCdi(version.value, enabled, layout=layout, problem=f"has cdi_spec_dirs = "
-                          f"{fsio.shown(_text(dirs_entry.value), 120, bare=True)} on line {dirs_entry.line}, in "
+                          f"{shown(_text(dirs_entry.value))} on line {dirs_entry.line}, in "
                           f"{layout.shown}: expected a list of folders")
     return CriCdi(version.value, enabled, dirs, layout, tuple(defaulted),
                   enabled_line=enabled_entry.line if enabled_entry else None)
@@ -445,7 +451,7 @@ def patches_cdi(patches: Sequence[str], node_version: int = NODE_CONFIG_VERSION)
             continue
         version = entries.get("version")
         if version is not None and (not isinstance(version.value, int) or isinstance(version.value, bool)):
-            problems.append((i, f"line {version.line}: version = {fsio.shown(_text(version.value), 120, bare=True)}: "
+            problems.append((i, f"line {version.line}: version = {shown(_text(version.value))}: "
                                 "expected a number"))
             continue
         if version is not None and version.value != node_version:
@@ -453,7 +459,7 @@ def patches_cdi(patches: Sequence[str], node_version: int = NODE_CONFIG_VERSION)
             continue
         on = entries.get(*layout.table, "enable_cdi")
         if on is not None and not isinstance(on.value, bool):
-            problems.append((i, f"line {on.line}: enable_cdi = {fsio.shown(_text(on.value), 120, bare=True)}: "
+            problems.append((i, f"line {on.line}: enable_cdi = {shown(_text(on.value))}: "
                                 "expected true or false"))
         elif on is not None:
             enabled, by = on.value, i
@@ -462,5 +468,5 @@ def patches_cdi(patches: Sequence[str], node_version: int = NODE_CONFIG_VERSION)
             dirs = _strings(listed.value)
             if dirs is None:
                 problems.append((i, f"line {listed.line}: cdi_spec_dirs = "
-                                    f"{fsio.shown(_text(listed.value), 120, bare=True)}: expected a list of folders"))
+                                    f"{shown(_text(listed.value))}: expected a list of folders"))
     return PatchesCdi(enabled, by, dirs, tuple(problems), tuple(skipped))

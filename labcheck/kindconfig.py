@@ -588,7 +588,7 @@ def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
            for i, why in result.problems]
     table = containerd.LAYOUTS[containerd.NODE_CONFIG_VERSION].shown
     if result.enabled is not True:
-        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {fsio.shown(v, 120, bare=True)}, which "
+        skipped = "".join(f"; containerdConfigPatches[{i}] states version = {containerd.shown(v)}, which "
                           f"kind does not apply to the node's version-{containerd.NODE_CONFIG_VERSION} containerd "
                           "config"
                           for i, v in result.skipped)
@@ -600,7 +600,7 @@ def cdi_patch_problems(parsed: ParsedConfig) -> list[ConfigProblem]:
                                  f"{CDI_PATCH_WHY}", again))
     missing = containerd.missing_dirs(result.spec_dirs) if result.spec_dirs is not None else ()
     if missing:
-        listed = ", ".join(fsio.shown(d, 120, bare=True) for d in result.spec_dirs) or "none"
+        listed = ", ".join(containerd.shown(d) for d in result.spec_dirs) or "none"
         out.append(ConfigProblem(parsed.path, first, f"containerdConfigPatches set cdi_spec_dirs to {listed}, without "
                                  f"{', '.join(missing)}: the node's containerd would not read the host's specs "
                                  "(/etc/cdi) or the DRA driver's per-claim ones (/var/run/cdi)", again))

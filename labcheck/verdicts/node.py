@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from labcheck import containerd, fsio, mps, versions
+from labcheck import containerd, mps, versions
 from labcheck.clis import DEFAULT as DEFAULT_CLIS
 from labcheck.clis import Clis
 from labcheck.cmd import CmdResult
@@ -620,7 +620,7 @@ def containerd_cdi(cri: containerd.CriCdi | None, res: CmdResult, node: str, clu
         return failed(f"CDI is off in {node}'s containerd ({cri.where}): the CDI devices of NVIDIA's DRA driver "
                       "cannot be resolved there (the generated kind config's containerdConfigPatches set "
                       "enable_cdi = true; this node was made without them)", fix)
-    listed = ", ".join(fsio.shown(d, 120, bare=True) for d in cri.spec_dirs) or "no folder"
+    listed = ", ".join(containerd.shown(d) for d in cri.spec_dirs) or "no folder"
     if cri.missing_dirs:
         return failed(f"{node}'s containerd reads CDI specs only from {listed} (cdi_spec_dirs in {cri.layout.shown}); "
                       f"missing {', '.join(cri.missing_dirs)}: /etc/cdi holds the host's specs (mounted read-only) "
